@@ -1,0 +1,330 @@
+//! Errors, split by who is at fault.
+//!
+//! [`Error`] is the one error type of the crate. Its variants say who broke
+//! what: bytes that did not parse ([`DecodeError`]), a client that broke the
+//! protocol ([`ClientFault`], always with the client's index), a server message
+//! that a client refuses ([`ServerFault`]), too few survivors to finish, bad
+//! parameters ([`ParamsError`]) or a call the API does not allow ([`Misuse`]).
+//! Every sub-enum is `Copy`, so a C binding maps it with one total `match`.
+//!
+//! No error carries key, seed, share or input material: a failed decryption is
+//! reported as [`ClientFault::Undecryptable`] and nothing more.
+
+use core::fmt;
+
+/// A client's position in the roster, `1..=n`; it is also the client's
+/// Shamir x-coordinate.
+pub type ClientIndex = u32;
+
+/// The four phases of a round (spec/protocol.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// R0: clients advertise their two public keys.
+    AdvertiseKeys,
+    /// R1: clients send encrypted shares of their secrets to their neighbours.
+    ShareKeys,
+    /// R2: clients send their masked inputs.
+    MaskedInput,
+    /// R3: clients send the shares the server needs to unmask the sum.
+    Unmask,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AdvertiseKeys => "AdvertiseKeys",
+            Self::ShareKeys => "ShareKeys",
+            Self::MaskedInput => "MaskedInput",
+            Self::Unmask => "Unmask",
+        })
+    }
+}
+
+/// Why bytes did not decode (spec/wire-format.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended before the message did.
+    Truncated,
+    /// Bytes were left after the message ended.
+    TrailingBytes,
+    /// The version byte is not one this build speaks.
+    UnsupportedVersion(u8),
+    /// The message-type byte is not the one expected here.
+    UnexpectedType(u8),
+    /// A count or length exceeds what the parameters allow.
+    LengthOutOfBounds,
+    /// A field holds a value that is not in canonical form (unsorted or
+    /// repeated indices, a scalar not reduced, non-zero padding bits, an
+    /// unknown enum tag).
+    NonCanonical,
+    /// An index outside the roster `1..=n`.
+    IndexOutOfRange,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("message truncated"),
+            Self::TrailingBytes => f.write_str("trailing bytes after message"),
+            Self::UnsupportedVersion(v) => write!(f, "unsupported version {v}"),
+            Self::UnexpectedType(t) => write!(f, "unexpected message type {t:#04x}"),
+            Self::LengthOutOfBounds => f.write_str("length or count out of bounds"),
+            Self::NonCanonical => f.write_str("non-canonical encoding"),
+            Self::IndexOutOfRange => f.write_str("client index out of range"),
+        }
+    }
+}
+
+/// How a client broke the protocol, as seen by the server. The client is
+/// excluded from the rest of the round (or, once its masked input is in the
+/// sum, named in [`crate::Aggregate::misbehaved`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientFault {
+    /// Its message did not decode.
+    Malformed(DecodeError),
+    /// Its message names another session.
+    WrongSession,
+    /// It already sent a message in this phase; the first one stands.
+    Duplicate,
+    /// Its index is not in the roster `1..=n`.
+    UnknownSender,
+    /// It is not expected to speak in this phase (it dropped out earlier, was
+    /// excluded, or the phase is over).
+    NotInPhase,
+    /// It advertised a public key of small order (a non-contributory key).
+    WeakKey,
+    /// It advertised a public key that another client advertised first.
+    DuplicateKey,
+    /// Its ciphertexts are not addressed to exactly its neighbours.
+    WrongRecipients,
+    /// A neighbour reported that its shares did not decrypt.
+    Undecryptable {
+        /// The neighbour that could not decrypt.
+        reported_by: ClientIndex,
+    },
+    /// Its unmask answer does not match the request (wrong owners or kinds).
+    WrongAnswer,
+    /// A share it returned is inconsistent with the verified reconstruction.
+    BadShare {
+        /// Whose secret the bad share was of.
+        owner: ClientIndex,
+    },
+}
+
+impl fmt::Display for ClientFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(e) => write!(f, "malformed message: {e}"),
+            Self::WrongSession => f.write_str("message for another session"),
+            Self::Duplicate => f.write_str("duplicate message in this phase"),
+            Self::UnknownSender => f.write_str("sender not in roster"),
+            Self::NotInPhase => f.write_str("sender not expected in this phase"),
+            Self::WeakKey => f.write_str("public key of small order"),
+            Self::DuplicateKey => f.write_str("public key already advertised by another client"),
+            Self::WrongRecipients => f.write_str("ciphertexts not addressed to exactly its neighbours"),
+            Self::Undecryptable { reported_by } => {
+                write!(f, "shares failed to decrypt at client {reported_by}")
+            }
+            Self::WrongAnswer => f.write_str("unmask answer does not match the request"),
+            Self::BadShare { owner } => write!(f, "returned a bad share of client {owner}'s secret"),
+        }
+    }
+}
+
+/// How a server message broke the protocol, as seen by a client. The client
+/// refuses it and reveals nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerFault {
+    /// The message did not decode.
+    Malformed(DecodeError),
+    /// The message names another session.
+    WrongSession,
+    /// The key broadcast does not hold this client's own keys.
+    MissingOwnKeys,
+    /// The key broadcast holds the same public key twice.
+    DuplicateKeys,
+    /// A public key of small order (non-contributory).
+    WeakKey {
+        /// Whose key.
+        peer: ClientIndex,
+    },
+    /// The message names a peer that is not a neighbour, or one this client
+    /// never saw in an earlier phase.
+    UnexpectedPeer {
+        /// The peer.
+        peer: ClientIndex,
+    },
+    /// Fewer neighbours (counting this client) than the threshold.
+    NotEnoughNeighbours {
+        /// How many were named.
+        named: usize,
+        /// The threshold.
+        threshold: usize,
+    },
+    /// The unmask request lists a peer both as survivor and as dropped.
+    SurvivorAndDropped {
+        /// The peer.
+        peer: ClientIndex,
+    },
+    /// The unmask request does not list this client among the survivors.
+    SelfNotSurvivor,
+    /// The unmask request leaves out a peer this client masked with.
+    IncompleteRequest {
+        /// The peer left out.
+        peer: ClientIndex,
+    },
+}
+
+impl fmt::Display for ServerFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(e) => write!(f, "malformed server message: {e}"),
+            Self::WrongSession => f.write_str("server message for another session"),
+            Self::MissingOwnKeys => f.write_str("key broadcast lacks this client's keys"),
+            Self::DuplicateKeys => f.write_str("key broadcast repeats a public key"),
+            Self::WeakKey { peer } => write!(f, "client {peer} has a small-order public key"),
+            Self::UnexpectedPeer { peer } => write!(f, "unexpected peer {peer}"),
+            Self::NotEnoughNeighbours { named, threshold } => {
+                write!(f, "{named} neighbours named, threshold is {threshold}")
+            }
+            Self::SurvivorAndDropped { peer } => {
+                write!(f, "peer {peer} listed both as survivor and as dropped")
+            }
+            Self::SelfNotSurvivor => f.write_str("unmask request does not list this client"),
+            Self::IncompleteRequest { peer } => write!(f, "unmask request leaves out peer {peer}"),
+        }
+    }
+}
+
+/// Parameters that would make a round unsafe or unable to finish
+/// (spec/params.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// `n` is outside `2..=MAX_CLIENTS`.
+    ClientCount,
+    /// `t` is outside `2..=k + 1` (a threshold of one lets any single
+    /// neighbour reconstruct a client's secrets).
+    Threshold,
+    /// `b` is outside `1..=64`.
+    Bits,
+    /// The vector length exceeds `MAX_DIM`.
+    Dimension,
+    /// A Harary degree that is odd, below 2 or not below `n`.
+    Degree,
+    /// A fraction outside `[0, 1)` or not a number.
+    Fraction,
+}
+
+impl fmt::Display for ParamsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ClientCount => "client count out of range",
+            Self::Threshold => "threshold must be at least 2 and at most the neighbourhood size",
+            Self::Bits => "modulus bits must be in 1..=64",
+            Self::Dimension => "vector length too large",
+            Self::Degree => "Harary degree must be even, at least 2 and below n",
+            Self::Fraction => "fraction must be in [0, 1)",
+        })
+    }
+}
+
+/// A call the API does not allow in the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// The input vector's length is not the parameters' `m`.
+    InputLength,
+    /// An input element is not below `2^b`.
+    InputRange,
+    /// The client index is outside `1..=n`.
+    ClientIndex,
+    /// The round is already finished (or aborted).
+    RoundOver,
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InputLength => "input length differs from the parameters' dimension",
+            Self::InputRange => "input element not below 2^b",
+            Self::ClientIndex => "client index outside 1..=n",
+            Self::RoundOver => "the round is over",
+        })
+    }
+}
+
+/// The crate's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bytes did not decode (for standalone decoding; inside a round the
+    /// fault is attributed with [`Error::Client`] or [`Error::Server`]).
+    Decode(DecodeError),
+    /// A client broke the protocol; the server excluded it.
+    Client {
+        /// The client at fault.
+        index: ClientIndex,
+        /// What it did.
+        fault: ClientFault,
+    },
+    /// A server message broke the protocol; the client refused it.
+    Server(ServerFault),
+    /// A phase closed, or a secret had to be reconstructed, with fewer than
+    /// `threshold` participants: the round aborts.
+    NotEnoughSurvivors {
+        /// The phase that could not finish.
+        phase: Phase,
+        /// How many took part (in the smallest neighbourhood that fell short).
+        survivors: usize,
+        /// How many were needed.
+        threshold: usize,
+    },
+    /// The parameters are invalid.
+    Params(ParamsError),
+    /// The API was called wrongly.
+    Misuse(Misuse),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "decode error: {e}"),
+            Self::Client { index, fault } => write!(f, "client {index}: {fault}"),
+            Self::Server(e) => write!(f, "server: {e}"),
+            Self::NotEnoughSurvivors {
+                phase,
+                survivors,
+                threshold,
+            } => write!(
+                f,
+                "not enough survivors in {phase}: {survivors} < threshold {threshold}"
+            ),
+            Self::Params(e) => write!(f, "invalid parameters: {e}"),
+            Self::Misuse(e) => write!(f, "API misuse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+
+impl From<ParamsError> for Error {
+    fn from(e: ParamsError) -> Self {
+        Self::Params(e)
+    }
+}
+
+impl From<Misuse> for Error {
+    fn from(e: Misuse) -> Self {
+        Self::Misuse(e)
+    }
+}

@@ -1,0 +1,181 @@
+//! Neighbour graphs (spec/params.md section 3).
+//!
+//! The complete graph, or the Harary graph H(k, n) with k even: clients sit on
+//! a ring in an order fixed by a public seed, and each is joined to the k/2
+//! nearest on either side. The order is a Fisher–Yates shuffle driven by
+//! ChaCha20 under `HKDF(ikm = seed, info = "secagg/v1/graph" || n)`, words read
+//! as little-endian u64 and reduced by rejection sampling (no modulo bias).
+
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+
+use crate::crypto::{hkdf32, labels};
+use crate::error::ClientIndex;
+use crate::params::{Graph, Params};
+
+/// The neighbour relation of a round, built once from [`Params`].
+#[derive(Debug, Clone)]
+pub(crate) enum Topology {
+    /// Everyone neighbours everyone.
+    Complete {
+        /// n.
+        n: u32,
+    },
+    /// Ring positions: `pos[u]` is client u's slot (index 0 unused) and
+    /// `at[p]` the client in slot p.
+    Harary { half: u32, pos: Vec<u32>, at: Vec<u32> },
+}
+
+impl Topology {
+    /// Builds the topology of `params` in O(n).
+    pub(crate) fn new(params: &Params) -> Self {
+        let n = params.clients();
+        match params.graph() {
+            Graph::Complete => Self::Complete { n },
+            Graph::Harary { degree, seed } => {
+                let at = permutation(seed, n);
+                let mut pos = vec![0u32; at.len() + 1];
+                for (p, &u) in (0u32..).zip(&at) {
+                    pos[u as usize] = p;
+                }
+                Self::Harary {
+                    half: degree / 2,
+                    pos,
+                    at,
+                }
+            }
+        }
+    }
+
+    /// Whether `u != v` are neighbours (both in `1..=n`).
+    pub(crate) fn adjacent(&self, u: ClientIndex, v: ClientIndex) -> bool {
+        match self {
+            Self::Complete { .. } => u != v,
+            Self::Harary { half, pos, at } => {
+                if u == v {
+                    return false;
+                }
+                let n = at.len() as u64;
+                let (a, b) = (u64::from(pos[u as usize]), u64::from(pos[v as usize]));
+                let d = (a + n - b) % n;
+                d.min(n - d) <= u64::from(*half)
+            }
+        }
+    }
+
+    /// The members of `set` (ascending) that neighbour `u`, and `u` itself
+    /// when `with_self` and it is in `set`; ascending. O(|set|) for the
+    /// complete graph, O(k log |set|) for a Harary graph.
+    pub(crate) fn restrict(&self, u: ClientIndex, set: &[ClientIndex], with_self: bool) -> Vec<ClientIndex> {
+        match self {
+            Self::Complete { .. } => set.iter().copied().filter(|&v| with_self || v != u).collect(),
+            Self::Harary { .. } => {
+                let mut out = self.neighbours(u);
+                if with_self {
+                    out.push(u);
+                    out.sort_unstable();
+                }
+                out.retain(|v| set.binary_search(v).is_ok());
+                out
+            }
+        }
+    }
+
+    /// The neighbours of `u`, ascending, without `u`.
+    pub(crate) fn neighbours(&self, u: ClientIndex) -> Vec<ClientIndex> {
+        match self {
+            Self::Complete { n } => (1..=*n).filter(|&v| v != u).collect(),
+            Self::Harary { half, pos, at } => {
+                let n = at.len();
+                let p = pos[u as usize] as usize;
+                let h = *half as usize;
+                let mut out: Vec<ClientIndex> = (1..=h)
+                    .flat_map(|d| [at[(p + d) % n], at[(p + n - d) % n]])
+                    .collect();
+                out.sort_unstable();
+                out.dedup();
+                out
+            }
+        }
+    }
+}
+
+/// The ring order: `at[p]` for slots `p` in `0..n`, a uniform permutation of
+/// `1..=n` determined by `seed`.
+fn permutation(seed: &[u8; 32], n: u32) -> Vec<u32> {
+    let key = hkdf32(None, seed, &[labels::GRAPH, &n.to_le_bytes()]);
+    let mut stream = ChaCha20::new((&*key).into(), &[0u8; 12].into());
+    let mut next = || {
+        let mut w = [0u8; 8];
+        stream.apply_keystream(&mut w);
+        u64::from_le_bytes(w)
+    };
+    let mut at: Vec<u32> = (1..=n).collect();
+    for i in (1..at.len()).rev() {
+        let bound = i as u64 + 1;
+        // Accept r below the largest multiple of `bound`: uniform mod bound.
+        let zone = u64::MAX - (u64::MAX % bound + 1) % bound;
+        let j = loop {
+            let r = next();
+            if r <= zone {
+                break (r % bound) as usize;
+            }
+        };
+        at.swap(i, j);
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn harary(n: u32, k: u32, seed: u8) -> Topology {
+        let p = Params::new(
+            n,
+            2,
+            8,
+            1,
+            Graph::Harary {
+                degree: k,
+                seed: [seed; 32],
+            },
+        )
+        .unwrap();
+        Topology::new(&p)
+    }
+
+    #[test]
+    fn harary_is_k_regular_and_symmetric() {
+        for (n, k) in [(3, 2), (5, 4), (20, 6), (41, 10)] {
+            let t = harary(n, k, 1);
+            for u in 1..=n {
+                let nb = t.neighbours(u);
+                assert_eq!(nb.len(), k as usize, "n={n} k={k} u={u}");
+                assert!(!nb.contains(&u));
+                for v in 1..=n {
+                    assert_eq!(t.adjacent(u, v), nb.contains(&v));
+                    assert_eq!(t.adjacent(u, v), t.adjacent(v, u));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn permutation_depends_on_seed_and_is_a_permutation() {
+        let a = permutation(&[1; 32], 50);
+        let b = permutation(&[2; 32], 50);
+        assert_ne!(a, b);
+        let mut s = a.clone();
+        s.sort_unstable();
+        assert_eq!(s, (1..=50).collect::<Vec<_>>());
+        assert_eq!(a, permutation(&[1; 32], 50));
+    }
+
+    #[test]
+    fn complete_neighbours() {
+        let t = Topology::new(&Params::new(4, 2, 8, 1, Graph::Complete).unwrap());
+        assert_eq!(t.neighbours(2), vec![1, 3, 4]);
+        assert!(!t.adjacent(2, 2));
+    }
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod codec;
+mod crypto;
+pub mod error;
+mod graph;
+pub mod params;
+pub mod protocol;
+pub mod simulation;
+pub mod vector;
+
+pub use crate::codec::{Decode, Encode};
+pub use crate::crypto::labels;
+pub use crate::error::{
+    ClientFault, ClientIndex, DecodeError, Error, Misuse, ParamsError, Phase, ServerFault,
+};
+pub use crate::params::{Graph, Params};
+pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
+pub use crate::protocol::server::{Aggregate, Server, Step};

@@ -1,0 +1,282 @@
+//! Round parameters: validation, canonical encoding and the SecAgg+ (k, t)
+//! derivation (spec/params.md).
+
+pub mod secagg_plus;
+
+use rand_core::CryptoRng;
+
+use crate::codec::{Reader, put_u32};
+use crate::error::{DecodeError, Error, ParamsError};
+
+/// The largest roster this build accepts.
+pub const MAX_CLIENTS: u32 = 1 << 24;
+/// The largest vector length this build accepts.
+pub const MAX_DIM: u32 = 1 << 28;
+
+/// The neighbour graph: who masks with and holds shares for whom.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Graph {
+    /// Every client is every other client's neighbour (SecAgg, Bonawitz et
+    /// al. CCS 2017).
+    Complete,
+    /// The Harary graph H(k, n) with labels permuted by a public seed
+    /// (SecAgg+, Bell et al. CCS 2020): each client has `degree` neighbours.
+    Harary {
+        /// The number of neighbours of each client (even, `2..n`).
+        degree: u32,
+        /// Public randomness that permutes the labels (spec/params.md section 3).
+        seed: [u8; 32],
+    },
+}
+
+/// The parameters of one round, validated at construction.
+///
+/// Implements spec/params.md section 2.
+///
+/// ```
+/// use secagg::{Graph, Params};
+/// let p = Params::new(5, 3, 32, 8, Graph::Complete)?;
+/// assert_eq!(p.degree(), 4);
+/// assert_eq!(Params::decode(&p.to_bytes())?, p);
+/// # Ok::<(), secagg::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Params {
+    clients: u32,
+    threshold: u32,
+    bits: u8,
+    dim: u32,
+    graph: Graph,
+}
+
+impl Params {
+    /// Validates and builds parameters: `clients` n, `threshold` t, modulus
+    /// `2^bits`, vector length `dim` m, and the neighbour graph.
+    ///
+    /// # Errors
+    /// [`Error::Params`] when n is outside `2..=MAX_CLIENTS`, `bits` outside
+    /// `1..=64`, m above [`MAX_DIM`], a Harary degree odd, below 2 or not below
+    /// n, or t outside `2..=k + 1` (k the degree; a threshold of 1 would let
+    /// any one neighbour reconstruct a client's secrets).
+    pub fn new(clients: u32, threshold: u32, bits: u8, dim: u32, graph: Graph) -> Result<Self, Error> {
+        if !(2..=MAX_CLIENTS).contains(&clients) {
+            return Err(ParamsError::ClientCount.into());
+        }
+        if !(1..=64).contains(&bits) {
+            return Err(ParamsError::Bits.into());
+        }
+        if dim > MAX_DIM {
+            return Err(ParamsError::Dimension.into());
+        }
+        let degree = match &graph {
+            Graph::Complete => clients - 1,
+            Graph::Harary { degree, .. } => {
+                if *degree < 2 || *degree >= clients || degree % 2 != 0 {
+                    return Err(ParamsError::Degree.into());
+                }
+                *degree
+            }
+        };
+        if threshold < 2 || threshold > degree + 1 {
+            return Err(ParamsError::Threshold.into());
+        }
+        Ok(Self {
+            clients,
+            threshold,
+            bits,
+            dim,
+            graph,
+        })
+    }
+
+    /// SecAgg+ parameters for `clients` clients of which at most
+    /// `corrupt_fraction` collude with the server and at most
+    /// `dropout_fraction` drop out: (k, t) from [`secagg_plus::derive`], the
+    /// label permutation seed drawn from `rng`. When no sparse graph meets
+    /// the bounds, the complete graph with threshold `floor(n / 2) + 1`.
+    ///
+    /// # Errors
+    /// [`Error::Params`] for fractions outside `[0, 1)` or as [`Params::new`].
+    pub fn secagg_plus<R: CryptoRng + ?Sized>(
+        clients: u32,
+        bits: u8,
+        dim: u32,
+        corrupt_fraction: f64,
+        dropout_fraction: f64,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        for f in [corrupt_fraction, dropout_fraction] {
+            if !(0.0..1.0).contains(&f) {
+                return Err(ParamsError::Fraction.into());
+            }
+        }
+        match secagg_plus::derive(clients, corrupt_fraction, dropout_fraction) {
+            Some((degree, threshold)) if degree < clients => {
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                Self::new(clients, threshold, bits, dim, Graph::Harary { degree, seed })
+            }
+            _ => Self::new(clients, clients / 2 + 1, bits, dim, Graph::Complete),
+        }
+    }
+
+    /// n, the roster size.
+    pub fn clients(&self) -> u32 {
+        self.clients
+    }
+
+    /// t, the Shamir threshold.
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
+    /// b: sums are taken mod `2^b`.
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// m, the vector length.
+    pub fn dim(&self) -> u32 {
+        self.dim
+    }
+
+    /// The neighbour graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// k, the number of neighbours of each client (`n - 1` for the complete graph).
+    pub fn degree(&self) -> u32 {
+        match self.graph {
+            Graph::Complete => self.clients - 1,
+            Graph::Harary { degree, .. } => degree,
+        }
+    }
+
+    pub(crate) fn dim_usize(&self) -> usize {
+        usize::try_from(self.dim).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn clients_usize(&self) -> usize {
+        usize::try_from(self.clients).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn threshold_usize(&self) -> usize {
+        usize::try_from(self.threshold).unwrap_or(usize::MAX)
+    }
+
+    /// The canonical encoding (spec/wire-format.md section 4).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(56);
+        out.push(crate::protocol::messages::VERSION);
+        put_u32(&mut out, self.clients);
+        put_u32(&mut out, self.threshold);
+        out.push(self.bits);
+        put_u32(&mut out, self.dim);
+        match &self.graph {
+            Graph::Complete => out.push(0),
+            Graph::Harary { degree, seed } => {
+                out.push(1);
+                put_u32(&mut out, *degree);
+                out.extend_from_slice(seed);
+            }
+        }
+        // Extension count: none in v1 (differential privacy goes here).
+        out.push(0);
+        out
+    }
+
+    /// Decodes and validates [`Params::to_bytes`] output.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] for bytes that are not a canonical encoding,
+    /// [`Error::Params`] for an encoding of invalid parameters.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != crate::protocol::messages::VERSION {
+            return Err(DecodeError::UnsupportedVersion(version).into());
+        }
+        let clients = r.u32()?;
+        let threshold = r.u32()?;
+        let bits = r.u8()?;
+        let dim = r.u32()?;
+        let graph = match r.u8()? {
+            0 => Graph::Complete,
+            1 => Graph::Harary {
+                degree: r.u32()?,
+                seed: r.array()?,
+            },
+            _ => return Err(DecodeError::NonCanonical.into()),
+        };
+        if r.u8()? != 0 {
+            return Err(DecodeError::NonCanonical.into());
+        }
+        r.finish()?;
+        Self::new(clients, threshold, bits, dim, graph)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        let h = |degree| Graph::Harary {
+            degree,
+            seed: [0; 32],
+        };
+        assert!(Params::new(2, 2, 1, 0, Graph::Complete).is_ok());
+        assert_eq!(
+            Params::new(1, 2, 8, 1, Graph::Complete),
+            Err(Error::Params(ParamsError::ClientCount))
+        );
+        assert_eq!(
+            Params::new(5, 1, 8, 1, Graph::Complete),
+            Err(Error::Params(ParamsError::Threshold))
+        );
+        assert_eq!(
+            Params::new(5, 6, 8, 1, Graph::Complete),
+            Err(Error::Params(ParamsError::Threshold))
+        );
+        assert_eq!(Params::new(5, 5, 0, 1, Graph::Complete), Err(Error::Params(ParamsError::Bits)));
+        assert_eq!(Params::new(5, 5, 65, 1, Graph::Complete), Err(Error::Params(ParamsError::Bits)));
+        assert_eq!(
+            Params::new(5, 5, 8, MAX_DIM + 1, Graph::Complete),
+            Err(Error::Params(ParamsError::Dimension))
+        );
+        assert_eq!(Params::new(10, 3, 8, 1, h(3)), Err(Error::Params(ParamsError::Degree)));
+        assert_eq!(Params::new(10, 3, 8, 1, h(10)), Err(Error::Params(ParamsError::Degree)));
+        assert_eq!(Params::new(10, 3, 8, 1, h(0)), Err(Error::Params(ParamsError::Degree)));
+        assert_eq!(Params::new(10, 6, 8, 1, h(4)), Err(Error::Params(ParamsError::Threshold)));
+        assert!(Params::new(10, 5, 8, 1, h(4)).is_ok());
+    }
+
+    #[test]
+    fn encoding_roundtrip_and_strictness() {
+        let p = Params::new(
+            20,
+            4,
+            33,
+            300,
+            Graph::Harary {
+                degree: 6,
+                seed: [5; 32],
+            },
+        )
+        .unwrap();
+        let bytes = p.to_bytes();
+        assert_eq!(Params::decode(&bytes), Ok(p));
+        for cut in 0..bytes.len() {
+            assert!(Params::decode(&bytes[..cut]).is_err());
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(Params::decode(&long), Err(Error::Decode(DecodeError::TrailingBytes)));
+        let mut ext = bytes;
+        let last = ext.len() - 1;
+        ext[last] = 1;
+        assert_eq!(Params::decode(&ext), Err(Error::Decode(DecodeError::NonCanonical)));
+    }
+}

@@ -1,0 +1,6 @@
+//! The protocol: messages and the sans-IO client and server state machines
+//! (spec/protocol.md).
+
+pub mod client;
+pub mod messages;
+pub mod server;

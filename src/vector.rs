@@ -1,0 +1,145 @@
+//! Arithmetic mod `2^b` and the bit-packed vector encoding
+//! (spec/wire-format.md section 3).
+//!
+//! Element `i` occupies bits `i*b .. (i+1)*b` of the packed string, least
+//! significant bit first, bytes little-endian; the last byte's unused high
+//! bits are zero. The packed length is `ceil(m * b / 8)` bytes.
+
+use crate::error::DecodeError;
+
+/// `2^bits - 1` (all ones for 64).
+pub(crate) fn mask(bits: u8) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+/// Reduces every element mod `2^bits`.
+pub(crate) fn reduce(v: &mut [u64], bits: u8) {
+    let m = mask(bits);
+    if m != u64::MAX {
+        v.iter_mut().for_each(|x| *x &= m);
+    }
+}
+
+/// Adds `src` into `acc` element-wise, wrapping.
+pub(crate) fn add_assign(acc: &mut [u64], src: &[u64]) {
+    for (a, s) in acc.iter_mut().zip(src) {
+        *a = a.wrapping_add(*s);
+    }
+}
+
+/// The packed length of `len` elements of `bits` bits, or `None` on overflow.
+pub fn packed_len(len: usize, bits: u8) -> Option<usize> {
+    len.checked_mul(usize::from(bits))?.checked_add(7).map(|x| x / 8)
+}
+
+/// Appends `v` (every element already below `2^bits`) bit-packed to `out`.
+pub(crate) fn pack(v: &[u64], bits: u8, out: &mut Vec<u8>) {
+    match bits {
+        8 => out.extend(v.iter().map(|&x| x.to_le_bytes()[0])),
+        16 => v.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes()[..2])),
+        32 => v.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes()[..4])),
+        64 => v.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes())),
+        _ => {
+            let b = u32::from(bits);
+            let mut acc: u128 = 0;
+            let mut have: u32 = 0;
+            for &x in v {
+                acc |= u128::from(x) << have;
+                have += b;
+                while have >= 8 {
+                    out.push(acc.to_le_bytes()[0]);
+                    acc >>= 8;
+                    have -= 8;
+                }
+            }
+            if have > 0 {
+                out.push(acc.to_le_bytes()[0]);
+            }
+        }
+    }
+}
+
+/// Decodes exactly `len` packed elements of `bits` bits from `bytes`, which
+/// must be exactly [`packed_len`] long with zero padding bits.
+///
+/// # Errors
+/// [`DecodeError::Truncated`] / [`DecodeError::TrailingBytes`] on a length
+/// mismatch, [`DecodeError::NonCanonical`] on non-zero padding.
+pub(crate) fn unpack(bytes: &[u8], len: usize, bits: u8) -> Result<Vec<u64>, DecodeError> {
+    let need = packed_len(len, bits).ok_or(DecodeError::LengthOutOfBounds)?;
+    if bytes.len() < need {
+        return Err(DecodeError::Truncated);
+    }
+    if bytes.len() > need {
+        return Err(DecodeError::TrailingBytes);
+    }
+    let mut out = Vec::with_capacity(len);
+    match bits {
+        8 | 16 | 32 | 64 => {
+            let w = usize::from(bits / 8);
+            out.extend(bytes.chunks_exact(w).map(|c| {
+                let mut le = [0u8; 8];
+                le[..w].copy_from_slice(c);
+                u64::from_le_bytes(le)
+            }));
+        }
+        _ => {
+            let b = u32::from(bits);
+            let m = mask(bits);
+            let mut acc: u128 = 0;
+            let mut have: u32 = 0;
+            let mut it = bytes.iter();
+            for _ in 0..len {
+                while have < b {
+                    // Length was checked above, so the iterator has the bytes.
+                    let byte = it.next().copied().unwrap_or(0);
+                    acc |= u128::from(byte) << have;
+                    have += 8;
+                }
+                out.push(u64::try_from(acc & u128::from(m)).unwrap_or(0));
+                acc >>= b;
+                have -= b;
+            }
+            if acc != 0 {
+                return Err(DecodeError::NonCanonical);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn packs_lsb_first() {
+        let mut out = Vec::new();
+        pack(&[1, 0, 3], 2, &mut out);
+        assert_eq!(out, vec![0b11_00_01]);
+        let mut out = Vec::new();
+        pack(&[1, 1, 1, 1, 1, 1, 1, 1, 1], 1, &mut out);
+        assert_eq!(out, vec![0xff, 0x01]);
+        assert_eq!(unpack(&[0xff, 0x03], 9, 1), Err(DecodeError::NonCanonical));
+        assert_eq!(unpack(&[0xff], 9, 1), Err(DecodeError::Truncated));
+        assert_eq!(unpack(&[0xff, 1, 0], 9, 1), Err(DecodeError::TrailingBytes));
+        assert_eq!(packed_len(3, 33), Some(13));
+    }
+
+    proptest! {
+        #[test]
+        fn roundtrip(bits in 1u8..=64, raw in proptest::collection::vec(any::<u64>(), 0..70)) {
+            let mut v = raw;
+            reduce(&mut v, bits);
+            let mut out = Vec::new();
+            pack(&v, bits, &mut out);
+            prop_assert_eq!(Some(out.len()), packed_len(v.len(), bits));
+            prop_assert_eq!(unpack(&out, v.len(), bits), Ok(v));
+        }
+    }
+}

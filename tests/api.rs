@@ -1,0 +1,8 @@
+//! Integration tests: one binary (link time dominates on small machines),
+//! one module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+#[path = "api/common.rs"]
+mod common;
+#[path = "api/round.rs"]
+mod round;
