@@ -6,3 +6,5 @@
 mod common;
 #[path = "api/round.rs"]
 mod round;
+#[path = "api/property.rs"]
+mod property;

@@ -153,6 +153,15 @@ impl Params {
         }
     }
 
+    /// The neighbours of client `u` (without `u`), ascending; empty when
+    /// `u` is outside `1..=n`. Builds the graph: O(n) for a Harary graph.
+    pub fn neighbours(&self, u: crate::ClientIndex) -> Vec<crate::ClientIndex> {
+        if u == 0 || u > self.clients {
+            return Vec::new();
+        }
+        crate::graph::Topology::new(self).neighbours(u)
+    }
+
     pub(crate) fn dim_usize(&self) -> usize {
         usize::try_from(self.dim).unwrap_or(usize::MAX)
     }
