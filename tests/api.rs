@@ -8,3 +8,5 @@ mod common;
 mod round;
 #[path = "api/property.rs"]
 mod property;
+#[path = "api/hostile.rs"]
+mod hostile;

@@ -439,3 +439,225 @@ impl Drop for UnmaskResponse {
         self.shares.zeroize();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Graph;
+    use proptest::prelude::*;
+
+    fn params(bits: u8) -> Params {
+        Params::new(9, 3, bits, 11, Graph::Complete).unwrap()
+    }
+
+    /// One encoded sample of every message type under `p`.
+    fn samples(p: &Params) -> Vec<(u8, Vec<u8>)> {
+        let top = crate::vector::mask(p.bits());
+        let keys = |i: u32| ClientKeys {
+            index: i,
+            c_pk: [i as u8; 32],
+            s_pk: [i as u8 + 100; 32],
+        };
+        let share = |o: u32, kind| ShareEntry {
+            owner: o,
+            kind,
+            share: Scalar::from(u64::from(o) * 77),
+        };
+        vec![
+            (
+                kind::ADVERTISE_KEYS,
+                AdvertiseKeys {
+                    c_pk: [1; 32],
+                    s_pk: [2; 32],
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::KEY_BROADCAST,
+                KeyBroadcast {
+                    session: [3; 32],
+                    keys: vec![keys(1), keys(4), keys(9)],
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::SHARE_KEYS,
+                ShareKeys {
+                    session: [4; 32],
+                    seed_commitment: [5; 32],
+                    ciphertexts: vec![(2, [6; CIPHERTEXT_LEN]), (3, [7; CIPHERTEXT_LEN])],
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::SHARE_DELIVERY,
+                ShareDelivery {
+                    session: [8; 32],
+                    ciphertexts: vec![(5, [9; CIPHERTEXT_LEN])],
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::MASKED_INPUT,
+                MaskedInput {
+                    session: [10; 32],
+                    complaints: vec![2, 7],
+                    bits: p.bits(),
+                    masked: (0..11u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top).collect(),
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::UNMASK_REQUEST,
+                UnmaskRequest {
+                    session: [11; 32],
+                    survivors: vec![1, 2, 3],
+                    dropped: vec![5],
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::UNMASK_RESPONSE,
+                UnmaskResponse {
+                    session: [12; 32],
+                    shares: vec![share(1, ShareKind::SelfSeed), share(5, ShareKind::MaskKey)],
+                }
+                .to_bytes(),
+            ),
+        ]
+    }
+
+    /// Decodes `bytes` as message type `t` and re-encodes it.
+    fn decode_as(p: &Params, t: u8, bytes: &[u8]) -> Result<(Vec<u8>, usize), DecodeError> {
+        fn go<M: Decode + Encode>(p: &Params, b: &[u8]) -> Result<(Vec<u8>, usize), DecodeError> {
+            let m = M::decode(p, b)?;
+            Ok((m.to_bytes(), m.encoded_len()))
+        }
+        match t {
+            kind::ADVERTISE_KEYS => go::<AdvertiseKeys>(p, bytes),
+            kind::KEY_BROADCAST => go::<KeyBroadcast>(p, bytes),
+            kind::SHARE_KEYS => go::<ShareKeys>(p, bytes),
+            kind::SHARE_DELIVERY => go::<ShareDelivery>(p, bytes),
+            kind::MASKED_INPUT => go::<MaskedInput>(p, bytes),
+            kind::UNMASK_REQUEST => go::<UnmaskRequest>(p, bytes),
+            _ => go::<UnmaskResponse>(p, bytes),
+        }
+    }
+
+    const KINDS: [u8; 7] = [
+        kind::ADVERTISE_KEYS,
+        kind::KEY_BROADCAST,
+        kind::SHARE_KEYS,
+        kind::SHARE_DELIVERY,
+        kind::MASKED_INPUT,
+        kind::UNMASK_REQUEST,
+        kind::UNMASK_RESPONSE,
+    ];
+
+    #[test]
+    fn every_message_roundtrips_with_exact_length() {
+        for bits in [1u8, 7, 32, 33, 64] {
+            let p = params(bits);
+            for (t, bytes) in samples(&p) {
+                let (again, len) = decode_as(&p, t, &bytes).unwrap();
+                assert_eq!(again, bytes, "type {t:#x} bits {bits}");
+                assert_eq!(len, bytes.len(), "encoded_len of type {t:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_strict_prefix_and_any_trailing_byte_fail() {
+        for bits in [1u8, 32, 33, 64] {
+            let p = params(bits);
+            for (t, bytes) in samples(&p) {
+                for cut in 0..bytes.len() {
+                    assert!(decode_as(&p, t, &bytes[..cut]).is_err(), "type {t:#x} prefix {cut}");
+                }
+                for extra in [0u8, 1, 0xff] {
+                    let mut long = bytes.clone();
+                    long.push(extra);
+                    assert!(decode_as(&p, t, &long).is_err(), "type {t:#x} trailing {extra}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn header_and_canonical_rules() {
+        let p = params(32);
+        let good = samples(&p);
+        // Wrong version, wrong type.
+        for (t, bytes) in &good {
+            let mut v = bytes.clone();
+            v[0] = 2;
+            assert_eq!(decode_as(&p, *t, &v), Err(DecodeError::UnsupportedVersion(2)));
+            let mut v = bytes.clone();
+            v[1] ^= 0x40;
+            assert_eq!(decode_as(&p, *t, &v), Err(DecodeError::UnexpectedType(v[1])));
+        }
+        // Unsorted indices, index 0, index above n, non-canonical scalar, bad kind tag.
+        let req = |s: Vec<u32>| {
+            UnmaskRequest {
+                session: [0; 32],
+                survivors: s,
+                dropped: vec![],
+            }
+            .to_bytes()
+        };
+        assert_eq!(UnmaskRequest::decode(&p, &req(vec![2, 1])), Err(DecodeError::NonCanonical));
+        assert_eq!(UnmaskRequest::decode(&p, &req(vec![1, 1])), Err(DecodeError::NonCanonical));
+        assert_eq!(UnmaskRequest::decode(&p, &req(vec![0])), Err(DecodeError::IndexOutOfRange));
+        assert_eq!(UnmaskRequest::decode(&p, &req(vec![10])), Err(DecodeError::IndexOutOfRange));
+        let mut resp = good[6].1.clone();
+        let share_at = 2 + 32 + 4 + 4 + 1;
+        resp[share_at..share_at + 32].copy_from_slice(&[0xff; 32]);
+        assert_eq!(UnmaskResponse::decode(&p, &resp), Err(DecodeError::NonCanonical));
+        let mut resp = good[6].1.clone();
+        resp[share_at - 1] = 2;
+        assert_eq!(UnmaskResponse::decode(&p, &resp), Err(DecodeError::NonCanonical));
+        // Counts above n are refused before reading further.
+        let mut many = req(vec![1]);
+        many[34..38].copy_from_slice(&10u32.to_le_bytes());
+        assert_eq!(UnmaskRequest::decode(&p, &many), Err(DecodeError::LengthOutOfBounds));
+        // Non-zero padding bits in a packed vector (b = 1, m = 11: 5 pad bits).
+        let p1 = params(1);
+        let mut mi = good_masked(&p1);
+        let last = mi.len() - 1;
+        mi[last] |= 0x80;
+        assert_eq!(MaskedInput::decode(&p1, &mi), Err(DecodeError::NonCanonical));
+    }
+
+    fn good_masked(p: &Params) -> Vec<u8> {
+        samples(p).swap_remove(4).1
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(t in 0usize..7, bits in prop_oneof![Just(1u8), Just(32), Just(64), 1u8..=64],
+                                    bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let p = params(bits);
+            let kind = KINDS[t];
+            // With the right header, the body is what gets exercised.
+            let mut framed = vec![VERSION, kind];
+            framed.extend_from_slice(&bytes);
+            for input in [&bytes[..], &framed[..]] {
+                if let Ok((again, len)) = decode_as(&p, kind, input) {
+                    prop_assert_eq!(&again[..], input);
+                    prop_assert_eq!(len, input.len());
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_messages_decode_canonically_or_fail(t in 0usize..7, pos in any::<usize>(), xor in 1u8..=255) {
+            let p = params(33);
+            let (kind, mut bytes) = samples(&p).swap_remove(t);
+            let i = pos % bytes.len();
+            bytes[i] ^= xor;
+            if let Ok((again, _)) = decode_as(&p, kind, &bytes) {
+                prop_assert_eq!(again, bytes);
+            }
+        }
+    }
+}

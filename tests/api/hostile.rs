@@ -1,0 +1,473 @@
+//! Hostile servers and hostile clients: every refusal is typed, names the
+//! culprit, reveals nothing, and loses no honest client's contribution.
+
+use std::collections::BTreeMap;
+
+use rand_core::Rng;
+use secagg::protocol::messages::{MaskedInput, ShareKeys, UnmaskRequest, UnmaskResponse};
+use secagg::{
+    Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
+    DecodeError, Encode, Error, Graph, Params, ServerFault, Server, Step,
+};
+
+use crate::common::rng;
+
+/// What a tamper hook does with one client message.
+enum Act {
+    /// Deliver these bytes (possibly changed).
+    Send(Vec<u8>),
+    /// Deliver these bytes, then these again (a duplicate).
+    Twice(Vec<u8>, Vec<u8>),
+    /// Do not deliver (the client dropped).
+    Drop,
+}
+
+/// Everything a test checks after a round.
+struct Run {
+    result: Result<Aggregate, Error>,
+    /// Errors `Server::receive` returned, in order.
+    rejected: Vec<Error>,
+    inputs: Vec<Vec<u64>>,
+    params: Params,
+}
+
+impl Run {
+    fn expected_sum(&self, over: &[ClientIndex]) -> Vec<u64> {
+        let top = if self.params.bits() == 64 { u64::MAX } else { (1 << self.params.bits()) - 1 };
+        let mut s = vec![0u64; self.params.dim() as usize];
+        for &u in over {
+            for (a, x) in s.iter_mut().zip(&self.inputs[u as usize - 1]) {
+                *a = a.wrapping_add(*x) & top;
+            }
+        }
+        s
+    }
+}
+
+/// Drives a round with honest clients; `tamper(phase, from, bytes)` sits
+/// between each client and the server.
+fn round(params: &Params, seed: u64, mut tamper: impl FnMut(usize, ClientIndex, Vec<u8>) -> Act) -> Run {
+    let mut r = rng(seed);
+    let n = params.clients();
+    let top = if params.bits() == 64 { u64::MAX } else { (1 << params.bits()) - 1 };
+    let inputs: Vec<Vec<u64>> = (0..n).map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect()).collect();
+    let mut server = Server::new(params, &mut r);
+    let mut rejected = Vec::new();
+    let mut deliver = |server: &mut Server, phase: usize, from: ClientIndex, bytes: Vec<u8>| -> bool {
+        match tamper(phase, from, bytes) {
+            Act::Send(b) => {
+                if let Err(e) = server.receive(from, &b) {
+                    rejected.push(e);
+                }
+                true
+            }
+            Act::Twice(a, b) => {
+                for m in [a, b] {
+                    if let Err(e) = server.receive(from, &m) {
+                        rejected.push(e);
+                    }
+                }
+                true
+            }
+            Act::Drop => false,
+        }
+    };
+    let deliveries = |step: Result<Step, Error>| match step {
+        Ok(Step::Deliver(d)) => Ok(d),
+        Ok(_) => unreachable!("deliveries before the last phase"),
+        Err(e) => Err(e),
+    };
+    let finish = |result, rejected, inputs| Run {
+        result,
+        rejected,
+        inputs,
+        params: params.clone(),
+    };
+
+    let mut s0: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
+    for i in 1..=n {
+        let (st, msg) = AwaitingKeys::new(params, i, &mut r).unwrap();
+        if deliver(&mut server, 0, i, msg) {
+            s0.insert(i, st);
+        }
+    }
+    let d = match deliveries(server.close_phase()) {
+        Ok(d) => d,
+        Err(e) => return finish(Err(e), rejected, inputs),
+    };
+    let mut s1: BTreeMap<ClientIndex, AwaitingShares> = BTreeMap::new();
+    for (i, msg) in d {
+        let Some(st) = s0.remove(&i) else { continue };
+        if let Ok((st, out)) = st.receive(&msg, &mut r) {
+            if deliver(&mut server, 1, i, out) {
+                s1.insert(i, st);
+            }
+        }
+    }
+    let d = match deliveries(server.close_phase()) {
+        Ok(d) => d,
+        Err(e) => return finish(Err(e), rejected, inputs),
+    };
+    let mut s2: BTreeMap<ClientIndex, AwaitingUnmask> = BTreeMap::new();
+    for (i, msg) in d {
+        let Some(st) = s1.remove(&i) else { continue };
+        if let Ok((st, out)) = st.receive(&msg, &inputs[i as usize - 1]) {
+            if deliver(&mut server, 2, i, out) {
+                s2.insert(i, st);
+            }
+        }
+    }
+    let d = match deliveries(server.close_phase()) {
+        Ok(d) => d,
+        Err(e) => return finish(Err(e), rejected, inputs),
+    };
+    for (i, msg) in d {
+        let Some(st) = s2.remove(&i) else { continue };
+        if let Ok(out) = st.receive(&msg) {
+            deliver(&mut server, 3, i, out);
+        }
+    }
+    let result = match server.close_phase() {
+        Ok(Step::Done(agg)) => Ok(agg),
+        Ok(_) => unreachable!("done after the last phase"),
+        Err(e) => Err(e),
+    };
+    finish(result, rejected, inputs)
+}
+
+fn complete(n: u32, t: u32) -> Params {
+    Params::new(n, t, 32, 16, Graph::Complete).unwrap()
+}
+
+// ----- Hostile server: the client refuses and reveals nothing. -----
+
+/// Drives n = 5, t = 3 to the unmask request with client 2 dropped after R1
+/// and client 5 dropped before R1; returns client 1's state and the honest
+/// request it got.
+fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
+    let params = complete(5, 3);
+    let mut r = rng(77);
+    let mut server = Server::new(&params, &mut r);
+    let mut s0 = BTreeMap::new();
+    for i in 1..=5 {
+        let (st, msg) = AwaitingKeys::new(&params, i, &mut r).unwrap();
+        server.receive(i, &msg).unwrap();
+        s0.insert(i, st);
+    }
+    let Step::Deliver(d) = server.close_phase().unwrap() else { panic!() };
+    let mut s1 = BTreeMap::new();
+    for (i, msg) in d {
+        let (st, out) = s0.remove(&i).unwrap().receive(&msg, &mut r).unwrap();
+        if i != 5 {
+            server.receive(i, &out).unwrap();
+            s1.insert(i, st);
+        }
+    }
+    let Step::Deliver(d) = server.close_phase().unwrap() else { panic!() };
+    let mut s2 = BTreeMap::new();
+    for (i, msg) in d {
+        let (st, out) = s1.remove(&i).unwrap().receive(&msg, &[7; 16]).unwrap();
+        if i != 2 {
+            server.receive(i, &out).unwrap();
+            s2.insert(i, st);
+        }
+    }
+    let Step::Deliver(d) = server.close_phase().unwrap() else { panic!() };
+    let req = UnmaskRequest::decode(&params, &d.iter().find(|(i, _)| *i == 1).unwrap().1).unwrap();
+    assert_eq!(req.survivors, vec![1, 3, 4]);
+    assert_eq!(req.dropped, vec![2]);
+    (s2.remove(&1).unwrap(), req, params)
+}
+
+fn refuse(req: UnmaskRequest) -> Error {
+    let (client, _, _) = client_at_unmask();
+    client.receive(&req.to_bytes()).expect_err("the client must refuse")
+}
+
+#[test]
+fn honest_unmask_request_is_answered_with_one_share_per_peer() {
+    let (client, req, params) = client_at_unmask();
+    let resp = UnmaskResponse::decode(&params, &client.receive(&req.to_bytes()).unwrap()).unwrap();
+    let owners: Vec<_> = resp.shares.iter().map(|s| (s.owner, s.kind)).collect();
+    use secagg::protocol::messages::ShareKind::{MaskKey, SelfSeed};
+    assert_eq!(owners, vec![(1, SelfSeed), (2, MaskKey), (3, SelfSeed), (4, SelfSeed)]);
+}
+
+#[test]
+fn server_listing_a_peer_as_survivor_and_dropped_is_refused() {
+    let (_, mut req, _) = client_at_unmask();
+    req.survivors = vec![1, 2, 3, 4];
+    assert_eq!(refuse(req), Error::Server(ServerFault::SurvivorAndDropped { peer: 2 }));
+}
+
+#[test]
+fn server_naming_fewer_than_t_survivors_is_refused() {
+    let (_, mut req, _) = client_at_unmask();
+    // Claims 3 and 4 dropped too: asks for their mask keys with 2 survivors.
+    req.survivors = vec![1, 3];
+    req.dropped = vec![2, 4];
+    assert_eq!(
+        refuse(req),
+        Error::Server(ServerFault::NotEnoughNeighbours { named: 2, threshold: 3 })
+    );
+}
+
+#[test]
+fn server_naming_a_peer_never_seen_is_refused() {
+    // Client 5 never sent shares: client 1 did not mask with it.
+    let (_, mut req, _) = client_at_unmask();
+    req.survivors = vec![1, 3, 4, 5];
+    assert_eq!(refuse(req), Error::Server(ServerFault::UnexpectedPeer { peer: 5 }));
+    let (_, mut req, _) = client_at_unmask();
+    req.dropped = vec![2, 5];
+    assert_eq!(refuse(req), Error::Server(ServerFault::UnexpectedPeer { peer: 5 }));
+}
+
+#[test]
+fn server_request_from_another_session_is_refused() {
+    let (_, mut req, _) = client_at_unmask();
+    req.session[0] ^= 1;
+    assert_eq!(refuse(req), Error::Server(ServerFault::WrongSession));
+}
+
+#[test]
+fn server_request_leaving_out_the_client_or_a_peer_is_refused() {
+    let (_, mut req, _) = client_at_unmask();
+    req.survivors = vec![3, 4];
+    req.dropped = vec![1, 2];
+    assert_eq!(refuse(req), Error::Server(ServerFault::SelfNotSurvivor));
+    let (_, mut req, _) = client_at_unmask();
+    req.survivors = vec![1, 3, 4];
+    req.dropped = vec![];
+    assert_eq!(refuse(req), Error::Server(ServerFault::IncompleteRequest { peer: 2 }));
+    let (client, _, _) = client_at_unmask();
+    assert_eq!(
+        client.receive(&[1, 0x83, 0]),
+        Err(Error::Server(ServerFault::Malformed(DecodeError::Truncated)))
+    );
+}
+
+// ----- Hostile clients: excluded, named, and the rest still sums exactly. -----
+
+fn assert_client_error(run: &Run, index: ClientIndex, fault: ClientFault) {
+    assert!(
+        run.rejected.contains(&Error::Client { index, fault }),
+        "expected client {index} {fault:?}, got {:?}",
+        run.rejected
+    );
+}
+
+#[test]
+fn malformed_message_excludes_its_sender() {
+    let params = complete(6, 3);
+    let run = round(&params, 1, |phase, from, mut b| {
+        if phase == 1 && from == 2 {
+            b.truncate(b.len() - 1);
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 2, ClientFault::Malformed(DecodeError::Truncated));
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 3, 4, 5, 6]);
+    assert_eq!(agg.sum, run.expected_sum(&[1, 3, 4, 5, 6]));
+    assert!(agg.misbehaved.contains(&(2, ClientFault::Malformed(DecodeError::Truncated))));
+}
+
+#[test]
+fn garbage_masked_input_excludes_its_sender_and_its_masks_are_removed() {
+    let params = complete(6, 3);
+    let run = round(&params, 2, |phase, from, b| {
+        if phase == 2 && from == 4 {
+            let mut m = b;
+            m.push(0);
+            return Act::Send(m);
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 4, ClientFault::Malformed(DecodeError::TrailingBytes));
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 2, 3, 5, 6]);
+    assert_eq!(agg.sum, run.expected_sum(&[1, 2, 3, 5, 6]));
+}
+
+#[test]
+fn wrong_session_excludes_its_sender() {
+    let params = complete(6, 3);
+    let run = round(&params, 3, |phase, from, mut b| {
+        if phase == 1 && from == 3 {
+            b[2] ^= 0xff; // first byte of the session id
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 3, ClientFault::WrongSession);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 2, 4, 5, 6]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+}
+
+#[test]
+fn duplicate_sender_before_masking_is_excluded() {
+    let params = complete(6, 3);
+    let run = round(&params, 4, |phase, from, b| {
+        if phase == 0 && from == 4 {
+            return Act::Twice(b.clone(), b);
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 4, ClientFault::Duplicate);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 2, 3, 5, 6]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+    assert!(agg.misbehaved.contains(&(4, ClientFault::Duplicate)));
+}
+
+#[test]
+fn duplicate_masked_input_is_counted_once_and_named() {
+    let params = complete(6, 3);
+    let run = round(&params, 5, |phase, from, b| {
+        if phase == 2 && from == 5 {
+            return Act::Twice(b.clone(), b);
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 5, ClientFault::Duplicate);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+    assert!(agg.misbehaved.contains(&(5, ClientFault::Duplicate)));
+}
+
+#[test]
+fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
+    let params = complete(5, 3);
+    let mut extra: Vec<Error> = Vec::new();
+    let mut r = rng(6);
+    let mut server = Server::new(&params, &mut r);
+    for from in [0u32, 6, u32::MAX] {
+        extra.push(server.receive(from, &[1, 1]).unwrap_err());
+    }
+    assert!(extra.iter().zip([0u32, 6, u32::MAX]).all(|(e, i)| *e
+        == Error::Client {
+            index: i,
+            fault: ClientFault::UnknownSender
+        }));
+    // A client that sends a MaskedInput in R0 is malformed (wrong type).
+    let (_, msg) = AwaitingKeys::new(&params, 1, &mut r).unwrap();
+    let mut wrong = msg.clone();
+    wrong[1] = 0x03;
+    assert_eq!(
+        server.receive(1, &wrong),
+        Err(Error::Client { index: 1, fault: ClientFault::Malformed(DecodeError::UnexpectedType(3)) })
+    );
+    // Excluded for the rest of the round.
+    assert_eq!(
+        server.receive(1, &msg),
+        Err(Error::Client { index: 1, fault: ClientFault::NotInPhase })
+    );
+}
+
+#[test]
+fn undecryptable_ciphertext_names_its_sender_and_the_sum_stays_exact() {
+    let params = complete(6, 3);
+    let run = round(&params, 7, |phase, from, b| {
+        if phase == 1 && from == 2 {
+            let mut msg = ShareKeys::decode(&Params::new(6, 3, 32, 16, Graph::Complete).unwrap(), &b).unwrap();
+            // Corrupt the ciphertext addressed to client 3.
+            let ct = msg.ciphertexts.iter_mut().find(|(v, _)| *v == 3).unwrap();
+            ct.1[5] ^= 1;
+            return Act::Send(msg.to_bytes());
+        }
+        Act::Send(b)
+    });
+    assert!(run.rejected.is_empty());
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.misbehaved, vec![(2, ClientFault::Undecryptable { reported_by: 3 })]);
+    assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+}
+
+#[test]
+fn complaint_about_a_non_neighbour_excludes_the_complainer() {
+    let params = complete(5, 3);
+    let run = round(&params, 8, |phase, from, b| {
+        if phase == 2 && from == 1 {
+            let p = Params::new(5, 3, 32, 16, Graph::Complete).unwrap();
+            let mut m = MaskedInput::decode(&p, &b).unwrap();
+            m.complaints = vec![1]; // itself: not a neighbour
+            return Act::Send(m.to_bytes());
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 1, ClientFault::WrongRecipients);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![2, 3, 4, 5]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+}
+
+#[test]
+fn wrong_shares_are_detected_attributed_and_corrected() {
+    // n = 8, t = 3: each secret has up to 8 holders, so two bad holders are
+    // corrected ((8 - 3) / 2 = 2).
+    let params = complete(8, 3);
+    let p2 = params.clone();
+    let run = round(&params, 9, |phase, from, b| {
+        if phase == 2 && from == 6 {
+            return Act::Drop; // so both kinds of secret are reconstructed
+        }
+        if phase == 3 && (from == 2 || from == 7) {
+            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
+            for s in &mut m.shares {
+                s.share += curve25519_dalek::Scalar::ONE;
+            }
+            return Act::Send(m.to_bytes());
+        }
+        Act::Send(b)
+    });
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5, 7, 8]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+    let named: Vec<_> = agg.misbehaved.iter().map(|(i, _)| *i).collect();
+    assert_eq!(named, vec![2, 7]);
+    assert!(agg.misbehaved.iter().all(|(_, f)| matches!(f, ClientFault::BadShare { .. })));
+}
+
+#[test]
+fn unmask_answer_of_the_wrong_kind_is_discarded_and_named() {
+    let params = complete(6, 3);
+    let p2 = params.clone();
+    let run = round(&params, 10, |phase, from, b| {
+        if phase == 2 && from == 6 {
+            return Act::Drop;
+        }
+        if phase == 3 && from == 1 {
+            // Claims a self-seed share for the dropped client 6.
+            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
+            for s in &mut m.shares {
+                s.kind = secagg::protocol::messages::ShareKind::SelfSeed;
+            }
+            return Act::Send(m.to_bytes());
+        }
+        Act::Send(b)
+    });
+    assert_client_error(&run, 1, ClientFault::WrongAnswer);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5]);
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+}
+
+#[test]
+fn too_many_bad_shares_abort_with_a_typed_error() {
+    let params = complete(5, 3);
+    let p2 = params.clone();
+    let run = round(&params, 11, |phase, from, b| {
+        if phase == 3 && from <= 3 {
+            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
+            for s in &mut m.shares {
+                s.share += curve25519_dalek::Scalar::ONE;
+            }
+            return Act::Send(m.to_bytes());
+        }
+        Act::Send(b)
+    });
+    assert!(matches!(run.result, Err(Error::NotEnoughSurvivors { phase: secagg::Phase::Unmask, .. })));
+}
