@@ -123,12 +123,16 @@ impl fmt::Display for ClientFault {
             Self::NotInPhase => f.write_str("sender not expected in this phase"),
             Self::WeakKey => f.write_str("public key of small order"),
             Self::DuplicateKey => f.write_str("public key already advertised by another client"),
-            Self::WrongRecipients => f.write_str("ciphertexts not addressed to exactly its neighbours"),
+            Self::WrongRecipients => {
+                f.write_str("ciphertexts not addressed to exactly its neighbours")
+            }
             Self::Undecryptable { reported_by } => {
                 write!(f, "shares failed to decrypt at client {reported_by}")
             }
             Self::WrongAnswer => f.write_str("unmask answer does not match the request"),
-            Self::BadShare { owner } => write!(f, "returned a bad share of client {owner}'s secret"),
+            Self::BadShare { owner } => {
+                write!(f, "returned a bad share of client {owner}'s secret")
+            }
         }
     }
 }

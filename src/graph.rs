@@ -23,7 +23,11 @@ pub(crate) enum Topology {
     },
     /// Ring positions: `pos[u]` is client u's slot (index 0 unused) and
     /// `at[p]` the client in slot p.
-    Harary { half: u32, pos: Vec<u32>, at: Vec<u32> },
+    Harary {
+        half: u32,
+        pos: Vec<u32>,
+        at: Vec<u32>,
+    },
 }
 
 impl Topology {
@@ -66,9 +70,18 @@ impl Topology {
     /// The members of `set` (ascending) that neighbour `u`, and `u` itself
     /// when `with_self` and it is in `set`; ascending. O(|set|) for the
     /// complete graph, O(k log |set|) for a Harary graph.
-    pub(crate) fn restrict(&self, u: ClientIndex, set: &[ClientIndex], with_self: bool) -> Vec<ClientIndex> {
+    pub(crate) fn restrict(
+        &self,
+        u: ClientIndex,
+        set: &[ClientIndex],
+        with_self: bool,
+    ) -> Vec<ClientIndex> {
         match self {
-            Self::Complete { .. } => set.iter().copied().filter(|&v| with_self || v != u).collect(),
+            Self::Complete { .. } => set
+                .iter()
+                .copied()
+                .filter(|&v| with_self || v != u)
+                .collect(),
             Self::Harary { .. } => {
                 let mut out = self.neighbours(u);
                 if with_self {

@@ -33,16 +33,24 @@ pub(crate) fn add_assign(acc: &mut [u64], src: &[u64]) {
 
 /// The packed length of `len` elements of `bits` bits, or `None` on overflow.
 pub fn packed_len(len: usize, bits: u8) -> Option<usize> {
-    len.checked_mul(usize::from(bits))?.checked_add(7).map(|x| x / 8)
+    len.checked_mul(usize::from(bits))?
+        .checked_add(7)
+        .map(|x| x / 8)
 }
 
 /// Appends `v` (every element already below `2^bits`) bit-packed to `out`.
 pub(crate) fn pack(v: &[u64], bits: u8, out: &mut Vec<u8>) {
     match bits {
         8 => out.extend(v.iter().map(|&x| x.to_le_bytes()[0])),
-        16 => v.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes()[..2])),
-        32 => v.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes()[..4])),
-        64 => v.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes())),
+        16 => v
+            .iter()
+            .for_each(|&x| out.extend_from_slice(&x.to_le_bytes()[..2])),
+        32 => v
+            .iter()
+            .for_each(|&x| out.extend_from_slice(&x.to_le_bytes()[..4])),
+        64 => v
+            .iter()
+            .for_each(|&x| out.extend_from_slice(&x.to_le_bytes())),
         _ => {
             let b = u32::from(bits);
             let mut acc: u128 = 0;

@@ -4,9 +4,11 @@
 
 #[path = "api/common.rs"]
 mod common;
-#[path = "api/round.rs"]
-mod round;
-#[path = "api/property.rs"]
-mod property;
 #[path = "api/hostile.rs"]
 mod hostile;
+#[path = "api/property.rs"]
+mod property;
+#[path = "api/round.rs"]
+mod round;
+#[path = "api/spec.rs"]
+mod spec;

@@ -5,8 +5,8 @@
 //! X25519 secret, the session id and the ordered pair (sender, receiver), and
 //! a client sends one ciphertext per receiver per session.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use zeroize::Zeroizing;
 
 use super::labels;

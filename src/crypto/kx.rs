@@ -57,7 +57,11 @@ pub(crate) fn share_key(
     hkdf32(
         Some(session),
         shared,
-        &[labels::SHARE_KEY, &sender.to_le_bytes(), &receiver.to_le_bytes()],
+        &[
+            labels::SHARE_KEY,
+            &sender.to_le_bytes(),
+            &receiver.to_le_bytes(),
+        ],
     )
 }
 
@@ -149,6 +153,9 @@ mod tests {
         let s = [3u8; 32];
         assert_ne!(*share_key(&ab, &s, 1, 2), *share_key(&ab, &s, 2, 1));
         assert_eq!(*pair_mask_key(&ab, &s, 1, 2), *pair_mask_key(&ab, &s, 2, 1));
-        assert_ne!(*pair_mask_key(&ab, &s, 1, 2), *pair_mask_key(&ab, &[4u8; 32], 1, 2));
+        assert_ne!(
+            *pair_mask_key(&ab, &s, 1, 2),
+            *pair_mask_key(&ab, &[4u8; 32], 1, 2)
+        );
     }
 }

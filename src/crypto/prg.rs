@@ -38,7 +38,11 @@ pub(crate) fn apply(key: &[u8; 32], bits: u8, start: usize, acc: &mut [u64], sig
     let lane = lane_bytes(bits);
     let mut cipher = ChaCha20::new(key.into(), &[0u8; 12].into());
     // Byte offsets fit in u64: start < MAX_DIM * 8.
-    cipher.seek(u64::try_from(start).unwrap_or(u64::MAX).saturating_mul(lane as u64));
+    cipher.seek(
+        u64::try_from(start)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(lane as u64),
+    );
     let mut buf = Zeroizing::new([0u8; BUF]);
     for chunk in acc.chunks_mut(BUF / lane) {
         let bytes = &mut buf[..chunk.len() * lane];
@@ -60,7 +64,11 @@ fn add_lanes<const L: usize, const NEG: bool>(acc: &mut [u64], bytes: &[u8]) {
         } else {
             u64::from_le_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]])
         };
-        *a = if NEG { a.wrapping_sub(v) } else { a.wrapping_add(v) };
+        *a = if NEG {
+            a.wrapping_sub(v)
+        } else {
+            a.wrapping_add(v)
+        };
     }
 }
 
@@ -84,7 +92,10 @@ mod tests {
         let k = [0u8; 32];
         let lanes = expand(&k, 32, 4);
         // 76 b8 e0 ad a0 f1 3d 90 40 5d 6a e5 53 86 bd 28 ...
-        assert_eq!(lanes, vec![0xade0_b876, 0x903d_f1a0, 0xe56a_5d40, 0x28bd_8653]);
+        assert_eq!(
+            lanes,
+            vec![0xade0_b876, 0x903d_f1a0, 0xe56a_5d40, 0x28bd_8653]
+        );
         let wide = expand(&k, 64, 2);
         assert_eq!(wide, vec![0x903d_f1a0_ade0_b876, 0x28bd_8653_e56a_5d40]);
         let narrow = expand(&k, 3, 2);

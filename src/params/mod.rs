@@ -58,7 +58,13 @@ impl Params {
     /// `1..=64`, m above [`MAX_DIM`], a Harary degree odd, below 2 or not below
     /// n, or t outside `2..=k + 1` (k the degree; a threshold of 1 would let
     /// any one neighbour reconstruct a client's secrets).
-    pub fn new(clients: u32, threshold: u32, bits: u8, dim: u32, graph: Graph) -> Result<Self, Error> {
+    pub fn new(
+        clients: u32,
+        threshold: u32,
+        bits: u8,
+        dim: u32,
+        graph: Graph,
+    ) -> Result<Self, Error> {
         if !(2..=MAX_CLIENTS).contains(&clients) {
             return Err(ParamsError::ClientCount.into());
         }
@@ -114,7 +120,13 @@ impl Params {
             Some((degree, threshold)) if degree < clients => {
                 let mut seed = [0u8; 32];
                 rng.fill_bytes(&mut seed);
-                Self::new(clients, threshold, bits, dim, Graph::Harary { degree, seed })
+                Self::new(
+                    clients,
+                    threshold,
+                    bits,
+                    dim,
+                    Graph::Harary { degree, seed },
+                )
             }
             _ => Self::new(clients, clients / 2 + 1, bits, dim, Graph::Complete),
         }
@@ -249,16 +261,34 @@ mod tests {
             Params::new(5, 6, 8, 1, Graph::Complete),
             Err(Error::Params(ParamsError::Threshold))
         );
-        assert_eq!(Params::new(5, 5, 0, 1, Graph::Complete), Err(Error::Params(ParamsError::Bits)));
-        assert_eq!(Params::new(5, 5, 65, 1, Graph::Complete), Err(Error::Params(ParamsError::Bits)));
+        assert_eq!(
+            Params::new(5, 5, 0, 1, Graph::Complete),
+            Err(Error::Params(ParamsError::Bits))
+        );
+        assert_eq!(
+            Params::new(5, 5, 65, 1, Graph::Complete),
+            Err(Error::Params(ParamsError::Bits))
+        );
         assert_eq!(
             Params::new(5, 5, 8, MAX_DIM + 1, Graph::Complete),
             Err(Error::Params(ParamsError::Dimension))
         );
-        assert_eq!(Params::new(10, 3, 8, 1, h(3)), Err(Error::Params(ParamsError::Degree)));
-        assert_eq!(Params::new(10, 3, 8, 1, h(10)), Err(Error::Params(ParamsError::Degree)));
-        assert_eq!(Params::new(10, 3, 8, 1, h(0)), Err(Error::Params(ParamsError::Degree)));
-        assert_eq!(Params::new(10, 6, 8, 1, h(4)), Err(Error::Params(ParamsError::Threshold)));
+        assert_eq!(
+            Params::new(10, 3, 8, 1, h(3)),
+            Err(Error::Params(ParamsError::Degree))
+        );
+        assert_eq!(
+            Params::new(10, 3, 8, 1, h(10)),
+            Err(Error::Params(ParamsError::Degree))
+        );
+        assert_eq!(
+            Params::new(10, 3, 8, 1, h(0)),
+            Err(Error::Params(ParamsError::Degree))
+        );
+        assert_eq!(
+            Params::new(10, 6, 8, 1, h(4)),
+            Err(Error::Params(ParamsError::Threshold))
+        );
         assert!(Params::new(10, 5, 8, 1, h(4)).is_ok());
     }
 
@@ -282,10 +312,16 @@ mod tests {
         }
         let mut long = bytes.clone();
         long.push(0);
-        assert_eq!(Params::decode(&long), Err(Error::Decode(DecodeError::TrailingBytes)));
+        assert_eq!(
+            Params::decode(&long),
+            Err(Error::Decode(DecodeError::TrailingBytes))
+        );
         let mut ext = bytes;
         let last = ext.len() - 1;
         ext[last] = 1;
-        assert_eq!(Params::decode(&ext), Err(Error::Decode(DecodeError::NonCanonical)));
+        assert_eq!(
+            Params::decode(&ext),
+            Err(Error::Decode(DecodeError::NonCanonical))
+        );
     }
 }

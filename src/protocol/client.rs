@@ -151,8 +151,12 @@ impl AwaitingKeys {
         let seed = SecretScalar(random_scalar(rng));
         let holders: Vec<ClientIndex> = msg.keys.iter().map(|k| k.index).collect();
         let shares_of = |secret: &Scalar, rng: &mut R| {
-            shamir::split(secret, t, &holders, rng)
-                .map_err(|_| Error::Server(ServerFault::NotEnoughNeighbours { named: holders.len(), threshold: t }))
+            shamir::split(secret, t, &holders, rng).map_err(|_| {
+                Error::Server(ServerFault::NotEnoughNeighbours {
+                    named: holders.len(),
+                    threshold: t,
+                })
+            })
         };
         let key_shares = shares_of(&self.mask_key.0, rng)?;
         let seed_shares = shares_of(&seed.0, rng)?;
@@ -174,7 +178,10 @@ impl AwaitingKeys {
             let mut pt = Zeroizing::new([0u8; PLAINTEXT_LEN]);
             pt[..32].copy_from_slice(ks.y.as_bytes());
             pt[32..].copy_from_slice(ss.y.as_bytes());
-            ciphertexts.push((k.index, aead::seal(&key, &session, self.index, k.index, &pt)));
+            ciphertexts.push((
+                k.index,
+                aead::seal(&key, &session, self.index, k.index, &pt),
+            ));
             peers.insert(k.index, (k.c_pk, k.s_pk));
         }
         let own_shares = own_shares.ok_or(Error::Server(ServerFault::MissingOwnKeys))?;
@@ -286,7 +293,11 @@ impl AwaitingShares {
             let shared = kx::agree(&self.s_sk, &s_pk)
                 .ok_or(Error::Server(ServerFault::WeakKey { peer: *sender }))?;
             let key = kx::pair_mask_key(&shared, &self.session, self.index, *sender);
-            let sign = if self.index < *sender { Sign::Plus } else { Sign::Minus };
+            let sign = if self.index < *sender {
+                Sign::Plus
+            } else {
+                Sign::Minus
+            };
             prg::apply(&key, bits, 0, &mut masked, sign);
         }
         vector::reduce(&mut masked, bits);
@@ -383,7 +394,11 @@ impl AwaitingUnmask {
         if msg.session != self.session {
             return Err(Error::Server(ServerFault::WrongSession));
         }
-        if let Some(&peer) = msg.survivors.iter().find(|p| msg.dropped.binary_search(p).is_ok()) {
+        if let Some(&peer) = msg
+            .survivors
+            .iter()
+            .find(|p| msg.dropped.binary_search(p).is_ok())
+        {
             return Err(Error::Server(ServerFault::SurvivorAndDropped { peer }));
         }
         if msg.dropped.contains(&self.index) || msg.survivors.binary_search(&self.index).is_err() {
@@ -400,7 +415,9 @@ impl AwaitingUnmask {
                 .view
                 .iter()
                 .copied()
-                .find(|p| msg.survivors.binary_search(p).is_err() && msg.dropped.binary_search(p).is_err())
+                .find(|p| {
+                    msg.survivors.binary_search(p).is_err() && msg.dropped.binary_search(p).is_err()
+                })
                 .unwrap_or(self.index);
             return Err(Error::Server(ServerFault::IncompleteRequest { peer }));
         }

@@ -76,7 +76,9 @@ fn ascending_index(r: &mut Reader<'_>, n: u32, prev: &mut u32) -> Result<ClientI
 fn index_list(r: &mut Reader<'_>, n: u32) -> Result<Vec<ClientIndex>, DecodeError> {
     let count = r.count(n as usize, 4)?;
     let mut prev = 0;
-    (0..count).map(|_| ascending_index(r, n, &mut prev)).collect()
+    (0..count)
+        .map(|_| ascending_index(r, n, &mut prev))
+        .collect()
 }
 
 fn put_index_list(out: &mut Vec<u8>, list: &[ClientIndex]) {
@@ -289,7 +291,10 @@ impl Encode for MaskedInput {
         vector::pack(&self.masked, self.bits, out);
     }
     fn encoded_len(&self) -> usize {
-        2 + 32 + 4 + 4 * self.complaints.len() + vector::packed_len(self.masked.len(), self.bits).unwrap_or(0)
+        2 + 32
+            + 4
+            + 4 * self.complaints.len()
+            + vector::packed_len(self.masked.len(), self.bits).unwrap_or(0)
     }
 }
 
@@ -503,7 +508,9 @@ mod tests {
                     session: [10; 32],
                     complaints: vec![2, 7],
                     bits: p.bits(),
-                    masked: (0..11u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top).collect(),
+                    masked: (0..11u64)
+                        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
+                        .collect(),
                 }
                 .to_bytes(),
             ),
@@ -572,12 +579,18 @@ mod tests {
             let p = params(bits);
             for (t, bytes) in samples(&p) {
                 for cut in 0..bytes.len() {
-                    assert!(decode_as(&p, t, &bytes[..cut]).is_err(), "type {t:#x} prefix {cut}");
+                    assert!(
+                        decode_as(&p, t, &bytes[..cut]).is_err(),
+                        "type {t:#x} prefix {cut}"
+                    );
                 }
                 for extra in [0u8, 1, 0xff] {
                     let mut long = bytes.clone();
                     long.push(extra);
-                    assert!(decode_as(&p, t, &long).is_err(), "type {t:#x} trailing {extra}");
+                    assert!(
+                        decode_as(&p, t, &long).is_err(),
+                        "type {t:#x} trailing {extra}"
+                    );
                 }
             }
         }
@@ -591,10 +604,16 @@ mod tests {
         for (t, bytes) in &good {
             let mut v = bytes.clone();
             v[0] = 2;
-            assert_eq!(decode_as(&p, *t, &v), Err(DecodeError::UnsupportedVersion(2)));
+            assert_eq!(
+                decode_as(&p, *t, &v),
+                Err(DecodeError::UnsupportedVersion(2))
+            );
             let mut v = bytes.clone();
             v[1] ^= 0x40;
-            assert_eq!(decode_as(&p, *t, &v), Err(DecodeError::UnexpectedType(v[1])));
+            assert_eq!(
+                decode_as(&p, *t, &v),
+                Err(DecodeError::UnexpectedType(v[1]))
+            );
         }
         // Unsorted indices, index 0, index above n, non-canonical scalar, bad kind tag.
         let req = |s: Vec<u32>| {
@@ -605,27 +624,51 @@ mod tests {
             }
             .to_bytes()
         };
-        assert_eq!(UnmaskRequest::decode(&p, &req(vec![2, 1])), Err(DecodeError::NonCanonical));
-        assert_eq!(UnmaskRequest::decode(&p, &req(vec![1, 1])), Err(DecodeError::NonCanonical));
-        assert_eq!(UnmaskRequest::decode(&p, &req(vec![0])), Err(DecodeError::IndexOutOfRange));
-        assert_eq!(UnmaskRequest::decode(&p, &req(vec![10])), Err(DecodeError::IndexOutOfRange));
+        assert_eq!(
+            UnmaskRequest::decode(&p, &req(vec![2, 1])),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(
+            UnmaskRequest::decode(&p, &req(vec![1, 1])),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(
+            UnmaskRequest::decode(&p, &req(vec![0])),
+            Err(DecodeError::IndexOutOfRange)
+        );
+        assert_eq!(
+            UnmaskRequest::decode(&p, &req(vec![10])),
+            Err(DecodeError::IndexOutOfRange)
+        );
         let mut resp = good[6].1.clone();
         let share_at = 2 + 32 + 4 + 4 + 1;
         resp[share_at..share_at + 32].copy_from_slice(&[0xff; 32]);
-        assert_eq!(UnmaskResponse::decode(&p, &resp), Err(DecodeError::NonCanonical));
+        assert_eq!(
+            UnmaskResponse::decode(&p, &resp),
+            Err(DecodeError::NonCanonical)
+        );
         let mut resp = good[6].1.clone();
         resp[share_at - 1] = 2;
-        assert_eq!(UnmaskResponse::decode(&p, &resp), Err(DecodeError::NonCanonical));
+        assert_eq!(
+            UnmaskResponse::decode(&p, &resp),
+            Err(DecodeError::NonCanonical)
+        );
         // Counts above n are refused before reading further.
         let mut many = req(vec![1]);
         many[34..38].copy_from_slice(&10u32.to_le_bytes());
-        assert_eq!(UnmaskRequest::decode(&p, &many), Err(DecodeError::LengthOutOfBounds));
+        assert_eq!(
+            UnmaskRequest::decode(&p, &many),
+            Err(DecodeError::LengthOutOfBounds)
+        );
         // Non-zero padding bits in a packed vector (b = 1, m = 11: 5 pad bits).
         let p1 = params(1);
         let mut mi = good_masked(&p1);
         let last = mi.len() - 1;
         mi[last] |= 0x80;
-        assert_eq!(MaskedInput::decode(&p1, &mi), Err(DecodeError::NonCanonical));
+        assert_eq!(
+            MaskedInput::decode(&p1, &mi),
+            Err(DecodeError::NonCanonical)
+        );
     }
 
     fn good_masked(p: &Params) -> Vec<u8> {

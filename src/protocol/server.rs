@@ -22,7 +22,7 @@ use rand_core::CryptoRng;
 use crate::codec::{Decode, Encode};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::prg::{self, PrgKey, Sign};
-use crate::crypto::shamir::{self, Share, ShamirError};
+use crate::crypto::shamir::{self, ShamirError, Share};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, Phase};
 use crate::graph::Topology;
 use crate::params::Params;
@@ -248,7 +248,10 @@ impl Server {
                     return Err(self.exclude(from, ClientFault::WrongSession));
                 }
                 let expected = self.topo.restrict(from, &self.u1, false);
-                if !expected.into_iter().eq(msg.ciphertexts.iter().map(|(v, _)| *v)) {
+                if !expected
+                    .into_iter()
+                    .eq(msg.ciphertexts.iter().map(|(v, _)| *v))
+                {
                     return Err(self.exclude(from, ClientFault::WrongRecipients));
                 }
                 received.insert(from, msg);
@@ -282,7 +285,10 @@ impl Server {
                 Ok(())
             }
             State::Unmask {
-                answered, shares, dropped, ..
+                answered,
+                shares,
+                dropped,
+                ..
             } => {
                 if self.u3.binary_search(&from).is_err() {
                     return Err(not_in_phase);
@@ -409,10 +415,10 @@ impl Server {
                     .copied()
                     .filter(|v| self.u3.binary_search(v).is_err())
                     .collect();
-                if let Some(short) = self.shortest_neighbourhood(&dropped) {
-                    if short < t {
-                        return Err(self.abort(Phase::MaskedInput, short));
-                    }
+                if let Some(short) = self.shortest_neighbourhood(&dropped)
+                    && short < t
+                {
+                    return Err(self.abort(Phase::MaskedInput, short));
                 }
                 let out = self.unmask_requests(&dropped);
                 self.state = State::Unmask {
@@ -443,7 +449,11 @@ impl Server {
                 .u3
                 .iter()
                 .map(|&u| self.topo.restrict(u, &self.u3, true).len())
-                .chain(dropped.iter().map(|&v| self.topo.restrict(v, &self.u3, false).len()))
+                .chain(
+                    dropped
+                        .iter()
+                        .map(|&v| self.topo.restrict(v, &self.u3, false).len()),
+                )
                 .min(),
         }
     }
@@ -453,7 +463,11 @@ impl Server {
     fn key_broadcasts(&self) -> Vec<(ClientIndex, Vec<u8>)> {
         let entry = |v: ClientIndex| {
             let (c_pk, s_pk) = self.keys[&v];
-            ClientKeys { index: v, c_pk, s_pk }
+            ClientKeys {
+                index: v,
+                c_pk,
+                s_pk,
+            }
         };
         match self.topo {
             Topology::Complete { .. } => {

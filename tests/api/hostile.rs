@@ -7,7 +7,7 @@ use rand_core::Rng;
 use secagg::protocol::messages::{MaskedInput, ShareKeys, UnmaskRequest, UnmaskResponse};
 use secagg::{
     Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
-    DecodeError, Encode, Error, Graph, Params, ServerFault, Server, Step,
+    DecodeError, Encode, Error, Graph, Params, Server, ServerFault, Step,
 };
 
 use crate::common::rng;
@@ -33,7 +33,11 @@ struct Run {
 
 impl Run {
     fn expected_sum(&self, over: &[ClientIndex]) -> Vec<u64> {
-        let top = if self.params.bits() == 64 { u64::MAX } else { (1 << self.params.bits()) - 1 };
+        let top = if self.params.bits() == 64 {
+            u64::MAX
+        } else {
+            (1 << self.params.bits()) - 1
+        };
         let mut s = vec![0u64; self.params.dim() as usize];
         for &u in over {
             for (a, x) in s.iter_mut().zip(&self.inputs[u as usize - 1]) {
@@ -46,32 +50,43 @@ impl Run {
 
 /// Drives a round with honest clients; `tamper(phase, from, bytes)` sits
 /// between each client and the server.
-fn round(params: &Params, seed: u64, mut tamper: impl FnMut(usize, ClientIndex, Vec<u8>) -> Act) -> Run {
+fn round(
+    params: &Params,
+    seed: u64,
+    mut tamper: impl FnMut(usize, ClientIndex, Vec<u8>) -> Act,
+) -> Run {
     let mut r = rng(seed);
     let n = params.clients();
-    let top = if params.bits() == 64 { u64::MAX } else { (1 << params.bits()) - 1 };
-    let inputs: Vec<Vec<u64>> = (0..n).map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect()).collect();
+    let top = if params.bits() == 64 {
+        u64::MAX
+    } else {
+        (1 << params.bits()) - 1
+    };
+    let inputs: Vec<Vec<u64>> = (0..n)
+        .map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect())
+        .collect();
     let mut server = Server::new(params, &mut r);
     let mut rejected = Vec::new();
-    let mut deliver = |server: &mut Server, phase: usize, from: ClientIndex, bytes: Vec<u8>| -> bool {
-        match tamper(phase, from, bytes) {
-            Act::Send(b) => {
-                if let Err(e) = server.receive(from, &b) {
-                    rejected.push(e);
-                }
-                true
-            }
-            Act::Twice(a, b) => {
-                for m in [a, b] {
-                    if let Err(e) = server.receive(from, &m) {
+    let mut deliver =
+        |server: &mut Server, phase: usize, from: ClientIndex, bytes: Vec<u8>| -> bool {
+            match tamper(phase, from, bytes) {
+                Act::Send(b) => {
+                    if let Err(e) = server.receive(from, &b) {
                         rejected.push(e);
                     }
+                    true
                 }
-                true
+                Act::Twice(a, b) => {
+                    for m in [a, b] {
+                        if let Err(e) = server.receive(from, &m) {
+                            rejected.push(e);
+                        }
+                    }
+                    true
+                }
+                Act::Drop => false,
             }
-            Act::Drop => false,
-        }
-    };
+        };
     let deliveries = |step: Result<Step, Error>| match step {
         Ok(Step::Deliver(d)) => Ok(d),
         Ok(_) => unreachable!("deliveries before the last phase"),
@@ -154,7 +169,9 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
         server.receive(i, &msg).unwrap();
         s0.insert(i, st);
     }
-    let Step::Deliver(d) = server.close_phase().unwrap() else { panic!() };
+    let Step::Deliver(d) = server.close_phase().unwrap() else {
+        panic!()
+    };
     let mut s1 = BTreeMap::new();
     for (i, msg) in d {
         let (st, out) = s0.remove(&i).unwrap().receive(&msg, &mut r).unwrap();
@@ -163,7 +180,9 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
             s1.insert(i, st);
         }
     }
-    let Step::Deliver(d) = server.close_phase().unwrap() else { panic!() };
+    let Step::Deliver(d) = server.close_phase().unwrap() else {
+        panic!()
+    };
     let mut s2 = BTreeMap::new();
     for (i, msg) in d {
         let (st, out) = s1.remove(&i).unwrap().receive(&msg, &[7; 16]).unwrap();
@@ -172,7 +191,9 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
             s2.insert(i, st);
         }
     }
-    let Step::Deliver(d) = server.close_phase().unwrap() else { panic!() };
+    let Step::Deliver(d) = server.close_phase().unwrap() else {
+        panic!()
+    };
     let req = UnmaskRequest::decode(&params, &d.iter().find(|(i, _)| *i == 1).unwrap().1).unwrap();
     assert_eq!(req.survivors, vec![1, 3, 4]);
     assert_eq!(req.dropped, vec![2]);
@@ -181,7 +202,9 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
 
 fn refuse(req: UnmaskRequest) -> Error {
     let (client, _, _) = client_at_unmask();
-    client.receive(&req.to_bytes()).expect_err("the client must refuse")
+    client
+        .receive(&req.to_bytes())
+        .expect_err("the client must refuse")
 }
 
 #[test]
@@ -190,14 +213,20 @@ fn honest_unmask_request_is_answered_with_one_share_per_peer() {
     let resp = UnmaskResponse::decode(&params, &client.receive(&req.to_bytes()).unwrap()).unwrap();
     let owners: Vec<_> = resp.shares.iter().map(|s| (s.owner, s.kind)).collect();
     use secagg::protocol::messages::ShareKind::{MaskKey, SelfSeed};
-    assert_eq!(owners, vec![(1, SelfSeed), (2, MaskKey), (3, SelfSeed), (4, SelfSeed)]);
+    assert_eq!(
+        owners,
+        vec![(1, SelfSeed), (2, MaskKey), (3, SelfSeed), (4, SelfSeed)]
+    );
 }
 
 #[test]
 fn server_listing_a_peer_as_survivor_and_dropped_is_refused() {
     let (_, mut req, _) = client_at_unmask();
     req.survivors = vec![1, 2, 3, 4];
-    assert_eq!(refuse(req), Error::Server(ServerFault::SurvivorAndDropped { peer: 2 }));
+    assert_eq!(
+        refuse(req),
+        Error::Server(ServerFault::SurvivorAndDropped { peer: 2 })
+    );
 }
 
 #[test]
@@ -208,7 +237,10 @@ fn server_naming_fewer_than_t_survivors_is_refused() {
     req.dropped = vec![2, 4];
     assert_eq!(
         refuse(req),
-        Error::Server(ServerFault::NotEnoughNeighbours { named: 2, threshold: 3 })
+        Error::Server(ServerFault::NotEnoughNeighbours {
+            named: 2,
+            threshold: 3
+        })
     );
 }
 
@@ -217,10 +249,16 @@ fn server_naming_a_peer_never_seen_is_refused() {
     // Client 5 never sent shares: client 1 did not mask with it.
     let (_, mut req, _) = client_at_unmask();
     req.survivors = vec![1, 3, 4, 5];
-    assert_eq!(refuse(req), Error::Server(ServerFault::UnexpectedPeer { peer: 5 }));
+    assert_eq!(
+        refuse(req),
+        Error::Server(ServerFault::UnexpectedPeer { peer: 5 })
+    );
     let (_, mut req, _) = client_at_unmask();
     req.dropped = vec![2, 5];
-    assert_eq!(refuse(req), Error::Server(ServerFault::UnexpectedPeer { peer: 5 }));
+    assert_eq!(
+        refuse(req),
+        Error::Server(ServerFault::UnexpectedPeer { peer: 5 })
+    );
 }
 
 #[test]
@@ -239,11 +277,16 @@ fn server_request_leaving_out_the_client_or_a_peer_is_refused() {
     let (_, mut req, _) = client_at_unmask();
     req.survivors = vec![1, 3, 4];
     req.dropped = vec![];
-    assert_eq!(refuse(req), Error::Server(ServerFault::IncompleteRequest { peer: 2 }));
+    assert_eq!(
+        refuse(req),
+        Error::Server(ServerFault::IncompleteRequest { peer: 2 })
+    );
     let (client, _, _) = client_at_unmask();
     assert_eq!(
         client.receive(&[1, 0x83, 0]),
-        Err(Error::Server(ServerFault::Malformed(DecodeError::Truncated)))
+        Err(Error::Server(ServerFault::Malformed(
+            DecodeError::Truncated
+        )))
     );
 }
 
@@ -270,7 +313,10 @@ fn malformed_message_excludes_its_sender() {
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 3, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&[1, 3, 4, 5, 6]));
-    assert!(agg.misbehaved.contains(&(2, ClientFault::Malformed(DecodeError::Truncated))));
+    assert!(
+        agg.misbehaved
+            .contains(&(2, ClientFault::Malformed(DecodeError::Truncated)))
+    );
 }
 
 #[test]
@@ -357,12 +403,18 @@ fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
     wrong[1] = 0x03;
     assert_eq!(
         server.receive(1, &wrong),
-        Err(Error::Client { index: 1, fault: ClientFault::Malformed(DecodeError::UnexpectedType(3)) })
+        Err(Error::Client {
+            index: 1,
+            fault: ClientFault::Malformed(DecodeError::UnexpectedType(3))
+        })
     );
     // Excluded for the rest of the round.
     assert_eq!(
         server.receive(1, &msg),
-        Err(Error::Client { index: 1, fault: ClientFault::NotInPhase })
+        Err(Error::Client {
+            index: 1,
+            fault: ClientFault::NotInPhase
+        })
     );
 }
 
@@ -371,7 +423,9 @@ fn undecryptable_ciphertext_names_its_sender_and_the_sum_stays_exact() {
     let params = complete(6, 3);
     let run = round(&params, 7, |phase, from, b| {
         if phase == 1 && from == 2 {
-            let mut msg = ShareKeys::decode(&Params::new(6, 3, 32, 16, Graph::Complete).unwrap(), &b).unwrap();
+            let mut msg =
+                ShareKeys::decode(&Params::new(6, 3, 32, 16, Graph::Complete).unwrap(), &b)
+                    .unwrap();
             // Corrupt the ciphertext addressed to client 3.
             let ct = msg.ciphertexts.iter_mut().find(|(v, _)| *v == 3).unwrap();
             ct.1[5] ^= 1;
@@ -381,7 +435,10 @@ fn undecryptable_ciphertext_names_its_sender_and_the_sum_stays_exact() {
     });
     assert!(run.rejected.is_empty());
     let agg = run.result.as_ref().unwrap();
-    assert_eq!(agg.misbehaved, vec![(2, ClientFault::Undecryptable { reported_by: 3 })]);
+    assert_eq!(
+        agg.misbehaved,
+        vec![(2, ClientFault::Undecryptable { reported_by: 3 })]
+    );
     assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
 }
@@ -428,7 +485,11 @@ fn wrong_shares_are_detected_attributed_and_corrected() {
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
     let named: Vec<_> = agg.misbehaved.iter().map(|(i, _)| *i).collect();
     assert_eq!(named, vec![2, 7]);
-    assert!(agg.misbehaved.iter().all(|(_, f)| matches!(f, ClientFault::BadShare { .. })));
+    assert!(
+        agg.misbehaved
+            .iter()
+            .all(|(_, f)| matches!(f, ClientFault::BadShare { .. }))
+    );
 }
 
 #[test]
@@ -469,5 +530,11 @@ fn too_many_bad_shares_abort_with_a_typed_error() {
         }
         Act::Send(b)
     });
-    assert!(matches!(run.result, Err(Error::NotEnoughSurvivors { phase: secagg::Phase::Unmask, .. })));
+    assert!(matches!(
+        run.result,
+        Err(Error::NotEnoughSurvivors {
+            phase: secagg::Phase::Unmask,
+            ..
+        })
+    ));
 }

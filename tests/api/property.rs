@@ -24,7 +24,9 @@ enum Outcome {
 fn model(p: &Params, d: &Dropouts) -> Outcome {
     let n = p.clients();
     let t = p.threshold() as usize;
-    let nb: Vec<BTreeSet<ClientIndex>> = (0..=n).map(|u| p.neighbours(u).into_iter().collect()).collect();
+    let nb: Vec<BTreeSet<ClientIndex>> = (0..=n)
+        .map(|u| p.neighbours(u).into_iter().collect())
+        .collect();
     let within = |u: ClientIndex, set: &BTreeSet<ClientIndex>, with_self: bool| {
         nb[u as usize].intersection(set).count() + usize::from(with_self && set.contains(&u))
     };
@@ -52,12 +54,17 @@ fn model(p: &Params, d: &Dropouts) -> Outcome {
     }
     let dropped: BTreeSet<_> = u2.difference(&u3).copied().collect();
     let short = |set: &BTreeSet<ClientIndex>| {
-        u3.iter().any(|&u| within(u, set, true) < t) || dropped.iter().any(|&v| within(v, set, false) < t)
+        u3.iter().any(|&u| within(u, set, true) < t)
+            || dropped.iter().any(|&v| within(v, set, false) < t)
     };
     if short(&u3) {
         return Outcome::Abort(Phase::MaskedInput);
     }
-    let responders: BTreeSet<_> = u3.iter().copied().filter(|&u| !has(&d.during_unmask, u)).collect();
+    let responders: BTreeSet<_> = u3
+        .iter()
+        .copied()
+        .filter(|&u| !has(&d.during_unmask, u))
+        .collect();
     if short(&responders) {
         return Outcome::Abort(Phase::Unmask);
     }
@@ -76,7 +83,12 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (2u32..=40, any::<bool>(), any::<u64>(), prop_oneof![Just(1u8), Just(32), Just(33), Just(64), 1u8..=64])
+    (
+        2u32..=40,
+        any::<bool>(),
+        any::<u64>(),
+        prop_oneof![Just(1u8), Just(32), Just(33), Just(64), 1u8..=64],
+    )
         .prop_flat_map(|(n, harary, seed, bits)| {
             let max_k = if n % 2 == 1 { n - 1 } else { n - 2 };
             let degree = if harary && max_k >= 2 {
@@ -135,8 +147,14 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         }
     };
     let params = Params::new(c.n, c.t, c.bits, c.dim, graph).unwrap();
-    let top = if c.bits == 64 { u64::MAX } else { (1u64 << c.bits) - 1 };
-    let inputs: Vec<Vec<u64>> = (0..c.n).map(|_| (0..c.dim).map(|_| r.next_u64() & top).collect()).collect();
+    let top = if c.bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << c.bits) - 1
+    };
+    let inputs: Vec<Vec<u64>> = (0..c.n)
+        .map(|_| (0..c.dim).map(|_| r.next_u64() & top).collect())
+        .collect();
     let d = dropouts(&c.fates);
     let report = run(&params, &inputs, &d, &mut r);
     match (model(&params, &d), &report.result) {

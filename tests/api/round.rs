@@ -7,7 +7,9 @@ use crate::common::rng;
 #[test]
 fn complete_graph_one_dropout_after_shares() {
     let params = Params::new(5, 3, 32, 8, Graph::Complete).unwrap();
-    let inputs: Vec<Vec<u64>> = (1..=5u64).map(|i| (0..8).map(|j| i * 1000 + j).collect()).collect();
+    let inputs: Vec<Vec<u64>> = (1..=5u64)
+        .map(|i| (0..8).map(|j| i * 1000 + j).collect())
+        .collect();
     let d = Dropouts {
         after_shares: vec![2],
         ..Default::default()
