@@ -56,6 +56,28 @@ pub(crate) fn apply(key: &[u8; 32], bits: u8, start: usize, acc: &mut [u64], sig
     }
 }
 
+/// Elements unmasked together: 32 KiB of accumulator, so each chunk stays in
+/// L1/L2 while every mask is added into it.
+const CHUNK: usize = 4096;
+
+/// Adds every `(key, sign)` mask into `acc` (from element 0), chunk by chunk
+/// so that each chunk of the accumulator stays in cache while all masks are
+/// applied to it; chunks run in parallel with the `parallel` feature.
+pub(crate) fn apply_many(masks: &[(PrgKey, Sign)], bits: u8, acc: &mut [u64]) {
+    let one = |(i, chunk): (usize, &mut [u64])| {
+        for (key, sign) in masks {
+            apply(key, bits, i * CHUNK, chunk, *sign);
+        }
+    };
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        acc.par_chunks_mut(CHUNK).enumerate().for_each(one);
+    }
+    #[cfg(not(feature = "parallel"))]
+    acc.chunks_mut(CHUNK).enumerate().for_each(one);
+}
+
 #[inline(always)]
 fn add_lanes<const L: usize, const NEG: bool>(acc: &mut [u64], bytes: &[u8]) {
     for (a, l) in acc.iter_mut().zip(bytes.chunks_exact(L)) {
@@ -111,6 +133,27 @@ mod tests {
             apply(&k, bits, 1500, &mut part, Sign::Plus);
             crate::vector::reduce(&mut part, bits);
             assert_eq!(&whole[1500..2500], &part[..]);
+        }
+    }
+
+    #[test]
+    fn apply_many_equals_one_by_one() {
+        let keys: Vec<(PrgKey, Sign)> = (0..5u8)
+            .map(|i| {
+                (
+                    Zeroizing::new([i; 32]),
+                    if i % 2 == 0 { Sign::Plus } else { Sign::Minus },
+                )
+            })
+            .collect();
+        for bits in [3u8, 32, 64] {
+            let mut one = vec![1u64; 3 * CHUNK + 17];
+            for (k, s) in &keys {
+                apply(k, bits, 0, &mut one, *s);
+            }
+            let mut many = vec![1u64; 3 * CHUNK + 17];
+            apply_many(&keys, bits, &mut many);
+            assert_eq!(one, many);
         }
     }
 

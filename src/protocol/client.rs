@@ -279,9 +279,11 @@ impl AwaitingShares {
 
         let mut held = BTreeMap::new();
         let mut complaints = Vec::new();
-        let mut masked = input.to_vec();
-        let seed_key = kx::self_mask_key(&self.seed.0, &self.session, self.index);
-        prg::apply(&seed_key, bits, 0, &mut masked, Sign::Plus);
+        let mut masks = Vec::with_capacity(msg.ciphertexts.len() + 1);
+        masks.push((
+            kx::self_mask_key(&self.seed.0, &self.session, self.index),
+            Sign::Plus,
+        ));
         for (sender, ct) in &msg.ciphertexts {
             let (c_pk, s_pk) = self.peers[sender];
             match open_shares(&self.c_sk, &c_pk, &self.session, *sender, self.index, ct) {
@@ -298,8 +300,10 @@ impl AwaitingShares {
             } else {
                 Sign::Minus
             };
-            prg::apply(&key, bits, 0, &mut masked, sign);
+            masks.push((key, sign));
         }
+        let mut masked = input.to_vec();
+        prg::apply_many(&masks, bits, &mut masked);
         vector::reduce(&mut masked, bits);
         let out = MaskedInput {
             session: self.session,

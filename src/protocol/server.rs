@@ -32,10 +32,6 @@ use crate::protocol::messages::{
 };
 use crate::vector;
 
-/// Elements of the sum unmasked together: 32 KiB of accumulator, so it stays
-/// in L1/L2 while every mask is added into it.
-const CHUNK: usize = 4096;
-
 /// What [`Server::close_phase`] hands back.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -549,18 +545,7 @@ impl Server {
             }
         }
         let bits = self.params.bits();
-        let unmask = |(i, chunk): (usize, &mut [u64])| {
-            for (key, sign) in &tasks {
-                prg::apply(key, bits, i * CHUNK, chunk, *sign);
-            }
-        };
-        #[cfg(feature = "parallel")]
-        {
-            use rayon::prelude::*;
-            sum.par_chunks_mut(CHUNK).enumerate().for_each(unmask);
-        }
-        #[cfg(not(feature = "parallel"))]
-        sum.chunks_mut(CHUNK).enumerate().for_each(unmask);
+        prg::apply_many(&tasks, bits, &mut sum);
         vector::reduce(&mut sum, bits);
         self.state = State::Over;
         Ok(Aggregate {
