@@ -221,6 +221,9 @@ pub enum ParamsError {
     Degree,
     /// A fraction outside `[0, 1)` or not a number.
     Fraction,
+    /// No threshold exceeds the corrupt clients while staying reachable by
+    /// the survivors.
+    NoSafeThreshold,
 }
 
 impl fmt::Display for ParamsError {
@@ -232,6 +235,7 @@ impl fmt::Display for ParamsError {
             Self::Dimension => "vector length too large",
             Self::Degree => "Harary degree must be even, at least 2 and below n",
             Self::Fraction => "fraction must be in [0, 1)",
+            Self::NoSafeThreshold => "no threshold is both above the corrupt count and reachable",
         })
     }
 }

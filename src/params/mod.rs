@@ -97,12 +97,25 @@ impl Params {
 
     /// SecAgg+ parameters for `clients` clients of which at most
     /// `corrupt_fraction` collude with the server and at most
-    /// `dropout_fraction` drop out: (k, t) from [`secagg_plus::derive`], the
-    /// label permutation seed drawn from `rng`. When no sparse graph meets
-    /// the bounds, the complete graph with threshold `floor(n / 2) + 1`.
+    /// `dropout_fraction` drop out: (k, t) from [`secagg_plus::derive`]
+    /// (spec/params.md section 4), the label permutation seed drawn from
+    /// `rng`. When no sparse graph meets the bounds, the complete graph with
+    /// threshold `max(A + 1, min(floor(n / 2) + 1, S))`, A the corrupt and S
+    /// the surviving clients.
+    ///
+    /// ```
+    /// use rand_core::SeedableRng;
+    /// let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1);
+    /// let p = secagg::Params::secagg_plus(1000, 32, 10, 0.05, 0.05, &mut rng)?;
+    /// assert_eq!((p.degree(), p.threshold()), (30, 17));
+    /// # Ok::<(), secagg::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Params`] for fractions outside `[0, 1)` or as [`Params::new`].
+    /// [`Error::Params`]: [`ParamsError::Fraction`] for fractions outside
+    /// `[0, 1)`, [`ParamsError::NoSafeThreshold`] when the complete graph
+    /// has no threshold above the corrupt count that the survivors can
+    /// reach, or as [`Params::new`].
     pub fn secagg_plus<R: CryptoRng + ?Sized>(
         clients: u32,
         bits: u8,
@@ -116,20 +129,25 @@ impl Params {
                 return Err(ParamsError::Fraction.into());
             }
         }
-        match secagg_plus::derive(clients, corrupt_fraction, dropout_fraction) {
-            Some((degree, threshold)) if degree < clients => {
-                let mut seed = [0u8; 32];
-                rng.fill_bytes(&mut seed);
-                Self::new(
-                    clients,
-                    threshold,
-                    bits,
-                    dim,
-                    Graph::Harary { degree, seed },
-                )
-            }
-            _ => Self::new(clients, clients / 2 + 1, bits, dim, Graph::Complete),
+        if let Some((degree, threshold)) =
+            secagg_plus::derive(clients, corrupt_fraction, dropout_fraction)
+        {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            return Self::new(
+                clients,
+                threshold,
+                bits,
+                dim,
+                Graph::Harary { degree, seed },
+            );
         }
+        let (corrupt, survivors) = secagg_plus::counts(clients, corrupt_fraction, dropout_fraction);
+        if corrupt.saturating_add(1) > survivors {
+            return Err(ParamsError::NoSafeThreshold.into());
+        }
+        let t = (corrupt + 1).max((clients / 2 + 1).min(survivors)).max(2);
+        Self::new(clients, t, bits, dim, Graph::Complete)
     }
 
     /// n, the roster size.
@@ -290,6 +308,35 @@ mod tests {
             Err(Error::Params(ParamsError::Threshold))
         );
         assert!(Params::new(10, 5, 8, 1, h(4)).is_ok());
+    }
+
+    #[test]
+    fn secagg_plus_derives_or_falls_back() {
+        use rand_core::SeedableRng;
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(3);
+        let p = Params::secagg_plus(100, 16, 4, 0.05, 0.05, &mut rng).unwrap();
+        assert_eq!((p.degree(), p.threshold()), (12, 6));
+        assert!(matches!(p.graph(), Graph::Harary { .. }));
+        // No sparse graph (corrupt + dropout > 0.9): complete graph, a
+        // majority threshold when it is above the corrupt count...
+        let p = Params::secagg_plus(100, 16, 4, 0.5, 0.45, &mut rng).unwrap();
+        assert_eq!((p.graph(), p.threshold()), (&Graph::Complete, 51));
+        // ... and just above the corrupt count otherwise.
+        let p = Params::secagg_plus(100, 16, 4, 0.6, 0.35, &mut rng).unwrap();
+        assert_eq!((p.graph(), p.threshold()), (&Graph::Complete, 61));
+        // 60% corrupt, 45% dropout: none.
+        assert_eq!(
+            Params::secagg_plus(100, 16, 4, 0.6, 0.45, &mut rng),
+            Err(Error::Params(ParamsError::NoSafeThreshold))
+        );
+        assert_eq!(
+            Params::secagg_plus(100, 16, 4, 1.0, 0.0, &mut rng),
+            Err(Error::Params(ParamsError::Fraction))
+        );
+        assert_eq!(
+            Params::secagg_plus(100, 16, 4, f64::NAN, 0.0, &mut rng),
+            Err(Error::Params(ParamsError::Fraction))
+        );
     }
 
     #[test]
