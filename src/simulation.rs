@@ -5,17 +5,8 @@
 //! ```
 //! use secagg::simulation::{run, Dropouts};
 //! use secagg::{Graph, Params};
-//! # struct Rng(u64);
-//! # impl rand_core::TryRng for Rng {
-//! #     type Error = core::convert::Infallible;
-//! #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Ok(self.try_next_u64()? as u32) }
-//! #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-//! #         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); Ok(self.0) }
-//! #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), Self::Error> {
-//! #         for b in d { *b = self.try_next_u64()? as u8 } Ok(()) }
-//! # }
-//! # impl rand_core::TryCryptoRng for Rng {}
-//! # let mut rng = Rng(1); // tests only: use getrandom::SysRng in real code
+//! use rand_core::SeedableRng;
+//! let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1); // OS randomness in real use
 //! let params = Params::new(5, 3, 32, 8, Graph::Complete)?;
 //! let inputs: Vec<Vec<u64>> = (1..=5).map(|i| vec![i; 8]).collect();
 //! let dropouts = Dropouts { after_shares: vec![2], ..Default::default() };
@@ -123,6 +114,176 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Report {
+    drive(params, inputs, dropouts, rng, progress, &mut Honest)
+}
+
+/// [`run`], calling `record` with every message after its receiver handled
+/// it, in the order of the round (the transcripts of protocols/v1).
+///
+/// # Panics
+/// If `inputs.len()` is not n.
+pub fn run_recorded<R: CryptoRng + ?Sized>(
+    params: &Params,
+    inputs: &[Vec<u64>],
+    dropouts: &Dropouts,
+    rng: &mut R,
+    record: &mut dyn FnMut(&Event<'_>),
+) -> Report {
+    drive(
+        params,
+        inputs,
+        dropouts,
+        rng,
+        &mut |_, _, _| {},
+        &mut Recorder(record),
+    )
+}
+
+/// [`run`] over `wire`, which may alter, repeat or inject client messages
+/// and alter server messages in flight (the bad_* vectors of protocols/v1).
+///
+/// # Panics
+/// If `inputs.len()` is not n.
+pub fn run_on_wire<R: CryptoRng + ?Sized>(
+    params: &Params,
+    inputs: &[Vec<u64>],
+    dropouts: &Dropouts,
+    rng: &mut R,
+    wire: &mut dyn Wire,
+) -> Report {
+    drive(params, inputs, dropouts, rng, &mut |_, _, _| {}, wire)
+}
+
+/// Which way a message travels, and the client at the other end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From a client to the server; `from` is the sender as the server is
+    /// told it (the host's authenticated index, which a wire may forge).
+    ToServer {
+        /// The sender.
+        from: ClientIndex,
+    },
+    /// From the server to one client.
+    ToClient {
+        /// The receiver.
+        to: ClientIndex,
+    },
+}
+
+/// One message of a simulated round, after its receiver handled it.
+#[derive(Debug)]
+pub struct Event<'a> {
+    /// The phase the message belongs to. A server message belongs to the
+    /// phase whose close produced it: a KeyBroadcast to
+    /// [`Phase::AdvertiseKeys`], a ShareDelivery to [`Phase::ShareKeys`], an
+    /// UnmaskRequest to [`Phase::MaskedInput`].
+    pub phase: Phase,
+    /// Who sent it or who receives it.
+    pub direction: Direction,
+    /// The bytes as delivered.
+    pub bytes: &'a [u8],
+    /// The receiver's error when it refused the message. A server message to
+    /// a client that dropped out is never handled, so never refused.
+    pub refused: Option<Error>,
+}
+
+/// The network between the clients and the server of a simulated round. The
+/// default methods deliver every message unchanged and observe nothing.
+pub trait Wire {
+    /// Client `from` sent `bytes` in `phase`; returns what the server receives
+    /// instead, in order, as `(claimed sender, bytes)`.
+    fn on_client_message(
+        &mut self,
+        phase: Phase,
+        from: ClientIndex,
+        bytes: Vec<u8>,
+    ) -> Vec<(ClientIndex, Vec<u8>)> {
+        let _ = phase;
+        vec![(from, bytes)]
+    }
+
+    /// The server sent `bytes` to client `to` at the close of `phase`;
+    /// returns what the client receives instead.
+    fn on_server_message(&mut self, phase: Phase, to: ClientIndex, bytes: Vec<u8>) -> Vec<u8> {
+        let _ = (phase, to);
+        bytes
+    }
+
+    /// A message was delivered and handled by its receiver.
+    fn on_delivered(&mut self, event: &Event<'_>) {
+        let _ = event;
+    }
+}
+
+/// The wire of [`run`]: everything arrives unchanged.
+struct Honest;
+
+impl Wire for Honest {}
+
+/// The wire of [`run_recorded`].
+struct Recorder<'a>(&'a mut dyn FnMut(&Event<'_>));
+
+impl Wire for Recorder<'_> {
+    fn on_delivered(&mut self, event: &Event<'_>) {
+        (self.0)(event);
+    }
+}
+
+/// Hands one client message to the server through `wire`; returns the time
+/// the server spent on what arrived.
+fn upload(
+    server: &mut Server,
+    wire: &mut dyn Wire,
+    phase: Phase,
+    from: ClientIndex,
+    bytes: Vec<u8>,
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    for (claimed, msg) in wire.on_client_message(phase, from, bytes) {
+        let start = Instant::now();
+        // A rejected message is the sender's problem; the server records it.
+        let verdict = server.receive(claimed, &msg);
+        spent += start.elapsed();
+        wire.on_delivered(&Event {
+            phase,
+            direction: Direction::ToServer { from: claimed },
+            bytes: &msg,
+            refused: verdict.err(),
+        });
+    }
+    spent
+}
+
+/// Reports a server message to `wire` once its receiver handled it (or
+/// ignored it, having dropped out).
+fn downloaded(
+    wire: &mut dyn Wire,
+    phase: Phase,
+    to: ClientIndex,
+    bytes: &[u8],
+    refused: Option<Error>,
+) {
+    wire.on_delivered(&Event {
+        phase,
+        direction: Direction::ToClient { to },
+        bytes,
+        refused,
+    });
+}
+
+/// The one round driver behind [`run`], [`run_with_progress`],
+/// [`run_recorded`] and [`run_on_wire`]. Randomness is drawn in a fixed
+/// order (protocols/v1/README.md relies on it): the server's nonce, then each
+/// client's R0 keys in ascending index order, then each client's R1 draws in
+/// ascending index order.
+fn drive<R: CryptoRng + ?Sized>(
+    params: &Params,
+    inputs: &[Vec<u64>],
+    dropouts: &Dropouts,
+    rng: &mut R,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+    wire: &mut dyn Wire,
+) -> Report {
     let n = params.clients_usize();
     assert_eq!(inputs.len(), n, "one input per client");
     let mut times = [PhaseTime::default(); 4];
@@ -133,11 +294,11 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
     let bits = params.bits();
 
     let report = |result: Result<Aggregate, Error>,
-                      times: [PhaseTime; 4],
-                      survivors: [usize; 3],
-                      up: &[usize],
-                      down: &[usize],
-                      client_errors: Vec<(ClientIndex, Error)>| {
+                  times: [PhaseTime; 4],
+                  survivors: [usize; 3],
+                  up: &[usize],
+                  down: &[usize],
+                  client_errors: Vec<(ClientIndex, Error)>| {
         let expected = result.as_ref().ok().map(|agg| {
             let mut sum = vec![0u64; params.dim_usize()];
             for &u in &agg.survivors {
@@ -179,10 +340,7 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
         };
         client_time += start.elapsed();
         up[i as usize] += msg.len();
-        let start = Instant::now();
-        // A rejected message is the sender's problem; the server records it.
-        let _ = server.receive(i, &msg);
-        server_time += start.elapsed();
+        server_time += upload(&mut server, wire, Phase::AdvertiseKeys, i, msg);
         waiting.insert(i, state);
         progress(Phase::AdvertiseKeys, i as usize, n);
     }
@@ -202,23 +360,33 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
     survivors[0] = server.survivor_sets()[0].len();
 
     // R1.
-    let (mut next, mut client_time, mut server_time) = (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
+    let (mut next, mut client_time, mut server_time) =
+        (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
     let total = deliveries.len();
     for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+        let msg = wire.on_server_message(Phase::AdvertiseKeys, i, msg);
         down[i as usize] += msg.len();
-        let Some(state) = waiting.remove(&i) else { continue };
-        if gone(&dropouts.after_keys, i) {
-            continue;
-        }
+        let state = match waiting.remove(&i) {
+            Some(state) if !gone(&dropouts.after_keys, i) => state,
+            _ => {
+                downloaded(wire, Phase::AdvertiseKeys, i, &msg, None);
+                continue;
+            }
+        };
         let start = Instant::now();
         let r = state.receive(&msg, rng);
         client_time += start.elapsed();
+        downloaded(
+            wire,
+            Phase::AdvertiseKeys,
+            i,
+            &msg,
+            r.as_ref().err().copied(),
+        );
         match r {
             Ok((state, out)) => {
                 up[i as usize] += out.len();
-                let start = Instant::now();
-                let _ = server.receive(i, &out);
-                server_time += start.elapsed();
+                server_time += upload(&mut server, wire, Phase::ShareKeys, i, out);
                 next.insert(i, state);
             }
             Err(e) => client_errors.push((i, e)),
@@ -242,23 +410,27 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
     survivors[1] = server.survivor_sets()[1].len();
 
     // R2.
-    let (mut next, mut client_time, mut server_time) = (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
+    let (mut next, mut client_time, mut server_time) =
+        (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
     let total = deliveries.len();
     for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+        let msg = wire.on_server_message(Phase::ShareKeys, i, msg);
         down[i as usize] += msg.len();
-        let Some(state) = waiting.remove(&i) else { continue };
-        if gone(&dropouts.after_shares, i) {
-            continue;
-        }
+        let state = match waiting.remove(&i) {
+            Some(state) if !gone(&dropouts.after_shares, i) => state,
+            _ => {
+                downloaded(wire, Phase::ShareKeys, i, &msg, None);
+                continue;
+            }
+        };
         let start = Instant::now();
         let r = state.receive(&msg, &inputs[i as usize - 1]);
         client_time += start.elapsed();
+        downloaded(wire, Phase::ShareKeys, i, &msg, r.as_ref().err().copied());
         match r {
             Ok((state, out)) => {
                 up[i as usize] += out.len();
-                let start = Instant::now();
-                let _ = server.receive(i, &out);
-                server_time += start.elapsed();
+                server_time += upload(&mut server, wire, Phase::MaskedInput, i, out);
                 next.insert(i, state);
             }
             Err(e) => client_errors.push((i, e)),
@@ -285,21 +457,24 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
     let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
     let total = deliveries.len();
     for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+        let msg = wire.on_server_message(Phase::MaskedInput, i, msg);
         down[i as usize] += msg.len();
-        let Some(state) = waiting.remove(&i) else { continue };
-        if gone(&dropouts.during_unmask, i) {
-            continue;
-        }
+        let state = match waiting.remove(&i) {
+            Some(state) if !gone(&dropouts.during_unmask, i) => state,
+            _ => {
+                downloaded(wire, Phase::MaskedInput, i, &msg, None);
+                continue;
+            }
+        };
         let start = Instant::now();
         let r = state.receive(&msg);
         client_time += start.elapsed();
         count += 1;
+        downloaded(wire, Phase::MaskedInput, i, &msg, r.as_ref().err().copied());
         match r {
             Ok(out) => {
                 up[i as usize] += out.len();
-                let start = Instant::now();
-                let _ = server.receive(i, &out);
-                server_time += start.elapsed();
+                server_time += upload(&mut server, wire, Phase::Unmask, i, out);
             }
             Err(e) => client_errors.push((i, e)),
         }

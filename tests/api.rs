@@ -12,3 +12,5 @@ mod property;
 mod round;
 #[path = "api/spec.rs"]
 mod spec;
+#[path = "api/vectors.rs"]
+mod vectors;
