@@ -113,10 +113,10 @@ fn round(
     let mut s1: BTreeMap<ClientIndex, AwaitingShares> = BTreeMap::new();
     for (i, msg) in d {
         let Some(st) = s0.remove(&i) else { continue };
-        if let Ok((st, out)) = st.receive(&msg, &mut r) {
-            if deliver(&mut server, 1, i, out) {
-                s1.insert(i, st);
-            }
+        if let Ok((st, out)) = st.receive(&msg, &mut r)
+            && deliver(&mut server, 1, i, out)
+        {
+            s1.insert(i, st);
         }
     }
     let d = match deliveries(server.close_phase()) {
@@ -126,10 +126,10 @@ fn round(
     let mut s2: BTreeMap<ClientIndex, AwaitingUnmask> = BTreeMap::new();
     for (i, msg) in d {
         let Some(st) = s1.remove(&i) else { continue };
-        if let Ok((st, out)) = st.receive(&msg, &inputs[i as usize - 1]) {
-            if deliver(&mut server, 2, i, out) {
-                s2.insert(i, st);
-            }
+        if let Ok((st, out)) = st.receive(&msg, &inputs[i as usize - 1])
+            && deliver(&mut server, 2, i, out)
+        {
+            s2.insert(i, st);
         }
     }
     let d = match deliveries(server.close_phase()) {
