@@ -97,7 +97,7 @@ impl Params {
 
     /// SecAgg+ parameters for `clients` clients of which at most
     /// `corrupt_fraction` collude with the server and at most
-    /// `dropout_fraction` drop out: (k, t) from [`secagg_plus::derive`]
+    /// `dropout_fraction` drop out: (k, t) from [`secagg_plus::derive()`]
     /// (spec/params.md section 4), the label permutation seed drawn from
     /// `rng`. When no sparse graph meets the bounds, the complete graph with
     /// threshold `max(A + 1, min(floor(n / 2) + 1, S))`, A the corrupt and S

@@ -78,7 +78,7 @@
 //! others that u survived (collecting self-mask shares) gets both secrets of
 //! u once `2(t − c) − 1 ≤ k − c`, with c the corrupt neighbours of u (the
 //! `− 1`: u itself hands over its own self-mask share). With the (k, t) from
-//! [`derive`] that is likely (n = 1000, 5 % corrupt: k = 30, t = 17, broken
+//! [`derive()`] that is likely (n = 1000, 5 % corrupt: k = 30, t = 17, broken
 //! when c ≥ 3, about one client in five). Against such a server the
 //! reference finder's `SEMI_MALICIOUS_SERVER` class replaces t1 with
 //! `floor((t1 + k) / 2)` and requires γ + 2δ ≤ 0.9. That counts k holders,
