@@ -1,1 +1,1335 @@
-fn main(){}
+//! `secagg`: simulate whole rounds and derive SecAgg+ parameters.
+//!
+//! ```text
+//! secagg simulate [--clients N] [--dim M] [--bits B] [--dropout F] ... [--json]
+//! secagg params --clients N [--corrupt F] [--dropout F] [--json]
+//! ```
+//!
+//! `simulate` runs one round in this process through
+//! [`secagg::simulation::run_with_progress`] (every message is encoded and
+//! decoded) and prints the per-phase times, bytes per client, survivor counts
+//! and the PRG floor of DESIGN.md section 8. Exit codes: 0 when the round
+//! finished with the plaintext sum, 1 when it aborted or the sum differs,
+//! 2 for bad arguments.
+
+use std::convert::Infallible;
+use std::fmt::{self, Write as _};
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand_core::{CryptoRng, TryCryptoRng, TryRng, UnwrapErr};
+use secagg::params::{MAX_CLIENTS, MAX_DIM};
+use secagg::simulation::{Dropouts, Report, run_with_progress};
+use secagg::{ClientIndex, Graph, Params, Phase};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Exit code of a round that aborted or whose sum differs from the plaintext sum.
+const EXIT_FAILED: u8 = 1;
+/// Exit code of bad arguments (the same as clap's usage errors).
+const EXIT_USAGE: u8 = 2;
+
+/// The smallest dropout fraction the SecAgg+ parameters are derived for,
+/// even when the simulation drops fewer clients.
+const MIN_DROPOUT_BUDGET: f64 = 0.05;
+
+/// Masked secure aggregation (SecAgg / SecAgg+): simulations and parameters.
+#[derive(Debug, Parser)]
+#[command(name = "secagg", version, about, propagate_version = true)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one whole round in this process and print timings and sizes.
+    Simulate(SimulateArgs),
+    /// Print the SecAgg+ (k, t) derived for a roster.
+    Params(ParamsArgs),
+}
+
+/// Arguments of `secagg simulate`.
+#[derive(Debug, Clone, Args)]
+struct SimulateArgs {
+    /// Number of clients n.
+    #[arg(long, default_value_t = 100, value_parser = clients_parser())]
+    clients: u32,
+    /// Vector length m.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_DIM)))]
+    dim: u32,
+    /// Modulus bits b: sums are taken mod 2^b.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..=64))]
+    bits: u8,
+    /// Fraction of clients that drop after sending their shares (R1), before
+    /// their masked input (R2): the expensive case for the server.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    dropout: f64,
+    /// Fraction of clients that drop after advertising keys (R0), before
+    /// sending shares (R1).
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    drop_before_shares: f64,
+    /// Fraction of clients that send their masked input (R2) but never
+    /// answer the unmask request (R3).
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    drop_during_unmask: f64,
+    /// Fraction of clients assumed to collude with the server, for the
+    /// SecAgg+ (k, t) derivation.
+    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    corrupt: f64,
+    /// Use a Harary graph of this degree k (even, 2..n) with a random label
+    /// seed; 0 means the complete graph.
+    #[arg(long, conflicts_with = "complete")]
+    degree: Option<u32>,
+    /// Use the complete graph (SecAgg), k = n - 1.
+    #[arg(long)]
+    complete: bool,
+    /// Shamir threshold t (2..=k+1). Without it: the derived t, or a
+    /// majority of the k + 1 share holders when the graph is given.
+    #[arg(long)]
+    threshold: Option<u32>,
+    /// Draw every random value (keys, inputs, who drops) from a generator
+    /// seeded with this number instead of the OS, to replay a run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `secagg params`.
+#[derive(Debug, Clone, Args)]
+struct ParamsArgs {
+    /// Number of clients n.
+    #[arg(long, value_parser = clients_parser())]
+    clients: u32,
+    /// Fraction of clients that may collude with the server.
+    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    corrupt: f64,
+    /// Fraction of clients that may drop out.
+    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    dropout: f64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The accepted roster sizes, `2..=MAX_CLIENTS`.
+fn clients_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(2..=i64::from(MAX_CLIENTS))
+}
+
+/// Parses a fraction in `[0, 1)`.
+fn fraction(s: &str) -> Result<f64, String> {
+    let f: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("{s} is not a fraction in [0, 1)"))
+    }
+}
+
+/// Arguments that parse but do not make a round: exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with code 2 inside `parse`.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Simulate(args) => simulate_command(&args),
+        Command::Params(args) => params_command(&args),
+    }
+}
+
+/// `secagg simulate`: runs the round, prints the table or the JSON object.
+fn simulate_command(args: &SimulateArgs) -> ExitCode {
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| PhaseBar::new(args.clients));
+    let mut on_progress = |phase: Phase, done: usize, total: usize| {
+        if let Some(bar) = &bar {
+            bar.update(phase, done, total);
+        }
+    };
+    let outcome = simulate(args, &mut on_progress);
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if args.json {
+        println!("{}", outcome.to_json());
+    } else {
+        print!("{}", outcome.table());
+    }
+    match outcome.error() {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `secagg params`: prints the derived (k, t).
+fn params_command(args: &ParamsArgs) -> ExitCode {
+    match derive_params(args) {
+        Ok(derived) => {
+            if args.json {
+                println!("{}", derived.to_json());
+            } else {
+                print!("{}", derived.text());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+// ----- Randomness -----
+
+/// The deterministic generator behind `--seed`: the RFC 8439 ChaCha20
+/// keystream (zero nonce) under `SHA-256(label || seed)`. Not for real
+/// rounds: anyone who knows the seed knows every key and input.
+struct SeededRng {
+    cipher: ChaCha20,
+    key: Zeroizing<[u8; 32]>,
+}
+
+/// Domain separation for [`SeededRng`] keys.
+const SEED_LABEL: &[u8] = b"secagg cli seeded rng v1";
+/// Domain separation for [`SeededRng`] rekeying.
+const REKEY_LABEL: &[u8] = b"secagg cli seeded rng rekey v1";
+
+impl SeededRng {
+    /// The generator for `seed`.
+    fn new(seed: u64) -> Self {
+        let mut h = Sha256::new();
+        h.update(SEED_LABEL);
+        h.update(seed.to_le_bytes());
+        Self::with_key(Zeroizing::new(h.finalize().into()))
+    }
+
+    fn with_key(key: Zeroizing<[u8; 32]>) -> Self {
+        Self {
+            cipher: ChaCha20::new((&*key).into(), &[0u8; 12].into()),
+            key,
+        }
+    }
+
+    /// Fills `dst` with keystream. Should the 256 GiB keystream of one key
+    /// run out, continues under `SHA-256(rekey label || key)`.
+    fn fill(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(1 << 16) {
+            while self.cipher.try_write_keystream(chunk).is_err() {
+                let mut h = Sha256::new();
+                h.update(REKEY_LABEL);
+                h.update(self.key.as_slice());
+                *self = Self::with_key(Zeroizing::new(h.finalize().into()));
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SeededRng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SeededRng { .. }")
+    }
+}
+
+impl TryRng for SeededRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.fill(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.fill(&mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.fill(dst);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for SeededRng {}
+
+/// A uniform value in `0..bound` (`bound > 0`), by rejection: values below
+/// `2^64 mod bound` are redrawn so every residue is equally likely.
+fn below<R: CryptoRng + ?Sized>(rng: &mut R, bound: u64) -> u64 {
+    let reject = bound.wrapping_neg() % bound;
+    loop {
+        let x = rng.next_u64();
+        if x >= reject {
+            return x % bound;
+        }
+    }
+}
+
+// ----- The simulation -----
+
+/// A finished `simulate` run: what was asked, what ran, what came out.
+#[derive(Debug)]
+struct Outcome {
+    params: Params,
+    dropouts: Dropouts,
+    report: Report,
+    floor: Option<Floor>,
+    seed: Option<u64>,
+    corrupt: f64,
+}
+
+/// Runs `secagg simulate` for `args`, OS randomness unless `--seed`.
+///
+/// # Errors
+/// [`UsageError`] when the arguments do not make a round (fractions summing
+/// above 1, parameters [`Params::new`] rejects, no SecAgg+ parameters).
+fn simulate(
+    args: &SimulateArgs,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Result<Outcome, UsageError> {
+    match args.seed {
+        Some(seed) => simulate_with(args, &mut SeededRng::new(seed), progress),
+        None => simulate_with(args, &mut UnwrapErr(getrandom::SysRng), progress),
+    }
+}
+
+/// [`simulate`] with the randomness `rng`. Draws, in order: the parameters'
+/// label seed, who drops, the inputs, then the round's own randomness.
+fn simulate_with<R: CryptoRng + ?Sized>(
+    args: &SimulateArgs,
+    rng: &mut R,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Result<Outcome, UsageError> {
+    let counts = dropout_counts(args)?;
+    let params = choose_params(args, rng)?;
+    let dropouts = choose_dropouts(args.clients, counts, rng);
+    let inputs = random_inputs(&params, rng);
+    let report = run_with_progress(&params, &inputs, &dropouts, rng, progress);
+    drop(inputs);
+    let floor = Floor::measure(&params, &dropouts, &report);
+    Ok(Outcome {
+        params,
+        dropouts,
+        report,
+        floor,
+        seed: args.seed,
+        corrupt: args.corrupt,
+    })
+}
+
+/// round(F * n) clients per dropout category, in protocol order: before
+/// shares, after shares, during unmask.
+///
+/// # Errors
+/// When the fractions sum above 1 or the rounded counts exceed n.
+fn dropout_counts(args: &SimulateArgs) -> Result<[usize; 3], UsageError> {
+    let fractions = [
+        args.drop_before_shares,
+        args.dropout,
+        args.drop_during_unmask,
+    ];
+    let sum: f64 = fractions.iter().sum();
+    if sum > 1.0 {
+        return Err(UsageError(format!(
+            "the dropout fractions (--drop-before-shares {}, --dropout {}, \
+             --drop-during-unmask {}) sum to {sum}, above 1",
+            fractions[0], fractions[1], fractions[2]
+        )));
+    }
+    let n = args.clients as usize;
+    // Each fraction is in [0, 1), so each count is in 0..=n.
+    let counts = fractions.map(|f| (f * n as f64).round() as usize);
+    let total: usize = counts.iter().sum();
+    if total > n {
+        return Err(UsageError(format!(
+            "the dropout fractions round to {total} clients, more than the {n} in the roster"
+        )));
+    }
+    Ok(counts)
+}
+
+/// The round's parameters: the SecAgg+ derivation unless `--degree`,
+/// `--complete` or `--threshold` override it.
+///
+/// # Errors
+/// When [`Params::new`] or [`Params::secagg_plus`] rejects the result.
+fn choose_params<R: CryptoRng + ?Sized>(
+    args: &SimulateArgs,
+    rng: &mut R,
+) -> Result<Params, UsageError> {
+    let (n, b, m) = (args.clients, args.bits, args.dim);
+    let invalid = |e: secagg::Error| UsageError(e.to_string());
+    let graph = match args.degree {
+        _ if args.complete => Some(Graph::Complete),
+        Some(0) => Some(Graph::Complete),
+        Some(degree) => {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            Some(Graph::Harary { degree, seed })
+        }
+        None => None,
+    };
+    match graph {
+        Some(graph) => {
+            let k = match graph {
+                Graph::Complete => n - 1,
+                Graph::Harary { degree, .. } => degree,
+            };
+            let t = args.threshold.unwrap_or_else(|| majority(k));
+            Params::new(n, t, b, m, graph).map_err(invalid)
+        }
+        None => {
+            let budget = (args.drop_before_shares + args.dropout + args.drop_during_unmask)
+                .max(MIN_DROPOUT_BUDGET);
+            let derived = Params::secagg_plus(n, b, m, args.corrupt, budget, rng).map_err(|e| {
+                UsageError(format!(
+                    "no SecAgg+ parameters for {n} clients, {} corrupt, {budget} dropout: {e}",
+                    args.corrupt
+                ))
+            })?;
+            match args.threshold {
+                Some(t) => Params::new(n, t, b, m, derived.graph().clone()).map_err(invalid),
+                None => Ok(derived),
+            }
+        }
+    }
+}
+
+/// A majority of the k + 1 holders of each secret: `floor((k + 1) / 2) + 1`,
+/// at least 2 and at most k + 1.
+fn majority(k: u32) -> u32 {
+    let holders = k.saturating_add(1);
+    (holders / 2 + 1).min(holders).max(2)
+}
+
+/// Draws disjoint random sets of `counts[0]`, `counts[1]`, `counts[2]`
+/// clients (a Fisher-Yates prefix): they drop before shares, after shares
+/// and during unmask. Each list is sorted.
+fn choose_dropouts<R: CryptoRng + ?Sized>(n: u32, counts: [usize; 3], rng: &mut R) -> Dropouts {
+    let mut order: Vec<ClientIndex> = (1..=n).collect();
+    let picked: usize = counts.iter().sum::<usize>().min(order.len());
+    for i in 0..picked {
+        let j = i + below(rng, (order.len() - i) as u64) as usize;
+        order.swap(i, j);
+    }
+    let mut rest = &order[..picked];
+    let mut take = |count: usize| {
+        let (head, tail) = rest.split_at(count.min(rest.len()));
+        rest = tail;
+        let mut list = head.to_vec();
+        list.sort_unstable();
+        list
+    };
+    Dropouts {
+        before_keys: Vec::new(),
+        after_keys: take(counts[0]),
+        after_shares: take(counts[1]),
+        during_unmask: take(counts[2]),
+    }
+}
+
+/// One random vector below `2^b` per client.
+fn random_inputs<R: CryptoRng + ?Sized>(params: &Params, rng: &mut R) -> Vec<Vec<u64>> {
+    let m = params.dim() as usize;
+    let mask = match params.bits() {
+        64 => u64::MAX,
+        b => (1u64 << b) - 1,
+    };
+    let mut bytes = vec![0u8; m * 8];
+    (0..params.clients())
+        .map(|_| {
+            rng.fill_bytes(&mut bytes);
+            bytes
+                .chunks_exact(8)
+                .map(|c| {
+                    u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) & mask
+                })
+                .collect()
+        })
+        .collect()
+}
+
+// ----- The PRG floor (DESIGN.md section 8) -----
+
+/// Keystream bytes per PRG lane for `bits` (spec/crypto.md section 5).
+fn lane_bytes(bits: u8) -> usize {
+    if bits <= 32 { 4 } else { 8 }
+}
+
+/// The most keystream [`Floor::measure`] generates to time the PRG.
+const FLOOR_SAMPLE_BYTES: usize = 64 << 20;
+/// The least keystream [`Floor::measure`] generates, for a stable rate.
+const FLOOR_MIN_SAMPLE_BYTES: usize = 8 << 20;
+
+/// The physical floor of DESIGN.md section 8: the keystream a client and the
+/// server must generate and add, and how long that alone takes here.
+#[derive(Debug, Clone, Copy)]
+struct Floor {
+    /// A client's (k + 1) * m * lane bytes.
+    client_bytes: u64,
+    /// The server's (|U3| + sum over dropped v of |N(v) ∩ U3|) * m * lane
+    /// bytes; `None` when the round did not finish.
+    server_bytes: Option<u64>,
+    /// Keystream generated and added per second on one thread.
+    rate: f64,
+    /// The threads the PRG work is spread over.
+    threads: usize,
+}
+
+impl Floor {
+    /// Computes the byte counts of `report`'s round and times ChaCha20
+    /// generate-and-add on one thread (see [`keystream_rate`]).
+    /// `None` when there is nothing to generate (m = 0).
+    fn measure(params: &Params, dropouts: &Dropouts, report: &Report) -> Option<Self> {
+        let lane = lane_bytes(params.bits()) as u64;
+        let row = u64::from(params.dim()) * lane;
+        if row == 0 {
+            return None;
+        }
+        let client_bytes = (u64::from(params.degree()) + 1) * row;
+        let server_bytes = report.result.as_ref().ok().map(|agg| {
+            // The pairwise masks to remove are those of the clients that sent
+            // shares but no masked input, with their neighbours in U3.
+            let cancelled: u64 = dropouts
+                .after_shares
+                .iter()
+                .filter(|v| agg.survivors.binary_search(v).is_err())
+                .map(|&v| {
+                    params
+                        .neighbours(v)
+                        .iter()
+                        .filter(|u| agg.survivors.binary_search(u).is_ok())
+                        .count() as u64
+                })
+                .sum();
+            (agg.survivors.len() as u64 + cancelled) * row
+        });
+        let sample = client_bytes.max(server_bytes.unwrap_or(0));
+        let rate = keystream_rate(params.bits(), usize::try_from(sample).unwrap_or(usize::MAX));
+        Some(Self {
+            client_bytes,
+            server_bytes,
+            rate,
+            threads: prg_threads(),
+        })
+    }
+
+    /// The client floor on all PRG threads.
+    fn client(&self) -> Duration {
+        self.time(self.client_bytes)
+    }
+
+    /// The server floor on all PRG threads.
+    fn server(&self) -> Option<Duration> {
+        self.server_bytes.map(|b| self.time(b))
+    }
+
+    fn time(&self, bytes: u64) -> Duration {
+        Duration::from_secs_f64(bytes as f64 / self.rate / self.threads as f64)
+    }
+}
+
+/// The threads the library's PRG work runs on.
+fn prg_threads() -> usize {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::current_num_threads().max(1)
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        1
+    }
+}
+
+/// Bytes per second of ChaCha20 keystream generated and added on one
+/// thread, the way the mask PRG does it: 4 KiB of keystream at a time added
+/// as lanes of [`lane_bytes`] into a cache-resident accumulator of 4096
+/// elements. Generates `wanted` bytes, clamped to
+/// `FLOOR_MIN_SAMPLE_BYTES..=FLOOR_SAMPLE_BYTES` so the figure is stable.
+fn keystream_rate(bits: u8, wanted: usize) -> f64 {
+    let total = wanted.clamp(FLOOR_MIN_SAMPLE_BYTES, FLOOR_SAMPLE_BYTES);
+    match lane_bytes(bits) {
+        4 => keystream_rate_lanes::<4>(total),
+        _ => keystream_rate_lanes::<8>(total),
+    }
+}
+
+/// [`keystream_rate`] for `L`-byte lanes over `total` bytes.
+fn keystream_rate_lanes<const L: usize>(total: usize) -> f64 {
+    let mut acc = vec![1u64; 4096];
+    let mut buf = [0u8; 4096];
+    let mut cipher = ChaCha20::new(&[7u8; 32].into(), &[0u8; 12].into());
+    let mut done = 0usize;
+    let start = Instant::now();
+    'outer: while done < total {
+        for chunk in acc.chunks_mut(buf.len() / L) {
+            let bytes = &mut buf[..chunk.len() * L];
+            if cipher.try_write_keystream(bytes).is_err() {
+                break 'outer;
+            }
+            for (a, l) in chunk.iter_mut().zip(bytes.chunks_exact(L)) {
+                let mut word = [0u8; 8];
+                word[..L].copy_from_slice(l);
+                *a = a.wrapping_add(u64::from_le_bytes(word));
+            }
+            done += bytes.len();
+        }
+    }
+    std::hint::black_box(&acc);
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    done as f64 / secs
+}
+
+// ----- Output -----
+
+/// The phases as the table and the JSON name them.
+const PHASES: [(&str, &str); 4] = [
+    ("R0 AdvertiseKeys", "advertise_keys"),
+    ("R1 ShareKeys", "share_keys"),
+    ("R2 MaskedInput", "masked_input"),
+    ("R3 Unmask", "unmask"),
+];
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 thread`, `2 threads`.
+fn threads(n: usize) -> String {
+    if n == 1 {
+        "1 thread".to_owned()
+    } else {
+        format!("{n} threads")
+    }
+}
+
+/// The graph kind as printed: `complete` or `harary`.
+fn graph_kind(params: &Params) -> &'static str {
+    match params.graph() {
+        Graph::Complete => "complete",
+        Graph::Harary { .. } => "harary",
+    }
+}
+
+impl Outcome {
+    /// Why the run failed: the round's error, or the sum differing from the
+    /// plaintext sum. `None` when it succeeded.
+    fn error(&self) -> Option<String> {
+        match &self.report.result {
+            Err(e) => Some(format!("round aborted: {e}")),
+            Ok(_) if !self.report.ok() => {
+                Some("the aggregate differs from the plaintext sum".to_owned())
+            }
+            Ok(_) => None,
+        }
+    }
+
+    /// Clients the server named as misbehaving.
+    fn misbehaving(&self) -> usize {
+        self.report
+            .result
+            .as_ref()
+            .map_or(0, |agg| agg.misbehaved.len())
+    }
+
+    /// The bit-packed size of one input vector, `ceil(m * b / 8)`.
+    fn packed_vector(&self) -> u64 {
+        (u64::from(self.params.dim()) * u64::from(self.params.bits())).div_ceil(8)
+    }
+
+    /// The run as one JSON object.
+    fn to_json(&self) -> Value {
+        let r = &self.report;
+        let p = &self.params;
+        let mut timings = serde_json::Map::new();
+        for ((_, key), t) in PHASES.iter().zip(&r.times) {
+            timings.insert(
+                (*key).to_owned(),
+                json!({ "server": ms(t.server), "client_mean": ms(t.client_mean) }),
+            );
+        }
+        let floor = self.floor.map(|f| {
+            json!({
+                "threads": f.threads,
+                "keystream_bytes_per_s_one_thread": f.rate,
+                "client_bytes": f.client_bytes,
+                "client_ms": ms(f.client()),
+                "client_ratio": ms(r.times[2].client_mean) / ms(f.client()).max(1e-9),
+                "server_bytes": f.server_bytes,
+                "server_ms": f.server().map(ms),
+                "server_ratio": f.server().map(|s| ms(r.times[3].server) / ms(s).max(1e-9)),
+            })
+        });
+        json!({
+            "ok": r.ok(),
+            "error": self.error(),
+            "clients": p.clients(),
+            "dim": p.dim(),
+            "bits": p.bits(),
+            "k": p.degree(),
+            "t": p.threshold(),
+            "graph": graph_kind(p),
+            "corrupt": self.corrupt,
+            "seed": self.seed,
+            "dropouts": {
+                "before_shares": self.dropouts.after_keys.len(),
+                "after_shares": self.dropouts.after_shares.len(),
+                "during_unmask": self.dropouts.during_unmask.len(),
+            },
+            "survivors": {
+                "u1": r.survivors[0],
+                "u2": r.survivors[1],
+                "u3": r.survivors[2],
+            },
+            "timings_ms": timings,
+            "bytes": {
+                "upload_per_client": r.upload_per_client,
+                "download_per_client": r.download_per_client,
+                "packed_vector": self.packed_vector(),
+            },
+            "misbehaving_clients": self.misbehaving(),
+            "client_errors": r
+                .client_errors
+                .iter()
+                .map(|(i, e)| format!("client {i}: {e}"))
+                .collect::<Vec<_>>(),
+            "prg_floor": floor,
+        })
+    }
+
+    /// The run as an aligned plain-text table.
+    fn table(&self) -> String {
+        let r = &self.report;
+        let p = &self.params;
+        let mut s = String::new();
+        let mut line = |text: String| {
+            s.push_str(&text);
+            s.push('\n');
+        };
+        let graph = match p.graph() {
+            Graph::Complete => "complete graph (SecAgg)".to_owned(),
+            Graph::Harary { .. } => "Harary graph (SecAgg+)".to_owned(),
+        };
+        line(format!(
+            "secagg simulate: n = {}, m = {}, b = {}, k = {}, t = {}, {graph}",
+            grouped(u64::from(p.clients())),
+            grouped(u64::from(p.dim())),
+            p.bits(),
+            p.degree(),
+            p.threshold(),
+        ));
+        let seed = self
+            .seed
+            .map_or_else(|| "OS randomness".to_owned(), |s| format!("seed {s}"));
+        line(format!(
+            "dropouts: {} before shares, {} after shares, {} during unmask ({seed})",
+            self.dropouts.after_keys.len(),
+            self.dropouts.after_shares.len(),
+            self.dropouts.during_unmask.len(),
+        ));
+        line(String::new());
+        line(format!(
+            "{:<18} {:>13} {:>18}",
+            "phase", "server (ms)", "client mean (ms)"
+        ));
+        let mut total = (Duration::ZERO, Duration::ZERO);
+        for ((name, _), t) in PHASES.iter().zip(&r.times) {
+            total = (total.0 + t.server, total.1 + t.client_mean);
+            line(format!(
+                "{name:<18} {:>13.3} {:>18.3}",
+                ms(t.server),
+                ms(t.client_mean)
+            ));
+        }
+        line(format!(
+            "{:<18} {:>13.3} {:>18.3}",
+            "total",
+            ms(total.0),
+            ms(total.1)
+        ));
+        line(String::new());
+        let packed = self.packed_vector();
+        // The means are over every client that sent anything, so they compare
+        // with one full round's upload only when every client finished.
+        let everyone_finished = self.dropouts == Dropouts::default() && r.client_errors.is_empty();
+        let upload_note = if everyone_finished && packed > 0 {
+            format!(
+                "{:.4} x the packed vector, {} B",
+                r.upload_per_client / packed as f64,
+                grouped(packed)
+            )
+        } else {
+            format!(
+                "mean over clients that sent anything; packed vector {} B",
+                grouped(packed)
+            )
+        };
+        let mut rows: Vec<(&str, String)> = vec![
+            (
+                "upload per client",
+                format!(
+                    "{} B ({upload_note})",
+                    grouped(r.upload_per_client.round() as u64)
+                ),
+            ),
+            (
+                "download per client",
+                format!("{} B", grouped(r.download_per_client.round() as u64)),
+            ),
+            (
+                "|U1| |U2| |U3|",
+                format!("{} {} {}", r.survivors[0], r.survivors[1], r.survivors[2]),
+            ),
+            ("misbehaving clients", self.misbehaving().to_string()),
+            ("client errors", r.client_errors.len().to_string()),
+        ];
+        if let Some(f) = &self.floor {
+            rows.push((
+                "PRG floor, client",
+                format!(
+                    "{} B: {:.3} ms on {}; R2 client mean is {:.2} x",
+                    grouped(f.client_bytes),
+                    ms(f.client()),
+                    threads(f.threads),
+                    ms(r.times[2].client_mean) / ms(f.client()).max(1e-9)
+                ),
+            ));
+            if let (Some(bytes), Some(floor)) = (f.server_bytes, f.server()) {
+                rows.push((
+                    "PRG floor, server",
+                    format!(
+                        "{} B: {:.3} ms on {}; R3 server is {:.2} x",
+                        grouped(bytes),
+                        ms(floor),
+                        threads(f.threads),
+                        ms(r.times[3].server) / ms(floor).max(1e-9)
+                    ),
+                ));
+            }
+        }
+        let result = match self.error() {
+            None => "OK: the aggregate equals the plaintext sum".to_owned(),
+            Some(e) => format!("FAILED: {e}"),
+        };
+        rows.push(("result", result));
+        for (name, value) in rows {
+            line(format!("{name:<22} {value}"));
+        }
+        for (i, e) in &r.client_errors {
+            line(format!("  client {i}: {e}"));
+        }
+        s
+    }
+}
+
+// ----- Progress -----
+
+/// One progress bar on stderr, restarted at each phase.
+struct PhaseBar {
+    bar: ProgressBar,
+    phase: std::cell::Cell<Option<Phase>>,
+}
+
+impl PhaseBar {
+    fn new(clients: u32) -> Self {
+        let bar =
+            ProgressBar::with_draw_target(Some(u64::from(clients)), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{msg:<16} [{bar:40}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        Self {
+            bar,
+            phase: std::cell::Cell::new(None),
+        }
+    }
+
+    fn update(&self, phase: Phase, done: usize, total: usize) {
+        if self.phase.get() != Some(phase) {
+            self.phase.set(Some(phase));
+            self.bar.set_message(phase.to_string());
+            self.bar.set_length(total as u64);
+            self.bar.set_position(0);
+        }
+        self.bar.set_position(done as u64);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+// ----- secagg params -----
+
+/// The parameters `secagg params` derived.
+#[derive(Debug)]
+struct Derived {
+    args: ParamsArgs,
+    params: Params,
+}
+
+/// Derives SecAgg+ (k, t) for `args` with [`Params::secagg_plus`].
+///
+/// # Errors
+/// When no safe parameters exist for the fractions.
+fn derive_params(args: &ParamsArgs) -> Result<Derived, UsageError> {
+    // The label seed is not printed, so any generator will do.
+    let mut rng = SeededRng::new(0);
+    let params = Params::secagg_plus(args.clients, 32, 1, args.corrupt, args.dropout, &mut rng)
+        .map_err(|e| UsageError(e.to_string()))?;
+    Ok(Derived {
+        args: args.clone(),
+        params,
+    })
+}
+
+impl Derived {
+    fn text(&self) -> String {
+        let p = &self.params;
+        let kind = match p.graph() {
+            Graph::Complete => {
+                "complete graph (no sparse Harary graph meets the bounds)".to_owned()
+            }
+            Graph::Harary { .. } => "Harary graph (SecAgg+)".to_owned(),
+        };
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            s,
+            "n = {}, corrupt = {}, dropout = {}\nk = {}, t = {}: {kind}",
+            p.clients(),
+            self.args.corrupt,
+            self.args.dropout,
+            p.degree(),
+            p.threshold()
+        );
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        let p = &self.params;
+        json!({
+            "clients": p.clients(),
+            "corrupt": self.args.corrupt,
+            "dropout": self.args.dropout,
+            "k": p.degree(),
+            "t": p.threshold(),
+            "graph": graph_kind(p),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::Rng as _;
+
+    fn args(line: &[&str]) -> SimulateArgs {
+        let mut argv = vec!["secagg", "simulate"];
+        argv.extend_from_slice(line);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Simulate(a),
+            }) => a,
+            other => panic!("{line:?} did not parse: {other:?}"),
+        }
+    }
+
+    /// The path of `main` without printing: the report and the JSON.
+    fn run(line: &[&str]) -> (Report, Value) {
+        let a = args(line);
+        let outcome = simulate(&a, &mut |_, _, _| {}).unwrap();
+        let json = outcome.to_json();
+        // The table renders whatever happened.
+        assert!(outcome.table().contains("R3 Unmask"));
+        (outcome.report, json)
+    }
+
+    #[test]
+    fn json_has_every_key_with_the_right_values() {
+        let (report, j) = run(&[
+            "--clients",
+            "20",
+            "--dim",
+            "300",
+            "--bits",
+            "16",
+            "--dropout",
+            "0.1",
+            "--seed",
+            "7",
+            "--json",
+        ]);
+        assert!(report.ok());
+        assert_eq!(j["ok"], true);
+        assert_eq!(j["error"], Value::Null);
+        assert_eq!(j["clients"], 20);
+        assert_eq!(j["dim"], 300);
+        assert_eq!(j["bits"], 16);
+        assert_eq!(j["survivors"]["u1"], 20);
+        assert_eq!(j["survivors"]["u2"], 20);
+        assert_eq!(j["survivors"]["u3"], 18);
+        assert_eq!(j["dropouts"]["after_shares"], 2);
+        assert!(j["graph"] == "harary" || j["graph"] == "complete");
+        let (k, t) = (j["k"].as_u64().unwrap(), j["t"].as_u64().unwrap());
+        assert!((2..=19).contains(&k) && (2..=k + 1).contains(&t));
+        for (_, phase) in PHASES {
+            for who in ["server", "client_mean"] {
+                let v = j["timings_ms"][phase][who].as_f64().unwrap();
+                assert!(v >= 0.0, "{phase}.{who}");
+            }
+        }
+        let up = j["bytes"]["upload_per_client"].as_f64().unwrap();
+        let down = j["bytes"]["download_per_client"].as_f64().unwrap();
+        // At least the packed vector (300 * 16 bits) goes up.
+        assert!(up >= 600.0 && down > 0.0);
+        assert_eq!(j["misbehaving_clients"], 0);
+        assert_eq!(j["prg_floor"]["client_bytes"], (k + 1) * 300 * 4);
+    }
+
+    #[test]
+    fn every_dropout_kind() {
+        let (report, j) = run(&[
+            "--clients",
+            "20",
+            "--dim",
+            "50",
+            "--drop-before-shares",
+            "0.1",
+            "--dropout",
+            "0.1",
+            "--drop-during-unmask",
+            "0.1",
+            "--seed",
+            "3",
+        ]);
+        assert!(report.ok(), "{:?}", report.result);
+        assert_eq!(
+            (
+                &j["survivors"]["u1"],
+                &j["survivors"]["u2"],
+                &j["survivors"]["u3"]
+            ),
+            (&json!(20), &json!(18), &json!(16))
+        );
+        // Those silent in R3 are still in the sum.
+        assert_eq!(report.result.unwrap().survivors.len(), 16);
+    }
+
+    #[test]
+    fn seeded_runs_repeat() {
+        let line = [
+            "--clients",
+            "8",
+            "--dim",
+            "20",
+            "--dropout",
+            "0.25",
+            "--seed",
+            "11",
+        ];
+        let (a, ja) = run(&line);
+        let (b, jb) = run(&line);
+        let (a, b) = (a.result.unwrap(), b.result.unwrap());
+        assert_eq!((&a.sum, &a.survivors), (&b.sum, &b.survivors));
+        assert_eq!(
+            (ja["k"].clone(), ja["t"].clone()),
+            (jb["k"].clone(), jb["t"].clone())
+        );
+        let (c, _) = run(&[
+            "--clients",
+            "8",
+            "--dim",
+            "20",
+            "--dropout",
+            "0.25",
+            "--seed",
+            "12",
+        ]);
+        assert_ne!(a.sum, c.result.unwrap().sum);
+    }
+
+    #[test]
+    fn graph_overrides() {
+        let (_, j) = run(&["--clients", "10", "--dim", "8", "--complete", "--seed", "1"]);
+        assert_eq!(
+            (&j["graph"], &j["k"], &j["t"]),
+            (&json!("complete"), &json!(9), &json!(6))
+        );
+        let (_, j) = run(&[
+            "--clients",
+            "10",
+            "--dim",
+            "8",
+            "--degree",
+            "0",
+            "--seed",
+            "1",
+        ]);
+        assert_eq!((&j["graph"], &j["k"]), (&json!("complete"), &json!(9)));
+        let (r, j) = run(&[
+            "--clients",
+            "10",
+            "--dim",
+            "8",
+            "--degree",
+            "4",
+            "--threshold",
+            "3",
+            "--seed",
+            "1",
+        ]);
+        assert!(r.ok());
+        assert_eq!(
+            (&j["graph"], &j["k"], &j["t"]),
+            (&json!("harary"), &json!(4), &json!(3))
+        );
+        let (_, j) = run(&[
+            "--clients",
+            "10",
+            "--dim",
+            "8",
+            "--degree",
+            "4",
+            "--seed",
+            "1",
+        ]);
+        assert_eq!(j["t"], 3);
+        let (_, j) = run(&[
+            "--clients",
+            "200",
+            "--dim",
+            "8",
+            "--threshold",
+            "5",
+            "--seed",
+            "1",
+        ]);
+        assert_eq!(j["t"], 5);
+    }
+
+    #[test]
+    fn aborted_round_is_reported() {
+        // t = n: one dropout in R2 leaves too few masked inputs.
+        let a = args(&[
+            "--clients",
+            "10",
+            "--dim",
+            "8",
+            "--complete",
+            "--threshold",
+            "10",
+            "--dropout",
+            "0.1",
+            "--seed",
+            "1",
+        ]);
+        let outcome = simulate(&a, &mut |_, _, _| {}).unwrap();
+        assert!(!outcome.report.ok());
+        let j = outcome.to_json();
+        assert_eq!(j["ok"], false);
+        assert!(
+            j["error"]
+                .as_str()
+                .unwrap()
+                .contains("not enough survivors")
+        );
+        assert!(outcome.table().contains("FAILED"));
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected() {
+        let parse = |line: &[&str]| {
+            let mut argv = vec!["secagg", "simulate"];
+            argv.extend_from_slice(line);
+            Cli::try_parse_from(argv).map(|_| ())
+        };
+        for line in [
+            &["--dropout", "1"][..],
+            &["--dropout", "1.5"],
+            &["--dropout", "-0.1"],
+            &["--dropout", "NaN"],
+            &["--dropout", "x"],
+            &["--drop-before-shares", "inf"],
+            &["--corrupt", "1.0"],
+            &["--bits", "0"],
+            &["--bits", "65"],
+            &["--clients", "1"],
+            &["--clients", "-3"],
+            &["--complete", "--degree", "4"],
+            &["--frobnicate"],
+        ] {
+            let e = parse(line).expect_err(&format!("{line:?} accepted"));
+            assert_eq!(e.exit_code(), i32::from(EXIT_USAGE), "{line:?}");
+        }
+        assert!(parse(&["--bits", "64", "--dropout", "0.999"]).is_ok());
+
+        let reject = |line: &[&str]| simulate(&args(line), &mut |_, _, _| {}).unwrap_err();
+        let e = reject(&["--dropout", "0.6", "--drop-during-unmask", "0.6"]);
+        assert!(e.0.contains("above 1"), "{e}");
+        let e = reject(&[
+            "--clients",
+            "3",
+            "--dropout",
+            "0.5",
+            "--drop-before-shares",
+            "0.5",
+        ]);
+        assert!(e.0.contains("round to 4 clients"), "{e}");
+        let e = reject(&["--clients", "10", "--degree", "3"]);
+        assert!(e.0.contains("Harary degree"), "{e}");
+        let e = reject(&["--clients", "10", "--degree", "4", "--threshold", "6"]);
+        assert!(e.0.contains("threshold"), "{e}");
+        let e = reject(&["--clients", "10", "--threshold", "1"]);
+        assert!(e.0.contains("threshold"), "{e}");
+        let e = reject(&["--corrupt", "0.6", "--dropout", "0.45"]);
+        assert!(e.0.contains("no SecAgg+ parameters"), "{e}");
+    }
+
+    #[test]
+    fn params_subcommand() {
+        let derived = |line: &[&str]| {
+            let mut argv = vec!["secagg", "params"];
+            argv.extend_from_slice(line);
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Params(a) => derive_params(&a),
+                Command::Simulate(_) => unreachable!(),
+            }
+        };
+        let d = derived(&["--clients", "1000"]).unwrap();
+        assert_eq!((d.params.degree(), d.params.threshold()), (30, 17));
+        assert_eq!(d.to_json()["graph"], "harary");
+        assert!(d.text().contains("k = 30, t = 17"));
+        let d = derived(&["--clients", "100", "--corrupt", "0.5", "--dropout", "0.45"]).unwrap();
+        assert_eq!(d.to_json()["graph"], "complete");
+        assert!(d.text().contains("complete graph"));
+        assert!(derived(&["--clients", "100", "--corrupt", "0.6", "--dropout", "0.45"]).is_err());
+        let mut argv = vec!["secagg", "params"];
+        argv.extend_from_slice(&["--clients", "100", "--dropout", "1"]);
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
+
+    #[test]
+    fn dropouts_are_disjoint_and_exact() {
+        let mut rng = SeededRng::new(5);
+        let d = choose_dropouts(50, [5, 7, 9], &mut rng);
+        let mut all: Vec<_> = [&d.after_keys, &d.after_shares, &d.during_unmask]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(
+            (
+                d.after_keys.len(),
+                d.after_shares.len(),
+                d.during_unmask.len()
+            ),
+            (5, 7, 9)
+        );
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 21);
+        assert!(all.iter().all(|&i| (1..=50).contains(&i)));
+        // Everyone can drop.
+        let d = choose_dropouts(4, [1, 2, 1], &mut rng);
+        assert_eq!(
+            d.after_keys.len() + d.after_shares.len() + d.during_unmask.len(),
+            4
+        );
+    }
+
+    #[test]
+    fn seeded_rng_is_deterministic_and_seed_dependent() {
+        let draw = |seed| {
+            let mut r = SeededRng::new(seed);
+            let mut b = [0u8; 40];
+            r.fill_bytes(&mut b);
+            (b, r.next_u64())
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+        // Split fills read the same stream.
+        let mut r = SeededRng::new(1);
+        let mut b = [0u8; 40];
+        r.fill_bytes(&mut b[..13]);
+        r.fill_bytes(&mut b[13..]);
+        assert_eq!(b, draw(1).0);
+        assert_eq!(format!("{:?}", SeededRng::new(1)), "SeededRng { .. }");
+    }
+
+    #[test]
+    fn inputs_are_below_the_modulus() {
+        let mut rng = SeededRng::new(9);
+        for bits in [1u8, 7, 32, 63, 64] {
+            let p = Params::new(3, 2, bits, 64, Graph::Complete).unwrap();
+            let inputs = random_inputs(&p, &mut rng);
+            assert_eq!(inputs.len(), 3);
+            for v in &inputs {
+                assert_eq!(v.len(), 64);
+                assert!(bits == 64 || v.iter().all(|&x| x < 1u64 << bits));
+            }
+        }
+    }
+
+    #[test]
+    fn small_helpers() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(majority(1), 2);
+        assert_eq!(majority(2), 2);
+        assert_eq!(majority(4), 3);
+        assert_eq!(majority(99), 51);
+        assert_eq!(majority(u32::MAX), 1 << 31);
+        let mut rng = SeededRng::new(2);
+        assert!((0..1000).all(|_| below(&mut rng, 3) < 3));
+        assert_eq!(below(&mut rng, 1), 0);
+    }
+}
