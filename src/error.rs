@@ -111,6 +111,15 @@ pub enum ClientFault {
         /// Whose secret the bad share was of.
         owner: ClientIndex,
     },
+    /// Its secret, reconstructed from shares that agree with one another,
+    /// does not match what it published: its seed commitment (R1) when it
+    /// survived, its mask public key (R0) when it dropped out. It dealt
+    /// shares of another secret than the one it masked with, so its mask
+    /// cannot be removed and the round ends with this error. The server
+    /// names it only when at least `2t - 1` shares agree, so that framing it
+    /// would take `t` lying holders (spec/threat-model.md); with fewer, the
+    /// round ends with [`Error::NotEnoughSurvivors`] in Unmask instead.
+    SecretMismatch,
 }
 
 impl fmt::Display for ClientFault {
@@ -132,6 +141,9 @@ impl fmt::Display for ClientFault {
             Self::WrongAnswer => f.write_str("unmask answer does not match the request"),
             Self::BadShare { owner } => {
                 write!(f, "returned a bad share of client {owner}'s secret")
+            }
+            Self::SecretMismatch => {
+                f.write_str("its shares give a secret that does not match what it published")
             }
         }
     }

@@ -4,6 +4,8 @@
 pub mod codec;
 mod crypto;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod graph;
 pub mod params;
 pub mod protocol;

@@ -4,10 +4,14 @@
 
 #[path = "api/common.rs"]
 mod common;
+#[path = "api/fuzz_corpus.rs"]
+mod fuzz_corpus;
 #[path = "api/hostile.rs"]
 mod hostile;
 #[path = "api/property.rs"]
 mod property;
+#[path = "api/resources.rs"]
+mod resources;
 #[path = "api/round.rs"]
 mod round;
 #[path = "api/spec.rs"]

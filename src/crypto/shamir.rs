@@ -128,9 +128,20 @@ pub(crate) enum ShamirError {
         /// Shares needed (the threshold).
         need: usize,
     },
-    /// No polynomial consistent with enough of the shares has a constant term
-    /// that the caller's check accepts.
+    /// No polynomial of degree `< t` disagrees with at most
+    /// `e = (N - t) / 2` of the shares: too many of them are wrong to tell
+    /// which.
     NoConsistentSet,
+    /// The shares are consistent (one polynomial of degree `< t` disagrees
+    /// with at most `e` of them, so it is the dealt one unless more than `e`
+    /// holders lied together), but the caller's check refuses its constant
+    /// term: the dealer shared a secret other than the one it published, or
+    /// at least `agreeing - t + 1` holders lied together to put `agreeing`
+    /// shares on a wrong polynomial.
+    Rejected {
+        /// How many shares lie on the refused polynomial.
+        agreeing: usize,
+    },
 }
 
 impl fmt::Display for ShamirError {
@@ -140,7 +151,11 @@ impl fmt::Display for ShamirError {
             Self::NotEnoughShares { have, need } => {
                 write!(f, "not enough shares: have {have}, need {need}")
             }
-            Self::NoConsistentSet => f.write_str("no consistent set of shares verifies"),
+            Self::NoConsistentSet => f.write_str("too many wrong shares to reconstruct"),
+            Self::Rejected { agreeing } => write!(
+                f,
+                "{agreeing} consistent shares give a secret the check refuses"
+            ),
         }
     }
 }
@@ -242,7 +257,7 @@ pub(crate) fn interpolate_at_zero(shares: &[Share]) -> Result<Scalar, ShamirErro
 ///
 /// 1. Fast path, `O(N t)`: interpolate the first `t` shares (one batch
 ///    inversion) and evaluate at every other share's x. If at most `e` shares
-///    disagree, this polynomial is the answer: accepted, or `NoConsistentSet`
+///    disagree, this polynomial is the answer: accepted, or `Rejected`
 ///    (any other polynomial with at most `e` disagreements would agree with
 ///    this one on `N - 2e >= t` shares, so there is none to find).
 /// 2. Otherwise Berlekamp–Welch with `e` errors, `O(N^3)`: it finds `F`
@@ -265,7 +280,9 @@ pub(crate) fn interpolate_at_zero(shares: &[Share]) -> Result<Scalar, ShamirErro
 /// - [`ShamirError::InvalidArguments`]: `threshold` is 0, or two shares have
 ///   the same x, or an x is 0.
 /// - [`ShamirError::NotEnoughShares`]: fewer than `threshold` shares.
-/// - [`ShamirError::NoConsistentSet`]: no candidate verifies.
+/// - [`ShamirError::NoConsistentSet`]: more than `e` shares are wrong.
+/// - [`ShamirError::Rejected`]: at most `e` shares are wrong (the rest lie on
+///   one polynomial), but `verify` refuses its secret.
 pub(crate) fn reconstruct_verified(
     shares: &[Share],
     threshold: usize,
@@ -289,7 +306,7 @@ pub(crate) fn reconstruct_verified(
     // The first t lie on `fast` by construction; only the others can disagree.
     let bad = disagreeing(&fast, others);
     if bad.len() <= e {
-        return accept(&fast, bad, &mut verify);
+        return accept(&fast, bad, n, &mut verify);
     }
 
     let slow = berlekamp_welch(shares, threshold, e).ok_or(ShamirError::NoConsistentSet)?;
@@ -299,7 +316,7 @@ pub(crate) fn reconstruct_verified(
         // points, and P(x_i) = y_i wherever E(x_i) != 0.
         return Err(ShamirError::NoConsistentSet);
     }
-    accept(&slow, bad, &mut verify)
+    accept(&slow, bad, n, &mut verify)
 }
 
 /// `Ok` when every x is nonzero and no two are equal.
@@ -379,17 +396,21 @@ fn disagreeing(poly: &[Scalar], shares: &[Share]) -> Vec<u32> {
     bad
 }
 
-/// Calls `verify` on the constant term of `poly`; on success, the recovery.
+/// Calls `verify` on the constant term of `poly`, which disagrees with `bad`
+/// of the `total` shares; on success, the recovery.
 fn accept(
     poly: &[Scalar],
     bad: Vec<u32>,
+    total: usize,
     verify: &mut impl FnMut(&Scalar) -> bool,
 ) -> Result<Recovered, ShamirError> {
     let secret = poly.first().copied().unwrap_or(Scalar::ZERO);
     if verify(&secret) {
         Ok(Recovered { secret, bad })
     } else {
-        Err(ShamirError::NoConsistentSet)
+        Err(ShamirError::Rejected {
+            agreeing: total - bad.len(),
+        })
     }
 }
 
@@ -967,9 +988,16 @@ mod tests {
                 let mut shares = split(&secret, t, &indices(n), &mut r).unwrap();
                 let at = positions(&mut r, n, errors);
                 corrupt(&mut shares, &at, &mut r);
+                // With n = t nothing is redundant: the shares are consistent
+                // by definition and only the check can refuse them.
+                let want = if n == t {
+                    ShamirError::Rejected { agreeing: n }
+                } else {
+                    ShamirError::NoConsistentSet
+                };
                 assert_eq!(
                     reconstruct(&shares, t, secret).unwrap_err(),
-                    ShamirError::NoConsistentSet,
+                    want,
                     "n={n} t={t} errors={errors}"
                 );
             }
@@ -991,14 +1019,15 @@ mod tests {
             reconstruct(&shares, 3, secret).unwrap_err(),
             ShamirError::NoConsistentSet
         );
-        // All zero values: a singular system.
+        // All zero values: a singular system, and a consistent sharing of 0,
+        // which the check refuses.
         let zeros: Vec<Share> = indices(9)
             .into_iter()
             .map(|x| Share { x, y: Scalar::ZERO })
             .collect();
         assert_eq!(
             reconstruct(&zeros, 3, secret).unwrap_err(),
-            ShamirError::NoConsistentSet
+            ShamirError::Rejected { agreeing: 9 }
         );
         let rec = reconstruct_verified(&zeros, 3, |c| *c == Scalar::ZERO).unwrap();
         assert!(rec.bad.is_empty());
@@ -1012,12 +1041,18 @@ mod tests {
         let mut shares = split(&secret, t, &indices(n), &mut r).unwrap();
         assert_eq!(
             reconstruct_verified(&shares, t, |_| false).unwrap_err(),
-            ShamirError::NoConsistentSet
+            ShamirError::Rejected { agreeing: 15 }
         );
         corrupt(&mut shares, &[0, 1, 14], &mut r); // slow path
         assert_eq!(
             reconstruct_verified(&shares, t, |_| false).unwrap_err(),
-            ShamirError::NoConsistentSet
+            ShamirError::Rejected { agreeing: 12 }
+        );
+        // A sharing of another secret: consistent, refused.
+        let other = split(&random_scalar(&mut r), t, &indices(n), &mut r).unwrap();
+        assert_eq!(
+            reconstruct(&other, t, secret).unwrap_err(),
+            ShamirError::Rejected { agreeing: 15 }
         );
     }
 
@@ -1145,7 +1180,11 @@ mod tests {
         );
         assert_eq!(
             ShamirError::NoConsistentSet.to_string(),
-            "no consistent set of shares verifies"
+            "too many wrong shares to reconstruct"
+        );
+        assert_eq!(
+            ShamirError::Rejected { agreeing: 7 }.to_string(),
+            "7 consistent shares give a secret the check refuses"
         );
     }
 
@@ -1193,10 +1232,12 @@ mod tests {
                 .prop_flat_map(|(n, t)| (Just(n), Just(t), (n - t) / 2 + 1..=n, any::<u64>()))
         ) {
             let (shares, secret, _) = noisy_case(n, t, errors, seed);
-            prop_assert_eq!(
-                reconstruct(&shares, t, secret).unwrap_err(),
+            let want = if n == t {
+                ShamirError::Rejected { agreeing: n }
+            } else {
                 ShamirError::NoConsistentSet
-            );
+            };
+            prop_assert_eq!(reconstruct(&shares, t, secret).unwrap_err(), want);
         }
 
         #[test]

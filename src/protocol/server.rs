@@ -572,6 +572,13 @@ impl Server {
                 Ok(rec.secret)
             }
             Err(ShamirError::NotEnoughShares { have, .. }) => Err(self.abort(Phase::Unmask, have)),
+            // The owner is blamed only when framing it would take at least
+            // t lying holders (agreeing - t + 1 >= t), which the threat model
+            // rules out; below that the round cannot tell who lied.
+            Err(ShamirError::Rejected { agreeing }) if agreeing + 1 >= 2 * t => {
+                self.state = State::Over;
+                Err(self.fault(owner, ClientFault::SecretMismatch))
+            }
             Err(_) => {
                 let have = list.len();
                 Err(self.abort(Phase::Unmask, have))

@@ -1,0 +1,1213 @@
+//! Entry points of the fuzz targets in `fuzz/` (not part of the API).
+//!
+//! Each function takes arbitrary bytes, drives one surface of the crate that
+//! sees untrusted input, and panics only when an invariant is broken: a
+//! decoded message that does not re-encode to its input, a client that
+//! answers a server message it should refuse, a server whose sum an attacker
+//! changed or that blames an honest client, a reconstruction that returns a
+//! wrong secret. Errors the crate returns are the expected outcome for
+//! garbage; only panics, hangs and runaway allocations are findings.
+//!
+//! The fuzz targets are one-liners over these functions, and
+//! `tests/api/fuzz_corpus.rs` replays the saved corpus through them in a
+//! plain `cargo test`, so a fixed finding stays fixed without the fuzzer.
+//! spec/security.md maps each function to the property it checks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::sync::OnceLock;
+
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use curve25519_dalek::Scalar;
+use rand_core::{TryCryptoRng, TryRng};
+
+use crate::codec::{Decode, Encode};
+use crate::crypto::aead::CIPHERTEXT_LEN;
+use crate::crypto::shamir;
+use crate::error::{ClientFault, ClientIndex, Error, ServerFault};
+use crate::params::{Graph, Params};
+use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
+use crate::protocol::messages::{
+    AdvertiseKeys, KeyBroadcast, MaskedInput, ShareDelivery, ShareKeys, ShareKind, UnmaskRequest,
+    UnmaskResponse,
+};
+use crate::protocol::server::{Server, Step};
+use crate::vector;
+
+// ----- Plumbing -----
+
+/// A deterministic RNG over the ChaCha20 keystream: fuzz inputs must replay
+/// to the same execution. Never used outside this module.
+struct DetRng(ChaCha20);
+
+impl DetRng {
+    fn new(label: u64) -> Self {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&label.to_le_bytes());
+        key[8..].copy_from_slice(b"secagg fuzzing rng key 1");
+        Self(ChaCha20::new(&key.into(), &[0u8; 12].into()))
+    }
+}
+
+impl TryRng for DetRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.0.apply_keystream(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.0.apply_keystream(&mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        dst.fill(0);
+        self.0.apply_keystream(dst);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for DetRng {}
+
+/// A cursor over the fuzz input that reads zeros past its end, so every
+/// input means something.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn u8(&mut self) -> u8 {
+        self.bytes(1).first().copied().unwrap_or(0)
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from(self.u8()) | (u16::from(self.u8()) << 8)
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from(self.u16()) | (u32::from(self.u16()) << 16)
+    }
+
+    /// Up to `len` bytes (fewer at the end of the input).
+    fn bytes(&mut self, len: usize) -> &'a [u8] {
+        let (head, tail) = self.0.split_at(len.min(self.0.len()));
+        self.0 = tail;
+        head
+    }
+
+    /// 32 bytes, zero-padded at the end of the input.
+    fn array32(&mut self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let b = self.bytes(32);
+        out[..b.len()].copy_from_slice(b);
+        out
+    }
+
+    /// A sender index: usually one of `0..=n + 1` (outside the roster at both
+    /// ends included), sometimes any `u32`.
+    fn index(&mut self, n: u32) -> ClientIndex {
+        let b = self.u8();
+        if b >= 0xf0 {
+            self.u32()
+        } else {
+            u32::from(b) % (n + 2)
+        }
+    }
+}
+
+/// Applies mutation operations, three bytes each (`pos: u16`, `val: u8`):
+/// `val = 0` truncates at `pos`, `pos = 0xffff` appends `val`, anything else
+/// XORs `val` into the byte at `pos` (modulo the length).
+fn mutate(msg: &mut Vec<u8>, ops: &[u8]) {
+    for op in ops.chunks_exact(3) {
+        let pos = usize::from(u16::from_le_bytes([op[0], op[1]]));
+        let val = op[2];
+        if pos == 0xffff || msg.is_empty() {
+            msg.push(val);
+        } else if val == 0 {
+            msg.truncate(pos % msg.len());
+        } else {
+            let len = msg.len();
+            msg[pos % len] ^= val;
+        }
+    }
+}
+
+fn sum_mod(acc: &mut [u64], v: &[u64], bits: u8) {
+    vector::add_assign(acc, v);
+    vector::reduce(acc, bits);
+}
+
+fn sub_mod(acc: &mut [u64], v: &[u64], bits: u8) {
+    for (a, x) in acc.iter_mut().zip(v) {
+        *a = a.wrapping_sub(*x);
+    }
+    vector::reduce(acc, bits);
+}
+
+/// A client's input vector in the fuzzed rounds, derived from its index.
+fn input_of(params: &Params, u: ClientIndex) -> Vec<u64> {
+    let top = vector::mask(params.bits());
+    (0..u64::from(params.dim()))
+        .map(|j| ((u64::from(u) << 20) | j).wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
+        .collect()
+}
+
+/// The RNG of client `u` (or, for `u = 0`, of the server) in scenario `s`:
+/// each party has its own stream, so one client's state can be rebuilt
+/// without replaying the others.
+fn party_rng(scenario: usize, u: ClientIndex) -> DetRng {
+    DetRng::new(((scenario as u64) << 32) | u64::from(u))
+}
+
+// ----- Decoders -----
+
+/// The parameters the decoder targets use, chosen by their input's first
+/// byte: n, b and m from short lists that hit the edges of the count checks
+/// and of the bit packing.
+pub fn small_params(sel: u8) -> Option<Params> {
+    const CLIENTS: [u32; 4] = [2, 5, 9, 300];
+    const BITS: [u8; 8] = [1, 7, 8, 16, 32, 33, 63, 64];
+    const DIMS: [u32; 8] = [0, 1, 2, 3, 8, 11, 64, 100];
+    let n = CLIENTS[usize::from(sel & 3)];
+    let bits = BITS[usize::from((sel >> 2) & 7)];
+    let dim = DIMS[usize::from(sel >> 5)];
+    Params::new(n, 2, bits, dim, Graph::Complete).ok()
+}
+
+/// First byte: the parameters ([`small_params`]); the rest: one message of
+/// type `M`. A message that decodes must re-encode to exactly its input, and
+/// its `encoded_len` must be exact.
+fn roundtrip<M: Decode + Encode>(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let Some(params) = small_params(sel) else {
+        return;
+    };
+    if let Ok(msg) = M::decode(&params, body) {
+        assert_eq!(
+            msg.encoded_len(),
+            body.len(),
+            "encoded_len is not the decoded length"
+        );
+        assert_eq!(msg.to_bytes(), body, "decode then encode changed the bytes");
+    }
+}
+
+/// Fuzzes the [`AdvertiseKeys`] decoder (the decoded message must re-encode to exactly its input).
+pub fn decode_advertise_keys(data: &[u8]) {
+    roundtrip::<AdvertiseKeys>(data);
+}
+
+/// Fuzzes the [`KeyBroadcast`] decoder.
+pub fn decode_key_broadcast(data: &[u8]) {
+    roundtrip::<KeyBroadcast>(data);
+}
+
+/// Fuzzes the [`ShareKeys`] decoder.
+pub fn decode_share_keys(data: &[u8]) {
+    roundtrip::<ShareKeys>(data);
+}
+
+/// Fuzzes the [`ShareDelivery`] decoder.
+pub fn decode_share_delivery(data: &[u8]) {
+    roundtrip::<ShareDelivery>(data);
+}
+
+/// Fuzzes the [`MaskedInput`] decoder.
+pub fn decode_masked_input(data: &[u8]) {
+    roundtrip::<MaskedInput>(data);
+}
+
+/// Fuzzes the [`UnmaskRequest`] decoder.
+pub fn decode_unmask_request(data: &[u8]) {
+    roundtrip::<UnmaskRequest>(data);
+}
+
+/// Fuzzes the [`UnmaskResponse`] decoder.
+pub fn decode_unmask_response(data: &[u8]) {
+    roundtrip::<UnmaskResponse>(data);
+}
+
+/// Fuzzes [`Params::decode`]: parameters that decode re-encode to the input.
+pub fn decode_params(data: &[u8]) {
+    if let Ok(p) = Params::decode(data) {
+        assert_eq!(
+            p.to_bytes(),
+            data,
+            "Params decode then encode changed the bytes"
+        );
+    }
+}
+
+// ----- Honest rounds shared by the client and server targets -----
+
+/// A round's shape: n, t, Harary degree (0 for the complete graph), b, m.
+type Shape = (u32, u32, u32, u8, u32);
+
+fn shape_params(&(n, t, degree, bits, dim): &Shape) -> Option<Params> {
+    let graph = if degree == 0 {
+        Graph::Complete
+    } else {
+        Graph::Harary {
+            degree,
+            seed: [7; 32],
+        }
+    };
+    Params::new(n, t, bits, dim, graph).ok()
+}
+
+// ----- Client -----
+
+/// The client scenarios: a shape, and which clients drop after R0 and after
+/// R1 in the honest round that produced the server's messages (so that the
+/// genuine unmask request has a dropped list). Client 1 is the one fuzzed.
+const CLIENT_SCENARIOS: [(Shape, &[ClientIndex], &[ClientIndex]); 3] = [
+    ((3, 2, 0, 32, 4), &[], &[]),
+    ((5, 3, 0, 33, 3), &[5], &[2]),
+    ((7, 2, 4, 7, 9), &[], &[]),
+];
+
+/// What the honest server sent client 1, and what client 1 sent back.
+struct ClientTranscript {
+    params: Params,
+    advertise: Vec<u8>,
+    broadcast: Vec<u8>,
+    delivery: Vec<u8>,
+    request: Vec<u8>,
+}
+
+/// Runs the honest round of client scenario `s` (client 1 never drops).
+fn client_transcript(s: usize) -> Option<ClientTranscript> {
+    let (shape, after_keys, after_shares) = CLIENT_SCENARIOS[s];
+    let params = shape_params(&shape)?;
+    let n = params.clients();
+    let mut rngs: BTreeMap<ClientIndex, DetRng> = (1..=n).map(|u| (u, party_rng(s, u))).collect();
+    let mut server = Server::new(&params, &mut party_rng(s, 0));
+    let mut advertise = Vec::new();
+    let mut s0 = BTreeMap::new();
+    for (&u, rng) in &mut rngs {
+        let (st, msg) = AwaitingKeys::new(&params, u, rng).ok()?;
+        server.receive(u, &msg).ok()?;
+        if u == 1 {
+            advertise = msg;
+        }
+        s0.insert(u, st);
+    }
+    let Ok(Step::Deliver(d)) = server.close_phase() else {
+        return None;
+    };
+    let mut broadcast = Vec::new();
+    let mut s1 = BTreeMap::new();
+    for (u, msg) in d {
+        let (st, rng) = (s0.remove(&u)?, rngs.get_mut(&u)?);
+        if u == 1 {
+            broadcast.clone_from(&msg);
+        }
+        let (st, out) = st.receive(&msg, rng).ok()?;
+        if !after_keys.contains(&u) {
+            server.receive(u, &out).ok()?;
+            s1.insert(u, st);
+        }
+    }
+    let Ok(Step::Deliver(d)) = server.close_phase() else {
+        return None;
+    };
+    let mut delivery = Vec::new();
+    let mut s2 = BTreeMap::new();
+    for (u, msg) in d {
+        let st: AwaitingShares = s1.remove(&u)?;
+        if u == 1 {
+            delivery.clone_from(&msg);
+        }
+        let (st, out) = st.receive(&msg, &input_of(&params, u)).ok()?;
+        if !after_shares.contains(&u) {
+            server.receive(u, &out).ok()?;
+            s2.insert(u, st);
+        }
+    }
+    let Ok(Step::Deliver(d)) = server.close_phase() else {
+        return None;
+    };
+    let request = d.into_iter().find(|(u, _)| *u == 1)?.1;
+    Some(ClientTranscript {
+        params,
+        advertise,
+        broadcast,
+        delivery,
+        request,
+    })
+}
+
+fn client_transcripts() -> &'static [Option<ClientTranscript>] {
+    static CACHE: OnceLock<Vec<Option<ClientTranscript>>> = OnceLock::new();
+    CACHE.get_or_init(|| (0..CLIENT_SCENARIOS.len()).map(client_transcript).collect())
+}
+
+/// Fuzzes a client fed a server message in each of its three states.
+///
+/// First byte: bits 0..2 the state (0 AwaitingKeys, 1 AwaitingShares,
+/// 2 AwaitingUnmask), bits 2..4 the scenario, bit 7 the mode. Client 1 is
+/// rebuilt in that state from the honest round; the rest of the input is the
+/// server message (raw mode) or mutations of the genuine one (mode bit set;
+/// three bytes each: a position, then a byte to XOR in or 0 to truncate).
+/// Whatever the client accepts must pass the checks the protocol promises,
+/// restated independently below; above all, an accepted unmask request
+/// partitions exactly the peers the client masked with, so it never reveals
+/// both shares of one peer or answers fewer than t survivors.
+pub fn client(data: &[u8]) {
+    let mut inp = Input(data);
+    let sel = inp.u8();
+    let state = usize::from(sel & 3) % 3;
+    let s = usize::from((sel >> 2) & 3) % CLIENT_SCENARIOS.len();
+    let Some(Some(tr)) = client_transcripts().get(s) else {
+        return;
+    };
+    let genuine = [&tr.broadcast, &tr.delivery, &tr.request][state];
+    let msg = if sel & 0x80 != 0 {
+        let mut m = genuine.clone();
+        mutate(&mut m, inp.0);
+        m
+    } else {
+        inp.0.to_vec()
+    };
+    let p = &tr.params;
+    let t = p.threshold_usize();
+    let mut rng = party_rng(s, 1);
+    let rebuilt = AwaitingKeys::new(p, 1, &mut rng);
+    let Ok((keys, advertise)) = rebuilt else {
+        panic!("client 1 cannot be rebuilt");
+    };
+    assert_eq!(advertise, tr.advertise, "client 1 rebuilt differently");
+    if state == 0 {
+        if let Ok((_, out)) = keys.receive(&msg, &mut rng) {
+            check_share_keys(p, &tr.advertise, &msg, &out);
+        }
+        return;
+    }
+    let Ok((shares, _)) = keys.receive(&tr.broadcast, &mut rng) else {
+        panic!("client 1 refused the genuine broadcast");
+    };
+    let input = input_of(p, 1);
+    if state == 1 {
+        if let Ok((_, out)) = shares.receive(&msg, &input) {
+            check_masked_input(p, tr, &msg, &out);
+        }
+        return;
+    }
+    let Ok((unmask, _)) = shares.receive(&tr.delivery, &input) else {
+        panic!("client 1 refused the genuine delivery");
+    };
+    if let Ok(out) = AwaitingUnmask::receive(unmask, &msg) {
+        check_unmask_response(p, t, tr, &msg, &out);
+    }
+}
+
+/// Client 1 accepted `msg` as its key broadcast and answered `out`.
+fn check_share_keys(p: &Params, advertise: &[u8], msg: &[u8], out: &[u8]) {
+    let Ok(kb) = KeyBroadcast::decode(p, msg) else {
+        panic!("accepted a key broadcast that does not decode");
+    };
+    let Ok(own) = AdvertiseKeys::decode(p, advertise) else {
+        panic!("own advertisement does not decode");
+    };
+    assert!(
+        kb.keys
+            .iter()
+            .any(|k| k.index == 1 && k.c_pk == own.c_pk && k.s_pk == own.s_pk),
+        "accepted a broadcast without its own keys"
+    );
+    assert!(
+        kb.keys.len() >= p.threshold_usize(),
+        "accepted fewer than t clients"
+    );
+    let neighbours = p.neighbours(1);
+    let mut seen = BTreeSet::new();
+    for k in &kb.keys {
+        assert!(
+            k.index == 1 || neighbours.contains(&k.index),
+            "accepted a non-neighbour"
+        );
+        assert!(
+            seen.insert(k.c_pk) && seen.insert(k.s_pk),
+            "accepted a repeated key"
+        );
+    }
+    let Ok(sk) = ShareKeys::decode(p, out) else {
+        panic!("sent a ShareKeys that does not decode");
+    };
+    assert_eq!(sk.session, kb.session, "ShareKeys for another session");
+    let to: Vec<ClientIndex> = sk.ciphertexts.iter().map(|(v, _)| *v).collect();
+    let want: Vec<ClientIndex> = kb
+        .keys
+        .iter()
+        .map(|k| k.index)
+        .filter(|&v| v != 1)
+        .collect();
+    assert_eq!(to, want, "shares not sent to exactly the broadcast's peers");
+}
+
+/// Client 1 accepted `msg` as its share delivery and answered `out`.
+fn check_masked_input(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8]) {
+    let (Ok(sd), Ok(real), Ok(kb)) = (
+        ShareDelivery::decode(p, msg),
+        ShareDelivery::decode(p, &tr.delivery),
+        KeyBroadcast::decode(p, &tr.broadcast),
+    ) else {
+        panic!("accepted a delivery that does not decode");
+    };
+    assert_eq!(
+        sd.session, kb.session,
+        "accepted a delivery for another session"
+    );
+    for (v, _) in &sd.ciphertexts {
+        assert!(
+            *v != 1 && kb.keys.iter().any(|k| k.index == *v),
+            "accepted an unknown sender"
+        );
+    }
+    assert!(
+        sd.ciphertexts.len() + 1 >= p.threshold_usize(),
+        "accepted fewer than t"
+    );
+    let Ok(mi) = MaskedInput::decode(p, out) else {
+        panic!("sent a MaskedInput that does not decode");
+    };
+    assert_eq!(mi.session, kb.session, "MaskedInput for another session");
+    assert_eq!(
+        mi.masked.len(),
+        p.dim_usize(),
+        "MaskedInput of the wrong length"
+    );
+    // A ciphertext decrypts exactly when it is the one its sender sealed for
+    // this client (the AEAD binds session, sender and receiver).
+    let forged: Vec<ClientIndex> = sd
+        .ciphertexts
+        .iter()
+        .filter(|c| !real.ciphertexts.contains(c))
+        .map(|(v, _)| *v)
+        .collect();
+    assert_eq!(
+        mi.complaints, forged,
+        "complaints are not exactly the forged ciphertexts"
+    );
+}
+
+/// Client 1 accepted `msg` as its unmask request and answered `out`.
+fn check_unmask_response(p: &Params, t: usize, tr: &ClientTranscript, msg: &[u8], out: &[u8]) {
+    let (Ok(req), Ok(sd)) = (
+        UnmaskRequest::decode(p, msg),
+        ShareDelivery::decode(p, &tr.delivery),
+    ) else {
+        panic!("accepted an unmask request that does not decode");
+    };
+    assert_eq!(
+        req.session, sd.session,
+        "accepted a request for another session"
+    );
+    let survivors: BTreeSet<ClientIndex> = req.survivors.iter().copied().collect();
+    let dropped: BTreeSet<ClientIndex> = req.dropped.iter().copied().collect();
+    assert!(
+        survivors.is_disjoint(&dropped),
+        "accepted a peer both survived and dropped"
+    );
+    assert!(
+        survivors.contains(&1),
+        "accepted a request that drops the client itself"
+    );
+    assert!(survivors.len() >= t, "accepted fewer than t survivors");
+    let mut view: BTreeSet<ClientIndex> = sd.ciphertexts.iter().map(|(v, _)| *v).collect();
+    view.insert(1);
+    let named: BTreeSet<ClientIndex> = survivors.union(&dropped).copied().collect();
+    assert_eq!(
+        named, view,
+        "accepted a request that is not a partition of its view"
+    );
+    let Ok(resp) = UnmaskResponse::decode(p, out) else {
+        panic!("sent an UnmaskResponse that does not decode");
+    };
+    assert_eq!(
+        resp.session, sd.session,
+        "UnmaskResponse for another session"
+    );
+    for e in &resp.shares {
+        let asked = match e.kind {
+            ShareKind::SelfSeed => survivors.contains(&e.owner),
+            ShareKind::MaskKey => dropped.contains(&e.owner),
+        };
+        assert!(asked, "revealed a share that was not asked for");
+    }
+    let owners: BTreeSet<ClientIndex> = resp.shares.iter().map(|e| e.owner).collect();
+    assert_eq!(owners, view, "did not answer exactly one share per peer");
+}
+
+// ----- Server -----
+
+/// The server scenarios (client 1 is not special here).
+const SERVER_SHAPES: [Shape; 4] = [
+    (3, 2, 0, 32, 4),
+    (4, 2, 0, 33, 3),
+    (5, 2, 2, 8, 5),
+    (5, 3, 4, 64, 2),
+];
+
+/// What one fuzz record does to the round.
+enum Act<'a> {
+    /// Send these bytes from this index.
+    Raw(ClientIndex, &'a [u8]),
+    /// Mutate client `j`'s own message of the phase before it is sent.
+    Mutate(ClientIndex, &'a [u8]),
+    /// Send client `j`'s message of the phase, mutated, from another index.
+    Replay(ClientIndex, ClientIndex, &'a [u8]),
+    /// Client `j` drops out before sending its message of the phase.
+    Drop(ClientIndex),
+}
+
+struct Record<'a> {
+    phase: usize,
+    /// Delivered before the clients' own messages of the phase.
+    early: bool,
+    act: Act<'a>,
+}
+
+fn parse_record<'a>(inp: &mut Input<'a>, n: u32) -> Record<'a> {
+    let op = inp.u8();
+    let phase = usize::from(op & 3);
+    let early = op & 0x10 != 0;
+    let j = |inp: &mut Input<'a>| u32::from(inp.u8()) % n + 1;
+    let muts = |inp: &mut Input<'a>| {
+        let count = usize::from(inp.u8() % 8);
+        inp.bytes(3 * count)
+    };
+    let act = match (op >> 2) & 3 {
+        0 => {
+            let from = inp.index(n);
+            let len = usize::from(inp.u16() % 1024);
+            Act::Raw(from, inp.bytes(len))
+        }
+        1 => {
+            let j = j(inp);
+            Act::Mutate(j, muts(inp))
+        }
+        2 => {
+            let from = inp.index(n);
+            let j = j(inp);
+            Act::Replay(from, j, muts(inp))
+        }
+        _ => Act::Drop(j(inp)),
+    };
+    Record { phase, early, act }
+}
+
+/// One fuzzed round as seen by the server.
+struct ServerRun<'a> {
+    params: Params,
+    records: Vec<Record<'a>>,
+    server: Server,
+    /// Clients no record names, as sender or as subject: they behave
+    /// honestly and nobody speaks for them.
+    clean: BTreeSet<ClientIndex>,
+    /// Per phase, each client's own message (before any mutation).
+    genuine: [BTreeMap<ClientIndex, Vec<u8>>; 4],
+    /// Per phase, the bytes the server accepted from each index.
+    accepted: [BTreeMap<ClientIndex, Vec<u8>>; 4],
+}
+
+impl ServerRun<'_> {
+    fn dropped(&self, u: ClientIndex, phase: usize) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.phase <= phase && matches!(r.act, Act::Drop(j) if j == u))
+    }
+
+    fn send(&mut self, phase: usize, from: ClientIndex, bytes: Vec<u8>, own: bool) {
+        match self.server.receive(from, &bytes) {
+            Ok(()) => {
+                let again = self.accepted[phase].insert(from, bytes);
+                assert!(
+                    again.is_none(),
+                    "accepted two messages from {from} in one phase"
+                );
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e, Error::Client { index, .. } if index == from),
+                    "rejection does not name the sender {from}: {e:?}"
+                );
+                assert!(
+                    !(own && self.clean.contains(&from)),
+                    "refused honest client {from}: {e:?}"
+                );
+            }
+        }
+    }
+
+    /// Delivers the records of `phase` (early or late ones) in order.
+    fn records_of(&mut self, phase: usize, early: bool) {
+        let mut out = Vec::new();
+        for r in self
+            .records
+            .iter()
+            .filter(|r| r.phase == phase && r.early == early)
+        {
+            match &r.act {
+                Act::Raw(from, b) => out.push((*from, b.to_vec())),
+                Act::Replay(from, j, ops) => {
+                    if let Some(m) = self.genuine[phase].get(j) {
+                        let mut m = m.clone();
+                        mutate(&mut m, ops);
+                        out.push((*from, m));
+                    }
+                }
+                Act::Mutate(..) | Act::Drop(_) => {}
+            }
+        }
+        for (from, bytes) in out {
+            self.send(phase, from, bytes, false);
+        }
+    }
+
+    /// Delivers one phase: early records, each client's own (possibly
+    /// mutated) message, late records.
+    fn deliver(&mut self, phase: usize) {
+        self.records_of(phase, true);
+        let own: Vec<(ClientIndex, Vec<u8>)> = self.genuine[phase]
+            .iter()
+            .map(|(&u, m)| {
+                let mut m = m.clone();
+                for r in &self.records {
+                    if let (true, Act::Mutate(j, ops)) = (r.phase == phase, &r.act)
+                        && *j == u
+                    {
+                        mutate(&mut m, ops);
+                    }
+                }
+                (u, m)
+            })
+            .collect();
+        for (u, m) in own {
+            let unchanged = self.genuine[phase].get(&u) == Some(&m);
+            self.send(phase, u, m, unchanged);
+        }
+        self.records_of(phase, false);
+    }
+
+    /// Closes the phase; `None` when the round ended with a typed abort:
+    /// too few survivors, or a client whose shares give a secret other than
+    /// the one it published. Only a client that a record tampered with or
+    /// spoke for can be blamed, unless at least t were (framing takes t).
+    fn close(&mut self) -> Option<Step> {
+        match self.server.close_phase() {
+            Ok(step) => Some(step),
+            Err(Error::NotEnoughSurvivors { .. }) => None,
+            Err(Error::Client {
+                index,
+                fault: ClientFault::SecretMismatch,
+            }) => {
+                let touched = self.params.clients() as usize - self.clean.len();
+                assert!(
+                    !self.clean.contains(&index) || touched >= self.params.threshold_usize(),
+                    "honest client {index} blamed for its secret"
+                );
+                None
+            }
+            Err(e) => panic!("close failed: {e:?}"),
+        }
+    }
+
+    fn deliveries(&mut self) -> Option<Vec<(ClientIndex, Vec<u8>)>> {
+        match self.close()? {
+            Step::Deliver(d) => {
+                let n = self.params.clients();
+                assert!(
+                    d.iter().all(|(u, _)| (1..=n).contains(u)),
+                    "delivery outside the roster"
+                );
+                Some(d)
+            }
+            Step::Done(_) => panic!("round done before its last phase"),
+        }
+    }
+
+    /// A client refused a message from the server.
+    fn refused(&self, u: ClientIndex, e: &Error) {
+        assert!(
+            matches!(e, Error::Server(_)),
+            "client refusal is not a server fault: {e:?}"
+        );
+        // An honest client can be left with too few neighbours by others'
+        // dropouts in a sparse graph; any other refusal means the server
+        // relayed something another client made up.
+        let sparse = matches!(self.params.graph(), Graph::Harary { .. });
+        let tolerated =
+            sparse && matches!(e, Error::Server(ServerFault::NotEnoughNeighbours { .. }));
+        assert!(
+            !self.clean.contains(&u) || tolerated,
+            "honest client {u} refused: {e:?}"
+        );
+    }
+
+    fn run(mut self, scenario: usize) {
+        let p = self.params.clone();
+        let n = p.clients();
+        let mut rngs: BTreeMap<ClientIndex, DetRng> =
+            (1..=n).map(|u| (u, party_rng(scenario + 16, u))).collect();
+
+        let mut s0 = BTreeMap::new();
+        for (&u, rng) in &mut rngs {
+            if self.dropped(u, 0) {
+                continue;
+            }
+            if let Ok((st, msg)) = AwaitingKeys::new(&p, u, rng) {
+                self.genuine[0].insert(u, msg);
+                s0.insert(u, st);
+            }
+        }
+        self.deliver(0);
+        let Some(d) = self.deliveries() else { return };
+
+        let mut s1 = BTreeMap::new();
+        for (u, msg) in d {
+            let (Some(st), Some(rng)) = (s0.remove(&u), rngs.get_mut(&u)) else {
+                continue;
+            };
+            if self.dropped(u, 1) {
+                continue;
+            }
+            match st.receive(&msg, rng) {
+                Ok((st, out)) => {
+                    self.genuine[1].insert(u, out);
+                    s1.insert(u, st);
+                }
+                Err(e) => self.refused(u, &e),
+            }
+        }
+        self.deliver(1);
+        let Some(d) = self.deliveries() else { return };
+
+        let mut s2 = BTreeMap::new();
+        let mut masked: BTreeMap<ClientIndex, Vec<u64>> = BTreeMap::new();
+        for (u, msg) in d {
+            let Some(st) = s1.remove(&u) else { continue };
+            if self.dropped(u, 2) {
+                continue;
+            }
+            let st: AwaitingShares = st;
+            match st.receive(&msg, &input_of(&p, u)) {
+                Ok((st, out)) => {
+                    let Ok(mi) = MaskedInput::decode(&p, &out) else {
+                        panic!("client {u} sent a MaskedInput that does not decode");
+                    };
+                    masked.insert(u, mi.masked.clone());
+                    self.genuine[2].insert(u, out);
+                    s2.insert(u, st);
+                }
+                Err(e) => self.refused(u, &e),
+            }
+        }
+        self.deliver(2);
+        let Some(d) = self.deliveries() else { return };
+
+        for (u, msg) in d {
+            let Some(st) = s2.remove(&u) else { continue };
+            if self.dropped(u, 3) {
+                continue;
+            }
+            let st: AwaitingUnmask = st;
+            match st.receive(&msg) {
+                Ok(out) => {
+                    self.genuine[3].insert(u, out);
+                }
+                Err(e) => self.refused(u, &e),
+            }
+        }
+        self.deliver(3);
+        let Some(step) = self.close() else { return };
+        let Step::Done(agg) = step else {
+            panic!("no result after the last phase");
+        };
+
+        // U3 is exactly the senders whose masked input was accepted.
+        let accepted_inputs: Vec<ClientIndex> = self.accepted[2].keys().copied().collect();
+        assert_eq!(
+            agg.survivors, accepted_inputs,
+            "survivors are not the accepted inputs"
+        );
+        // Attribution: names roster members once each, and a bad share is
+        // never blamed on a holder who sent its own answer unchanged.
+        let blamed: Vec<ClientIndex> = agg.misbehaved.iter().map(|(u, _)| *u).collect();
+        assert!(
+            blamed.windows(2).all(|w| w[0] < w[1]),
+            "misbehaved not ascending"
+        );
+        assert!(
+            blamed.iter().all(|u| (1..=n).contains(u)),
+            "blamed outside the roster"
+        );
+        for (u, fault) in &agg.misbehaved {
+            if let ClientFault::BadShare { .. } = fault {
+                let honest = self.genuine[3].contains_key(u)
+                    && self.genuine[3].get(u) == self.accepted[3].get(u);
+                assert!(!honest, "client {u} blamed for a share it sent unchanged");
+            }
+        }
+        // The sum: every survivor contributes its input plus whatever the
+        // accepted masked vector differs from the one it computed. Only a
+        // survivor that computed none (its index was taken over) makes the
+        // sum unpredictable.
+        let bits = p.bits();
+        let mut want = vec![0u64; p.dim_usize()];
+        for u in &agg.survivors {
+            let (Some(real), Some(sent)) = (masked.get(u), self.accepted[2].get(u)) else {
+                return;
+            };
+            let Ok(sent) = MaskedInput::decode(&p, sent) else {
+                panic!("accepted a MaskedInput that does not decode");
+            };
+            sum_mod(&mut want, &input_of(&p, *u), bits);
+            sum_mod(&mut want, &sent.masked, bits);
+            sub_mod(&mut want, real, bits);
+        }
+        assert_eq!(agg.sum, want, "the sum is not the survivors' inputs");
+    }
+}
+
+/// Fuzzes the server with arbitrary client messages from arbitrary indices
+/// in every phase, around a round of real clients.
+///
+/// First byte: the scenario. Then records, each an op byte (bits 0..2 the
+/// phase, bits 2..4 the kind, bit 4 early) and its operands: raw bytes from
+/// an index (`0`, `n + 1` and any `u32` included), a mutation of a client's
+/// own message, a replay of one client's message from another index, or a
+/// dropout. Every rejection must name its sender; no honest client that
+/// nobody impersonated is refused or refuses; the round ends with the exact
+/// sum of its survivors (their accepted masked vectors taken at face value)
+/// or a typed abort; and no honest holder is blamed for a bad share.
+pub fn server(data: &[u8]) {
+    let mut inp = Input(data);
+    let scenario = usize::from(inp.u8()) % SERVER_SHAPES.len();
+    let Some(params) = shape_params(&SERVER_SHAPES[scenario]) else {
+        return;
+    };
+    let n = params.clients();
+    let mut records = Vec::new();
+    while !inp.is_empty() && records.len() < 64 {
+        records.push(parse_record(&mut inp, n));
+    }
+    let mut clean: BTreeSet<ClientIndex> = (1..=n).collect();
+    for r in &records {
+        match r.act {
+            Act::Raw(from, _) => clean.remove(&from),
+            Act::Mutate(j, _) | Act::Drop(j) => clean.remove(&j),
+            Act::Replay(from, j, _) => {
+                clean.remove(&from);
+                clean.remove(&j)
+            }
+        };
+    }
+    let server = Server::new(&params, &mut party_rng(scenario + 16, 0));
+    ServerRun {
+        params,
+        records,
+        server,
+        clean,
+        genuine: Default::default(),
+        accepted: Default::default(),
+    }
+    .run(scenario);
+}
+
+// ----- Shamir -----
+
+/// `f(x)` for the polynomial through `points` (distinct x), by Lagrange.
+fn eval_at(points: &[(Scalar, Scalar)], x: Scalar) -> Scalar {
+    let mut acc = Scalar::ZERO;
+    for (i, (xi, yi)) in points.iter().enumerate() {
+        let (mut num, mut den) = (Scalar::ONE, Scalar::ONE);
+        for (j, (xj, _)) in points.iter().enumerate() {
+            if i != j {
+                num *= x - xj;
+                den *= xi - xj;
+            }
+        }
+        acc += yi * num * den.invert();
+    }
+    acc
+}
+
+/// Fuzzes Shamir splitting and verified reconstruction from arbitrary
+/// shares.
+///
+/// Input: t (1..=7), the number of shares (0..=12), the secret, the
+/// x-coordinates (any `u32`, zero and repeats included), an RNG seed, then
+/// corruptions (add to a share's y, replace it, or move its x). Splitting
+/// must refuse x = 0 (that share would be the secret). Reconstruction, with
+/// a check that accepts only the true secret, must return that secret or an
+/// error; when the x are distinct and nonzero and at most (N - t) / 2 shares
+/// are off the polynomial it must succeed and name exactly the shares that
+/// are off it.
+pub fn shamir(data: &[u8]) {
+    let mut inp = Input(data);
+    let t = 1 + usize::from(inp.u8() % 7);
+    let count = usize::from(inp.u8() % 13);
+    let secret = Scalar::from_bytes_mod_order(inp.array32());
+    let xs: Vec<u32> = (0..count).map(|_| inp.index(250)).collect();
+    let mut rng = DetRng::new(u64::from(inp.u8()));
+    let Ok(genuine) = shamir::split(&secret, t, &xs, &mut rng) else {
+        return;
+    };
+    assert!(!xs.contains(&0), "split handed out the share at x = 0");
+    assert_eq!(
+        genuine.len(),
+        xs.len(),
+        "split returned the wrong number of shares"
+    );
+    assert!(
+        genuine.iter().zip(&xs).all(|(s, x)| s.x == *x),
+        "split moved the x-coordinates"
+    );
+
+    let mut shares = genuine.clone();
+    while !inp.is_empty() && !shares.is_empty() {
+        let i = usize::from(inp.u8()) % shares.len();
+        match inp.u8() % 3 {
+            0 => shares[i].y += Scalar::from(inp.u32()),
+            1 => shares[i].y = Scalar::from_bytes_mod_order(inp.array32()),
+            _ => shares[i].x = inp.index(250),
+        }
+    }
+
+    let result = shamir::reconstruct_verified(&shares, t, |s| *s == secret);
+    if let Ok(rec) = &result {
+        assert!(
+            rec.secret == secret,
+            "reconstruction returned a secret the check refused"
+        );
+    }
+    let distinct: BTreeSet<u32> = shares.iter().map(|s| s.x).collect();
+    if distinct.len() != shares.len() || distinct.contains(&0) || count < t {
+        return;
+    }
+    // The polynomial, from the first t genuine shares (when their x are
+    // distinct).
+    let genuine_xs: BTreeSet<u32> = xs.iter().copied().collect();
+    if genuine_xs.len() != xs.len() {
+        return;
+    }
+    let points: Vec<(Scalar, Scalar)> = genuine
+        .iter()
+        .take(t)
+        .map(|s| (Scalar::from(s.x), s.y))
+        .collect();
+    assert!(
+        eval_at(&points, Scalar::ZERO) == secret,
+        "split's shares do not interpolate"
+    );
+    let off: BTreeSet<u32> = shares
+        .iter()
+        .filter(|s| eval_at(&points, Scalar::from(s.x)) != s.y)
+        .map(|s| s.x)
+        .collect();
+    match result {
+        // The bad list is exact only within the correction radius
+        // e = (N - t) / 2; beyond it the secret is still one the check
+        // accepted (asserted above), but no decoder can tell who lied.
+        Ok(rec) if 2 * off.len() <= shares.len() - t => {
+            let bad: BTreeSet<u32> = rec.bad.iter().copied().collect();
+            assert!(bad.is_subset(&off), "an honest share holder was blamed");
+            assert_eq!(bad, off, "not every wrong share was named");
+        }
+        Ok(_) => {}
+        Err(e) => assert!(
+            2 * off.len() > shares.len() - t,
+            "{} wrong of {} shares (t = {t}) not corrected: {e:?}",
+            off.len(),
+            shares.len()
+        ),
+    }
+}
+
+// ----- Seeds -----
+
+/// Seed inputs for the fuzz target `target`: genuine messages and honest
+/// rounds in each target's input format, so that fuzzing starts deep. They
+/// are written to fuzz/corpus/ by `tests/api/fuzz_corpus.rs` and replayed
+/// with it.
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    match target {
+        "decode_params" => decode_params_seeds(),
+        "client" => client_seeds(),
+        "server" => server_seeds(),
+        "shamir" => shamir_seeds(),
+        _ => message_seeds(target),
+    }
+}
+
+fn decode_params_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for shape in CLIENT_SCENARIOS.iter().map(|s| s.0).chain(SERVER_SHAPES) {
+        if let Some(p) = shape_params(&shape) {
+            out.push(p.to_bytes());
+        }
+    }
+    out
+}
+
+fn client_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (s, tr) in client_transcripts().iter().enumerate() {
+        let Some(tr) = tr else { continue };
+        for (state, msg) in [&tr.broadcast, &tr.delivery, &tr.request]
+            .into_iter()
+            .enumerate()
+        {
+            let sel = ((s as u8) << 2) | state as u8;
+            out.push([&[sel][..], msg].concat());
+            // One flipped byte in the last field, in mutation mode.
+            let pos = u16::try_from(msg.len().saturating_sub(1))
+                .unwrap_or(0)
+                .to_le_bytes();
+            out.push(vec![sel | 0x80, pos[0], pos[1], 1]);
+        }
+    }
+    out
+}
+
+fn server_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for s in 0..SERVER_SHAPES.len() as u8 {
+        // An honest round; one with a flipped byte in each phase's message of
+        // client 2; garbage from an unknown index; a dropout after R1.
+        out.push(vec![s]);
+        for phase in 0..4u8 {
+            out.push(vec![s, phase | (1 << 2), 1, 1, 40, 0, 0x10]);
+            out.push(vec![
+                s,
+                phase | 0x10,
+                0xf0,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                4,
+                0,
+                1,
+                phase + 1,
+                0,
+                0,
+            ]);
+        }
+        out.push(vec![s, 2 | (3 << 2), 2]);
+        out.push(vec![s, 0x10 | 3 | (2 << 2), 1, 1, 1, 34, 0, 0x40]);
+    }
+    out
+}
+
+fn shamir_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (t, n, corrupt) in [(3u8, 5u8, 0u8), (3, 7, 2), (2, 2, 0), (4, 12, 4)] {
+        let mut d = vec![t - 1, n];
+        d.extend_from_slice(&[0x5a; 32]);
+        d.extend(1..=n);
+        d.push(9);
+        for i in 0..corrupt {
+            d.extend_from_slice(&[i, 0, 1, 0, 0, 0]);
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Genuine messages of each type under a few [`small_params`] selectors.
+fn message_seeds(target: &str) -> Vec<Vec<u8>> {
+    use crate::protocol::messages::{ClientKeys, ShareEntry};
+    let mut out = Vec::new();
+    for sel in [0x01u8, 0x16, 0xb2, 0xfd, 0x4b] {
+        let Some(p) = small_params(sel) else { continue };
+        let n = p.clients();
+        let idx: Vec<ClientIndex> = [1, 2, n]
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let top = vector::mask(p.bits());
+        let msg = match target {
+            "decode_advertise_keys" => AdvertiseKeys {
+                c_pk: [1; 32],
+                s_pk: [2; 32],
+            }
+            .to_bytes(),
+            "decode_key_broadcast" => KeyBroadcast {
+                session: [3; 32],
+                keys: idx
+                    .iter()
+                    .map(|&i| ClientKeys {
+                        index: i,
+                        c_pk: [i as u8; 32],
+                        s_pk: [i as u8 ^ 0x80; 32],
+                    })
+                    .collect(),
+            }
+            .to_bytes(),
+            "decode_share_keys" => ShareKeys {
+                session: [4; 32],
+                seed_commitment: [5; 32],
+                ciphertexts: idx
+                    .iter()
+                    .map(|&i| (i, [i as u8; CIPHERTEXT_LEN]))
+                    .collect(),
+            }
+            .to_bytes(),
+            "decode_share_delivery" => ShareDelivery {
+                session: [6; 32],
+                ciphertexts: idx
+                    .iter()
+                    .map(|&i| (i, [i as u8 ^ 7; CIPHERTEXT_LEN]))
+                    .collect(),
+            }
+            .to_bytes(),
+            "decode_masked_input" => MaskedInput {
+                session: [8; 32],
+                complaints: idx[1..].to_vec(),
+                bits: p.bits(),
+                masked: (0..u64::from(p.dim()))
+                    .map(|j| j.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
+                    .collect(),
+            }
+            .to_bytes(),
+            "decode_unmask_request" => UnmaskRequest {
+                session: [9; 32],
+                survivors: idx[..idx.len() - 1].to_vec(),
+                dropped: idx[idx.len() - 1..].to_vec(),
+            }
+            .to_bytes(),
+            "decode_unmask_response" => UnmaskResponse {
+                session: [10; 32],
+                shares: idx
+                    .iter()
+                    .map(|&i| ShareEntry {
+                        owner: i,
+                        kind: if i == 1 {
+                            ShareKind::MaskKey
+                        } else {
+                            ShareKind::SelfSeed
+                        },
+                        share: Scalar::from(u64::from(i) * 0x1234_5678),
+                    })
+                    .collect(),
+            }
+            .to_bytes(),
+            _ => return Vec::new(),
+        };
+        out.push([&[sel][..], &msg].concat());
+    }
+    out
+}

@@ -1,0 +1,269 @@
+//! The fuzz corpus, replayed: every input saved in `fuzz/corpus/<target>/`
+//! and every finding in `fuzz/regressions/<target>/` goes through the same
+//! `secagg::fuzzing` function as the fuzz target `<target>`, so a plain
+//! `cargo test` catches a regression without the fuzzer (spec/security.md).
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use secagg::{
+    Aggregate, AwaitingKeys, ClientFault, ClientIndex, Error, Graph, Params, Server, Step, fuzzing,
+};
+
+use crate::common::rng;
+
+/// A fuzz target's name and the function it calls.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every fuzz target in `fuzz/fuzz_targets/` and the function it calls.
+pub const TARGETS: [Target; 11] = [
+    ("decode_advertise_keys", fuzzing::decode_advertise_keys),
+    ("decode_key_broadcast", fuzzing::decode_key_broadcast),
+    ("decode_share_keys", fuzzing::decode_share_keys),
+    ("decode_share_delivery", fuzzing::decode_share_delivery),
+    ("decode_masked_input", fuzzing::decode_masked_input),
+    ("decode_unmask_request", fuzzing::decode_unmask_request),
+    ("decode_unmask_response", fuzzing::decode_unmask_response),
+    ("decode_params", fuzzing::decode_params),
+    ("client", fuzzing::client),
+    ("server", fuzzing::server),
+    ("shamir", fuzzing::shamir),
+];
+
+/// `fuzz/` in the source tree.
+pub fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// The files in `dir` (none if it does not exist), by name.
+pub fn inputs(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, Vec<u8>)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let data = fs::read(&p).unwrap();
+            (p, data)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn function(target: &str) -> fn(&[u8]) {
+    TARGETS.iter().find(|(t, _)| *t == target).unwrap().1
+}
+
+/// Runs `data` through `target`, naming the input if it panics.
+fn run_one(target: &str, name: &str, data: &[u8]) {
+    let f = function(target);
+    if catch_unwind(AssertUnwindSafe(|| f(data))).is_err() {
+        panic!("fuzz target {target} fails on {name}");
+    }
+}
+
+/// Replays the corpus, the regressions and the built-in seeds of `target`.
+fn replay(target: &str) {
+    let dir = fuzz_dir();
+    let corpus = inputs(&dir.join("corpus").join(target));
+    assert!(
+        !corpus.is_empty(),
+        "fuzz/corpus/{target} is empty: run fuzz/run.sh and commit the corpus"
+    );
+    let regressions = inputs(&dir.join("regressions").join(target));
+    for (path, data) in corpus.iter().chain(&regressions) {
+        run_one(target, &path.display().to_string(), data);
+    }
+    for (i, seed) in fuzzing::seeds(target).iter().enumerate() {
+        run_one(target, &format!("seed {i}"), seed);
+    }
+}
+
+macro_rules! corpus_tests {
+    ($($target:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $target() {
+                replay(stringify!($target));
+            }
+        )*
+    };
+}
+
+corpus_tests!(
+    decode_advertise_keys,
+    decode_key_broadcast,
+    decode_share_keys,
+    decode_share_delivery,
+    decode_masked_input,
+    decode_unmask_request,
+    decode_unmask_response,
+    decode_params,
+    client,
+    server,
+    shamir,
+);
+
+#[test]
+fn every_fuzz_target_is_listed_and_replayed() {
+    let mut on_disk: Vec<String> = fs::read_dir(fuzz_dir().join("fuzz_targets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = TARGETS.iter().map(|(t, _)| (*t).to_owned()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
+
+/// Writes the built-in seeds into `fuzz/corpus/<target>/` (fuzz/run.sh runs
+/// this before fuzzing a target whose corpus is empty).
+#[test]
+#[ignore = "writes into fuzz/corpus; run by fuzz/run.sh"]
+fn write_seed_corpus() {
+    for (target, _) in TARGETS {
+        let dir = fuzz_dir().join("corpus").join(target);
+        fs::create_dir_all(&dir).unwrap();
+        for (i, seed) in fuzzing::seeds(target).iter().enumerate() {
+            fs::write(dir.join(format!("seed-{i:02}")), seed).unwrap();
+        }
+    }
+}
+
+// ----- Regressions: one test per finding, named for it -----
+
+/// An honest round of `params` in which `tamper(phase, from, bytes)` may
+/// alter each client message before the server sees it.
+fn tampered_round(
+    params: &Params,
+    mut tamper: impl FnMut(usize, ClientIndex, &mut Vec<u8>),
+) -> Result<Aggregate, Error> {
+    let mut r = rng(5);
+    let n = params.clients();
+    let mut server = Server::new(params, &mut r);
+    let mut deliver = |server: &mut Server, phase: usize, from: ClientIndex, mut bytes: Vec<u8>| {
+        tamper(phase, from, &mut bytes);
+        let _ = server.receive(from, &bytes);
+    };
+    let next = |step: Result<Step, Error>| match step {
+        Ok(Step::Deliver(d)) => Ok(d),
+        Ok(other) => panic!("expected deliveries, got {other:?}"),
+        Err(e) => Err(e),
+    };
+    let mut s0 = std::collections::BTreeMap::new();
+    for i in 1..=n {
+        let (st, msg) = AwaitingKeys::new(params, i, &mut r).unwrap();
+        deliver(&mut server, 0, i, msg);
+        s0.insert(i, st);
+    }
+    let mut s1 = std::collections::BTreeMap::new();
+    for (i, msg) in next(server.close_phase())? {
+        if let Ok((st, out)) = s0.remove(&i).unwrap().receive(&msg, &mut r) {
+            deliver(&mut server, 1, i, out);
+            s1.insert(i, st);
+        }
+    }
+    let mut s2 = std::collections::BTreeMap::new();
+    for (i, msg) in next(server.close_phase())? {
+        let input = vec![u64::from(i); params.dim() as usize];
+        if let Ok((st, out)) = s1.remove(&i).unwrap().receive(&msg, &input) {
+            deliver(&mut server, 2, i, out);
+            s2.insert(i, st);
+        }
+    }
+    for (i, msg) in next(server.close_phase())? {
+        if let Ok(out) = s2.remove(&i).unwrap().receive(&msg) {
+            deliver(&mut server, 3, i, out);
+        }
+    }
+    match server.close_phase()? {
+        Step::Done(agg) => Ok(agg),
+        other => panic!("no result after the last phase: {other:?}"),
+    }
+}
+
+/// Finding of the `server` target (fuzz/regressions/server/): a client whose
+/// seed commitment does not match the seed it shared leaves a self mask that
+/// cannot be removed. The round ended with `NotEnoughSurvivors` at Unmask
+/// although every client survived, naming nobody. It must end with a typed
+/// error naming the client (`SecretMismatch`), never a wrong sum.
+#[test]
+fn regression_wrong_seed_commitment_aborts_typed() {
+    let name = "wrong_seed_commitment_aborts_typed";
+    let data = fs::read(fuzz_dir().join("regressions/server").join(name)).unwrap();
+    run_one("server", name, &data);
+
+    // The same through the public API: n = 5, t = 3, client 2 flips a byte
+    // of its commitment (bytes 34..66 of ShareKeys).
+    let params = Params::new(5, 3, 32, 4, Graph::Complete).unwrap();
+    let result = tampered_round(&params, |phase, from, bytes| {
+        if phase == 1 && from == 2 {
+            bytes[40] ^= 0x10;
+        }
+    });
+    assert_eq!(
+        result.unwrap_err(),
+        Error::Client {
+            index: 2,
+            fault: ClientFault::SecretMismatch
+        }
+    );
+    // Untampered, the same round finishes.
+    let agg = tampered_round(&params, |_, _, _| {}).unwrap();
+    assert_eq!(agg.sum, vec![1 + 2 + 3 + 4 + 5; 4]);
+}
+
+/// Finding of the `server` target (fuzz/regressions/server/), after the
+/// fix above: with exactly t answers nothing is redundant, so one holder
+/// that adds 1 to its share of an honest survivor's seed makes the shares
+/// consistent with a wrong seed, and the server blamed the honest survivor.
+/// It now names a client for its secret only when at least 2t - 1 shares
+/// agree (framing would take t liars); below that the round ends with
+/// `NotEnoughSurvivors` in Unmask, naming nobody.
+#[test]
+fn regression_honest_dealer_framed_by_one_holder() {
+    use curve25519_dalek::Scalar;
+    use secagg::protocol::messages::UnmaskResponse;
+    use secagg::{Decode, Encode, Phase};
+
+    let name = "honest_dealer_framed_by_one_holder";
+    let data = fs::read(fuzz_dir().join("regressions/server").join(name)).unwrap();
+    run_one("server", name, &data);
+
+    // Client 1 shifts its share of client 2's seed.
+    let frame = |params: &Params| {
+        let params = params.clone();
+        move |phase: usize, from: ClientIndex, bytes: &mut Vec<u8>| {
+            if phase == 3 && from == 1 {
+                let mut resp = UnmaskResponse::decode(&params, bytes).unwrap();
+                let entry = resp.shares.iter_mut().find(|e| e.owner == 2).unwrap();
+                entry.share += Scalar::ONE;
+                *bytes = resp.to_bytes();
+            }
+        }
+    };
+    // n = t = 3: the lie cannot be told from a bad dealer.
+    let params = Params::new(3, 3, 32, 4, Graph::Complete).unwrap();
+    assert_eq!(
+        tampered_round(&params, frame(&params)).unwrap_err(),
+        Error::NotEnoughSurvivors {
+            phase: Phase::Unmask,
+            survivors: 3,
+            threshold: 3
+        }
+    );
+    // With n = 5, t = 3 (2t - 1 = 5 answers) the same lie is outvoted: the
+    // liar is named and the sum is exact.
+    let params = Params::new(5, 3, 32, 4, Graph::Complete).unwrap();
+    let agg = tampered_round(&params, frame(&params)).unwrap();
+    assert_eq!(agg.sum, vec![1 + 2 + 3 + 4 + 5; 4]);
+    assert_eq!(
+        agg.misbehaved,
+        vec![(1, ClientFault::BadShare { owner: 2 })]
+    );
+}
