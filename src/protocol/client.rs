@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::codec::{Decode, Encode};
 use crate::crypto::aead::{self, PLAINTEXT_LEN};
 use crate::crypto::kx::{self, PublicKeyBytes};
-use crate::crypto::prg::{self, Sign};
+use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::secret::SecretScalar;
 use crate::crypto::shamir::{self, random_scalar};
 use crate::error::{ClientIndex, Error, Misuse, ServerFault};
@@ -172,9 +172,28 @@ impl AwaitingKeys {
                 });
                 continue;
             }
-            let shared = kx::agree(&self.c_sk, &k.c_pk)
-                .ok_or(Error::Server(ServerFault::WeakKey { peer: k.index }))?;
+            let weak = Error::Server(ServerFault::WeakKey { peer: k.index });
+            let shared = kx::agree(&self.c_sk, &k.c_pk).ok_or(weak)?;
             let key = kx::share_key(&shared, &session, self.index, k.index);
+            // Everything R2 needs from this peer's keys is derived now, while
+            // the client waits for the server: the R2 critical path is then
+            // the mask PRG alone, and the secret keys are dropped here.
+            let mask_shared = kx::agree(&self.s_sk, &k.s_pk).ok_or(weak)?;
+            let sign = if self.index < k.index {
+                Sign::Plus
+            } else {
+                Sign::Minus
+            };
+            peers.insert(
+                k.index,
+                PeerKeys {
+                    open: kx::share_key(&shared, &session, k.index, self.index),
+                    mask: (
+                        kx::pair_mask_key(&mask_shared, &session, self.index, k.index),
+                        sign,
+                    ),
+                },
+            );
             let mut pt = Zeroizing::new([0u8; PLAINTEXT_LEN]);
             pt[..32].copy_from_slice(ks.y.as_bytes());
             pt[32..].copy_from_slice(ss.y.as_bytes());
@@ -182,7 +201,6 @@ impl AwaitingKeys {
                 k.index,
                 aead::seal(&key, &session, self.index, k.index, &pt),
             ));
-            peers.insert(k.index, (k.c_pk, k.s_pk));
         }
         let own_shares = own_shares.ok_or(Error::Server(ServerFault::MissingOwnKeys))?;
         let out = ShareKeys {
@@ -194,8 +212,6 @@ impl AwaitingKeys {
             params: self.params,
             index: self.index,
             session,
-            c_sk: self.c_sk,
-            s_sk: self.s_sk,
             seed,
             own_shares,
             peers,
@@ -217,12 +233,19 @@ pub struct AwaitingShares {
     params: Params,
     index: ClientIndex,
     session: SessionId,
-    c_sk: StaticSecret,
-    s_sk: StaticSecret,
     seed: SecretScalar,
     own_shares: HeldShares,
-    /// Neighbours in U1: index -> (c_pk, s_pk).
-    peers: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
+    /// Neighbours in U1 and the keys derived with each.
+    peers: BTreeMap<ClientIndex, PeerKeys>,
+}
+
+/// What a client derives in R1 from one neighbour's advertised keys
+/// (spec/crypto.md sections 3 and 4).
+struct PeerKeys {
+    /// The share-encryption key from the neighbour to this client.
+    open: Zeroizing<[u8; 32]>,
+    /// The pairwise mask key and the sign this client adds it with.
+    mask: (PrgKey, Sign),
 }
 
 impl fmt::Debug for AwaitingShares {
@@ -285,22 +308,17 @@ impl AwaitingShares {
             Sign::Plus,
         ));
         for (sender, ct) in &msg.ciphertexts {
-            let (c_pk, s_pk) = self.peers[sender];
-            match open_shares(&self.c_sk, &c_pk, &self.session, *sender, self.index, ct) {
+            // Checked above: every sender is a neighbour in U1.
+            let Some(peer) = self.peers.get(sender) else {
+                continue;
+            };
+            match open_shares(&peer.open, &self.session, *sender, self.index, ct) {
                 Some(h) => {
                     held.insert(*sender, h);
                 }
                 None => complaints.push(*sender),
             }
-            let shared = kx::agree(&self.s_sk, &s_pk)
-                .ok_or(Error::Server(ServerFault::WeakKey { peer: *sender }))?;
-            let key = kx::pair_mask_key(&shared, &self.session, self.index, *sender);
-            let sign = if self.index < *sender {
-                Sign::Plus
-            } else {
-                Sign::Minus
-            };
-            masks.push((key, sign));
+            masks.push(peer.mask.clone());
         }
         let mut masked = input.to_vec();
         prg::apply_many(&masks, bits, &mut masked);
@@ -326,16 +344,13 @@ impl AwaitingShares {
 
 /// Decrypts one neighbour's shares; `None` if anything fails.
 fn open_shares(
-    c_sk: &StaticSecret,
-    c_pk: &PublicKeyBytes,
+    key: &[u8; 32],
     session: &SessionId,
     sender: ClientIndex,
     receiver: ClientIndex,
     ct: &[u8; aead::CIPHERTEXT_LEN],
 ) -> Option<HeldShares> {
-    let shared = kx::agree(c_sk, c_pk)?;
-    let key = kx::share_key(&shared, session, sender, receiver);
-    let pt = aead::open(&key, session, sender, receiver, ct)?;
+    let pt = aead::open(key, session, sender, receiver, ct)?;
     let scalar = |b: &[u8]| -> Option<Scalar> {
         let mut a = Zeroizing::new([0u8; 32]);
         a.copy_from_slice(b);
