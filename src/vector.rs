@@ -71,13 +71,17 @@ pub(crate) fn pack(v: &[u64], bits: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes exactly `len` packed elements of `bits` bits from `bytes`, which
-/// must be exactly [`packed_len`] long with zero padding bits.
+/// Checks that `bytes` is a canonical packing of exactly `len` elements of
+/// `bits` bits: exactly [`packed_len`] long, with zero padding bits.
 ///
 /// # Errors
 /// [`DecodeError::Truncated`] / [`DecodeError::TrailingBytes`] on a length
-/// mismatch, [`DecodeError::NonCanonical`] on non-zero padding.
-pub(crate) fn unpack(bytes: &[u8], len: usize, bits: u8) -> Result<Vec<u64>, DecodeError> {
+/// mismatch, [`DecodeError::NonCanonical`] on non-zero padding,
+/// [`DecodeError::LengthOutOfBounds`] if the length overflows.
+pub(crate) fn check_packed(bytes: &[u8], len: usize, bits: u8) -> Result<(), DecodeError> {
+    let total_bits = len
+        .checked_mul(usize::from(bits))
+        .ok_or(DecodeError::LengthOutOfBounds)?;
     let need = packed_len(len, bits).ok_or(DecodeError::LengthOutOfBounds)?;
     if bytes.len() < need {
         return Err(DecodeError::Truncated);
@@ -85,39 +89,82 @@ pub(crate) fn unpack(bytes: &[u8], len: usize, bits: u8) -> Result<Vec<u64>, Dec
     if bytes.len() > need {
         return Err(DecodeError::TrailingBytes);
     }
-    let mut out = Vec::with_capacity(len);
+    // The padding is the high `8 - used` bits of the last byte.
+    let used = total_bits % 8;
+    if let (true, Some(&last)) = (used != 0, bytes.last())
+        && last >> used != 0
+    {
+        return Err(DecodeError::NonCanonical);
+    }
+    Ok(())
+}
+
+/// Calls `f(i, x)` for each element `x` of a packed string already checked
+/// by [`check_packed`] (`len` elements of `bits` bits).
+#[inline]
+fn for_each_packed(bytes: &[u8], len: usize, bits: u8, mut f: impl FnMut(usize, u64)) {
     match bits {
         8 | 16 | 32 | 64 => {
             let w = usize::from(bits / 8);
-            out.extend(bytes.chunks_exact(w).map(|c| {
+            for (i, c) in bytes.chunks_exact(w).enumerate() {
                 let mut le = [0u8; 8];
                 le[..w].copy_from_slice(c);
-                u64::from_le_bytes(le)
-            }));
+                f(i, u64::from_le_bytes(le));
+            }
         }
         _ => {
             let b = u32::from(bits);
-            let m = mask(bits);
+            let m = u128::from(mask(bits));
             let mut acc: u128 = 0;
             let mut have: u32 = 0;
             let mut it = bytes.iter();
-            for _ in 0..len {
+            for i in 0..len {
                 while have < b {
-                    // Length was checked above, so the iterator has the bytes.
+                    // The length was checked: the iterator has the bytes.
                     let byte = it.next().copied().unwrap_or(0);
                     acc |= u128::from(byte) << have;
                     have += 8;
                 }
-                out.push(u64::try_from(acc & u128::from(m)).unwrap_or(0));
+                f(i, u64::try_from(acc & m).unwrap_or(0));
                 acc >>= b;
                 have -= b;
             }
-            if acc != 0 {
-                return Err(DecodeError::NonCanonical);
-            }
         }
     }
+}
+
+/// Decodes exactly `len` packed elements of `bits` bits from `bytes`, which
+/// must be exactly [`packed_len`] long with zero padding bits.
+///
+/// # Errors
+/// As [`check_packed`].
+pub(crate) fn unpack(bytes: &[u8], len: usize, bits: u8) -> Result<Vec<u64>, DecodeError> {
+    check_packed(bytes, len, bits)?;
+    let mut out = Vec::with_capacity(len);
+    for_each_packed(bytes, len, bits, |_, x| out.push(x));
     Ok(out)
+}
+
+/// Adds the packed vector `bytes` (checked by [`check_packed`] for
+/// `acc.len()` elements of `bits` bits) into `acc`, wrapping, without
+/// unpacking it into memory first.
+pub(crate) fn add_packed(acc: &mut [u64], bytes: &[u8], bits: u8) {
+    match bits {
+        32 => {
+            for (a, c) in acc.iter_mut().zip(bytes.chunks_exact(4)) {
+                let x = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                *a = a.wrapping_add(u64::from(x));
+            }
+        }
+        _ => {
+            let len = acc.len();
+            for_each_packed(bytes, len, bits, |i, x| {
+                if let Some(a) = acc.get_mut(i) {
+                    *a = a.wrapping_add(x);
+                }
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +195,40 @@ mod tests {
             pack(&v, bits, &mut out);
             prop_assert_eq!(Some(out.len()), packed_len(v.len(), bits));
             prop_assert_eq!(unpack(&out, v.len(), bits), Ok(v));
+        }
+
+        /// Adding a packed vector in place equals unpacking and adding, for
+        /// every width (32 has its own loop).
+        #[test]
+        fn add_packed_is_unpack_then_add(
+            bits in 1u8..=64,
+            raw in proptest::collection::vec(any::<u64>(), 0..70),
+            start in any::<u64>(),
+        ) {
+            let mut v = raw;
+            reduce(&mut v, bits);
+            let mut packed = Vec::new();
+            pack(&v, bits, &mut packed);
+            let mut want: Vec<u64> = (0..v.len() as u64)
+                .map(|i| start.wrapping_mul(i + 1))
+                .collect();
+            let mut got = want.clone();
+            add_assign(&mut want, &v);
+            prop_assert_eq!(check_packed(&packed, v.len(), bits), Ok(()));
+            add_packed(&mut got, &packed, bits);
+            prop_assert_eq!(got, want);
+        }
+
+        /// Any set padding bit is refused, by the check and by unpack.
+        #[test]
+        fn padding_bits_are_refused(bits in 1u8..=64, len in 1usize..40, bit in 0u32..8) {
+            let total = len * usize::from(bits);
+            let used = u32::try_from(total % 8).unwrap();
+            prop_assume!(used != 0 && bit >= used);
+            let mut packed = vec![0u8; packed_len(len, bits).unwrap()];
+            *packed.last_mut().unwrap() |= 1 << bit;
+            prop_assert_eq!(check_packed(&packed, len, bits), Err(DecodeError::NonCanonical));
+            prop_assert_eq!(unpack(&packed, len, bits), Err(DecodeError::NonCanonical));
         }
     }
 }

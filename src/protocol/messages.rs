@@ -300,17 +300,42 @@ impl Encode for MaskedInput {
 
 impl Decode for MaskedInput {
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let view = MaskedInputView::decode(p, bytes)?;
+        let masked = vector::unpack(view.packed, p.dim_usize(), p.bits())?;
+        Ok(Self {
+            session: view.session,
+            complaints: view.complaints,
+            bits: p.bits(),
+            masked,
+        })
+    }
+}
+
+/// A [`MaskedInput`] checked in full but with its vector left packed in the
+/// input bytes: the server adds it straight into its running sum, so a
+/// masked input never costs it `8 * m` bytes of its own.
+#[derive(Debug)]
+pub(crate) struct MaskedInputView<'a> {
+    pub(crate) session: SessionId,
+    pub(crate) complaints: Vec<ClientIndex>,
+    /// `m` elements of `b` bits, canonical (checked).
+    pub(crate) packed: &'a [u8],
+}
+
+impl<'a> MaskedInputView<'a> {
+    /// Decodes and checks everything [`MaskedInput::decode`] does.
+    pub(crate) fn decode(p: &Params, bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::MASKED_INPUT)?;
         let session = r.array()?;
         let complaints = index_list(&mut r, p.clients())?;
         let rest = r.remaining();
-        let masked = vector::unpack(r.take(rest)?, p.dim_usize(), p.bits())?;
+        let packed = r.take(rest)?;
+        vector::check_packed(packed, p.dim_usize(), p.bits())?;
         Ok(Self {
             session,
             complaints,
-            bits: p.bits(),
-            masked,
+            packed,
         })
     }
 }

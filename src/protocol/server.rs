@@ -27,7 +27,7 @@ use crate::error::{ClientFault, ClientIndex, Error, Misuse, Phase};
 use crate::graph::Topology;
 use crate::params::Params;
 use crate::protocol::messages::{
-    AdvertiseKeys, Ciphertext, ClientKeys, KeyBroadcast, MaskedInput, SessionId, ShareDelivery,
+    AdvertiseKeys, Ciphertext, ClientKeys, KeyBroadcast, MaskedInputView, SessionId, ShareDelivery,
     ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse,
 };
 use crate::vector;
@@ -260,7 +260,7 @@ impl Server {
                 if received.contains_key(&from) {
                     return Err(self.fault(from, ClientFault::Duplicate));
                 }
-                let msg = match MaskedInput::decode(params, bytes) {
+                let msg = match MaskedInputView::decode(params, bytes) {
                     Ok(m) => m,
                     Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
                 };
@@ -276,7 +276,7 @@ impl Server {
                 {
                     return Err(self.exclude(from, ClientFault::WrongRecipients));
                 }
-                vector::add_assign(sum, &msg.masked);
+                vector::add_packed(sum, msg.packed, params.bits());
                 received.insert(from, msg.complaints);
                 Ok(())
             }
