@@ -16,7 +16,6 @@
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
 
 use crate::codec::{Decode, Encode};
@@ -31,6 +30,20 @@ use crate::protocol::messages::{
     ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse,
 };
 use crate::vector;
+
+/// Maps `f` over `items`, in parallel with the `parallel` feature; the
+/// results keep the order of `items`.
+fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        items.into_par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        items.into_iter().map(f).collect()
+    }
+}
 
 /// What [`Server::close_phase`] hands back.
 #[derive(Debug)]
@@ -512,6 +525,12 @@ impl Server {
 
     /// Reconstructs every secret needed, verifying each, and removes the
     /// masks from the sum (spec/protocol.md section 5.3).
+    ///
+    /// The reconstructions (and, per dropped client, the key agreements with
+    /// its surviving neighbours) are independent: they run in parallel with
+    /// the `parallel` feature. Their outcomes are then taken in order, U3
+    /// ascending then the dropped ascending, so the first failure reported
+    /// and the faults recorded do not depend on scheduling.
     fn finish(
         &mut self,
         mut sum: Vec<u64>,
@@ -520,29 +539,63 @@ impl Server {
     ) -> Result<Aggregate, Error> {
         let t = self.params.threshold_usize();
         let session = self.session;
-        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(self.u3.len());
         let u3 = self.u3.clone();
+        let mut jobs: Vec<(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)> =
+            Vec::with_capacity(u3.len() + dropped.len());
         for &u in &u3 {
-            let list = shares.remove(&u).unwrap_or_default();
-            let commitment = self.commitments.get(&u).copied().unwrap_or_default();
-            let seed = self.recover(u, &list, t, |s| {
-                kx::seed_commitment(s, &session, u) == commitment
-            })?;
-            tasks.push((kx::self_mask_key(&seed, &session, u), Sign::Minus));
+            jobs.push((u, shares.remove(&u).unwrap_or_default(), None));
         }
         for &v in dropped {
-            let list = shares.remove(&v).unwrap_or_default();
             let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
-            let a = self.recover(v, &list, t, |a| kx::public_key(&kx::mask_secret(a)) == s_pk)?;
-            let s_sk = kx::mask_secret(&a);
-            for u in self.topo.restrict(v, &u3, false) {
-                let Some(shared) = self.keys.get(&u).and_then(|k| kx::agree(&s_sk, &k.1)) else {
-                    continue;
-                };
-                let key = kx::pair_mask_key(&shared, &session, u, v);
-                // u added +PRG when u < v: take it away, and vice versa.
-                tasks.push((key, if u < v { Sign::Minus } else { Sign::Plus }));
+            jobs.push((v, shares.remove(&v).unwrap_or_default(), Some(s_pk)));
+        }
+        let commitments = &self.commitments;
+        let topo = &self.topo;
+        let keys = &self.keys;
+        let outcomes = par_map(jobs, |(owner, list, s_pk)| {
+            let masks = match s_pk {
+                // A survivor: its self-mask seed, checked against its
+                // commitment; its self mask is taken away.
+                None => {
+                    let commitment = commitments.get(&owner).copied().unwrap_or_default();
+                    shamir::reconstruct_verified(&list, t, |s| {
+                        kx::seed_commitment(s, &session, owner) == commitment
+                    })
+                    .map(|rec| {
+                        let key = kx::self_mask_key(&rec.secret, &session, owner);
+                        (rec.bad.clone(), vec![(key, Sign::Minus)])
+                    })
+                }
+                // A dropped client: its mask key, checked against its
+                // public key; its pairwise masks with U3 are taken away.
+                Some(s_pk) => shamir::reconstruct_verified(&list, t, |a| {
+                    kx::public_key(&kx::mask_secret(a)) == s_pk
+                })
+                .map(|rec| {
+                    let s_sk = kx::mask_secret(&rec.secret);
+                    let masks = topo
+                        .restrict(owner, &u3, false)
+                        .into_iter()
+                        .filter_map(|u| {
+                            let shared = kx::agree(&s_sk, &keys.get(&u)?.1)?;
+                            let key = kx::pair_mask_key(&shared, &session, u, owner);
+                            // u added +PRG when u < v: take it away, and vice
+                            // versa.
+                            Some((key, if u < owner { Sign::Minus } else { Sign::Plus }))
+                        })
+                        .collect();
+                    (rec.bad.clone(), masks)
+                }),
+            };
+            (owner, list.len(), masks)
+        });
+        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(outcomes.len());
+        for (owner, have, outcome) in outcomes {
+            let (bad, masks) = self.recovered(owner, have, outcome)?;
+            for x in bad {
+                self.fault(x, ClientFault::BadShare { owner });
             }
+            tasks.extend(masks);
         }
         let bits = self.params.bits();
         prg::apply_many(&tasks, bits, &mut sum);
@@ -555,23 +608,17 @@ impl Server {
         })
     }
 
-    /// Verified reconstruction of `owner`'s secret; names the holders whose
-    /// shares were wrong.
-    fn recover(
+    /// The outcome of the verified reconstruction of `owner`'s secret from
+    /// `have` shares: passes a success through, ends the round on a failure.
+    fn recovered<T>(
         &mut self,
         owner: ClientIndex,
-        list: &[Share],
-        t: usize,
-        verify: impl FnMut(&Scalar) -> bool,
-    ) -> Result<Scalar, Error> {
-        match shamir::reconstruct_verified(list, t, verify) {
-            Ok(rec) => {
-                for &x in &rec.bad {
-                    self.fault(x, ClientFault::BadShare { owner });
-                }
-                Ok(rec.secret)
-            }
-            Err(ShamirError::NotEnoughShares { have, .. }) => Err(self.abort(Phase::Unmask, have)),
+        have: usize,
+        outcome: Result<T, ShamirError>,
+    ) -> Result<T, Error> {
+        let t = self.params.threshold_usize();
+        match outcome {
+            Ok(v) => Ok(v),
             // The owner is blamed only when framing it would take at least
             // t lying holders (agreeing - t + 1 >= t), which the threat model
             // rules out; below that the round cannot tell who lied.
@@ -579,10 +626,7 @@ impl Server {
                 self.state = State::Over;
                 Err(self.fault(owner, ClientFault::SecretMismatch))
             }
-            Err(_) => {
-                let have = list.len();
-                Err(self.abort(Phase::Unmask, have))
-            }
+            Err(_) => Err(self.abort(Phase::Unmask, have)),
         }
     }
 }
