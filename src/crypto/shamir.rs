@@ -142,6 +142,10 @@ pub(crate) enum ShamirError {
         /// How many shares lie on the refused polynomial.
         agreeing: usize,
     },
+    /// Only from [`reconstruct_fast`]: the polynomial through the first `t`
+    /// shares disagrees with more than `e` of the others, so only the
+    /// error-correcting decoder can tell what is right.
+    NeedsDecoding,
 }
 
 impl fmt::Display for ShamirError {
@@ -152,6 +156,7 @@ impl fmt::Display for ShamirError {
                 write!(f, "not enough shares: have {have}, need {need}")
             }
             Self::NoConsistentSet => f.write_str("too many wrong shares to reconstruct"),
+            Self::NeedsDecoding => f.write_str("the first shares disagree with too many others"),
             Self::Rejected { agreeing } => write!(
                 f,
                 "{agreeing} consistent shares give a secret the check refuses"
@@ -286,6 +291,35 @@ pub(crate) fn interpolate_at_zero(shares: &[Share]) -> Result<Scalar, ShamirErro
 pub(crate) fn reconstruct_verified(
     shares: &[Share],
     threshold: usize,
+    verify: impl FnMut(&Scalar) -> bool,
+) -> Result<Recovered, ShamirError> {
+    reconstruct(shares, threshold, true, verify)
+}
+
+/// Step 1 of [`reconstruct_verified`] alone: `O(N t)`, and
+/// [`ShamirError::NeedsDecoding`] where that would go on to step 2.
+///
+/// For a caller with many secrets whose wrong shares tend to come from the
+/// same holders: it runs this on every secret, then [`reconstruct_verified`]
+/// on the few that need it with the holders found lying moved to the back,
+/// out of the first `t`, so that the `O(N^3)` decoder runs about once per
+/// liar rather than once per secret.
+///
+/// # Errors
+///
+/// As [`reconstruct_verified`], plus [`ShamirError::NeedsDecoding`].
+pub(crate) fn reconstruct_fast(
+    shares: &[Share],
+    threshold: usize,
+    verify: impl FnMut(&Scalar) -> bool,
+) -> Result<Recovered, ShamirError> {
+    reconstruct(shares, threshold, false, verify)
+}
+
+fn reconstruct(
+    shares: &[Share],
+    threshold: usize,
+    decode: bool,
     mut verify: impl FnMut(&Scalar) -> bool,
 ) -> Result<Recovered, ShamirError> {
     if threshold == 0 {
@@ -307,6 +341,9 @@ pub(crate) fn reconstruct_verified(
     let bad = disagreeing(&fast, others);
     if bad.len() <= e {
         return accept(&fast, bad, n, &mut verify);
+    }
+    if !decode {
+        return Err(ShamirError::NeedsDecoding);
     }
 
     let slow = berlekamp_welch(shares, threshold, e).ok_or(ShamirError::NoConsistentSet)?;
@@ -1186,6 +1223,41 @@ mod tests {
             ShamirError::Rejected { agreeing: 7 }.to_string(),
             "7 consistent shares give a secret the check refuses"
         );
+        assert_eq!(
+            ShamirError::NeedsDecoding.to_string(),
+            "the first shares disagree with too many others"
+        );
+    }
+
+    #[test]
+    fn fast_path_alone_defers_only_what_needs_decoding() {
+        let mut r = rng(31);
+        let (n, t) = (12, 4); // e = 4
+        let secret = random_scalar(&mut r);
+        let mut shares = split(&secret, t, &indices(n), &mut r).unwrap();
+        // Wrong shares after the first t: settled by the fast path.
+        let wrong = corrupt(&mut shares, &[5, 9], &mut r);
+        let rec = reconstruct_fast(&shares, t, |c| *c == secret).unwrap();
+        assert_eq!(rec.secret, secret);
+        assert_eq!(rec.bad, wrong);
+        // One wrong share among the first t: deferred, without calling the
+        // check; the full decoder settles it, and so does the fast path once
+        // that share is moved to the back.
+        let mut shares = split(&secret, t, &indices(n), &mut r).unwrap();
+        let wrong = corrupt(&mut shares, &[1], &mut r);
+        let mut called = false;
+        let deferred = reconstruct_fast(&shares, t, |_| {
+            called = true;
+            true
+        });
+        assert_eq!(deferred.unwrap_err(), ShamirError::NeedsDecoding);
+        assert!(!called);
+        let rec = reconstruct(&shares, t, secret).unwrap();
+        assert_eq!(rec.bad, wrong);
+        shares.sort_by_key(|s| wrong.contains(&s.x));
+        let rec = reconstruct_fast(&shares, t, |c| *c == secret).unwrap();
+        assert_eq!(rec.secret, secret);
+        assert_eq!(rec.bad, wrong);
     }
 
     /// A sharing of size `n`, threshold `t` with random distinct x's in random

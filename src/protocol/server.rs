@@ -14,6 +14,7 @@
 //! so garbage does not grow the server's memory.
 
 use core::fmt;
+use curve25519_dalek::Scalar;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rand_core::CryptoRng;
@@ -526,11 +527,19 @@ impl Server {
     /// Reconstructs every secret needed, verifying each, and removes the
     /// masks from the sum (spec/protocol.md section 5.3).
     ///
-    /// The reconstructions (and, per dropped client, the key agreements with
-    /// its surviving neighbours) are independent: they run in parallel with
-    /// the `parallel` feature. Their outcomes are then taken in order, U3
-    /// ascending then the dropped ascending, so the first failure reported
-    /// and the faults recorded do not depend on scheduling.
+    /// 1. Every secret goes through the fast path of verified reconstruction
+    ///    (`O(N t)`), in parallel with the `parallel` feature.
+    /// 2. The few it cannot settle (a wrong share among the first `t`) go,
+    ///    in order, through the full decoder with the shares of every holder
+    ///    named so far moved to the back: a liar costs the `O(N^3)` decoder
+    ///    about once, not once per secret it holds a share of (with the
+    ///    complete graph, every secret).
+    /// 3. The masks are derived (for a dropped client, one key agreement per
+    ///    surviving neighbour), in parallel, and removed from the sum.
+    ///
+    /// Outcomes are taken in a fixed order, U3 ascending then the dropped
+    /// ascending, so the failure reported and the faults recorded do not
+    /// depend on scheduling.
     fn finish(
         &mut self,
         mut sum: Vec<u64>,
@@ -539,64 +548,70 @@ impl Server {
     ) -> Result<Aggregate, Error> {
         let t = self.params.threshold_usize();
         let session = self.session;
-        let u3 = self.u3.clone();
+        // (owner, its shares, its mask public key if it dropped)
         let mut jobs: Vec<(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)> =
-            Vec::with_capacity(u3.len() + dropped.len());
-        for &u in &u3 {
+            Vec::with_capacity(self.u3.len() + dropped.len());
+        for &u in &self.u3 {
             jobs.push((u, shares.remove(&u).unwrap_or_default(), None));
         }
         for &v in dropped {
             let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
             jobs.push((v, shares.remove(&v).unwrap_or_default(), Some(s_pk)));
         }
-        let commitments = &self.commitments;
-        let topo = &self.topo;
-        let keys = &self.keys;
-        let outcomes = par_map(jobs, |(owner, list, s_pk)| {
-            let masks = match s_pk {
-                // A survivor: its self-mask seed, checked against its
-                // commitment; its self mask is taken away.
-                None => {
-                    let commitment = commitments.get(&owner).copied().unwrap_or_default();
-                    shamir::reconstruct_verified(&list, t, |s| {
-                        kx::seed_commitment(s, &session, owner) == commitment
-                    })
-                    .map(|rec| {
-                        let key = kx::self_mask_key(&rec.secret, &session, owner);
-                        (rec.bad.clone(), vec![(key, Sign::Minus)])
-                    })
-                }
-                // A dropped client: its mask key, checked against its
-                // public key; its pairwise masks with U3 are taken away.
-                Some(s_pk) => shamir::reconstruct_verified(&list, t, |a| {
-                    kx::public_key(&kx::mask_secret(a)) == s_pk
-                })
-                .map(|rec| {
-                    let s_sk = kx::mask_secret(&rec.secret);
-                    let masks = topo
-                        .restrict(owner, &u3, false)
-                        .into_iter()
-                        .filter_map(|u| {
-                            let shared = kx::agree(&s_sk, &keys.get(&u)?.1)?;
-                            let key = kx::pair_mask_key(&shared, &session, u, owner);
-                            // u added +PRG when u < v: take it away, and vice
-                            // versa.
-                            Some((key, if u < owner { Sign::Minus } else { Sign::Plus }))
-                        })
-                        .collect();
-                    (rec.bad.clone(), masks)
-                }),
-            };
-            (owner, list.len(), masks)
+        // Not needed after this round; taken so that faults can be recorded
+        // while the checks borrow them.
+        let commitments = core::mem::take(&mut self.commitments);
+        let commitments = &commitments;
+        let check = |owner: ClientIndex, s_pk: Option<PublicKeyBytes>| {
+            let commitment = commitments.get(&owner).copied().unwrap_or_default();
+            move |secret: &Scalar| match s_pk {
+                // A survivor's self-mask seed, against its commitment.
+                None => kx::seed_commitment(secret, &session, owner) == commitment,
+                // A dropped client's mask key, against its public key.
+                Some(pk) => kx::public_key(&kx::mask_secret(secret)) == pk,
+            }
+        };
+        let first = par_map(jobs, |(owner, list, s_pk)| {
+            let outcome = shamir::reconstruct_fast(&list, t, check(owner, s_pk));
+            (owner, list, s_pk, outcome)
         });
-        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(outcomes.len());
-        for (owner, have, outcome) in outcomes {
-            let (bad, masks) = self.recovered(owner, have, outcome)?;
-            for x in bad {
+        let mut secrets = Vec::with_capacity(first.len());
+        for (owner, mut list, s_pk, outcome) in first {
+            let outcome = match outcome {
+                Err(ShamirError::NeedsDecoding) => {
+                    let named = &self.misbehaved;
+                    list.sort_by_key(|s| named.contains_key(&s.x));
+                    shamir::reconstruct_verified(&list, t, check(owner, s_pk))
+                }
+                other => other,
+            };
+            let rec = self.recovered(owner, list.len(), outcome)?;
+            for &x in &rec.bad {
                 self.fault(x, ClientFault::BadShare { owner });
             }
-            tasks.extend(masks);
+            secrets.push((owner, s_pk.is_some(), rec));
         }
+        let u3 = &self.u3;
+        let topo = &self.topo;
+        let keys = &self.keys;
+        let masks = par_map(secrets, |(owner, is_dropped, rec)| {
+            if !is_dropped {
+                // A survivor's self mask is taken away.
+                return vec![(kx::self_mask_key(&rec.secret, &session, owner), Sign::Minus)];
+            }
+            // A dropped client's pairwise masks with U3 are taken away: u
+            // added +PRG when u < v, and vice versa.
+            let s_sk = kx::mask_secret(&rec.secret);
+            topo.restrict(owner, u3, false)
+                .into_iter()
+                .filter_map(|u| {
+                    let shared = kx::agree(&s_sk, &keys.get(&u)?.1)?;
+                    let key = kx::pair_mask_key(&shared, &session, u, owner);
+                    Some((key, if u < owner { Sign::Minus } else { Sign::Plus }))
+                })
+                .collect()
+        });
+        let tasks: Vec<(PrgKey, Sign)> = masks.into_iter().flatten().collect();
         let bits = self.params.bits();
         prg::apply_many(&tasks, bits, &mut sum);
         vector::reduce(&mut sum, bits);

@@ -538,3 +538,35 @@ fn too_many_bad_shares_abort_with_a_typed_error() {
         })
     ));
 }
+
+/// One holder lying about every secret of a complete graph with many
+/// holders: it sits among the first t shares of each, so each secret needs
+/// the error-correcting decoder until the liar is known. The round must
+/// still finish exactly, naming only the liar (once, for the first secret it
+/// was caught on), with every secret of U3 and of the dropped recovered.
+#[test]
+fn one_liar_in_every_secret_of_a_large_complete_graph() {
+    let params = complete(60, 31);
+    let p2 = params.clone();
+    let run = round(&params, 11, |phase, from, b| {
+        if phase == 2 && (from == 59 || from == 60) {
+            return Act::Drop;
+        }
+        if phase == 3 && from == 2 {
+            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
+            for s in &mut m.shares {
+                s.share += curve25519_dalek::Scalar::ONE;
+            }
+            return Act::Send(m.to_bytes());
+        }
+        Act::Send(b)
+    });
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.survivors, (1..=58).collect::<Vec<_>>());
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+    assert_eq!(agg.misbehaved.len(), 1);
+    assert!(matches!(
+        agg.misbehaved[0],
+        (2, ClientFault::BadShare { .. })
+    ));
+}
