@@ -461,6 +461,15 @@ fn complaint_about_a_non_neighbour_excludes_the_complainer() {
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
 }
 
+/// An unmask answer with 1 added to every share in it.
+fn shift_every_share(params: &Params, bytes: &[u8]) -> Vec<u8> {
+    let mut m = UnmaskResponse::decode(params, bytes).unwrap();
+    for s in &mut m.shares {
+        s.share += curve25519_dalek::Scalar::ONE;
+    }
+    m.to_bytes()
+}
+
 #[test]
 fn wrong_shares_are_detected_attributed_and_corrected() {
     // n = 8, t = 3: each secret has up to 8 holders, so two bad holders are
@@ -472,11 +481,7 @@ fn wrong_shares_are_detected_attributed_and_corrected() {
             return Act::Drop; // so both kinds of secret are reconstructed
         }
         if phase == 3 && (from == 2 || from == 7) {
-            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
-            for s in &mut m.shares {
-                s.share += curve25519_dalek::Scalar::ONE;
-            }
-            return Act::Send(m.to_bytes());
+            return Act::Send(shift_every_share(&p2, &b));
         }
         Act::Send(b)
     });
@@ -553,11 +558,7 @@ fn one_liar_in_every_secret_of_a_large_complete_graph() {
             return Act::Drop;
         }
         if phase == 3 && from == 2 {
-            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
-            for s in &mut m.shares {
-                s.share += curve25519_dalek::Scalar::ONE;
-            }
-            return Act::Send(m.to_bytes());
+            return Act::Send(shift_every_share(&p2, &b));
         }
         Act::Send(b)
     });
