@@ -4,6 +4,7 @@
 //! a test checks that spec/crypto.md lists exactly these labels.
 
 pub(crate) mod aead;
+pub(crate) mod feldman;
 pub(crate) mod kx;
 pub(crate) mod prg;
 pub(crate) mod secret;

@@ -186,6 +186,24 @@ pub(crate) fn split<R: CryptoRng + ?Sized>(
     xs: &[u32],
     rng: &mut R,
 ) -> Result<Vec<Share>, ShamirError> {
+    split_with(secret, threshold, xs, rng, |_| ()).map(|(shares, ())| shares)
+}
+
+/// [`split`], also handing the coefficients (of `X^0` first) to `inspect`
+/// before they are zeroized; returns the shares and what `inspect` returned.
+/// The one sampling routine behind [`split`] and
+/// `feldman::split_committed`, so both draw the same bytes in the same order.
+///
+/// # Errors
+///
+/// As [`split`]; `inspect` is not called then.
+pub(super) fn split_with<R: CryptoRng + ?Sized, T>(
+    secret: &Scalar,
+    threshold: usize,
+    xs: &[u32],
+    rng: &mut R,
+    inspect: impl FnOnce(&[Scalar]) -> T,
+) -> Result<(Vec<Share>, T), ShamirError> {
     if threshold == 0 || threshold > xs.len() {
         return Err(ShamirError::InvalidArguments);
     }
@@ -197,13 +215,14 @@ pub(crate) fn split<R: CryptoRng + ?Sized>(
     for _ in 1..threshold {
         coeffs.push(random_scalar(rng));
     }
-    Ok(xs
+    let shares = xs
         .iter()
         .map(|&x| Share {
             x,
             y: evaluate(&coeffs, x),
         })
-        .collect())
+        .collect();
+    Ok((shares, inspect(&coeffs)))
 }
 
 /// The secret through exactly the given shares: Lagrange interpolation of the

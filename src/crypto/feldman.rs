@@ -1,0 +1,747 @@
+//! Verifiable shares: Feldman commitments to a Shamir sharing polynomial
+//! over Ristretto255 (spec/crypto.md section 8).
+//!
+//! The dealer of `f(X) = a_0 + a_1 X + ... + a_{t-1} X^{t-1}` (with
+//! `a_0` the secret) publishes `C_j = a_j G` for `j` in `0..t`, `G` the
+//! Ristretto255 base point. A holder with index `x` checks its share `y`
+//! with
+//!
+//! ```text
+//! y G == sum_j x^j C_j
+//! ```
+//!
+//! which holds exactly when `y = f(x)`: the group has prime order `l`, the
+//! scalar field's order, so `P -> a P` is injective for every nonzero `a`
+//! (P. Feldman, "A practical scheme for non-interactive verifiable secret
+//! sharing", FOCS 1987, section 3).
+//!
+//! [`verify_batch`] checks many shares at once with one multiscalar
+//! multiplication and random 128-bit weights: a batch containing any wrong
+//! share passes with probability at most `2^-128`; [`find_bad`] then names
+//! the wrong ones by bisection.
+//!
+//! # Security
+//!
+//! The commitments reveal `C_0 = secret G` and nothing else that is
+//! computable: recovering the secret from it is a discrete logarithm, and
+//! `t - 1` shares together with the commitments determine nothing beyond
+//! `secret G` (spec/crypto.md section 8.4). Splitting is constant time in
+//! the secret and the coefficients (fixed-base multiplication by the
+//! precomputed base-point table); the checks multiply public points by
+//! public scalars in variable time, and multiply the base point by the share
+//! (or a random combination of shares) in constant time.
+//!
+//! # Complexity
+//!
+//! [`split_committed`]: [`shamir::split`]'s `O(N t)` plus `t` fixed-base
+//! multiplications and compressions. [`verify_share`]: one multiscalar
+//! multiplication of size `t`. [`verify_batch`] over `M` items: one of size
+//! at most `M t` (fewer when consecutive items share their commitments).
+//! [`find_bad`] with `b` wrong items among `M`: about `2 b log2(M / b)`
+//! batch checks of shrinking size.
+
+use core::fmt;
+
+use curve25519_dalek::Scalar;
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use super::shamir::{self, ShamirError, Share};
+use crate::error::DecodeError;
+
+/// Bytes of one compressed Ristretto255 point.
+pub(crate) const POINT_LEN: usize = 32;
+
+/// Feldman commitments `C_0, ..., C_{t-1}` to a sharing polynomial of
+/// threshold `t`: `C_j = a_j G`, the coefficient of `X^j` times the
+/// Ristretto255 base point.
+///
+/// Holds both the canonical 32-byte encodings and the decompressed points;
+/// a value always has at least one commitment (`t >= 1`). Public data: no
+/// zeroization.
+#[derive(Clone)]
+pub(crate) struct Commitments {
+    compressed: Vec<CompressedRistretto>,
+    points: Vec<RistrettoPoint>,
+}
+
+impl fmt::Debug for Commitments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.compressed.iter().map(|c| Hex(c.as_bytes())))
+            .finish()
+    }
+}
+
+/// Lower-case hexadecimal in `Debug`.
+struct Hex<'a>(&'a [u8; POINT_LEN]);
+
+impl fmt::Debug for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl PartialEq for Commitments {
+    /// Compares the canonical encodings (which determine the points).
+    fn eq(&self, other: &Self) -> bool {
+        self.compressed == other.compressed
+    }
+}
+
+impl Eq for Commitments {}
+
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "verifiable shares are not yet carried by the protocol messages"
+    )
+)]
+impl Commitments {
+    /// Commits to the coefficients `coeffs` (of `X^0` first): `a_j G` by the
+    /// precomputed base-point table, constant time in the coefficients.
+    fn commit(coeffs: &[Scalar]) -> Self {
+        let points: Vec<RistrettoPoint> = coeffs
+            .iter()
+            .map(|a| RISTRETTO_BASEPOINT_TABLE * a)
+            .collect();
+        let compressed = points.iter().map(RistrettoPoint::compress).collect();
+        Self { compressed, points }
+    }
+
+    /// `t`, the number of commitments (the threshold of the sharing).
+    pub(crate) fn threshold(&self) -> usize {
+        self.points.len()
+    }
+
+    /// The decompressed points `C_0, ..., C_{t-1}`.
+    pub(crate) fn points(&self) -> &[RistrettoPoint] {
+        &self.points
+    }
+
+    /// Bytes of [`Commitments::encode`]: `32 t`.
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.compressed.len() * POINT_LEN
+    }
+
+    /// Appends the encoding (spec/crypto.md section 8.2): the `t`
+    /// compressed points `C_0 || ... || C_{t-1}`, 32 bytes each, no length
+    /// prefix (the threshold comes from the parameters).
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.encoded_len());
+        for c in &self.compressed {
+            out.extend_from_slice(c.as_bytes());
+        }
+    }
+
+    /// The encoding of [`Commitments::encode_into`] as a new vector.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes exactly `threshold` commitments from `bytes`, which must hold
+    /// nothing else. Total: never panics, and allocates only after the
+    /// length has been checked against `bytes`.
+    ///
+    /// # Errors
+    ///
+    /// - [`DecodeError::LengthOutOfBounds`]: `threshold` is 0, or `32 *
+    ///   threshold` overflows `usize`.
+    /// - [`DecodeError::Truncated`]: `bytes` is shorter than `32 * threshold`.
+    /// - [`DecodeError::TrailingBytes`]: `bytes` is longer.
+    /// - [`DecodeError::NonCanonical`]: a 32-byte string that is not the
+    ///   canonical encoding of a Ristretto255 point (the identity, all zero
+    ///   bytes, is a valid point: a coefficient may be zero).
+    pub(crate) fn decode(bytes: &[u8], threshold: usize) -> Result<Self, DecodeError> {
+        if threshold == 0 {
+            return Err(DecodeError::LengthOutOfBounds);
+        }
+        let len = threshold
+            .checked_mul(POINT_LEN)
+            .ok_or(DecodeError::LengthOutOfBounds)?;
+        match bytes.len().cmp(&len) {
+            core::cmp::Ordering::Less => return Err(DecodeError::Truncated),
+            core::cmp::Ordering::Greater => return Err(DecodeError::TrailingBytes),
+            core::cmp::Ordering::Equal => {}
+        }
+        let mut compressed = Vec::with_capacity(threshold);
+        let mut points = Vec::with_capacity(threshold);
+        for chunk in bytes.chunks_exact(POINT_LEN) {
+            let c =
+                CompressedRistretto::from_slice(chunk).map_err(|_| DecodeError::NonCanonical)?;
+            // Ristretto decompression accepts only the canonical encoding of
+            // each point, so decode then encode gives back the same bytes.
+            points.push(c.decompress().ok_or(DecodeError::NonCanonical)?);
+            compressed.push(c);
+        }
+        Ok(Self { compressed, points })
+    }
+}
+
+/// [`shamir::split`] with Feldman commitments to the polynomial: the same
+/// shares from the same random bytes, drawn in the same order, and
+/// `C_j = a_j G` for `j` in `0..threshold` (`C_0 = secret G`).
+///
+/// Implements spec/crypto.md section 8.2 (dealing).
+///
+/// # Errors
+///
+/// As [`shamir::split`]: [`ShamirError::InvalidArguments`] unless `xs` is
+/// non-empty, its entries are distinct and nonzero, and
+/// `1 <= threshold <= xs.len()`.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "verifiable shares are not yet dealt by the protocol"
+    )
+)]
+pub(crate) fn split_committed<R: CryptoRng + ?Sized>(
+    secret: &Scalar,
+    threshold: usize,
+    xs: &[u32],
+    rng: &mut R,
+) -> Result<(Vec<Share>, Commitments), ShamirError> {
+    shamir::split_with(secret, threshold, xs, rng, Commitments::commit)
+}
+
+/// Whether `y` is the value at `x` of the polynomial committed to by `c`:
+/// `y G == sum_j x^j C_j`. False for `x = 0` (no holder has index 0).
+///
+/// Implements spec/crypto.md section 8.3 (the share check).
+///
+/// # Security
+///
+/// `y` is the caller's share: `y G` is computed in constant time by the
+/// base-point table. The right-hand side involves only public values (the
+/// published commitments and the index `x`), so it uses a variable-time
+/// multiscalar multiplication. The result of the comparison is public
+/// anyway: a holder complains about a bad share.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "verifiable shares are not yet checked by the protocol"
+    )
+)]
+pub(crate) fn verify_share(c: &Commitments, x: u32, y: &Scalar) -> bool {
+    if x == 0 {
+        return false;
+    }
+    let expected = RistrettoPoint::vartime_multiscalar_mul(powers(x, c.threshold()), &c.points);
+    let actual = RISTRETTO_BASEPOINT_TABLE * y;
+    actual == expected
+}
+
+/// Whether every item `(c_i, x_i, y_i)` passes [`verify_share`], checked at
+/// once: with random 128-bit weights `r_i`,
+///
+/// ```text
+/// (sum_i r_i y_i) G == sum_i r_i sum_j x_i^j C_ij
+/// ```
+///
+/// as one variable-time multiscalar multiplication (the left side, a
+/// combination of shares, in constant time). Consecutive items with the
+/// same commitments (the same reference) share their `t` points, so `M`
+/// shares of one secret cost a multiscalar multiplication of size `t`, not
+/// `M t`.
+///
+/// If every item is right this returns true; if any is wrong it returns
+/// false except with probability at most `2^-128` over the weights
+/// (spec/crypto.md section 8.3). An item with `x = 0` is wrong. An empty
+/// batch is true. Draws 16 bytes from `rng` per item.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "verifiable shares are not yet checked by the protocol"
+    )
+)]
+pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
+    items: &[(&Commitments, u32, Scalar)],
+    rng: &mut R,
+) -> bool {
+    if items.iter().any(|&(_, x, _)| x == 0) {
+        return false;
+    }
+    // sum_i r_i y_i: a combination of shares, wiped after use.
+    let mut combined = Zeroizing::new(Scalar::ZERO);
+    let mut scalars: Vec<Scalar> = Vec::new();
+    let mut points: Vec<&RistrettoPoint> = Vec::new();
+    let mut run: Option<&Commitments> = None;
+    let mut run_start = 0;
+    for &(c, x, ref y) in items {
+        let r = weight(rng);
+        *combined += r * y;
+        // A new run of items with the same commitments: new coefficients.
+        if !run.is_some_and(|prev| core::ptr::eq(prev, c)) {
+            run = Some(c);
+            run_start = scalars.len();
+            scalars.extend(core::iter::repeat_n(Scalar::ZERO, c.threshold()));
+            points.extend(&c.points);
+        }
+        let mut power = r;
+        let x = Scalar::from(x);
+        for s in &mut scalars[run_start..] {
+            *s += power;
+            power *= x;
+        }
+    }
+    let expected = RistrettoPoint::vartime_multiscalar_mul(&scalars, points);
+    let actual = RISTRETTO_BASEPOINT_TABLE * &*combined;
+    actual == expected
+}
+
+/// The positions in `items` of the items that fail [`verify_share`],
+/// ascending. Bisection with [`verify_batch`]: a half that passes is
+/// cleared, a half that fails is split again, single items are checked
+/// alone. With `b` wrong items among `M` that is about `2 b log2(M / b)`
+/// batch checks of shrinking size; with none, two halves (so call it after
+/// [`verify_batch`] has failed). A wrong item escapes only if a batch
+/// containing it passes, probability at most `2^-128` each.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "verifiable shares are not yet checked by the protocol"
+    )
+)]
+pub(crate) fn find_bad<R: CryptoRng + ?Sized>(
+    items: &[(&Commitments, u32, Scalar)],
+    rng: &mut R,
+) -> Vec<usize> {
+    let mut bad = Vec::new();
+    let mid = items.len() / 2;
+    if items.len() <= 1 {
+        bisect(items, 0, rng, &mut bad);
+    } else {
+        // The caller's batch already failed: start from the halves.
+        let (left, right) = items.split_at(mid);
+        bisect(left, 0, rng, &mut bad);
+        bisect(right, mid, rng, &mut bad);
+    }
+    bad
+}
+
+/// Appends to `bad` the positions (plus `offset`) of the wrong items.
+fn bisect<R: CryptoRng + ?Sized>(
+    items: &[(&Commitments, u32, Scalar)],
+    offset: usize,
+    rng: &mut R,
+    bad: &mut Vec<usize>,
+) {
+    match items {
+        [] => {}
+        [(c, x, y)] => {
+            if !verify_share(c, *x, y) {
+                bad.push(offset);
+            }
+        }
+        _ => {
+            if verify_batch(items, rng) {
+                return;
+            }
+            let mid = items.len() / 2;
+            let (left, right) = items.split_at(mid);
+            bisect(left, offset, rng, bad);
+            bisect(right, offset + mid, rng, bad);
+        }
+    }
+}
+
+/// `C_0 = secret G`, the commitment to the shared secret.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "verifiable shares are not yet checked by the protocol"
+    )
+)]
+pub(crate) fn constant_term(c: &Commitments) -> RistrettoPoint {
+    // A `Commitments` always holds at least one point; the fallback is
+    // unreachable but keeps this total.
+    c.points
+        .first()
+        .copied()
+        .unwrap_or_else(RistrettoPoint::identity)
+}
+
+/// `1, x, x^2, ..., x^{count-1}` as scalars.
+fn powers(x: u32, count: usize) -> Vec<Scalar> {
+    let x = Scalar::from(x);
+    core::iter::successors(Some(Scalar::ONE), |p| Some(p * x))
+        .take(count)
+        .collect()
+}
+
+/// A uniform 128-bit weight: 16 bytes from `rng`, little-endian.
+fn weight<R: CryptoRng + ?Sized>(rng: &mut R) -> Scalar {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    Scalar::from(u128::from_le_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use chacha20::ChaCha20Rng;
+    use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+    use rand_core::{Rng, SeedableRng};
+
+    use crate::crypto::shamir::{interpolate_at_zero, random_scalar, split};
+
+    fn rng(seed: u64) -> ChaCha20Rng {
+        ChaCha20Rng::seed_from_u64(seed)
+    }
+
+    fn indices(n: u32) -> Vec<u32> {
+        (1..=n).collect()
+    }
+
+    /// A random secret shared among `1..=n` with threshold `t`.
+    fn dealt(n: u32, t: usize, seed: u64) -> (Scalar, Vec<Share>, Commitments) {
+        let mut r = rng(seed);
+        let secret = random_scalar(&mut r);
+        let (shares, c) = split_committed(&secret, t, &indices(n), &mut r).unwrap();
+        (secret, shares, c)
+    }
+
+    #[test]
+    fn honest_shares_verify() {
+        for (n, t) in [(1, 1), (5, 1), (5, 3), (12, 11), (40, 40)] {
+            let (secret, shares, c) = dealt(n, t, u64::from(n) * 100 + t as u64);
+            assert_eq!(c.threshold(), t);
+            assert_eq!(c.points().len(), t);
+            assert_eq!(constant_term(&c), RISTRETTO_BASEPOINT_POINT * secret);
+            for s in &shares {
+                assert!(verify_share(&c, s.x, &s.y), "n={n} t={t} x={}", s.x);
+            }
+        }
+    }
+
+    #[test]
+    fn honest_shares_verify_in_batch() {
+        let mut r = rng(2);
+        // Shares of several dealers, and several shares of one dealer in a
+        // row (the shared-commitments path).
+        let dealers: Vec<_> = (0..6).map(|i| dealt(9, 4, 20 + i)).collect();
+        let mut items = Vec::new();
+        for (_, shares, c) in &dealers {
+            for s in shares {
+                items.push((c, s.x, s.y));
+            }
+        }
+        assert!(verify_batch(&items, &mut r));
+        // One holder's view: one share from each dealer.
+        let one: Vec<_> = dealers
+            .iter()
+            .map(|(_, shares, c)| (c, shares[3].x, shares[3].y))
+            .collect();
+        assert!(verify_batch(&one, &mut r));
+        assert!(verify_batch(&[], &mut r));
+        assert!(find_bad(&items, &mut r).is_empty());
+    }
+
+    #[test]
+    fn share_plus_one_fails() {
+        let mut r = rng(3);
+        let (_, shares, c) = dealt(7, 4, 3);
+        for s in &shares {
+            let wrong = s.y + Scalar::ONE;
+            assert!(!verify_share(&c, s.x, &wrong));
+            assert!(!verify_batch(&[(&c, s.x, wrong)], &mut r));
+        }
+    }
+
+    #[test]
+    fn share_for_wrong_x_fails() {
+        let (_, shares, c) = dealt(7, 4, 4);
+        for s in &shares {
+            assert!(!verify_share(&c, s.x % 7 + 1, &s.y));
+            assert!(!verify_share(&c, s.x + 100, &s.y));
+        }
+        // Index 0 is no holder, even with the secret as its "share".
+        let (secret, _, c) = dealt(5, 2, 5);
+        assert!(!verify_share(&c, 0, &secret));
+        let mut r = rng(5);
+        assert!(!verify_batch(&[(&c, 0, secret)], &mut r));
+        // Shares checked against another dealer's commitments.
+        let (_, _, other) = dealt(7, 4, 6);
+        assert!(shares.iter().all(|s| !verify_share(&other, s.x, &s.y)));
+    }
+
+    #[test]
+    fn one_bad_among_50_is_found() {
+        let mut r = rng(7);
+        let dealers: Vec<_> = (0..50).map(|i| dealt(20, 11, 1000 + i)).collect();
+        let good: Vec<_> = dealers
+            .iter()
+            .enumerate()
+            .map(|(i, (_, shares, c))| (c, shares[i % 20].x, shares[i % 20].y))
+            .collect();
+        assert!(verify_batch(&good, &mut r));
+        for bad_at in [0, 17, 31, 49] {
+            let mut items = good.clone();
+            items[bad_at].2 += Scalar::ONE;
+            assert!(!verify_batch(&items, &mut r), "bad at {bad_at}");
+            assert_eq!(find_bad(&items, &mut r), vec![bad_at]);
+        }
+        // Several bad ones, including neighbours and a wrong x.
+        let mut items = good.clone();
+        items[3].2 = random_scalar(&mut r);
+        items[4].2 -= Scalar::ONE;
+        items[40].1 += 1;
+        assert!(!verify_batch(&items, &mut r));
+        assert_eq!(find_bad(&items, &mut r), vec![3, 4, 40]);
+        // Every item bad, and one item alone.
+        let all: Vec<_> = good
+            .iter()
+            .map(|&(c, x, y)| (c, x, y + Scalar::ONE))
+            .collect();
+        assert_eq!(find_bad(&all, &mut r), (0..50).collect::<Vec<_>>());
+        assert_eq!(find_bad(&all[..1], &mut r), vec![0]);
+        assert!(find_bad(&good[..1], &mut r).is_empty());
+    }
+
+    #[test]
+    fn one_bad_among_shares_of_one_dealer_is_found() {
+        // Consecutive items with the same commitments share their points.
+        let mut r = rng(8);
+        let (_, shares, c) = dealt(30, 11, 8);
+        let mut items: Vec<_> = shares.iter().map(|s| (&c, s.x, s.y)).collect();
+        assert!(verify_batch(&items, &mut r));
+        items[22].2 += Scalar::ONE;
+        assert!(!verify_batch(&items, &mut r));
+        assert_eq!(find_bad(&items, &mut r), vec![22]);
+    }
+
+    #[test]
+    fn batch_weights_catch_cancelling_errors() {
+        // Two errors that cancel in an unweighted sum: the same share twice,
+        // once plus d and once minus d.
+        let mut r = rng(9);
+        let (_, shares, c) = dealt(5, 3, 9);
+        let d = random_scalar(&mut r);
+        let items = [
+            (&c, shares[0].x, shares[0].y + d),
+            (&c, shares[0].x, shares[0].y - d),
+        ];
+        assert!(!verify_batch(&items, &mut r));
+        assert_eq!(find_bad(&items, &mut r), vec![0, 1]);
+    }
+
+    #[test]
+    fn commitments_roundtrip() {
+        for (t, seed) in [(1, 10), (2, 11), (11, 12), (44, 13)] {
+            let (_, _, c) = dealt(50, t, seed);
+            let bytes = c.encode();
+            assert_eq!(bytes.len(), 32 * t);
+            assert_eq!(c.encoded_len(), bytes.len());
+            let back = Commitments::decode(&bytes, t).unwrap();
+            assert_eq!(back, c);
+            assert_eq!(back.points(), c.points());
+            assert_eq!(back.encode(), bytes);
+            let mut out = vec![0xAA];
+            c.encode_into(&mut out);
+            assert_eq!(&out[1..], &bytes[..]);
+            // The same bytes under another threshold are a length error.
+            assert!(Commitments::decode(&bytes, t + 1).is_err());
+            if t > 1 {
+                assert_eq!(
+                    Commitments::decode(&bytes, t - 1),
+                    Err(DecodeError::TrailingBytes)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn commitments_strict_prefixes_and_trailing_bytes_fail() {
+        let (_, _, c) = dealt(9, 5, 14);
+        let bytes = c.encode();
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                Commitments::decode(&bytes[..cut], 5),
+                Err(DecodeError::Truncated),
+                "cut {cut}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            Commitments::decode(&long, 5),
+            Err(DecodeError::TrailingBytes)
+        );
+        assert_eq!(
+            Commitments::decode(&[], 0),
+            Err(DecodeError::LengthOutOfBounds)
+        );
+        assert_eq!(
+            Commitments::decode(&bytes, usize::MAX / 16),
+            Err(DecodeError::LengthOutOfBounds)
+        );
+    }
+
+    #[test]
+    fn commitments_reject_points_that_do_not_decompress() {
+        let (_, _, c) = dealt(9, 3, 15);
+        let good = c.encode();
+        // p = 2^255 - 19 and all-ones: field elements not reduced; 1: a
+        // "negative" (odd) s, which Ristretto255 never emits.
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        for bad in [p, [0xff; 32], one] {
+            assert!(CompressedRistretto(bad).decompress().is_none());
+            for slot in 0..3 {
+                let mut bytes = good.clone();
+                bytes[slot * 32..slot * 32 + 32].copy_from_slice(&bad);
+                assert_eq!(
+                    Commitments::decode(&bytes, 3),
+                    Err(DecodeError::NonCanonical),
+                    "slot {slot}"
+                );
+            }
+        }
+        // Every single-byte change to a valid encoding either fails or
+        // decodes to something that re-encodes to the changed bytes.
+        for i in 0..good.len() {
+            for delta in [1u8, 0x80] {
+                let mut bytes = good.clone();
+                bytes[i] ^= delta;
+                if let Ok(d) = Commitments::decode(&bytes, 3) {
+                    assert_eq!(d.encode(), bytes);
+                }
+            }
+        }
+        // The identity (a zero coefficient) is a valid point.
+        assert!(Commitments::decode(&[0u8; 32], 1).is_ok());
+    }
+
+    /// `split` output at a fixed seed, recorded before `split` and
+    /// `split_committed` came to share their sampling: a change in the bytes
+    /// drawn or their order breaks the conformance vectors, and this.
+    const PINNED_SHARES: &str = "00cd5b23d0cc3d7f67cd6b39f9267822aac44549a2f35a16afb8c4b80d46730c192a332f3a46ce9c7b89b44f44911b74ffc46988abef379963e31a98e8bb2c034d5cc2d1ca0c32b915e648f76603bdc4b345232ce25927833b674f3734d6e80e86b2a82d4bbbd02f14847bd0ccd4e344114eb4262fbf7b0beb865eeb542fec01";
+    const PINNED_NEXT: u64 = 15_515_148_961_156_626_121;
+
+    fn hex_of(shares: &[Share]) -> String {
+        shares
+            .iter()
+            .flat_map(|s| s.y.to_bytes())
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn split_output_is_pinned() {
+        let secret = Scalar::from(0x1234_5678_u64);
+        let mut r = rng(0x5eca66);
+        let shares = split(&secret, 3, &[1, 2, 7, 9], &mut r).unwrap();
+        assert_eq!(hex_of(&shares), PINNED_SHARES);
+        assert_eq!(r.next_u64(), PINNED_NEXT);
+        let mut r = rng(0x5eca66);
+        let (shares, _) = split_committed(&secret, 3, &[1, 2, 7, 9], &mut r).unwrap();
+        assert_eq!(hex_of(&shares), PINNED_SHARES);
+        assert_eq!(r.next_u64(), PINNED_NEXT);
+    }
+
+    #[test]
+    fn split_committed_draws_like_split() {
+        for (n, t, seed) in [(1, 1, 16), (5, 1, 17), (5, 5, 18), (30, 11, 19)] {
+            let secret = random_scalar(&mut rng(seed ^ 0xff));
+            let xs: Vec<u32> = (1..=n).map(|i| i * 3 + 1).collect();
+            let (mut a, mut b) = (rng(seed), rng(seed));
+            let plain = split(&secret, t, &xs, &mut a).unwrap();
+            let (committed, c) = split_committed(&secret, t, &xs, &mut b).unwrap();
+            assert_eq!(plain, committed);
+            assert_eq!(c.threshold(), t);
+            // Both left the RNG in the same state: the same bytes were drawn.
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        // And refuse the same arguments.
+        let mut r = rng(20);
+        for (t, xs) in [
+            (0, vec![1, 2]),
+            (3, vec![1, 2]),
+            (1, vec![]),
+            (2, vec![1, 0]),
+            (2, vec![4, 4]),
+        ] {
+            assert_eq!(
+                split_committed(&Scalar::ONE, t, &xs, &mut r).unwrap_err(),
+                ShamirError::InvalidArguments
+            );
+            assert_eq!(
+                split(&Scalar::ONE, t, &xs, &mut r).unwrap_err(),
+                ShamirError::InvalidArguments
+            );
+        }
+    }
+
+    #[test]
+    fn any_t_shares_give_the_committed_secret() {
+        let mut r = rng(21);
+        let (n, t) = (12u32, 5usize);
+        let (secret, shares, c) = dealt(n, t, 21);
+        assert_eq!(RISTRETTO_BASEPOINT_POINT * secret, constant_term(&c));
+        for _ in 0..40 {
+            // A random t-subset, by a partial Fisher–Yates shuffle.
+            let mut pick = shares.clone();
+            for i in 0..t {
+                let j = i + usize::try_from(r.next_u64() % (pick.len() - i) as u64).unwrap();
+                pick.swap(i, j);
+            }
+            let got = interpolate_at_zero(&pick[..t]).unwrap();
+            assert_eq!(got, secret);
+            assert_eq!(RISTRETTO_BASEPOINT_POINT * got, constant_term(&c));
+        }
+        // t - 1 shares give something else (with overwhelming probability).
+        let partial = interpolate_at_zero(&shares[..t - 1]).unwrap();
+        assert_ne!(RISTRETTO_BASEPOINT_POINT * partial, constant_term(&c));
+    }
+
+    #[test]
+    fn zero_secret_and_zero_coefficients_verify() {
+        // All-zero randomness gives zero coefficients: identity commitments.
+        let mut zero = ZeroRng;
+        let (shares, c) = split_committed(&Scalar::ZERO, 3, &[1, 2, 3], &mut zero).unwrap();
+        assert_eq!(c.encode(), vec![0u8; 96]);
+        assert_eq!(constant_term(&c), RistrettoPoint::identity());
+        assert!(shares.iter().all(|s| verify_share(&c, s.x, &s.y)));
+        assert!(!verify_share(&c, 1, &Scalar::ONE));
+    }
+
+    #[test]
+    fn debug_shows_the_public_encoding() {
+        let c = Commitments::decode(&[0u8; 32], 1).unwrap();
+        assert_eq!(format!("{c:?}"), format!("[{}]", "0".repeat(64)));
+    }
+
+    /// An RNG that returns only zero bytes.
+    struct ZeroRng;
+
+    impl rand_core::TryRng for ZeroRng {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(0)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(0)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            dst.fill(0);
+            Ok(())
+        }
+    }
+
+    impl rand_core::TryCryptoRng for ZeroRng {}
+}
