@@ -81,11 +81,13 @@
 //! [`derive()`] that is likely (n = 1000, 5 % corrupt: k = 30, t = 17, broken
 //! when c ≥ 3, about one client in five). Against such a server the
 //! reference finder's `SEMI_MALICIOUS_SERVER` class replaces t1 with
-//! `floor((t1 + k) / 2)` and requires γ + 2δ ≤ 0.9. That counts k holders,
-//! not k + 1: it guarantees `2t ≥ t1 + k + 1`, whereas `2t ≥ t1 + k + 2` is
-//! needed, so when t1 + k is odd it is one short (use `floor((t1 + k + 1) /
-//! 2)`). That variant is reproduced by the tests only, against the
-//! reference's table, and not exported.
+//! `floor((t1 + k) / 2)` and requires γ + 2δ ≤ 0.9; [`derive_malicious()`]
+//! reproduces it. That bound counts k holders, not k + 1: it guarantees
+//! `2t ≥ t1 + k + 1`, whereas the attack above needs `2t ≥ t1 + k + 2` to
+//! fail, so when t1 + k is odd it is one short on its own. It is enough with
+//! a consistency round whose signatures come from the owner's k neighbours
+//! (spec/params.md section 4.7): then `2t − k > c` is what counts, with c
+//! the corrupt-neighbour bound of [`corrupt_bound()`].
 //!
 //! The reference finder caps n at 10^6 for want of tests; nothing in the
 //! rule depends on it and this module takes any `u32` n.
@@ -144,6 +146,15 @@ enum Adversary {
     SemiMalicious,
 }
 
+/// The semi-malicious threshold cutoff from the privacy cutoff `t1` at
+/// degree `k`: the reference writes `ceil((t1 + k − 1.25) / 2)`, which for
+/// integers is `floor((t1 + k) / 2)` (the `− 1.25` only steers the rounding:
+/// `(2j − 1.25) / 2` and `(2j + 1 − 1.25) / 2` both round up to j). Computed
+/// without overflow for any u32 inputs.
+const fn malicious_cutoff(t1: u32, k: u32) -> u32 {
+    t1 / 2 + k / 2 + (t1 % 2) * (k % 2)
+}
+
 /// (k, t) for SecAgg+ against a semi-honest server colluding with up to a
 /// `corrupt_fraction` of the n clients, with up to a `dropout_fraction` of
 /// them dropping out: security 2^−40, correctness 2^−20.
@@ -173,6 +184,125 @@ enum Adversary {
 #[must_use]
 pub fn derive(n: u32, corrupt_fraction: f64, dropout_fraction: f64) -> Option<(u32, u32)> {
     search(n, corrupt_fraction, dropout_fraction, Adversary::SemiHonest)
+}
+
+/// (k, t) for SecAgg+ against a server that may also lie about who dropped
+/// out (the reference finder's `SEMI_MALICIOUS_SERVER` class), colluding
+/// with up to a `corrupt_fraction` of the n clients, with up to a
+/// `dropout_fraction` of them dropping out: security 2^−40, correctness
+/// 2^−20.
+///
+/// The search of [`derive()`] with two changes (spec/params.md section
+/// 4.7): inputs are admissible only when
+/// `corrupt_fraction + 2 * dropout_fraction <= 0.9`, and before the
+/// correctness check the privacy cutoff t1 (the corrupt-neighbour bound c of
+/// [`corrupt_bound()`]) becomes `ceil((t1 + k − 1.25) / 2) =
+/// floor((t1 + k) / 2)`, so the returned threshold is
+/// `t = floor((c + k) / 2) + 1`. Then `2t − k > c`: two sets each certified
+/// by t of the k neighbours share an honest one. k and t mean what they mean
+/// in [`derive()`].
+///
+/// Returns `None` for invalid input and when no sparse graph meets the
+/// bounds; the caller then uses the complete graph with
+/// [`complete_threshold_malicious()`].
+///
+/// ```
+/// # use secagg::params::secagg_plus::derive_malicious;
+/// assert_eq!(derive_malicious(100, 0.05, 0.05), Some((16, 11)));
+/// assert_eq!(derive_malicious(1_000, 0.05, 0.05), Some((52, 37)));
+/// assert_eq!(derive_malicious(10_000, 0.05, 0.05), Some((62, 44)));
+/// assert_eq!(derive_malicious(1_000, 0.33, 0.33), None);
+/// ```
+#[must_use]
+pub fn derive_malicious(
+    clients: u32,
+    corrupt_fraction: f64,
+    dropout_fraction: f64,
+) -> Option<(u32, u32)> {
+    search(
+        clients,
+        corrupt_fraction,
+        dropout_fraction,
+        Adversary::SemiMalicious,
+    )
+}
+
+/// c, the number of corrupt clients the derivation allows among the
+/// `degree` neighbours of any one client (the client itself not counted).
+///
+/// For a sparse graph (`degree <= clients − 2`) this is the privacy cutoff
+/// t1 of spec/params.md section 4.2.3, check 2: the least τ with
+/// `P[X > τ] < 2^−41 / n`, X the corrupt neighbours of one client
+/// (hypergeometric: `degree` draws from n clients of which
+/// `A = floor((γ + 10^−14) n)` are corrupt). By a union bound over the n
+/// clients, **no client has more than c corrupt neighbours, except with
+/// probability 2^−41** over the random labelling of the graph; the
+/// derivation's security holds on that event. [`derive()`] returns
+/// `t = c + 1` (at least 2) and [`derive_malicious()`]
+/// `t = floor((c + k) / 2) + 1`, for `k = degree` and this c.
+///
+/// For the complete graph (`degree >= clients − 1`) every corrupt client is
+/// a neighbour and c is A itself, with certainty; use
+/// [`complete_threshold_malicious()`] with it.
+///
+/// A protocol checks uniqueness of the survivor set with this c: `2t − k > c`
+/// in a neighbourhood of k (Harary), `2t > n + c` on the complete graph.
+///
+/// Returns `None` when `clients < 2`, `degree == 0`, or `corrupt_fraction`
+/// is NaN or outside `[0, 1)`.
+///
+/// ```
+/// # use secagg::params::secagg_plus::{corrupt_bound, derive, derive_malicious};
+/// let (k, t) = derive(1_000, 0.05, 0.05).unwrap();
+/// assert_eq!(corrupt_bound(1_000, k, 0.05), Some(t - 1));
+/// let (k, t) = derive_malicious(1_000, 0.05, 0.05).unwrap();
+/// let c = corrupt_bound(1_000, k, 0.05).unwrap();
+/// assert!(2 * t - k > c);
+/// assert_eq!(corrupt_bound(1_000, 999, 0.05), Some(50));
+/// ```
+#[must_use]
+pub fn corrupt_bound(clients: u32, degree: u32, corrupt_fraction: f64) -> Option<u32> {
+    if clients < 2 || degree == 0 || !(0.0..1.0).contains(&corrupt_fraction) {
+        return None;
+    }
+    let (corrupt, _) = counts(clients, corrupt_fraction, 0.0);
+    if degree >= clients - 1 {
+        return Some(corrupt);
+    }
+    let nf = f64::from(clients);
+    let corrupt_neighbours = Hypergeometric::new(nf, f64::from(corrupt), f64::from(degree));
+    Some(least_secure_cutoff(
+        &corrupt_neighbours,
+        degree,
+        None,
+        PER_EVENT_FAILURE / nf,
+    ))
+}
+
+/// The complete-graph threshold against a server that lies about dropouts:
+/// the smallest t with `t > ceil((n + c) / 2)`, where n = `clients` and
+/// c = `corrupt` (the corrupt count A of spec/params.md section 4.2.2, as
+/// [`corrupt_bound()`] gives for the complete graph), and at least 2;
+/// `None` when the `survivors` cannot reach it (or it exceeds n).
+///
+/// Such a t has `2t > n + c`: two sets each certified by t of the n clients
+/// overlap in at least `2t − n > c` clients, so an honest one certified
+/// both (spec/params.md section 4.7). When n + c is odd it is one more
+/// than the least t with `2t > n + c`.
+///
+/// ```
+/// # use secagg::params::secagg_plus::complete_threshold_malicious;
+/// assert_eq!(complete_threshold_malicious(100, 5, 95), Some(54));
+/// assert_eq!(complete_threshold_malicious(100, 6, 95), Some(54));
+/// assert_eq!(complete_threshold_malicious(100, 10, 55), None);
+/// ```
+#[must_use]
+pub fn complete_threshold_malicious(clients: u32, corrupt: u32, survivors: u32) -> Option<u32> {
+    let (n, c) = (u64::from(clients), u64::from(corrupt));
+    // ceil((n + c) / 2) + 1, in u64: no overflow for any u32 inputs.
+    let t = (n + c).div_ceil(2) + 1;
+    let t = u32::try_from(t.max(2)).ok()?;
+    (t <= survivors && t <= clients).then_some(t)
 }
 
 /// The search of spec/params.md section 4.2: the first even k that
@@ -263,9 +393,7 @@ fn search(n: u32, corrupt: f64, dropout: f64, adversary: Adversary) -> Option<(u
 
         // Check 2 (second half): the threshold the server must face.
         if adversary == Adversary::SemiMalicious {
-            // ceil((t1 + k - 1.25) / 2) in the finder, which is floor((t1 + k) / 2)
-            // for integers; t1 <= k, so the mean of two u32 stays in range.
-            t1 = t1 / 2 + k / 2 + (t1 % 2) * (k % 2);
+            t1 = malicious_cutoff(t1, k);
         }
 
         // Check 3: enough neighbours survive to reach the threshold.
@@ -516,11 +644,6 @@ mod tests {
     use chacha20::ChaCha20Rng;
     use rand_core::{Rng, SeedableRng};
 
-    /// The reference's `SEMI_MALICIOUS_SERVER` class (module docs).
-    fn derive_semi_malicious(n: u32, corrupt: f64, dropout: f64) -> Option<(u32, u32)> {
-        search(n, corrupt, dropout, Adversary::SemiMalicious)
-    }
-
     #[test]
     fn reference_points_semi_honest_5_5() {
         assert_eq!(derive(100, 0.05, 0.05), Some((12, 6)));
@@ -533,6 +656,16 @@ mod tests {
     /// (n, corrupt, dropout, semi-malicious, degree, threshold). The finder's
     /// test asserts the degree exactly and the threshold as an upper bound;
     /// the thresholds here are the finder's own outputs, which meet it.
+    /// Of the malicious (k, t) on the grid of
+    /// `malicious_thresholds_certify_a_unique_survivor_set`: how many also
+    /// meet 2t − (k + 1) > c (those with c + k even), and how many there are.
+    const STRICT_ON_GRID: usize = 148;
+    const TOTAL_ON_GRID: usize = 286;
+    /// c = corrupt_bound(n, k, 0.05) at the malicious 5 % / 5 % (k, t).
+    const C_100: u32 = 5;
+    const C_1000: u32 = 20;
+    const C_10000: u32 = 24;
+
     const FINDER_TABLE: &[(u32, f64, f64, bool, u32, u32)] = &[
         (100, 0.45, 0.45, false, 92, 46),
         (1_000, 0.45, 0.45, false, 822, 417),
@@ -619,12 +752,152 @@ mod tests {
     fn finder_table() {
         for &(n, c, d, semi_malicious, k, t) in FINDER_TABLE {
             let got = if semi_malicious {
-                derive_semi_malicious(n, c, d)
+                derive_malicious(n, c, d)
             } else {
                 derive(n, c, d)
             };
             assert_eq!(got, Some((k, t)), "n={n} c={c} d={d} sm={semi_malicious}");
         }
+    }
+
+    #[test]
+    fn reference_points_malicious_5_5() {
+        assert_eq!(derive_malicious(100, 0.05, 0.05), Some((16, 11)));
+        assert_eq!(derive_malicious(1_000, 0.05, 0.05), Some((52, 37)));
+        assert_eq!(derive_malicious(10_000, 0.05, 0.05), Some((62, 44)));
+        // Further rows of the same class (spec/params.md section 4.6 table).
+        assert_eq!(derive_malicious(100_000, 0.05, 0.05), Some((68, 48)));
+        assert_eq!(derive_malicious(1_000_000, 0.05, 0.05), Some((74, 52)));
+        assert_eq!(derive_malicious(100, 0.1, 0.1), Some((32, 22)));
+        assert_eq!(derive_malicious(1_000, 0.1, 0.1), Some((96, 67)));
+        assert_eq!(derive_malicious(1_000, 0.05, 0.2), Some((148, 90)));
+    }
+
+    #[test]
+    fn malicious_cutoff_is_the_reference_formula() {
+        // ceil((t1 + k - 1.25) / 2) as the reference evaluates it, in f64.
+        for k in 0..300u32 {
+            for t1 in 0..=k {
+                let reference = ((f64::from(t1) + f64::from(k) - 1.25) / 2.0).ceil();
+                let reference = if reference < 0.0 { 0.0 } else { reference };
+                assert_eq!(f64::from(malicious_cutoff(t1, k)), reference, "{t1} {k}");
+            }
+        }
+        assert_eq!(malicious_cutoff(u32::MAX, u32::MAX), u32::MAX);
+        assert_eq!(malicious_cutoff(u32::MAX, u32::MAX - 1), u32::MAX - 1);
+    }
+
+    /// Every (k, t) of both classes on a grid, with c = corrupt_bound(n, k, γ):
+    /// the thresholds are c + 1 (semi-honest) and floor((c + k) / 2) + 1
+    /// (malicious), and the malicious ones meet 2t − k > c. Returns how many
+    /// malicious results also meet 2t − (k + 1) > c (the owner counted among
+    /// the signers), and how many there were.
+    fn check_uniqueness(ns: &[u32], fractions: &[f64]) -> (usize, usize) {
+        let (mut strict, mut total) = (0, 0);
+        for &n in ns {
+            for &g in fractions {
+                for &d in fractions {
+                    if let Some((k, t)) = derive(n, g, d) {
+                        let c = corrupt_bound(n, k, g).expect("valid");
+                        assert_eq!(t, (c + 1).max(2), "n={n} g={g} d={d}");
+                    }
+                    let Some((k, t)) = derive_malicious(n, g, d) else {
+                        continue;
+                    };
+                    let c = corrupt_bound(n, k, g).expect("valid");
+                    assert_eq!(t, ((c + k) / 2 + 1).max(2), "n={n} g={g} d={d}");
+                    assert!(2 * t - k > c, "n={n} g={g} d={d} k={k} t={t} c={c}");
+                    total += 1;
+                    strict += usize::from(2 * t - (k + 1) > c);
+                }
+            }
+        }
+        (strict, total)
+    }
+
+    #[test]
+    fn malicious_thresholds_certify_a_unique_survivor_set() {
+        let fractions = [0.0, 0.01, 0.05, 0.1, 0.2, 0.3];
+        let (strict, total) = check_uniqueness(
+            &[10, 50, 100, 300, 1_000, 10_000, 100_000, 1_000_000],
+            &fractions,
+        );
+        // Counting the owner as a possible signer (k + 1) the reference's
+        // class is one short whenever c + k is odd: a fixed, documented
+        // share of the grid (spec/params.md section 4.7).
+        assert_eq!((strict, total), (STRICT_ON_GRID, TOTAL_ON_GRID));
+        // The table rows with their c: 2t − k = c + 1 at n = 100 (c + k
+        // odd), c + 2 at n = 1,000 and 10,000.
+        for (n, k, t, c) in [
+            (100, 16, 11, C_100),
+            (1_000, 52, 37, C_1000),
+            (10_000, 62, 44, C_10000),
+        ] {
+            assert_eq!(derive_malicious(n, 0.05, 0.05), Some((k, t)));
+            assert_eq!(corrupt_bound(n, k, 0.05), Some(c));
+            assert!(2 * t - k > c);
+        }
+    }
+
+    #[test]
+    fn corrupt_bound_edges() {
+        assert_eq!(corrupt_bound(0, 2, 0.05), None);
+        assert_eq!(corrupt_bound(1, 2, 0.05), None);
+        assert_eq!(corrupt_bound(100, 0, 0.05), None);
+        for f in [f64::NAN, -0.01, 1.0, f64::INFINITY] {
+            assert_eq!(corrupt_bound(100, 10, f), None);
+        }
+        // Complete graph: every corrupt client is a neighbour.
+        assert_eq!(corrupt_bound(100, 99, 0.05), Some(5));
+        assert_eq!(corrupt_bound(100, 500, 0.33), Some(33));
+        // No corrupt clients: none among the neighbours.
+        assert_eq!(corrupt_bound(1_000, 30, 0.0), Some(0));
+        // Between 0 and min(A, k), and non-decreasing in k.
+        for n in [20u32, 100, 1_000, 1_000_000] {
+            for g in [0.01, 0.05, 0.3, 0.6] {
+                let (a, _) = counts(n, g, 0.0);
+                let mut last = 0;
+                for k in (2..n.min(400)).step_by(2) {
+                    let c = corrupt_bound(n, k, g).expect("valid");
+                    assert!(c <= a.min(k) && c >= last, "n={n} g={g} k={k}");
+                    last = c;
+                }
+            }
+        }
+        assert!(corrupt_bound(u32::MAX, 60, 0.05).is_some());
+    }
+
+    #[test]
+    fn complete_threshold_malicious_rule() {
+        // t = ceil((n + c) / 2) + 1.
+        assert_eq!(complete_threshold_malicious(100, 5, 95), Some(54));
+        assert_eq!(complete_threshold_malicious(100, 6, 95), Some(54));
+        assert_eq!(complete_threshold_malicious(100, 0, 100), Some(51));
+        assert_eq!(complete_threshold_malicious(100, 10, 56), Some(56));
+        assert_eq!(complete_threshold_malicious(100, 10, 55), None);
+        assert_eq!(complete_threshold_malicious(2, 0, 2), Some(2));
+        assert_eq!(complete_threshold_malicious(3, 0, 3), Some(3));
+        assert_eq!(complete_threshold_malicious(3, 1, 3), Some(3));
+        assert_eq!(complete_threshold_malicious(3, 2, 3), None);
+        assert_eq!(
+            complete_threshold_malicious(u32::MAX, u32::MAX, u32::MAX),
+            None
+        );
+        for n in 2..200u32 {
+            for c in 0..n {
+                if let Some(t) = complete_threshold_malicious(n, c, n) {
+                    assert!(2 * t > n + c && t <= n && t >= 2, "n={n} c={c}");
+                    assert!(t > (n + c).div_ceil(2));
+                    assert!(t - 1 <= (n + c).div_ceil(2));
+                    assert_eq!(complete_threshold_malicious(n, c, t), Some(t));
+                    assert_eq!(complete_threshold_malicious(n, c, t - 1), None);
+                }
+            }
+        }
+        // With the derivation's counts at n = 100, 30 % corrupt, 5 % dropout.
+        let (a, s) = counts(100, 0.3, 0.05);
+        assert_eq!((a, s), (30, 95));
+        assert_eq!(complete_threshold_malicious(100, a, s), Some(66));
     }
 
     #[test]
@@ -643,14 +916,14 @@ mod tests {
         ] {
             assert_eq!(derive(1_000, f, 0.05), None, "corrupt {f}");
             assert_eq!(derive(1_000, 0.05, f), None, "dropout {f}");
-            assert_eq!(derive_semi_malicious(1_000, f, 0.05), None);
-            assert_eq!(derive_semi_malicious(1_000, 0.05, f), None);
+            assert_eq!(derive_malicious(1_000, f, 0.05), None);
+            assert_eq!(derive_malicious(1_000, 0.05, f), None);
         }
         // Beyond the feasibility bounds.
         assert_eq!(derive(1_000, 0.5, 0.5), None);
         assert_eq!(derive(1_000, 0.45, 0.46), None);
-        assert_eq!(derive_semi_malicious(1_000, 0.5, 0.5), None);
-        assert_eq!(derive_semi_malicious(1_000, 0.33, 0.33), None);
+        assert_eq!(derive_malicious(1_000, 0.5, 0.5), None);
+        assert_eq!(derive_malicious(1_000, 0.33, 0.33), None);
         assert!(derive(1_000, 0.45, 0.45).is_some());
     }
 
@@ -671,7 +944,7 @@ mod tests {
             for (c, d) in [(0.0, 0.0), (0.05, 0.05), (0.1, 0.3), (0.3, 0.1), (0.2, 0.2)] {
                 for sm in [false, true] {
                     let got = if sm {
-                        derive_semi_malicious(n, c, d)
+                        derive_malicious(n, c, d)
                     } else {
                         derive(n, c, d)
                     };
@@ -725,7 +998,7 @@ mod tests {
         // The semi-malicious server always needs at least as much.
         for n in [100u32, 1_000, 10_000, 1_000_000] {
             let (k, t) = derive(n, 0.05, 0.05).expect("feasible");
-            let (k2, t2) = derive_semi_malicious(n, 0.05, 0.05).expect("feasible");
+            let (k2, t2) = derive_malicious(n, 0.05, 0.05).expect("feasible");
             assert!(k2 >= k && t2 > t);
         }
     }
