@@ -9,7 +9,10 @@
 //! re-encodes to the same bytes.
 
 use crate::error::DecodeError;
-use crate::params::Params;
+
+/// The protocol version this build speaks: the first byte of every message
+/// and of the parameters' encoding (spec/wire-format.md section 6).
+pub const VERSION: u8 = 2;
 
 /// A borrowed cursor over untrusted bytes.
 #[derive(Debug)]
@@ -113,14 +116,17 @@ pub trait Encode {
     }
 }
 
-/// A value decoded from untrusted bytes under a round's [`Params`], which
-/// bound every count and the vector length.
+/// A value decoded from untrusted bytes under a context (for messages, the
+/// round's [`crate::Params`], which bound every count and the vector length).
 pub trait Decode: Sized {
+    /// What the decoder needs to know besides the bytes.
+    type Context: ?Sized;
+
     /// Decodes exactly `bytes` (no trailing bytes).
     ///
     /// # Errors
     /// A [`DecodeError`] for any input that is not a canonical encoding.
-    fn decode(params: &Params, bytes: &[u8]) -> Result<Self, DecodeError>;
+    fn decode(ctx: &Self::Context, bytes: &[u8]) -> Result<Self, DecodeError>;
 }
 
 /// Appends a little-endian `u32`.

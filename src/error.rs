@@ -16,7 +16,8 @@ use core::fmt;
 /// Shamir x-coordinate.
 pub type ClientIndex = u32;
 
-/// The four phases of a round (spec/protocol.md section 3).
+/// The phases of a round (spec/protocol.md section 3). `Consistency` runs in
+/// the malicious-server model only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// R0: clients advertise their two public keys.
@@ -25,6 +26,8 @@ pub enum Phase {
     ShareKeys,
     /// R2: clients send their masked inputs.
     MaskedInput,
+    /// R2.5 (malicious-server model): clients sign the survivor set.
+    Consistency,
     /// R3: clients send the shares the server needs to unmask the sum.
     Unmask,
 }
@@ -35,6 +38,7 @@ impl fmt::Display for Phase {
             Self::AdvertiseKeys => "AdvertiseKeys",
             Self::ShareKeys => "ShareKeys",
             Self::MaskedInput => "MaskedInput",
+            Self::Consistency => "Consistency",
             Self::Unmask => "Unmask",
         })
     }
@@ -84,8 +88,11 @@ impl fmt::Display for DecodeError {
 pub enum ClientFault {
     /// Its message did not decode.
     Malformed(DecodeError),
-    /// Its message names another session.
+    /// Its message names another session (or, in R0, another round).
     WrongSession,
+    /// Its signature does not verify under its roster key
+    /// (malicious-server model).
+    BadSignature,
     /// It already sent a message in this phase; the first one stands.
     Duplicate,
     /// Its index is not in the roster `1..=n`.
@@ -127,6 +134,7 @@ impl fmt::Display for ClientFault {
         match self {
             Self::Malformed(e) => write!(f, "malformed message: {e}"),
             Self::WrongSession => f.write_str("message for another session"),
+            Self::BadSignature => f.write_str("signature does not verify"),
             Self::Duplicate => f.write_str("duplicate message in this phase"),
             Self::UnknownSender => f.write_str("sender not in roster"),
             Self::NotInPhase => f.write_str("sender not expected in this phase"),
@@ -192,6 +200,25 @@ pub enum ServerFault {
         /// The peer left out.
         peer: ClientIndex,
     },
+    /// A signature the server forwarded does not verify under the signer's
+    /// roster key (malicious-server model): a substituted key, a forged or
+    /// replayed message.
+    BadSignature {
+        /// The client whose signature it claims to be.
+        peer: ClientIndex,
+    },
+    /// The unmask request does not carry enough consistency signatures on
+    /// the survivor set from the neighbourhood of `peer`, or lacks `peer`'s
+    /// signed masking set, or that set is inconsistent with the survivor
+    /// set (malicious-server model, spec/protocol.md section 4.5).
+    NotCertified {
+        /// The client whose status the server could not certify.
+        peer: ClientIndex,
+    },
+    /// A second survivor set, different from the one this client signed, or
+    /// an unmask request before the survivor set was signed
+    /// (malicious-server model).
+    SurvivorSetChanged,
 }
 
 impl fmt::Display for ServerFault {
@@ -211,6 +238,13 @@ impl fmt::Display for ServerFault {
             }
             Self::SelfNotSurvivor => f.write_str("unmask request does not list this client"),
             Self::IncompleteRequest { peer } => write!(f, "unmask request leaves out peer {peer}"),
+            Self::BadSignature { peer } => write!(f, "signature of client {peer} does not verify"),
+            Self::NotCertified { peer } => {
+                write!(f, "survivor set not certified around client {peer}")
+            }
+            Self::SurvivorSetChanged => {
+                f.write_str("survivor set differs from the one signed, or was never signed")
+            }
         }
     }
 }
@@ -236,6 +270,10 @@ pub enum ParamsError {
     /// No threshold exceeds the corrupt clients while staying reachable by
     /// the survivors.
     NoSafeThreshold,
+    /// Malicious-server model: the threshold does not make an accepted
+    /// survivor set unique (`2t > n + c` on the complete graph, `2t - k > c`
+    /// on a Harary graph, `c` the corrupt bound; spec/params.md section 6).
+    NotUnique,
 }
 
 impl fmt::Display for ParamsError {
@@ -248,6 +286,9 @@ impl fmt::Display for ParamsError {
             Self::Degree => "Harary degree must be even, at least 2 and below n",
             Self::Fraction => "fraction must be in [0, 1)",
             Self::NoSafeThreshold => "no threshold is both above the corrupt count and reachable",
+            Self::NotUnique => {
+                "threshold too low for a unique survivor set against a malicious server"
+            }
         })
     }
 }
@@ -264,6 +305,12 @@ pub enum Misuse {
     ClientIndex,
     /// The round is already finished (or aborted).
     RoundOver,
+    /// A roster key is not a valid Ed25519 key, is of small order or
+    /// repeats, or the roster's size is not n.
+    Roster,
+    /// The malicious-server model needs this client's identity and the
+    /// roster; the semi-honest model takes neither.
+    Identity,
 }
 
 impl fmt::Display for Misuse {
@@ -273,6 +320,10 @@ impl fmt::Display for Misuse {
             Self::InputRange => "input element not below 2^b",
             Self::ClientIndex => "client index outside 1..=n",
             Self::RoundOver => "the round is over",
+            Self::Roster => "roster key invalid or repeated, or roster size is not n",
+            Self::Identity => {
+                "identity and roster are required exactly in the malicious-server model"
+            }
         })
     }
 }

@@ -24,9 +24,9 @@ use rand_core::{TryCryptoRng, TryRng};
 
 use crate::codec::{Decode, Encode};
 use crate::crypto::aead::CIPHERTEXT_LEN;
-use crate::crypto::shamir;
+use crate::crypto::{feldman, shamir};
 use crate::error::{ClientFault, ClientIndex, Error, ServerFault};
-use crate::params::{Graph, Params};
+use crate::params::{Graph, Params, RoundId};
 use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 use crate::protocol::messages::{
     AdvertiseKeys, KeyBroadcast, MaskedInput, ShareDelivery, ShareKeys, ShareKind, UnmaskRequest,
@@ -36,6 +36,9 @@ use crate::protocol::server::{Server, Step};
 use crate::vector;
 
 // ----- Plumbing -----
+
+/// The round id of every fuzzed round.
+const ROUND: RoundId = [0x52; 32];
 
 /// A deterministic RNG over the ChaCha20 keystream: fuzz inputs must replay
 /// to the same execution. Never used outside this module.
@@ -185,7 +188,7 @@ pub fn small_params(sel: u8) -> Option<Params> {
 /// First byte: the parameters ([`small_params`]); the rest: one message of
 /// type `M`. A message that decodes must re-encode to exactly its input, and
 /// its `encoded_len` must be exact.
-fn roundtrip<M: Decode + Encode>(data: &[u8]) {
+fn roundtrip<M: Decode<Context = Params> + Encode>(data: &[u8]) {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
@@ -291,11 +294,11 @@ fn client_transcript(s: usize) -> Option<ClientTranscript> {
     let params = shape_params(&shape)?;
     let n = params.clients();
     let mut rngs: BTreeMap<ClientIndex, DetRng> = (1..=n).map(|u| (u, party_rng(s, u))).collect();
-    let mut server = Server::new(&params, &mut party_rng(s, 0));
+    let mut server = Server::new(&params, ROUND, &mut party_rng(s, 0)).ok()?;
     let mut advertise = Vec::new();
     let mut s0 = BTreeMap::new();
     for (&u, rng) in &mut rngs {
-        let (st, msg) = AwaitingKeys::new(&params, u, rng).ok()?;
+        let (st, msg) = AwaitingKeys::new(&params, ROUND, u, rng).ok()?;
         server.receive(u, &msg).ok()?;
         if u == 1 {
             advertise = msg;
@@ -308,7 +311,7 @@ fn client_transcript(s: usize) -> Option<ClientTranscript> {
     let mut broadcast = Vec::new();
     let mut s1 = BTreeMap::new();
     for (u, msg) in d {
-        let (st, rng) = (s0.remove(&u)?, rngs.get_mut(&u)?);
+        let (mut st, rng): (AwaitingKeys, _) = (s0.remove(&u)?, rngs.get_mut(&u)?);
         if u == 1 {
             broadcast.clone_from(&msg);
         }
@@ -324,7 +327,7 @@ fn client_transcript(s: usize) -> Option<ClientTranscript> {
     let mut delivery = Vec::new();
     let mut s2 = BTreeMap::new();
     for (u, msg) in d {
-        let st: AwaitingShares = s1.remove(&u)?;
+        let mut st: AwaitingShares = s1.remove(&u)?;
         if u == 1 {
             delivery.clone_from(&msg);
         }
@@ -382,8 +385,8 @@ pub fn client(data: &[u8]) {
     let p = &tr.params;
     let t = p.threshold_usize();
     let mut rng = party_rng(s, 1);
-    let rebuilt = AwaitingKeys::new(p, 1, &mut rng);
-    let Ok((keys, advertise)) = rebuilt else {
+    let rebuilt = AwaitingKeys::new(p, ROUND, 1, &mut rng);
+    let Ok((mut keys, advertise)) = rebuilt else {
         panic!("client 1 cannot be rebuilt");
     };
     assert_eq!(advertise, tr.advertise, "client 1 rebuilt differently");
@@ -393,7 +396,7 @@ pub fn client(data: &[u8]) {
         }
         return;
     }
-    let Ok((shares, _)) = keys.receive(&tr.broadcast, &mut rng) else {
+    let Ok((mut shares, _)) = keys.receive(&tr.broadcast, &mut rng) else {
         panic!("client 1 refused the genuine broadcast");
     };
     let input = input_of(p, 1);
@@ -403,10 +406,10 @@ pub fn client(data: &[u8]) {
         }
         return;
     }
-    let Ok((unmask, _)) = shares.receive(&tr.delivery, &input) else {
+    let Ok((mut unmask, _)) = shares.receive(&tr.delivery, &input) else {
         panic!("client 1 refused the genuine delivery");
     };
-    if let Ok(out) = AwaitingUnmask::receive(unmask, &msg) {
+    if let Ok(out) = AwaitingUnmask::receive(&mut unmask, &msg) {
         check_unmask_response(p, t, tr, &msg, &out);
     }
 }
@@ -429,7 +432,7 @@ fn check_share_keys(p: &Params, advertise: &[u8], msg: &[u8], out: &[u8]) {
         kb.keys.len() >= p.threshold_usize(),
         "accepted fewer than t clients"
     );
-    let neighbours = p.neighbours(1);
+    let neighbours = p.neighbours(&ROUND, 1);
     let mut seen = BTreeSet::new();
     for k in &kb.keys {
         assert!(
@@ -468,14 +471,14 @@ fn check_masked_input(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8])
         sd.session, kb.session,
         "accepted a delivery for another session"
     );
-    for (v, _) in &sd.ciphertexts {
+    for d in &sd.shares {
         assert!(
-            *v != 1 && kb.keys.iter().any(|k| k.index == *v),
+            d.sender != 1 && kb.keys.iter().any(|k| k.index == d.sender),
             "accepted an unknown sender"
         );
     }
     assert!(
-        sd.ciphertexts.len() + 1 >= p.threshold_usize(),
+        sd.shares.len() + 1 >= p.threshold_usize(),
         "accepted fewer than t"
     );
     let Ok(mi) = MaskedInput::decode(p, out) else {
@@ -488,16 +491,17 @@ fn check_masked_input(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8])
         "MaskedInput of the wrong length"
     );
     // A ciphertext decrypts exactly when it is the one its sender sealed for
-    // this client (the AEAD binds session, sender and receiver).
+    // this client (the AEAD binds session, sender and receiver), and its
+    // shares verify exactly against the sender's own commitments.
     let forged: Vec<ClientIndex> = sd
-        .ciphertexts
+        .shares
         .iter()
-        .filter(|c| !real.ciphertexts.contains(c))
-        .map(|(v, _)| *v)
+        .filter(|d| !real.shares.contains(d))
+        .map(|d| d.sender)
         .collect();
     assert_eq!(
         mi.complaints, forged,
-        "complaints are not exactly the forged ciphertexts"
+        "complaints are not exactly the forged deliveries"
     );
 }
 
@@ -524,7 +528,7 @@ fn check_unmask_response(p: &Params, t: usize, tr: &ClientTranscript, msg: &[u8]
         "accepted a request that drops the client itself"
     );
     assert!(survivors.len() >= t, "accepted fewer than t survivors");
-    let mut view: BTreeSet<ClientIndex> = sd.ciphertexts.iter().map(|(v, _)| *v).collect();
+    let mut view: BTreeSet<ClientIndex> = sd.shares.iter().map(|d| d.sender).collect();
     view.insert(1);
     let named: BTreeSet<ClientIndex> = survivors.union(&dropped).copied().collect();
     assert_eq!(
@@ -766,7 +770,7 @@ impl ServerRun<'_> {
             if self.dropped(u, 0) {
                 continue;
             }
-            if let Ok((st, msg)) = AwaitingKeys::new(&p, u, rng) {
+            if let Ok((st, msg)) = AwaitingKeys::new(&p, ROUND, u, rng) {
                 self.genuine[0].insert(u, msg);
                 s0.insert(u, st);
             }
@@ -776,7 +780,7 @@ impl ServerRun<'_> {
 
         let mut s1 = BTreeMap::new();
         for (u, msg) in d {
-            let (Some(st), Some(rng)) = (s0.remove(&u), rngs.get_mut(&u)) else {
+            let (Some(mut st), Some(rng)) = (s0.remove(&u), rngs.get_mut(&u)) else {
                 continue;
             };
             if self.dropped(u, 1) {
@@ -800,7 +804,7 @@ impl ServerRun<'_> {
             if self.dropped(u, 2) {
                 continue;
             }
-            let st: AwaitingShares = st;
+            let mut st: AwaitingShares = st;
             match st.receive(&msg, &input_of(&p, u)) {
                 Ok((st, out)) => {
                     let Ok(mi) = MaskedInput::decode(&p, &out) else {
@@ -821,7 +825,7 @@ impl ServerRun<'_> {
             if self.dropped(u, 3) {
                 continue;
             }
-            let st: AwaitingUnmask = st;
+            let mut st: AwaitingUnmask = st;
             match st.receive(&msg) {
                 Ok(out) => {
                     self.genuine[3].insert(u, out);
@@ -913,7 +917,9 @@ pub fn server(data: &[u8]) {
             }
         };
     }
-    let server = Server::new(&params, &mut party_rng(scenario + 16, 0));
+    let Ok(server) = Server::new(&params, ROUND, &mut party_rng(scenario + 16, 0)) else {
+        return;
+    };
     ServerRun {
         params,
         records,
@@ -943,17 +949,17 @@ fn eval_at(points: &[(Scalar, Scalar)], x: Scalar) -> Scalar {
     acc
 }
 
-/// Fuzzes Shamir splitting and verified reconstruction from arbitrary
-/// shares.
+/// Fuzzes verifiable Shamir sharing: splitting with Feldman commitments,
+/// the share check against them, and reconstruction from checked shares.
 ///
 /// Input: t (1..=7), the number of shares (0..=12), the secret, the
 /// x-coordinates (any `u32`, zero and repeats included), an RNG seed, then
 /// corruptions (add to a share's y, replace it, or move its x). Splitting
-/// must refuse x = 0 (that share would be the secret). Reconstruction, with
-/// a check that accepts only the true secret, must return that secret or an
-/// error; when the x are distinct and nonzero and at most (N - t) / 2 shares
-/// are off the polynomial it must succeed and name exactly the shares that
-/// are off it.
+/// must refuse x = 0 (that share would be the secret). A share must pass the
+/// check exactly when it lies on the dealt polynomial, and any t shares
+/// that pass, with distinct x, must interpolate to the secret: a holder is
+/// blamed only for a share off the polynomial, and reconstruction never
+/// needs an error-correcting decoder.
 pub fn shamir(data: &[u8]) {
     let mut inp = Input(data);
     let t = 1 + usize::from(inp.u8() % 7);
@@ -961,7 +967,7 @@ pub fn shamir(data: &[u8]) {
     let secret = Scalar::from_bytes_mod_order(inp.array32());
     let xs: Vec<u32> = (0..count).map(|_| inp.index(250)).collect();
     let mut rng = DetRng::new(u64::from(inp.u8()));
-    let Ok(genuine) = shamir::split(&secret, t, &xs, &mut rng) else {
+    let Ok((genuine, commitments)) = feldman::split_committed(&secret, t, &xs, &mut rng) else {
         return;
     };
     assert!(!xs.contains(&0), "split handed out the share at x = 0");
@@ -974,6 +980,11 @@ pub fn shamir(data: &[u8]) {
         genuine.iter().zip(&xs).all(|(s, x)| s.x == *x),
         "split moved the x-coordinates"
     );
+    assert!(
+        feldman::constant_term(&commitments)
+            == curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT * secret,
+        "the constant-term commitment is not secret * G"
+    );
 
     let mut shares = genuine.clone();
     while !inp.is_empty() && !shares.is_empty() {
@@ -984,22 +995,8 @@ pub fn shamir(data: &[u8]) {
             _ => shares[i].x = inp.index(250),
         }
     }
-
-    let result = shamir::reconstruct_verified(&shares, t, |s| *s == secret);
-    if let Ok(rec) = &result {
-        assert!(
-            rec.secret == secret,
-            "reconstruction returned a secret the check refused"
-        );
-    }
-    let distinct: BTreeSet<u32> = shares.iter().map(|s| s.x).collect();
-    if distinct.len() != shares.len() || distinct.contains(&0) || count < t {
-        return;
-    }
-    // The polynomial, from the first t genuine shares (when their x are
-    // distinct).
     let genuine_xs: BTreeSet<u32> = xs.iter().copied().collect();
-    if genuine_xs.len() != xs.len() {
+    if genuine_xs.len() != xs.len() || count < t {
         return;
     }
     let points: Vec<(Scalar, Scalar)> = genuine
@@ -1011,27 +1008,21 @@ pub fn shamir(data: &[u8]) {
         eval_at(&points, Scalar::ZERO) == secret,
         "split's shares do not interpolate"
     );
-    let off: BTreeSet<u32> = shares
-        .iter()
-        .filter(|s| eval_at(&points, Scalar::from(s.x)) != s.y)
-        .map(|s| s.x)
-        .collect();
-    match result {
-        // The bad list is exact only within the correction radius
-        // e = (N - t) / 2; beyond it the secret is still one the check
-        // accepted (asserted above), but no decoder can tell who lied.
-        Ok(rec) if 2 * off.len() <= shares.len() - t => {
-            let bad: BTreeSet<u32> = rec.bad.iter().copied().collect();
-            assert!(bad.is_subset(&off), "an honest share holder was blamed");
-            assert_eq!(bad, off, "not every wrong share was named");
+    let mut passed: Vec<shamir::Share> = Vec::new();
+    for s in &shares {
+        let on = s.x != 0 && eval_at(&points, Scalar::from(s.x)) == s.y;
+        let ok = feldman::verify_share(&commitments, s.x, &s.y);
+        assert_eq!(ok, on, "the share check disagrees with the polynomial");
+        if ok && passed.iter().all(|p| p.x != s.x) {
+            passed.push(s.clone());
         }
-        Ok(_) => {}
-        Err(e) => assert!(
-            2 * off.len() > shares.len() - t,
-            "{} wrong of {} shares (t = {t}) not corrected: {e:?}",
-            off.len(),
-            shares.len()
-        ),
+    }
+    if passed.len() >= t {
+        let got = shamir::interpolate_at_zero(&passed[..t]);
+        assert!(
+            got.is_ok_and(|g| g == secret),
+            "checked shares did not give the secret"
+        );
     }
 }
 
@@ -1127,8 +1118,16 @@ fn shamir_seeds() -> Vec<Vec<u8>> {
 }
 
 /// Genuine messages of each type under a few [`small_params`] selectors.
+/// `t` valid commitments: multiples of the Ristretto base point.
+fn points(t: usize) -> Vec<[u8; 32]> {
+    let g = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+    (0..t)
+        .map(|j| (g * Scalar::from(j as u64)).compress().to_bytes())
+        .collect()
+}
+
 fn message_seeds(target: &str) -> Vec<Vec<u8>> {
-    use crate::protocol::messages::{ClientKeys, ShareEntry};
+    use crate::protocol::messages::{ClientKeys, DeliveredShares, ShareEntry};
     let mut out = Vec::new();
     for sel in [0x01u8, 0x16, 0xb2, 0xfd, 0x4b] {
         let Some(p) = small_params(sel) else { continue };
@@ -1141,8 +1140,10 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
         let top = vector::mask(p.bits());
         let msg = match target {
             "decode_advertise_keys" => AdvertiseKeys {
+                round: ROUND,
                 c_pk: [1; 32],
                 s_pk: [2; 32],
+                signature: None,
             }
             .to_bytes(),
             "decode_key_broadcast" => KeyBroadcast {
@@ -1152,14 +1153,17 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
                     .map(|&i| ClientKeys {
                         index: i,
                         c_pk: [i as u8; 32],
-                        s_pk: [i as u8 ^ 0x80; 32],
+                        s_pk: [i as u8 ^ 0x40; 32],
+                        signature: None,
                     })
                     .collect(),
             }
             .to_bytes(),
             "decode_share_keys" => ShareKeys {
                 session: [4; 32],
-                seed_commitment: [5; 32],
+                key_commitments: points(p.threshold_usize()),
+                seed_commitments: points(p.threshold_usize()),
+                signature: None,
                 ciphertexts: idx
                     .iter()
                     .map(|&i| (i, [i as u8; CIPHERTEXT_LEN]))
@@ -1168,15 +1172,22 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
             .to_bytes(),
             "decode_share_delivery" => ShareDelivery {
                 session: [6; 32],
-                ciphertexts: idx
+                shares: idx
                     .iter()
-                    .map(|&i| (i, [i as u8 ^ 7; CIPHERTEXT_LEN]))
+                    .map(|&i| DeliveredShares {
+                        sender: i,
+                        key_commitments: points(p.threshold_usize()),
+                        seed_commitments: points(p.threshold_usize()),
+                        signature: None,
+                        ciphertext: [i as u8 ^ 7; CIPHERTEXT_LEN],
+                    })
                     .collect(),
             }
             .to_bytes(),
             "decode_masked_input" => MaskedInput {
                 session: [8; 32],
                 complaints: idx[1..].to_vec(),
+                signature: None,
                 bits: p.bits(),
                 masked: (0..u64::from(p.dim()))
                     .map(|j| j.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
@@ -1187,6 +1198,7 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
                 session: [9; 32],
                 survivors: idx[..idx.len() - 1].to_vec(),
                 dropped: idx[idx.len() - 1..].to_vec(),
+                evidence: None,
             }
             .to_bytes(),
             "decode_unmask_response" => UnmaskResponse {

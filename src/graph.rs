@@ -11,7 +11,19 @@ use chacha20::cipher::{KeyIvInit, StreamCipher};
 
 use crate::crypto::{hkdf32, labels};
 use crate::error::ClientIndex;
-use crate::params::{Graph, Params};
+use crate::params::{Graph, Params, RoundId};
+
+impl Params {
+    /// The neighbours of client `u` (without `u`) in round `round`,
+    /// ascending; empty when `u` is outside `1..=n`. Builds the graph: O(n)
+    /// for a Harary graph, whose label permutation depends on the round.
+    pub fn neighbours(&self, round: &RoundId, u: ClientIndex) -> Vec<ClientIndex> {
+        if u == 0 || u > self.clients() {
+            return Vec::new();
+        }
+        Topology::new(self, round).neighbours(u)
+    }
+}
 
 /// The neighbour relation of a round, built once from [`Params`].
 #[derive(Debug, Clone)]
@@ -31,13 +43,13 @@ pub(crate) enum Topology {
 }
 
 impl Topology {
-    /// Builds the topology of `params` in O(n).
-    pub(crate) fn new(params: &Params) -> Self {
+    /// Builds the topology of `params` in round `round` in O(n).
+    pub(crate) fn new(params: &Params, round: &RoundId) -> Self {
         let n = params.clients();
         match params.graph() {
             Graph::Complete => Self::Complete { n },
             Graph::Harary { degree, seed } => {
-                let at = permutation(seed, n);
+                let at = permutation(seed, round, n);
                 let mut pos = vec![0u32; at.len() + 1];
                 for (p, &u) in (0u32..).zip(&at) {
                     pos[u as usize] = p;
@@ -114,9 +126,12 @@ impl Topology {
 }
 
 /// The ring order: `at[p]` for slots `p` in `0..n`, a uniform permutation of
-/// `1..=n` determined by `seed`.
-fn permutation(seed: &[u8; 32], n: u32) -> Vec<u32> {
-    let key = hkdf32(None, seed, &[labels::GRAPH, &n.to_le_bytes()]);
+/// `1..=n` determined by `seed` and the round id:
+/// `HKDF(salt = round, ikm = seed, info = "secagg/v1/graph" || n)` keys the
+/// ChaCha20 stream, so the permutation is fixed only once the host has
+/// chosen the round (spec/params.md section 3).
+fn permutation(seed: &[u8; 32], round: &RoundId, n: u32) -> Vec<u32> {
+    let key = hkdf32(Some(round), seed, &[labels::GRAPH, &n.to_le_bytes()]);
     let mut stream = ChaCha20::new((&*key).into(), &[0u8; 12].into());
     let mut next = || {
         let mut w = [0u8; 8];
@@ -155,7 +170,7 @@ mod tests {
             },
         )
         .unwrap();
-        Topology::new(&p)
+        Topology::new(&p, &[0; 32])
     }
 
     #[test]
@@ -176,18 +191,19 @@ mod tests {
 
     #[test]
     fn permutation_depends_on_seed_and_is_a_permutation() {
-        let a = permutation(&[1; 32], 50);
-        let b = permutation(&[2; 32], 50);
+        let a = permutation(&[1; 32], &[0; 32], 50);
+        let b = permutation(&[2; 32], &[0; 32], 50);
         assert_ne!(a, b);
+        assert_ne!(a, permutation(&[1; 32], &[1; 32], 50), "bound to the round");
         let mut s = a.clone();
         s.sort_unstable();
         assert_eq!(s, (1..=50).collect::<Vec<_>>());
-        assert_eq!(a, permutation(&[1; 32], 50));
+        assert_eq!(a, permutation(&[1; 32], &[0; 32], 50));
     }
 
     #[test]
     fn complete_neighbours() {
-        let t = Topology::new(&Params::new(4, 2, 8, 1, Graph::Complete).unwrap());
+        let t = Topology::new(&Params::new(4, 2, 8, 1, Graph::Complete).unwrap(), &[0; 32]);
         assert_eq!(t.neighbours(2), vec![1, 3, 4]);
         assert!(!t.adjacent(2, 2));
     }

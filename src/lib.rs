@@ -13,10 +13,11 @@ pub mod simulation;
 pub mod vector;
 
 pub use crate::codec::{Decode, Encode};
+pub use crate::crypto::identity::{Identity, Roster};
 pub use crate::crypto::labels;
 pub use crate::error::{
     ClientFault, ClientIndex, DecodeError, Error, Misuse, ParamsError, Phase, ServerFault,
 };
-pub use crate::params::{Graph, Params};
+pub use crate::params::{Graph, Params, RoundId, ServerModel};
 pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 pub use crate::protocol::server::{Aggregate, Server, Step};

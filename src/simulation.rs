@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 
+use crate::crypto::identity::{Identity, Roster};
 use crate::error::{ClientIndex, Error, Phase};
-use crate::params::Params;
+use crate::params::{Params, RoundId};
 use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 use crate::protocol::server::{Aggregate, Server, Step};
 
@@ -38,7 +39,12 @@ pub struct Dropouts {
     /// Send ShareKeys, then vanish before MaskedInput (the expensive case:
     /// their pairwise masks must be removed).
     pub after_shares: Vec<ClientIndex>,
-    /// Send MaskedInput, then never answer the unmask request.
+    /// Send MaskedInput, then never answer the consistency request
+    /// (malicious model; in the semi-honest model the same as
+    /// `during_unmask`).
+    pub during_consistency: Vec<ClientIndex>,
+    /// Send MaskedInput (and a consistency signature), then never answer
+    /// the unmask request.
     pub during_unmask: Vec<ClientIndex>,
 }
 
@@ -59,8 +65,9 @@ pub struct Report {
     /// The plaintext sum mod `2^b` over the final survivors (when the round
     /// finished), computed directly from the inputs.
     pub expected: Option<Vec<u64>>,
-    /// Per phase, in protocol order.
-    pub times: [PhaseTime; 4],
+    /// Per phase, in protocol order: AdvertiseKeys, ShareKeys,
+    /// MaskedInput, Consistency (zero in the semi-honest model), Unmask.
+    pub times: [PhaseTime; 5],
     /// Mean bytes a participating client sent over the round.
     pub upload_per_client: f64,
     /// Mean bytes a participating client received over the round.
@@ -69,6 +76,8 @@ pub struct Report {
     pub survivors: [usize; 3],
     /// Clients that refused a server message, with the reason.
     pub client_errors: Vec<(ClientIndex, Error)>,
+    /// The round id the round ran under (drawn first from the RNG).
+    pub round: RoundId,
 }
 
 impl Report {
@@ -175,8 +184,10 @@ pub enum Direction {
 pub struct Event<'a> {
     /// The phase the message belongs to. A server message belongs to the
     /// phase whose close produced it: a KeyBroadcast to
-    /// [`Phase::AdvertiseKeys`], a ShareDelivery to [`Phase::ShareKeys`], an
-    /// UnmaskRequest to [`Phase::MaskedInput`].
+    /// [`Phase::AdvertiseKeys`], a ShareDelivery to [`Phase::ShareKeys`], a
+    /// ConsistencyRequest (or, semi-honest, an UnmaskRequest) to
+    /// [`Phase::MaskedInput`], a malicious-model UnmaskRequest to
+    /// [`Phase::Consistency`].
     pub phase: Phase,
     /// Who sent it or who receives it.
     pub direction: Direction,
@@ -273,9 +284,10 @@ fn downloaded(
 
 /// The one round driver behind [`run`], [`run_with_progress`],
 /// [`run_recorded`] and [`run_on_wire`]. Randomness is drawn in a fixed
-/// order (protocols/v1/README.md relies on it): the server's nonce, then each
-/// client's R0 keys in ascending index order, then each client's R1 draws in
-/// ascending index order.
+/// order (spec/conformance.md relies on it): the round id (32 bytes); in the
+/// malicious model each client's identity (32 bytes) in ascending index
+/// order; the server's nonce; each client's R0 keys in ascending index
+/// order; each client's R1 draws in ascending index order.
 fn drive<R: CryptoRng + ?Sized>(
     params: &Params,
     inputs: &[Vec<u64>],
@@ -286,15 +298,17 @@ fn drive<R: CryptoRng + ?Sized>(
 ) -> Report {
     let n = params.clients_usize();
     assert_eq!(inputs.len(), n, "one input per client");
-    let mut times = [PhaseTime::default(); 4];
+    let mut times = [PhaseTime::default(); 5];
     let mut up = vec![0usize; n + 1];
     let mut down = vec![0usize; n + 1];
     let mut client_errors = Vec::new();
     let mut survivors = [0usize; 3];
     let bits = params.bits();
 
+    let mut round: RoundId = [0; 32];
+    rng.fill_bytes(&mut round);
     let report = |result: Result<Aggregate, Error>,
-                  times: [PhaseTime; 4],
+                  times: [PhaseTime; 5],
                   survivors: [usize; 3],
                   up: &[usize],
                   down: &[usize],
@@ -323,10 +337,29 @@ fn drive<R: CryptoRng + ?Sized>(
             download_per_client: avg(down),
             survivors,
             client_errors,
+            round,
         }
     };
 
-    let mut server = Server::new(params, rng);
+    let identities: Vec<Identity> = if params.is_malicious() {
+        (0..n).map(|_| Identity::generate(rng)).collect()
+    } else {
+        Vec::new()
+    };
+    let keys: Vec<[u8; 32]> = identities.iter().map(Identity::public_key).collect();
+    let roster = match Roster::new(&keys) {
+        Ok(r) => r,
+        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
+    };
+    let server = if params.is_malicious() {
+        Server::with_roster(params, round, &roster, rng)
+    } else {
+        Server::new(params, round, rng)
+    };
+    let mut server = match server {
+        Ok(s) => s,
+        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
+    };
     let gone = |list: &[ClientIndex], i: ClientIndex| list.contains(&i);
 
     // R0.
@@ -335,7 +368,11 @@ fn drive<R: CryptoRng + ?Sized>(
     let mut server_time = Duration::ZERO;
     for i in (1..=params.clients()).filter(|&i| !gone(&dropouts.before_keys, i)) {
         let start = Instant::now();
-        let Ok((state, msg)) = AwaitingKeys::new(params, i, rng) else {
+        let started = match identities.get(i as usize - 1) {
+            Some(id) => AwaitingKeys::with_identity(params, round, i, id, &roster, rng),
+            None => AwaitingKeys::new(params, round, i, rng),
+        };
+        let Ok((state, msg)) = started else {
             continue;
         };
         client_time += start.elapsed();
@@ -366,7 +403,7 @@ fn drive<R: CryptoRng + ?Sized>(
     for (done, (i, msg)) in deliveries.into_iter().enumerate() {
         let msg = wire.on_server_message(Phase::AdvertiseKeys, i, msg);
         down[i as usize] += msg.len();
-        let state = match waiting.remove(&i) {
+        let mut state = match waiting.remove(&i) {
             Some(state) if !gone(&dropouts.after_keys, i) => state,
             _ => {
                 downloaded(wire, Phase::AdvertiseKeys, i, &msg, None);
@@ -416,7 +453,7 @@ fn drive<R: CryptoRng + ?Sized>(
     for (done, (i, msg)) in deliveries.into_iter().enumerate() {
         let msg = wire.on_server_message(Phase::ShareKeys, i, msg);
         down[i as usize] += msg.len();
-        let state = match waiting.remove(&i) {
+        let mut state = match waiting.remove(&i) {
             Some(state) if !gone(&dropouts.after_shares, i) => state,
             _ => {
                 downloaded(wire, Phase::ShareKeys, i, &msg, None);
@@ -446,23 +483,73 @@ fn drive<R: CryptoRng + ?Sized>(
         server: server_time,
         client_mean: mean(client_time, count),
     };
-    let deliveries = match step {
+    let mut deliveries = match step {
         Ok(Step::Deliver(d)) => d,
         Ok(Step::Done(_)) => unreachable_done(),
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
     };
     survivors[2] = server.survivor_sets()[2].len();
 
+    // Consistency (malicious model).
+    let mut request_phase = Phase::MaskedInput;
+    if params.is_malicious() {
+        let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
+        let total = deliveries.len();
+        for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+            let msg = wire.on_server_message(Phase::MaskedInput, i, msg);
+            down[i as usize] += msg.len();
+            let state = match waiting.get_mut(&i) {
+                Some(state) if !gone(&dropouts.during_consistency, i) => state,
+                _ => {
+                    waiting.remove(&i);
+                    downloaded(wire, Phase::MaskedInput, i, &msg, None);
+                    continue;
+                }
+            };
+            let start = Instant::now();
+            let r = state.consistency(&msg);
+            client_time += start.elapsed();
+            count += 1;
+            downloaded(wire, Phase::MaskedInput, i, &msg, r.as_ref().err().copied());
+            match r {
+                Ok(out) => {
+                    up[i as usize] += out.len();
+                    server_time += upload(&mut server, wire, Phase::Consistency, i, out);
+                }
+                Err(e) => {
+                    waiting.remove(&i);
+                    client_errors.push((i, e));
+                }
+            }
+            progress(Phase::Consistency, done + 1, total);
+        }
+        let start = Instant::now();
+        let step = server.close_phase();
+        server_time += start.elapsed();
+        times[3] = PhaseTime {
+            server: server_time,
+            client_mean: mean(client_time, count),
+        };
+        deliveries = match step {
+            Ok(Step::Deliver(d)) => d,
+            Ok(Step::Done(_)) => unreachable_done(),
+            Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
+        };
+        request_phase = Phase::Consistency;
+    }
+
     // R3.
     let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
     let total = deliveries.len();
     for (done, (i, msg)) in deliveries.into_iter().enumerate() {
-        let msg = wire.on_server_message(Phase::MaskedInput, i, msg);
+        let msg = wire.on_server_message(request_phase, i, msg);
         down[i as usize] += msg.len();
-        let state = match waiting.remove(&i) {
-            Some(state) if !gone(&dropouts.during_unmask, i) => state,
+        let gone_now = gone(&dropouts.during_unmask, i)
+            || (!params.is_malicious() && gone(&dropouts.during_consistency, i));
+        let mut state = match waiting.remove(&i) {
+            Some(state) if !gone_now => state,
             _ => {
-                downloaded(wire, Phase::MaskedInput, i, &msg, None);
+                downloaded(wire, request_phase, i, &msg, None);
                 continue;
             }
         };
@@ -470,7 +557,7 @@ fn drive<R: CryptoRng + ?Sized>(
         let r = state.receive(&msg);
         client_time += start.elapsed();
         count += 1;
-        downloaded(wire, Phase::MaskedInput, i, &msg, r.as_ref().err().copied());
+        downloaded(wire, request_phase, i, &msg, r.as_ref().err().copied());
         match r {
             Ok(out) => {
                 up[i as usize] += out.len();
@@ -483,7 +570,7 @@ fn drive<R: CryptoRng + ?Sized>(
     let start = Instant::now();
     let step = server.close_phase();
     server_time += start.elapsed();
-    times[3] = PhaseTime {
+    times[4] = PhaseTime {
         server: server_time,
         client_mean: mean(client_time, count),
     };

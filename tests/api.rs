@@ -16,5 +16,3 @@ mod resources;
 mod round;
 #[path = "api/spec.rs"]
 mod spec;
-#[path = "api/vectors.rs"]
-mod vectors;

@@ -457,6 +457,7 @@ fn choose_dropouts<R: CryptoRng + ?Sized>(n: u32, counts: [usize; 3], rng: &mut 
         before_keys: Vec::new(),
         after_keys: take(counts[0]),
         after_shares: take(counts[1]),
+        during_consistency: Vec::new(),
         during_unmask: take(counts[2]),
     }
 }
@@ -529,7 +530,7 @@ impl Floor {
                 .filter(|v| agg.survivors.binary_search(v).is_err())
                 .map(|&v| {
                     params
-                        .neighbours(v)
+                        .neighbours(&report.round, v)
                         .iter()
                         .filter(|u| agg.survivors.binary_search(u).is_ok())
                         .count() as u64
@@ -616,10 +617,11 @@ fn keystream_rate_lanes<const L: usize>(total: usize) -> f64 {
 // ----- Output -----
 
 /// The phases as the table and the JSON name them.
-const PHASES: [(&str, &str); 4] = [
+const PHASES: [(&str, &str); 5] = [
     ("R0 AdvertiseKeys", "advertise_keys"),
     ("R1 ShareKeys", "share_keys"),
     ("R2 MaskedInput", "masked_input"),
+    ("Consistency", "consistency"),
     ("R3 Unmask", "unmask"),
 ];
 
@@ -703,7 +705,7 @@ impl Outcome {
                 "client_ratio": ms(r.times[2].client_mean) / ms(f.client()).max(1e-9),
                 "server_bytes": f.server_bytes,
                 "server_ms": f.server().map(ms),
-                "server_ratio": f.server().map(|s| ms(r.times[3].server) / ms(s).max(1e-9)),
+                "server_ratio": f.server().map(|s| ms(r.times[4].server) / ms(s).max(1e-9)),
             })
         });
         json!({
@@ -780,6 +782,9 @@ impl Outcome {
         ));
         let mut total = (Duration::ZERO, Duration::ZERO);
         for ((name, _), t) in PHASES.iter().zip(&r.times) {
+            if *name == "Consistency" && !p.is_malicious() {
+                continue;
+            }
             total = (total.0 + t.server, total.1 + t.client_mean);
             line(format!(
                 "{name:<18} {:>13.3} {:>18.3}",
@@ -848,7 +853,7 @@ impl Outcome {
                         grouped(bytes),
                         ms(floor),
                         threads(f.threads),
-                        ms(r.times[3].server) / ms(floor).max(1e-9)
+                        ms(r.times[4].server) / ms(floor).max(1e-9)
                     ),
                 ));
             }

@@ -94,13 +94,6 @@ impl PartialEq for Commitments {
 
 impl Eq for Commitments {}
 
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "verifiable shares are not yet carried by the protocol messages"
-    )
-)]
 impl Commitments {
     /// Commits to the coefficients `coeffs` (of `X^0` first): `a_j G` by the
     /// precomputed base-point table, constant time in the coefficients.
@@ -119,6 +112,7 @@ impl Commitments {
     }
 
     /// The decompressed points `C_0, ..., C_{t-1}`.
+    #[cfg(test)]
     pub(crate) fn points(&self) -> &[RistrettoPoint] {
         &self.points
     }
@@ -195,13 +189,6 @@ impl Commitments {
 /// As [`shamir::split`]: [`ShamirError::InvalidArguments`] unless `xs` is
 /// non-empty, its entries are distinct and nonzero, and
 /// `1 <= threshold <= xs.len()`.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "verifiable shares are not yet dealt by the protocol"
-    )
-)]
 pub(crate) fn split_committed<R: CryptoRng + ?Sized>(
     secret: &Scalar,
     threshold: usize,
@@ -223,13 +210,6 @@ pub(crate) fn split_committed<R: CryptoRng + ?Sized>(
 /// published commitments and the index `x`), so it uses a variable-time
 /// multiscalar multiplication. The result of the comparison is public
 /// anyway: a holder complains about a bad share.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "verifiable shares are not yet checked by the protocol"
-    )
-)]
 pub(crate) fn verify_share(c: &Commitments, x: u32, y: &Scalar) -> bool {
     if x == 0 {
         return false;
@@ -256,13 +236,6 @@ pub(crate) fn verify_share(c: &Commitments, x: u32, y: &Scalar) -> bool {
 /// false except with probability at most `2^-128` over the weights
 /// (spec/crypto.md section 8.3). An item with `x = 0` is wrong. An empty
 /// batch is true. Draws 16 bytes from `rng` per item.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "verifiable shares are not yet checked by the protocol"
-    )
-)]
 pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
     items: &[(&Commitments, u32, Scalar)],
     rng: &mut R,
@@ -305,13 +278,6 @@ pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
 /// batch checks of shrinking size; with none, two halves (so call it after
 /// [`verify_batch`] has failed). A wrong item escapes only if a batch
 /// containing it passes, probability at most `2^-128` each.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "verifiable shares are not yet checked by the protocol"
-    )
-)]
 pub(crate) fn find_bad<R: CryptoRng + ?Sized>(
     items: &[(&Commitments, u32, Scalar)],
     rng: &mut R,
@@ -356,13 +322,6 @@ fn bisect<R: CryptoRng + ?Sized>(
 }
 
 /// `C_0 = secret G`, the commitment to the shared secret.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "verifiable shares are not yet checked by the protocol"
-    )
-)]
 pub(crate) fn constant_term(c: &Commitments) -> RistrettoPoint {
     // A `Commitments` always holds at least one point; the fallback is
     // unreachable but keeps this total.

@@ -38,10 +38,22 @@ pub(crate) fn agree(secret: &StaticSecret, peer: &PublicKeyBytes) -> Option<Zero
     }
 }
 
+/// Whether `pk` is the canonical encoding of an X25519 u-coordinate: bit
+/// 255 clear and the value below `p = 2^255 - 19`. X25519 ignores bit 255
+/// and reduces mod p, so each key has other encodings; refusing them at
+/// decode makes byte equality key equality (spec/wire-format.md section 2).
+pub(crate) fn is_canonical_public_key(pk: &PublicKeyBytes) -> bool {
+    if pk[31] & 0x80 != 0 {
+        return false;
+    }
+    // Values >= p: 0x7f, then 30 bytes of 0xff, then a low byte >= 0xed.
+    !(pk[31] == 0x7f && pk[1..31].iter().all(|&b| b == 0xff) && pk[0] >= 0xed)
+}
+
 /// The X25519 mask secret derived from the Shamir-shared mask-key scalar:
-/// `HKDF(salt = none, ikm = scalar bytes, info = "secagg/v1/mask-sk")`.
-pub(crate) fn mask_secret(mask_key: &Scalar) -> StaticSecret {
-    let bytes = hkdf32(None, mask_key.as_bytes(), &[labels::MASK_SK]);
+/// `HKDF(salt = round id, ikm = scalar bytes, info = "secagg/v1/mask-sk")`.
+pub(crate) fn mask_secret(mask_key: &Scalar, round: &[u8; 32]) -> StaticSecret {
+    let bytes = hkdf32(Some(round), mask_key.as_bytes(), &[labels::MASK_SK]);
     StaticSecret::from(*bytes)
 }
 
@@ -91,27 +103,35 @@ pub(crate) fn self_mask_key(seed: &Scalar, session: &[u8; 32], owner: ClientInde
     )
 }
 
-/// The commitment to `owner`'s self-mask seed:
-/// `SHA-256(label || session || owner || seed bytes)`.
-pub(crate) fn seed_commitment(seed: &Scalar, session: &[u8; 32], owner: ClientIndex) -> [u8; 32] {
+/// The digest a consistency signature covers:
+/// `SHA-256(label || session || n || bitmap of the survivor set)`.
+pub(crate) fn survivor_set_digest(session: &[u8; 32], n: u32, bitmap: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(labels::SEED_COMMIT);
+    h.update(labels::SURVIVOR_SET);
     h.update(session);
-    h.update(owner.to_le_bytes());
-    h.update(seed.as_bytes());
+    h.update(n.to_le_bytes());
+    h.update(bitmap);
     h.finalize().into()
 }
 
-/// The session id: `SHA-256(label || params || nonce || (index || c_pk || s_pk)*)`
+/// SHA-256 of the encoded parameters: what an AdvertiseKeys signature binds.
+pub(crate) fn params_digest(params: &[u8]) -> [u8; 32] {
+    Sha256::digest(params).into()
+}
+
+/// The session id:
+/// `SHA-256(label || params || round || nonce || (index || c_pk || s_pk)*)`
 /// over U1 in ascending index order.
 pub(crate) fn session_id<'a>(
     params: &[u8],
+    round: &[u8; 32],
     nonce: &[u8; 32],
     keys: impl Iterator<Item = (ClientIndex, &'a PublicKeyBytes, &'a PublicKeyBytes)>,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(labels::SESSION);
     h.update(params);
+    h.update(round);
     h.update(nonce);
     for (i, c, s) in keys {
         h.update(i.to_le_bytes());
@@ -141,6 +161,21 @@ mod tests {
         }
         let good = public_key(&StaticSecret::from([0x42; 32]));
         assert!(!is_weak_public_key(&good));
+    }
+
+    #[test]
+    fn only_canonical_encodings_pass() {
+        let good = public_key(&StaticSecret::from([0x42; 32]));
+        assert!(is_canonical_public_key(&good));
+        let mut high = good;
+        high[31] |= 0x80;
+        assert!(!is_canonical_public_key(&high), "bit 255 set");
+        let mut p = [0xffu8; 32];
+        p[31] = 0x7f;
+        p[0] = 0xed;
+        assert!(!is_canonical_public_key(&p), "p itself");
+        p[0] = 0xec;
+        assert!(is_canonical_public_key(&p), "p - 1");
     }
 
     #[test]

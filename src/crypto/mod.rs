@@ -5,12 +5,15 @@
 
 pub(crate) mod aead;
 pub(crate) mod feldman;
+pub(crate) mod identity;
 pub(crate) mod kx;
 pub(crate) mod prg;
 pub(crate) mod secret;
 pub(crate) mod shamir;
 
-/// The domain-separation labels of protocol v1 (spec/crypto.md section 2).
+/// The domain-separation labels (spec/crypto.md section 2): the `secagg/v1/`
+/// labels of the key schedule, unchanged since protocol v1, and the
+/// `secagg/v2/` labels of the signatures added in v2.
 pub mod labels {
     /// Prefix of the session-id hash.
     pub const SESSION: &[u8] = b"secagg/v1/session";
@@ -24,21 +27,37 @@ pub mod labels {
     pub const PAIR_MASK: &[u8] = b"secagg/v1/pair-mask";
     /// HKDF info prefix of the self-mask PRG key.
     pub const SELF_MASK: &[u8] = b"secagg/v1/self-mask";
-    /// Prefix of the self-mask seed commitment hash.
-    pub const SEED_COMMIT: &[u8] = b"secagg/v1/seed-commit";
     /// HKDF info prefix of the key that permutes the Harary graph's labels.
     pub const GRAPH: &[u8] = b"secagg/v1/graph";
+    /// Prefix of the signed AdvertiseKeys message (malicious-server model).
+    pub const SIG_ADVERTISE: &[u8] = b"secagg/v2/sig-advertise";
+    /// Prefix of the signed ShareKeys commitments (malicious-server model).
+    pub const SIG_SHARES: &[u8] = b"secagg/v2/sig-shares";
+    /// Prefix of the signed masking set of a MaskedInput (malicious-server model).
+    pub const SIG_MASKED_WITH: &[u8] = b"secagg/v2/sig-masked-with";
+    /// Prefix of the signed survivor set of the consistency round.
+    pub const SIG_CONSISTENCY: &[u8] = b"secagg/v2/sig-consistency";
+    /// Prefix of the survivor-set digest that consistency signatures cover.
+    pub const SURVIVOR_SET: &[u8] = b"secagg/v2/survivor-set";
+    /// Prefix of the hash that seeds the weights of the server's batched
+    /// share check.
+    pub const SHARE_BATCH: &[u8] = b"secagg/v2/share-batch";
 
     /// Every label, for the spec-agreement test.
-    pub const ALL: [&[u8]; 8] = [
+    pub const ALL: [&[u8]; 13] = [
         SESSION,
         SHARE_KEY,
         SHARE_AAD,
         MASK_SK,
         PAIR_MASK,
         SELF_MASK,
-        SEED_COMMIT,
         GRAPH,
+        SIG_ADVERTISE,
+        SIG_SHARES,
+        SIG_MASKED_WITH,
+        SIG_CONSISTENCY,
+        SURVIVOR_SET,
+        SHARE_BATCH,
     ];
 }
 

@@ -5,8 +5,32 @@ pub mod secagg_plus;
 
 use rand_core::CryptoRng;
 
-use crate::codec::{Reader, put_u32};
+use crate::codec::{Reader, VERSION, put_u32};
 use crate::error::{DecodeError, Error, ParamsError};
+
+/// A host-chosen id of one round, fresh for every round a client takes part
+/// in (spec/protocol.md section 2): it binds the AdvertiseKeys message, the
+/// key schedule and the Harary label permutation to the round.
+pub type RoundId = [u8; 32];
+
+/// What the server is trusted to do (spec/threat-model.md).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum ServerModel {
+    /// The server follows the protocol (it may collude with clients and
+    /// read everything it is sent). Four rounds; a malicious server is out
+    /// of scope.
+    SemiHonest,
+    /// The server may drop, alter, trim and equivocate. Adds signed keys
+    /// (the PKI of a [`crate::Roster`]), signed masking sets and the
+    /// consistency round.
+    Malicious {
+        /// c: the most corrupt clients tolerated in any neighbourhood (the
+        /// whole roster on the complete graph). Validation requires `t > c`
+        /// and a unique accepted survivor set: `2t > n + c` on the complete
+        /// graph, `2t - k > c` on a Harary graph of degree k.
+        corrupt: u32,
+    },
+}
 
 /// The largest roster this build accepts.
 pub const MAX_CLIENTS: u32 = 1 << 24;
@@ -47,6 +71,7 @@ pub struct Params {
     bits: u8,
     dim: u32,
     graph: Graph,
+    model: ServerModel,
 }
 
 impl Params {
@@ -92,7 +117,39 @@ impl Params {
             bits,
             dim,
             graph,
+            model: ServerModel::SemiHonest,
         })
+    }
+
+    /// These parameters under server model `model`.
+    ///
+    /// ```
+    /// use secagg::{Graph, Params, ServerModel};
+    /// // n = 10, c = 2: a unique survivor set needs 2t > 12.
+    /// let p = Params::new(10, 7, 32, 8, Graph::Complete)?
+    ///     .with_model(ServerModel::Malicious { corrupt: 2 })?;
+    /// assert!(Params::new(10, 6, 32, 8, Graph::Complete)?
+    ///     .with_model(ServerModel::Malicious { corrupt: 2 }).is_err());
+    /// # Ok::<(), secagg::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ParamsError::NotUnique`] in the malicious model when `t <= c`, or
+    /// `2t <= n + c` on the complete graph, or `2t - k <= c` on a Harary
+    /// graph (spec/params.md section 6).
+    pub fn with_model(mut self, model: ServerModel) -> Result<Self, Error> {
+        if let ServerModel::Malicious { corrupt } = model {
+            let (t, c) = (u64::from(self.threshold), u64::from(corrupt));
+            let unique = match self.graph {
+                Graph::Complete => 2 * t > u64::from(self.clients) + c,
+                Graph::Harary { degree, .. } => 2 * t > u64::from(degree) + c,
+            };
+            if t <= c || !unique {
+                return Err(ParamsError::NotUnique.into());
+            }
+        }
+        self.model = model;
+        Ok(self)
     }
 
     /// SecAgg+ parameters for `clients` clients of which at most
@@ -175,21 +232,22 @@ impl Params {
         &self.graph
     }
 
+    /// The server model.
+    pub fn model(&self) -> ServerModel {
+        self.model
+    }
+
+    /// Whether the round runs the malicious-server model.
+    pub fn is_malicious(&self) -> bool {
+        matches!(self.model, ServerModel::Malicious { .. })
+    }
+
     /// k, the number of neighbours of each client (`n - 1` for the complete graph).
     pub fn degree(&self) -> u32 {
         match self.graph {
             Graph::Complete => self.clients - 1,
             Graph::Harary { degree, .. } => degree,
         }
-    }
-
-    /// The neighbours of client `u` (without `u`), ascending; empty when
-    /// `u` is outside `1..=n`. Builds the graph: O(n) for a Harary graph.
-    pub fn neighbours(&self, u: crate::ClientIndex) -> Vec<crate::ClientIndex> {
-        if u == 0 || u > self.clients {
-            return Vec::new();
-        }
-        crate::graph::Topology::new(self).neighbours(u)
     }
 
     pub(crate) fn dim_usize(&self) -> usize {
@@ -207,7 +265,7 @@ impl Params {
     /// The canonical encoding (spec/wire-format.md section 4).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(56);
-        out.push(crate::protocol::messages::VERSION);
+        out.push(VERSION);
         put_u32(&mut out, self.clients);
         put_u32(&mut out, self.threshold);
         out.push(self.bits);
@@ -220,7 +278,14 @@ impl Params {
                 out.extend_from_slice(seed);
             }
         }
-        // Extension count: none in v1 (differential privacy goes here).
+        match self.model {
+            ServerModel::SemiHonest => out.push(0),
+            ServerModel::Malicious { corrupt } => {
+                out.push(1);
+                put_u32(&mut out, corrupt);
+            }
+        }
+        // Extension count: none yet (differential privacy goes here).
         out.push(0);
         out
     }
@@ -233,7 +298,7 @@ impl Params {
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != crate::protocol::messages::VERSION {
+        if version != VERSION {
             return Err(DecodeError::UnsupportedVersion(version).into());
         }
         let clients = r.u32()?;
@@ -248,11 +313,16 @@ impl Params {
             },
             _ => return Err(DecodeError::NonCanonical.into()),
         };
+        let model = match r.u8()? {
+            0 => ServerModel::SemiHonest,
+            1 => ServerModel::Malicious { corrupt: r.u32()? },
+            _ => return Err(DecodeError::NonCanonical.into()),
+        };
         if r.u8()? != 0 {
             return Err(DecodeError::NonCanonical.into());
         }
         r.finish()?;
-        Self::new(clients, threshold, bits, dim, graph)
+        Self::new(clients, threshold, bits, dim, graph)?.with_model(model)
     }
 }
 

@@ -1,20 +1,28 @@
-//! The client side of a round: one state per message awaited, each consumed
-//! to produce the next state and the bytes to send (spec/protocol.md
+//! The client side of a round: one state per message awaited (spec/protocol.md
 //! section 4).
 //!
 //! ```text
-//! AwaitingKeys::new            -> AdvertiseKeys bytes
-//! AwaitingKeys::receive        (KeyBroadcast)  -> AwaitingShares, ShareKeys bytes
-//! AwaitingShares::receive      (ShareDelivery) -> AwaitingUnmask, MaskedInput bytes
-//! AwaitingUnmask::receive      (UnmaskRequest) -> UnmaskResponse bytes
+//! AwaitingKeys::new / with_identity      -> AdvertiseKeys bytes
+//! AwaitingKeys::receive      (KeyBroadcast)       -> AwaitingShares, ShareKeys bytes
+//! AwaitingShares::receive    (ShareDelivery)      -> AwaitingUnmask, MaskedInput bytes
+//! AwaitingUnmask::consistency (ConsistencyRequest) -> ConsistencyResponse bytes (malicious model)
+//! AwaitingUnmask::receive    (UnmaskRequest)      -> UnmaskResponse bytes
 //! ```
 //!
-//! A client whose server message is refused (an [`Error::Server`]) simply
-//! stops: it is a dropout as far as the round is concerned, and it has
-//! revealed nothing beyond what the earlier phases sent.
+//! Each `receive` takes `&mut self`. What happens to the state on an error
+//! depends on who erred:
+//! - a caller's mistake ([`Error::Misuse`], e.g. an input of the wrong
+//!   length) or server bytes that do not decode
+//!   ([`ServerFault::Malformed`]): the state is unchanged and can take the
+//!   real message;
+//! - a decoded server message that the client refuses (any other
+//!   [`Error::Server`]): the state is spent, the client has dropped out of
+//!   the round and has revealed nothing beyond its earlier messages;
+//! - after a success the state is spent too (the next state holds the
+//!   round); calling it again is [`Misuse::RoundOver`].
 
 use core::fmt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
@@ -23,28 +31,60 @@ use zeroize::Zeroizing;
 
 use crate::codec::{Decode, Encode};
 use crate::crypto::aead::{self, PLAINTEXT_LEN};
+use crate::crypto::feldman;
+use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::kx::{self, PublicKeyBytes};
+use crate::crypto::labels;
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::secret::SecretScalar;
-use crate::crypto::shamir::{self, random_scalar};
-use crate::error::{ClientIndex, Error, Misuse, ServerFault};
+use crate::crypto::shamir::random_scalar;
+use crate::error::{ClientIndex, DecodeError, Error, Misuse, ServerFault};
 use crate::graph::Topology;
-use crate::params::Params;
+use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
-    AdvertiseKeys, KeyBroadcast, MaskedInput, SessionId, ShareDelivery, ShareEntry, ShareKeys,
-    ShareKind, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, DeliveredShares, Evidence,
+    KeyBroadcast, MaskedInput, SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind,
+    UnmaskRequest, UnmaskResponse, index_bitmap,
 };
 use crate::vector;
 
-fn server_err(e: crate::error::DecodeError) -> Error {
+fn server_err(e: DecodeError) -> Error {
     Error::Server(ServerFault::Malformed(e))
+}
+
+fn refuse(fault: ServerFault) -> Error {
+    Error::Server(fault)
+}
+
+/// The identity and roster of a client in the malicious-server model.
+#[derive(Clone, Debug)]
+struct Credentials {
+    identity: Identity,
+    roster: Roster,
+}
+
+/// What every state carries.
+#[derive(Clone, Debug)]
+struct Common {
+    params: Params,
+    round: RoundId,
+    index: ClientIndex,
+    creds: Option<Credentials>,
+}
+
+/// Takes the inner state, or says the state is spent.
+fn take<T>(slot: &mut Option<T>) -> Result<T, Error> {
+    slot.take().ok_or(Error::Misuse(Misuse::RoundOver))
 }
 
 /// A client that has advertised its keys and awaits the server's
 /// [`KeyBroadcast`].
 pub struct AwaitingKeys {
-    params: Params,
-    index: ClientIndex,
+    common: Common,
+    inner: Option<KeysInner>,
+}
+
+struct KeysInner {
     c_sk: StaticSecret,
     c_pk: PublicKeyBytes,
     mask_key: SecretScalar,
@@ -55,22 +95,75 @@ pub struct AwaitingKeys {
 impl fmt::Debug for AwaitingKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwaitingKeys")
-            .field("index", &self.index)
+            .field("index", &self.common.index)
+            .field("spent", &self.inner.is_none())
             .finish_non_exhaustive()
     }
 }
 
 impl AwaitingKeys {
-    /// Starts a round as client `index` (in `1..=n`): draws the two key pairs
-    /// from `rng` and returns the state and the [`AdvertiseKeys`] bytes.
+    /// Starts round `round` as client `index` (in `1..=n`) under
+    /// semi-honest parameters: draws the two key pairs from `rng` and
+    /// returns the state and the [`AdvertiseKeys`] bytes.
+    ///
+    /// `round` must be fresh: a client never takes part in two rounds with
+    /// the same id (spec/protocol.md section 2).
     ///
     /// Implements spec/protocol.md section 4.1 (AdvertiseKeys, client side).
     ///
     /// # Errors
-    /// [`Error::Misuse`] if `index` is outside `1..=n`.
+    /// [`Error::Misuse`] if `index` is outside `1..=n`, or
+    /// ([`Misuse::Identity`]) the parameters are of the malicious model,
+    /// which needs [`AwaitingKeys::with_identity`].
     pub fn new<R: CryptoRng + ?Sized>(
         params: &Params,
+        round: RoundId,
         index: ClientIndex,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        if params.is_malicious() {
+            return Err(Misuse::Identity.into());
+        }
+        Self::start(params, round, index, None, rng)
+    }
+
+    /// [`AwaitingKeys::new`] for the malicious-server model: the client's
+    /// long-term `identity` signs its keys and its later commitments, and
+    /// `roster` holds every client's verifying key.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] if `index` is outside `1..=n`, the parameters are
+    /// semi-honest, the roster does not have n keys, or `identity` is not
+    /// the roster's key for `index` ([`Misuse::Identity`], [`Misuse::Roster`]).
+    pub fn with_identity<R: CryptoRng + ?Sized>(
+        params: &Params,
+        round: RoundId,
+        index: ClientIndex,
+        identity: &Identity,
+        roster: &Roster,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        if !params.is_malicious() {
+            return Err(Misuse::Identity.into());
+        }
+        if roster.len() != params.clients_usize() {
+            return Err(Misuse::Roster.into());
+        }
+        if roster.get(index).is_some() && roster.get(index) != Some(identity.public_key()) {
+            return Err(Misuse::Identity.into());
+        }
+        let creds = Credentials {
+            identity: identity.clone(),
+            roster: roster.clone(),
+        };
+        Self::start(params, round, index, Some(creds), rng)
+    }
+
+    fn start<R: CryptoRng + ?Sized>(
+        params: &Params,
+        round: RoundId,
+        index: ClientIndex,
+        creds: Option<Credentials>,
         rng: &mut R,
     ) -> Result<(Self, Vec<u8>), Error> {
         if index == 0 || index > params.clients() {
@@ -80,68 +173,106 @@ impl AwaitingKeys {
         rng.fill_bytes(c_bytes.as_mut());
         let c_sk = StaticSecret::from(*c_bytes);
         let mask_key = SecretScalar(random_scalar(rng));
-        let s_sk = kx::mask_secret(&mask_key.0);
-        let state = Self {
-            params: params.clone(),
-            index,
+        let s_sk = kx::mask_secret(&mask_key.0, &round);
+        let inner = KeysInner {
             c_pk: kx::public_key(&c_sk),
             s_pk: kx::public_key(&s_sk),
             c_sk,
             mask_key,
             s_sk,
         };
+        let signature = creds.as_ref().map(|c| {
+            c.identity.sign(
+                labels::SIG_ADVERTISE,
+                &advertise_parts(params, &round, index, &inner.c_pk, &inner.s_pk).parts(),
+            )
+        });
         let msg = AdvertiseKeys {
-            c_pk: state.c_pk,
-            s_pk: state.s_pk,
+            round,
+            c_pk: inner.c_pk,
+            s_pk: inner.s_pk,
+            signature,
+        };
+        let state = Self {
+            common: Common {
+                params: params.clone(),
+                round,
+                index,
+                creds,
+            },
+            inner: Some(inner),
         };
         Ok((state, msg.to_bytes()))
     }
 
     /// This client's index.
     pub fn index(&self) -> ClientIndex {
-        self.index
+        self.common.index
     }
 
     /// Handles the [`KeyBroadcast`]: checks it, Shamir-shares the mask key and
     /// a fresh self-mask seed among the neighbours named (and itself), and
     /// returns the [`ShareKeys`] bytes.
     ///
+    /// Cost: one X25519 agreement pair and one Shamir evaluation pair per
+    /// neighbour, O(k t); in the malicious model also one signature check
+    /// per neighbour.
+    ///
     /// Implements spec/protocol.md section 4.2 (ShareKeys, client side).
     ///
     /// # Errors
-    /// [`Error::Server`] when the broadcast does not decode, lacks this
-    /// client's own keys, repeats a key, names a non-neighbour or a
-    /// small-order key, or names fewer than t clients (this one included).
+    /// [`Error::Server`] when the broadcast does not decode (the state stays
+    /// usable), or (the state is spent) lacks this client's own keys,
+    /// repeats a key, names a non-neighbour or a small-order key, carries a
+    /// signature that does not verify (malicious model), or names fewer
+    /// than t clients (this one included).
     pub fn receive<R: CryptoRng + ?Sized>(
-        self,
+        &mut self,
         bytes: &[u8],
         rng: &mut R,
     ) -> Result<(AwaitingShares, Vec<u8>), Error> {
-        let msg = KeyBroadcast::decode(&self.params, bytes).map_err(server_err)?;
-        let topo = Topology::new(&self.params);
+        let msg = KeyBroadcast::decode(&self.common.params, bytes).map_err(server_err)?;
+        let me = take(&mut self.inner)?;
+        let common = self.common.clone();
+        let params = &common.params;
+        let index = common.index;
+        let topo = Topology::new(params, &common.round);
         let mut own = false;
         let mut seen = std::collections::HashSet::with_capacity(msg.keys.len() * 2);
         for k in &msg.keys {
             if !seen.insert(k.c_pk) || !seen.insert(k.s_pk) {
-                return Err(Error::Server(ServerFault::DuplicateKeys));
+                return Err(refuse(ServerFault::DuplicateKeys));
             }
-            if k.index == self.index {
-                if k.c_pk != self.c_pk || k.s_pk != self.s_pk {
-                    return Err(Error::Server(ServerFault::MissingOwnKeys));
+            if k.index == index {
+                if k.c_pk != me.c_pk || k.s_pk != me.s_pk {
+                    return Err(refuse(ServerFault::MissingOwnKeys));
                 }
                 own = true;
-            } else if !topo.adjacent(self.index, k.index) {
-                return Err(Error::Server(ServerFault::UnexpectedPeer { peer: k.index }));
-            } else if kx::is_weak_public_key(&k.c_pk) || kx::is_weak_public_key(&k.s_pk) {
-                return Err(Error::Server(ServerFault::WeakKey { peer: k.index }));
+                continue;
+            }
+            if !topo.adjacent(index, k.index) {
+                return Err(refuse(ServerFault::UnexpectedPeer { peer: k.index }));
+            }
+            if kx::is_weak_public_key(&k.c_pk) || kx::is_weak_public_key(&k.s_pk) {
+                return Err(refuse(ServerFault::WeakKey { peer: k.index }));
+            }
+            if let Some(c) = &common.creds {
+                let parts = advertise_parts(params, &common.round, k.index, &k.c_pk, &k.s_pk);
+                let ok = k.signature.is_some_and(|sig| {
+                    c.roster
+                        .verify(k.index, labels::SIG_ADVERTISE, &parts.parts(), &sig)
+                });
+                if !ok {
+                    return Err(refuse(ServerFault::BadSignature { peer: k.index }));
+                }
             }
         }
         if !own {
-            return Err(Error::Server(ServerFault::MissingOwnKeys));
+            return Err(refuse(ServerFault::MissingOwnKeys));
         }
-        let t = self.params.threshold_usize();
+        let t = params.threshold_usize();
         if msg.keys.len() < t {
-            return Err(Error::Server(ServerFault::NotEnoughNeighbours {
+            return Err(refuse(ServerFault::NotEnoughNeighbours {
                 named: msg.keys.len(),
                 threshold: t,
             }));
@@ -151,35 +282,35 @@ impl AwaitingKeys {
         let seed = SecretScalar(random_scalar(rng));
         let holders: Vec<ClientIndex> = msg.keys.iter().map(|k| k.index).collect();
         let shares_of = |secret: &Scalar, rng: &mut R| {
-            shamir::split(secret, t, &holders, rng).map_err(|_| {
-                Error::Server(ServerFault::NotEnoughNeighbours {
+            feldman::split_committed(secret, t, &holders, rng).map_err(|_| {
+                refuse(ServerFault::NotEnoughNeighbours {
                     named: holders.len(),
                     threshold: t,
                 })
             })
         };
-        let key_shares = shares_of(&self.mask_key.0, rng)?;
-        let seed_shares = shares_of(&seed.0, rng)?;
+        let (key_shares, key_commitments) = shares_of(&me.mask_key.0, rng)?;
+        let (seed_shares, seed_commitments) = shares_of(&seed.0, rng)?;
 
         let mut ciphertexts = Vec::with_capacity(holders.len().saturating_sub(1));
         let mut peers = BTreeMap::new();
         let mut own_shares = None;
         for ((k, ks), ss) in msg.keys.iter().zip(&key_shares).zip(&seed_shares) {
-            if k.index == self.index {
+            if k.index == index {
                 own_shares = Some(HeldShares {
                     mask_key: SecretScalar(ks.y),
                     seed: SecretScalar(ss.y),
                 });
                 continue;
             }
-            let weak = Error::Server(ServerFault::WeakKey { peer: k.index });
-            let shared = kx::agree(&self.c_sk, &k.c_pk).ok_or(weak)?;
-            let key = kx::share_key(&shared, &session, self.index, k.index);
+            let weak = refuse(ServerFault::WeakKey { peer: k.index });
+            let shared = kx::agree(&me.c_sk, &k.c_pk).ok_or(weak)?;
+            let key = kx::share_key(&shared, &session, index, k.index);
             // Everything R2 needs from this peer's keys is derived now, while
             // the client waits for the server: the R2 critical path is then
             // the mask PRG alone, and the secret keys are dropped here.
-            let mask_shared = kx::agree(&self.s_sk, &k.s_pk).ok_or(weak)?;
-            let sign = if self.index < k.index {
+            let mask_shared = kx::agree(&me.s_sk, &k.s_pk).ok_or(weak)?;
+            let sign = if index < k.index {
                 Sign::Plus
             } else {
                 Sign::Minus
@@ -187,9 +318,9 @@ impl AwaitingKeys {
             peers.insert(
                 k.index,
                 PeerKeys {
-                    open: kx::share_key(&shared, &session, k.index, self.index),
+                    open: kx::share_key(&shared, &session, k.index, index),
                     mask: (
-                        kx::pair_mask_key(&mask_shared, &session, self.index, k.index),
+                        kx::pair_mask_key(&mask_shared, &session, index, k.index),
                         sign,
                     ),
                 },
@@ -197,26 +328,90 @@ impl AwaitingKeys {
             let mut pt = Zeroizing::new([0u8; PLAINTEXT_LEN]);
             pt[..32].copy_from_slice(ks.y.as_bytes());
             pt[32..].copy_from_slice(ss.y.as_bytes());
-            ciphertexts.push((
-                k.index,
-                aead::seal(&key, &session, self.index, k.index, &pt),
-            ));
+            ciphertexts.push((k.index, aead::seal(&key, &session, index, k.index, &pt)));
         }
-        let own_shares = own_shares.ok_or(Error::Server(ServerFault::MissingOwnKeys))?;
+        let own_shares = own_shares.ok_or(refuse(ServerFault::MissingOwnKeys))?;
+        let key_commitments = points(&key_commitments);
+        let seed_commitments = points(&seed_commitments);
+        let signature = common.creds.as_ref().map(|c| {
+            c.identity.sign(
+                labels::SIG_SHARES,
+                &shares_parts(&session, index, &key_commitments, &seed_commitments).parts(),
+            )
+        });
         let out = ShareKeys {
             session,
-            seed_commitment: kx::seed_commitment(&seed.0, &session, self.index),
+            key_commitments,
+            seed_commitments,
+            signature,
             ciphertexts,
         };
         let next = AwaitingShares {
-            params: self.params,
-            index: self.index,
-            session,
-            seed,
-            own_shares,
-            peers,
+            common,
+            neighbours: topo.neighbours(index),
+            inner: Some(SharesInner {
+                session,
+                seed,
+                own_shares,
+                peers,
+            }),
         };
         Ok((next, out.to_bytes()))
+    }
+}
+
+/// The wire form of Feldman commitments.
+fn points(c: &feldman::Commitments) -> Vec<[u8; 32]> {
+    c.encode()
+        .chunks_exact(32)
+        .map(|p| {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(p);
+            a
+        })
+        .collect()
+}
+
+/// What a ShareKeys signature covers (spec/crypto.md section 8).
+pub(crate) fn shares_parts(
+    session: &SessionId,
+    index: ClientIndex,
+    key_commitments: &[[u8; 32]],
+    seed_commitments: &[[u8; 32]],
+) -> [Vec<u8>; 4] {
+    [
+        session.to_vec(),
+        index.to_le_bytes().to_vec(),
+        key_commitments.concat(),
+        seed_commitments.concat(),
+    ]
+}
+
+/// What an AdvertiseKeys signature covers (spec/crypto.md section 8).
+pub(crate) fn advertise_parts(
+    params: &Params,
+    round: &RoundId,
+    index: ClientIndex,
+    c_pk: &PublicKeyBytes,
+    s_pk: &PublicKeyBytes,
+) -> [Vec<u8>; 5] {
+    [
+        kx::params_digest(&params.to_bytes()).to_vec(),
+        round.to_vec(),
+        index.to_le_bytes().to_vec(),
+        c_pk.to_vec(),
+        s_pk.to_vec(),
+    ]
+}
+
+/// Signed fields as the borrowed slices the signer takes.
+pub(crate) trait Parts {
+    fn parts(&self) -> Vec<&[u8]>;
+}
+
+impl<const N: usize> Parts for [Vec<u8>; N] {
+    fn parts(&self) -> Vec<&[u8]> {
+        self.iter().map(Vec::as_slice).collect()
     }
 }
 
@@ -230,8 +425,13 @@ struct HeldShares {
 /// A client that has sent its shares and awaits the server's
 /// [`ShareDelivery`] (and its own input).
 pub struct AwaitingShares {
-    params: Params,
-    index: ClientIndex,
+    common: Common,
+    /// N(self), ascending.
+    neighbours: Vec<ClientIndex>,
+    inner: Option<SharesInner>,
+}
+
+struct SharesInner {
     session: SessionId,
     seed: SecretScalar,
     own_shares: HeldShares,
@@ -251,15 +451,51 @@ struct PeerKeys {
 impl fmt::Debug for AwaitingShares {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwaitingShares")
-            .field("index", &self.index)
+            .field("index", &self.common.index)
+            .field("spent", &self.inner.is_none())
             .finish_non_exhaustive()
     }
+}
+
+/// The bitmap of `set` over `neighbours` (both ascending): bit `j` set when
+/// the `j`-th neighbour is in `set`.
+pub(crate) fn neighbour_bitmap(neighbours: &[ClientIndex], set: &BTreeSet<ClientIndex>) -> Vec<u8> {
+    let mut out = vec![0u8; neighbours.len().div_ceil(8)];
+    for (j, v) in neighbours.iter().enumerate() {
+        if set.contains(v) {
+            out[j / 8] |= 1 << (j % 8);
+        }
+    }
+    out
+}
+
+/// The members of `neighbours` whose bits are set in `bitmap`.
+fn bitmap_members(neighbours: &[ClientIndex], bitmap: &[u8]) -> BTreeSet<ClientIndex> {
+    neighbours
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| bitmap.get(j / 8).is_some_and(|b| b >> (j % 8) & 1 == 1))
+        .map(|(_, &v)| v)
+        .collect()
+}
+
+/// What a masking-set signature covers.
+pub(crate) fn masked_with_parts(
+    session: &SessionId,
+    owner: ClientIndex,
+    bitmap: &[u8],
+) -> [Vec<u8>; 3] {
+    [
+        session.to_vec(),
+        owner.to_le_bytes().to_vec(),
+        bitmap.to_vec(),
+    ]
 }
 
 impl AwaitingShares {
     /// This client's index.
     pub fn index(&self) -> ClientIndex {
-        self.index
+        self.common.index
     }
 
     /// Handles the [`ShareDelivery`]: decrypts the neighbours' shares and
@@ -267,79 +503,131 @@ impl AwaitingShares {
     /// A ciphertext that fails to decrypt is reported in the message's
     /// complaints; its sender is still masked with, since it masks with us.
     ///
+    /// Cost: the mask PRG, `(k + 1) m` lanes of ChaCha20 (the heaviest
+    /// client call: run it on a blocking pool in an async host).
+    ///
     /// Implements spec/protocol.md section 4.3 (MaskedInput, client side).
     ///
     /// # Errors
-    /// [`Error::Misuse`] for an input of the wrong length or range;
-    /// [`Error::Server`] when the delivery does not decode, names another
-    /// session or a peer that was not a neighbour in U1, or leaves fewer than
-    /// t clients (this one included).
-    pub fn receive(self, bytes: &[u8], input: &[u64]) -> Result<(AwaitingUnmask, Vec<u8>), Error> {
-        let bits = self.params.bits();
-        if input.len() != self.params.dim_usize() {
+    /// [`Error::Misuse`] for an input of the wrong length or range, and
+    /// [`Error::Server`] with [`ServerFault::Malformed`] for a delivery that
+    /// does not decode: the state stays usable. [`Error::Server`] (the state
+    /// is spent) when the delivery names another session or a peer that was
+    /// not a neighbour in U1, or leaves fewer than t clients (this one
+    /// included).
+    pub fn receive(
+        &mut self,
+        bytes: &[u8],
+        input: &[u64],
+    ) -> Result<(AwaitingUnmask, Vec<u8>), Error> {
+        let params = &self.common.params;
+        let bits = params.bits();
+        if input.len() != params.dim_usize() {
             return Err(Misuse::InputLength.into());
         }
         let top = vector::mask(bits);
         if input.iter().any(|&x| x & !top != 0) {
             return Err(Misuse::InputRange.into());
         }
-        let msg = ShareDelivery::decode(&self.params, bytes).map_err(server_err)?;
-        if msg.session != self.session {
-            return Err(Error::Server(ServerFault::WrongSession));
+        let msg = ShareDelivery::decode(params, bytes).map_err(server_err)?;
+        let me = take(&mut self.inner)?;
+        let index = self.common.index;
+        if msg.session != me.session {
+            return Err(refuse(ServerFault::WrongSession));
         }
-        for (sender, _) in &msg.ciphertexts {
-            if !self.peers.contains_key(sender) {
-                return Err(Error::Server(ServerFault::UnexpectedPeer { peer: *sender }));
+        for d in &msg.shares {
+            if !me.peers.contains_key(&d.sender) {
+                return Err(refuse(ServerFault::UnexpectedPeer { peer: d.sender }));
+            }
+            if let Some(c) = &self.common.creds {
+                let parts = shares_parts(
+                    &me.session,
+                    d.sender,
+                    &d.key_commitments,
+                    &d.seed_commitments,
+                );
+                let ok = d.signature.is_some_and(|sig| {
+                    c.roster
+                        .verify(d.sender, labels::SIG_SHARES, &parts.parts(), &sig)
+                });
+                if !ok {
+                    return Err(refuse(ServerFault::BadSignature { peer: d.sender }));
+                }
             }
         }
-        let t = self.params.threshold_usize();
-        if msg.ciphertexts.len() + 1 < t {
-            return Err(Error::Server(ServerFault::NotEnoughNeighbours {
-                named: msg.ciphertexts.len() + 1,
+        let t = params.threshold_usize();
+        if msg.shares.len() + 1 < t {
+            return Err(refuse(ServerFault::NotEnoughNeighbours {
+                named: msg.shares.len() + 1,
                 threshold: t,
             }));
         }
 
         let mut held = BTreeMap::new();
         let mut complaints = Vec::new();
-        let mut masks = Vec::with_capacity(msg.ciphertexts.len() + 1);
+        let mut masks = Vec::with_capacity(msg.shares.len() + 1);
         masks.push((
-            kx::self_mask_key(&self.seed.0, &self.session, self.index),
+            kx::self_mask_key(&me.seed.0, &me.session, index),
             Sign::Plus,
         ));
-        for (sender, ct) in &msg.ciphertexts {
+        for d in &msg.shares {
             // Checked above: every sender is a neighbour in U1.
-            let Some(peer) = self.peers.get(sender) else {
+            let Some(peer) = me.peers.get(&d.sender) else {
                 continue;
             };
-            match open_shares(&peer.open, &self.session, *sender, self.index, ct) {
+            // A share that does not decrypt, or does not lie on the
+            // sender's committed polynomial, is a complaint (spec/protocol.md
+            // section 4.3): the holder keeps only shares it verified.
+            match open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext)
+                .filter(|h| verified(h, index, d, t))
+            {
                 Some(h) => {
-                    held.insert(*sender, h);
+                    held.insert(d.sender, h);
                 }
-                None => complaints.push(*sender),
+                None => complaints.push(d.sender),
             }
             masks.push(peer.mask.clone());
         }
         let mut masked = input.to_vec();
         prg::apply_many(&masks, bits, &mut masked);
         vector::reduce(&mut masked, bits);
+        let view: BTreeSet<ClientIndex> = msg.shares.iter().map(|d| d.sender).collect();
+        let signature = self.common.creds.as_ref().map(|c| {
+            let bitmap = neighbour_bitmap(&self.neighbours, &view);
+            c.identity.sign(
+                labels::SIG_MASKED_WITH,
+                &masked_with_parts(&me.session, index, &bitmap).parts(),
+            )
+        });
         let out = MaskedInput {
-            session: self.session,
+            session: me.session,
             complaints,
+            signature,
             bits,
             masked,
         };
         let next = AwaitingUnmask {
+            common: self.common.clone(),
             t,
-            index: self.index,
-            session: self.session,
-            own_shares: self.own_shares,
-            view: msg.ciphertexts.iter().map(|(s, _)| *s).collect(),
+            session: me.session,
+            neighbours: core::mem::take(&mut self.neighbours),
+            own_shares: Some(me.own_shares),
+            view,
             held,
-            params: self.params,
+            signed: None,
+            answered: None,
         };
         Ok((next, out.to_bytes()))
     }
+}
+
+/// Whether both shares lie on the polynomials `d` commits to (Feldman's
+/// check, spec/crypto.md section 7).
+fn verified(h: &HeldShares, x: ClientIndex, d: &DeliveredShares, t: usize) -> bool {
+    let check = |c: &[[u8; 32]], y: &Scalar| {
+        feldman::Commitments::decode(&c.concat(), t).is_ok_and(|c| feldman::verify_share(&c, x, y))
+    };
+    check(&d.key_commitments, &h.mask_key.0) && check(&d.seed_commitments, &h.seed.0)
 }
 
 /// Decrypts one neighbour's shares; `None` if anything fails.
@@ -362,24 +650,40 @@ fn open_shares(
     })
 }
 
+/// The survivor set a client signed in the consistency round.
+struct Signed {
+    survivors: BTreeSet<ClientIndex>,
+    /// Digest of the set, which every consistency signature covers.
+    digest: [u8; 32],
+    /// The response sent, returned again for a byte-identical request.
+    response: Vec<u8>,
+}
+
 /// A client that has sent its masked input and awaits the server's
-/// [`UnmaskRequest`].
+/// [`UnmaskRequest`] (in the malicious model, first its
+/// [`ConsistencyRequest`]).
 pub struct AwaitingUnmask {
-    params: Params,
+    common: Common,
     t: usize,
-    index: ClientIndex,
     session: SessionId,
-    own_shares: HeldShares,
+    /// N(self), ascending.
+    neighbours: Vec<ClientIndex>,
+    own_shares: Option<HeldShares>,
     /// U2 within the neighbourhood: the senders of the delivered ciphertexts.
-    view: std::collections::BTreeSet<ClientIndex>,
+    view: BTreeSet<ClientIndex>,
     /// The shares that decrypted.
     held: BTreeMap<ClientIndex, HeldShares>,
+    signed: Option<Signed>,
+    /// The request answered and the answer (a byte-identical request gets
+    /// the same answer; any other is refused).
+    answered: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl fmt::Debug for AwaitingUnmask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwaitingUnmask")
-            .field("index", &self.index)
+            .field("index", &self.common.index)
+            .field("answered", &self.answered.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -387,45 +691,141 @@ impl fmt::Debug for AwaitingUnmask {
 impl AwaitingUnmask {
     /// This client's index.
     pub fn index(&self) -> ClientIndex {
-        self.index
+        self.common.index
     }
 
     /// The parameters of the round.
     pub fn params(&self) -> &Params {
-        &self.params
+        &self.common.params
+    }
+
+    /// Malicious model: handles the [`ConsistencyRequest`] and returns the
+    /// [`ConsistencyResponse`] bytes, this client's signature on the
+    /// survivor set. It signs at most one set per round: a byte-identical
+    /// request gets the same answer, a different set is refused.
+    ///
+    /// Implements spec/protocol.md section 4.5 (consistency, client side).
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] ([`Misuse::Identity`]) in the semi-honest model.
+    /// [`Error::Server`] (the state stays usable) when the request does not
+    /// decode, names another session, does not list this client, lists a
+    /// neighbour it did not mask with, names fewer than t of its
+    /// neighbourhood, or is a second, different set
+    /// ([`ServerFault::SurvivorSetChanged`]).
+    pub fn consistency(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        let Some(creds) = &self.common.creds else {
+            return Err(Misuse::Identity.into());
+        };
+        let params = &self.common.params;
+        let msg = ConsistencyRequest::decode(params, bytes).map_err(server_err)?;
+        if msg.session != self.session {
+            return Err(refuse(ServerFault::WrongSession));
+        }
+        let survivors: BTreeSet<ClientIndex> = msg.survivors.iter().copied().collect();
+        if let Some(signed) = &self.signed {
+            return if signed.survivors == survivors {
+                Ok(signed.response.clone())
+            } else {
+                Err(refuse(ServerFault::SurvivorSetChanged))
+            };
+        }
+        let index = self.common.index;
+        if !survivors.contains(&index) {
+            return Err(refuse(ServerFault::SelfNotSurvivor));
+        }
+        let mut named = 1;
+        for v in &self.neighbours {
+            if survivors.contains(v) {
+                if !self.view.contains(v) {
+                    return Err(refuse(ServerFault::UnexpectedPeer { peer: *v }));
+                }
+                named += 1;
+            }
+        }
+        if named < self.t {
+            return Err(refuse(ServerFault::NotEnoughNeighbours {
+                named,
+                threshold: self.t,
+            }));
+        }
+        let bitmap = index_bitmap(params.clients(), &msg.survivors);
+        let digest = kx::survivor_set_digest(&self.session, params.clients(), &bitmap);
+        let signature = creds.identity.sign(
+            labels::SIG_CONSISTENCY,
+            &consistency_parts(&self.session, index, &digest).parts(),
+        );
+        let response = ConsistencyResponse {
+            session: self.session,
+            signature,
+        }
+        .to_bytes();
+        self.signed = Some(Signed {
+            survivors,
+            digest,
+            response: response.clone(),
+        });
+        Ok(response)
     }
 
     /// Handles the [`UnmaskRequest`] and returns the [`UnmaskResponse`]
     /// bytes: for each survivor its self-mask-seed share, for each dropped
-    /// peer its mask-key share, never both for one peer. Consuming the state
-    /// makes a second answer impossible.
+    /// peer its mask-key share, never both for one peer. It answers one
+    /// request: a byte-identical resend gets the same answer, any other
+    /// request is refused.
     ///
-    /// Implements spec/protocol.md section 4.4 (Unmask, client side).
+    /// In the malicious model the request must match the survivor set this
+    /// client signed and carry the evidence of spec/protocol.md section 4.5:
+    /// for each peer it answers about, t consistency signatures from that
+    /// peer's neighbourhood, and for each survivor its signed masking set,
+    /// consistent with the survivor set and itself certified. Cost: one
+    /// signature check per signer named, O(k^2) set operations.
+    ///
+    /// Implements spec/protocol.md sections 4.4 and 4.5 (Unmask, client side).
     ///
     /// # Errors
     /// [`Error::Server`] (and no share revealed) when the request does not
-    /// decode, names another session, lists a peer as both survivor and
-    /// dropped, names a peer this client did not mask with, leaves one out,
-    /// does not list this client as a survivor, or names fewer than t
-    /// survivors.
-    pub fn receive(self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
-        let msg = UnmaskRequest::decode(&self.params, bytes).map_err(server_err)?;
+    /// decode (the state stays usable), or (the state is spent) names
+    /// another session, lists a peer as both survivor and dropped, names a
+    /// peer this client did not mask with, leaves one out, does not list
+    /// this client as a survivor, names fewer than t survivors, or in the
+    /// malicious model differs from the signed set or lacks its evidence.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        if let Some((req, resp)) = &self.answered {
+            return if req == bytes {
+                Ok(resp.clone())
+            } else {
+                Err(refuse(ServerFault::SurvivorSetChanged))
+            };
+        }
+        let msg = UnmaskRequest::decode(&self.common.params, bytes).map_err(server_err)?;
+        let own_shares = take(&mut self.own_shares)?;
+        let result = self.answer(&msg, &own_shares);
+        // Whatever the outcome, the held shares of this round are done with.
+        self.held.clear();
+        let out = result?;
+        self.answered = Some((bytes.to_vec(), out.clone()));
+        Ok(out)
+    }
+
+    fn answer(&self, msg: &UnmaskRequest, own_shares: &HeldShares) -> Result<Vec<u8>, Error> {
+        let index = self.common.index;
         if msg.session != self.session {
-            return Err(Error::Server(ServerFault::WrongSession));
+            return Err(refuse(ServerFault::WrongSession));
         }
         if let Some(&peer) = msg
             .survivors
             .iter()
             .find(|p| msg.dropped.binary_search(p).is_ok())
         {
-            return Err(Error::Server(ServerFault::SurvivorAndDropped { peer }));
+            return Err(refuse(ServerFault::SurvivorAndDropped { peer }));
         }
-        if msg.dropped.contains(&self.index) || msg.survivors.binary_search(&self.index).is_err() {
-            return Err(Error::Server(ServerFault::SelfNotSurvivor));
+        if msg.dropped.contains(&index) || msg.survivors.binary_search(&index).is_err() {
+            return Err(refuse(ServerFault::SelfNotSurvivor));
         }
         for &peer in msg.survivors.iter().chain(&msg.dropped) {
-            if peer != self.index && !self.view.contains(&peer) {
-                return Err(Error::Server(ServerFault::UnexpectedPeer { peer }));
+            if peer != index && !self.view.contains(&peer) {
+                return Err(refuse(ServerFault::UnexpectedPeer { peer }));
             }
         }
         // Lists are disjoint subsets of view + self; equal sizes mean a partition.
@@ -437,19 +837,22 @@ impl AwaitingUnmask {
                 .find(|p| {
                     msg.survivors.binary_search(p).is_err() && msg.dropped.binary_search(p).is_err()
                 })
-                .unwrap_or(self.index);
-            return Err(Error::Server(ServerFault::IncompleteRequest { peer }));
+                .unwrap_or(index);
+            return Err(refuse(ServerFault::IncompleteRequest { peer }));
         }
         if msg.survivors.len() < self.t {
-            return Err(Error::Server(ServerFault::NotEnoughNeighbours {
+            return Err(refuse(ServerFault::NotEnoughNeighbours {
                 named: msg.survivors.len(),
                 threshold: self.t,
             }));
         }
+        if let Some(creds) = &self.common.creds {
+            self.check_evidence(creds, msg)?;
+        }
         let mut shares = Vec::with_capacity(msg.survivors.len() + msg.dropped.len());
         let held = |owner: ClientIndex| {
-            if owner == self.index {
-                Some(&self.own_shares)
+            if owner == index {
+                Some(own_shares)
             } else {
                 self.held.get(&owner)
             }
@@ -475,5 +878,171 @@ impl AwaitingUnmask {
             shares,
         }
         .to_bytes())
+    }
+
+    /// The malicious-model checks of spec/protocol.md section 4.5.
+    fn check_evidence(&self, creds: &Credentials, msg: &UnmaskRequest) -> Result<(), Error> {
+        let index = self.common.index;
+        let signed = self
+            .signed
+            .as_ref()
+            .ok_or(refuse(ServerFault::SurvivorSetChanged))?;
+        let s = &signed.survivors;
+        // The request must be the signed set, seen from here.
+        let expect_survivors: Vec<ClientIndex> = self
+            .view
+            .iter()
+            .copied()
+            .chain([index])
+            .filter(|v| s.contains(v))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let expect_dropped: Vec<ClientIndex> = self
+            .view
+            .iter()
+            .copied()
+            .filter(|v| !s.contains(v))
+            .collect();
+        if msg.survivors != expect_survivors || msg.dropped != expect_dropped {
+            return Err(refuse(ServerFault::SurvivorSetChanged));
+        }
+        let evidence = msg
+            .evidence
+            .as_ref()
+            .ok_or(refuse(ServerFault::NotCertified { peer: index }))?;
+        let certifier = Certifier::new(creds, &self.common, &self.session, signed, evidence)?;
+        for &o in self.view.iter().chain([&index]) {
+            certifier.certified(o)?;
+        }
+        for &o in &msg.survivors {
+            certifier.survivor_consistent(o, s, evidence, self.t)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a consistency signature covers.
+pub(crate) fn consistency_parts(
+    session: &SessionId,
+    signer: ClientIndex,
+    digest: &[u8; 32],
+) -> [Vec<u8>; 3] {
+    [
+        session.to_vec(),
+        signer.to_le_bytes().to_vec(),
+        digest.to_vec(),
+    ]
+}
+
+/// Checks certification claims against the verified consistency signers.
+struct Certifier<'a> {
+    creds: &'a Credentials,
+    topo: Topology,
+    session: &'a SessionId,
+    t: usize,
+    /// Clients whose consistency signature on the signed set verified.
+    signers: BTreeSet<ClientIndex>,
+}
+
+impl<'a> Certifier<'a> {
+    fn new(
+        creds: &'a Credentials,
+        common: &Common,
+        session: &'a SessionId,
+        signed: &Signed,
+        evidence: &Evidence,
+    ) -> Result<Self, Error> {
+        let mut signers = BTreeSet::new();
+        for (signer, sig) in &evidence.signatures {
+            let parts = consistency_parts(session, *signer, &signed.digest);
+            if !creds
+                .roster
+                .verify(*signer, labels::SIG_CONSISTENCY, &parts.parts(), sig)
+            {
+                return Err(refuse(ServerFault::BadSignature { peer: *signer }));
+            }
+            signers.insert(*signer);
+        }
+        Ok(Self {
+            creds,
+            topo: Topology::new(&common.params, &common.round),
+            session,
+            t: common.params.threshold_usize(),
+            signers,
+        })
+    }
+
+    /// The survivor set is certified at `x`: at least t of `x`'s neighbours
+    /// signed it.
+    fn certified(&self, x: ClientIndex) -> Result<(), Error> {
+        let count = match &self.topo {
+            Topology::Complete { .. } => {
+                self.signers.len() - usize::from(self.signers.contains(&x))
+            }
+            Topology::Harary { .. } => self
+                .topo
+                .neighbours(x)
+                .iter()
+                .filter(|v| self.signers.contains(v))
+                .count(),
+        };
+        if count >= self.t {
+            Ok(())
+        } else {
+            Err(refuse(ServerFault::NotCertified { peer: x }))
+        }
+    }
+
+    /// Survivor `o`'s signed masking set contains every neighbour of `o` in
+    /// the survivor set `s`, `s` holds at least t of `o`'s neighbourhood, and
+    /// `s` is certified at each of those neighbours.
+    fn survivor_consistent(
+        &self,
+        o: ClientIndex,
+        s: &BTreeSet<ClientIndex>,
+        evidence: &Evidence,
+        t: usize,
+    ) -> Result<(), Error> {
+        let not = refuse(ServerFault::NotCertified { peer: o });
+        let set = evidence
+            .masking_sets
+            .binary_search_by_key(&o, |m| m.owner)
+            .ok()
+            .and_then(|i| evidence.masking_sets.get(i))
+            .ok_or(not)?;
+        let parts = masked_with_parts(self.session, o, &set.bitmap);
+        if !self
+            .creds
+            .roster
+            .verify(o, labels::SIG_MASKED_WITH, &parts.parts(), &set.signature)
+        {
+            return Err(refuse(ServerFault::BadSignature { peer: o }));
+        }
+        let neighbours = self.topo.neighbours(o);
+        let masked_with = bitmap_members(&neighbours, &set.bitmap);
+        let alive: Vec<ClientIndex> = neighbours
+            .iter()
+            .copied()
+            .filter(|v| s.contains(v))
+            .collect();
+        if alive.len() + 1 < t || alive.iter().any(|v| !masked_with.contains(v)) {
+            return Err(not);
+        }
+        alive.iter().try_for_each(|&x| self.certified(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighbour_bitmaps_roundtrip() {
+        let nb = vec![2, 5, 7, 9, 11, 12, 13, 20, 31];
+        let set: BTreeSet<ClientIndex> = [5, 9, 31].into_iter().collect();
+        let bm = neighbour_bitmap(&nb, &set);
+        assert_eq!(bm, vec![0b0000_1010, 0b1]);
+        assert_eq!(bitmap_members(&nb, &bm), set);
     }
 }

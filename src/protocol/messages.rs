@@ -1,11 +1,14 @@
-//! The seven messages of protocol v1 and their canonical encoding
+//! The messages of protocol v2 and their canonical encoding
 //! (spec/wire-format.md section 5).
 //!
 //! Every message starts with the version byte [`VERSION`] and a message-type
 //! byte; every message after R0 carries the 32-byte session id. Lists are a
 //! `u32` count followed by entries in strictly ascending index order, counts
 //! bounded by n before anything is allocated. The masked vector is bit-packed
-//! ([`crate::vector`]).
+//! ([`crate::vector`]); sets of clients that every survivor must see whole
+//! travel as bitmaps. Fields marked "malicious model" are present exactly when
+//! the parameters' server model is [`crate::ServerModel::Malicious`]: the
+//! decoder takes them from the [`Params`].
 
 use core::fmt;
 
@@ -14,14 +17,15 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec::{Decode, Encode, Reader, put_len, put_u32};
 use crate::crypto::aead::CIPHERTEXT_LEN;
+pub use crate::crypto::identity::SignatureBytes;
 use crate::error::{ClientIndex, DecodeError};
-use crate::params::Params;
+use crate::params::{Params, RoundId};
 use crate::vector;
 
-/// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub use crate::codec::VERSION;
 
-/// The session id: SHA-256 over the parameters, a server nonce and U1's keys.
+/// The session id: SHA-256 over the parameters, the round id, a server nonce
+/// and U1's keys.
 pub type SessionId = [u8; 32];
 
 /// A 32-byte X25519 public key.
@@ -40,12 +44,17 @@ pub mod kind {
     pub const MASKED_INPUT: u8 = 0x03;
     /// R3, client: [`super::UnmaskResponse`].
     pub const UNMASK_RESPONSE: u8 = 0x04;
+    /// Consistency round, client: [`super::ConsistencyResponse`].
+    pub const CONSISTENCY_RESPONSE: u8 = 0x05;
     /// R0 close, server: [`super::KeyBroadcast`].
     pub const KEY_BROADCAST: u8 = 0x81;
     /// R1 close, server: [`super::ShareDelivery`].
     pub const SHARE_DELIVERY: u8 = 0x82;
-    /// R2 close, server: [`super::UnmaskRequest`].
+    /// R2 close (consistency close in the malicious model), server:
+    /// [`super::UnmaskRequest`].
     pub const UNMASK_REQUEST: u8 = 0x83;
+    /// R2 close in the malicious model, server: [`super::ConsistencyRequest`].
+    pub const CONSISTENCY_REQUEST: u8 = 0x84;
 }
 
 fn header(r: &mut Reader<'_>, expected: u8) -> Result<(), DecodeError> {
@@ -86,33 +95,115 @@ fn put_index_list(out: &mut Vec<u8>, list: &[ClientIndex]) {
     list.iter().for_each(|&i| put_u32(out, i));
 }
 
-/// R0 (client to server): the client's two fresh X25519 public keys.
+/// Reads an X25519 public key, refusing non-canonical encodings.
+fn public_key(r: &mut Reader<'_>) -> Result<PublicKey, DecodeError> {
+    let pk = r.array()?;
+    if crate::crypto::kx::is_canonical_public_key(&pk) {
+        Ok(pk)
+    } else {
+        Err(DecodeError::NonCanonical)
+    }
+}
+
+fn signature_len(p: &Params) -> usize {
+    if p.is_malicious() { 64 } else { 0 }
+}
+
+/// Reads a signature when the model has one.
+fn opt_signature(r: &mut Reader<'_>, p: &Params) -> Result<Option<SignatureBytes>, DecodeError> {
+    if p.is_malicious() {
+        Ok(Some(r.array()?))
+    } else {
+        Ok(None)
+    }
+}
+
+fn put_opt_signature(out: &mut Vec<u8>, sig: &Option<SignatureBytes>) {
+    if let Some(sig) = sig {
+        out.extend_from_slice(sig);
+    }
+}
+
+fn opt_len(sig: &Option<SignatureBytes>) -> usize {
+    sig.map_or(0, |s| s.len())
+}
+
+/// The length of a bitmap of `bits` bits.
+fn bitmap_len(bits: usize) -> usize {
+    bits.div_ceil(8)
+}
+
+/// A bitmap of `bits` bits whose padding bits are zero.
+fn bitmap(r: &mut Reader<'_>, bits: usize) -> Result<Vec<u8>, DecodeError> {
+    let bytes = r.take(bitmap_len(bits))?;
+    if bits % 8 != 0 && bytes.last().is_some_and(|&b| b >> (bits % 8) != 0) {
+        return Err(DecodeError::NonCanonical);
+    }
+    Ok(bytes.to_vec())
+}
+
+/// The bitmap over `1..=n` with bit `i - 1` set for each `i` in `set`
+/// (ascending, in `1..=n`): how a survivor set travels.
+pub fn index_bitmap(n: u32, set: &[ClientIndex]) -> Vec<u8> {
+    let mut out = vec![0u8; bitmap_len(n as usize)];
+    for &i in set {
+        if let Some(byte) = i.checked_sub(1).and_then(|j| out.get_mut((j / 8) as usize)) {
+            *byte |= 1 << ((i - 1) % 8);
+        }
+    }
+    out
+}
+
+/// The indices whose bits are set in an [`index_bitmap`], ascending.
+pub fn bitmap_indices(bitmap: &[u8]) -> Vec<ClientIndex> {
+    (0u32..)
+        .zip(bitmap)
+        .flat_map(|(j, &b)| {
+            (0..8)
+                .filter(move |k| b >> k & 1 == 1)
+                .map(move |k| j * 8 + k + 1)
+        })
+        .collect()
+}
+
+/// R0 (client to server): the client's two fresh X25519 public keys for
+/// this round.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdvertiseKeys {
+    /// The round the keys are for.
+    pub round: RoundId,
     /// Share-encryption key c_pk.
     pub c_pk: PublicKey,
     /// Mask-agreement key s_pk.
     pub s_pk: PublicKey,
+    /// Malicious model: the client's signature over the parameters, the
+    /// round, its index and both keys (spec/crypto.md section 8).
+    pub signature: Option<SignatureBytes>,
 }
 
 impl Encode for AdvertiseKeys {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[VERSION, kind::ADVERTISE_KEYS]);
+        out.extend_from_slice(&self.round);
         out.extend_from_slice(&self.c_pk);
         out.extend_from_slice(&self.s_pk);
+        put_opt_signature(out, &self.signature);
     }
     fn encoded_len(&self) -> usize {
-        66
+        2 + 96 + opt_len(&self.signature)
     }
 }
 
 impl Decode for AdvertiseKeys {
-    fn decode(_: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
+    type Context = Params;
+    fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::ADVERTISE_KEYS)?;
         let m = Self {
-            c_pk: r.array()?,
-            s_pk: r.array()?,
+            round: r.array()?,
+            c_pk: public_key(&mut r)?,
+            s_pk: public_key(&mut r)?,
+            signature: opt_signature(&mut r, p)?,
         };
         r.finish()?;
         Ok(m)
@@ -128,6 +219,8 @@ pub struct ClientKeys {
     pub c_pk: PublicKey,
     /// Its mask-agreement key.
     pub s_pk: PublicKey,
+    /// Malicious model: its AdvertiseKeys signature, forwarded.
+    pub signature: Option<SignatureBytes>,
 }
 
 /// R0 close (server to client): the session id and the keys of the client
@@ -149,26 +242,35 @@ impl Encode for KeyBroadcast {
             put_u32(out, k.index);
             out.extend_from_slice(&k.c_pk);
             out.extend_from_slice(&k.s_pk);
+            put_opt_signature(out, &k.signature);
         }
     }
     fn encoded_len(&self) -> usize {
-        2 + 32 + 4 + self.keys.len() * 68
+        2 + 32
+            + 4
+            + self
+                .keys
+                .iter()
+                .map(|k| 68 + opt_len(&k.signature))
+                .sum::<usize>()
     }
 }
 
 impl Decode for KeyBroadcast {
+    type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::KEY_BROADCAST)?;
         let session = r.array()?;
-        let count = r.count(p.clients_usize(), 68)?;
+        let count = r.count(p.clients_usize(), 68 + signature_len(p))?;
         let mut prev = 0;
         let keys = (0..count)
             .map(|_| {
                 Ok(ClientKeys {
                     index: ascending_index(&mut r, p.clients(), &mut prev)?,
-                    c_pk: r.array()?,
-                    s_pk: r.array()?,
+                    c_pk: public_key(&mut r)?,
+                    s_pk: public_key(&mut r)?,
+                    signature: opt_signature(&mut r, p)?,
                 })
             })
             .collect::<Result<_, DecodeError>>()?;
@@ -177,14 +279,42 @@ impl Decode for KeyBroadcast {
     }
 }
 
-/// R1 (client to server): a commitment to the self-mask seed and one share
-/// ciphertext per neighbour.
+/// Feldman commitments to one sharing polynomial: `t` compressed
+/// Ristretto255 points `C_j = a_j G` (spec/crypto.md section 7).
+pub type Commitments = Vec<[u8; 32]>;
+
+/// Reads `t` commitments, each the canonical encoding of a point.
+fn commitments(r: &mut Reader<'_>, t: usize) -> Result<Commitments, DecodeError> {
+    let bytes = r.take(t.checked_mul(32).ok_or(DecodeError::LengthOutOfBounds)?)?;
+    crate::crypto::feldman::Commitments::decode(bytes, t)?;
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(c);
+            a
+        })
+        .collect())
+}
+
+fn put_commitments(out: &mut Vec<u8>, c: &Commitments) {
+    c.iter().for_each(|p| out.extend_from_slice(p));
+}
+
+/// R1 (client to server): Feldman commitments to the two sharing
+/// polynomials (mask key, then self-mask seed) and one share ciphertext per
+/// neighbour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShareKeys {
     /// The session id.
     pub session: SessionId,
-    /// SHA-256 commitment to the sender's self-mask seed.
-    pub seed_commitment: [u8; 32],
+    /// `t` commitments to the polynomial sharing the mask key `a_u`.
+    pub key_commitments: Commitments,
+    /// `t` commitments to the polynomial sharing the self-mask seed `b_u`.
+    pub seed_commitments: Commitments,
+    /// Malicious model: the sender's signature over the session, its index
+    /// and both commitment lists.
+    pub signature: Option<SignatureBytes>,
     /// `(receiver, ciphertext)`, ascending by receiver.
     pub ciphertexts: Vec<(ClientIndex, Ciphertext)>,
 }
@@ -209,62 +339,116 @@ impl Encode for ShareKeys {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[VERSION, kind::SHARE_KEYS]);
         out.extend_from_slice(&self.session);
-        out.extend_from_slice(&self.seed_commitment);
+        put_commitments(out, &self.key_commitments);
+        put_commitments(out, &self.seed_commitments);
+        put_opt_signature(out, &self.signature);
         put_ciphertexts(out, &self.ciphertexts);
     }
     fn encoded_len(&self) -> usize {
-        2 + 32 + 32 + 4 + self.ciphertexts.len() * (4 + CIPHERTEXT_LEN)
+        2 + 32
+            + 32 * (self.key_commitments.len() + self.seed_commitments.len())
+            + opt_len(&self.signature)
+            + 4
+            + self.ciphertexts.len() * (4 + CIPHERTEXT_LEN)
     }
 }
 
 impl Decode for ShareKeys {
+    type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::SHARE_KEYS)?;
-        let session = r.array()?;
-        let seed_commitment = r.array()?;
-        let ciphertexts = ciphertexts(&mut r, p.clients())?;
+        let t = p.threshold_usize();
+        let m = Self {
+            session: r.array()?,
+            key_commitments: commitments(&mut r, t)?,
+            seed_commitments: commitments(&mut r, t)?,
+            signature: opt_signature(&mut r, p)?,
+            ciphertexts: ciphertexts(&mut r, p.clients())?,
+        };
         r.finish()?;
-        Ok(Self {
-            session,
-            seed_commitment,
-            ciphertexts,
-        })
+        Ok(m)
     }
 }
 
-/// R1 close (server to client): the ciphertexts addressed to the client by
-/// its neighbours in U2.
+/// One sender's entry of a [`ShareDelivery`]: its commitments (and, in the
+/// malicious model, its signature on them), forwarded, and the ciphertext
+/// it addressed to the receiver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveredShares {
+    /// The dealer.
+    pub sender: ClientIndex,
+    /// Its commitments to the mask-key polynomial.
+    pub key_commitments: Commitments,
+    /// Its commitments to the self-mask-seed polynomial.
+    pub seed_commitments: Commitments,
+    /// Malicious model: its ShareKeys signature.
+    pub signature: Option<SignatureBytes>,
+    /// The two shares, sealed to the receiver.
+    pub ciphertext: Ciphertext,
+}
+
+/// R1 close (server to client): what the client's neighbours in U2 dealt
+/// it, ascending by sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShareDelivery {
     /// The session id.
     pub session: SessionId,
-    /// `(sender, ciphertext)`, ascending by sender.
-    pub ciphertexts: Vec<(ClientIndex, Ciphertext)>,
+    /// Ascending by sender.
+    pub shares: Vec<DeliveredShares>,
 }
 
 impl Encode for ShareDelivery {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[VERSION, kind::SHARE_DELIVERY]);
         out.extend_from_slice(&self.session);
-        put_ciphertexts(out, &self.ciphertexts);
+        put_len(out, self.shares.len());
+        for d in &self.shares {
+            put_u32(out, d.sender);
+            put_commitments(out, &d.key_commitments);
+            put_commitments(out, &d.seed_commitments);
+            put_opt_signature(out, &d.signature);
+            out.extend_from_slice(&d.ciphertext);
+        }
     }
     fn encoded_len(&self) -> usize {
-        2 + 32 + 4 + self.ciphertexts.len() * (4 + CIPHERTEXT_LEN)
+        2 + 32
+            + 4
+            + self
+                .shares
+                .iter()
+                .map(|d| {
+                    4 + 32 * (d.key_commitments.len() + d.seed_commitments.len())
+                        + opt_len(&d.signature)
+                        + CIPHERTEXT_LEN
+                })
+                .sum::<usize>()
     }
 }
 
 impl Decode for ShareDelivery {
+    type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::SHARE_DELIVERY)?;
         let session = r.array()?;
-        let ciphertexts = ciphertexts(&mut r, p.clients())?;
+        let t = p.threshold_usize();
+        let entry = 4 + 64 * t + signature_len(p) + CIPHERTEXT_LEN;
+        let count = r.count(p.clients_usize(), entry)?;
+        let mut prev = 0;
+        let shares = (0..count)
+            .map(|_| {
+                Ok(DeliveredShares {
+                    sender: ascending_index(&mut r, p.clients(), &mut prev)?,
+                    key_commitments: commitments(&mut r, t)?,
+                    seed_commitments: commitments(&mut r, t)?,
+                    signature: opt_signature(&mut r, p)?,
+                    ciphertext: r.array()?,
+                })
+            })
+            .collect::<Result<_, DecodeError>>()?;
         r.finish()?;
-        Ok(Self {
-            session,
-            ciphertexts,
-        })
+        Ok(Self { session, shares })
     }
 }
 
@@ -276,6 +460,9 @@ pub struct MaskedInput {
     pub session: SessionId,
     /// Senders whose ciphertexts failed to decrypt, ascending.
     pub complaints: Vec<ClientIndex>,
+    /// Malicious model: the client's signature over its masking set (the
+    /// senders of its ShareDelivery, as a bitmap over its neighbours).
+    pub signature: Option<SignatureBytes>,
     /// b, the width each element is packed to (from the parameters; not on
     /// the wire).
     pub bits: u8,
@@ -288,23 +475,27 @@ impl Encode for MaskedInput {
         out.extend_from_slice(&[VERSION, kind::MASKED_INPUT]);
         out.extend_from_slice(&self.session);
         put_index_list(out, &self.complaints);
+        put_opt_signature(out, &self.signature);
         vector::pack(&self.masked, self.bits, out);
     }
     fn encoded_len(&self) -> usize {
         2 + 32
             + 4
             + 4 * self.complaints.len()
+            + opt_len(&self.signature)
             + vector::packed_len(self.masked.len(), self.bits).unwrap_or(0)
     }
 }
 
 impl Decode for MaskedInput {
+    type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let view = MaskedInputView::decode(p, bytes)?;
         let masked = vector::unpack(view.packed, p.dim_usize(), p.bits())?;
         Ok(Self {
             session: view.session,
             complaints: view.complaints,
+            signature: view.signature,
             bits: p.bits(),
             masked,
         })
@@ -318,6 +509,7 @@ impl Decode for MaskedInput {
 pub(crate) struct MaskedInputView<'a> {
     pub(crate) session: SessionId,
     pub(crate) complaints: Vec<ClientIndex>,
+    pub(crate) signature: Option<SignatureBytes>,
     /// `m` elements of `b` bits, canonical (checked).
     pub(crate) packed: &'a [u8],
 }
@@ -329,20 +521,128 @@ impl<'a> MaskedInputView<'a> {
         header(&mut r, kind::MASKED_INPUT)?;
         let session = r.array()?;
         let complaints = index_list(&mut r, p.clients())?;
+        let signature = opt_signature(&mut r, p)?;
         let rest = r.remaining();
         let packed = r.take(rest)?;
         vector::check_packed(packed, p.dim_usize(), p.bits())?;
         Ok(Self {
             session,
             complaints,
+            signature,
             packed,
         })
     }
 }
 
-/// R2 close (server to client): which of the client's neighbours survived
-/// (the server needs their self-mask-seed shares) and which dropped after R1
-/// (the server needs their mask-key shares).
+/// R2 close, malicious model (server to client): the survivor set U3 the
+/// client is asked to sign. The whole set travels, as a bitmap over
+/// `1..=n`, because every consistency signature covers the same set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyRequest {
+    /// The session id.
+    pub session: SessionId,
+    /// n, the width of the bitmap.
+    pub clients: u32,
+    /// U3, ascending, within `1..=clients` (a bitmap of n bits on the wire).
+    pub survivors: Vec<ClientIndex>,
+}
+
+impl Encode for ConsistencyRequest {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[VERSION, kind::CONSISTENCY_REQUEST]);
+        out.extend_from_slice(&self.session);
+        put_u32(out, self.clients);
+        out.extend_from_slice(&index_bitmap(self.clients, &self.survivors));
+    }
+    fn encoded_len(&self) -> usize {
+        2 + 32 + 4 + bitmap_len(self.clients as usize)
+    }
+}
+
+impl Decode for ConsistencyRequest {
+    type Context = Params;
+    fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        header(&mut r, kind::CONSISTENCY_REQUEST)?;
+        let session = r.array()?;
+        if r.u32()? != p.clients() {
+            return Err(DecodeError::LengthOutOfBounds);
+        }
+        let bits = bitmap(&mut r, p.clients_usize())?;
+        r.finish()?;
+        Ok(Self {
+            session,
+            clients: p.clients(),
+            survivors: bitmap_indices(&bits),
+        })
+    }
+}
+
+/// Consistency round, malicious model (client to server): the client's
+/// signature on the survivor set it was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyResponse {
+    /// The session id.
+    pub session: SessionId,
+    /// Its signature over the session, its index and the survivor set
+    /// (spec/crypto.md section 8).
+    pub signature: SignatureBytes,
+}
+
+impl Encode for ConsistencyResponse {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[VERSION, kind::CONSISTENCY_RESPONSE]);
+        out.extend_from_slice(&self.session);
+        out.extend_from_slice(&self.signature);
+    }
+    fn encoded_len(&self) -> usize {
+        2 + 32 + 64
+    }
+}
+
+impl Decode for ConsistencyResponse {
+    type Context = Params;
+    fn decode(_: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        header(&mut r, kind::CONSISTENCY_RESPONSE)?;
+        let m = Self {
+            session: r.array()?,
+            signature: r.array()?,
+        };
+        r.finish()?;
+        Ok(m)
+    }
+}
+
+/// A client's signed masking set, forwarded in an [`UnmaskRequest`]
+/// (malicious model).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskingSet {
+    /// The client that masked.
+    pub owner: ClientIndex,
+    /// Bit `j` set when the owner's `j`-th neighbour (ascending) sent it
+    /// shares and so was masked with: `ceil(k / 8)` bytes, padding zero.
+    pub bitmap: Vec<u8>,
+    /// The owner's signature from its MaskedInput.
+    pub signature: SignatureBytes,
+}
+
+/// The evidence an [`UnmaskRequest`] carries in the malicious model
+/// (spec/protocol.md section 4.5).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Evidence {
+    /// The signed masking sets of the survivors the request names,
+    /// ascending by owner.
+    pub masking_sets: Vec<MaskingSet>,
+    /// Consistency signatures on the survivor set, `(signer, signature)`,
+    /// ascending by signer.
+    pub signatures: Vec<(ClientIndex, SignatureBytes)>,
+}
+
+/// The server's request for shares: R2 close in the semi-honest model, the
+/// consistency round's close in the malicious one. It names which of the
+/// client's neighbours survived (the server needs their self-mask-seed
+/// shares) and which dropped after R1 (their mask-key shares).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnmaskRequest {
     /// The session id.
@@ -351,6 +651,8 @@ pub struct UnmaskRequest {
     pub survivors: Vec<ClientIndex>,
     /// U2 minus U3 within the client's neighbourhood, ascending.
     pub dropped: Vec<ClientIndex>,
+    /// Malicious model: the signatures that certify the survivor set.
+    pub evidence: Option<Evidence>,
 }
 
 impl Encode for UnmaskRequest {
@@ -359,24 +661,74 @@ impl Encode for UnmaskRequest {
         out.extend_from_slice(&self.session);
         put_index_list(out, &self.survivors);
         put_index_list(out, &self.dropped);
+        if let Some(e) = &self.evidence {
+            put_len(out, e.masking_sets.len());
+            for m in &e.masking_sets {
+                put_u32(out, m.owner);
+                out.extend_from_slice(&m.bitmap);
+                out.extend_from_slice(&m.signature);
+            }
+            put_len(out, e.signatures.len());
+            for (i, sig) in &e.signatures {
+                put_u32(out, *i);
+                out.extend_from_slice(sig);
+            }
+        }
     }
     fn encoded_len(&self) -> usize {
-        2 + 32 + 8 + 4 * (self.survivors.len() + self.dropped.len())
+        2 + 32
+            + 8
+            + 4 * (self.survivors.len() + self.dropped.len())
+            + self.evidence.as_ref().map_or(0, |e| {
+                8 + e
+                    .masking_sets
+                    .iter()
+                    .map(|m| 4 + m.bitmap.len() + 64)
+                    .sum::<usize>()
+                    + e.signatures.len() * 68
+            })
     }
 }
 
 impl Decode for UnmaskRequest {
+    type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::UNMASK_REQUEST)?;
         let session = r.array()?;
         let survivors = index_list(&mut r, p.clients())?;
         let dropped = index_list(&mut r, p.clients())?;
+        let evidence = if p.is_malicious() {
+            let k = p.degree() as usize;
+            let count = r.count(p.clients_usize(), 4 + bitmap_len(k) + 64)?;
+            let mut prev = 0;
+            let masking_sets = (0..count)
+                .map(|_| {
+                    Ok(MaskingSet {
+                        owner: ascending_index(&mut r, p.clients(), &mut prev)?,
+                        bitmap: bitmap(&mut r, k)?,
+                        signature: r.array()?,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            let count = r.count(p.clients_usize(), 68)?;
+            let mut prev = 0;
+            let signatures = (0..count)
+                .map(|_| Ok((ascending_index(&mut r, p.clients(), &mut prev)?, r.array()?)))
+                .collect::<Result<_, DecodeError>>()?;
+            Some(Evidence {
+                masking_sets,
+                signatures,
+            })
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Self {
             session,
             survivors,
             dropped,
+            evidence,
         })
     }
 }
@@ -440,6 +792,7 @@ impl Encode for UnmaskResponse {
 }
 
 impl Decode for UnmaskResponse {
+    type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::UNMASK_RESPONSE)?;
@@ -480,13 +833,35 @@ mod tests {
         Params::new(9, 3, bits, 11, Graph::Complete).unwrap()
     }
 
+    /// Malicious-model parameters: every signature field present.
+    fn malicious(bits: u8) -> Params {
+        Params::new(9, 7, bits, 11, Graph::Complete)
+            .unwrap()
+            .with_model(crate::params::ServerModel::Malicious { corrupt: 2 })
+            .unwrap()
+    }
+
+    fn both(bits: u8) -> [Params; 2] {
+        [params(bits), malicious(bits)]
+    }
+
+    /// `t` valid commitments: multiples of the base point by `base + j`.
+    fn points(t: usize, base: u64) -> Commitments {
+        let g = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+        (0..t as u64)
+            .map(|j| (g * Scalar::from(base + j)).compress().to_bytes())
+            .collect()
+    }
+
     /// One encoded sample of every message type under `p`.
     fn samples(p: &Params) -> Vec<(u8, Vec<u8>)> {
         let top = crate::vector::mask(p.bits());
+        let sig = |b: u8| p.is_malicious().then_some([b; 64]);
         let keys = |i: u32| ClientKeys {
             index: i,
             c_pk: [i as u8; 32],
             s_pk: [i as u8 + 100; 32],
+            signature: sig(i as u8),
         };
         let share = |o: u32, kind| ShareEntry {
             owner: o,
@@ -497,8 +872,10 @@ mod tests {
             (
                 kind::ADVERTISE_KEYS,
                 AdvertiseKeys {
+                    round: [13; 32],
                     c_pk: [1; 32],
                     s_pk: [2; 32],
+                    signature: sig(14),
                 }
                 .to_bytes(),
             ),
@@ -514,7 +891,9 @@ mod tests {
                 kind::SHARE_KEYS,
                 ShareKeys {
                     session: [4; 32],
-                    seed_commitment: [5; 32],
+                    key_commitments: points(p.threshold_usize(), 1),
+                    seed_commitments: points(p.threshold_usize(), 2),
+                    signature: sig(23),
                     ciphertexts: vec![(2, [6; CIPHERTEXT_LEN]), (3, [7; CIPHERTEXT_LEN])],
                 }
                 .to_bytes(),
@@ -523,7 +902,22 @@ mod tests {
                 kind::SHARE_DELIVERY,
                 ShareDelivery {
                     session: [8; 32],
-                    ciphertexts: vec![(5, [9; CIPHERTEXT_LEN])],
+                    shares: vec![
+                        DeliveredShares {
+                            sender: 5,
+                            key_commitments: points(p.threshold_usize(), 3),
+                            seed_commitments: points(p.threshold_usize(), 4),
+                            signature: sig(24),
+                            ciphertext: [9; CIPHERTEXT_LEN],
+                        },
+                        DeliveredShares {
+                            sender: 6,
+                            key_commitments: points(p.threshold_usize(), 5),
+                            seed_commitments: points(p.threshold_usize(), 6),
+                            signature: sig(25),
+                            ciphertext: [10; CIPHERTEXT_LEN],
+                        },
+                    ],
                 }
                 .to_bytes(),
             ),
@@ -532,6 +926,7 @@ mod tests {
                 MaskedInput {
                     session: [10; 32],
                     complaints: vec![2, 7],
+                    signature: sig(15),
                     bits: p.bits(),
                     masked: (0..11u64)
                         .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
@@ -545,6 +940,38 @@ mod tests {
                     session: [11; 32],
                     survivors: vec![1, 2, 3],
                     dropped: vec![5],
+                    evidence: p.is_malicious().then(|| Evidence {
+                        masking_sets: vec![
+                            MaskingSet {
+                                owner: 2,
+                                bitmap: vec![0b1011_0110],
+                                signature: [16; 64],
+                            },
+                            MaskingSet {
+                                owner: 3,
+                                bitmap: vec![0b0000_0001],
+                                signature: [17; 64],
+                            },
+                        ],
+                        signatures: vec![(1, [18; 64]), (9, [19; 64])],
+                    }),
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::CONSISTENCY_REQUEST,
+                ConsistencyRequest {
+                    session: [20; 32],
+                    clients: p.clients(),
+                    survivors: vec![1, 2, 8, 9],
+                }
+                .to_bytes(),
+            ),
+            (
+                kind::CONSISTENCY_RESPONSE,
+                ConsistencyResponse {
+                    session: [21; 32],
+                    signature: [22; 64],
                 }
                 .to_bytes(),
             ),
@@ -561,7 +988,10 @@ mod tests {
 
     /// Decodes `bytes` as message type `t` and re-encodes it.
     fn decode_as(p: &Params, t: u8, bytes: &[u8]) -> Result<(Vec<u8>, usize), DecodeError> {
-        fn go<M: Decode + Encode>(p: &Params, b: &[u8]) -> Result<(Vec<u8>, usize), DecodeError> {
+        fn go<M: Decode<Context = Params> + Encode>(
+            p: &Params,
+            b: &[u8],
+        ) -> Result<(Vec<u8>, usize), DecodeError> {
             let m = M::decode(p, b)?;
             Ok((m.to_bytes(), m.encoded_len()))
         }
@@ -572,50 +1002,62 @@ mod tests {
             kind::SHARE_DELIVERY => go::<ShareDelivery>(p, bytes),
             kind::MASKED_INPUT => go::<MaskedInput>(p, bytes),
             kind::UNMASK_REQUEST => go::<UnmaskRequest>(p, bytes),
+            kind::CONSISTENCY_REQUEST => go::<ConsistencyRequest>(p, bytes),
+            kind::CONSISTENCY_RESPONSE => go::<ConsistencyResponse>(p, bytes),
             _ => go::<UnmaskResponse>(p, bytes),
         }
     }
 
-    const KINDS: [u8; 7] = [
+    const KINDS: [u8; 9] = [
         kind::ADVERTISE_KEYS,
         kind::KEY_BROADCAST,
         kind::SHARE_KEYS,
         kind::SHARE_DELIVERY,
         kind::MASKED_INPUT,
         kind::UNMASK_REQUEST,
+        kind::CONSISTENCY_REQUEST,
+        kind::CONSISTENCY_RESPONSE,
         kind::UNMASK_RESPONSE,
     ];
 
     #[test]
     fn every_message_roundtrips_with_exact_length() {
         for bits in [1u8, 7, 32, 33, 64] {
-            let p = params(bits);
-            for (t, bytes) in samples(&p) {
-                let (again, len) = decode_as(&p, t, &bytes).unwrap();
-                assert_eq!(again, bytes, "type {t:#x} bits {bits}");
-                assert_eq!(len, bytes.len(), "encoded_len of type {t:#x}");
+            for p in both(bits) {
+                let all = samples(&p);
+                assert_eq!(all.len(), KINDS.len());
+                for (t, bytes) in all {
+                    let (again, len) = decode_as(&p, t, &bytes).unwrap();
+                    assert_eq!(again, bytes, "type {t:#x} bits {bits}");
+                    assert_eq!(len, bytes.len(), "encoded_len of type {t:#x}");
+                }
             }
         }
+        // The signature fields make the two models' encodings differ.
+        let [semi, mal] = both(32);
+        let a = samples(&semi)[0].1.clone();
+        assert_eq!(AdvertiseKeys::decode(&mal, &a), Err(DecodeError::Truncated));
     }
 
     #[test]
     fn every_strict_prefix_and_any_trailing_byte_fail() {
         for bits in [1u8, 32, 33, 64] {
-            let p = params(bits);
-            for (t, bytes) in samples(&p) {
-                for cut in 0..bytes.len() {
-                    assert!(
-                        decode_as(&p, t, &bytes[..cut]).is_err(),
-                        "type {t:#x} prefix {cut}"
-                    );
-                }
-                for extra in [0u8, 1, 0xff] {
-                    let mut long = bytes.clone();
-                    long.push(extra);
-                    assert!(
-                        decode_as(&p, t, &long).is_err(),
-                        "type {t:#x} trailing {extra}"
-                    );
+            for p in both(bits) {
+                for (t, bytes) in samples(&p) {
+                    for cut in 0..bytes.len() {
+                        assert!(
+                            decode_as(&p, t, &bytes[..cut]).is_err(),
+                            "type {t:#x} prefix {cut}"
+                        );
+                    }
+                    for extra in [0u8, 1, 0xff] {
+                        let mut long = bytes.clone();
+                        long.push(extra);
+                        assert!(
+                            decode_as(&p, t, &long).is_err(),
+                            "type {t:#x} trailing {extra}"
+                        );
+                    }
                 }
             }
         }
@@ -628,10 +1070,10 @@ mod tests {
         // Wrong version, wrong type.
         for (t, bytes) in &good {
             let mut v = bytes.clone();
-            v[0] = 2;
+            v[0] = 1;
             assert_eq!(
                 decode_as(&p, *t, &v),
-                Err(DecodeError::UnsupportedVersion(2))
+                Err(DecodeError::UnsupportedVersion(1))
             );
             let mut v = bytes.clone();
             v[1] ^= 0x40;
@@ -646,6 +1088,7 @@ mod tests {
                 session: [0; 32],
                 survivors: s,
                 dropped: vec![],
+                evidence: None,
             }
             .to_bytes()
         };
@@ -665,14 +1108,14 @@ mod tests {
             UnmaskRequest::decode(&p, &req(vec![10])),
             Err(DecodeError::IndexOutOfRange)
         );
-        let mut resp = good[6].1.clone();
+        let mut resp = good[8].1.clone();
         let share_at = 2 + 32 + 4 + 4 + 1;
         resp[share_at..share_at + 32].copy_from_slice(&[0xff; 32]);
         assert_eq!(
             UnmaskResponse::decode(&p, &resp),
             Err(DecodeError::NonCanonical)
         );
-        let mut resp = good[6].1.clone();
+        let mut resp = good[8].1.clone();
         resp[share_at - 1] = 2;
         assert_eq!(
             UnmaskResponse::decode(&p, &resp),
@@ -696,15 +1139,103 @@ mod tests {
         );
     }
 
+    #[test]
+    fn v2_canonical_rules() {
+        let p = malicious(32);
+        let good = samples(&p);
+        // Non-canonical X25519 keys: bit 255 set, or a value >= 2^255 - 19.
+        let adv = &good[0].1;
+        let mut high = adv.clone();
+        high[2 + 32 + 31] |= 0x80;
+        assert_eq!(
+            AdvertiseKeys::decode(&p, &high),
+            Err(DecodeError::NonCanonical)
+        );
+        let mut big = adv.clone();
+        big[2 + 64..2 + 96].copy_from_slice(&[0xff; 32]);
+        big[2 + 95] = 0x7f;
+        assert_eq!(
+            AdvertiseKeys::decode(&p, &big),
+            Err(DecodeError::NonCanonical)
+        );
+        let mut kb = good[1].1.clone();
+        kb[2 + 32 + 4 + 4 + 31] = 0x80;
+        assert_eq!(
+            KeyBroadcast::decode(&p, &kb),
+            Err(DecodeError::NonCanonical)
+        );
+        // Survivor bitmap: n = 9 bits in 2 bytes; a padding bit set, or the
+        // wrong n, is refused.
+        let mut cr = good[6].1.clone();
+        let last = cr.len() - 1;
+        cr[last] |= 0x02;
+        assert_eq!(
+            ConsistencyRequest::decode(&p, &cr),
+            Err(DecodeError::NonCanonical)
+        );
+        let mut cr = good[6].1.clone();
+        cr[34..38].copy_from_slice(&10u32.to_le_bytes());
+        assert_eq!(
+            ConsistencyRequest::decode(&p, &cr),
+            Err(DecodeError::LengthOutOfBounds)
+        );
+        assert_eq!(
+            ConsistencyRequest::decode(&p, &good[6].1)
+                .unwrap()
+                .survivors,
+            vec![1, 2, 8, 9]
+        );
+        // A masking-set bitmap over k = 8 neighbours is one byte, no padding;
+        // with k = 6 (Harary), bits 6 and 7 are padding.
+        let h = Params::new(
+            9,
+            5,
+            32,
+            11,
+            Graph::Harary {
+                degree: 6,
+                seed: [1; 32],
+            },
+        )
+        .unwrap()
+        .with_model(crate::params::ServerModel::Malicious { corrupt: 3 })
+        .unwrap();
+        let req = |bitmap: u8| {
+            UnmaskRequest {
+                session: [0; 32],
+                survivors: vec![1],
+                dropped: vec![],
+                evidence: Some(Evidence {
+                    masking_sets: vec![MaskingSet {
+                        owner: 1,
+                        bitmap: vec![bitmap],
+                        signature: [0; 64],
+                    }],
+                    signatures: vec![],
+                }),
+            }
+            .to_bytes()
+        };
+        assert!(UnmaskRequest::decode(&h, &req(0b0011_1111)).is_ok());
+        assert_eq!(
+            UnmaskRequest::decode(&h, &req(0b0100_0000)),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(
+            bitmap_indices(&index_bitmap(20, &[1, 8, 9, 20])),
+            vec![1, 8, 9, 20]
+        );
+    }
+
     fn good_masked(p: &Params) -> Vec<u8> {
         samples(p).swap_remove(4).1
     }
 
     proptest! {
         #[test]
-        fn random_bytes_never_panic(t in 0usize..7, bits in prop_oneof![Just(1u8), Just(32), Just(64), 1u8..=64],
+        fn random_bytes_never_panic(t in 0usize..9, mal in any::<bool>(), bits in prop_oneof![Just(1u8), Just(32), Just(64), 1u8..=64],
                                     bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-            let p = params(bits);
+            let p = both(bits)[usize::from(mal)].clone();
             let kind = KINDS[t];
             // With the right header, the body is what gets exercised.
             let mut framed = vec![VERSION, kind];
@@ -718,8 +1249,8 @@ mod tests {
         }
 
         #[test]
-        fn mutated_messages_decode_canonically_or_fail(t in 0usize..7, pos in any::<usize>(), xor in 1u8..=255) {
-            let p = params(33);
+        fn mutated_messages_decode_canonically_or_fail(t in 0usize..9, mal in any::<bool>(), pos in any::<usize>(), xor in 1u8..=255) {
+            let p = both(33)[usize::from(mal)].clone();
             let (kind, mut bytes) = samples(&p).swap_remove(t);
             let i = pos % bytes.len();
             bytes[i] ^= xor;

@@ -14,21 +14,28 @@
 //! so garbage does not grow the server's memory.
 
 use core::fmt;
-use curve25519_dalek::Scalar;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rand_core::CryptoRng;
 
 use crate::codec::{Decode, Encode};
+use crate::crypto::feldman;
+use crate::crypto::identity::{Roster, SignatureBytes};
 use crate::crypto::kx::{self, PublicKeyBytes};
+use crate::crypto::labels;
 use crate::crypto::prg::{self, PrgKey, Sign};
-use crate::crypto::shamir::{self, ShamirError, Share};
+use crate::crypto::shamir::{self, Share};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, Phase};
 use crate::graph::Topology;
-use crate::params::Params;
+use crate::params::{Params, RoundId};
+use crate::protocol::client::{
+    Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
+};
 use crate::protocol::messages::{
-    AdvertiseKeys, Ciphertext, ClientKeys, KeyBroadcast, MaskedInputView, SessionId, ShareDelivery,
-    ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ClientKeys, Commitments, ConsistencyRequest, ConsistencyResponse,
+    DeliveredShares, Evidence, KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareDelivery,
+    ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse, index_bitmap,
 };
 use crate::vector;
 
@@ -72,7 +79,11 @@ pub struct Aggregate {
 enum State {
     AdvertiseKeys {
         keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
-        seen: HashSet<PublicKeyBytes>,
+        /// Every key advertised so far, with its advertiser.
+        seen: HashMap<PublicKeyBytes, ClientIndex>,
+        /// Keys two clients advertised: whoever advertises one again is
+        /// excluded too.
+        burned: HashSet<PublicKeyBytes>,
     },
     ShareKeys {
         received: BTreeMap<ClientIndex, ShareKeys>,
@@ -80,6 +91,13 @@ enum State {
     MaskedInput {
         sum: Vec<u64>,
         received: BTreeMap<ClientIndex, Vec<ClientIndex>>,
+    },
+    Consistency {
+        sum: Vec<u64>,
+        dropped: Vec<ClientIndex>,
+        /// Digest of U3, which every consistency signature covers.
+        digest: [u8; 32],
+        signatures: BTreeMap<ClientIndex, SignatureBytes>,
     },
     Unmask {
         sum: Vec<u64>,
@@ -95,17 +113,26 @@ enum State {
 /// The server of one round.
 pub struct Server {
     params: Params,
+    round: RoundId,
+    /// Malicious model: every client's verifying key.
+    roster: Option<Roster>,
     topo: Topology,
     nonce: [u8; 32],
     state: State,
     session: SessionId,
     /// Public keys of U1.
     keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
-    /// Seed commitments of U2.
-    commitments: BTreeMap<ClientIndex, [u8; 32]>,
+    /// Feldman commitments of U2: mask-key polynomial, self-seed polynomial.
+    commitments: BTreeMap<ClientIndex, [Commitments; 2]>,
+    /// Malicious model: AdvertiseKeys signatures of U1.
+    key_signatures: BTreeMap<ClientIndex, SignatureBytes>,
+    /// Malicious model: the signed masking sets of U3.
+    masking_sets: BTreeMap<ClientIndex, MaskingSet>,
     u1: Vec<ClientIndex>,
     u2: Vec<ClientIndex>,
     u3: Vec<ClientIndex>,
+    /// Malicious model: the clients whose consistency signature verified.
+    u4: Vec<ClientIndex>,
     excluded: BTreeSet<ClientIndex>,
     misbehaved: BTreeMap<ClientIndex, ClientFault>,
 }
@@ -123,27 +150,81 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// A server for one round; `rng` draws the session nonce.
-    pub fn new<R: CryptoRng + ?Sized>(params: &Params, rng: &mut R) -> Self {
+    /// A server for round `round` under semi-honest parameters; `rng` draws
+    /// the session nonce. Cost: builds the graph, O(n).
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] ([`Misuse::Identity`]) for parameters of the
+    /// malicious model, which need [`Server::with_roster`].
+    pub fn new<R: CryptoRng + ?Sized>(
+        params: &Params,
+        round: RoundId,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        if params.is_malicious() {
+            return Err(Misuse::Identity.into());
+        }
+        Ok(Self::start(params, round, None, rng))
+    }
+
+    /// [`Server::new`] for the malicious-server model: `roster` holds every
+    /// client's verifying key, against which the server checks the
+    /// signatures it forwards.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] for semi-honest parameters ([`Misuse::Identity`])
+    /// or a roster whose size is not n ([`Misuse::Roster`]).
+    pub fn with_roster<R: CryptoRng + ?Sized>(
+        params: &Params,
+        round: RoundId,
+        roster: &Roster,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        if !params.is_malicious() {
+            return Err(Misuse::Identity.into());
+        }
+        if roster.len() != params.clients_usize() {
+            return Err(Misuse::Roster.into());
+        }
+        Ok(Self::start(params, round, Some(roster.clone()), rng))
+    }
+
+    fn start<R: CryptoRng + ?Sized>(
+        params: &Params,
+        round: RoundId,
+        roster: Option<Roster>,
+        rng: &mut R,
+    ) -> Self {
         let mut nonce = [0u8; 32];
         rng.fill_bytes(&mut nonce);
         Self {
-            topo: Topology::new(params),
+            topo: Topology::new(params, &round),
             params: params.clone(),
+            round,
+            roster,
             nonce,
             state: State::AdvertiseKeys {
                 keys: BTreeMap::new(),
-                seen: HashSet::new(),
+                seen: HashMap::new(),
+                burned: HashSet::new(),
             },
             session: [0; 32],
             keys: BTreeMap::new(),
             commitments: BTreeMap::new(),
+            key_signatures: BTreeMap::new(),
+            masking_sets: BTreeMap::new(),
             u1: Vec::new(),
             u2: Vec::new(),
             u3: Vec::new(),
+            u4: Vec::new(),
             excluded: BTreeSet::new(),
             misbehaved: BTreeMap::new(),
         }
+    }
+
+    /// The round id.
+    pub fn round(&self) -> &RoundId {
+        &self.round
     }
 
     /// The phase whose messages [`Server::receive`] accepts, or `None` once
@@ -153,6 +234,7 @@ impl Server {
             State::AdvertiseKeys { .. } => Some(Phase::AdvertiseKeys),
             State::ShareKeys { .. } => Some(Phase::ShareKeys),
             State::MaskedInput { .. } => Some(Phase::MaskedInput),
+            State::Consistency { .. } => Some(Phase::Consistency),
             State::Unmask { .. } => Some(Phase::Unmask),
             State::Over => None,
         }
@@ -173,6 +255,12 @@ impl Server {
         [&self.u1, &self.u2, &self.u3]
     }
 
+    /// Malicious model: the clients whose consistency signature verified,
+    /// once the consistency round has closed (ascending).
+    pub fn signers(&self) -> &[ClientIndex] {
+        &self.u4
+    }
+
     fn fault(&mut self, from: ClientIndex, fault: ClientFault) -> Error {
         self.misbehaved.entry(from).or_insert(fault);
         Error::Client { index: from, fault }
@@ -181,7 +269,7 @@ impl Server {
     fn exclude(&mut self, from: ClientIndex, fault: ClientFault) -> Error {
         self.excluded.insert(from);
         match &mut self.state {
-            State::AdvertiseKeys { keys, seen } => {
+            State::AdvertiseKeys { keys, seen, .. } => {
                 if let Some((c, s)) = keys.remove(&from) {
                     seen.remove(&c);
                     seen.remove(&s);
@@ -224,7 +312,7 @@ impl Server {
         }
         let params = &self.params;
         match &mut self.state {
-            State::AdvertiseKeys { keys, seen } => {
+            State::AdvertiseKeys { keys, seen, burned } => {
                 if keys.contains_key(&from) {
                     return Err(self.exclude(from, ClientFault::Duplicate));
                 }
@@ -232,15 +320,59 @@ impl Server {
                     Ok(m) => m,
                     Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
                 };
+                if msg.round != self.round {
+                    return Err(self.exclude(from, ClientFault::WrongSession));
+                }
                 if kx::is_weak_public_key(&msg.c_pk) || kx::is_weak_public_key(&msg.s_pk) {
                     return Err(self.exclude(from, ClientFault::WeakKey));
                 }
-                if msg.c_pk == msg.s_pk || seen.contains(&msg.c_pk) || seen.contains(&msg.s_pk) {
+                if let Some(roster) = &self.roster {
+                    let parts = advertise_parts(params, &self.round, from, &msg.c_pk, &msg.s_pk);
+                    let ok = msg.signature.is_some_and(|sig| {
+                        roster.verify(from, labels::SIG_ADVERTISE, &parts.parts(), &sig)
+                    });
+                    if !ok {
+                        return Err(self.exclude(from, ClientFault::BadSignature));
+                    }
+                }
+                if msg.c_pk == msg.s_pk {
                     return Err(self.exclude(from, ClientFault::DuplicateKey));
                 }
-                seen.insert(msg.c_pk);
-                seen.insert(msg.s_pk);
+                // A key another client advertised excludes both: the server
+                // cannot tell who copied whom (spec/protocol.md section 5.1).
+                let mut clash = false;
+                for pk in [msg.c_pk, msg.s_pk] {
+                    if burned.contains(&pk) {
+                        clash = true;
+                    }
+                    if let Some(&other) = seen.get(&pk) {
+                        burned.insert(pk);
+                        clash = true;
+                        let other_keys = keys.remove(&other);
+                        if let Some((c, s)) = other_keys {
+                            for k in [c, s] {
+                                seen.remove(&k);
+                                burned.insert(k);
+                            }
+                        }
+                        self.excluded.insert(other);
+                        self.misbehaved
+                            .entry(other)
+                            .or_insert(ClientFault::DuplicateKey);
+                        self.key_signatures.remove(&other);
+                    }
+                }
+                if clash {
+                    burned.insert(msg.c_pk);
+                    burned.insert(msg.s_pk);
+                    return Err(self.exclude(from, ClientFault::DuplicateKey));
+                }
+                seen.insert(msg.c_pk, from);
+                seen.insert(msg.s_pk, from);
                 keys.insert(from, (msg.c_pk, msg.s_pk));
+                if let Some(sig) = msg.signature {
+                    self.key_signatures.insert(from, sig);
+                }
                 Ok(())
             }
             State::ShareKeys { received } => {
@@ -263,6 +395,20 @@ impl Server {
                     .eq(msg.ciphertexts.iter().map(|(v, _)| *v))
                 {
                     return Err(self.exclude(from, ClientFault::WrongRecipients));
+                }
+                if let Some(roster) = &self.roster {
+                    let parts = shares_parts(
+                        &self.session,
+                        from,
+                        &msg.key_commitments,
+                        &msg.seed_commitments,
+                    );
+                    let ok = msg.signature.is_some_and(|sig| {
+                        roster.verify(from, labels::SIG_SHARES, &parts.parts(), &sig)
+                    });
+                    if !ok {
+                        return Err(self.exclude(from, ClientFault::BadSignature));
+                    }
                 }
                 received.insert(from, msg);
                 Ok(())
@@ -290,8 +436,60 @@ impl Server {
                 {
                     return Err(self.exclude(from, ClientFault::WrongRecipients));
                 }
+                if let Some(roster) = &self.roster {
+                    // The masking set is what this server delivered: the
+                    // client's neighbours in U2.
+                    let delivered: BTreeSet<ClientIndex> =
+                        topo.restrict(from, u2, false).into_iter().collect();
+                    let bitmap = neighbour_bitmap(&topo.neighbours(from), &delivered);
+                    let parts = masked_with_parts(&self.session, from, &bitmap);
+                    let Some(signature) = msg.signature.filter(|sig| {
+                        roster.verify(from, labels::SIG_MASKED_WITH, &parts.parts(), sig)
+                    }) else {
+                        return Err(self.exclude(from, ClientFault::BadSignature));
+                    };
+                    self.masking_sets.insert(
+                        from,
+                        MaskingSet {
+                            owner: from,
+                            bitmap,
+                            signature,
+                        },
+                    );
+                }
                 vector::add_packed(sum, msg.packed, params.bits());
                 received.insert(from, msg.complaints);
+                Ok(())
+            }
+            State::Consistency {
+                digest, signatures, ..
+            } => {
+                if self.u3.binary_search(&from).is_err() {
+                    return Err(not_in_phase);
+                }
+                if signatures.contains_key(&from) {
+                    return Err(self.fault(from, ClientFault::Duplicate));
+                }
+                let msg = match ConsistencyResponse::decode(params, bytes) {
+                    Ok(m) => m,
+                    Err(e) => return Err(self.fault(from, ClientFault::Malformed(e))),
+                };
+                if msg.session != self.session {
+                    return Err(self.fault(from, ClientFault::WrongSession));
+                }
+                let parts = consistency_parts(&self.session, from, digest);
+                let ok = self.roster.as_ref().is_some_and(|r| {
+                    r.verify(
+                        from,
+                        labels::SIG_CONSISTENCY,
+                        &parts.parts(),
+                        &msg.signature,
+                    )
+                });
+                if !ok {
+                    return Err(self.fault(from, ClientFault::BadSignature));
+                }
+                signatures.insert(from, msg.signature);
                 Ok(())
             }
             State::Unmask {
@@ -300,7 +498,12 @@ impl Server {
                 dropped,
                 ..
             } => {
-                if self.u3.binary_search(&from).is_err() {
+                let askers = if self.params.is_malicious() {
+                    &self.u4
+                } else {
+                    &self.u3
+                };
+                if askers.binary_search(&from).is_err() {
                     return Err(not_in_phase);
                 }
                 if answered.contains(&from) {
@@ -368,6 +571,7 @@ impl Server {
                 self.u1 = keys.keys().copied().collect();
                 self.session = kx::session_id(
                     &self.params.to_bytes(),
+                    &self.round,
                     &self.nonce,
                     keys.iter().map(|(i, (c, s))| (*i, c, s)),
                 );
@@ -383,22 +587,29 @@ impl Server {
                     return Err(self.abort(Phase::ShareKeys, received.len()));
                 }
                 self.u2 = received.keys().copied().collect();
-                let mut inbox: BTreeMap<ClientIndex, Vec<(ClientIndex, Ciphertext)>> =
+                let mut inbox: BTreeMap<ClientIndex, Vec<DeliveredShares>> =
                     self.u2.iter().map(|&v| (v, Vec::new())).collect();
                 for (sender, msg) in received {
-                    self.commitments.insert(sender, msg.seed_commitment);
-                    for (receiver, ct) in msg.ciphertexts {
+                    for (receiver, ciphertext) in msg.ciphertexts {
                         if let Some(list) = inbox.get_mut(&receiver) {
-                            list.push((sender, ct));
+                            list.push(DeliveredShares {
+                                sender,
+                                key_commitments: msg.key_commitments.clone(),
+                                seed_commitments: msg.seed_commitments.clone(),
+                                signature: msg.signature,
+                                ciphertext,
+                            });
                         }
                     }
+                    self.commitments
+                        .insert(sender, [msg.key_commitments, msg.seed_commitments]);
                 }
                 let out = inbox
                     .into_iter()
-                    .map(|(v, ciphertexts)| {
+                    .map(|(v, shares)| {
                         let msg = ShareDelivery {
                             session: self.session,
-                            ciphertexts,
+                            shares,
                         };
                         (v, msg.to_bytes())
                     })
@@ -430,7 +641,58 @@ impl Server {
                 {
                     return Err(self.abort(Phase::MaskedInput, short));
                 }
-                let out = self.unmask_requests(&dropped);
+                if self.params.is_malicious() {
+                    let n = self.params.clients();
+                    let bitmap = index_bitmap(n, &self.u3);
+                    let digest = kx::survivor_set_digest(&self.session, n, &bitmap);
+                    let bytes = ConsistencyRequest {
+                        session: self.session,
+                        clients: n,
+                        survivors: self.u3.clone(),
+                    }
+                    .to_bytes();
+                    let out = self.u3.iter().map(|&u| (u, bytes.clone())).collect();
+                    self.state = State::Consistency {
+                        sum,
+                        dropped,
+                        digest,
+                        signatures: BTreeMap::new(),
+                    };
+                    return Ok(Step::Deliver(out));
+                }
+                let out = self.unmask_requests(&dropped, None);
+                self.state = State::Unmask {
+                    sum,
+                    dropped,
+                    answered: BTreeSet::new(),
+                    shares: BTreeMap::new(),
+                };
+                Ok(Step::Deliver(out))
+            }
+            State::Consistency {
+                sum,
+                dropped,
+                signatures,
+                ..
+            } => {
+                self.u4 = signatures.keys().copied().collect();
+                if self.u4.len() < t {
+                    return Err(self.abort(Phase::Consistency, self.u4.len()));
+                }
+                // Every client whose shares are asked for must have its
+                // survivor set certified by t signing neighbours
+                // (spec/protocol.md section 5.2).
+                let u4 = &self.u4;
+                let short = self
+                    .u2
+                    .iter()
+                    .map(|&x| self.topo.restrict(x, u4, false).len())
+                    .min()
+                    .unwrap_or(0);
+                if short < t {
+                    return Err(self.abort(Phase::Consistency, short));
+                }
+                let out = self.unmask_requests(&dropped, Some(&signatures));
                 self.state = State::Unmask {
                     sum,
                     dropped,
@@ -477,6 +739,7 @@ impl Server {
                 index: v,
                 c_pk,
                 s_pk,
+                signature: self.key_signatures.get(&v).copied(),
             }
         };
         match self.topo {
@@ -508,32 +771,93 @@ impl Server {
         }
     }
 
-    /// Per client in U3: its neighbours (and itself) in U3 and its
-    /// neighbours in U2 minus U3.
-    fn unmask_requests(&self, dropped: &[ClientIndex]) -> Vec<(ClientIndex, Vec<u8>)> {
-        self.u3
+    /// Per client asked (U3; U4 in the malicious model): its neighbours
+    /// (and itself) in U3 and its neighbours in U2 minus U3, and in the
+    /// malicious model the evidence of spec/protocol.md section 4.5.
+    fn unmask_requests(
+        &self,
+        dropped: &[ClientIndex],
+        signatures: Option<&BTreeMap<ClientIndex, SignatureBytes>>,
+    ) -> Vec<(ClientIndex, Vec<u8>)> {
+        let askers = if signatures.is_some() {
+            &self.u4
+        } else {
+            &self.u3
+        };
+        askers
             .iter()
             .map(|&w| {
+                let survivors = self.topo.restrict(w, &self.u3, true);
+                let evidence = signatures.map(|sigs| self.evidence(&survivors, sigs));
                 let msg = UnmaskRequest {
                     session: self.session,
-                    survivors: self.topo.restrict(w, &self.u3, true),
+                    survivors,
                     dropped: self.topo.restrict(w, dropped, false),
+                    evidence,
                 };
                 (w, msg.to_bytes())
             })
             .collect()
     }
 
-    /// Reconstructs every secret needed, verifying each, and removes the
-    /// masks from the sum (spec/protocol.md section 5.3).
+    /// The evidence for a client whose surviving neighbourhood (itself
+    /// included) is `survivors`: their signed masking sets, and the
+    /// consistency signatures of every neighbour of the clients whose
+    /// certification it checks (itself, its U2 neighbours, and the U3
+    /// neighbours of each survivor named).
+    fn evidence(
+        &self,
+        survivors: &[ClientIndex],
+        signatures: &BTreeMap<ClientIndex, SignatureBytes>,
+    ) -> Evidence {
+        let masking_sets = survivors
+            .iter()
+            .filter_map(|o| self.masking_sets.get(o).cloned())
+            .collect();
+        let all = || signatures.iter().map(|(i, s)| (*i, *s)).collect();
+        let signatures = match self.topo {
+            Topology::Complete { .. } => all(),
+            Topology::Harary { .. } => {
+                let mut checked: BTreeSet<ClientIndex> = BTreeSet::new();
+                for &o in survivors {
+                    checked.insert(o);
+                    checked.extend(self.topo.restrict(o, &self.u2, false));
+                }
+                let mut signers = BTreeSet::new();
+                for x in checked {
+                    signers.extend(
+                        self.topo
+                            .neighbours(x)
+                            .into_iter()
+                            .filter(|v| signatures.contains_key(v)),
+                    );
+                }
+                signers
+                    .into_iter()
+                    .filter_map(|v| signatures.get(&v).map(|s| (v, *s)))
+                    .collect()
+            }
+        };
+        Evidence {
+            masking_sets,
+            signatures,
+        }
+    }
+
+    /// Verifies every share, reconstructs every secret needed, and removes
+    /// the masks from the sum (spec/protocol.md section 5.3).
     ///
-    /// 1. Every secret goes through the fast path of verified reconstruction
-    ///    (`O(N t)`), in parallel with the `parallel` feature.
-    /// 2. The few it cannot settle (a wrong share among the first `t`) go,
-    ///    in order, through the full decoder with the shares of every holder
-    ///    named so far moved to the back: a liar costs the `O(N^3)` decoder
-    ///    about once, not once per secret it holds a share of (with the
-    ///    complete graph, every secret).
+    /// 1. Every share received is checked against its dealer's Feldman
+    ///    commitments in one batched multiscalar multiplication (random
+    ///    weights from a hash of the shares, spec/crypto.md section 7); only
+    ///    if the batch fails is it bisected to find the bad shares, whose
+    ///    holders are named ([`ClientFault::BadShare`]: proven, the
+    ///    commitments are the dealer's own).
+    /// 2. Each secret is interpolated from its first t verified shares, in
+    ///    parallel with the `parallel` feature: `O(t^2)` each. A dropped
+    ///    client's mask key must reproduce its advertised `s_pk`; when it
+    ///    does not, its own commitments convict it
+    ///    ([`ClientFault::SecretMismatch`]) and the round ends.
     /// 3. The masks are derived (for a dropped client, one key agreement per
     ///    surviving neighbour), in parallel, and removed from the sum.
     ///
@@ -548,6 +872,7 @@ impl Server {
     ) -> Result<Aggregate, Error> {
         let t = self.params.threshold_usize();
         let session = self.session;
+        let round = self.round;
         // (owner, its shares, its mask public key if it dropped)
         let mut jobs: Vec<(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)> =
             Vec::with_capacity(self.u3.len() + dropped.len());
@@ -558,50 +883,65 @@ impl Server {
             let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
             jobs.push((v, shares.remove(&v).unwrap_or_default(), Some(s_pk)));
         }
-        // Not needed after this round; taken so that faults can be recorded
-        // while the checks borrow them.
         let commitments = core::mem::take(&mut self.commitments);
-        let commitments = &commitments;
-        let check = |owner: ClientIndex, s_pk: Option<PublicKeyBytes>| {
-            let commitment = commitments.get(&owner).copied().unwrap_or_default();
-            move |secret: &Scalar| match s_pk {
-                // A survivor's self-mask seed, against its commitment.
-                None => kx::seed_commitment(secret, &session, owner) == commitment,
-                // A dropped client's mask key, against its public key.
-                Some(pk) => kx::public_key(&kx::mask_secret(secret)) == pk,
+        // The commitments each job's shares are checked against: the
+        // self-seed polynomial of a survivor, the mask-key one of the dropped.
+        let decoded = par_map(
+            jobs.iter()
+                .map(|(owner, _, s_pk)| (*owner, usize::from(s_pk.is_none())))
+                .collect(),
+            |(owner, which)| {
+                commitments
+                    .get(&owner)
+                    .and_then(|c| feldman::Commitments::decode(&c[which].concat(), t).ok())
+            },
+        );
+        let bad = self.bad_shares(&jobs, &decoded);
+        for &(owner, x) in &bad {
+            self.fault(x, ClientFault::BadShare { owner });
+        }
+        for (owner, list, _) in &mut jobs {
+            list.retain(|s| bad.binary_search(&(*owner, s.x)).is_err());
+            list.sort_unstable_by_key(|s| s.x);
+        }
+        let outcomes = par_map(jobs, |(owner, list, s_pk)| {
+            if list.len() < t {
+                return (owner, s_pk, Err(list.len()));
             }
-        };
-        let first = par_map(jobs, |(owner, list, s_pk)| {
-            let outcome = shamir::reconstruct_fast(&list, t, check(owner, s_pk));
-            (owner, list, s_pk, outcome)
+            (owner, s_pk, Ok(shamir::interpolate_at_zero(&list[..t])))
         });
-        let mut secrets = Vec::with_capacity(first.len());
-        for (owner, mut list, s_pk, outcome) in first {
-            let outcome = match outcome {
-                Err(ShamirError::NeedsDecoding) => {
-                    let named = &self.misbehaved;
-                    list.sort_by_key(|s| named.contains_key(&s.x));
-                    shamir::reconstruct_verified(&list, t, check(owner, s_pk))
-                }
-                other => other,
+        let mut secrets = Vec::with_capacity(outcomes.len());
+        for (owner, s_pk, outcome) in outcomes {
+            let secret = match outcome {
+                Ok(Ok(secret)) => secret,
+                Ok(Err(_)) => return Err(self.abort(Phase::Unmask, 0)),
+                Err(have) => return Err(self.abort(Phase::Unmask, have)),
             };
-            let rec = self.recovered(owner, list.len(), outcome)?;
-            for &x in &rec.bad {
-                self.fault(x, ClientFault::BadShare { owner });
+            if let Some(pk) = s_pk
+                && kx::public_key(&kx::mask_secret(&secret, &round)) != pk
+            {
+                // Its shares were verified against its own commitments: it
+                // dealt a key other than the one it advertised.
+                self.state = State::Over;
+                return Err(self.fault(owner, ClientFault::SecretMismatch));
             }
-            secrets.push((owner, s_pk.is_some(), rec));
+            secrets.push((
+                owner,
+                s_pk.is_some(),
+                crate::crypto::secret::SecretScalar(secret),
+            ));
         }
         let u3 = &self.u3;
         let topo = &self.topo;
         let keys = &self.keys;
-        let masks = par_map(secrets, |(owner, is_dropped, rec)| {
+        let masks = par_map(secrets, |(owner, is_dropped, secret)| {
             if !is_dropped {
                 // A survivor's self mask is taken away.
-                return vec![(kx::self_mask_key(&rec.secret, &session, owner), Sign::Minus)];
+                return vec![(kx::self_mask_key(&secret.0, &session, owner), Sign::Minus)];
             }
             // A dropped client's pairwise masks with U3 are taken away: u
             // added +PRG when u < v, and vice versa.
-            let s_sk = kx::mask_secret(&rec.secret);
+            let s_sk = kx::mask_secret(&secret.0, &round);
             topo.restrict(owner, u3, false)
                 .into_iter()
                 .filter_map(|u| {
@@ -623,25 +963,46 @@ impl Server {
         })
     }
 
-    /// The outcome of the verified reconstruction of `owner`'s secret from
-    /// `have` shares: passes a success through, ends the round on a failure.
-    fn recovered<T>(
-        &mut self,
-        owner: ClientIndex,
-        have: usize,
-        outcome: Result<T, ShamirError>,
-    ) -> Result<T, Error> {
-        let t = self.params.threshold_usize();
-        match outcome {
-            Ok(v) => Ok(v),
-            // The owner is blamed only when framing it would take at least
-            // t lying holders (agreeing - t + 1 >= t), which the threat model
-            // rules out; below that the round cannot tell who lied.
-            Err(ShamirError::Rejected { agreeing }) if agreeing + 1 >= 2 * t => {
-                self.state = State::Over;
-                Err(self.fault(owner, ClientFault::SecretMismatch))
+    /// The `(owner, holder)` pairs, ascending, whose share fails the
+    /// owner's commitments (or whose owner has none that decode). One
+    /// batched check of every share; bisection only when it fails. The
+    /// batch weights come from a hash of the session and every share
+    /// checked, so they are fixed only once the shares are.
+    fn bad_shares(
+        &self,
+        jobs: &[(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)],
+        decoded: &[Option<feldman::Commitments>],
+    ) -> Vec<(ClientIndex, ClientIndex)> {
+        let mut bad = Vec::new();
+        let mut items = Vec::new();
+        let mut whose = Vec::new();
+        let mut transcript = Sha256::new();
+        transcript.update(labels::SHARE_BATCH);
+        transcript.update(self.session);
+        for ((owner, list, _), c) in jobs.iter().zip(decoded) {
+            for share in list {
+                match c {
+                    Some(c) => {
+                        transcript.update(owner.to_le_bytes());
+                        transcript.update(share.x.to_le_bytes());
+                        transcript.update(share.y.as_bytes());
+                        items.push((c, share.x, share.y));
+                        whose.push((*owner, share.x));
+                    }
+                    None => bad.push((*owner, share.x)),
+                }
             }
-            Err(_) => Err(self.abort(Phase::Unmask, have)),
         }
+        let seed: [u8; 32] = transcript.finalize().into();
+        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
+        if !feldman::verify_batch(&items, &mut rng) {
+            for i in feldman::find_bad(&items, &mut rng) {
+                if let Some(&pair) = whose.get(i) {
+                    bad.push(pair);
+                }
+            }
+        }
+        bad.sort_unstable();
+        bad
     }
 }

@@ -8,3 +8,6 @@ use rand_core::SeedableRng;
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
+
+/// The round id of hand-driven test rounds.
+pub const ROUND: [u8; 32] = [0x52; 32];

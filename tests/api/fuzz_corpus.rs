@@ -11,7 +11,7 @@ use secagg::{
     Aggregate, AwaitingKeys, ClientFault, ClientIndex, Error, Graph, Params, Server, Step, fuzzing,
 };
 
-use crate::common::rng;
+use crate::common::{ROUND, rng};
 
 /// A fuzz target's name and the function it calls.
 pub type Target = (&'static str, fn(&[u8]));
@@ -145,7 +145,7 @@ fn tampered_round(
 ) -> Result<Aggregate, Error> {
     let mut r = rng(5);
     let n = params.clients();
-    let mut server = Server::new(params, &mut r);
+    let mut server = Server::new(params, ROUND, &mut r).unwrap();
     let mut deliver = |server: &mut Server, phase: usize, from: ClientIndex, mut bytes: Vec<u8>| {
         tamper(phase, from, &mut bytes);
         let _ = server.receive(from, &bytes);
@@ -157,7 +157,7 @@ fn tampered_round(
     };
     let mut s0 = std::collections::BTreeMap::new();
     for i in 1..=n {
-        let (st, msg) = AwaitingKeys::new(params, i, &mut r).unwrap();
+        let (st, msg) = AwaitingKeys::new(params, ROUND, i, &mut r).unwrap();
         deliver(&mut server, 0, i, msg);
         s0.insert(i, st);
     }

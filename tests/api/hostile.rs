@@ -10,7 +10,7 @@ use secagg::{
     DecodeError, Encode, Error, Graph, Params, Server, ServerFault, Step,
 };
 
-use crate::common::rng;
+use crate::common::{ROUND, rng};
 
 /// What a tamper hook does with one client message.
 enum Act {
@@ -65,7 +65,7 @@ fn round(
     let inputs: Vec<Vec<u64>> = (0..n)
         .map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect())
         .collect();
-    let mut server = Server::new(params, &mut r);
+    let mut server = Server::new(params, ROUND, &mut r).unwrap();
     let mut rejected = Vec::new();
     let mut deliver =
         |server: &mut Server, phase: usize, from: ClientIndex, bytes: Vec<u8>| -> bool {
@@ -101,7 +101,7 @@ fn round(
 
     let mut s0: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
     for i in 1..=n {
-        let (st, msg) = AwaitingKeys::new(params, i, &mut r).unwrap();
+        let (st, msg) = AwaitingKeys::new(params, ROUND, i, &mut r).unwrap();
         if deliver(&mut server, 0, i, msg) {
             s0.insert(i, st);
         }
@@ -112,7 +112,9 @@ fn round(
     };
     let mut s1: BTreeMap<ClientIndex, AwaitingShares> = BTreeMap::new();
     for (i, msg) in d {
-        let Some(st) = s0.remove(&i) else { continue };
+        let Some(mut st) = s0.remove(&i) else {
+            continue;
+        };
         if let Ok((st, out)) = st.receive(&msg, &mut r)
             && deliver(&mut server, 1, i, out)
         {
@@ -125,7 +127,9 @@ fn round(
     };
     let mut s2: BTreeMap<ClientIndex, AwaitingUnmask> = BTreeMap::new();
     for (i, msg) in d {
-        let Some(st) = s1.remove(&i) else { continue };
+        let Some(mut st) = s1.remove(&i) else {
+            continue;
+        };
         if let Ok((st, out)) = st.receive(&msg, &inputs[i as usize - 1])
             && deliver(&mut server, 2, i, out)
         {
@@ -137,7 +141,9 @@ fn round(
         Err(e) => return finish(Err(e), rejected, inputs),
     };
     for (i, msg) in d {
-        let Some(st) = s2.remove(&i) else { continue };
+        let Some(mut st) = s2.remove(&i) else {
+            continue;
+        };
         if let Ok(out) = st.receive(&msg) {
             deliver(&mut server, 3, i, out);
         }
@@ -162,10 +168,10 @@ fn complete(n: u32, t: u32) -> Params {
 fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
     let params = complete(5, 3);
     let mut r = rng(77);
-    let mut server = Server::new(&params, &mut r);
+    let mut server = Server::new(&params, ROUND, &mut r).unwrap();
     let mut s0 = BTreeMap::new();
     for i in 1..=5 {
-        let (st, msg) = AwaitingKeys::new(&params, i, &mut r).unwrap();
+        let (st, msg) = AwaitingKeys::new(&params, ROUND, i, &mut r).unwrap();
         server.receive(i, &msg).unwrap();
         s0.insert(i, st);
     }
@@ -201,7 +207,7 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
 }
 
 fn refuse(req: UnmaskRequest) -> Error {
-    let (client, _, _) = client_at_unmask();
+    let (mut client, _, _) = client_at_unmask();
     client
         .receive(&req.to_bytes())
         .expect_err("the client must refuse")
@@ -209,7 +215,7 @@ fn refuse(req: UnmaskRequest) -> Error {
 
 #[test]
 fn honest_unmask_request_is_answered_with_one_share_per_peer() {
-    let (client, req, params) = client_at_unmask();
+    let (mut client, req, params) = client_at_unmask();
     let resp = UnmaskResponse::decode(&params, &client.receive(&req.to_bytes()).unwrap()).unwrap();
     let owners: Vec<_> = resp.shares.iter().map(|s| (s.owner, s.kind)).collect();
     use secagg::protocol::messages::ShareKind::{MaskKey, SelfSeed};
@@ -281,7 +287,7 @@ fn server_request_leaving_out_the_client_or_a_peer_is_refused() {
         refuse(req),
         Error::Server(ServerFault::IncompleteRequest { peer: 2 })
     );
-    let (client, _, _) = client_at_unmask();
+    let (mut client, _, _) = client_at_unmask();
     assert_eq!(
         client.receive(&[1, 0x83, 0]),
         Err(Error::Server(ServerFault::Malformed(
@@ -388,7 +394,7 @@ fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
     let params = complete(5, 3);
     let mut extra: Vec<Error> = Vec::new();
     let mut r = rng(6);
-    let mut server = Server::new(&params, &mut r);
+    let mut server = Server::new(&params, ROUND, &mut r).unwrap();
     for from in [0u32, 6, u32::MAX] {
         extra.push(server.receive(from, &[1, 1]).unwrap_err());
     }
@@ -398,7 +404,7 @@ fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
             fault: ClientFault::UnknownSender
         }));
     // A client that sends a MaskedInput in R0 is malformed (wrong type).
-    let (_, msg) = AwaitingKeys::new(&params, 1, &mut r).unwrap();
+    let (_, msg) = AwaitingKeys::new(&params, ROUND, 1, &mut r).unwrap();
     let mut wrong = msg.clone();
     wrong[1] = 0x03;
     assert_eq!(

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use rand_core::Rng;
 use secagg::simulation::{Dropouts, run};
-use secagg::{ClientIndex, Error, Graph, Params, Phase};
+use secagg::{ClientIndex, Error, Graph, Params, Phase, ServerModel};
 
 use crate::common::rng;
 
@@ -21,11 +21,11 @@ enum Outcome {
 
 /// An independent model of who survives each phase (spec/protocol.md
 /// sections 4 and 5): set arithmetic only, no cryptography.
-fn model(p: &Params, d: &Dropouts) -> Outcome {
+fn model(p: &Params, round: &[u8; 32], d: &Dropouts) -> Outcome {
     let n = p.clients();
     let t = p.threshold() as usize;
     let nb: Vec<BTreeSet<ClientIndex>> = (0..=n)
-        .map(|u| p.neighbours(u).into_iter().collect())
+        .map(|u| p.neighbours(round, u).into_iter().collect())
         .collect();
     let within = |u: ClientIndex, set: &BTreeSet<ClientIndex>, with_self: bool| {
         nb[u as usize].intersection(set).count() + usize::from(with_self && set.contains(&u))
@@ -60,7 +60,17 @@ fn model(p: &Params, d: &Dropouts) -> Outcome {
     if short(&u3) {
         return Outcome::Abort(Phase::MaskedInput);
     }
-    let responders: BTreeSet<_> = u3
+    // Malicious model: the survivors that sign the survivor set, and the
+    // server's check that every client of U2 has t signing neighbours.
+    let u4: BTreeSet<_> = u3
+        .iter()
+        .copied()
+        .filter(|&u| !has(&d.during_consistency, u))
+        .collect();
+    if p.is_malicious() && (u4.len() < t || u2.iter().any(|&x| within(x, &u4, false) < t)) {
+        return Outcome::Abort(Phase::Consistency);
+    }
+    let responders: BTreeSet<_> = u4
         .iter()
         .copied()
         .filter(|&u| !has(&d.during_unmask, u))
@@ -80,6 +90,7 @@ struct Case {
     dim: u32,
     fates: Vec<u8>,
     seed: u64,
+    malicious: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -88,8 +99,9 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         any::<u64>(),
         prop_oneof![Just(1u8), Just(32), Just(33), Just(64), 1u8..=64],
+        any::<bool>(),
     )
-        .prop_flat_map(|(n, harary, seed, bits)| {
+        .prop_flat_map(|(n, harary, seed, bits, malicious)| {
             let max_k = if n % 2 == 1 { n - 1 } else { n - 2 };
             let degree = if harary && max_k >= 2 {
                 (1..=max_k / 2).prop_map(|h| Some(2 * h)).boxed()
@@ -104,22 +116,31 @@ fn case() -> impl Strategy<Value = Case> {
                 proptest::collection::vec(0u8..100, n as usize),
                 Just(seed),
                 0u32..=1000,
+                Just(malicious),
             )
         })
-        .prop_map(|(n, harary_degree, bits, dim, fates, seed, tpick)| {
-            let k = harary_degree.unwrap_or(n - 1);
-            // Thresholds spread over 2..=k+1, weighted towards ones that can finish.
-            let t = 2 + (tpick * (k)) / 1001 / if tpick % 3 == 0 { 1 } else { 2 };
-            Case {
-                n,
-                harary_degree,
-                t: t.min(k + 1),
-                bits,
-                dim,
-                fates,
-                seed,
-            }
-        })
+        .prop_map(
+            |(n, harary_degree, bits, dim, fates, seed, tpick, malicious)| {
+                let k = harary_degree.unwrap_or(n - 1);
+                // Thresholds spread over 2..=k+1, weighted towards ones that can finish.
+                let mut t = 2 + (tpick * (k)) / 1001 / if tpick % 3 == 0 { 1 } else { 2 };
+                if malicious {
+                    // The least threshold with a unique survivor set at c = 0.
+                    let base = if harary_degree.is_some() { k } else { n };
+                    t = t.max(base / 2 + 1);
+                }
+                Case {
+                    n,
+                    harary_degree,
+                    t: t.min(k + 1),
+                    bits,
+                    dim,
+                    fates,
+                    seed,
+                    malicious,
+                }
+            },
+        )
 }
 
 fn dropouts(fates: &[u8]) -> Dropouts {
@@ -130,6 +151,7 @@ fn dropouts(fates: &[u8]) -> Dropouts {
             75..=80 => d.before_keys.push(i),
             81..=86 => d.after_keys.push(i),
             87..=93 => d.after_shares.push(i),
+            94..=96 => d.during_consistency.push(i),
             _ => d.during_unmask.push(i),
         }
     }
@@ -146,7 +168,12 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
             Graph::Harary { degree, seed }
         }
     };
-    let params = Params::new(c.n, c.t, c.bits, c.dim, graph).unwrap();
+    let mut params = Params::new(c.n, c.t, c.bits, c.dim, graph).unwrap();
+    if c.malicious {
+        params = params
+            .with_model(ServerModel::Malicious { corrupt: 0 })
+            .unwrap();
+    }
     let top = if c.bits == 64 {
         u64::MAX
     } else {
@@ -157,7 +184,7 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         .collect();
     let d = dropouts(&c.fates);
     let report = run(&params, &inputs, &d, &mut r);
-    match (model(&params, &d), &report.result) {
+    match (model(&params, &report.round, &d), &report.result) {
         (Outcome::Sum(u3), Ok(agg)) => {
             prop_assert_eq!(&agg.survivors, &u3);
             let mut want = vec![0u64; c.dim as usize];
@@ -195,21 +222,30 @@ fn edge_bit_widths() {
     for bits in [1u8, 32, 33, 64] {
         for harary in [None, Some(6)] {
             for dim in [0u32, 1, 257] {
-                let mut fates = vec![0u8; 20];
-                fates[3] = 78; // before keys
-                fates[7] = 84; // after keys
-                fates[11] = 90; // after shares
-                fates[15] = 97; // during unmask
-                let c = Case {
-                    n: 20,
-                    harary_degree: harary,
-                    t: if harary.is_some() { 3 } else { 10 },
-                    bits,
-                    dim,
-                    fates,
-                    seed: u64::from(bits) * 1000 + u64::from(dim),
-                };
-                check(&c).unwrap();
+                for malicious in [false, true] {
+                    let mut fates = vec![0u8; 20];
+                    fates[3] = 78; // before keys
+                    fates[7] = 84; // after keys
+                    fates[11] = 90; // after shares
+                    fates[13] = 95; // during consistency
+                    fates[15] = 97; // during unmask
+                    let c = Case {
+                        n: 20,
+                        harary_degree: harary,
+                        t: match (harary.is_some(), malicious) {
+                            (true, false) => 3,
+                            (true, true) => 4,
+                            (false, false) => 10,
+                            (false, true) => 11,
+                        },
+                        bits,
+                        dim,
+                        fates,
+                        seed: u64::from(bits) * 1000 + u64::from(dim),
+                        malicious,
+                    };
+                    check(&c).unwrap();
+                }
             }
         }
     }

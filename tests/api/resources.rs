@@ -29,7 +29,7 @@ use secagg::{
     Error, Graph, Params, Server, Step,
 };
 
-use crate::common::rng;
+use crate::common::{ROUND, rng};
 use crate::fuzz_corpus::{fuzz_dir, inputs};
 
 // ----- A per-thread counting allocator -----
@@ -125,7 +125,7 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
 /// Decodes `bytes` as the message type `t` under `p`, returning whether it
 /// decoded and the peak heap use of the decode (the decoded value included).
 fn decode_peak(p: &Params, t: u8, bytes: &[u8]) -> (Result<(), DecodeError>, usize) {
-    fn go<M: Decode>(p: &Params, b: &[u8]) -> (Result<(), DecodeError>, usize) {
+    fn go<M: Decode<Context = Params>>(p: &Params, b: &[u8]) -> (Result<(), DecodeError>, usize) {
         let (r, peak) = measure(|| M::decode(p, b));
         (r.map(drop), peak)
     }
@@ -333,7 +333,7 @@ fn flooded_round() -> Vec<Growth> {
     let mut senders: Vec<ClientIndex> = vec![0, n + 1, n + 2, u32::MAX, u32::MAX - 1, 3, 11, 12];
     senders.extend((0..1000).map(|_| n + 1 + r.next_u32() % (u32::MAX - n)));
 
-    let mut server = Server::new(&params, &mut r);
+    let mut server = Server::new(&params, ROUND, &mut r).unwrap();
     let mut growth = Vec::new();
     let mut measured_flood = |server: &mut Server, phase: usize| {
         flood(server, &senders, &pool, WARM_UP);
@@ -362,7 +362,7 @@ fn flooded_round() -> Vec<Growth> {
     // R0: client 3 sends a malformed message and is excluded.
     let mut s0: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
     for i in 1..=10 {
-        let (st, msg) = AwaitingKeys::new(&params, i, &mut r).unwrap();
+        let (st, msg) = AwaitingKeys::new(&params, ROUND, i, &mut r).unwrap();
         if i == 3 {
             let e = server.receive(3, &msg[..10]).unwrap_err();
             assert_eq!(

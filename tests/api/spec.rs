@@ -5,8 +5,12 @@ use std::collections::BTreeSet;
 fn labels_in(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = text;
-    while let Some(i) = rest.find("secagg/v1/") {
+    while let Some(i) = rest.find("secagg/v") {
         let tail = &rest[i..];
+        if !(tail.starts_with("secagg/v1/") || tail.starts_with("secagg/v2/")) {
+            rest = &tail[8..];
+            continue;
+        }
         let end = tail
             .char_indices()
             .find(|&(j, c)| j >= 10 && !(c.is_ascii_lowercase() || c == '-'))

@@ -10,6 +10,7 @@
 //!   rebuilt from the same RNG stream), every verdict and the result must be
 //!   the file's, and every message must decode and re-encode to its bytes.
 
+use crate::common::ROUND;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -1062,7 +1063,7 @@ fn replay(name: &str) {
     assert_eq!(inputs.len(), params.clients() as usize, "{name}");
 
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut server = Server::new(&params, &mut rng);
+    let mut server = Server::new(&params, ROUND, &mut rng).unwrap();
     let mut clients: BTreeMap<ClientIndex, Client> = BTreeMap::new();
     let mut pending: BTreeMap<ClientIndex, Vec<u8>> = BTreeMap::new();
     let mut last_close: Option<Phase> = None;
@@ -1095,7 +1096,7 @@ fn replay(name: &str) {
                 let input = &inputs[from as usize - 1];
                 let produced = if phase == Phase::AdvertiseKeys {
                     assert!(!clients.contains_key(&from), "{at}: second R0 message");
-                    let (c, out) = AwaitingKeys::new(&params, from, &mut rng).unwrap();
+                    let (c, out) = AwaitingKeys::new(&params, ROUND, from, &mut rng).unwrap();
                     clients.insert(from, Client::Keys(c));
                     out
                 } else {
