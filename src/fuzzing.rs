@@ -705,9 +705,11 @@ impl ServerRun<'_> {
     }
 
     /// Closes the phase; `None` when the round ended with a typed abort:
-    /// too few survivors, or a client whose shares give a secret other than
-    /// the one it published. Only a client that a record tampered with or
-    /// spoke for can be blamed, unless at least t were (framing takes t).
+    /// too few survivors, a client whose verified shares give a secret other
+    /// than the key it advertised (only a client a record tampered with or
+    /// spoke for: the shares were checked against its own commitments, so
+    /// nobody can frame it), or a dealer too many holders complained about
+    /// (the dealer or one of its accusers was tampered with).
     fn close(&mut self) -> Option<Step> {
         match self.server.close_phase() {
             Ok(step) => Some(step),
@@ -716,10 +718,20 @@ impl ServerRun<'_> {
                 index,
                 fault: ClientFault::SecretMismatch,
             }) => {
+                assert!(
+                    !self.clean.contains(&index),
+                    "honest client {index} blamed for its secret"
+                );
+                None
+            }
+            Err(Error::Client {
+                index,
+                fault: ClientFault::Undecryptable { .. },
+            }) => {
                 let touched = self.params.clients() as usize - self.clean.len();
                 assert!(
-                    !self.clean.contains(&index) || touched >= self.params.threshold_usize(),
-                    "honest client {index} blamed for its secret"
+                    !self.clean.contains(&index) || touched > 0,
+                    "honest client {index} ended the round with nobody tampering"
                 );
                 None
             }

@@ -8,6 +8,8 @@ mod common;
 mod fuzz_corpus;
 #[path = "api/hostile.rs"]
 mod hostile;
+#[path = "api/malicious.rs"]
+mod malicious;
 #[path = "api/property.rs"]
 mod property;
 #[path = "api/resources.rs"]

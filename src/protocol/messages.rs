@@ -136,7 +136,7 @@ fn bitmap_len(bits: usize) -> usize {
 /// A bitmap of `bits` bits whose padding bits are zero.
 fn bitmap(r: &mut Reader<'_>, bits: usize) -> Result<Vec<u8>, DecodeError> {
     let bytes = r.take(bitmap_len(bits))?;
-    if bits % 8 != 0 && bytes.last().is_some_and(|&b| b >> (bits % 8) != 0) {
+    if !bits.is_multiple_of(8) && bytes.last().is_some_and(|&b| b >> (bits % 8) != 0) {
         return Err(DecodeError::NonCanonical);
     }
     Ok(bytes.to_vec())
@@ -734,7 +734,7 @@ impl Decode for UnmaskRequest {
 }
 
 /// Which secret a returned share is of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Zeroize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Zeroize)]
 pub enum ShareKind {
     /// A share of a survivor's self-mask seed (tag 0).
     SelfSeed,

@@ -625,9 +625,11 @@ impl Server {
                     return Err(self.abort(Phase::MaskedInput, received.len()));
                 }
                 self.u3 = received.keys().copied().collect();
+                let mut accusers: BTreeMap<ClientIndex, Vec<ClientIndex>> = BTreeMap::new();
                 for (by, complaints) in received {
                     for accused in complaints {
                         self.fault(accused, ClientFault::Undecryptable { reported_by: by });
+                        accusers.entry(accused).or_default().push(by);
                     }
                 }
                 let dropped: Vec<ClientIndex> = self
@@ -640,6 +642,21 @@ impl Server {
                     && short < t
                 {
                     return Err(self.abort(Phase::MaskedInput, short));
+                }
+                // A dealer whose shares too many holders refused (they did
+                // not decrypt or failed its commitments) cannot be unmasked:
+                // the round ends naming it (spec/protocol.md section 5.2).
+                for (&accused, by) in &accusers {
+                    let survivor = self.u3.binary_search(&accused).is_ok();
+                    let holders = self.topo.restrict(accused, &self.u3, survivor);
+                    let good = holders.iter().filter(|h| !by.contains(h)).count();
+                    if good < t {
+                        self.state = State::Over;
+                        return Err(Error::Client {
+                            index: accused,
+                            fault: ClientFault::Undecryptable { reported_by: by[0] },
+                        });
+                    }
                 }
                 if self.params.is_malicious() {
                     let n = self.params.clients();

@@ -188,29 +188,39 @@ fn tampered_round(
 }
 
 /// Finding of the `server` target (fuzz/regressions/server/): a client whose
-/// seed commitment does not match the seed it shared leaves a self mask that
-/// cannot be removed. The round ended with `NotEnoughSurvivors` at Unmask
-/// although every client survived, naming nobody. It must end with a typed
-/// error naming the client (`SecretMismatch`), never a wrong sum.
+/// published commitment does not match the seed it shared leaves a self mask
+/// that cannot be removed. In v1 the round ended with `NotEnoughSurvivors`
+/// at Unmask naming nobody. In v2 the shares are checked against the
+/// dealer's Feldman commitments on receipt: every holder refuses them and
+/// complains, and the server ends the round at the close of MaskedInput
+/// naming the dealer, never with a wrong sum.
 #[test]
 fn regression_wrong_seed_commitment_aborts_typed() {
+    use secagg::protocol::messages::ShareKeys;
+    use secagg::{Decode, Encode};
+
     let name = "wrong_seed_commitment_aborts_typed";
     let data = fs::read(fuzz_dir().join("regressions/server").join(name)).unwrap();
     run_one("server", name, &data);
 
-    // The same through the public API: n = 5, t = 3, client 2 flips a byte
-    // of its commitment (bytes 34..66 of ShareKeys).
+    // The same through the public API: n = 5, t = 3, client 2 publishes its
+    // seed polynomial's commitments in the wrong order (valid points, wrong
+    // polynomial). Holder 1's share still passes (at x = 1 the swap cancels:
+    // C_1 + C_0 = C_0 + C_1); holders 3, 4 and 5 complain, leaving 2 < t.
     let params = Params::new(5, 3, 32, 4, Graph::Complete).unwrap();
-    let result = tampered_round(&params, |phase, from, bytes| {
+    let p = params.clone();
+    let result = tampered_round(&params, move |phase, from, bytes| {
         if phase == 1 && from == 2 {
-            bytes[40] ^= 0x10;
+            let mut msg = ShareKeys::decode(&p, bytes).unwrap();
+            msg.seed_commitments.swap(0, 1);
+            *bytes = msg.to_bytes();
         }
     });
     assert_eq!(
         result.unwrap_err(),
         Error::Client {
             index: 2,
-            fault: ClientFault::SecretMismatch
+            fault: ClientFault::Undecryptable { reported_by: 3 }
         }
     );
     // Untampered, the same round finishes.
@@ -218,13 +228,14 @@ fn regression_wrong_seed_commitment_aborts_typed() {
     assert_eq!(agg.sum, vec![1 + 2 + 3 + 4 + 5; 4]);
 }
 
-/// Finding of the `server` target (fuzz/regressions/server/), after the
-/// fix above: with exactly t answers nothing is redundant, so one holder
-/// that adds 1 to its share of an honest survivor's seed makes the shares
-/// consistent with a wrong seed, and the server blamed the honest survivor.
-/// It now names a client for its secret only when at least 2t - 1 shares
-/// agree (framing would take t liars); below that the round ends with
-/// `NotEnoughSurvivors` in Unmask, naming nobody.
+/// Finding of the `server` target (fuzz/regressions/server/): with exactly
+/// t answers nothing is redundant, so one holder that adds 1 to its share
+/// of an honest survivor's seed made the shares consistent with a wrong
+/// seed, and the v1 server blamed the honest survivor. In v2 every share is
+/// checked against the dealer's commitments: the liar is named `BadShare`
+/// (proven) and its share discarded; with exactly t answers the round then
+/// ends with `NotEnoughSurvivors` in Unmask, and the honest dealer is never
+/// named.
 #[test]
 fn regression_honest_dealer_framed_by_one_holder() {
     use curve25519_dalek::Scalar;
@@ -247,18 +258,17 @@ fn regression_honest_dealer_framed_by_one_holder() {
             }
         }
     };
-    // n = t = 3: the lie cannot be told from a bad dealer.
+    // n = t = 3: the lying share is discarded, two remain.
     let params = Params::new(3, 3, 32, 4, Graph::Complete).unwrap();
     assert_eq!(
         tampered_round(&params, frame(&params)).unwrap_err(),
         Error::NotEnoughSurvivors {
             phase: Phase::Unmask,
-            survivors: 3,
+            survivors: 2,
             threshold: 3
         }
     );
-    // With n = 5, t = 3 (2t - 1 = 5 answers) the same lie is outvoted: the
-    // liar is named and the sum is exact.
+    // With n = 5, t = 3 the liar is named and the sum is exact.
     let params = Params::new(5, 3, 32, 4, Graph::Complete).unwrap();
     let agg = tampered_round(&params, frame(&params)).unwrap();
     assert_eq!(agg.sum, vec![1 + 2 + 3 + 4 + 5; 4]);

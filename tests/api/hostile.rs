@@ -289,7 +289,7 @@ fn server_request_leaving_out_the_client_or_a_peer_is_refused() {
     );
     let (mut client, _, _) = client_at_unmask();
     assert_eq!(
-        client.receive(&[1, 0x83, 0]),
+        client.receive(&[2, 0x83, 0]),
         Err(Error::Server(ServerFault::Malformed(
             DecodeError::Truncated
         )))

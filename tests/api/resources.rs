@@ -142,9 +142,10 @@ fn decode_peak(p: &Params, t: u8, bytes: &[u8]) -> (Result<(), DecodeError>, usi
 
 /// `version || type || session || extra || count` followed by `tail` bytes.
 fn claiming(t: u8, extra: usize, count: u32, tail: usize) -> Vec<u8> {
-    let mut m = vec![1, t];
+    let mut m = vec![secagg::protocol::messages::VERSION, t];
     m.extend_from_slice(&[0x11; 32]);
-    m.extend(std::iter::repeat_n(0x22, extra));
+    // Valid points (the identity encodes as zeros) where commitments go.
+    m.extend(std::iter::repeat_n(0x00, extra));
     m.extend_from_slice(&count.to_le_bytes());
     m.extend(std::iter::repeat_n(0x01, tail));
     m
@@ -159,8 +160,8 @@ fn decode_claiming_4_gib_fails_before_allocating() {
     // (type, bytes between the session and the count, entry size).
     let lists = [
         (kind::KEY_BROADCAST, 0, 68u64),
-        (kind::SHARE_KEYS, 32, 84),
-        (kind::SHARE_DELIVERY, 0, 84),
+        (kind::SHARE_KEYS, 2 * 2 * 32, 84),
+        (kind::SHARE_DELIVERY, 0, 4 + 2 * 2 * 32 + 80),
         (kind::MASKED_INPUT, 0, 4),
         (kind::UNMASK_REQUEST, 0, 4),
         (kind::UNMASK_RESPONSE, 0, 37),
@@ -172,18 +173,28 @@ fn decode_claiming_4_gib_fails_before_allocating() {
             u64::from(u32::MAX) * entry >= 4 << 30,
             "claims at least 4 GiB"
         );
+        // Nothing is allocated for the list; the only allocation allowed is
+        // the fixed-size part before it (ShareKeys' 2t commitments, decoded
+        // and checked as they are read), bounded by a few times its bytes.
+        let before = 8 * extra;
+        let (got, peak) = decode_peak(&p, t, &huge);
         assert_eq!(
-            decode_peak(&p, t, &huge),
-            (Err(DecodeError::LengthOutOfBounds), 0),
+            got,
+            Err(DecodeError::LengthOutOfBounds),
             "type {t:#x}, count 2^32 - 1"
+        );
+        assert!(
+            peak <= before,
+            "type {t:#x}: {peak} bytes for a refused count"
         );
         // n entries: allowed by the parameters, but the 64 bytes that follow
         // cannot hold them.
         let many = claiming(t, extra, n, 64);
-        assert_eq!(
-            decode_peak(&p, t, &many),
-            (Err(DecodeError::Truncated), 0),
-            "type {t:#x}, count n"
+        let (got, peak) = decode_peak(&p, t, &many);
+        assert_eq!(got, Err(DecodeError::Truncated), "type {t:#x}, count n");
+        assert!(
+            peak <= before,
+            "type {t:#x}: {peak} bytes for a refused count"
         );
     }
     // The second list of an unmask request, after an empty first one.
