@@ -1,5 +1,5 @@
 //! Long-term identities and the signatures of the malicious-server model
-//! (spec/crypto.md section 8).
+//! (spec/crypto.md section 9).
 //!
 //! Each client holds an Ed25519 signing key ([`Identity`]); every party is
 //! given the roster of verifying keys by the host ([`Roster`]), the PKI

@@ -372,7 +372,7 @@ fn points(c: &feldman::Commitments) -> Vec<[u8; 32]> {
         .collect()
 }
 
-/// What a ShareKeys signature covers (spec/crypto.md section 8).
+/// What a ShareKeys signature covers (spec/crypto.md section 9).
 pub(crate) fn shares_parts(
     session: &SessionId,
     index: ClientIndex,
@@ -387,7 +387,7 @@ pub(crate) fn shares_parts(
     ]
 }
 
-/// What an AdvertiseKeys signature covers (spec/crypto.md section 8).
+/// What an AdvertiseKeys signature covers (spec/crypto.md section 9).
 pub(crate) fn advertise_parts(
     params: &Params,
     round: &RoundId,
@@ -622,7 +622,7 @@ impl AwaitingShares {
 }
 
 /// Whether both shares lie on the polynomials `d` commits to (Feldman's
-/// check, spec/crypto.md section 7).
+/// check, spec/crypto.md section 8).
 fn verified(h: &HeldShares, x: ClientIndex, d: &DeliveredShares, t: usize) -> bool {
     let check = |c: &[[u8; 32]], y: &Scalar| {
         feldman::Commitments::decode(&c.concat(), t).is_ok_and(|c| feldman::verify_share(&c, x, y))

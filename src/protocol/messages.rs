@@ -177,7 +177,7 @@ pub struct AdvertiseKeys {
     /// Mask-agreement key s_pk.
     pub s_pk: PublicKey,
     /// Malicious model: the client's signature over the parameters, the
-    /// round, its index and both keys (spec/crypto.md section 8).
+    /// round, its index and both keys (spec/crypto.md section 9).
     pub signature: Option<SignatureBytes>,
 }
 
@@ -280,7 +280,7 @@ impl Decode for KeyBroadcast {
 }
 
 /// Feldman commitments to one sharing polynomial: `t` compressed
-/// Ristretto255 points `C_j = a_j G` (spec/crypto.md section 7).
+/// Ristretto255 points `C_j = a_j G` (spec/crypto.md section 8).
 pub type Commitments = Vec<[u8; 32]>;
 
 /// Reads `t` commitments, each the canonical encoding of a point.
@@ -585,7 +585,7 @@ pub struct ConsistencyResponse {
     /// The session id.
     pub session: SessionId,
     /// Its signature over the session, its index and the survivor set
-    /// (spec/crypto.md section 8).
+    /// (spec/crypto.md section 9).
     pub signature: SignatureBytes,
 }
 

@@ -866,7 +866,7 @@ impl Server {
     ///
     /// 1. Every share received is checked against its dealer's Feldman
     ///    commitments in one batched multiscalar multiplication (random
-    ///    weights from a hash of the shares, spec/crypto.md section 7); only
+    ///    weights from a hash of the shares, spec/crypto.md section 8); only
     ///    if the batch fails is it bisected to find the bad shares, whose
     ///    holders are named ([`ClientFault::BadShare`]: proven, the
     ///    commitments are the dealer's own).

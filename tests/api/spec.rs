@@ -15,7 +15,10 @@ fn labels_in(text: &str) -> BTreeSet<String> {
             .char_indices()
             .find(|&(j, c)| j >= 10 && !(c.is_ascii_lowercase() || c == '-'))
             .map_or(tail.len(), |(j, _)| j);
-        out.insert(tail[..end].to_string());
+        // A bare prefix ("the `secagg/v1/` labels") names no label.
+        if end > 10 {
+            out.insert(tail[..end].to_string());
+        }
         rest = &tail[end..];
     }
     out
