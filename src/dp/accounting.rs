@@ -129,11 +129,13 @@ pub fn ddg_tau(sigma: f64, n: u64) -> f64 {
 /// units), for an L2 sensitivity `delta2` after rounding in dimension `d`.
 ///
 /// Discrete Gaussian: KLS21 Proposition 14 / Eq. 17 (Rényi DP of the
-/// distributed discrete Gaussian, with Theorem 1's tau), every order
-/// `alpha > 1`; requires `sigma >= 1/2` (KLS21 Theorem 1), else infinite.
-/// Skellam: Agarwal, Kairouz, Liu 2021 Theorem 3.5 as in their accounting
-/// code (`_skellam_rdp`), integer orders only. Composition: Rényi DP adds
-/// over rounds. Conversion: [`zcdp_epsilon`]'s (CKS20 Proposition 12).
+/// distributed discrete Gaussian, with Theorem 1's tau); requires `sigma >=
+/// 1/2` (KLS21 Theorem 1), else infinite. Skellam: Agarwal, Kairouz, Liu
+/// 2021 Theorem 3.5 as in their accounting code (`_skellam_rdp`). Both are
+/// evaluated at integer orders `alpha >= 2` only, as the papers' accounting
+/// code does (conservative: a subset of the orders). Composition: Rényi DP
+/// adds over rounds. Conversion: [`zcdp_epsilon`]'s (CKS20 Proposition 12)
+/// at the best integer order.
 /// Infinite when `honest` is 0.
 pub fn epsilon(
     mechanism: Mechanism,
@@ -168,7 +170,7 @@ pub fn epsilon(
             ];
             terms
                 .iter()
-                .map(|&(xi, rho)| rdp_linear_epsilon(t * xi, t * rho, delta, false))
+                .map(|&(xi, rho)| rdp_linear_epsilon(t * xi, t * rho, delta, true))
                 .fold(f64::INFINITY, f64::min)
         }
         Mechanism::Skellam => {
