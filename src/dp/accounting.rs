@@ -10,8 +10,7 @@ use super::DpError;
 
 /// The epsilon of a `rho`-zCDP mechanism at `delta`: the smallest
 /// `rho alpha + ln(1 - 1/alpha) - (ln delta + ln alpha) / (alpha - 1)` over
-/// `alpha > 1` (Canonne, Kamath, Steinke 2020, Proposition 12 and Corollary
-/// 13; the same conversion as OpenDP's `make_zCDP_to_approxDP`). 0 for
+/// `alpha > 1` (Canonne, Kamath, Steinke 2020, Proposition 12; the same conversion as OpenDP's `make_zCDP_to_approxDP`). 0 for
 /// `rho = 0`; `rho` and `delta` are assumed valid (`rho >= 0`, `0 < delta < 1`).
 ///
 /// ```
@@ -71,7 +70,7 @@ pub enum Mechanism {
 }
 
 /// The L2 norm bound after conditional randomized rounding of a vector of
-/// norm at most `norm` in dimension `d` (KLS21 Theorem 1 / Lemma 22, as in
+/// norm at most `norm` in dimension `d` (KLS21 Theorem 1 and Proposition 22, as in
 /// the paper's `rounded_l2_norm_bound`): `min(norm + sqrt(d), sqrt(norm^2 +
 /// d/4 + sqrt(2 ln(1/beta)) (norm + sqrt(d)/2)))`, the second only for
 /// `beta > 0`.
@@ -131,7 +130,7 @@ pub fn ddg_tau(sigma: f64, n: u64) -> f64 {
 /// Discrete Gaussian: KLS21 Proposition 14 / Eq. 17 (Rényi DP of the
 /// distributed discrete Gaussian, with Theorem 1's tau); requires `sigma >=
 /// 1/2` (KLS21 Theorem 1), else infinite. Skellam: Agarwal, Kairouz, Liu
-/// 2021 Theorem 3.5 as in their accounting code (`_skellam_rdp`). Both are
+/// 2021, as in their accounting code (`_skellam_rdp`). Both are
 /// evaluated at integer orders `alpha >= 2` only, as the papers' accounting
 /// code does (conservative: a subset of the orders). Composition: Rényi DP
 /// adds over rounds. Conversion: [`zcdp_epsilon`]'s (CKS20 Proposition 12)
@@ -230,7 +229,7 @@ pub fn local_sigma(
 /// (sub-Gaussian with variance proxy `(clients c s)^2 / d`: a Rademacher
 /// sum, Hoeffding), the rounding errors (each in an interval of length 1:
 /// proxy 1/4) and the noise (discrete Gaussian: proxy `sigma^2`, CKS20
-/// Corollary 26; Skellam: its exact moment generating function
+/// section 2; Skellam: its exact moment generating function
 /// `exp(sigma^2 (cosh l - 1))`).
 #[allow(clippy::too_many_arguments, reason = "the bound's inputs")]
 pub fn wrap_bound(

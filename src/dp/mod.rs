@@ -707,6 +707,31 @@ pub(crate) fn centred(x: u64, bits: u8) -> f64 {
 /// decodes re-encodes to its input.
 #[doc(hidden)]
 pub mod fuzzing {
+    use super::{DpConfig, Mechanism};
+
+    /// Seed inputs for the `decode_dp_config` target: valid encodings of
+    /// both mechanisms, with and without an epsilon limit.
+    pub fn seeds() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (i, mechanism) in [Mechanism::DiscreteGaussian, Mechanism::Skellam]
+            .into_iter()
+            .enumerate()
+        {
+            let Ok(mut c) = DpConfig::new(1.0, 1e-5, 1.0, 65536, 20, 100) else {
+                continue;
+            };
+            c.mechanism = mechanism;
+            out.push(c.to_bytes());
+            c.min_honest = 80;
+            c.corrupt = 5;
+            c.rounds = 10;
+            c.beta = if i == 0 { 0.0 } else { 0.25 };
+            c.epsilon_limit = Some(2.0);
+            out.push(c.to_bytes());
+        }
+        out
+    }
+
     /// Decodes `data` as a [`super::DpConfig`]; on success, asserts that it
     /// re-encodes to `data`.
     pub fn decode_dp_config(data: &[u8]) {

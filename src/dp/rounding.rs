@@ -1,12 +1,12 @@
 //! Randomized rounding, unconditional and conditional (spec/dp.md section
-//! 2.4; Kairouz, Liu, Steinke ICML 2021, section 4.1 and Lemma 22).
+//! 2.4; Kairouz, Liu, Steinke ICML 2021, section 4.1 and Proposition 22).
 
 use rand_core::CryptoRng;
 
 use super::DpError;
 
 /// How many times conditional rounding retries before giving up. Each try
-/// succeeds with probability at least `1 - beta` (KLS21 Lemma 22), so
+/// succeeds with probability at least `1 - beta` (KLS21 Proposition 22), so
 /// failing every one has probability below `beta^1000`.
 pub const MAX_TRIES: u32 = 1000;
 

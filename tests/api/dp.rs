@@ -255,7 +255,7 @@ fn dp_skellam_variance_within_one_percent() {
     }
 }
 
-/// After conditional rounding the L2 bound (KLS21 Theorem 1 / Lemma 22,
+/// After conditional rounding the L2 bound (KLS21 Theorem 1 and Proposition 22,
 /// `rounded_l2_bound`) holds in every one of 10^5 trials, with beta =
 /// e^-0.5 and with beta = 0 (unconditional: `c + sqrt(d)`).
 #[test]
@@ -694,6 +694,13 @@ fn dp_config_encoding_is_canonical() {
         bad(limit_tag, &[2]),
         Err(DpError::Decode(secagg::DecodeError::NonCanonical))
     );
+    // The fuzz target's seeds decode and re-encode.
+    let seeds = secagg::dp::fuzzing::seeds();
+    assert_eq!(seeds.len(), 4);
+    for s in &seeds {
+        assert!(DpConfig::decode(s).is_ok());
+        secagg::dp::fuzzing::decode_dp_config(s);
+    }
     // Random bytes never panic, and whatever decodes re-encodes identically.
     let mut r = rng(91);
     for len in 0..200 {
