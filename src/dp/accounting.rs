@@ -60,6 +60,13 @@ fn rdp_linear_epsilon(xi: f64, rho: f64, delta: f64, integer_orders: bool) -> f6
 }
 
 /// The noise mechanism each client uses.
+///
+/// ```
+/// let mut c = secagg::dp::DpConfig::new(1.0, 1e-5, 1.0, 100, 24, 10)?;
+/// c.mechanism = secagg::dp::Mechanism::Skellam;
+/// assert!(c.calibrate().is_ok());
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mechanism {
@@ -101,6 +108,15 @@ fn l1_bound(l2: f64, d: usize) -> f64 {
 /// (k + 1))`, where `sigma` is one client's discrete Gaussian parameter.
 /// Summed exactly for `k <= 10^4`; every later term is bounded by its limit
 /// `exp(-2 pi^2 sigma^2 10^4 / (10^4 + 1))` (an upper bound on tau).
+///
+/// ```
+/// use secagg::dp::accounting::ddg_tau;
+/// // Negligible once sigma is a few units: the sum of discrete Gaussians
+/// // is then as good as one discrete Gaussian.
+/// assert_eq!(ddg_tau(10.0, 100), 0.0);
+/// let t = ddg_tau(0.5, 2); // one term: 10 exp(-2 pi^2 / 4 / 2)
+/// assert!((t - 10.0 * (-std::f64::consts::PI.powi(2) / 4.0).exp()).abs() < 1e-12);
+/// ```
 pub fn ddg_tau(sigma: f64, n: u64) -> f64 {
     let c = 2.0 * core::f64::consts::PI * core::f64::consts::PI * sigma * sigma;
     // Every term is at most exp(-c / 2); below 1e-300 / n the sum vanishes.
@@ -136,6 +152,18 @@ pub fn ddg_tau(sigma: f64, n: u64) -> f64 {
 /// adds over rounds. Conversion: [`zcdp_epsilon`]'s (CKS20 Proposition 12)
 /// at the best integer order.
 /// Infinite when `honest` is 0.
+///
+/// ```
+/// use secagg::dp::accounting::{epsilon, rounded_l2_bound, Mechanism};
+/// // 100 clients, d = 1024, clip 1 at scale 100, beta = e^-0.5.
+/// let delta2 = rounded_l2_bound(100.0, (-0.5f64).exp(), 1024);
+/// let e = |honest, rounds| {
+///     epsilon(Mechanism::DiscreteGaussian, delta2, 1024, 50.0, honest, rounds, 1e-5)
+/// };
+/// assert!(e(80, 1) > e(100, 1)); // dropouts weaken the guarantee
+/// assert!(e(100, 4) > e(100, 1)); // so does composition
+/// assert_eq!(e(0, 1), f64::INFINITY);
+/// ```
 pub fn epsilon(
     mechanism: Mechanism,
     delta2: f64,
@@ -192,6 +220,15 @@ pub fn epsilon(
 /// The smallest per-client standard deviation (scaled units, within 1e-9
 /// relative) meeting `target` epsilon at `delta` with `honest` clients, or
 /// `None` when even `2^20` does not.
+///
+/// ```
+/// use secagg::dp::accounting::{epsilon, local_sigma, rounded_l2_bound, Mechanism};
+/// let delta2 = rounded_l2_bound(100.0, (-0.5f64).exp(), 1024);
+/// let g = Mechanism::DiscreteGaussian;
+/// let sigma = local_sigma(g, delta2, 1024, 100, 1, 1e-5, 1.0).unwrap();
+/// assert!(epsilon(g, delta2, 1024, sigma, 100, 1, 1e-5) <= 1.0);
+/// assert!(epsilon(g, delta2, 1024, 0.99 * sigma, 100, 1, 1e-5) > 1.0);
+/// ```
 #[allow(clippy::too_many_arguments, reason = "the accountant's inputs")]
 pub fn local_sigma(
     mechanism: Mechanism,
@@ -231,6 +268,15 @@ pub fn local_sigma(
 /// proxy 1/4) and the noise (discrete Gaussian: proxy `sigma^2`, CKS20
 /// section 2; Skellam: its exact moment generating function
 /// `exp(sigma^2 (cosh l - 1))`).
+///
+/// ```
+/// use secagg::dp::accounting::{wrap_bound, Mechanism};
+/// let g = Mechanism::DiscreteGaussian;
+/// // 100 clients, d = 2^16, clip 1, scale 17000, sigma 6900, 20 bits.
+/// assert!(wrap_bound(g, 20, 65536, 100, 1.0, 17000.0, 6900.0) < 1e-6);
+/// // Twice the scale does not fit.
+/// assert!(wrap_bound(g, 20, 65536, 100, 1.0, 34000.0, 13800.0) > 0.01);
+/// ```
 #[allow(clippy::too_many_arguments, reason = "the bound's inputs")]
 pub fn wrap_bound(
     mechanism: Mechanism,
@@ -278,6 +324,12 @@ pub fn wrap_bound(
 
 /// The complementary error function, to about 1e-15 relative: the Taylor
 /// series of erf below 2, Lentz's continued fraction above.
+///
+/// ```
+/// use secagg::dp::accounting::erfc;
+/// assert!((erfc(1.0) - 0.157_299_207_050_285_13).abs() < 1e-15);
+/// assert!((erfc(-1.0) - 1.842_700_792_949_715).abs() < 1e-15);
+/// ```
 pub fn erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;

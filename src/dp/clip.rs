@@ -5,6 +5,14 @@ use super::DpError;
 /// The L2 norm, computed without overflow (scaled by the largest
 /// magnitude).
 ///
+/// ```
+/// use secagg::dp::clip::l2_norm;
+/// assert_eq!(l2_norm(&[3.0, 4.0])?, 5.0);
+/// assert!(l2_norm(&[1e300, 1e300])?.is_finite());
+/// assert!(l2_norm(&[f64::NAN]).is_err());
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
+///
 /// # Errors
 /// [`DpError::NonFiniteInput`] for a NaN or infinite element.
 pub fn l2_norm(x: &[f64]) -> Result<f64, DpError> {

@@ -58,6 +58,13 @@ use crate::params::{MAX_CLIENTS, MAX_DIM};
 
 /// What went wrong in the DP layer: a bad configuration, bad input, or a
 /// release refused. Text never contains input values.
+///
+/// ```
+/// use secagg::dp::{DpConfig, DpError};
+/// assert_eq!(DpConfig::new(0.0, 1e-5, 1.0, 10, 20, 10), Err(DpError::Epsilon));
+/// assert_eq!(DpConfig::new(1.0, 1.0, 1.0, 10, 20, 10), Err(DpError::Delta));
+/// assert_eq!(DpError::Delta.to_string(), "delta must be in (0, 1)");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DpError {
@@ -473,7 +480,17 @@ fn make_noise(mechanism: Mechanism, sigma: f64) -> Result<Noise, DpError> {
 }
 
 /// A calibrated configuration: the scale and the noise every client uses,
-/// and the encode / decode steps (spec/dp.md section 2).
+/// and the encode / decode steps (spec/dp.md section 2). The module's
+/// example runs a whole encode-sum-decode.
+///
+/// ```
+/// let cal = secagg::dp::DpConfig::new(1.0, 1e-5, 1.0, 1000, 20, 100)?.calibrate()?;
+/// assert_eq!(cal.padded_dim(), 1024);
+/// assert!(cal.wrap_bound() <= 1e-6);
+/// // The sum's error per coordinate, in the input's units.
+/// assert!(cal.predicted_mse(100) > 0.0);
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     config: DpConfig,
@@ -493,6 +510,17 @@ pub struct Release {
 }
 
 /// The privacy guarantee of a released sum (spec/dp.md section 5).
+///
+/// ```
+/// let mut c = secagg::dp::DpConfig::new(1.0, 1e-5, 1.0, 1000, 20, 100)?;
+/// c.corrupt = 10;
+/// c.min_honest = 90;
+/// let cal = c.calibrate()?;
+/// let r = cal.report(85); // 75 honest survivors, fewer than 90
+/// assert_eq!(r.honest, 75);
+/// assert!(r.epsilon_reached > r.epsilon);
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PrivacyReport {
     /// The target epsilon (over all rounds).
@@ -613,7 +641,10 @@ impl Calibration {
         let mut v = Vec::with_capacity(self.padded);
         v.extend_from_slice(x);
         v.resize(self.padded, 0.0);
-        clip::l2_norm(&v)?;
+        // Clipping before the rotation is the same map (the rotation keeps
+        // norms) and keeps every intermediate value finite; clipping again
+        // after it removes the rotation's float rounding.
+        clip::clip_l2(&mut v, self.config.clip)?;
         rotate::rotate(&mut v, seed)?;
         clip::clip_l2(&mut v, self.config.clip)?;
         v.iter_mut().for_each(|e| *e *= self.scale);

@@ -346,6 +346,14 @@ impl Skellam {
 }
 
 /// The noise one client adds to each coordinate.
+///
+/// ```
+/// use secagg::dp::noise::{DiscreteGaussian, Noise};
+/// let n = Noise::Gaussian(DiscreteGaussian::new(10.0)?);
+/// assert_eq!(n.sigma(), 10.0);
+/// assert_eq!(n.variance(), 100.0);
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Noise {
     /// Discrete Gaussian.

@@ -19,6 +19,10 @@ pub const SIGN_LABEL: &[u8] = b"secagg/v1/dp/rotation-signs";
 
 /// The padded dimension: the smallest power of two `>= m` (at least 1).
 ///
+/// ```
+/// assert_eq!(secagg::dp::rotate::padded_len(1000), Ok(1024));
+/// ```
+///
 /// # Errors
 /// [`DpError::Dimension`] when `m` is 0 or the power of two overflows.
 pub fn padded_len(m: usize) -> Result<usize, DpError> {
@@ -30,6 +34,12 @@ pub fn padded_len(m: usize) -> Result<usize, DpError> {
 
 /// The in-place, unnormalised fast Walsh-Hadamard transform (`x <- H x`);
 /// `x.len()` must be a power of two (any other length is left unchanged).
+///
+/// ```
+/// let mut x = vec![1.0, 0.0, 0.0, 0.0];
+/// secagg::dp::rotate::fwht(&mut x);
+/// assert_eq!(x, vec![1.0; 4]); // the first column of H
+/// ```
 pub fn fwht(x: &mut [f64]) {
     let d = x.len();
     if !d.is_power_of_two() {
@@ -52,6 +62,13 @@ pub fn fwht(x: &mut [f64]) {
 /// The `d` public signs (`true` = negate) derived from `seed`: bit `i` of
 /// the ChaCha20 keystream (key `SHA-256(SIGN_LABEL || seed)`, nonce zero),
 /// least significant bit of each byte first.
+///
+/// ```
+/// use secagg::dp::rotate::signs;
+/// // Public and reproducible: every client derives the same signs.
+/// assert_eq!(signs(&[1; 32], 100), signs(&[1; 32], 100));
+/// assert_ne!(signs(&[1; 32], 100), signs(&[2; 32], 100));
+/// ```
 pub fn signs(seed: &[u8; 32], d: usize) -> Vec<bool> {
     let mut h = Sha256::new();
     h.update(SIGN_LABEL);

@@ -23,6 +23,17 @@ fn unit<R: CryptoRng + ?Sized>(rng: &mut R) -> f64 {
 /// Rounds each `x_i` to `floor(x_i)` or `floor(x_i) + 1`, up with
 /// probability `x_i - floor(x_i)`: unbiased.
 ///
+/// ```
+/// use rand_core::SeedableRng;
+/// let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1); // OS randomness in real use
+/// let mut out = Vec::new();
+/// secagg::dp::rounding::randomized_round(&[2.0, -1.5, 0.25], &mut out, &mut rng)?;
+/// assert_eq!(out[0], 2);
+/// assert!(out[1] == -2 || out[1] == -1);
+/// assert!(out[2] == 0 || out[2] == 1);
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
+///
 /// # Errors
 /// [`DpError::NonFiniteInput`] for a NaN or infinite element,
 /// [`DpError::ScaleTooLarge`] for one of magnitude `2^62` or more.
@@ -51,6 +62,10 @@ pub fn randomized_round<R: CryptoRng + ?Sized>(
 
 /// The squared L2 norm of an integer vector, exactly (saturating at
 /// `u128::MAX`).
+///
+/// ```
+/// assert_eq!(secagg::dp::rounding::squared_norm(&[3, -4]), 25);
+/// ```
 pub fn squared_norm(x: &[i64]) -> u128 {
     x.iter().fold(0u128, |acc, &v| {
         let a = u128::from(v.unsigned_abs());

@@ -622,6 +622,9 @@ fn dp_bad_configurations_are_typed_errors() {
         cal.encode(&[0.1; 9], &[0; 32], &mut r),
         Err(DpError::InputLength)
     );
+    // Huge but finite inputs are clipped, never overflow.
+    assert!(cal.encode(&[1e308; 10], &[0; 32], &mut r).is_ok());
+    assert!(cal.encode(&[f64::MAX; 10], &[0; 32], &mut r).is_ok());
     assert_eq!(
         cal.decode_sum(&[0; 10], 10, &[0; 32]).err(),
         Some(DpError::InputLength)
