@@ -336,8 +336,9 @@ fn dp_zcdp_conversion_matches_opendp() {
     }
 }
 
-/// The per-client noise the accountant calibrates agrees within 1% with the
-/// DDG paper's accounting code for the same configuration.
+/// The per-client noise the accountant calibrates agrees with the DDG
+/// paper's accounting code for the same configuration: the issue asks for
+/// 1%; the two agree to better than 1e-8, and the test holds them to 1e-6.
 ///
 /// Source of every expected number: `ddgauss_local_stddev` and
 /// `skellam_local_stddev` of google-research/federated
@@ -368,7 +369,7 @@ fn dp_calibrated_noise_matches_published_accounting() {
         let got = accounting::local_sigma(Mechanism::DiscreteGaussian, delta2, d, n, t, delta, eps)
             .unwrap();
         assert!(
-            (got / want - 1.0).abs() < 0.01,
+            (got / want - 1.0).abs() < 1e-6,
             "DDG eps {eps} n {n} d {d}: ours {got}, paper's code {want}"
         );
     }
@@ -381,7 +382,7 @@ fn dp_calibrated_noise_matches_published_accounting() {
         let delta2 = accounting::rounded_l2_bound(c * scale, beta, d);
         let got = accounting::local_sigma(Mechanism::Skellam, delta2, d, n, t, delta, eps).unwrap();
         assert!(
-            (got / want - 1.0).abs() < 0.01,
+            (got / want - 1.0).abs() < 1e-6,
             "Skellam eps {eps} n {n} d {d}: ours {got}, paper's code {want}"
         );
     }
@@ -506,8 +507,10 @@ fn dp_simulate_checks_params() {
 /// Over 1,000 rounds of the sum of encodings at the calibrated scale (the
 /// wrap is a property of the encoded integers, so no masking), the
 /// fraction of rounds in which some coordinate leaves [-2^(b-1), 2^(b-1))
-/// is below the configured bound, for both mechanisms. The same rounds at
-/// 8 times the scale do wrap, so the check can see a wrap.
+/// is below the configured bound, for both mechanisms. The largest
+/// coordinate seen is above 2^(b-1) / 8: everything in the sum scales with
+/// s, so 8 times the calibrated scale would wrap; the bound is not met by a
+/// needlessly small scale.
 #[test]
 fn dp_wrap_probability_below_bound() {
     for mechanism in [Mechanism::DiscreteGaussian, Mechanism::Skellam] {
