@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::DpError;
 
 /// The label that derives the sign key from the public seed.
-pub const SIGN_LABEL: &[u8] = b"secagg/v1/dp/rotation-signs";
+pub const SIGN_LABEL: &[u8] = b"secagg/v1/dp-rotation";
 
 /// The padded dimension: the smallest power of two `>= m` (at least 1).
 ///
@@ -158,6 +158,18 @@ mod tests {
         assert_eq!(padded_len(65536), Ok(65536));
         let mut x = vec![0.0; 3];
         assert_eq!(rotate(&mut x, &[0; 32]), Err(DpError::Dimension));
+    }
+
+    /// Known answer, computed from spec/dp.md section 2.2 alone with
+    /// Python's hashlib and the `cryptography` package's RFC 8439 ChaCha20:
+    /// keystream bytes bf 5d 6e 71 for seed [7; 32].
+    #[test]
+    fn dp_signs_known_answer() {
+        let bits: String = signs(&[7; 32], 32)
+            .iter()
+            .map(|&b| if b { '1' } else { '0' })
+            .collect();
+        assert_eq!(bits, "11111101101110100111011010001110");
     }
 
     #[test]
