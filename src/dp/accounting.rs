@@ -56,7 +56,9 @@ fn rdp_linear_epsilon(xi: f64, rho: f64, delta: f64, integer_orders: bool) -> f6
     } else {
         g(a)
     };
-    xi + eps.max(0.0)
+    let total = xi + eps.max(0.0);
+    // Degenerate inputs (an order that rounds to 1) give NaN: no guarantee.
+    if total.is_nan() { f64::INFINITY } else { total }
 }
 
 /// The noise mechanism each client uses.
@@ -451,6 +453,16 @@ mod tests {
         for rho in [1e-3, 0.1, 1.0, 10.0] {
             assert!(zcdp_epsilon(rho, 1e-6) <= rho + 2.0 * (rho * 1e6f64.ln()).sqrt());
         }
+    }
+
+    #[test]
+    fn dp_degenerate_rho_is_no_guarantee() {
+        assert!(zcdp_epsilon(1e45, 1e-5) >= 1e44);
+        assert!(!rdp_linear_epsilon(0.0, 1e300, 1e-5, true).is_nan());
+        assert_eq!(
+            rdp_linear_epsilon(0.0, f64::INFINITY, 1e-5, false),
+            f64::INFINITY
+        );
     }
 
     #[test]
