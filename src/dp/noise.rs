@@ -11,8 +11,9 @@
 //! noise than asked for) with `1 <= N <= 2^56`, i.e. `1/256 <= sigma <=
 //! 2^20`. Every Bernoulli trial compares a uniform integer with a rational,
 //! so the output distribution is exactly `N_Z(0, sigma^2)`, except that a
-//! Laplace candidate `|y| >= 2^28` (at least 256 sigma from 0) is rejected
-//! outright instead of being accepted with probability below `e^-32000`.
+//! Laplace candidate with `|y| >= 2^28` or `|y| t >= 2^48` (`t = floor(sigma)
+//! + 1`; either way at least 255 sigma from 0) is rejected outright instead
+//! of being accepted with probability below `e^-32000`.
 
 use rand_core::CryptoRng;
 
