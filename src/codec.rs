@@ -10,6 +10,11 @@
 
 use crate::error::DecodeError;
 
+/// The largest roster this build accepts.
+pub const MAX_CLIENTS: u32 = 1 << 24;
+/// The largest vector length this build accepts.
+pub const MAX_DIM: u32 = 1 << 28;
+
 /// The protocol version this build speaks: the first byte of every message
 /// and of the parameters' encoding (spec/wire-format.md section 6).
 pub const VERSION: u8 = 2;

@@ -358,6 +358,9 @@ pub enum Error {
     Params(ParamsError),
     /// The API was called wrongly.
     Misuse(Misuse),
+    /// A differential-privacy configuration, input or release failed
+    /// (spec/dp.md).
+    Dp(crate::dp::DpError),
 }
 
 impl fmt::Display for Error {
@@ -376,6 +379,7 @@ impl fmt::Display for Error {
             ),
             Self::Params(e) => write!(f, "invalid parameters: {e}"),
             Self::Misuse(e) => write!(f, "API misuse: {e}"),
+            Self::Dp(e) => write!(f, "differential privacy: {e}"),
         }
     }
 }
@@ -391,6 +395,12 @@ impl From<DecodeError> for Error {
 impl From<ParamsError> for Error {
     fn from(e: ParamsError) -> Self {
         Self::Params(e)
+    }
+}
+
+impl From<crate::dp::DpError> for Error {
+    fn from(e: crate::dp::DpError) -> Self {
+        Self::Dp(e)
     }
 }
 

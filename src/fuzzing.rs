@@ -1047,6 +1047,7 @@ pub fn shamir(data: &[u8]) {
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "decode_params" => decode_params_seeds(),
+        "decode_dp_config" => crate::dp::fuzzing::seeds(),
         "client" => client_seeds(),
         "server" => server_seeds(),
         "shamir" => shamir_seeds(),

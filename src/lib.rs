@@ -3,6 +3,7 @@
 
 pub mod codec;
 mod crypto;
+pub mod dp;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

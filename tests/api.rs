@@ -4,6 +4,8 @@
 
 #[path = "api/common.rs"]
 mod common;
+#[path = "api/dp.rs"]
+mod dp;
 #[path = "api/fuzz_corpus.rs"]
 mod fuzz_corpus;
 #[path = "api/hostile.rs"]

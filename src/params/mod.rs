@@ -6,6 +6,7 @@ pub mod secagg_plus;
 use rand_core::CryptoRng;
 
 use crate::codec::{Reader, VERSION, put_u32};
+use crate::dp::{DpConfig, DpError};
 use crate::error::{DecodeError, Error, ParamsError};
 
 /// A host-chosen id of one round, fresh for every round a client takes part
@@ -32,10 +33,7 @@ pub enum ServerModel {
     },
 }
 
-/// The largest roster this build accepts.
-pub const MAX_CLIENTS: u32 = 1 << 24;
-/// The largest vector length this build accepts.
-pub const MAX_DIM: u32 = 1 << 28;
+pub use crate::codec::{MAX_CLIENTS, MAX_DIM};
 
 /// The neighbour graph: who masks with and holds shares for whom.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -72,6 +70,9 @@ pub struct Params {
     dim: u32,
     graph: Graph,
     model: ServerModel,
+    /// The canonical encoding of the differential-privacy configuration
+    /// (spec/dp.md), when the round adds noise.
+    dp: Option<Vec<u8>>,
 }
 
 impl Params {
@@ -118,7 +119,33 @@ impl Params {
             dim,
             graph,
             model: ServerModel::SemiHonest,
+            dp: None,
         })
+    }
+
+    /// These parameters with the differential-privacy configuration `dp`
+    /// (spec/dp.md): every party then agrees on it, since it travels in the
+    /// canonical encoding.
+    ///
+    /// # Errors
+    /// [`Error::Dp`] with [`DpError::ParamsMismatch`] unless the
+    /// configuration is for these n and b and its padded dimension is m,
+    /// or any error of [`DpConfig::calibrate`].
+    pub fn with_dp(mut self, dp: &DpConfig) -> Result<Self, Error> {
+        let padded = dp.calibrate()?.padded_dim();
+        if dp.clients != self.clients
+            || dp.bits != self.bits
+            || usize::try_from(self.dim).ok() != Some(padded)
+        {
+            return Err(DpError::ParamsMismatch.into());
+        }
+        self.dp = Some(dp.to_bytes());
+        Ok(self)
+    }
+
+    /// The differential-privacy configuration, if the round has one.
+    pub fn dp(&self) -> Option<DpConfig> {
+        self.dp.as_deref().and_then(|b| DpConfig::decode(b).ok())
     }
 
     /// These parameters under server model `model`.
@@ -285,8 +312,17 @@ impl Params {
                 put_u32(&mut out, corrupt);
             }
         }
-        // Extension count: none yet (differential privacy goes here).
-        out.push(0);
+        // Extensions: a count, then (type, u32 length, body) each. Type 1 is
+        // the differential-privacy configuration.
+        match &self.dp {
+            None => out.push(0),
+            Some(dp) => {
+                out.push(1);
+                out.push(1);
+                put_u32(&mut out, u32::try_from(dp.len()).unwrap_or(u32::MAX));
+                out.extend_from_slice(dp);
+            }
+        }
         out
     }
 
@@ -318,11 +354,23 @@ impl Params {
             1 => ServerModel::Malicious { corrupt: r.u32()? },
             _ => return Err(DecodeError::NonCanonical.into()),
         };
-        if r.u8()? != 0 {
-            return Err(DecodeError::NonCanonical.into());
-        }
+        let dp = match r.u8()? {
+            0 => None,
+            1 => {
+                if r.u8()? != 1 {
+                    return Err(DecodeError::NonCanonical.into());
+                }
+                let len = r.u32()? as usize;
+                Some(DpConfig::decode(r.take(len)?)?)
+            }
+            _ => return Err(DecodeError::NonCanonical.into()),
+        };
         r.finish()?;
-        Self::new(clients, threshold, bits, dim, graph)?.with_model(model)
+        let p = Self::new(clients, threshold, bits, dim, graph)?.with_model(model)?;
+        match dp {
+            Some(dp) => p.with_dp(&dp),
+            None => Ok(p),
+        }
     }
 }
 

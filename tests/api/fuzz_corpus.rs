@@ -17,7 +17,7 @@ use crate::common::{ROUND, rng};
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every fuzz target in `fuzz/fuzz_targets/` and the function it calls.
-pub const TARGETS: [Target; 11] = [
+pub const TARGETS: [Target; 12] = [
     ("decode_advertise_keys", fuzzing::decode_advertise_keys),
     ("decode_key_broadcast", fuzzing::decode_key_broadcast),
     ("decode_share_keys", fuzzing::decode_share_keys),
@@ -26,6 +26,7 @@ pub const TARGETS: [Target; 11] = [
     ("decode_unmask_request", fuzzing::decode_unmask_request),
     ("decode_unmask_response", fuzzing::decode_unmask_response),
     ("decode_params", fuzzing::decode_params),
+    ("decode_dp_config", secagg::dp::fuzzing::decode_dp_config),
     ("client", fuzzing::client),
     ("server", fuzzing::server),
     ("shamir", fuzzing::shamir),
@@ -103,6 +104,7 @@ corpus_tests!(
     decode_unmask_request,
     decode_unmask_response,
     decode_params,
+    decode_dp_config,
     client,
     server,
     shamir,
