@@ -1486,7 +1486,7 @@ fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
         (
             "malicious_threshold_not_above_corrupt",
-            "Malicious, complete graph, n=7, t=5, c=5: t is not above c.",
+            "Malicious, complete graph, n=7, t=5, c=5: t is not above c (nor 2t above n + c).",
             mal_with(5, 5),
         ),
         (
@@ -1508,7 +1508,7 @@ fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 v
             },
         ),
-        ("bits_zero", "b=0: sums mod 1.", edit(&semi, 9, 0)),
+        ("bits_zero", "b=0: b must be in 1..=64.", edit(&semi, 9, 0)),
     ]
 }
 
