@@ -1945,6 +1945,7 @@ fn replay(name: &str) {
         }
         assert_eq!(agg.sum, want, "{name}: plaintext sum");
     }
+    check_stream_consumed(name, &v, &params, seed, &mut rng);
     if name.starts_with("bad_") {
         assert!(
             v.get("clients").is_none(),
@@ -1953,6 +1954,36 @@ fn replay(name: &str) {
     } else {
         check_intermediates(name, &v, &params, &round, &server, &sets);
     }
+}
+
+/// spec/conformance.md section 2: a round consumes exactly `32 + (32 n if
+/// malicious) + 32 + 96 |R0 senders| + 64 (2t - 1) |R1 senders|` bytes of
+/// the stream. `rng` is the replay's stream after the round; its next bytes
+/// must be those at that offset of a fresh stream.
+fn check_stream_consumed(name: &str, v: &Value, params: &Params, seed: u64, rng: &mut ChaCha20Rng) {
+    let senders = |kind: &str| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["message"] == kind && m.get("tampered").is_none_or(|t| t != INJECTED))
+            .count()
+    };
+    let n = params.clients() as usize;
+    let t = params.threshold() as usize;
+    let ids = if params.is_malicious() { 32 * n } else { 0 };
+    let used =
+        32 + ids + 32 + 96 * senders("AdvertiseKeys") + 64 * (2 * t - 1) * senders("ShareKeys");
+    let mut fresh = ChaCha20Rng::seed_from_u64(seed);
+    let mut skip = vec![0u8; used];
+    fresh.fill_bytes(&mut skip);
+    let (mut want, mut got) = ([0u8; 32], [0u8; 32]);
+    fresh.fill_bytes(&mut want);
+    rng.fill_bytes(&mut got);
+    assert_eq!(
+        got, want,
+        "{name}: the round drew {used} bytes of the stream"
+    );
 }
 
 #[test]
