@@ -20,3 +20,5 @@ mod resources;
 mod round;
 #[path = "api/spec.rs"]
 mod spec;
+#[path = "api/vectors.rs"]
+mod vectors;

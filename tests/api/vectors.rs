@@ -1,16 +1,23 @@
-//! The conformance vectors of protocols/v1 (format: protocols/v1/README.md).
+//! The conformance vectors of protocols/v2 (format: protocols/v2/README.md;
+//! how they are produced and replayed: spec/conformance.md).
 //!
-//! Two checks per file, independent of each other:
+//! Checks, independent of each other:
 //! - `vectors_regenerate_byte_for_byte` runs every case below through
 //!   `simulation::run_recorded` (or `run_on_wire` for the bad_* cases) and
-//!   compares the transcript and the result with the file, message by
-//!   message; with `SECAGG_REGEN_VECTORS=1` it writes the files instead.
-//! - `vectors_replay_from_files` reads every file in the directory and walks
-//!   its messages: the file's bytes go to a fresh `Server` (and to clients
-//!   rebuilt from the same RNG stream), every verdict and the result must be
-//!   the file's, and every message must decode and re-encode to its bytes.
+//!   compares the transcript, the result and the recorded intermediate
+//!   values with the file, message by message; it does the same for the
+//!   table of parameter encodings (params.json). With
+//!   `SECAGG_REGEN_VECTORS=1` it writes the files instead.
+//! - `vectors_replay_from_files` reads every round file in the directory and
+//!   walks its messages: the round id, the identities (malicious model) and
+//!   the server are rebuilt from the file's RNG stream, the file's bytes go
+//!   to the server and to clients rebuilt from the same stream, every
+//!   verdict, every client refusal and the result must be the file's, every
+//!   message must decode and re-encode to its bytes, and the recorded
+//!   intermediate values must be what the rebuilt server and parameters say.
+//! - `vectors_params_encodings_from_file` decodes every entry of params.json
+//!   and checks the verdict the file records.
 
-use crate::common::ROUND;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,17 +25,24 @@ use std::path::{Path, PathBuf};
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secagg::protocol::messages::{
-    AdvertiseKeys, KeyBroadcast, MaskedInput, ShareDelivery, ShareKeys, UnmaskRequest,
-    UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, KeyBroadcast, MaskedInput,
+    ShareDelivery, ShareKeys, UnmaskRequest, UnmaskResponse,
 };
 use secagg::simulation::{Direction, Dropouts, Event, Wire, run_on_wire, run_recorded};
 use secagg::{
     Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
-    DecodeError, Encode, Error, Graph, Params, Phase, Server, ServerFault, Step,
+    DecodeError, Encode, Error, Graph, Identity, Params, ParamsError, Phase, Roster, RoundId,
+    Server, ServerFault, ServerModel, Step,
 };
 use serde_json::Value;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v1");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v2");
+
+/// The file of rejected and accepted parameter encodings (not a round).
+const PARAMS_TABLE: &str = "params";
+
+/// The format and protocol version of the files.
+const FORMAT: u8 = 2;
 
 // ---------------------------------------------------------------------------
 // A small ordered JSON value, so the files keep a fixed, readable key order.
@@ -76,8 +90,16 @@ fn compact(j: &J, out: &mut String) {
     }
 }
 
-/// The top-level object one key per line; arrays of arrays or objects one
-/// element per line; everything else compact.
+/// Whether the compact form of `j` is too long for one line.
+fn long(j: &J) -> bool {
+    let mut text = String::new();
+    compact(j, &mut text);
+    text.len() > 100
+}
+
+/// The top-level object one key per line; arrays of arrays or objects, and
+/// arrays longer than 100 characters, one element per line; everything else
+/// compact.
 fn render(doc: &J) -> String {
     let J::Obj(fields) = doc else {
         unreachable!("documents are objects")
@@ -86,7 +108,9 @@ fn render(doc: &J) -> String {
     for (i, (k, v)) in fields.iter().enumerate() {
         write!(out, "  \"{k}\": ").unwrap();
         match v {
-            J::Arr(items) if items.iter().any(|x| matches!(x, J::Arr(_) | J::Obj(_))) => {
+            J::Arr(items)
+                if items.iter().any(|x| matches!(x, J::Arr(_) | J::Obj(_))) || long(v) =>
+            {
                 out.push_str("[\n");
                 for (n, item) in items.iter().enumerate() {
                     out.push_str("    ");
@@ -127,10 +151,11 @@ fn unhex(text: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Stable names: phases, messages, errors, results.
 
-const PHASES: [Phase; 4] = [
+const PHASES: [Phase; 5] = [
     Phase::AdvertiseKeys,
     Phase::ShareKeys,
     Phase::MaskedInput,
+    Phase::Consistency,
     Phase::Unmask,
 ];
 
@@ -142,17 +167,33 @@ fn phase_named(name: &str) -> Phase {
 }
 
 /// The message type a client sends in `phase`, or the server sends at its
-/// close.
-fn message_name(phase: Phase, to_server: bool) -> &'static str {
+/// close, under the server model `malicious` or not.
+fn message_name(phase: Phase, to_server: bool, malicious: bool) -> &'static str {
     match (phase, to_server) {
         (Phase::AdvertiseKeys, true) => "AdvertiseKeys",
         (Phase::AdvertiseKeys, false) => "KeyBroadcast",
         (Phase::ShareKeys, true) => "ShareKeys",
         (Phase::ShareKeys, false) => "ShareDelivery",
         (Phase::MaskedInput, true) => "MaskedInput",
+        (Phase::MaskedInput, false) if malicious => "ConsistencyRequest",
         (Phase::MaskedInput, false) => "UnmaskRequest",
+        (Phase::Consistency, true) => "ConsistencyResponse",
+        (Phase::Consistency, false) => "UnmaskRequest",
         (Phase::Unmask, true) => "UnmaskResponse",
         (Phase::Unmask, false) => unreachable!("the server sends nothing after Unmask"),
+    }
+}
+
+/// The phase whose close produced the server message a client answers with
+/// its message of `phase`.
+fn answered_close(phase: Phase, malicious: bool) -> Phase {
+    match phase {
+        Phase::ShareKeys => Phase::AdvertiseKeys,
+        Phase::MaskedInput => Phase::ShareKeys,
+        Phase::Consistency => Phase::MaskedInput,
+        Phase::Unmask if malicious => Phase::Consistency,
+        Phase::Unmask => Phase::MaskedInput,
+        Phase::AdvertiseKeys => unreachable!("R0 answers nothing"),
     }
 }
 
@@ -173,10 +214,7 @@ fn decode_fields(e: &DecodeError, o: &mut Vec<(&'static str, J)>) {
         DecodeError::LengthOutOfBounds => "LengthOutOfBounds",
         DecodeError::NonCanonical => "NonCanonical",
         DecodeError::IndexOutOfRange => "IndexOutOfRange",
-        other => {
-            o.push(("detail", s(format!("{other:?}"))));
-            return;
-        }
+        other => panic!("no stable name for {other:?}"),
     };
     o.push(("detail", s(name)));
 }
@@ -189,6 +227,7 @@ fn client_fault_fields(f: &ClientFault, o: &mut Vec<(&'static str, J)>) {
             return;
         }
         ClientFault::WrongSession => "WrongSession",
+        ClientFault::BadSignature => "BadSignature",
         ClientFault::Duplicate => "Duplicate",
         ClientFault::UnknownSender => "UnknownSender",
         ClientFault::NotInPhase => "NotInPhase",
@@ -206,10 +245,8 @@ fn client_fault_fields(f: &ClientFault, o: &mut Vec<(&'static str, J)>) {
             o.push(("owner", num(*owner)));
             return;
         }
-        other => {
-            o.push(("fault", s(format!("{other:?}"))));
-            return;
-        }
+        ClientFault::SecretMismatch => "SecretMismatch",
+        other => panic!("no stable name for {other:?}"),
     };
     o.push(("fault", s(name)));
 }
@@ -231,14 +268,14 @@ fn server_fault_fields(f: &ServerFault, o: &mut Vec<(&'static str, J)>) {
         ServerFault::MissingOwnKeys => ("MissingOwnKeys", None),
         ServerFault::DuplicateKeys => ("DuplicateKeys", None),
         ServerFault::SelfNotSurvivor => ("SelfNotSurvivor", None),
+        ServerFault::SurvivorSetChanged => ("SurvivorSetChanged", None),
         ServerFault::WeakKey { peer } => ("WeakKey", Some(*peer)),
         ServerFault::UnexpectedPeer { peer } => ("UnexpectedPeer", Some(*peer)),
         ServerFault::SurvivorAndDropped { peer } => ("SurvivorAndDropped", Some(*peer)),
         ServerFault::IncompleteRequest { peer } => ("IncompleteRequest", Some(*peer)),
-        other => {
-            o.push(("fault", s(format!("{other:?}"))));
-            return;
-        }
+        ServerFault::BadSignature { peer } => ("BadSignature", Some(*peer)),
+        ServerFault::NotCertified { peer } => ("NotCertified", Some(*peer)),
+        other => panic!("no stable name for {other:?}"),
     };
     o.push(("fault", s(name)));
     if let Some(peer) = peer {
@@ -246,7 +283,21 @@ fn server_fault_fields(f: &ServerFault, o: &mut Vec<(&'static str, J)>) {
     }
 }
 
-/// The error object of protocols/v1/README.md section "Errors".
+fn params_error_name(p: &ParamsError) -> &'static str {
+    match p {
+        ParamsError::ClientCount => "ClientCount",
+        ParamsError::Threshold => "Threshold",
+        ParamsError::Bits => "Bits",
+        ParamsError::Dimension => "Dimension",
+        ParamsError::Degree => "Degree",
+        ParamsError::Fraction => "Fraction",
+        ParamsError::NoSafeThreshold => "NoSafeThreshold",
+        ParamsError::NotUnique => "NotUnique",
+        other => panic!("no stable name for {other:?}"),
+    }
+}
+
+/// The error object of protocols/v2/README.md section "Errors".
 fn error_json(e: &Error) -> J {
     let mut o = Vec::new();
     match e {
@@ -275,13 +326,13 @@ fn error_json(e: &Error) -> J {
         }
         Error::Params(p) => {
             o.push(("error", s("Params")));
-            o.push(("detail", s(format!("{p:?}"))));
+            o.push(("detail", s(params_error_name(p))));
         }
         Error::Misuse(m) => {
             o.push(("error", s("Misuse")));
             o.push(("detail", s(format!("{m:?}"))));
         }
-        other => o.push(("error", s(format!("{other:?}")))),
+        other => panic!("no stable name for {other:?}"),
     }
     J::Obj(o)
 }
@@ -332,6 +383,16 @@ fn params_json(p: &Params) -> J {
             o.push(("graph_seed_hex", s(hex(seed))));
         }
     }
+    match p.model() {
+        ServerModel::SemiHonest => {
+            o.push(("server_model", s("semi-honest")));
+            o.push(("corrupt", num(0u32)));
+        }
+        ServerModel::Malicious { corrupt } => {
+            o.push(("server_model", s("malicious")));
+            o.push(("corrupt", num(corrupt)));
+        }
+    }
     o.push(("params_hex", s(hex(&p.to_bytes()))));
     J::Obj(o)
 }
@@ -341,6 +402,7 @@ fn dropouts_json(d: &Dropouts) -> J {
         ("before_keys", indices_json(&d.before_keys)),
         ("after_keys", indices_json(&d.after_keys)),
         ("after_shares", indices_json(&d.after_shares)),
+        ("during_consistency", indices_json(&d.during_consistency)),
         ("during_unmask", indices_json(&d.during_unmask)),
     ])
 }
@@ -378,9 +440,23 @@ enum Tamper {
         from: ClientIndex,
         claimed: ClientIndex,
     },
-    /// The UnmaskRequest to `to` also lists its dropped peers as survivors.
+    /// Semi-honest model: the UnmaskRequest to `to` also lists its dropped
+    /// peers as survivors.
     DroppedAlsoSurvivor { to: ClientIndex },
+    /// The KeyBroadcast to `to` carries, for neighbour `peer`, the X25519
+    /// base point (u = 9, a valid key nobody signed) as `s_pk`.
+    ReplaceKey { to: ClientIndex, peer: ClientIndex },
+    /// Malicious model: the UnmaskRequest to `to` loses the consistency
+    /// signatures of its evidence.
+    StripCertificates { to: ClientIndex },
 }
+
+/// The X25519 base point: a canonical, not small-order public key.
+const BASE_POINT: [u8; 32] = {
+    let mut k = [0u8; 32];
+    k[0] = 9;
+    k
+};
 
 impl Tamper {
     fn json(&self) -> J {
@@ -426,6 +502,15 @@ impl Tamper {
             Self::DroppedAlsoSurvivor { to } => {
                 head("dropped_also_survivor", Phase::MaskedInput, "to", to)
             }
+            Self::ReplaceKey { to, peer } => {
+                let mut o = head("replace_s_pk", Phase::AdvertiseKeys, "to", to);
+                o.push(("peer", num(peer)));
+                o.push(("key_hex", s(hex(&BASE_POINT))));
+                o
+            }
+            Self::StripCertificates { to } => {
+                head("strip_certificates", Phase::Consistency, "to", to)
+            }
         })
     }
 }
@@ -464,28 +549,62 @@ fn complete(n: u32, t: u32, bits: u8, m: u32) -> Params {
     Params::new(n, t, bits, m, Graph::Complete).unwrap()
 }
 
-/// Offset of byte `at` of the ciphertext for the `slot`-th receiver in a
-/// ShareKeys message (spec/wire-format.md section 5).
-const fn share_keys_ciphertext(slot: usize, at: usize) -> usize {
-    2 + 32 + 32 + 4 + slot * (4 + 80) + 4 + at
+fn malicious(p: Params, corrupt: u32) -> Params {
+    p.with_model(ServerModel::Malicious { corrupt }).unwrap()
 }
 
-fn cases() -> Vec<Case> {
-    let base = complete(5, 3, 32, 8);
-    let base_inputs = inputs(&base, mix);
-    let harary = Params::new(
-        20,
-        4,
-        16,
-        16,
+/// The length of a signature field in `p`'s model (spec/wire-format.md
+/// section 5).
+fn signature_len(p: &Params) -> usize {
+    if p.is_malicious() { 64 } else { 0 }
+}
+
+/// Offset of byte `at` of the ciphertext for the `slot`-th receiver in a
+/// ShareKeys message: header, session, 2 t commitments, the signature in the
+/// malicious model, the count, then `(u32 receiver, 80-byte ciphertext)`.
+fn share_keys_ciphertext(p: &Params, slot: usize, at: usize) -> usize {
+    let t = p.threshold() as usize;
+    2 + 32 + 2 * 32 * t + signature_len(p) + 4 + slot * (4 + 80) + 4 + at
+}
+
+/// Offset of the signature in an AdvertiseKeys: header, round id, two keys.
+const ADVERTISE_SIGNATURE: usize = 2 + 32 + 32 + 32;
+/// Offset of the round id in an AdvertiseKeys.
+const ADVERTISE_ROUND: usize = 2;
+/// Offset of the signature in a MaskedInput without complaints: header,
+/// session, complaint count 0.
+const MASKED_INPUT_SIGNATURE: usize = 2 + 32 + 4;
+/// Offset of the signature in a ConsistencyResponse: header, session.
+const CONSISTENCY_SIGNATURE: usize = 2 + 32;
+
+fn harary(n: u32, k: u32, t: u32, bits: u8, m: u32) -> Params {
+    Params::new(
+        n,
+        t,
+        bits,
+        m,
         Graph::Harary {
-            degree: 6,
+            degree: k,
             seed: core::array::from_fn(|i| i as u8),
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[allow(clippy::too_many_lines, reason = "one table of cases")]
+fn cases() -> Vec<Case> {
+    let base = complete(5, 3, 32, 8);
+    let base_inputs = inputs(&base, mix);
+    let mal = malicious(complete(7, 5, 32, 8), 1);
+    let mal_inputs = inputs(&mal, mix);
+    let harary_semi = harary(20, 6, 4, 16, 16);
+    let harary_mal = malicious(harary(20, 6, 5, 16, 16), 1);
+    let mal9 = malicious(complete(9, 6, 32, 8), 1);
+    let mal7 = malicious(complete(7, 6, 32, 8), 1);
     let b1 = complete(5, 3, 1, 13);
+    let b40 = complete(5, 3, 40, 8);
     let b64 = complete(5, 3, 64, 8);
+    let m0 = complete(5, 3, 8, 0);
     let drop = |after_shares: Vec<ClientIndex>| Dropouts {
         after_shares,
         ..Default::default()
@@ -499,12 +618,21 @@ fn cases() -> Vec<Case> {
         dropouts,
         tamper: Some(tamper),
     };
+    let bad_mal = |name, description, seed, tamper| Case {
+        name,
+        description,
+        seed,
+        params: mal.clone(),
+        inputs: mal_inputs.clone(),
+        dropouts: Dropouts::default(),
+        tamper: Some(tamper),
+    };
     vec![
         Case {
             name: "complete_n5_t3_b32_m8_drop1",
-            description: "Complete graph, n=5, t=3, b=32, m=8. Client 2 sends ShareKeys, \
-                          then drops before MaskedInput: its pairwise masks are removed \
-                          through its reconstructed mask key.",
+            description: "Complete graph, n=5, t=3, b=32, m=8, semi-honest server. Client 2 \
+                          sends ShareKeys, then drops before MaskedInput: its pairwise masks \
+                          are removed through its reconstructed mask key.",
             seed: 1,
             params: base.clone(),
             inputs: base_inputs.clone(),
@@ -527,12 +655,13 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "harary_n20_k6_t4_b16_m16_drops",
-            description: "SecAgg+: Harary graph H(6, 20) with permuted labels, t=4, b=16, \
-                          m=16. Clients 3 and 11 drop after AdvertiseKeys, 7 and 16 after \
-                          ShareKeys, 19 during Unmask.",
+            description: "SecAgg+: Harary graph H(6, 20) with labels permuted by the graph \
+                          seed and the round id, t=4, b=16, m=16, semi-honest server. Clients \
+                          3 and 11 drop after AdvertiseKeys, 7 and 16 after ShareKeys, 19 \
+                          during Unmask.",
             seed: 3,
-            inputs: inputs(&harary, mix),
-            params: harary,
+            inputs: inputs(&harary_semi, mix),
+            params: harary_semi,
             dropouts: Dropouts {
                 after_keys: vec![3, 11],
                 after_shares: vec![7, 16],
@@ -559,6 +688,78 @@ fn cases() -> Vec<Case> {
             inputs: inputs(&b64, |u, j| u64::MAX - 16 * u - j),
             params: b64,
             dropouts: drop(vec![5]),
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b40_m8_drop1",
+            description: "b=40: elements packed to 5 bytes, 8-byte PRG lanes reduced mod \
+                          2^40. Client 1 drops after ShareKeys.",
+            seed: 6,
+            inputs: inputs(&b40, mix),
+            params: b40,
+            dropouts: drop(vec![1]),
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b8_m0_drop1",
+            description: "m=0: every masked input and the sum are empty, the rest of the \
+                          round (keys, shares, unmasking) runs as usual. Client 3 drops after \
+                          ShareKeys.",
+            seed: 7,
+            inputs: inputs(&m0, mix),
+            params: m0,
+            dropouts: drop(vec![3]),
+            tamper: None,
+        },
+        Case {
+            name: "malicious_complete_n9_t6_c1_b32_m8_drops",
+            description: "Malicious-server model (c=1), complete graph, n=9, t=6 (2t > n + c), \
+                          b=32, m=8. Client 3 drops after ShareKeys, client 7 sends MaskedInput \
+                          but never answers the ConsistencyRequest, client 5 signs the survivor \
+                          set but never answers its UnmaskRequest. U3 has 8 clients, 7 sign \
+                          (every U2 client keeps t signing neighbours), 6 answer.",
+            seed: 21,
+            inputs: inputs(&mal9, mix),
+            params: mal9,
+            dropouts: Dropouts {
+                after_shares: vec![3],
+                during_consistency: vec![7],
+                during_unmask: vec![5],
+                ..Default::default()
+            },
+            tamper: None,
+        },
+        Case {
+            name: "malicious_complete_n7_t6_c1_b32_m8_abort",
+            description: "Malicious-server model (c=1), complete graph, n=7, t=6. Client 4 \
+                          never answers the ConsistencyRequest: 6 clients sign, but a signer \
+                          then has only 5 signing neighbours, fewer than t, so the consistency \
+                          round closes with NotEnoughSurvivors and nobody is asked for shares.",
+            seed: 22,
+            inputs: inputs(&mal7, mix),
+            params: mal7,
+            dropouts: Dropouts {
+                during_consistency: vec![4],
+                ..Default::default()
+            },
+            tamper: None,
+        },
+        Case {
+            name: "malicious_harary_n20_k6_t5_c1_b16_m16_drops",
+            description: "Malicious-server model (c=1) on the Harary graph H(6, 20), t=5 \
+                          (2t - k = 4 > c), b=16, m=16. Client 1 drops after ShareKeys, client \
+                          3 never answers the ConsistencyRequest, client 7 never answers its \
+                          UnmaskRequest. Under this round id 1 and 3 are not neighbours and \
+                          share no neighbour, so every client keeps t signing neighbours.",
+            seed: 23,
+            inputs: inputs(&harary_mal, mix),
+            params: harary_mal,
+            dropouts: Dropouts {
+                after_shares: HARARY_MAL_DROPS[0].to_vec(),
+                during_consistency: HARARY_MAL_DROPS[1].to_vec(),
+                during_unmask: HARARY_MAL_DROPS[2].to_vec(),
+                ..Default::default()
+            },
             tamper: None,
         },
         bad(
@@ -609,7 +810,7 @@ fn cases() -> Vec<Case> {
             Tamper::Xor {
                 phase: Phase::ShareKeys,
                 from: 2,
-                offset: share_keys_ciphertext(2, 10),
+                offset: share_keys_ciphertext(&base, 2, 10),
                 mask: 0x01,
             },
         ),
@@ -640,7 +841,7 @@ fn cases() -> Vec<Case> {
         ),
         bad(
             "bad_unmask_response_wrong_version",
-            "Client 4's UnmaskResponse carries version byte 2: rejected \
+            "Client 4's UnmaskResponse carries version byte 1 (protocol v1): rejected \
              (UnsupportedVersion); its input stays in the sum, unmasked with the other \
              clients' shares.",
             17,
@@ -655,8 +856,8 @@ fn cases() -> Vec<Case> {
         bad(
             "bad_unmask_response_flipped_share",
             "The lowest byte of client 3's share of client 1's self-mask seed is flipped \
-             (still a canonical scalar): the message is accepted, verified reconstruction \
-             finds the bad share and names client 3 (BadShare), and the sum is still \
+             (still a canonical scalar): the message is accepted, the share fails client \
+             1's Feldman commitments, client 3 is named (BadShare), and the sum is still \
              right.",
             18,
             Dropouts::default(),
@@ -677,8 +878,88 @@ fn cases() -> Vec<Case> {
             drop(vec![5]),
             Tamper::DroppedAlsoSurvivor { to: 2 },
         ),
+        bad_mal(
+            "bad_malicious_advertise_flipped_signature",
+            "Malicious model, complete graph, n=7, t=5, c=1. One bit of the signature in \
+             client 2's AdvertiseKeys is flipped: the server rejects it (BadSignature) and \
+             excludes client 2; the round finishes with the other six.",
+            31,
+            Tamper::Xor {
+                phase: Phase::AdvertiseKeys,
+                from: 2,
+                offset: ADVERTISE_SIGNATURE,
+                mask: 0x01,
+            },
+        ),
+        bad_mal(
+            "bad_malicious_advertise_other_round",
+            "Malicious model, n=7, t=5, c=1. The round id in client 4's AdvertiseKeys \
+             differs in one bit, as in a message replayed from another round: the server \
+             rejects it (WrongSession) before looking at the signature and excludes client \
+             4; the round finishes with the other six.",
+            32,
+            Tamper::Xor {
+                phase: Phase::AdvertiseKeys,
+                from: 4,
+                offset: ADVERTISE_ROUND,
+                mask: 0x01,
+            },
+        ),
+        bad_mal(
+            "bad_malicious_masked_input_flipped_signature",
+            "Malicious model, n=7, t=5, c=1. One bit of the masking-set signature in \
+             client 3's MaskedInput is flipped: rejected (BadSignature), client 3 is \
+             excluded, treated as dropped after ShareKeys, and its pairwise masks are \
+             removed through its reconstructed mask key.",
+            33,
+            Tamper::Xor {
+                phase: Phase::MaskedInput,
+                from: 3,
+                offset: MASKED_INPUT_SIGNATURE,
+                mask: 0x01,
+            },
+        ),
+        bad_mal(
+            "bad_malicious_consistency_flipped_signature",
+            "Malicious model, n=7, t=5, c=1. One bit of client 6's consistency signature is \
+             flipped: rejected (BadSignature), client 6 is not a signer and is not asked for \
+             shares, but its input is in the sum (its self-mask seed is reconstructed from \
+             the other six) and it is named in misbehaved.",
+            34,
+            Tamper::Xor {
+                phase: Phase::Consistency,
+                from: 6,
+                offset: CONSISTENCY_SIGNATURE,
+                mask: 0x01,
+            },
+        ),
+        bad_mal(
+            "bad_malicious_key_broadcast_replaced_key",
+            "Malicious model, n=7, t=5, c=1. The KeyBroadcast to client 3 carries another \
+             valid key (the X25519 base point) as client 5's s_pk: client 5's signature \
+             does not cover it, client 3 refuses (BadSignature, peer 5) and drops out \
+             before sharing; the round finishes with the other six.",
+            35,
+            Tamper::ReplaceKey { to: 3, peer: 5 },
+        ),
+        bad_mal(
+            "bad_malicious_unmask_request_stripped_certificates",
+            "Malicious model, n=7, t=5, c=1. The UnmaskRequest to client 2 arrives without \
+             the consistency signatures of its evidence: client 2 cannot see the survivor \
+             set certified, refuses (NotCertified) and reveals no share; the other six \
+             answers suffice and the round finishes with client 2's input in the sum.",
+            36,
+            Tamper::StripCertificates { to: 2 },
+        ),
     ]
 }
+
+/// The malicious Harary case's dropouts: after ShareKeys, during
+/// Consistency, during Unmask. Chosen under the case's round id so that the
+/// first two share no neighbour (each client of H(6, 20) may lose at most
+/// one of its six neighbours before the consistency round and keep t = 5
+/// signers); `vectors_harary_dropouts_are_spread` checks it.
+const HARARY_MAL_DROPS: [[ClientIndex; 1]; 3] = [[1], [3], [7]];
 
 // ---------------------------------------------------------------------------
 // Generation.
@@ -706,7 +987,7 @@ impl Entry {
         }
     }
 
-    fn json(&self) -> J {
+    fn json(&self, malicious: bool) -> J {
         let (from, to, up) = match self.direction {
             Direction::ToServer { from } => (num(from), s("server"), true),
             Direction::ToClient { to } => (s("server"), num(to), false),
@@ -715,7 +996,7 @@ impl Entry {
             ("phase", s(self.phase.to_string())),
             ("from", from),
             ("to", to),
-            ("message", s(message_name(self.phase, up))),
+            ("message", s(message_name(self.phase, up, malicious))),
             ("hex", s(hex(&self.bytes))),
         ];
         if let Some(t) = self.tampered {
@@ -725,6 +1006,13 @@ impl Entry {
             o.push(("error", error_json(e)));
         }
         J::Obj(o)
+    }
+
+    fn to(&self) -> Option<ClientIndex> {
+        match self.direction {
+            Direction::ToClient { to } => Some(to),
+            Direction::ToServer { .. } => None,
+        }
     }
 }
 
@@ -798,17 +1086,41 @@ impl Wire for TamperWire<'_> {
     }
 
     fn on_server_message(&mut self, phase: Phase, to: ClientIndex, bytes: Vec<u8>) -> Vec<u8> {
-        match self.tamper {
-            Tamper::DroppedAlsoSurvivor { to: t } if phase == Phase::MaskedInput && t == to => {
-                let mut req = UnmaskRequest::decode(self.params, &bytes).unwrap();
+        let p = self.params;
+        let altered = match self.tamper {
+            Tamper::DroppedAlsoSurvivor { to: t }
+                if phase == Phase::MaskedInput && !p.is_malicious() && t == to =>
+            {
+                let mut req = UnmaskRequest::decode(p, &bytes).unwrap();
                 assert!(!req.dropped.is_empty(), "the case needs a dropped peer");
                 req.survivors.extend_from_slice(&req.dropped);
                 req.survivors.sort_unstable();
+                Some(req.to_bytes())
+            }
+            Tamper::ReplaceKey { to: t, peer } if phase == Phase::AdvertiseKeys && t == to => {
+                let mut msg = KeyBroadcast::decode(p, &bytes).unwrap();
+                let entry = msg.keys.iter_mut().find(|k| k.index == peer).unwrap();
+                assert_ne!(entry.s_pk, BASE_POINT);
+                entry.s_pk = BASE_POINT;
+                Some(msg.to_bytes())
+            }
+            Tamper::StripCertificates { to: t } if phase == Phase::Consistency && t == to => {
+                let mut req = UnmaskRequest::decode(p, &bytes).unwrap();
+                let evidence = req.evidence.as_mut().unwrap();
+                assert!(!evidence.signatures.is_empty());
+                evidence.signatures.clear();
+                Some(req.to_bytes())
+            }
+            _ => None,
+        };
+        match altered {
+            Some(out) => {
+                assert_ne!(out, bytes);
                 self.hits += 1;
                 self.marks.push_back(Some(ALTERED));
-                req.to_bytes()
+                out
             }
-            _ => {
+            None => {
                 self.marks.push_back(None);
                 bytes
             }
@@ -821,10 +1133,93 @@ impl Wire for TamperWire<'_> {
     }
 }
 
-fn first_rng_bytes(seed: u64) -> [u8; 32] {
-    let mut nonce = [0u8; 32];
-    ChaCha20Rng::seed_from_u64(seed).fill_bytes(&mut nonce);
-    nonce
+/// The first 32 bytes of the stream of `seed`: the round id.
+fn first_rng_bytes(seed: u64) -> RoundId {
+    let mut round = [0u8; 32];
+    ChaCha20Rng::seed_from_u64(seed).fill_bytes(&mut round);
+    round
+}
+
+/// The stream of `seed` after the round id and, in the malicious model, the
+/// clients' identities (drawn 32 bytes each, ascending by index): what the
+/// server and the clients draw from next.
+fn identities(p: &Params, rng: &mut ChaCha20Rng) -> Vec<Identity> {
+    if p.is_malicious() {
+        (0..p.clients()).map(|_| Identity::generate(rng)).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The identities' public keys, in index order: the roster.
+fn roster_of(seed: u64, p: &Params) -> Vec<[u8; 32]> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut round = [0u8; 32];
+    rng.fill_bytes(&mut round);
+    identities(p, &mut rng)
+        .iter()
+        .map(Identity::public_key)
+        .collect()
+}
+
+/// The intermediate values of an honest transcript (protocols/v2/README.md
+/// section "Intermediate values"), read off its messages.
+fn intermediates(p: &Params, round: &RoundId, entries: &[Entry]) -> Vec<(&'static str, J)> {
+    let recipients = |phase: Phase| -> Vec<ClientIndex> {
+        let set: BTreeSet<ClientIndex> = entries
+            .iter()
+            .filter(|e| e.phase == phase)
+            .filter_map(Entry::to)
+            .collect();
+        set.into_iter().collect()
+    };
+    let session = entries
+        .iter()
+        .find(|e| e.phase == Phase::AdvertiseKeys && e.to().is_some())
+        .map_or([0u8; 32], |e| {
+            KeyBroadcast::decode(p, &e.bytes).unwrap().session
+        });
+    let mut keys = BTreeMap::new();
+    for e in entries {
+        if let (Phase::AdvertiseKeys, Direction::ToServer { from }) = (e.phase, e.direction) {
+            let m = AdvertiseKeys::decode(p, &e.bytes).unwrap();
+            assert!(keys.insert(from, (m.c_pk, m.s_pk)).is_none());
+        }
+    }
+    let mut sets = vec![
+        ("u1", indices_json(&recipients(Phase::AdvertiseKeys))),
+        ("u2", indices_json(&recipients(Phase::ShareKeys))),
+        ("u3", indices_json(&recipients(Phase::MaskedInput))),
+    ];
+    if p.is_malicious() {
+        let signers: Vec<ClientIndex> = entries
+            .iter()
+            .filter(|e| e.phase == Phase::Consistency && e.refused.is_none())
+            .filter_map(|e| match e.direction {
+                Direction::ToServer { from } => Some(from),
+                Direction::ToClient { .. } => None,
+            })
+            .collect();
+        sets.push(("u4", indices_json(&signers)));
+    }
+    let clients = (1..=p.clients())
+        .map(|u| {
+            let mut o = vec![
+                ("index", num(u)),
+                ("neighbours", indices_json(&p.neighbours(round, u))),
+            ];
+            if let Some((c_pk, s_pk)) = keys.get(&u) {
+                o.push(("c_pk_hex", s(hex(c_pk))));
+                o.push(("s_pk_hex", s(hex(s_pk))));
+            }
+            J::Obj(o)
+        })
+        .collect();
+    vec![
+        ("session_id_hex", s(hex(&session))),
+        ("survivor_sets", J::Obj(sets)),
+        ("clients", J::Arr(clients)),
+    ]
 }
 
 /// Runs `case` and returns its file, as a document.
@@ -862,30 +1257,39 @@ fn generate(case: &Case) -> J {
             (report, wire.entries)
         }
     };
+    assert_eq!(report.round, first_rng_bytes(case.seed), "{}", case.name);
     // Whenever the round finishes, its sum is the plaintext sum over U3.
     if let Ok(agg) = &report.result {
         assert_eq!(Some(&agg.sum), report.expected.as_ref(), "{}", case.name);
     }
+    let malicious = case.params.is_malicious();
     let mut doc = vec![
-        ("version", num(1u8)),
+        ("version", num(FORMAT)),
         ("description", s(case.description)),
         ("rng_seed", num(case.seed)),
-        ("server_nonce_hex", s(hex(&first_rng_bytes(case.seed)))),
+        ("round_id_hex", s(hex(&report.round))),
         ("params", params_json(&case.params)),
-        (
-            "inputs",
-            J::Arr(case.inputs.iter().map(|x| vector_json(x)).collect()),
-        ),
-        ("dropouts", dropouts_json(&case.dropouts)),
     ];
+    if malicious {
+        let roster = roster_of(case.seed, &case.params);
+        doc.push(("roster", J::Arr(roster.iter().map(|k| s(hex(k))).collect())));
+    }
+    doc.push((
+        "inputs",
+        J::Arr(case.inputs.iter().map(|x| vector_json(x)).collect()),
+    ));
+    doc.push(("dropouts", dropouts_json(&case.dropouts)));
     if let Some(t) = &case.tamper {
         doc.push(("tamper", t.json()));
     }
     doc.push((
         "messages",
-        J::Arr(entries.iter().map(Entry::json).collect()),
+        J::Arr(entries.iter().map(|e| e.json(malicious)).collect()),
     ));
     doc.push(("result", result_json(&report.result)));
+    if case.tamper.is_none() {
+        doc.extend(intermediates(&case.params, &report.round, &entries));
+    }
     J::Obj(doc)
 }
 
@@ -893,12 +1297,28 @@ fn path_of(name: &str) -> PathBuf {
     Path::new(DIR).join(format!("{name}.json"))
 }
 
+/// The round files of the directory (every .json but the params table).
 fn vector_files() -> BTreeSet<String> {
     std::fs::read_dir(DIR)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
+        .filter(|f| f != PARAMS_TABLE)
         .collect()
+}
+
+/// Writes `text` to `path` with `SECAGG_REGEN_VECTORS=1`; otherwise
+/// returns the stored text.
+fn stored_or_write(path: &Path, text: &str, write: bool) -> Option<String> {
+    if write {
+        std::fs::write(path, text).unwrap();
+        return None;
+    }
+    Some(
+        std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!("{}: {e} (SECAGG_REGEN_VECTORS=1 writes it)", path.display())
+        }),
+    )
 }
 
 #[test]
@@ -908,21 +1328,17 @@ fn vectors_regenerate_byte_for_byte() {
     for case in &cases {
         let doc = generate(case);
         let text = render(&doc);
-        let path = path_of(case.name);
-        if write {
-            std::fs::write(&path, &text).unwrap();
+        let Some(stored) = stored_or_write(&path_of(case.name), &text, write) else {
             continue;
-        }
-        let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e} (SECAGG_REGEN_VECTORS=1 writes it)", path.display())
-        });
+        };
         let file: Value = serde_json::from_str(&stored).unwrap();
         let fresh = value(&doc);
         for key in [
             "version",
             "rng_seed",
-            "server_nonce_hex",
+            "round_id_hex",
             "params",
+            "roster",
             "inputs",
             "dropouts",
             "tamper",
@@ -938,16 +1354,252 @@ fn vectors_regenerate_byte_for_byte() {
         }
         assert_eq!(ours.len(), theirs.len(), "{}: message count", case.name);
         assert_eq!(fresh["result"], file["result"], "{}: result", case.name);
+        for key in ["session_id_hex", "survivor_sets", "clients"] {
+            assert_eq!(file.get(key), fresh.get(key), "{}: {key}", case.name);
+        }
         assert_eq!(text, stored, "{}: file text", case.name);
+    }
+    let table = render(&params_table());
+    if let Some(stored) = stored_or_write(&path_of(PARAMS_TABLE), &table, write) {
+        assert_eq!(table, stored, "params.json text");
+    }
+    if write {
+        return;
     }
     let names: BTreeSet<String> = cases.iter().map(|c| c.name.to_owned()).collect();
     assert_eq!(
         names,
         vector_files(),
-        "every file in protocols/v1 is a case"
+        "every round file in protocols/v2 is a case"
     );
     let bad = names.iter().filter(|n| n.starts_with("bad_")).count();
-    assert!((6..=10).contains(&bad), "{bad} bad_* cases");
+    let bad_malicious = names
+        .iter()
+        .filter(|n| n.starts_with("bad_malicious_"))
+        .count();
+    assert_eq!((bad, bad_malicious), (15, 6), "bad_* cases");
+}
+
+/// The malicious Harary case only finishes because its dropouts are spread
+/// over the ring: check the choice under the case's round id.
+#[test]
+fn vectors_harary_dropouts_are_spread() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "malicious_harary_n20_k6_t5_c1_b16_m16_drops")
+        .unwrap();
+    let round = first_rng_bytes(case.seed);
+    let [a, b, c] = HARARY_MAL_DROPS.map(|[x]| x);
+    let nb = |u| case.params.neighbours(&round, u);
+    assert_eq!(nb(a).len(), 6);
+    assert!(
+        !nb(a).contains(&b),
+        "the two early dropouts are not neighbours"
+    );
+    let shared: Vec<ClientIndex> = nb(a).into_iter().filter(|v| nb(b).contains(v)).collect();
+    assert_eq!(shared, Vec::<ClientIndex>::new(), "no common neighbour");
+    assert!(![a, b].contains(&c));
+}
+
+// ---------------------------------------------------------------------------
+// The table of parameter encodings (params.json).
+
+/// Offset of the graph tag in a parameter encoding: version, n, t, b, m.
+const GRAPH_TAG: usize = 1 + 4 + 4 + 1 + 4;
+
+/// `(name, what it shows, bytes)` for every entry of params.json.
+fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let semi = complete(5, 3, 32, 8).to_bytes();
+    let mal = malicious(complete(7, 5, 32, 8), 1).to_bytes();
+    let h = malicious(harary(20, 6, 5, 16, 16), 1).to_bytes();
+    let edit = |base: &[u8], at: usize, byte: u8| {
+        let mut v = base.to_vec();
+        v[at] = byte;
+        v
+    };
+    // Malicious complete-graph encodings with t and c spliced in.
+    let mal_with = |t: u32, c: u32| {
+        let mut v = mal.clone();
+        v[5..9].copy_from_slice(&t.to_le_bytes());
+        let model = GRAPH_TAG + 1;
+        v[model + 1..model + 5].copy_from_slice(&c.to_le_bytes());
+        v
+    };
+    let last = semi.len() - 1;
+    let model_tag = GRAPH_TAG + 1;
+    let mut trailing = semi.clone();
+    trailing.push(0);
+    let mut odd_degree = h.clone();
+    odd_degree[GRAPH_TAG + 1..GRAPH_TAG + 5].copy_from_slice(&5u32.to_le_bytes());
+    let mut harary_low = h.clone();
+    harary_low[5..9].copy_from_slice(&3u32.to_le_bytes());
+    vec![
+        (
+            "accepted_semi_honest_complete",
+            "n=5, t=3, b=32, m=8, complete graph, semi-honest: model byte 0.",
+            semi.clone(),
+        ),
+        (
+            "accepted_malicious_complete",
+            "n=7, t=5, b=32, m=8, complete graph, malicious with c=1: model byte 1, then c.",
+            mal.clone(),
+        ),
+        (
+            "accepted_malicious_harary",
+            "n=20, t=5, b=16, m=16, Harary k=6, malicious with c=1 (2t - k = 4 > c).",
+            h.clone(),
+        ),
+        (
+            "version_1",
+            "Version byte 1 (protocol v1).",
+            edit(&semi, 0, 1),
+        ),
+        (
+            "unknown_graph_tag",
+            "Graph tag 2: neither complete (0) nor Harary (1).",
+            edit(&semi, GRAPH_TAG, 2),
+        ),
+        (
+            "unknown_model_tag",
+            "Server-model tag 2: neither semi-honest (0) nor malicious (1).",
+            edit(&semi, model_tag, 2),
+        ),
+        (
+            "nonzero_extension_count",
+            "Extension count 1: no extension is defined.",
+            edit(&semi, last, 1),
+        ),
+        (
+            "missing_extension_count",
+            "The encoding stops before the extension-count byte.",
+            semi[..last].to_vec(),
+        ),
+        (
+            "trailing_byte",
+            "One byte after the extension count.",
+            trailing,
+        ),
+        (
+            "malicious_complete_threshold_too_low",
+            "Malicious, complete graph, n=7, c=1, t=4: 2t = 8 is not above n + c = 8.",
+            mal_with(4, 1),
+        ),
+        (
+            "malicious_threshold_not_above_corrupt",
+            "Malicious, complete graph, n=7, t=5, c=5: t is not above c (nor 2t above n + c).",
+            mal_with(5, 5),
+        ),
+        (
+            "malicious_harary_threshold_too_low",
+            "Malicious, Harary k=6, c=1, t=3: 2t - k = 0 is not above c = 1.",
+            harary_low,
+        ),
+        (
+            "harary_odd_degree",
+            "Harary degree 5: degrees are even.",
+            odd_degree,
+        ),
+        (
+            "threshold_one",
+            "t=1: any one neighbour could reconstruct a client's secrets.",
+            {
+                let mut v = semi.clone();
+                v[5..9].copy_from_slice(&1u32.to_le_bytes());
+                v
+            },
+        ),
+        ("bits_zero", "b=0: b must be in 1..=64.", edit(&semi, 9, 0)),
+    ]
+}
+
+fn decode_verdict(bytes: &[u8]) -> (&'static str, J) {
+    match Params::decode(bytes) {
+        Ok(p) => ("accepted", params_json(&p)),
+        Err(e) => ("error", error_json(&e)),
+    }
+}
+
+fn params_table() -> J {
+    let entries = params_encodings()
+        .into_iter()
+        .map(|(name, description, bytes)| {
+            let (key, verdict) = decode_verdict(&bytes);
+            J::Obj(vec![
+                ("name", s(name)),
+                ("description", s(description)),
+                ("hex", s(hex(&bytes))),
+                (key, verdict),
+            ])
+        })
+        .collect();
+    J::Obj(vec![
+        ("version", num(FORMAT)),
+        (
+            "description",
+            s(
+                "Parameter encodings (spec/wire-format.md section 4) and what \
+               Params::decode makes of them: the parameters, or the error.",
+            ),
+        ),
+        ("encodings", J::Arr(entries)),
+    ])
+}
+
+#[test]
+fn vectors_params_encodings_from_file() {
+    let text = std::fs::read_to_string(path_of(PARAMS_TABLE)).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["version"], FORMAT);
+    let entries = v["encodings"].as_array().unwrap();
+    let mut rejected = 0;
+    for e in entries {
+        let name = e["name"].as_str().unwrap();
+        let bytes = unhex(e["hex"].as_str().unwrap());
+        match Params::decode(&bytes) {
+            Ok(p) => {
+                assert_eq!(p.to_bytes(), bytes, "{name}: canonical");
+                assert_eq!(value(&params_json(&p)), e["accepted"], "{name}");
+                assert_eq!(params_from(&e["accepted"]), p, "{name}");
+            }
+            Err(err) => {
+                assert_eq!(value(&error_json(&err)), e["error"], "{name}");
+                rejected += 1;
+            }
+        }
+    }
+    assert!(rejected >= 8, "{rejected} rejected encodings");
+    let named = |n: &str| {
+        &entries
+            .iter()
+            .find(|e| e["name"] == n)
+            .unwrap_or_else(|| panic!("{n}"))["error"]
+    };
+    assert_eq!(
+        named("version_1"),
+        &serde_json::json!({"error": "Decode", "detail": "UnsupportedVersion", "version": 1})
+    );
+    for n in [
+        "unknown_graph_tag",
+        "unknown_model_tag",
+        "nonzero_extension_count",
+    ] {
+        assert_eq!(
+            named(n),
+            &serde_json::json!({"error": "Decode", "detail": "NonCanonical"}),
+            "{n}"
+        );
+    }
+    for n in [
+        "malicious_complete_threshold_too_low",
+        "malicious_threshold_not_above_corrupt",
+        "malicious_harary_threshold_too_low",
+    ] {
+        assert_eq!(
+            named(n),
+            &serde_json::json!({"error": "Params", "detail": "NotUnique"}),
+            "{n}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -968,6 +1620,16 @@ fn params_from(v: &Value) -> Params {
         },
         other => panic!("unknown graph {other}"),
     };
+    let model = match v["server_model"].as_str().unwrap() {
+        "semi-honest" => {
+            assert_eq!(v["corrupt"], 0);
+            ServerModel::SemiHonest
+        }
+        "malicious" => ServerModel::Malicious {
+            corrupt: u32_of(&v["corrupt"]),
+        },
+        other => panic!("unknown server model {other}"),
+    };
     let p = Params::new(
         u32_of(&v["clients"]),
         u32_of(&v["threshold"]),
@@ -975,6 +1637,8 @@ fn params_from(v: &Value) -> Params {
         u32_of(&v["dim"]),
         graph,
     )
+    .unwrap()
+    .with_model(model)
     .unwrap();
     let encoded = unhex(v["params_hex"].as_str().unwrap());
     assert_eq!(
@@ -994,9 +1658,16 @@ fn vector_from(v: &Value) -> Vec<u64> {
         .collect()
 }
 
+fn indices_from(v: &Value) -> Vec<ClientIndex> {
+    v.as_array().unwrap().iter().map(u32_of).collect()
+}
+
 /// Decodes `bytes` as the message `name` and re-encodes it.
 fn reencode(p: &Params, name: &str, bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    fn go<M: Decode + Encode>(p: &Params, b: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    fn go<M: Decode<Context = Params> + Encode>(
+        p: &Params,
+        b: &[u8],
+    ) -> Result<Vec<u8>, DecodeError> {
         let m = M::decode(p, b)?;
         assert_eq!(m.encoded_len(), b.len());
         Ok(m.to_bytes())
@@ -1007,6 +1678,8 @@ fn reencode(p: &Params, name: &str, bytes: &[u8]) -> Result<Vec<u8>, DecodeError
         "ShareKeys" => go::<ShareKeys>(p, bytes),
         "ShareDelivery" => go::<ShareDelivery>(p, bytes),
         "MaskedInput" => go::<MaskedInput>(p, bytes),
+        "ConsistencyRequest" => go::<ConsistencyRequest>(p, bytes),
+        "ConsistencyResponse" => go::<ConsistencyResponse>(p, bytes),
         "UnmaskRequest" => go::<UnmaskRequest>(p, bytes),
         "UnmaskResponse" => go::<UnmaskResponse>(p, bytes),
         other => panic!("unknown message {other}"),
@@ -1031,29 +1704,85 @@ fn respond(
     rng: &mut ChaCha20Rng,
 ) -> Result<(Client, Vec<u8>), Error> {
     match (client, phase) {
-        (Client::Keys(c), Phase::AdvertiseKeys) => {
+        (Client::Keys(mut c), Phase::AdvertiseKeys) => {
             c.receive(bytes, rng).map(|(c, o)| (Client::Shares(c), o))
         }
-        (Client::Shares(c), Phase::ShareKeys) => {
+        (Client::Shares(mut c), Phase::ShareKeys) => {
             c.receive(bytes, input).map(|(c, o)| (Client::Unmask(c), o))
         }
-        (Client::Unmask(c), Phase::MaskedInput) => c.receive(bytes).map(|o| (Client::Finished, o)),
+        (Client::Unmask(mut c), Phase::MaskedInput) if c.params().is_malicious() => {
+            c.consistency(bytes).map(|o| (Client::Unmask(c), o))
+        }
+        (Client::Unmask(mut c), Phase::MaskedInput | Phase::Consistency) => {
+            c.receive(bytes).map(|o| (Client::Finished, o))
+        }
         _ => panic!("no client state takes the close of {phase}"),
     }
 }
 
-/// Walks one file (protocols/v1/README.md section "Replaying").
+/// Checks the intermediate values a file records against the rebuilt
+/// server, the parameters and the file's own messages.
+/// `sets` are U1, U2 and U3 as the server held them before its last close
+/// (the close that finishes a round hands U3 over to the aggregate); the
+/// signers are read after it (the consistency close records them even when
+/// it aborts).
+fn check_intermediates(
+    name: &str,
+    v: &Value,
+    params: &Params,
+    round: &RoundId,
+    server: &Server,
+    sets_before_last_close: &[Vec<ClientIndex>; 3],
+) {
+    assert_eq!(
+        v["session_id_hex"].as_str().unwrap(),
+        hex(server.session()),
+        "{name}: session id"
+    );
+    let sets = &v["survivor_sets"];
+    for (key, set) in ["u1", "u2", "u3"].iter().zip(sets_before_last_close) {
+        assert_eq!(&indices_from(&sets[key]), set, "{name}: {key}");
+    }
+    if params.is_malicious() {
+        assert_eq!(indices_from(&sets["u4"]), server.signers(), "{name}: u4");
+    } else {
+        assert!(sets.get("u4").is_none(), "{name}: u4 is malicious-only");
+    }
+    let mut advertised = BTreeMap::new();
+    for m in v["messages"].as_array().unwrap() {
+        if m["message"] == "AdvertiseKeys" {
+            let msg = AdvertiseKeys::decode(params, &unhex(m["hex"].as_str().unwrap())).unwrap();
+            advertised.insert(u32_of(&m["from"]), msg);
+        }
+    }
+    let clients = v["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), params.clients() as usize, "{name}");
+    for (u, c) in (1..=params.clients()).zip(clients) {
+        assert_eq!(u32_of(&c["index"]), u, "{name}");
+        assert_eq!(
+            indices_from(&c["neighbours"]),
+            params.neighbours(round, u),
+            "{name}: neighbours of {u}"
+        );
+        match advertised.get(&u) {
+            Some(m) => {
+                assert_eq!(c["c_pk_hex"].as_str().unwrap(), hex(&m.c_pk), "{name}: {u}");
+                assert_eq!(c["s_pk_hex"].as_str().unwrap(), hex(&m.s_pk), "{name}: {u}");
+            }
+            None => assert!(c.get("c_pk_hex").is_none(), "{name}: {u} never advertised"),
+        }
+    }
+}
+
+/// Walks one file (protocols/v2/README.md section "Replaying").
+#[allow(clippy::too_many_lines, reason = "one walk of a transcript")]
 fn replay(name: &str) {
     let text = std::fs::read_to_string(path_of(name)).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["version"], 1, "{name}");
+    assert_eq!(v["version"], FORMAT, "{name}");
     let params = params_from(&v["params"]);
+    let malicious = params.is_malicious();
     let seed = v["rng_seed"].as_u64().unwrap();
-    assert_eq!(
-        v["server_nonce_hex"].as_str().unwrap(),
-        hex(&first_rng_bytes(seed)),
-        "{name}: the first 32 bytes of the stream"
-    );
     let inputs: Vec<Vec<u64>> = v["inputs"]
         .as_array()
         .unwrap()
@@ -1062,8 +1791,39 @@ fn replay(name: &str) {
         .collect();
     assert_eq!(inputs.len(), params.clients() as usize, "{name}");
 
+    // The stream: round id, identities (malicious model), server nonce.
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut server = Server::new(&params, ROUND, &mut rng).unwrap();
+    let mut round: RoundId = [0; 32];
+    rng.fill_bytes(&mut round);
+    assert_eq!(
+        v["round_id_hex"].as_str().unwrap(),
+        hex(&round),
+        "{name}: the first 32 bytes of the stream"
+    );
+    let ids = identities(&params, &mut rng);
+    let roster = if malicious {
+        let keys: Vec<[u8; 32]> = ids.iter().map(Identity::public_key).collect();
+        let listed: Vec<&str> = v["roster"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        let drawn: Vec<String> = keys.iter().map(|k| hex(k)).collect();
+        assert_eq!(listed, drawn, "{name}: roster");
+        Some(Roster::new(&keys).unwrap())
+    } else {
+        assert!(
+            v.get("roster").is_none(),
+            "{name}: roster is malicious-only"
+        );
+        None
+    };
+    let mut server = match &roster {
+        Some(r) => Server::with_roster(&params, round, r, &mut rng),
+        None => Server::new(&params, round, &mut rng),
+    }
+    .unwrap();
     let mut clients: BTreeMap<ClientIndex, Client> = BTreeMap::new();
     let mut pending: BTreeMap<ClientIndex, Vec<u8>> = BTreeMap::new();
     let mut last_close: Option<Phase> = None;
@@ -1080,7 +1840,7 @@ fn replay(name: &str) {
         );
         let expected = m.get("error");
         let to_server = m["to"] == "server";
-        let kind = message_name(phase, to_server);
+        let kind = message_name(phase, to_server, malicious);
         assert_eq!(m["message"], kind, "{at}");
         // Every message decodes and re-encodes to its bytes; a tampered one
         // either fails to decode or is canonical too.
@@ -1096,13 +1856,19 @@ fn replay(name: &str) {
                 let input = &inputs[from as usize - 1];
                 let produced = if phase == Phase::AdvertiseKeys {
                     assert!(!clients.contains_key(&from), "{at}: second R0 message");
-                    let (c, out) = AwaitingKeys::new(&params, ROUND, from, &mut rng).unwrap();
+                    let (c, out) = match (&roster, ids.get(from as usize - 1)) {
+                        (Some(roster), Some(id)) => {
+                            AwaitingKeys::with_identity(&params, round, from, id, roster, &mut rng)
+                        }
+                        _ => AwaitingKeys::new(&params, round, from, &mut rng),
+                    }
+                    .unwrap();
                     clients.insert(from, Client::Keys(c));
                     out
                 } else {
                     let state = clients.remove(&from).expect("a client in the round");
                     let delivered = pending.remove(&from).expect("a server message to answer");
-                    let previous = PHASES[PHASES.iter().position(|&p| p == phase).unwrap() - 1];
+                    let previous = answered_close(phase, malicious);
                     let (state, out) = respond(state, previous, &delivered, input, &mut rng)
                         .unwrap_or_else(|e| panic!("{at}: client refused: {e}"));
                     clients.insert(from, state);
@@ -1142,7 +1908,7 @@ fn replay(name: &str) {
                 assert_eq!(sent, bytes, "{at}: the server's bytes");
             }
             if let Some(expected) = expected {
-                // The client refuses it at once.
+                // The client refuses it at once and drops out.
                 let state = clients.remove(&to).expect("a client in the round");
                 let refused = respond(state, phase, &bytes, &inputs[to as usize - 1], &mut rng)
                     .err()
@@ -1159,6 +1925,7 @@ fn replay(name: &str) {
         }
     }
     assert!(undelivered.is_empty(), "{name}: missing deliveries");
+    let sets = server.survivor_sets().map(<[ClientIndex]>::to_vec);
     let result = match server.close_phase() {
         Ok(Step::Done(agg)) => Ok(agg),
         Ok(_) => panic!("{name}: the transcript stops before the round ends"),
@@ -1178,20 +1945,61 @@ fn replay(name: &str) {
         }
         assert_eq!(agg.sum, want, "{name}: plaintext sum");
     }
+    check_stream_consumed(name, &v, &params, seed, &mut rng);
+    if name.starts_with("bad_") {
+        assert!(
+            v.get("clients").is_none(),
+            "{name}: intermediates are for honest rounds"
+        );
+    } else {
+        check_intermediates(name, &v, &params, &round, &server, &sets);
+    }
+}
+
+/// spec/conformance.md section 2: a round consumes exactly `32 + (32 n if
+/// malicious) + 32 + 96 |R0 senders| + 64 (2t - 1) |R1 senders|` bytes of
+/// the stream. `rng` is the replay's stream after the round; its next bytes
+/// must be those at that offset of a fresh stream.
+fn check_stream_consumed(name: &str, v: &Value, params: &Params, seed: u64, rng: &mut ChaCha20Rng) {
+    let senders = |kind: &str| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["message"] == kind && m.get("tampered").is_none_or(|t| t != INJECTED))
+            .count()
+    };
+    let n = params.clients() as usize;
+    let t = params.threshold() as usize;
+    let ids = if params.is_malicious() { 32 * n } else { 0 };
+    let used =
+        32 + ids + 32 + 96 * senders("AdvertiseKeys") + 64 * (2 * t - 1) * senders("ShareKeys");
+    let mut fresh = ChaCha20Rng::seed_from_u64(seed);
+    let mut skip = vec![0u8; used];
+    fresh.fill_bytes(&mut skip);
+    let (mut want, mut got) = ([0u8; 32], [0u8; 32]);
+    fresh.fill_bytes(&mut want);
+    rng.fill_bytes(&mut got);
+    assert_eq!(
+        got, want,
+        "{name}: the round drew {used} bytes of the stream"
+    );
 }
 
 #[test]
 fn vectors_replay_from_files() {
     let files = vector_files();
-    assert!(files.len() >= 10, "{} vector files", files.len());
+    assert!(files.len() >= 25, "{} vector files", files.len());
+    assert!(files.iter().any(|f| f.starts_with("malicious_")));
     for name in &files {
         replay(name);
     }
 }
 
-/// protocols/v1/README.md defines the RNG without reference to a library:
-/// the key is the seed expanded by PCG32, the stream is the ChaCha20
-/// keystream under it with an all-zero nonce from block 0.
+/// protocols/v2/README.md and spec/conformance.md define the RNG without
+/// reference to a library: the key is the seed expanded by PCG32, the
+/// stream is the ChaCha20 keystream under it with an all-zero nonce from
+/// block 0.
 #[test]
 fn vectors_rng_is_the_documented_chacha20_stream() {
     use chacha20::ChaCha20;
@@ -1209,10 +2017,11 @@ fn vectors_rng_is_the_documented_chacha20_stream() {
         }
         let mut want = [0u8; 1000];
         ChaCha20::new(&key.into(), &[0u8; 12].into()).apply_keystream(&mut want);
-        // Drawn the way the protocol draws: 32- and 64-byte requests.
+        // Drawn the way a round draws: the round id, identities, the
+        // server nonce, then 32- and 64-byte key and scalar requests.
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let mut got = Vec::new();
-        for len in [32usize, 32, 64, 64, 64, 32, 64] {
+        for len in [32usize, 32, 32, 32, 32, 64, 64, 64, 32, 64] {
             let mut b = vec![0u8; len];
             rng.fill_bytes(&mut b);
             got.extend_from_slice(&b);
