@@ -1465,9 +1465,19 @@ fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             edit(&semi, model_tag, 2),
         ),
         (
-            "nonzero_extension_count",
-            "Extension count 1: no extension is defined.",
+            "extension_count_without_extension",
+            "Extension count 1, then nothing: the extension's type byte is missing.",
             edit(&semi, last, 1),
+        ),
+        (
+            "two_extensions",
+            "Extension count 2: at most one extension (type 1, the DP configuration) is defined.",
+            edit(&semi, last, 2),
+        ),
+        (
+            "unknown_extension_type",
+            "One extension of type 2: only type 1 (the DP configuration) is defined.",
+            [&edit(&semi, last, 1)[..], &[2, 0, 0, 0, 0]].concat(),
         ),
         (
             "missing_extension_count",
@@ -1578,10 +1588,15 @@ fn vectors_params_encodings_from_file() {
         named("version_1"),
         &serde_json::json!({"error": "Decode", "detail": "UnsupportedVersion", "version": 1})
     );
+    assert_eq!(
+        named("extension_count_without_extension"),
+        &serde_json::json!({"error": "Decode", "detail": "Truncated"})
+    );
     for n in [
         "unknown_graph_tag",
         "unknown_model_tag",
-        "nonzero_extension_count",
+        "two_extensions",
+        "unknown_extension_type",
     ] {
         assert_eq!(
             named(n),
