@@ -508,3 +508,209 @@ fn a_client_signs_one_survivor_set() {
         Error::Server(ServerFault::SurvivorSetChanged)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Attribution: lying holders and bad dealers, never an honest client named.
+
+mod attribution {
+    use std::collections::BTreeSet;
+
+    use curve25519_dalek::Scalar;
+    use proptest::prelude::*;
+    use rand_core::{Rng, SeedableRng};
+    use secagg::protocol::messages::{ShareKeys, UnmaskResponse};
+    use secagg::simulation::{Dropouts, Wire, run_on_wire};
+    use secagg::{
+        ClientFault, ClientIndex, Decode, Encode, Error, Graph, Params, Phase, ServerModel,
+    };
+
+    /// The wire of a round with lying holders and bad dealers.
+    struct Liars {
+        params: Params,
+        /// Holders that return wrong R3 shares. With `colluding`, all of
+        /// them put their shares of each owner on one wrong polynomial of
+        /// degree < t (a consistent lie); otherwise each adds its own
+        /// random offset.
+        liars: BTreeSet<ClientIndex>,
+        colluding: bool,
+        /// Dealers that publish commitments to another polynomial (their
+        /// seed commitments in the wrong order): the shares they deal fail.
+        bad_dealers: BTreeSet<ClientIndex>,
+        rng: chacha20::ChaCha20Rng,
+        /// Per owner, the coefficients of the colluders' shared offset.
+        offsets: std::collections::BTreeMap<ClientIndex, Vec<Scalar>>,
+    }
+
+    impl Wire for Liars {
+        fn on_client_message(
+            &mut self,
+            phase: Phase,
+            from: ClientIndex,
+            bytes: Vec<u8>,
+        ) -> Vec<(ClientIndex, Vec<u8>)> {
+            let p = &self.params;
+            let out = match phase {
+                Phase::ShareKeys if self.bad_dealers.contains(&from) => {
+                    let mut m = ShareKeys::decode(p, &bytes).unwrap();
+                    m.seed_commitments.swap(0, 1);
+                    m.key_commitments.swap(0, 1);
+                    // (In the malicious model the signature then no longer
+                    // matches: the server excludes the dealer at once.)
+                    m.to_bytes()
+                }
+                Phase::Unmask if self.liars.contains(&from) => {
+                    let mut m = UnmaskResponse::decode(p, &bytes).unwrap();
+                    let t = p.threshold() as usize;
+                    for e in &mut m.shares {
+                        let delta = if self.colluding {
+                            let rng = &mut self.rng;
+                            let coeffs = self.offsets.entry(e.owner).or_insert_with(|| {
+                                (0..t).map(|_| Scalar::from(rng.next_u64() | 1)).collect()
+                            });
+                            let x = Scalar::from(from);
+                            coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c)
+                        } else {
+                            Scalar::from(self.rng.next_u64() | 1)
+                        };
+                        e.share += delta;
+                    }
+                    m.to_bytes()
+                }
+                _ => bytes,
+            };
+            vec![(from, out)]
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        n: u32,
+        malicious: bool,
+        liars: Vec<ClientIndex>,
+        colluding: bool,
+        bad_dealers: Vec<ClientIndex>,
+        after_shares: Vec<ClientIndex>,
+        seed: u64,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (5u32..=11, any::<bool>(), any::<bool>(), any::<u64>()).prop_flat_map(
+            |(n, malicious, colluding, seed)| {
+                let pick = proptest::collection::btree_set(1..=n, 0..=2);
+                (
+                    Just(n),
+                    Just(malicious),
+                    pick.clone(),
+                    Just(colluding),
+                    pick.clone(),
+                    proptest::collection::btree_set(1..=n, 0..=1),
+                    Just(seed),
+                )
+                    .prop_map(|(n, malicious, l, colluding, d, a, seed)| Case {
+                        n,
+                        malicious,
+                        liars: l.into_iter().collect(),
+                        colluding,
+                        bad_dealers: d.into_iter().collect(),
+                        after_shares: a.into_iter().collect(),
+                        seed,
+                    })
+            },
+        )
+    }
+
+    fn check(c: &Case) -> Result<(), TestCaseError> {
+        // t: a majority, or the least with a unique survivor set at c = 0.
+        let t = c.n / 2 + 1;
+        let mut params = Params::new(c.n, t, 32, 3, Graph::Complete).unwrap();
+        if c.malicious {
+            params = params
+                .with_model(ServerModel::Malicious { corrupt: 0 })
+                .unwrap();
+        }
+        let inputs: Vec<Vec<u64>> = (1..=u64::from(c.n))
+            .map(|u| vec![u, 2 * u, 3 * u])
+            .collect();
+        let dropouts = Dropouts {
+            after_shares: c.after_shares.clone(),
+            ..Default::default()
+        };
+        let mut wire = Liars {
+            params: params.clone(),
+            liars: c.liars.iter().copied().collect(),
+            colluding: c.colluding,
+            bad_dealers: c.bad_dealers.iter().copied().collect(),
+            rng: chacha20::ChaCha20Rng::seed_from_u64(c.seed ^ 0xa5),
+            offsets: Default::default(),
+        };
+        let mut r = chacha20::ChaCha20Rng::seed_from_u64(c.seed);
+        let report = run_on_wire(&params, &inputs, &dropouts, &mut r, &mut wire);
+        let tampered: BTreeSet<ClientIndex> =
+            c.liars.iter().chain(&c.bad_dealers).copied().collect();
+        let proven = |f: &ClientFault| {
+            !matches!(
+                f,
+                ClientFault::Undecryptable { .. } | ClientFault::NotInPhase
+            )
+        };
+        match &report.result {
+            Ok(agg) => {
+                prop_assert_eq!(Some(&agg.sum), report.expected.as_ref(), "sum");
+                for (i, f) in &agg.misbehaved {
+                    match f {
+                        ClientFault::Undecryptable { reported_by } => prop_assert!(
+                            c.bad_dealers.contains(i) && !c.bad_dealers.contains(reported_by),
+                            "accused {} by {}",
+                            i,
+                            reported_by
+                        ),
+                        f => prop_assert!(
+                            tampered.contains(i) && proven(f),
+                            "honest client {} named {:?}",
+                            i,
+                            f
+                        ),
+                    }
+                }
+                // Every liar that answered is named, with proof.
+                for l in &c.liars {
+                    if agg.survivors.contains(l) && !c.bad_dealers.contains(l) {
+                        prop_assert!(
+                            agg.misbehaved
+                                .iter()
+                                .any(|(i, f)| i == l && matches!(f, ClientFault::BadShare { .. })),
+                            "liar {} not named",
+                            l
+                        );
+                    }
+                }
+            }
+            Err(Error::Client { index, fault }) => {
+                prop_assert!(
+                    tampered.contains(index),
+                    "the round ended naming honest client {} ({:?})",
+                    index,
+                    fault
+                );
+            }
+            Err(Error::NotEnoughSurvivors { .. }) => {}
+            Err(e) => prop_assert!(false, "unexpected {:?}", e),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(120),
+            ..ProptestConfig::default()
+        })]
+
+        /// protocol.md section 5.1: no honest client is ever named with a
+        /// proven fault, in either model, whatever liars and bad dealers do;
+        /// lying holders are named with proof and the sum stays exact.
+        #[test]
+        fn no_honest_client_is_ever_proven_faulty(c in case()) {
+            check(&c)?;
+        }
+    }
+}
