@@ -272,7 +272,7 @@ pub enum ParamsError {
     NoSafeThreshold,
     /// Malicious-server model: the threshold does not make an accepted
     /// survivor set unique (`2t > n + c` on the complete graph, `2t - k > c`
-    /// on a Harary graph, `c` the corrupt bound; spec/params.md section 6).
+    /// on a Harary graph, `c` the corrupt bound; spec/params.md section 4.7.2).
     NotUnique,
 }
 

@@ -23,9 +23,10 @@ use chacha20::cipher::{KeyIvInit, StreamCipher};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::{CryptoRng, TryCryptoRng, TryRng, UnwrapErr};
+use secagg::dp::DpConfig;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{Dropouts, Report, run_with_progress};
-use secagg::{ClientIndex, Graph, Params, Phase};
+use secagg::{ClientIndex, Graph, Params, Phase, ServerModel};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -100,9 +101,55 @@ struct SimulateArgs {
     /// seeded with this number instead of the OS, to replay a run.
     #[arg(long)]
     seed: Option<u64>,
+    /// Run the malicious-server model: Ed25519 identities, signed keys and
+    /// masking sets, and the consistency round (spec/protocol.md section
+    /// 4.5). Derived parameters use the malicious class of the SecAgg+
+    /// derivation; with --degree/--complete/--threshold, the corrupt bound
+    /// is 0 and t must make the survivor set unique (2t > k, or 2t > n).
+    #[arg(long)]
+    malicious: bool,
+    /// Distributed differential privacy, e.g.
+    /// `--dp epsilon=1,delta=1e-5,clip=1`: each client's float vector of
+    /// --dim elements (norm above the clip) goes through the DP encoding
+    /// (spec/dp.md); the round's vector length is --dim padded to a power of
+    /// two; the report gives the privacy reached and the errors.
+    #[arg(long, value_parser = dp_spec)]
+    dp: Option<DpSpec>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+}
+
+/// The `--dp` option: `epsilon=E,delta=D,clip=C`.
+#[derive(Debug, Clone, Copy)]
+struct DpSpec {
+    epsilon: f64,
+    delta: f64,
+    clip: f64,
+}
+
+fn dp_spec(s: &str) -> Result<DpSpec, String> {
+    let mut spec = DpSpec {
+        epsilon: f64::NAN,
+        delta: f64::NAN,
+        clip: f64::NAN,
+    };
+    for part in s.split(',') {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}` is not key=value"))?;
+        let value: f64 = value.trim().parse().map_err(|e| format!("{key}: {e}"))?;
+        match key.trim() {
+            "epsilon" => spec.epsilon = value,
+            "delta" => spec.delta = value,
+            "clip" => spec.clip = value,
+            other => return Err(format!("unknown DP key `{other}` (epsilon, delta, clip)")),
+        }
+    }
+    if spec.epsilon.is_nan() || spec.delta.is_nan() || spec.clip.is_nan() {
+        return Err("--dp needs epsilon=, delta= and clip=".to_owned());
+    }
+    Ok(spec)
 }
 
 /// Arguments of `secagg params`.
@@ -309,6 +356,8 @@ struct Outcome {
     floor: Option<Floor>,
     seed: Option<u64>,
     corrupt: f64,
+    /// The DP figures of a `--dp` run (`None` when its round aborted).
+    dp: Option<secagg::dp::SimulationReport>,
 }
 
 /// Runs `secagg simulate` for `args`, OS randomness unless `--seed`.
@@ -334,11 +383,46 @@ fn simulate_with<R: CryptoRng + ?Sized>(
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Result<Outcome, UsageError> {
     let counts = dropout_counts(args)?;
-    let params = choose_params(args, rng)?;
+    let dp = match args.dp {
+        Some(spec) => Some(
+            DpConfig::new(
+                spec.epsilon,
+                spec.delta,
+                spec.clip,
+                args.dim,
+                args.bits,
+                args.clients,
+            )
+            .map_err(|e| UsageError(format!("--dp: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut params = choose_params(args, rng, dp.as_ref())?;
+    if let Some(config) = &dp {
+        params = params
+            .with_dp(config)
+            .map_err(|e| UsageError(format!("--dp: {e}")))?;
+    }
     let dropouts = choose_dropouts(args.clients, counts, rng);
-    let inputs = random_inputs(&params, rng);
-    let report = run_with_progress(&params, &inputs, &dropouts, rng, progress);
-    drop(inputs);
+    let (report, dp_report) = match &dp {
+        None => {
+            let inputs = random_inputs(&params, rng);
+            let report = run_with_progress(&params, &inputs, &dropouts, rng, progress);
+            (report, None)
+        }
+        Some(config) => {
+            let inputs = float_inputs(args.clients, args.dim, 2.0 * config.clip, rng);
+            match secagg::dp::simulate_with_progress(
+                &params, config, &inputs, &dropouts, rng, progress,
+            ) {
+                Ok((dp, report)) => (report, Some(dp)),
+                Err(secagg::dp::SimulationError::Round(e)) => {
+                    return Err(UsageError(format!("the DP round aborted: {e}")));
+                }
+                Err(e) => return Err(UsageError(format!("--dp: {e}"))),
+            }
+        }
+    };
     let floor = Floor::measure(&params, &dropouts, &report);
     Ok(Outcome {
         params,
@@ -347,6 +431,7 @@ fn simulate_with<R: CryptoRng + ?Sized>(
         floor,
         seed: args.seed,
         corrupt: args.corrupt,
+        dp: dp_report,
     })
 }
 
@@ -389,8 +474,35 @@ fn dropout_counts(args: &SimulateArgs) -> Result<[usize; 3], UsageError> {
 fn choose_params<R: CryptoRng + ?Sized>(
     args: &SimulateArgs,
     rng: &mut R,
+    dp: Option<&DpConfig>,
 ) -> Result<Params, UsageError> {
-    let (n, b, m) = (args.clients, args.bits, args.dim);
+    let (n, b) = (args.clients, args.bits);
+    let m = match dp {
+        Some(config) => config
+            .padded_dim()
+            .ok()
+            .and_then(|d| u32::try_from(d).ok())
+            .ok_or_else(|| UsageError("--dp: the padded dimension is too large".to_owned()))?,
+        None => args.dim,
+    };
+    let params = choose_graph(args, rng, n, b, m)?;
+    if !args.malicious || params.is_malicious() {
+        return Ok(params);
+    }
+    let (t, k) = (params.threshold(), params.degree());
+    params
+        .with_model(ServerModel::Malicious { corrupt: 0 })
+        .map_err(|e| UsageError(format!("--malicious with t = {t} and k = {k}: {e}")))
+}
+
+/// The graph and threshold of [`choose_params`].
+fn choose_graph<R: CryptoRng + ?Sized>(
+    args: &SimulateArgs,
+    rng: &mut R,
+    n: u32,
+    b: u8,
+    m: u32,
+) -> Result<Params, UsageError> {
     let invalid = |e: secagg::Error| UsageError(e.to_string());
     let graph = match args.degree {
         _ if args.complete => Some(Graph::Complete),
@@ -414,7 +526,12 @@ fn choose_params<R: CryptoRng + ?Sized>(
         None => {
             let budget = (args.drop_before_shares + args.dropout + args.drop_during_unmask)
                 .max(MIN_DROPOUT_BUDGET);
-            let derived = Params::secagg_plus(n, b, m, args.corrupt, budget, rng).map_err(|e| {
+            let derive = if args.malicious {
+                Params::secagg_plus_malicious
+            } else {
+                Params::secagg_plus
+            };
+            let derived = derive(n, b, m, args.corrupt, budget, rng).map_err(|e| {
                 UsageError(format!(
                     "no SecAgg+ parameters for {n} clients, {} corrupt, {budget} dropout: {e}",
                     args.corrupt
@@ -460,6 +577,33 @@ fn choose_dropouts<R: CryptoRng + ?Sized>(n: u32, counts: [usize; 3], rng: &mut 
         during_consistency: Vec::new(),
         during_unmask: take(counts[2]),
     }
+}
+
+/// One float vector of `dim` elements per client, each of L2 norm `norm`
+/// (uniform direction from the generator; the DP encoding clips it).
+fn float_inputs<R: CryptoRng + ?Sized>(
+    clients: u32,
+    dim: u32,
+    norm: f64,
+    rng: &mut R,
+) -> Vec<Vec<f64>> {
+    (0..clients)
+        .map(|_| {
+            let v: Vec<f64> = (0..dim)
+                .map(|_| {
+                    (below(rng, 1 << 53) as f64) / f64::from(1u32 << 26) / f64::from(1u32 << 27)
+                        - 0.5
+                })
+                .collect();
+            let len = v
+                .iter()
+                .map(|x| x * x)
+                .sum::<f64>()
+                .sqrt()
+                .max(f64::MIN_POSITIVE);
+            v.into_iter().map(|x| x * norm / len).collect()
+        })
+        .collect()
 }
 
 /// One random vector below `2^b` per client.
@@ -735,6 +879,18 @@ impl Outcome {
                 "download_per_client": r.download_per_client,
                 "packed_vector": self.packed_vector(),
             },
+            "model": if p.is_malicious() { "malicious" } else { "semi-honest" },
+            "dp": self.dp.map(|d| json!({
+                "epsilon": d.epsilon,
+                "delta": d.delta,
+                "epsilon_reached": d.epsilon_reached,
+                "predicted_mse": d.predicted_mse,
+                "measured_mse": d.measured_mse,
+                "central_gaussian_mse": d.central_gaussian_mse,
+                "survivors": d.survivors,
+                "scale": d.scale,
+                "wrap_bound": d.wrap_bound,
+            })),
             "misbehaving_clients": self.misbehaving(),
             "client_errors": r
                 .client_errors
@@ -858,7 +1014,30 @@ impl Outcome {
                 ));
             }
         }
+        if let Some(d) = &self.dp {
+            rows.push((
+                "DP privacy",
+                format!(
+                    "epsilon {} reached {:.4} at delta {:e} with {} survivors",
+                    d.epsilon, d.epsilon_reached, d.delta, d.survivors
+                ),
+            ));
+            rows.push((
+                "DP error (MSE/coord)",
+                format!(
+                    "measured {:.4}, predicted {:.4} ({:.3} x), central Gaussian {:.4} ({:.3} x)",
+                    d.measured_mse,
+                    d.predicted_mse,
+                    d.measured_mse / d.predicted_mse,
+                    d.central_gaussian_mse,
+                    d.measured_mse / d.central_gaussian_mse
+                ),
+            ));
+        }
         let result = match self.error() {
+            None if self.dp.is_some() => {
+                "OK: the masked sum was exact and the DP release decoded".to_owned()
+            }
             None => "OK: the aggregate equals the plaintext sum".to_owned(),
             Some(e) => format!("FAILED: {e}"),
         };

@@ -52,7 +52,7 @@ use rand_core::CryptoRng;
 pub use self::accounting::Mechanism;
 pub use self::noise::Noise;
 pub use self::quantize::{Quantizer, WeightedQuantizer};
-pub use self::simulate::{SimulationError, SimulationReport, simulate};
+pub use self::simulate::{SimulationError, SimulationReport, simulate, simulate_with_progress};
 use crate::codec::{MAX_CLIENTS, MAX_DIM};
 use crate::error::DecodeError;
 

@@ -101,6 +101,24 @@ pub fn simulate<R: CryptoRng + ?Sized>(
     dropouts: &Dropouts,
     rng: &mut R,
 ) -> Result<SimulationReport, SimulationError> {
+    simulate_with_progress(params, config, inputs, dropouts, rng, &mut |_, _, _| {})
+        .map(|(dp, _)| dp)
+}
+
+/// [`simulate`], calling `progress(phase, done, total)` as clients are
+/// processed (as [`simulation::run_with_progress`]), and returning the
+/// round's own [`simulation::Report`] (timings, bytes) beside the DP figures.
+///
+/// # Errors
+/// As [`simulate`].
+pub fn simulate_with_progress<R: CryptoRng + ?Sized>(
+    params: &Params,
+    config: &DpConfig,
+    inputs: &[Vec<f64>],
+    dropouts: &Dropouts,
+    rng: &mut R,
+    progress: &mut dyn FnMut(crate::Phase, usize, usize),
+) -> Result<(SimulationReport, simulation::Report), SimulationError> {
     let cal = config.calibrate()?;
     let padded = cal.padded_dim();
     if params.clients() != config.clients
@@ -118,8 +136,8 @@ pub fn simulate<R: CryptoRng + ?Sized>(
     for x in inputs {
         encoded.push(cal.encode(x, &seed, rng)?);
     }
-    let round = simulation::run(params, &encoded, dropouts, rng);
-    let agg = round.result.map_err(SimulationError::Round)?;
+    let round = simulation::run_with_progress(params, &encoded, dropouts, rng, progress);
+    let agg = round.result.clone().map_err(SimulationError::Round)?;
     let survivors = agg.survivors.len();
     let release = cal.decode_sum(&agg.sum, survivors, &seed)?;
 
@@ -152,7 +170,7 @@ pub fn simulate<R: CryptoRng + ?Sized>(
         config.delta,
         config.clip * f64::from(config.rounds).sqrt(),
     )?;
-    Ok(SimulationReport {
+    let report = SimulationReport {
         epsilon: config.epsilon,
         delta: config.delta,
         epsilon_reached: release.report.epsilon_reached,
@@ -163,5 +181,6 @@ pub fn simulate<R: CryptoRng + ?Sized>(
         scale: cal.scale(),
         local_sigma: cal.local_sigma(),
         wrap_bound: cal.wrap_bound(),
-    })
+    };
+    Ok((report, round))
 }

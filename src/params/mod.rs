@@ -163,7 +163,7 @@ impl Params {
     /// # Errors
     /// [`ParamsError::NotUnique`] in the malicious model when `t <= c`, or
     /// `2t <= n + c` on the complete graph, or `2t - k <= c` on a Harary
-    /// graph (spec/params.md section 6).
+    /// graph (spec/params.md section 4.7.2).
     pub fn with_model(mut self, model: ServerModel) -> Result<Self, Error> {
         if let ServerModel::Malicious { corrupt } = model {
             let (t, c) = (u64::from(self.threshold), u64::from(corrupt));
@@ -232,6 +232,60 @@ impl Params {
         }
         let t = (corrupt + 1).max((clients / 2 + 1).min(survivors)).max(2);
         Self::new(clients, t, bits, dim, Graph::Complete)
+    }
+
+    /// SecAgg+ parameters for the malicious-server model: (k, t) from
+    /// [`secagg_plus::derive_malicious()`] (spec/params.md section 4.7) and
+    /// the corrupt bound c from [`secagg_plus::corrupt_bound()`], so that
+    /// the survivor set is unique (`2t - k > c`); the label permutation seed
+    /// drawn from `rng`. When no sparse graph meets the bounds, the complete
+    /// graph with the least threshold above `ceil((n + A) / 2)`, A the
+    /// corrupt clients, if the survivors can reach it.
+    ///
+    /// ```
+    /// use rand_core::SeedableRng;
+    /// let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1);
+    /// let p = secagg::Params::secagg_plus_malicious(1000, 32, 10, 0.05, 0.05, &mut rng)?;
+    /// assert_eq!((p.degree(), p.threshold()), (52, 37));
+    /// assert!(p.is_malicious());
+    /// # Ok::<(), secagg::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Params::secagg_plus`].
+    pub fn secagg_plus_malicious<R: CryptoRng + ?Sized>(
+        clients: u32,
+        bits: u8,
+        dim: u32,
+        corrupt_fraction: f64,
+        dropout_fraction: f64,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        for f in [corrupt_fraction, dropout_fraction] {
+            if !(0.0..1.0).contains(&f) {
+                return Err(ParamsError::Fraction.into());
+            }
+        }
+        if let Some((degree, threshold)) =
+            secagg_plus::derive_malicious(clients, corrupt_fraction, dropout_fraction)
+            && let Some(corrupt) = secagg_plus::corrupt_bound(clients, degree, corrupt_fraction)
+        {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            return Self::new(
+                clients,
+                threshold,
+                bits,
+                dim,
+                Graph::Harary { degree, seed },
+            )?
+            .with_model(ServerModel::Malicious { corrupt });
+        }
+        let (corrupt, survivors) = secagg_plus::counts(clients, corrupt_fraction, dropout_fraction);
+        let t = secagg_plus::complete_threshold_malicious(clients, corrupt, survivors)
+            .ok_or(ParamsError::NoSafeThreshold)?;
+        Self::new(clients, t, bits, dim, Graph::Complete)?
+            .with_model(ServerModel::Malicious { corrupt })
     }
 
     /// n, the roster size.
@@ -458,6 +512,88 @@ mod tests {
     }
 
     #[test]
+    fn malicious_derivation_meets_uniqueness() {
+        use rand_core::SeedableRng;
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(4);
+        for (n, k, t) in [(100, 16, 11), (1000, 52, 37), (10_000, 62, 44)] {
+            let p = Params::secagg_plus_malicious(n, 32, 1, 0.05, 0.05, &mut rng).unwrap();
+            assert_eq!((p.degree(), p.threshold()), (k, t), "n = {n}");
+            let ServerModel::Malicious { corrupt } = p.model() else {
+                panic!("malicious model expected")
+            };
+            assert!(2 * t > k + corrupt, "n = {n}: 2t - k > c");
+            assert_eq!(Params::decode(&p.to_bytes()).unwrap(), p);
+        }
+        // Small rosters, sparse or complete: the uniqueness rule holds.
+        for n in [5, 8, 20, 50] {
+            let p = Params::secagg_plus_malicious(n, 32, 1, 0.05, 0.05, &mut rng).unwrap();
+            let ServerModel::Malicious { corrupt } = p.model() else {
+                panic!("malicious model expected")
+            };
+            let base = match p.graph() {
+                Graph::Complete => n,
+                Graph::Harary { degree, .. } => *degree,
+            };
+            assert!(2 * p.threshold() > base + corrupt, "n = {n}");
+        }
+        // A threshold that does not make the set unique is refused.
+        let weak = Params::new(20, 10, 32, 1, Graph::Complete).unwrap();
+        assert_eq!(
+            weak.with_model(ServerModel::Malicious { corrupt: 0 }),
+            Err(Error::Params(ParamsError::NotUnique))
+        );
+        assert_eq!(
+            Params::new(
+                20,
+                4,
+                32,
+                1,
+                Graph::Harary {
+                    degree: 6,
+                    seed: [0; 32]
+                }
+            )
+            .unwrap()
+            .with_model(ServerModel::Malicious { corrupt: 2 }),
+            Err(Error::Params(ParamsError::NotUnique))
+        );
+    }
+
+    #[test]
+    fn dp_extension_roundtrips_and_must_match() {
+        let dp = crate::dp::DpConfig::new(1.0, 1e-5, 1.0, 100, 20, 10).unwrap();
+        let m = u32::try_from(dp.padded_dim().unwrap()).unwrap();
+        let p = Params::new(10, 6, 20, m, Graph::Complete)
+            .unwrap()
+            .with_dp(&dp)
+            .unwrap();
+        assert_eq!(p.dp(), Some(dp.clone()));
+        let bytes = p.to_bytes();
+        assert_eq!(Params::decode(&bytes), Ok(p));
+        // Wrong dimension or bits for the configuration.
+        assert_eq!(
+            Params::new(10, 6, 20, m + 1, Graph::Complete)
+                .unwrap()
+                .with_dp(&dp),
+            Err(Error::Dp(crate::dp::DpError::ParamsMismatch))
+        );
+        assert_eq!(
+            Params::new(10, 6, 21, m, Graph::Complete)
+                .unwrap()
+                .with_dp(&dp),
+            Err(Error::Dp(crate::dp::DpError::ParamsMismatch))
+        );
+        // A corrupted extension body is refused.
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        assert!(Params::decode(&bad).is_err());
+        for cut in 0..bytes.len() {
+            assert!(Params::decode(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
     fn encoding_roundtrip_and_strictness() {
         let p = Params::new(
             20,
@@ -483,7 +619,7 @@ mod tests {
         );
         let mut ext = bytes;
         let last = ext.len() - 1;
-        ext[last] = 1;
+        ext[last] = 2;
         assert_eq!(
             Params::decode(&ext),
             Err(Error::Decode(DecodeError::NonCanonical))
