@@ -567,7 +567,7 @@ mod tests {
             .unwrap()
             .with_dp(&dp)
             .unwrap();
-        assert_eq!(p.dp(), Some(dp.clone()));
+        assert_eq!(p.dp(), Some(dp));
         let bytes = p.to_bytes();
         assert_eq!(Params::decode(&bytes), Ok(p));
         // Wrong dimension or bits for the configuration.
