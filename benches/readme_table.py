@@ -27,6 +27,11 @@ CONFIGS = [
     ("n=100, m=10^6", ["--dim", "1000000"]),
     ("n=1000, m=10^4", ["--clients", "1000", "--dim", "10000"]),
     ("n=100, m=10^5, complete graph", ["--complete"]),
+    ("malicious: n=100, m=10^5", ["--malicious"]),
+    ("malicious: n=100, m=10^5, 10% drop after R1", ["--malicious", "--dropout", "0.1"]),
+    ("malicious: n=100, m=10^6", ["--malicious", "--dim", "1000000"]),
+    ("malicious: n=1000, m=10^4", ["--malicious", "--clients", "1000", "--dim", "10000"]),
+    ("malicious: n=100, m=10^5, complete graph", ["--malicious", "--complete"]),
 ]
 
 
@@ -47,9 +52,11 @@ def main():
     if not BINARY.exists():
         sys.exit(f"build first: {BINARY} is missing")
 
-    print("| round | k, t | server R2 (ms) | server R3 (ms) | R3 / floor "
-          "| client R1 (ms) | client R2 (ms) | R2 / floor | upload / packed |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| round | k, t | server R2 (ms) | consistency server / client (ms) "
+          "| server R3 (ms) | R3 / floor "
+          "| client R1 (ms) | client R2 (ms) | R2 / floor | client R3 (ms) "
+          "| upload / packed | download (KB) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, args in CONFIGS:
         runs = [run(args) for _ in range(opts.runs)]
         if not all(r["ok"] for r in runs):
@@ -62,11 +69,15 @@ def main():
         first = runs[0]
         print(
             f"| {name} | {first['k']}, {first['t']} "
-            f"| {t('masked_input', 'server'):.1f} | {t('unmask', 'server'):.1f} "
+            f"| {t('masked_input', 'server'):.1f} "
+            f"| {t('consistency', 'server'):.1f} / {t('consistency', 'client_mean'):.2f} "
+            f"| {t('unmask', 'server'):.1f} "
             f"| {med(lambda r: r['prg_floor']['server_ratio']):.2f}x "
             f"| {t('share_keys', 'client_mean'):.2f} | {t('masked_input', 'client_mean'):.2f} "
             f"| {med(lambda r: r['prg_floor']['client_ratio']):.2f}x "
-            f"| {med(lambda r: r['bytes']['upload_per_client'] / r['bytes']['packed_vector']):.4f} |"
+            f"| {t('unmask', 'client_mean'):.2f} "
+            f"| {med(lambda r: r['bytes']['upload_per_client'] / r['bytes']['packed_vector']):.4f} "
+            f"| {med(lambda r: r['bytes']['download_per_client']) / 1000:.1f} |"
         )
 
 

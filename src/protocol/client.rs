@@ -42,9 +42,9 @@ use crate::error::{ClientIndex, DecodeError, Error, Misuse, ServerFault};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
-    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, DeliveredShares, Evidence,
-    KeyBroadcast, MaskedInput, SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind,
-    UnmaskRequest, UnmaskResponse, index_bitmap,
+    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, Evidence, KeyBroadcast, MaskedInput,
+    SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse,
+    index_bitmap,
 };
 use crate::vector;
 
@@ -570,6 +570,7 @@ impl AwaitingShares {
             kx::self_mask_key(&me.seed.0, &me.session, index),
             Sign::Plus,
         ));
+        let mut opened = Vec::with_capacity(msg.shares.len());
         for d in &msg.shares {
             // Checked above: every sender is a neighbour in U1.
             let Some(peer) = me.peers.get(&d.sender) else {
@@ -578,16 +579,26 @@ impl AwaitingShares {
             // A share that does not decrypt, or does not lie on the
             // sender's committed polynomial, is a complaint (spec/protocol.md
             // section 4.3): the holder keeps only shares it verified.
-            match open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext)
-                .filter(|h| verified(h, index, d, t))
-            {
-                Some(h) => {
-                    held.insert(d.sender, h);
-                }
-                None => complaints.push(d.sender),
+            let commitments = |c: &[[u8; 32]]| feldman::Commitments::decode(&c.concat(), t).ok();
+            match (
+                open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext),
+                commitments(&d.key_commitments),
+                commitments(&d.seed_commitments),
+            ) {
+                (Some(h), Some(kc), Some(sc)) => opened.push((d.sender, h, [kc, sc])),
+                _ => complaints.push(d.sender),
             }
             masks.push(peer.mask.clone());
         }
+        let bad = bad_deliveries(&me.session, index, &opened);
+        for (sender, h, _) in opened {
+            if bad.contains(&sender) {
+                complaints.push(sender);
+            } else {
+                held.insert(sender, h);
+            }
+        }
+        complaints.sort_unstable();
         let mut masked = input.to_vec();
         prg::apply_many(&masks, bits, &mut masked);
         vector::reduce(&mut masked, bits);
@@ -621,13 +632,39 @@ impl AwaitingShares {
     }
 }
 
-/// Whether both shares lie on the polynomials `d` commits to (Feldman's
-/// check, spec/crypto.md section 8).
-fn verified(h: &HeldShares, x: ClientIndex, d: &DeliveredShares, t: usize) -> bool {
-    let check = |c: &[[u8; 32]], y: &Scalar| {
-        feldman::Commitments::decode(&c.concat(), t).is_ok_and(|c| feldman::verify_share(&c, x, y))
-    };
-    check(&d.key_commitments, &h.mask_key.0) && check(&d.seed_commitments, &h.seed.0)
+/// The senders whose shares do not lie on the polynomials they committed to
+/// (Feldman's check, spec/crypto.md section 8.3): one batched check of
+/// every share holder `x` received, bisected only if it fails. The weights
+/// come from ChaCha20 keyed by `SHA-256("secagg/v2/share-batch" || session
+/// || u32(x) || for each sender: u32(sender) || bytes(key share) ||
+/// bytes(seed share))`.
+fn bad_deliveries(
+    session: &SessionId,
+    x: ClientIndex,
+    opened: &[(ClientIndex, HeldShares, [feldman::Commitments; 2])],
+) -> BTreeSet<ClientIndex> {
+    use sha2::{Digest, Sha256};
+    let mut transcript = Sha256::new();
+    transcript.update(labels::SHARE_BATCH);
+    transcript.update(session);
+    transcript.update(x.to_le_bytes());
+    let mut items = Vec::with_capacity(2 * opened.len());
+    for (sender, h, [kc, sc]) in opened {
+        transcript.update(sender.to_le_bytes());
+        transcript.update(h.mask_key.0.as_bytes());
+        transcript.update(h.seed.0.as_bytes());
+        items.push((kc, x, h.mask_key.0));
+        items.push((sc, x, h.seed.0));
+    }
+    let seed = Zeroizing::new(<[u8; 32]>::from(transcript.finalize()));
+    let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed);
+    if feldman::verify_batch(&items, &mut rng) {
+        return BTreeSet::new();
+    }
+    feldman::find_bad(&items, &mut rng)
+        .into_iter()
+        .filter_map(|i| opened.get(i / 2).map(|(sender, _, _)| *sender))
+        .collect()
 }
 
 /// Decrypts one neighbour's shares; `None` if anything fails.

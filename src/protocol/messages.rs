@@ -287,14 +287,27 @@ pub type Commitments = Vec<[u8; 32]>;
 fn commitments(r: &mut Reader<'_>, t: usize) -> Result<Commitments, DecodeError> {
     let bytes = r.take(t.checked_mul(32).ok_or(DecodeError::LengthOutOfBounds)?)?;
     crate::crypto::feldman::Commitments::decode(bytes, t)?;
-    Ok(bytes
+    Ok(split_points(bytes))
+}
+
+/// Reads `t` forwarded commitments without decompressing them: the server
+/// checked them when their dealer sent them (and, in the malicious model,
+/// the dealer signed these bytes); a holder that cannot decompress them
+/// complains about the dealer (spec/wire-format.md section 5).
+fn forwarded_commitments(r: &mut Reader<'_>, t: usize) -> Result<Commitments, DecodeError> {
+    let bytes = r.take(t.checked_mul(32).ok_or(DecodeError::LengthOutOfBounds)?)?;
+    Ok(split_points(bytes))
+}
+
+fn split_points(bytes: &[u8]) -> Commitments {
+    bytes
         .chunks_exact(32)
         .map(|c| {
             let mut a = [0u8; 32];
             a.copy_from_slice(c);
             a
         })
-        .collect())
+        .collect()
 }
 
 fn put_commitments(out: &mut Vec<u8>, c: &Commitments) {
@@ -440,8 +453,8 @@ impl Decode for ShareDelivery {
             .map(|_| {
                 Ok(DeliveredShares {
                     sender: ascending_index(&mut r, p.clients(), &mut prev)?,
-                    key_commitments: commitments(&mut r, t)?,
-                    seed_commitments: commitments(&mut r, t)?,
+                    key_commitments: forwarded_commitments(&mut r, t)?,
+                    seed_commitments: forwarded_commitments(&mut r, t)?,
                     signature: opt_signature(&mut r, p)?,
                     ciphertext: r.array()?,
                 })

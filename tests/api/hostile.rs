@@ -287,13 +287,16 @@ fn server_request_leaving_out_the_client_or_a_peer_is_refused() {
         refuse(req),
         Error::Server(ServerFault::IncompleteRequest { peer: 2 })
     );
-    let (mut client, _, _) = client_at_unmask();
+    // A garbage frame leaves the state usable: the genuine request that
+    // follows is answered.
+    let (mut client, req, _) = client_at_unmask();
     assert_eq!(
         client.receive(&[2, 0x83, 0]),
         Err(Error::Server(ServerFault::Malformed(
             DecodeError::Truncated
         )))
     );
+    assert!(client.receive(&req.to_bytes()).is_ok());
 }
 
 // ----- Hostile clients: excluded, named, and the rest still sums exactly. -----
