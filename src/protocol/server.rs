@@ -135,6 +135,9 @@ pub struct Server {
     u4: Vec<ClientIndex>,
     excluded: BTreeSet<ClientIndex>,
     misbehaved: BTreeMap<ClientIndex, ClientFault>,
+    /// SHA-256 of the message accepted from each client in the current
+    /// phase: a byte-identical resend is recognised and ignored.
+    accepted: HashMap<ClientIndex, [u8; 32]>,
 }
 
 impl fmt::Debug for Server {
@@ -219,6 +222,7 @@ impl Server {
             u4: Vec::new(),
             excluded: BTreeSet::new(),
             misbehaved: BTreeMap::new(),
+            accepted: HashMap::new(),
         }
     }
 
@@ -285,6 +289,14 @@ impl Server {
 
     /// Takes one client message of the current phase.
     ///
+    /// A byte-identical resend of a message already accepted in this phase
+    /// is a no-op (`Ok(())`): hosts with at-least-once delivery may retry
+    /// freely. A *different* second message is a fault (`Duplicate`).
+    ///
+    /// Cost: one SHA-256 of the message (to recognise resends), then the
+    /// phase's check: O(message) for most, plus in the malicious model one
+    /// signature check; a MaskedInput is added into the running sum, O(m).
+    ///
     /// Implements spec/protocol.md section 5.1 (message intake).
     ///
     /// # Errors
@@ -293,6 +305,48 @@ impl Server {
     /// malformed, for another session or inconsistent with its neighbourhood;
     /// [`Error::Misuse`] once the round is over.
     pub fn receive(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        if !self.excluded.contains(&from) && self.accepted.get(&from) == Some(&digest) {
+            // A byte-identical resend (an at-least-once transport retrying):
+            // the first copy already counted, this one changes nothing.
+            return Ok(());
+        }
+        let result = self.intake(from, bytes);
+        if result.is_ok() {
+            self.accepted.insert(from, digest);
+        }
+        result
+    }
+
+    /// Every client whose message of the current phase the server still
+    /// waits for: the members of the previous phase's set (all of `1..=n` in
+    /// R0) not yet heard from and not excluded, ascending. Empty once the
+    /// round is over.
+    pub fn pending(&self) -> Vec<ClientIndex> {
+        let expected: Vec<ClientIndex> = match self.state {
+            State::AdvertiseKeys { .. } => (1..=self.params.clients()).collect(),
+            State::ShareKeys { .. } => self.u1.clone(),
+            State::MaskedInput { .. } => self.u2.clone(),
+            State::Consistency { .. } => self.u3.clone(),
+            State::Unmask { .. } if self.params.is_malicious() => self.u4.clone(),
+            State::Unmask { .. } => self.u3.clone(),
+            State::Over => Vec::new(),
+        };
+        expected
+            .into_iter()
+            .filter(|i| !self.excluded.contains(i) && !self.accepted.contains_key(i))
+            .collect()
+    }
+
+    /// The clients excluded from the round so far, ascending: their later
+    /// messages are `NotInPhase`, and (after R2) their inputs are not in the
+    /// sum.
+    pub fn excluded(&self) -> Vec<ClientIndex> {
+        self.excluded.iter().copied().collect()
+    }
+
+    /// The phase logic behind [`Server::receive`].
+    fn intake(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
         let n = self.params.clients();
         if matches!(self.state, State::Over) {
             return Err(Misuse::RoundOver.into());
@@ -563,6 +617,7 @@ impl Server {
     /// [`Error::Misuse`] once the round is over.
     pub fn close_phase(&mut self) -> Result<Step, Error> {
         let t = self.params.threshold_usize();
+        self.accepted.clear();
         match core::mem::replace(&mut self.state, State::Over) {
             State::AdvertiseKeys { keys, .. } => {
                 if keys.len() < t {

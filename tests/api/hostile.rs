@@ -365,7 +365,12 @@ fn duplicate_sender_before_masking_is_excluded() {
     let params = complete(6, 3);
     let run = round(&params, 4, |phase, from, b| {
         if phase == 0 && from == 4 {
-            return Act::Twice(b.clone(), b);
+            // A second, different message (a byte-identical resend is a
+            // no-op: `identical_resends_change_nothing`).
+            let mut other = b.clone();
+            let last = other.len() - 1;
+            other[last] ^= 1;
+            return Act::Twice(b, other);
         }
         Act::Send(b)
     });
@@ -381,7 +386,12 @@ fn duplicate_masked_input_is_counted_once_and_named() {
     let params = complete(6, 3);
     let run = round(&params, 5, |phase, from, b| {
         if phase == 2 && from == 5 {
-            return Act::Twice(b.clone(), b);
+            // A second, different message (a byte-identical resend is a
+            // no-op: `identical_resends_change_nothing`).
+            let mut other = b.clone();
+            let last = other.len() - 1;
+            other[last] ^= 1;
+            return Act::Twice(b, other);
         }
         Act::Send(b)
     });
@@ -390,6 +400,20 @@ fn duplicate_masked_input_is_counted_once_and_named() {
     assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
     assert!(agg.misbehaved.contains(&(5, ClientFault::Duplicate)));
+}
+
+/// spec/protocol.md section 5.1: a byte-identical resend is a no-op in
+/// every phase; the round, its sum and its `misbehaved` list are those of
+/// the undisturbed round.
+#[test]
+fn identical_resends_change_nothing() {
+    let params = complete(6, 3);
+    let plain = round(&params, 8, |_, _, b| Act::Send(b));
+    let resent = round(&params, 8, |_, _, b| Act::Twice(b.clone(), b));
+    assert!(resent.rejected.is_empty(), "{:?}", resent.rejected);
+    let (a, b) = (plain.result.unwrap(), resent.result.unwrap());
+    assert_eq!(a, b);
+    assert!(b.misbehaved.is_empty());
 }
 
 #[test]
@@ -579,4 +603,34 @@ fn one_liar_in_every_secret_of_a_large_complete_graph() {
         agg.misbehaved[0],
         (2, ClientFault::BadShare { .. })
     ));
+}
+
+/// `Server::pending` lists who the host still waits for in each phase, and
+/// `Server::excluded` who is out.
+#[test]
+fn pending_and_excluded_follow_the_round() {
+    let params = complete(4, 3);
+    let mut r = rng(31);
+    let mut server = Server::new(&params, ROUND, &mut r).unwrap();
+    assert_eq!(server.pending(), vec![1, 2, 3, 4]);
+    let mut clients = BTreeMap::new();
+    for i in 1..=4 {
+        let (c, msg) = AwaitingKeys::new(&params, ROUND, i, &mut r).unwrap();
+        if i == 2 {
+            server.receive(2, &msg[..5]).unwrap_err();
+        } else {
+            server.receive(i, &msg).unwrap();
+        }
+        clients.insert(i, c);
+    }
+    assert_eq!(server.pending(), Vec::<ClientIndex>::new());
+    assert_eq!(server.excluded(), vec![2]);
+    let Ok(Step::Deliver(d)) = server.close_phase() else {
+        panic!()
+    };
+    assert_eq!(server.pending(), vec![1, 3, 4]);
+    let (i, msg) = &d[0];
+    let (_, out) = clients.get_mut(i).unwrap().receive(msg, &mut r).unwrap();
+    server.receive(*i, &out).unwrap();
+    assert_eq!(server.pending(), vec![3, 4]);
 }

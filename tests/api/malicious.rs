@@ -714,3 +714,46 @@ mod attribution {
         }
     }
 }
+
+/// Every client message delivered twice, byte for byte, in every phase of
+/// both models (the consistency round included): the result is the
+/// undisturbed round's, and nothing is refused.
+#[test]
+fn resends_are_no_ops_in_every_phase_of_both_models() {
+    use secagg::Phase;
+    use secagg::simulation::{Dropouts, Wire, run, run_on_wire};
+
+    struct Twice(usize);
+    impl Wire for Twice {
+        fn on_client_message(
+            &mut self,
+            _: Phase,
+            from: ClientIndex,
+            bytes: Vec<u8>,
+        ) -> Vec<(ClientIndex, Vec<u8>)> {
+            self.0 += 1;
+            vec![(from, bytes.clone()), (from, bytes)]
+        }
+        fn on_delivered(&mut self, e: &secagg::simulation::Event<'_>) {
+            assert!(e.refused.is_none(), "refused: {:?}", e.refused);
+        }
+    }
+    for malicious in [false, true] {
+        let p = params(7, 5, malicious);
+        let inputs: Vec<Vec<u64>> = (1..=7).map(|i| vec![i, 2 * i, 3 * i, 4 * i]).collect();
+        let d = Dropouts {
+            after_shares: vec![3],
+            ..Default::default()
+        };
+        let plain = run(&p, &inputs, &d, &mut rng(21));
+        let mut wire = Twice(0);
+        let twice = run_on_wire(&p, &inputs, &d, &mut rng(21), &mut wire);
+        assert_eq!(
+            plain.result.unwrap(),
+            twice.result.unwrap(),
+            "malicious = {malicious}"
+        );
+        // 7 AdvertiseKeys, 7 ShareKeys, 6 MaskedInput, (6 consistency), 6 answers.
+        assert_eq!(wire.0, if malicious { 32 } else { 26 });
+    }
+}
