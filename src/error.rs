@@ -274,6 +274,9 @@ pub enum ParamsError {
     /// survivor set unique (`2t > n + c` on the complete graph, `2t - k > c`
     /// on a Harary graph, `c` the corrupt bound; spec/params.md section 4.7.2).
     NotUnique,
+    /// The parameters do not meet the client's own policy
+    /// ([`crate::Policy`]).
+    Policy,
 }
 
 impl fmt::Display for ParamsError {
@@ -289,6 +292,7 @@ impl fmt::Display for ParamsError {
             Self::NotUnique => {
                 "threshold too low for a unique survivor set against a malicious server"
             }
+            Self::Policy => "parameters below the client's policy",
         })
     }
 }

@@ -19,6 +19,6 @@ pub use crate::crypto::labels;
 pub use crate::error::{
     ClientFault, ClientIndex, DecodeError, Error, Misuse, ParamsError, Phase, ServerFault,
 };
-pub use crate::params::{Graph, Params, RoundId, ServerModel};
+pub use crate::params::{Graph, Params, ParamsBuilder, Policy, RoundId, ServerModel};
 pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 pub use crate::protocol::server::{Aggregate, Server, Step};

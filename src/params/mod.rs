@@ -51,6 +51,104 @@ pub enum Graph {
     },
 }
 
+/// What a client requires of the parameters a server sends before it takes
+/// part (its own policy, not the server's): checked by
+/// [`Params::check_policy`].
+///
+/// ```
+/// use secagg::{Graph, Params, Policy};
+/// let policy = Policy { min_threshold: 3, min_clients: 4, require_malicious: false };
+/// let p = Params::new(4, 3, 32, 8, Graph::Complete)?;
+/// p.check_policy(&policy)?;
+/// let weak = Params::new(4, 2, 32, 8, Graph::Complete)?;
+/// assert!(weak.check_policy(&policy).is_err());
+/// # Ok::<(), secagg::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Policy {
+    /// The least threshold t accepted: how many colluding neighbours it
+    /// takes to learn a client's secrets.
+    pub min_threshold: u32,
+    /// The least roster size n accepted.
+    pub min_clients: u32,
+    /// Refuse semi-honest parameters (take part only where the server is
+    /// not trusted to follow the protocol).
+    pub require_malicious: bool,
+}
+
+/// Parameters with named fields, for readers of the call site:
+/// `Params::builder().clients(4).threshold(3).bits(32).dim(3).build()`.
+///
+/// ```
+/// use secagg::{Graph, Params, ServerModel};
+/// let p = Params::builder()
+///     .clients(7)
+///     .threshold(5)
+///     .bits(32)
+///     .dim(1000)
+///     .graph(Graph::Complete)
+///     .model(ServerModel::Malicious { corrupt: 1 })
+///     .build()?;
+/// assert_eq!((p.clients(), p.threshold(), p.dim()), (7, 5, 1000));
+/// # Ok::<(), secagg::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ParamsBuilder {
+    clients: u32,
+    threshold: u32,
+    bits: u8,
+    dim: u32,
+    graph: Graph,
+    model: ServerModel,
+}
+
+impl ParamsBuilder {
+    /// n, the roster size.
+    pub fn clients(mut self, n: u32) -> Self {
+        self.clients = n;
+        self
+    }
+    /// t, the Shamir threshold.
+    pub fn threshold(mut self, t: u32) -> Self {
+        self.threshold = t;
+        self
+    }
+    /// b: sums are taken mod `2^b` (default 32).
+    pub fn bits(mut self, b: u8) -> Self {
+        self.bits = b;
+        self
+    }
+    /// m, the vector length.
+    pub fn dim(mut self, m: u32) -> Self {
+        self.dim = m;
+        self
+    }
+    /// The neighbour graph (default complete).
+    pub fn graph(mut self, graph: Graph) -> Self {
+        self.graph = graph;
+        self
+    }
+    /// The server model (default semi-honest).
+    pub fn model(mut self, model: ServerModel) -> Self {
+        self.model = model;
+        self
+    }
+    /// Validates and builds, as [`Params::new`] then [`Params::with_model`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn build(self) -> Result<Params, Error> {
+        Params::new(
+            self.clients,
+            self.threshold,
+            self.bits,
+            self.dim,
+            self.graph,
+        )?
+        .with_model(self.model)
+    }
+}
+
 /// The parameters of one round, validated at construction.
 ///
 /// Implements spec/params.md section 2.
@@ -146,6 +244,36 @@ impl Params {
     /// The differential-privacy configuration, if the round has one.
     pub fn dp(&self) -> Option<DpConfig> {
         self.dp.as_deref().and_then(|b| DpConfig::decode(b).ok())
+    }
+
+    /// A builder with named fields (b = 32, complete graph, semi-honest
+    /// unless set).
+    pub fn builder() -> ParamsBuilder {
+        ParamsBuilder {
+            clients: 0,
+            threshold: 0,
+            bits: 32,
+            dim: 0,
+            graph: Graph::Complete,
+            model: ServerModel::SemiHonest,
+        }
+    }
+
+    /// Checks these parameters, received from a server, against a client's
+    /// own `policy` before it takes part.
+    ///
+    /// # Errors
+    /// [`ParamsError::Policy`] when t or n is below the policy's minimum,
+    /// or the policy requires the malicious model and these are
+    /// semi-honest.
+    pub fn check_policy(&self, policy: &Policy) -> Result<(), Error> {
+        if self.threshold < policy.min_threshold
+            || self.clients < policy.min_clients
+            || (policy.require_malicious && !self.is_malicious())
+        {
+            return Err(ParamsError::Policy.into());
+        }
+        Ok(())
     }
 
     /// These parameters under server model `model`.
