@@ -22,7 +22,7 @@
 //!   round); calling it again is [`Misuse::RoundOver`].
 
 use core::fmt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
@@ -70,6 +70,43 @@ struct Common {
     round: RoundId,
     index: ClientIndex,
     creds: Option<Credentials>,
+}
+
+/// Secrets keyed by client index: a vector allocated once at its final size
+/// and filled in ascending index order, so that no reallocation (or a
+/// `BTreeMap` node split) leaves a copy of a secret behind in freed memory
+/// (spec/crypto.md section 7).
+struct Keyed<V>(Vec<(ClientIndex, V)>);
+
+impl<V> Keyed<V> {
+    fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    /// Appends `(index, value)`; `index` must be above every index held.
+    /// Beyond the capacity the value is dropped (and wiped) rather than
+    /// moving every secret to a new buffer.
+    fn push(&mut self, index: ClientIndex, value: V) {
+        if self.0.len() < self.0.capacity() && self.0.last().is_none_or(|(i, _)| *i < index) {
+            self.0.push((index, value));
+        }
+    }
+
+    fn get(&self, index: ClientIndex) -> Option<&V> {
+        self.0
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .and_then(|p| self.0.get(p))
+            .map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, index: ClientIndex) -> bool {
+        self.get(index).is_some()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Takes the inner state, or says the state is spent.
@@ -293,7 +330,7 @@ impl AwaitingKeys {
         let (seed_shares, seed_commitments) = shares_of(&seed.0, rng)?;
 
         let mut ciphertexts = Vec::with_capacity(holders.len().saturating_sub(1));
-        let mut peers = BTreeMap::new();
+        let mut peers = Keyed::with_capacity(msg.keys.len());
         let mut own_shares = None;
         for ((k, ks), ss) in msg.keys.iter().zip(&key_shares).zip(&seed_shares) {
             if k.index == index {
@@ -315,7 +352,7 @@ impl AwaitingKeys {
             } else {
                 Sign::Minus
             };
-            peers.insert(
+            peers.push(
                 k.index,
                 PeerKeys {
                     open: kx::share_key(&shared, &session, k.index, index),
@@ -436,7 +473,7 @@ struct SharesInner {
     seed: SecretScalar,
     own_shares: HeldShares,
     /// Neighbours in U1 and the keys derived with each.
-    peers: BTreeMap<ClientIndex, PeerKeys>,
+    peers: Keyed<PeerKeys>,
 }
 
 /// What a client derives in R1 from one neighbour's advertised keys
@@ -536,7 +573,7 @@ impl AwaitingShares {
             return Err(refuse(ServerFault::WrongSession));
         }
         for d in &msg.shares {
-            if !me.peers.contains_key(&d.sender) {
+            if !me.peers.contains_key(d.sender) {
                 return Err(refuse(ServerFault::UnexpectedPeer { peer: d.sender }));
             }
             if let Some(c) = &self.common.creds {
@@ -563,7 +600,7 @@ impl AwaitingShares {
             }));
         }
 
-        let mut held = BTreeMap::new();
+        let mut held = Keyed::with_capacity(msg.shares.len());
         let mut complaints = Vec::new();
         let mut masks = Vec::with_capacity(msg.shares.len() + 1);
         masks.push((
@@ -573,7 +610,7 @@ impl AwaitingShares {
         let mut opened = Vec::with_capacity(msg.shares.len());
         for d in &msg.shares {
             // Checked above: every sender is a neighbour in U1.
-            let Some(peer) = me.peers.get(&d.sender) else {
+            let Some(peer) = me.peers.get(d.sender) else {
                 continue;
             };
             // A share that does not decrypt, or does not lie on the
@@ -595,7 +632,7 @@ impl AwaitingShares {
             if bad.contains(&sender) {
                 complaints.push(sender);
             } else {
-                held.insert(sender, h);
+                held.push(sender, h);
             }
         }
         complaints.sort_unstable();
@@ -709,7 +746,7 @@ pub struct AwaitingUnmask {
     /// U2 within the neighbourhood: the senders of the delivered ciphertexts.
     view: BTreeSet<ClientIndex>,
     /// The shares that decrypted.
-    held: BTreeMap<ClientIndex, HeldShares>,
+    held: Keyed<HeldShares>,
     signed: Option<Signed>,
     /// The request answered and the answer (a byte-identical request gets
     /// the same answer; any other is refused).
@@ -891,7 +928,7 @@ impl AwaitingUnmask {
             if owner == index {
                 Some(own_shares)
             } else {
-                self.held.get(&owner)
+                self.held.get(owner)
             }
         };
         let mut all: Vec<(ClientIndex, ShareKind)> = msg

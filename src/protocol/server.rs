@@ -585,10 +585,16 @@ impl Server {
                 }
                 answered.insert(from);
                 for e in &msg.shares {
-                    shares.entry(e.owner).or_default().push(Share {
-                        x: from,
-                        y: e.share,
-                    });
+                    // Allocated once at the most holders a secret has (k + 1),
+                    // so no reallocation leaves a copy of a share behind.
+                    let holders = params.degree() as usize + 1;
+                    shares
+                        .entry(e.owner)
+                        .or_insert_with(|| Vec::with_capacity(holders))
+                        .push(Share {
+                            x: from,
+                            y: e.share,
+                        });
                 }
                 Ok(())
             }
