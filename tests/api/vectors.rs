@@ -432,8 +432,11 @@ enum Tamper {
         offset: usize,
         mask: u8,
     },
-    /// Deliver `from`'s message in `phase` twice.
+    /// Deliver `from`'s message in `phase`, then a different second one
+    /// (its last byte XORed with 1).
     Duplicate { phase: Phase, from: ClientIndex },
+    /// Deliver `from`'s message in `phase` twice, byte for byte (a retry).
+    Resend { phase: Phase, from: ClientIndex },
     /// Deliver `from`'s message in `phase`, then a copy claiming sender `claimed`.
     Inject {
         phase: Phase,
@@ -490,6 +493,7 @@ impl Tamper {
                 o
             }
             Self::Duplicate { phase, from } => head("duplicate", phase, "from", from),
+            Self::Resend { phase, from } => head("resend", phase, "from", from),
             Self::Inject {
                 phase,
                 from,
@@ -830,11 +834,23 @@ fn cases() -> Vec<Case> {
         ),
         bad(
             "bad_masked_input_duplicate",
-            "Client 5's MaskedInput arrives twice: the second copy is rejected (Duplicate), \
-             the first stands, and client 5 is named in misbehaved.",
+            "Client 5's MaskedInput is followed by a second, different one (its last byte \
+             flipped): the second is rejected (Duplicate), the first stands, and client 5 \
+             is named in misbehaved.",
             16,
             Dropouts::default(),
             Tamper::Duplicate {
+                phase: Phase::MaskedInput,
+                from: 5,
+            },
+        ),
+        bad(
+            "bad_masked_input_resent_identical",
+            "Client 5's MaskedInput arrives twice, byte for byte (a transport retry): the \
+             resend is a no-op, nobody is named, and the sum is the undisturbed round's.",
+            20,
+            Dropouts::default(),
+            Tamper::Resend {
                 phase: Phase::MaskedInput,
                 from: 5,
             },
@@ -1060,6 +1076,13 @@ impl Wire for TamperWire<'_> {
                 vec![(from, bytes, Some(ALTERED))]
             }
             Tamper::Duplicate { phase: p, from: f } if hit(p, f) => {
+                let mut other = bytes.clone();
+                if let Some(last) = other.last_mut() {
+                    *last ^= 1;
+                }
+                vec![(from, bytes, None), (from, other, Some(INJECTED))]
+            }
+            Tamper::Resend { phase: p, from: f } if hit(p, f) => {
                 vec![(from, bytes.clone(), None), (from, bytes, Some(INJECTED))]
             }
             Tamper::Inject {
@@ -1377,7 +1400,7 @@ fn vectors_regenerate_byte_for_byte() {
         .iter()
         .filter(|n| n.starts_with("bad_malicious_"))
         .count();
-    assert_eq!((bad, bad_malicious), (15, 6), "bad_* cases");
+    assert_eq!((bad, bad_malicious), (16, 6), "bad_* cases");
 }
 
 /// The malicious Harary case only finishes because its dropouts are spread
