@@ -357,6 +357,11 @@ const CLIENT_SCENARIOS: [(Shape, &[ClientIndex], &[ClientIndex]); 6] = [
     ((7, 3, 4, 7, 9, Some(1)), &[], &[4]),
 ];
 
+/// The clients of each scenario that collude with the server (at most its
+/// c): the fuzzed server signs with their identities whatever it likes.
+/// In scenario 5 client 6 is a surviving neighbour of client 1.
+const CORRUPT: [&[ClientIndex]; 6] = [&[], &[], &[], &[], &[], &[6]];
+
 /// What the honest server sent client 1, what client 1 sent back, and what
 /// every client advertised and dealt.
 struct ClientTranscript {
@@ -496,8 +501,10 @@ fn check_then_genuine<T>(first: &Result<T, Error>, second: Result<Vec<u8>, Error
 /// First byte: bits 0..2 the state (0 AwaitingKeys, 1 AwaitingShares,
 /// 2 AwaitingUnmask fed the consistency request, 3 AwaitingUnmask fed the
 /// unmask request), bits 2..5 the scenario (semi-honest and malicious
-/// model), bit 6 (malicious model, state 3) the unmask request arrives
-/// before the client signed any survivor set, bit 7 the mode. Client 1 is
+/// model), bit 6 equivocation (malicious model, state 3: the input first
+/// gives, after a `u16` length, the consistency request client 1 is sent,
+/// which it may refuse, then the unmask request; the server colludes with
+/// the scenario's corrupt clients, [`collude`]), bit 7 the mode. Client 1 is
 /// rebuilt in that state from the honest round; the rest of the input is
 /// the server message (raw mode) or mutations of the genuine one (mode bit
 /// set; three bytes each: a position, then a byte to XOR in or 0 to
@@ -506,24 +513,38 @@ fn check_then_genuine<T>(first: &Result<T, Error>, second: Result<Vec<u8>, Error
 /// request partitions exactly the peers the client masked with, so it
 /// never reveals both shares of one peer or answers fewer than t
 /// survivors, and in the malicious model it is the survivor set the client
-/// signed, so it answers exactly as in the honest round. Then the genuine
+/// signed, and that set is the genuine one (no other set can gather t
+/// signatures: only client 1 and the corrupt clients sign it), so it
+/// answers exactly as in the honest round. Then the genuine
 /// message is sent to the same state ([`check_then_genuine`]).
 pub fn client(data: &[u8]) {
     let mut inp = Input(data);
     let sel = inp.u8();
     let state = usize::from(sel & 3);
     let s = usize::from((sel >> 2) & 7) % CLIENT_SCENARIOS.len();
-    let unsigned = sel & 0x40 != 0;
+    let equivocate = sel & 0x40 != 0;
     let Some(Some(tr)) = client_transcripts().get(s) else {
         return;
     };
     let genuine = [&tr.broadcast, &tr.delivery, &tr.consistency, &tr.request][state];
-    let msg = if sel & 0x80 != 0 {
-        let mut m = genuine.clone();
-        mutate(&mut m, inp.0);
-        m
+    let message = |g: &Vec<u8>, b: &[u8]| {
+        if sel & 0x80 != 0 {
+            let mut m = g.clone();
+            mutate(&mut m, b);
+            m
+        } else {
+            b.to_vec()
+        }
+    };
+    // Malicious model, state 3, bit 6: the input first gives (u16 length)
+    // the consistency request client 1 signs, then the unmask request.
+    let equivocate = equivocate && state == 3 && tr.params.is_malicious();
+    let (consistency, msg) = if equivocate {
+        let len = usize::from(inp.u16());
+        let first = inp.bytes(len);
+        (message(&tr.consistency, first), message(genuine, inp.0))
     } else {
-        inp.0.to_vec()
+        (tr.consistency.clone(), message(genuine, inp.0))
     };
     let p = &tr.params;
     let mut rng = party_rng(s, 1);
@@ -593,13 +614,31 @@ pub fn client(data: &[u8]) {
         }
         return;
     }
-    let signed = p.is_malicious() && !unsigned;
-    if signed && unmask.consistency(&tr.consistency).is_err() {
-        panic!("client 1 refused the genuine consistency request");
+    // The survivor set client 1 signed (malicious model): the genuine one,
+    // or in equivocation mode whatever it accepted (none if it refused).
+    let mut signed = None;
+    if p.is_malicious() {
+        match unmask.consistency(&consistency) {
+            Ok(_) => {
+                signed = ConsistencyRequest::decode(p, &consistency)
+                    .ok()
+                    .map(|r| r.survivors);
+            }
+            Err(_) if equivocate => {}
+            Err(e) => panic!("client 1 refused the genuine consistency request: {e:?}"),
+        }
     }
+    let genuine_set = ConsistencyRequest::decode(p, &tr.consistency)
+        .ok()
+        .map(|r| r.survivors);
+    let signed_genuine = signed.is_some() && signed == genuine_set;
+    let msg = match &signed {
+        Some(set) => collude(tr, s, set, msg),
+        None => msg,
+    };
     let first = AwaitingUnmask::receive(&mut unmask, &msg);
     if let Ok(out) = &first {
-        check_unmask_response(p, tr, signed, &msg, out);
+        check_unmask_response(p, tr, (signed.is_some(), signed_genuine), &msg, out);
     }
     let second = unmask.receive(&tr.request);
     match &first {
@@ -614,15 +653,49 @@ pub fn client(data: &[u8]) {
             Some(Error::Server(ServerFault::SurvivorSetChanged)),
             "answered a second, different unmask request"
         ),
-        Err(Error::Server(ServerFault::Malformed(_))) if p.is_malicious() && !signed => {
-            assert_eq!(
-                second.err(),
-                Some(Error::Server(ServerFault::SurvivorSetChanged)),
-                "answered an unmask request before signing a survivor set"
+        Err(Error::Server(ServerFault::Malformed(_))) if p.is_malicious() && !signed_genuine => {
+            assert!(
+                matches!(second, Err(Error::Server(_))),
+                "answered the genuine unmask request without having signed its survivor set"
             );
         }
         _ => check_then_genuine(&first, second, &tr.answers[3]),
     }
+}
+
+/// The server colluding with the corrupt clients of scenario `s`: in an
+/// unmask request that decodes, every consistency signature of a corrupt
+/// client (and client 1's own, which the server received) becomes a valid
+/// signature on `set`, the survivor set client 1 signed, and every masking
+/// set of a corrupt owner is signed as it stands.
+fn collude(tr: &ClientTranscript, s: usize, set: &[ClientIndex], msg: Vec<u8>) -> Vec<u8> {
+    let p = &tr.params;
+    let Ok(mut req) = UnmaskRequest::decode(p, &msg) else {
+        return msg;
+    };
+    let Some(evidence) = &mut req.evidence else {
+        return msg;
+    };
+    let signer = |u: ClientIndex| {
+        (u == 1 || CORRUPT[s].contains(&u))
+            .then(|| tr.ids.0.get(u as usize - 1))
+            .flatten()
+    };
+    let digest =
+        kx::survivor_set_digest(&req.session, p.clients(), &index_bitmap(p.clients(), set));
+    for (u, sig) in &mut evidence.signatures {
+        if let Some(id) = signer(*u) {
+            let parts = consistency_parts(&req.session, *u, &digest);
+            *sig = id.sign(labels::SIG_CONSISTENCY, &parts.parts());
+        }
+    }
+    for m in &mut evidence.masking_sets {
+        if let Some(id) = signer(m.owner).filter(|_| m.owner != 1) {
+            let parts = masked_with_parts(&req.session, m.owner, &m.bitmap);
+            m.signature = id.sign(labels::SIG_MASKED_WITH, &parts.parts());
+        }
+    }
+    req.to_bytes()
 }
 
 /// Whether `sig` is client `u`'s signature under `label` over `parts`.
@@ -840,8 +913,15 @@ fn check_consistency(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8]) 
 }
 
 /// Client 1 accepted `msg` as its unmask request and answered `out`
-/// (`signed`: it had signed the genuine survivor set first).
-fn check_unmask_response(p: &Params, tr: &ClientTranscript, signed: bool, msg: &[u8], out: &[u8]) {
+/// (`signed`: whether it had signed a survivor set first, and whether that
+/// was the genuine one).
+fn check_unmask_response(
+    p: &Params,
+    tr: &ClientTranscript,
+    (signed, genuine): (bool, bool),
+    msg: &[u8],
+    out: &[u8],
+) {
     let t = p.threshold_usize();
     let (Ok(req), Ok(sd)) = (
         UnmaskRequest::decode(p, msg),
@@ -894,6 +974,12 @@ fn check_unmask_response(p: &Params, tr: &ClientTranscript, signed: bool, msg: &
         assert!(
             signed,
             "answered an unmask request before signing a survivor set"
+        );
+        // Only client 1 and the corrupt clients (fewer than t in all) can
+        // have signed another set: it cannot be certified.
+        assert!(
+            genuine,
+            "answered for a survivor set only it and corrupt clients signed"
         );
         let Ok(real) = UnmaskRequest::decode(p, &tr.request) else {
             panic!("the genuine request does not decode");
@@ -1511,9 +1597,19 @@ fn client_seeds() -> Vec<Vec<u8>> {
             out.push(vec![sel | 0x80, pos[0], pos[1], 0]);
         }
         if tr.params.is_malicious() {
-            // The genuine unmask request before any survivor set was signed.
+            // Equivocation mode: the genuine unmask request before any
+            // survivor set was signed (an empty consistency request); after
+            // the genuine one; after one with client 4's bit flipped.
             let sel = ((s as u8) << 2) | 3 | 0x40;
-            out.push([&[sel][..], &tr.request].concat());
+            out.push([&[sel, 0, 0][..], &tr.request].concat());
+            let len = u16::try_from(tr.consistency.len())
+                .unwrap_or(0)
+                .to_le_bytes();
+            out.push([&[sel, len[0], len[1]][..], &tr.consistency, &tr.request].concat());
+            let pos = u16::try_from(tr.consistency.len().saturating_sub(1))
+                .unwrap_or(0)
+                .to_le_bytes();
+            out.push(vec![sel | 0x80, 3, 0, pos[0], pos[1], 0x08]);
             // A byte of the evidence's last consistency signature flipped.
             let pos = u16::try_from(tr.request.len().saturating_sub(40))
                 .unwrap_or(0)

@@ -180,11 +180,11 @@ fn decoder_seeds_decode_in_both_models() {
 }
 
 /// Every client scenario's honest round completes (six scenarios, three
-/// per model: each gives three seeds per state, and a malicious one two
+/// per model: each gives three seeds per state, and a malicious one four
 /// more), and every server shape's honest round is seeded.
 #[test]
 fn client_and_server_seeds_cover_every_scenario() {
-    assert_eq!(fuzzing::seeds("client").len(), 6 * 4 * 3 + 3 * 2);
+    assert_eq!(fuzzing::seeds("client").len(), 6 * 4 * 3 + 3 * 4);
     let shapes: std::collections::BTreeSet<u8> =
         fuzzing::seeds("server").iter().map(|s| s[0]).collect();
     assert_eq!(shapes.len(), 8);
