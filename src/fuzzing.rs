@@ -24,13 +24,18 @@ use rand_core::{TryCryptoRng, TryRng};
 
 use crate::codec::{Decode, Encode};
 use crate::crypto::aead::CIPHERTEXT_LEN;
-use crate::crypto::{feldman, shamir};
-use crate::error::{ClientFault, ClientIndex, Error, ServerFault};
-use crate::params::{Graph, Params, RoundId};
-use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
+use crate::crypto::identity::{Identity, Roster};
+use crate::crypto::{feldman, kx, labels, shamir};
+use crate::error::{ClientFault, ClientIndex, Error, Misuse, ServerFault};
+use crate::params::{Graph, Params, RoundId, ServerModel};
+use crate::protocol::client::{
+    AwaitingKeys, AwaitingShares, AwaitingUnmask, Parts, consistency_parts, masked_with_parts,
+    neighbour_bitmap, shares_parts,
+};
 use crate::protocol::messages::{
-    AdvertiseKeys, KeyBroadcast, MaskedInput, ShareDelivery, ShareKeys, ShareKind, UnmaskRequest,
-    UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, Evidence, KeyBroadcast, MaskedInput,
+    MaskingSet, ShareDelivery, ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse, VERSION,
+    index_bitmap, kind,
 };
 use crate::protocol::server::{Server, Step};
 use crate::vector;
@@ -173,16 +178,27 @@ fn party_rng(scenario: usize, u: ClientIndex) -> DetRng {
 // ----- Decoders -----
 
 /// The parameters the decoder targets use, chosen by their input's first
-/// byte: n, b and m from short lists that hit the edges of the count checks
-/// and of the bit packing.
+/// byte: bits 0..2 pick n, bits 2..5 b, bits 5..7 m, from short lists that
+/// hit the edges of the count checks and of the bit packing; bit 7 the
+/// server model. Semi-honest: the complete graph, t = 2. Malicious (every
+/// signature field present): per n a graph, t and c that meet the
+/// uniqueness rule, with t from 2 to 6 (the commitment lists) and masking
+/// sets of 1, 4 (padded), 8 (whole byte) and 10 (two bytes) neighbours.
+/// Every byte gives parameters.
 pub fn small_params(sel: u8) -> Option<Params> {
     const CLIENTS: [u32; 4] = [2, 5, 9, 300];
     const BITS: [u8; 8] = [1, 7, 8, 16, 32, 33, 63, 64];
-    const DIMS: [u32; 8] = [0, 1, 2, 3, 8, 11, 64, 100];
-    let n = CLIENTS[usize::from(sel & 3)];
+    const DIMS: [u32; 4] = [0, 1, 3, 11];
+    // (Harary degree, 0 for the complete graph; t; c) for each n.
+    const MALICIOUS: [(u32, u32, u32); 4] = [(0, 2, 1), (0, 4, 2), (8, 5, 1), (10, 6, 1)];
+    let i = usize::from(sel & 3);
     let bits = BITS[usize::from((sel >> 2) & 7)];
-    let dim = DIMS[usize::from(sel >> 5)];
-    Params::new(n, 2, bits, dim, Graph::Complete).ok()
+    let dim = DIMS[usize::from((sel >> 5) & 3)];
+    if sel & 0x80 == 0 {
+        return Params::new(CLIENTS[i], 2, bits, dim, Graph::Complete).ok();
+    }
+    let (degree, t, corrupt) = MALICIOUS[i];
+    shape_params(&(CLIENTS[i], t, degree, bits, dim, Some(corrupt)))
 }
 
 /// First byte: the parameters ([`small_params`]); the rest: one message of
@@ -240,6 +256,16 @@ pub fn decode_unmask_response(data: &[u8]) {
     roundtrip::<UnmaskResponse>(data);
 }
 
+/// Fuzzes the [`ConsistencyRequest`] decoder.
+pub fn decode_consistency_request(data: &[u8]) {
+    roundtrip::<ConsistencyRequest>(data);
+}
+
+/// Fuzzes the [`ConsistencyResponse`] decoder.
+pub fn decode_consistency_response(data: &[u8]) {
+    roundtrip::<ConsistencyResponse>(data);
+}
+
 /// Fuzzes [`Params::decode`]: parameters that decode re-encode to the input.
 pub fn decode_params(data: &[u8]) {
     if let Ok(p) = Params::decode(data) {
@@ -253,10 +279,11 @@ pub fn decode_params(data: &[u8]) {
 
 // ----- Honest rounds shared by the client and server targets -----
 
-/// A round's shape: n, t, Harary degree (0 for the complete graph), b, m.
-type Shape = (u32, u32, u32, u8, u32);
+/// A round's shape: n, t, Harary degree (0 for the complete graph), b, m,
+/// and the server model (`None` semi-honest, `Some(c)` malicious with c).
+type Shape = (u32, u32, u32, u8, u32, Option<u32>);
 
-fn shape_params(&(n, t, degree, bits, dim): &Shape) -> Option<Params> {
+fn shape_params(&(n, t, degree, bits, dim, corrupt): &Shape) -> Option<Params> {
     let graph = if degree == 0 {
         Graph::Complete
     } else {
@@ -265,7 +292,53 @@ fn shape_params(&(n, t, degree, bits, dim): &Shape) -> Option<Params> {
             seed: [7; 32],
         }
     };
-    Params::new(n, t, bits, dim, graph).ok()
+    let p = Params::new(n, t, bits, dim, graph).ok()?;
+    match corrupt {
+        None => Some(p),
+        Some(corrupt) => p.with_model(ServerModel::Malicious { corrupt }).ok(),
+    }
+}
+
+/// The long-term identities of a round's clients (malicious model; empty
+/// otherwise), client `u` at position `u - 1`, deterministic in `label`,
+/// and their roster.
+fn identities(p: &Params, label: u64) -> Option<(Vec<Identity>, Roster)> {
+    let ids: Vec<Identity> = if p.is_malicious() {
+        (1..=u64::from(p.clients()))
+            .map(|u| {
+                let mut secret = [0u8; 32];
+                let _ = DetRng::new((0x1d << 56) | (label << 32) | u).try_fill_bytes(&mut secret);
+                Identity::from_secret_bytes(&secret)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let keys: Vec<[u8; 32]> = ids.iter().map(Identity::public_key).collect();
+    let roster = Roster::new(&keys).ok()?;
+    Some((ids, roster))
+}
+
+/// Starts client `u`, with its identity in the malicious model.
+fn start_client(
+    p: &Params,
+    u: ClientIndex,
+    ids: &(Vec<Identity>, Roster),
+    rng: &mut DetRng,
+) -> Result<(AwaitingKeys, Vec<u8>), Error> {
+    match ids.0.get(u as usize - 1) {
+        Some(id) => AwaitingKeys::with_identity(p, ROUND, u, id, &ids.1, rng),
+        None => AwaitingKeys::new(p, ROUND, u, rng),
+    }
+}
+
+/// Starts the server, with the roster in the malicious model.
+fn start_server(p: &Params, ids: &(Vec<Identity>, Roster), rng: &mut DetRng) -> Option<Server> {
+    if p.is_malicious() {
+        Server::with_roster(p, ROUND, &ids.1, rng).ok()
+    } else {
+        Server::new(p, ROUND, rng).ok()
+    }
 }
 
 // ----- Client -----
@@ -273,36 +346,57 @@ fn shape_params(&(n, t, degree, bits, dim): &Shape) -> Option<Params> {
 /// The client scenarios: a shape, and which clients drop after R0 and after
 /// R1 in the honest round that produced the server's messages (so that the
 /// genuine unmask request has a dropped list). Client 1 is the one fuzzed.
-const CLIENT_SCENARIOS: [(Shape, &[ClientIndex], &[ClientIndex]); 3] = [
-    ((3, 2, 0, 32, 4), &[], &[]),
-    ((5, 3, 0, 33, 3), &[5], &[2]),
-    ((7, 2, 4, 7, 9), &[], &[]),
+/// The first three are semi-honest, the others malicious (c = 0 or 1; on
+/// the complete graph t + 1 survivors are needed to certify each one).
+const CLIENT_SCENARIOS: [(Shape, &[ClientIndex], &[ClientIndex]); 6] = [
+    ((3, 2, 0, 32, 4, None), &[], &[]),
+    ((5, 3, 0, 33, 3, None), &[5], &[2]),
+    ((7, 2, 4, 7, 9, None), &[], &[]),
+    ((3, 2, 0, 32, 4, Some(0)), &[], &[]),
+    ((7, 4, 0, 33, 3, Some(0)), &[7], &[2]),
+    ((7, 3, 4, 7, 9, Some(1)), &[], &[4]),
 ];
 
-/// What the honest server sent client 1, and what client 1 sent back.
+/// The clients of each scenario that collude with the server (at most its
+/// c): the fuzzed server signs with their identities whatever it likes.
+/// In scenario 5 client 6 is a surviving neighbour of client 1.
+const CORRUPT: [&[ClientIndex]; 6] = [&[], &[], &[], &[], &[], &[6]];
+
+/// What the honest server sent client 1, what client 1 sent back, and what
+/// every client advertised and dealt.
 struct ClientTranscript {
     params: Params,
+    ids: (Vec<Identity>, Roster),
     advertise: Vec<u8>,
     broadcast: Vec<u8>,
     delivery: Vec<u8>,
+    /// The consistency request (malicious model; empty otherwise).
+    consistency: Vec<u8>,
     request: Vec<u8>,
+    /// Client 1's answers to the four messages above (the consistency
+    /// response empty in the semi-honest model).
+    answers: [Vec<u8>; 4],
+    /// Every client's AdvertiseKeys, and ShareKeys (those in U2).
+    advertised: BTreeMap<ClientIndex, Vec<u8>>,
+    dealt: BTreeMap<ClientIndex, Vec<u8>>,
 }
 
 /// Runs the honest round of client scenario `s` (client 1 never drops).
 fn client_transcript(s: usize) -> Option<ClientTranscript> {
     let (shape, after_keys, after_shares) = CLIENT_SCENARIOS[s];
     let params = shape_params(&shape)?;
+    let ids = identities(&params, s as u64)?;
     let n = params.clients();
     let mut rngs: BTreeMap<ClientIndex, DetRng> = (1..=n).map(|u| (u, party_rng(s, u))).collect();
-    let mut server = Server::new(&params, ROUND, &mut party_rng(s, 0)).ok()?;
-    let mut advertise = Vec::new();
+    let mut server = start_server(&params, &ids, &mut party_rng(s, 0))?;
+    let mut advertised = BTreeMap::new();
+    let mut dealt = BTreeMap::new();
+    let mut answers: [Vec<u8>; 4] = Default::default();
     let mut s0 = BTreeMap::new();
     for (&u, rng) in &mut rngs {
-        let (st, msg) = AwaitingKeys::new(&params, ROUND, u, rng).ok()?;
+        let (st, msg) = start_client(&params, u, &ids, rng).ok()?;
         server.receive(u, &msg).ok()?;
-        if u == 1 {
-            advertise = msg;
-        }
+        advertised.insert(u, msg);
         s0.insert(u, st);
     }
     let Ok(Step::Deliver(d)) = server.close_phase() else {
@@ -318,9 +412,11 @@ fn client_transcript(s: usize) -> Option<ClientTranscript> {
         let (st, out) = st.receive(&msg, rng).ok()?;
         if !after_keys.contains(&u) {
             server.receive(u, &out).ok()?;
+            dealt.insert(u, out);
             s1.insert(u, st);
         }
     }
+    answers[0] = dealt.get(&1)?.clone();
     let Ok(Step::Deliver(d)) = server.close_phase() else {
         return None;
     };
@@ -332,21 +428,46 @@ fn client_transcript(s: usize) -> Option<ClientTranscript> {
             delivery.clone_from(&msg);
         }
         let (st, out) = st.receive(&msg, &input_of(&params, u)).ok()?;
+        if u == 1 {
+            answers[1].clone_from(&out);
+        }
         if !after_shares.contains(&u) {
             server.receive(u, &out).ok()?;
             s2.insert(u, st);
         }
     }
-    let Ok(Step::Deliver(d)) = server.close_phase() else {
+    let Ok(Step::Deliver(mut d)) = server.close_phase() else {
         return None;
     };
+    let mut consistency = Vec::new();
+    if params.is_malicious() {
+        for (u, msg) in d {
+            let st: &mut AwaitingUnmask = s2.get_mut(&u)?;
+            let out = st.consistency(&msg).ok()?;
+            if u == 1 {
+                consistency = msg;
+                answers[2].clone_from(&out);
+            }
+            server.receive(u, &out).ok()?;
+        }
+        let Ok(Step::Deliver(next)) = server.close_phase() else {
+            return None;
+        };
+        d = next;
+    }
     let request = d.into_iter().find(|(u, _)| *u == 1)?.1;
+    answers[3] = s2.get_mut(&1)?.receive(&request).ok()?;
     Some(ClientTranscript {
         params,
-        advertise,
+        ids,
+        advertise: advertised.get(&1)?.clone(),
         broadcast,
         delivery,
+        consistency,
         request,
+        answers,
+        advertised,
+        dealt,
     })
 }
 
@@ -355,45 +476,90 @@ fn client_transcripts() -> &'static [Option<ClientTranscript>] {
     CACHE.get_or_init(|| (0..CLIENT_SCENARIOS.len()).map(client_transcript).collect())
 }
 
-/// Fuzzes a client fed a server message in each of its three states.
+/// The genuine message, sent after the fuzzed one to a state that took the
+/// fuzzed one in `first`: a message that does not decode leaves the state
+/// as it was (the genuine one then gets exactly the genuine answer `want`);
+/// one that decodes spends it, accepted or refused (the genuine one is then
+/// misuse). No server message is ever reported as the caller's misuse.
+fn check_then_genuine<T>(first: &Result<T, Error>, second: Result<Vec<u8>, Error>, want: &[u8]) {
+    match first {
+        Err(Error::Server(ServerFault::Malformed(_))) => assert!(
+            second.is_ok_and(|out| out == want),
+            "the genuine message, after one that did not decode, was not answered as in the honest round"
+        ),
+        Err(Error::Misuse(m)) => panic!("a server message reported as misuse: {m:?}"),
+        _ => assert_eq!(
+            second.err(),
+            Some(Error::Misuse(Misuse::RoundOver)),
+            "a state took a second message after a decoded one spent it"
+        ),
+    }
+}
+
+/// Fuzzes a client fed a server message in each of its states.
 ///
 /// First byte: bits 0..2 the state (0 AwaitingKeys, 1 AwaitingShares,
-/// 2 AwaitingUnmask), bits 2..4 the scenario, bit 7 the mode. Client 1 is
-/// rebuilt in that state from the honest round; the rest of the input is the
-/// server message (raw mode) or mutations of the genuine one (mode bit set;
-/// three bytes each: a position, then a byte to XOR in or 0 to truncate).
-/// Whatever the client accepts must pass the checks the protocol promises,
-/// restated independently below; above all, an accepted unmask request
-/// partitions exactly the peers the client masked with, so it never reveals
-/// both shares of one peer or answers fewer than t survivors.
+/// 2 AwaitingUnmask fed the consistency request, 3 AwaitingUnmask fed the
+/// unmask request), bits 2..5 the scenario (semi-honest and malicious
+/// model), bit 6 equivocation (malicious model, state 3: the input first
+/// gives, after a `u16` length, the consistency request client 1 is sent,
+/// which it may refuse, then the unmask request; the server colludes with
+/// the scenario's corrupt clients, [`collude`]), bit 7 the mode. Client 1 is
+/// rebuilt in that state from the honest round; the rest of the input is
+/// the server message (raw mode) or mutations of the genuine one (mode bit
+/// set; three bytes each: a position, then a byte to XOR in or 0 to
+/// truncate). Whatever the client accepts must pass the checks the protocol
+/// promises, restated independently below; above all, an accepted unmask
+/// request partitions exactly the peers the client masked with, so it
+/// never reveals both shares of one peer or answers fewer than t
+/// survivors, and in the malicious model it is the survivor set the client
+/// signed, and that set is the genuine one (no other set can gather t
+/// signatures: only client 1 and the corrupt clients sign it), so it
+/// answers exactly as in the honest round. Then the genuine
+/// message is sent to the same state ([`check_then_genuine`]).
 pub fn client(data: &[u8]) {
     let mut inp = Input(data);
     let sel = inp.u8();
-    let state = usize::from(sel & 3) % 3;
-    let s = usize::from((sel >> 2) & 3) % CLIENT_SCENARIOS.len();
+    let state = usize::from(sel & 3);
+    let s = usize::from((sel >> 2) & 7) % CLIENT_SCENARIOS.len();
+    let equivocate = sel & 0x40 != 0;
     let Some(Some(tr)) = client_transcripts().get(s) else {
         return;
     };
-    let genuine = [&tr.broadcast, &tr.delivery, &tr.request][state];
-    let msg = if sel & 0x80 != 0 {
-        let mut m = genuine.clone();
-        mutate(&mut m, inp.0);
-        m
+    let genuine = [&tr.broadcast, &tr.delivery, &tr.consistency, &tr.request][state];
+    let message = |g: &Vec<u8>, b: &[u8]| {
+        if sel & 0x80 != 0 {
+            let mut m = g.clone();
+            mutate(&mut m, b);
+            m
+        } else {
+            b.to_vec()
+        }
+    };
+    // Malicious model, state 3, bit 6: the input first gives (u16 length)
+    // the consistency request client 1 signs, then the unmask request.
+    let equivocate = equivocate && state == 3 && tr.params.is_malicious();
+    let (consistency, msg) = if equivocate {
+        let len = usize::from(inp.u16());
+        let first = inp.bytes(len);
+        (message(&tr.consistency, first), message(genuine, inp.0))
     } else {
-        inp.0.to_vec()
+        (tr.consistency.clone(), message(genuine, inp.0))
     };
     let p = &tr.params;
-    let t = p.threshold_usize();
     let mut rng = party_rng(s, 1);
-    let rebuilt = AwaitingKeys::new(p, ROUND, 1, &mut rng);
+    let rebuilt = start_client(p, 1, &tr.ids, &mut rng);
     let Ok((mut keys, advertise)) = rebuilt else {
         panic!("client 1 cannot be rebuilt");
     };
     assert_eq!(advertise, tr.advertise, "client 1 rebuilt differently");
     if state == 0 {
-        if let Ok((_, out)) = keys.receive(&msg, &mut rng) {
-            check_share_keys(p, &tr.advertise, &msg, &out);
+        let first = keys.receive(&msg, &mut rng);
+        if let Ok((_, out)) = &first {
+            check_share_keys(p, tr, &msg, out);
         }
+        let second = keys.receive(&tr.broadcast, &mut rng).map(|(_, o)| o);
+        check_then_genuine(&first, second, &tr.answers[0]);
         return;
     }
     let Ok((mut shares, _)) = keys.receive(&tr.broadcast, &mut rng) else {
@@ -401,25 +567,154 @@ pub fn client(data: &[u8]) {
     };
     let input = input_of(p, 1);
     if state == 1 {
-        if let Ok((_, out)) = shares.receive(&msg, &input) {
-            check_masked_input(p, tr, &msg, &out);
+        let first = shares.receive(&msg, &input);
+        if let Ok((_, out)) = &first {
+            check_masked_input(p, tr, &msg, out);
         }
+        let second = shares.receive(&tr.delivery, &input).map(|(_, o)| o);
+        check_then_genuine(&first, second, &tr.answers[1]);
         return;
     }
     let Ok((mut unmask, _)) = shares.receive(&tr.delivery, &input) else {
         panic!("client 1 refused the genuine delivery");
     };
-    if let Ok(out) = AwaitingUnmask::receive(&mut unmask, &msg) {
-        check_unmask_response(p, t, tr, &msg, &out);
+    if state == 2 {
+        let first = unmask.consistency(&msg);
+        if !p.is_malicious() {
+            assert_eq!(
+                first.err(),
+                Some(Error::Misuse(Misuse::Identity)),
+                "a semi-honest client answered a consistency request"
+            );
+            return;
+        }
+        if let Ok(out) = &first {
+            check_consistency(p, tr, &msg, out);
+        }
+        // Refused (decoded or not), the request leaves the state as it was;
+        // accepted, only the same survivor set is answered again.
+        let same = |m: &[u8]| {
+            ConsistencyRequest::decode(p, m).ok().map(|r| r.survivors)
+                == ConsistencyRequest::decode(p, &tr.consistency)
+                    .ok()
+                    .map(|r| r.survivors)
+        };
+        let second = unmask.consistency(&tr.consistency);
+        if first.is_err() || same(&msg) {
+            assert!(
+                second.is_ok_and(|out| out == tr.answers[2]),
+                "the genuine consistency request was not answered as in the honest round"
+            );
+        } else {
+            assert_eq!(
+                second.err(),
+                Some(Error::Server(ServerFault::SurvivorSetChanged)),
+                "signed a second survivor set"
+            );
+        }
+        return;
+    }
+    // The survivor set client 1 signed (malicious model): the genuine one,
+    // or in equivocation mode whatever it accepted (none if it refused).
+    let mut signed = None;
+    if p.is_malicious() {
+        match unmask.consistency(&consistency) {
+            Ok(_) => {
+                signed = ConsistencyRequest::decode(p, &consistency)
+                    .ok()
+                    .map(|r| r.survivors);
+            }
+            Err(_) if equivocate => {}
+            Err(e) => panic!("client 1 refused the genuine consistency request: {e:?}"),
+        }
+    }
+    let genuine_set = ConsistencyRequest::decode(p, &tr.consistency)
+        .ok()
+        .map(|r| r.survivors);
+    let signed_genuine = signed.is_some() && signed == genuine_set;
+    let msg = match &signed {
+        Some(set) => collude(tr, s, set, msg),
+        None => msg,
+    };
+    let first = AwaitingUnmask::receive(&mut unmask, &msg);
+    if let Ok(out) = &first {
+        check_unmask_response(p, tr, (signed.is_some(), signed_genuine), &msg, out);
+    }
+    let second = unmask.receive(&tr.request);
+    match &first {
+        Ok(out) if msg == tr.request => {
+            assert!(
+                second.is_ok_and(|o| o == *out),
+                "a resent request answered differently"
+            );
+        }
+        Ok(_) => assert_eq!(
+            second.err(),
+            Some(Error::Server(ServerFault::SurvivorSetChanged)),
+            "answered a second, different unmask request"
+        ),
+        Err(Error::Server(ServerFault::Malformed(_))) if p.is_malicious() && !signed_genuine => {
+            assert!(
+                matches!(second, Err(Error::Server(_))),
+                "answered the genuine unmask request without having signed its survivor set"
+            );
+        }
+        _ => check_then_genuine(&first, second, &tr.answers[3]),
     }
 }
 
+/// The server colluding with the corrupt clients of scenario `s`: in an
+/// unmask request that decodes, every consistency signature of a corrupt
+/// client (and client 1's own, which the server received) becomes a valid
+/// signature on `set`, the survivor set client 1 signed, and every masking
+/// set of a corrupt owner is signed as it stands.
+fn collude(tr: &ClientTranscript, s: usize, set: &[ClientIndex], msg: Vec<u8>) -> Vec<u8> {
+    let p = &tr.params;
+    let Ok(mut req) = UnmaskRequest::decode(p, &msg) else {
+        return msg;
+    };
+    let Some(evidence) = &mut req.evidence else {
+        return msg;
+    };
+    let signer = |u: ClientIndex| {
+        (u == 1 || CORRUPT[s].contains(&u))
+            .then(|| tr.ids.0.get(u as usize - 1))
+            .flatten()
+    };
+    let digest =
+        kx::survivor_set_digest(&req.session, p.clients(), &index_bitmap(p.clients(), set));
+    for (u, sig) in &mut evidence.signatures {
+        if let Some(id) = signer(*u) {
+            let parts = consistency_parts(&req.session, *u, &digest);
+            *sig = id.sign(labels::SIG_CONSISTENCY, &parts.parts());
+        }
+    }
+    for m in &mut evidence.masking_sets {
+        if let Some(id) = signer(m.owner).filter(|_| m.owner != 1) {
+            let parts = masked_with_parts(&req.session, m.owner, &m.bitmap);
+            m.signature = id.sign(labels::SIG_MASKED_WITH, &parts.parts());
+        }
+    }
+    req.to_bytes()
+}
+
+/// Whether `sig` is client `u`'s signature under `label` over `parts`.
+fn signed_by(
+    tr: &ClientTranscript,
+    u: ClientIndex,
+    label: &[u8],
+    parts: &[&[u8]],
+    sig: &[u8; 64],
+) -> bool {
+    tr.ids.1.verify(u, label, parts, sig)
+}
+
 /// Client 1 accepted `msg` as its key broadcast and answered `out`.
-fn check_share_keys(p: &Params, advertise: &[u8], msg: &[u8], out: &[u8]) {
+fn check_share_keys(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8]) {
     let Ok(kb) = KeyBroadcast::decode(p, msg) else {
         panic!("accepted a key broadcast that does not decode");
     };
-    let Ok(own) = AdvertiseKeys::decode(p, advertise) else {
+    let Ok(own) = AdvertiseKeys::decode(p, &tr.advertise) else {
         panic!("own advertisement does not decode");
     };
     assert!(
@@ -443,6 +738,19 @@ fn check_share_keys(p: &Params, advertise: &[u8], msg: &[u8], out: &[u8]) {
             seen.insert(k.c_pk) && seen.insert(k.s_pk),
             "accepted a repeated key"
         );
+        // Malicious model: no key substitution. Every key accepted is the
+        // one its owner advertised (and signed) in this round.
+        if p.is_malicious() {
+            let real = tr
+                .advertised
+                .get(&k.index)
+                .and_then(|m| AdvertiseKeys::decode(p, m).ok());
+            assert!(
+                real.is_some_and(|a| a.c_pk == k.c_pk && a.s_pk == k.s_pk),
+                "accepted keys client {} never advertised",
+                k.index
+            );
+        }
     }
     let Ok(sk) = ShareKeys::decode(p, out) else {
         panic!("sent a ShareKeys that does not decode");
@@ -456,6 +764,19 @@ fn check_share_keys(p: &Params, advertise: &[u8], msg: &[u8], out: &[u8]) {
         .filter(|&v| v != 1)
         .collect();
     assert_eq!(to, want, "shares not sent to exactly the broadcast's peers");
+    if p.is_malicious() {
+        let parts = shares_parts(&sk.session, 1, &sk.key_commitments, &sk.seed_commitments);
+        assert!(
+            sk.signature.is_some_and(|sig| signed_by(
+                tr,
+                1,
+                labels::SIG_SHARES,
+                &parts.parts(),
+                &sig
+            )),
+            "ShareKeys without a valid signature on its commitments"
+        );
+    }
 }
 
 /// Client 1 accepted `msg` as its share delivery and answered `out`.
@@ -476,6 +797,20 @@ fn check_masked_input(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8])
             d.sender != 1 && kb.keys.iter().any(|k| k.index == d.sender),
             "accepted an unknown sender"
         );
+        // Malicious model: the commitments accepted are the ones the
+        // sender dealt (and signed); a sender that dealt none is refused.
+        if p.is_malicious() {
+            let dealt = tr
+                .dealt
+                .get(&d.sender)
+                .and_then(|m| ShareKeys::decode(p, m).ok());
+            assert!(
+                dealt.is_some_and(|sk| sk.key_commitments == d.key_commitments
+                    && sk.seed_commitments == d.seed_commitments),
+                "accepted commitments client {} never dealt",
+                d.sender
+            );
+        }
     }
     assert!(
         sd.shares.len() + 1 >= p.threshold_usize(),
@@ -503,10 +838,91 @@ fn check_masked_input(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8])
         mi.complaints, forged,
         "complaints are not exactly the forged deliveries"
     );
+    // Malicious model: it signs the set it masked with, the delivery's
+    // senders.
+    if p.is_malicious() {
+        let view: BTreeSet<ClientIndex> = sd.shares.iter().map(|d| d.sender).collect();
+        let bitmap = neighbour_bitmap(&p.neighbours(&ROUND, 1), &view);
+        let parts = masked_with_parts(&sd.session, 1, &bitmap);
+        assert!(
+            mi.signature.is_some_and(|sig| signed_by(
+                tr,
+                1,
+                labels::SIG_MASKED_WITH,
+                &parts.parts(),
+                &sig
+            )),
+            "MaskedInput not signed over the set it masked with"
+        );
+    }
 }
 
-/// Client 1 accepted `msg` as its unmask request and answered `out`.
-fn check_unmask_response(p: &Params, t: usize, tr: &ClientTranscript, msg: &[u8], out: &[u8]) {
+/// Client 1 (malicious model) accepted `msg` as its consistency request
+/// and answered `out`.
+fn check_consistency(p: &Params, tr: &ClientTranscript, msg: &[u8], out: &[u8]) {
+    let (Ok(req), Ok(sd)) = (
+        ConsistencyRequest::decode(p, msg),
+        ShareDelivery::decode(p, &tr.delivery),
+    ) else {
+        panic!("accepted a consistency request that does not decode");
+    };
+    assert_eq!(
+        req.session, sd.session,
+        "accepted a consistency request for another session"
+    );
+    let survivors: BTreeSet<ClientIndex> = req.survivors.iter().copied().collect();
+    assert!(
+        survivors.contains(&1),
+        "signed a survivor set without the client itself"
+    );
+    let view: BTreeSet<ClientIndex> = sd.shares.iter().map(|d| d.sender).collect();
+    let mut named = 1;
+    for v in p.neighbours(&ROUND, 1) {
+        if survivors.contains(&v) {
+            assert!(
+                view.contains(&v),
+                "signed a survivor set naming neighbour {v}, not masked with"
+            );
+            named += 1;
+        }
+    }
+    assert!(
+        named >= p.threshold_usize(),
+        "signed a survivor set with fewer than t of its neighbourhood"
+    );
+    let Ok(resp) = ConsistencyResponse::decode(p, out) else {
+        panic!("sent a ConsistencyResponse that does not decode");
+    };
+    assert_eq!(
+        resp.session, sd.session,
+        "ConsistencyResponse for another session"
+    );
+    let bitmap = index_bitmap(p.clients(), &req.survivors);
+    let digest = kx::survivor_set_digest(&sd.session, p.clients(), &bitmap);
+    let parts = consistency_parts(&sd.session, 1, &digest);
+    assert!(
+        signed_by(
+            tr,
+            1,
+            labels::SIG_CONSISTENCY,
+            &parts.parts(),
+            &resp.signature
+        ),
+        "the consistency signature is not on the set it was sent"
+    );
+}
+
+/// Client 1 accepted `msg` as its unmask request and answered `out`
+/// (`signed`: whether it had signed a survivor set first, and whether that
+/// was the genuine one).
+fn check_unmask_response(
+    p: &Params,
+    tr: &ClientTranscript,
+    (signed, genuine): (bool, bool),
+    msg: &[u8],
+    out: &[u8],
+) {
+    let t = p.threshold_usize();
     let (Ok(req), Ok(sd)) = (
         UnmaskRequest::decode(p, msg),
         ShareDelivery::decode(p, &tr.delivery),
@@ -551,17 +967,58 @@ fn check_unmask_response(p: &Params, t: usize, tr: &ClientTranscript, msg: &[u8]
     }
     let owners: BTreeSet<ClientIndex> = resp.shares.iter().map(|e| e.owner).collect();
     assert_eq!(owners, view, "did not answer exactly one share per peer");
+    // Malicious model: only after signing, only the set signed (the genuine
+    // one here), so exactly the honest round's answer, whatever evidence
+    // came with it.
+    if p.is_malicious() {
+        assert!(
+            signed,
+            "answered an unmask request before signing a survivor set"
+        );
+        // Only client 1 and the corrupt clients (fewer than t in all) can
+        // have signed another set: it cannot be certified.
+        assert!(
+            genuine,
+            "answered for a survivor set only it and corrupt clients signed"
+        );
+        let Ok(real) = UnmaskRequest::decode(p, &tr.request) else {
+            panic!("the genuine request does not decode");
+        };
+        assert!(
+            req.survivors == real.survivors && req.dropped == real.dropped,
+            "answered a request that is not the survivor set it signed"
+        );
+        assert!(req.evidence.is_some(), "answered without evidence");
+        assert_eq!(
+            out, tr.answers[3],
+            "answered differently from the honest round"
+        );
+    }
 }
 
 // ----- Server -----
 
-/// The server scenarios (client 1 is not special here).
-const SERVER_SHAPES: [Shape; 4] = [
-    (3, 2, 0, 32, 4),
-    (4, 2, 0, 33, 3),
-    (5, 2, 2, 8, 5),
-    (5, 3, 4, 64, 2),
+/// The server scenarios (client 1 is not special here): four semi-honest,
+/// then four malicious (on the complete graph t + 1 signers certify each
+/// survivor, so n = 4, t = 3 tolerates no dropout and n = 5, 6 one).
+const SERVER_SHAPES: [Shape; 8] = [
+    (3, 2, 0, 32, 4, None),
+    (4, 2, 0, 33, 3, None),
+    (5, 2, 2, 8, 5, None),
+    (5, 3, 4, 64, 2, None),
+    (4, 3, 0, 33, 3, Some(1)),
+    (5, 3, 0, 16, 4, Some(0)),
+    (7, 3, 4, 8, 3, Some(1)),
+    (6, 4, 0, 64, 2, Some(1)),
 ];
+
+/// The phases of a fuzzed round, in protocol order (the consistency phase
+/// runs only in the malicious model).
+const ADVERTISE: usize = 0;
+const SHARES: usize = 1;
+const MASKED: usize = 2;
+const CONSISTENCY: usize = 3;
+const UNMASK: usize = 4;
 
 /// What one fuzz record does to the round.
 enum Act<'a> {
@@ -584,7 +1041,11 @@ struct Record<'a> {
 
 fn parse_record<'a>(inp: &mut Input<'a>, n: u32) -> Record<'a> {
     let op = inp.u8();
-    let phase = usize::from(op & 3);
+    let phase = if op & 0x20 != 0 {
+        CONSISTENCY
+    } else {
+        [ADVERTISE, SHARES, MASKED, UNMASK][usize::from(op & 3)]
+    };
     let early = op & 0x10 != 0;
     let j = |inp: &mut Input<'a>| u32::from(inp.u8()) % n + 1;
     let muts = |inp: &mut Input<'a>| {
@@ -620,9 +1081,9 @@ struct ServerRun<'a> {
     /// honestly and nobody speaks for them.
     clean: BTreeSet<ClientIndex>,
     /// Per phase, each client's own message (before any mutation).
-    genuine: [BTreeMap<ClientIndex, Vec<u8>>; 4],
+    genuine: [BTreeMap<ClientIndex, Vec<u8>>; 5],
     /// Per phase, the bytes the server accepted from each index.
-    accepted: [BTreeMap<ClientIndex, Vec<u8>>; 4],
+    accepted: [BTreeMap<ClientIndex, Vec<u8>>; 5],
 }
 
 impl ServerRun<'_> {
@@ -634,13 +1095,17 @@ impl ServerRun<'_> {
 
     fn send(&mut self, phase: usize, from: ClientIndex, bytes: Vec<u8>, own: bool) {
         match self.server.receive(from, &bytes) {
-            Ok(()) => {
-                let again = self.accepted[phase].insert(from, bytes);
-                assert!(
-                    again.is_none(),
-                    "accepted two messages from {from} in one phase"
-                );
-            }
+            Ok(()) => match self.accepted[phase].get(&from) {
+                // A byte-identical resend is a no-op (spec/protocol.md
+                // section 5.1); anything else accepted twice is a bug.
+                Some(first) => assert!(
+                    *first == bytes,
+                    "accepted two different messages from {from} in one phase"
+                ),
+                None => {
+                    self.accepted[phase].insert(from, bytes);
+                }
+            },
             Err(e) => {
                 assert!(
                     matches!(e, Error::Client { index, .. } if index == from),
@@ -704,12 +1169,21 @@ impl ServerRun<'_> {
         self.records_of(phase, false);
     }
 
+    /// Whether the server accepted client `u`'s own message of `phase`,
+    /// unchanged.
+    fn own(&self, u: ClientIndex, phase: usize) -> bool {
+        self.genuine[phase]
+            .get(&u)
+            .is_some_and(|g| self.accepted[phase].get(&u) == Some(g))
+    }
+
     /// Closes the phase; `None` when the round ended with a typed abort:
     /// too few survivors, a client whose verified shares give a secret other
-    /// than the key it advertised (only a client a record tampered with or
-    /// spoke for: the shares were checked against its own commitments, so
-    /// nobody can frame it), or a dealer too many holders complained about
-    /// (the dealer or one of its accusers was tampered with).
+    /// than the key it advertised (only a client whose accepted keys or
+    /// commitments were not its own: the shares were checked against its
+    /// own commitments, so nobody can frame it), or a dealer too many
+    /// holders complained about (the dealer or one of its accusers was
+    /// tampered with).
     fn close(&mut self) -> Option<Step> {
         match self.server.close_phase() {
             Ok(step) => Some(step),
@@ -719,8 +1193,8 @@ impl ServerRun<'_> {
                 fault: ClientFault::SecretMismatch,
             }) => {
                 assert!(
-                    !self.clean.contains(&index),
-                    "honest client {index} blamed for its secret"
+                    !(self.own(index, ADVERTISE) && self.own(index, SHARES)),
+                    "client {index} blamed for its secret, its keys and commitments its own"
                 );
                 None
             }
@@ -771,7 +1245,7 @@ impl ServerRun<'_> {
         );
     }
 
-    fn run(mut self, scenario: usize) {
+    fn run(mut self, scenario: usize, ids: &(Vec<Identity>, Roster)) {
         let p = self.params.clone();
         let n = p.clients();
         let mut rngs: BTreeMap<ClientIndex, DetRng> =
@@ -779,15 +1253,15 @@ impl ServerRun<'_> {
 
         let mut s0 = BTreeMap::new();
         for (&u, rng) in &mut rngs {
-            if self.dropped(u, 0) {
+            if self.dropped(u, ADVERTISE) {
                 continue;
             }
-            if let Ok((st, msg)) = AwaitingKeys::new(&p, ROUND, u, rng) {
-                self.genuine[0].insert(u, msg);
+            if let Ok((st, msg)) = start_client(&p, u, ids, rng) {
+                self.genuine[ADVERTISE].insert(u, msg);
                 s0.insert(u, st);
             }
         }
-        self.deliver(0);
+        self.deliver(ADVERTISE);
         let Some(d) = self.deliveries() else { return };
 
         let mut s1 = BTreeMap::new();
@@ -795,25 +1269,25 @@ impl ServerRun<'_> {
             let (Some(mut st), Some(rng)) = (s0.remove(&u), rngs.get_mut(&u)) else {
                 continue;
             };
-            if self.dropped(u, 1) {
+            if self.dropped(u, SHARES) {
                 continue;
             }
             match st.receive(&msg, rng) {
                 Ok((st, out)) => {
-                    self.genuine[1].insert(u, out);
+                    self.genuine[SHARES].insert(u, out);
                     s1.insert(u, st);
                 }
                 Err(e) => self.refused(u, &e),
             }
         }
-        self.deliver(1);
+        self.deliver(SHARES);
         let Some(d) = self.deliveries() else { return };
 
         let mut s2 = BTreeMap::new();
         let mut masked: BTreeMap<ClientIndex, Vec<u64>> = BTreeMap::new();
         for (u, msg) in d {
             let Some(st) = s1.remove(&u) else { continue };
-            if self.dropped(u, 2) {
+            if self.dropped(u, MASKED) {
                 continue;
             }
             let mut st: AwaitingShares = st;
@@ -823,42 +1297,72 @@ impl ServerRun<'_> {
                         panic!("client {u} sent a MaskedInput that does not decode");
                     };
                     masked.insert(u, mi.masked.clone());
-                    self.genuine[2].insert(u, out);
+                    self.genuine[MASKED].insert(u, out);
                     s2.insert(u, st);
                 }
                 Err(e) => self.refused(u, &e),
             }
         }
-        self.deliver(2);
-        let Some(d) = self.deliveries() else { return };
+        self.deliver(MASKED);
+        let Some(mut d) = self.deliveries() else {
+            return;
+        };
+
+        if p.is_malicious() {
+            let mut signed = BTreeMap::new();
+            for (u, msg) in d {
+                let Some(mut st) = s2.remove(&u) else {
+                    continue;
+                };
+                if self.dropped(u, CONSISTENCY) {
+                    continue;
+                }
+                let st_ref: &mut AwaitingUnmask = &mut st;
+                match st_ref.consistency(&msg) {
+                    Ok(out) => {
+                        self.genuine[CONSISTENCY].insert(u, out);
+                        signed.insert(u, st);
+                    }
+                    Err(e) => self.refused(u, &e),
+                }
+            }
+            s2 = signed;
+            self.deliver(CONSISTENCY);
+            let Some(next) = self.deliveries() else {
+                return;
+            };
+            d = next;
+        }
 
         for (u, msg) in d {
             let Some(st) = s2.remove(&u) else { continue };
-            if self.dropped(u, 3) {
+            if self.dropped(u, UNMASK) {
                 continue;
             }
             let mut st: AwaitingUnmask = st;
             match st.receive(&msg) {
                 Ok(out) => {
-                    self.genuine[3].insert(u, out);
+                    self.genuine[UNMASK].insert(u, out);
                 }
                 Err(e) => self.refused(u, &e),
             }
         }
-        self.deliver(3);
+        self.deliver(UNMASK);
         let Some(step) = self.close() else { return };
         let Step::Done(agg) = step else {
             panic!("no result after the last phase");
         };
 
         // U3 is exactly the senders whose masked input was accepted.
-        let accepted_inputs: Vec<ClientIndex> = self.accepted[2].keys().copied().collect();
+        let accepted_inputs: Vec<ClientIndex> = self.accepted[MASKED].keys().copied().collect();
         assert_eq!(
             agg.survivors, accepted_inputs,
             "survivors are not the accepted inputs"
         );
         // Attribution: names roster members once each, and a bad share is
-        // never blamed on a holder who sent its own answer unchanged.
+        // never blamed on a holder whose own answer was accepted unchanged
+        // (every share it holds passed its dealer's commitments, the same
+        // commitments the server checks against).
         let blamed: Vec<ClientIndex> = agg.misbehaved.iter().map(|(u, _)| *u).collect();
         assert!(
             blamed.windows(2).all(|w| w[0] < w[1]),
@@ -870,10 +1374,15 @@ impl ServerRun<'_> {
         );
         for (u, fault) in &agg.misbehaved {
             if let ClientFault::BadShare { .. } = fault {
-                let honest = self.genuine[3].contains_key(u)
-                    && self.genuine[3].get(u) == self.accepted[3].get(u);
-                assert!(!honest, "client {u} blamed for a share it sent unchanged");
+                assert!(
+                    !self.own(*u, UNMASK),
+                    "client {u} blamed for a share it sent unchanged"
+                );
             }
+            assert!(
+                !matches!(fault, ClientFault::SecretMismatch),
+                "SecretMismatch recorded in a finished round"
+            );
         }
         // The sum: every survivor contributes its input plus whatever the
         // accepted masked vector differs from the one it computed. Only a
@@ -882,7 +1391,7 @@ impl ServerRun<'_> {
         let bits = p.bits();
         let mut want = vec![0u64; p.dim_usize()];
         for u in &agg.survivors {
-            let (Some(real), Some(sent)) = (masked.get(u), self.accepted[2].get(u)) else {
+            let (Some(real), Some(sent)) = (masked.get(u), self.accepted[MASKED].get(u)) else {
                 return;
             };
             let Ok(sent) = MaskedInput::decode(&p, sent) else {
@@ -899,14 +1408,19 @@ impl ServerRun<'_> {
 /// Fuzzes the server with arbitrary client messages from arbitrary indices
 /// in every phase, around a round of real clients.
 ///
-/// First byte: the scenario. Then records, each an op byte (bits 0..2 the
-/// phase, bits 2..4 the kind, bit 4 early) and its operands: raw bytes from
-/// an index (`0`, `n + 1` and any `u32` included), a mutation of a client's
-/// own message, a replay of one client's message from another index, or a
-/// dropout. Every rejection must name its sender; no honest client that
-/// nobody impersonated is refused or refuses; the round ends with the exact
-/// sum of its survivors (their accepted masked vectors taken at face value)
-/// or a typed abort; and no honest holder is blamed for a bad share.
+/// First byte: the scenario (semi-honest shapes, then malicious ones, whose
+/// honest round runs the consistency phase between MaskedInput and
+/// Unmask). Then records, each an op byte (bits 0..2 the phase: R0, R1, R2,
+/// Unmask; bit 5 set: the consistency phase instead; bits 2..4 the kind,
+/// bit 4 early) and its operands: raw bytes from an index (`0`, `n + 1` and
+/// any `u32` included), a mutation of a client's own message, a replay of
+/// one client's message from another index, or a dropout. Every rejection
+/// must name its sender; no honest client that nobody impersonated is
+/// refused or refuses; the round ends with the exact sum of its survivors
+/// (their accepted masked vectors taken at face value) or a typed abort;
+/// and no holder whose answer was its own is named `BadShare`, no dealer
+/// whose keys and commitments were its own `SecretMismatch` (strict: every
+/// share is checked against its dealer's own commitments).
 pub fn server(data: &[u8]) {
     let mut inp = Input(data);
     let scenario = usize::from(inp.u8()) % SERVER_SHAPES.len();
@@ -929,7 +1443,10 @@ pub fn server(data: &[u8]) {
             }
         };
     }
-    let Ok(server) = Server::new(&params, ROUND, &mut party_rng(scenario + 16, 0)) else {
+    let Some(ids) = identities(&params, scenario as u64 + 16) else {
+        return;
+    };
+    let Some(server) = start_server(&params, &ids, &mut party_rng(scenario + 16, 0)) else {
         return;
     };
     ServerRun {
@@ -940,7 +1457,7 @@ pub fn server(data: &[u8]) {
         genuine: Default::default(),
         accepted: Default::default(),
     }
-    .run(scenario);
+    .run(scenario, &ids);
 }
 
 // ----- Shamir -----
@@ -1069,17 +1586,40 @@ fn client_seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (s, tr) in client_transcripts().iter().enumerate() {
         let Some(tr) = tr else { continue };
-        for (state, msg) in [&tr.broadcast, &tr.delivery, &tr.request]
+        for (state, msg) in [&tr.broadcast, &tr.delivery, &tr.consistency, &tr.request]
             .into_iter()
             .enumerate()
         {
             let sel = ((s as u8) << 2) | state as u8;
             out.push([&[sel][..], msg].concat());
-            // One flipped byte in the last field, in mutation mode.
+            // One flipped byte in the last field, in mutation mode; the
+            // message cut by one byte (it no longer decodes; the genuine one
+            // follows).
             let pos = u16::try_from(msg.len().saturating_sub(1))
                 .unwrap_or(0)
                 .to_le_bytes();
             out.push(vec![sel | 0x80, pos[0], pos[1], 1]);
+            out.push(vec![sel | 0x80, pos[0], pos[1], 0]);
+        }
+        if tr.params.is_malicious() {
+            // Equivocation mode: the genuine unmask request before any
+            // survivor set was signed (an empty consistency request); after
+            // the genuine one; after one with client 4's bit flipped.
+            let sel = ((s as u8) << 2) | 3 | 0x40;
+            out.push([&[sel, 0, 0][..], &tr.request].concat());
+            let len = u16::try_from(tr.consistency.len())
+                .unwrap_or(0)
+                .to_le_bytes();
+            out.push([&[sel, len[0], len[1]][..], &tr.consistency, &tr.request].concat());
+            let pos = u16::try_from(tr.consistency.len().saturating_sub(1))
+                .unwrap_or(0)
+                .to_le_bytes();
+            out.push(vec![sel | 0x80, 3, 0, pos[0], pos[1], 0x08]);
+            // A byte of the evidence's last consistency signature flipped.
+            let pos = u16::try_from(tr.request.len().saturating_sub(40))
+                .unwrap_or(0)
+                .to_le_bytes();
+            out.push(vec![((s as u8) << 2) | 3 | 0x80, pos[0], pos[1], 0x20]);
         }
     }
     out
@@ -1091,11 +1631,19 @@ fn server_seeds() -> Vec<Vec<u8>> {
         // An honest round; one with a flipped byte in each phase's message of
         // client 2; garbage from an unknown index; a dropout after R1.
         out.push(vec![s]);
-        for phase in 0..4u8 {
-            out.push(vec![s, phase | (1 << 2), 1, 1, 40, 0, 0x10]);
+        // Op bits 0..2 and 5: R0, R1, R2, Unmask, consistency; the message
+        // type each phase's garbage header names.
+        for (op, msg_type) in [
+            (0u8, kind::ADVERTISE_KEYS),
+            (1, kind::SHARE_KEYS),
+            (2, kind::MASKED_INPUT),
+            (3, kind::UNMASK_RESPONSE),
+            (0x20, kind::CONSISTENCY_RESPONSE),
+        ] {
+            out.push(vec![s, op | (1 << 2), 1, 1, 40, 0, 0x10]);
             out.push(vec![
                 s,
-                phase | 0x10,
+                op | 0x10,
                 0xf0,
                 0xff,
                 0xff,
@@ -1103,14 +1651,18 @@ fn server_seeds() -> Vec<Vec<u8>> {
                 0xff,
                 4,
                 0,
-                1,
-                phase + 1,
+                VERSION,
+                msg_type,
                 0,
                 0,
             ]);
+            // Client 3's message replayed from client 1's index, early.
+            out.push(vec![s, op | 0x10 | (2 << 2), 1, 2, 0]);
         }
         out.push(vec![s, 2 | (3 << 2), 2]);
         out.push(vec![s, 0x10 | 3 | (2 << 2), 1, 1, 1, 34, 0, 0x40]);
+        // A dropout during the consistency phase.
+        out.push(vec![s, 0x20 | (3 << 2), 3]);
     }
     out
 }
@@ -1142,9 +1694,12 @@ fn points(t: usize) -> Vec<[u8; 32]> {
 fn message_seeds(target: &str) -> Vec<Vec<u8>> {
     use crate::protocol::messages::{ClientKeys, DeliveredShares, ShareEntry};
     let mut out = Vec::new();
-    for sel in [0x01u8, 0x16, 0xb2, 0xfd, 0x4b] {
+    // Semi-honest, then malicious (bit 7): every n, several b and m.
+    for sel in [0x01u8, 0x16, 0x32, 0x7d, 0x4b, 0x80, 0x95, 0xb2, 0xfe, 0xcb] {
         let Some(p) = small_params(sel) else { continue };
         let n = p.clients();
+        let t = p.threshold_usize();
+        let sig = |b: u8| p.is_malicious().then_some([b; 64]);
         let idx: Vec<ClientIndex> = [1, 2, n]
             .into_iter()
             .collect::<BTreeSet<_>>()
@@ -1156,7 +1711,7 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
                 round: ROUND,
                 c_pk: [1; 32],
                 s_pk: [2; 32],
-                signature: None,
+                signature: sig(3),
             }
             .to_bytes(),
             "decode_key_broadcast" => KeyBroadcast {
@@ -1167,16 +1722,16 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
                         index: i,
                         c_pk: [i as u8; 32],
                         s_pk: [i as u8 ^ 0x40; 32],
-                        signature: None,
+                        signature: sig(i as u8),
                     })
                     .collect(),
             }
             .to_bytes(),
             "decode_share_keys" => ShareKeys {
                 session: [4; 32],
-                key_commitments: points(p.threshold_usize()),
-                seed_commitments: points(p.threshold_usize()),
-                signature: None,
+                key_commitments: points(t),
+                seed_commitments: points(t),
+                signature: sig(5),
                 ciphertexts: idx
                     .iter()
                     .map(|&i| (i, [i as u8; CIPHERTEXT_LEN]))
@@ -1189,9 +1744,9 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
                     .iter()
                     .map(|&i| DeliveredShares {
                         sender: i,
-                        key_commitments: points(p.threshold_usize()),
-                        seed_commitments: points(p.threshold_usize()),
-                        signature: None,
+                        key_commitments: points(t),
+                        seed_commitments: points(t),
+                        signature: sig(i as u8 ^ 9),
                         ciphertext: [i as u8 ^ 7; CIPHERTEXT_LEN],
                     })
                     .collect(),
@@ -1200,20 +1755,42 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
             "decode_masked_input" => MaskedInput {
                 session: [8; 32],
                 complaints: idx[1..].to_vec(),
-                signature: None,
+                signature: sig(8),
                 bits: p.bits(),
                 masked: (0..u64::from(p.dim()))
                     .map(|j| j.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
                     .collect(),
             }
             .to_bytes(),
-            "decode_unmask_request" => UnmaskRequest {
-                session: [9; 32],
-                survivors: idx[..idx.len() - 1].to_vec(),
-                dropped: idx[idx.len() - 1..].to_vec(),
-                evidence: None,
+            "decode_unmask_request" => {
+                let survivors = idx[..idx.len() - 1].to_vec();
+                // A masking set over k neighbours: all bits set but the
+                // padding.
+                let k = p.degree() as usize;
+                let mut bitmap = vec![0xffu8; k.div_ceil(8)];
+                if let Some(last) = bitmap.last_mut()
+                    && !k.is_multiple_of(8)
+                {
+                    *last = (1u8 << (k % 8)) - 1;
+                }
+                UnmaskRequest {
+                    session: [9; 32],
+                    evidence: p.is_malicious().then(|| Evidence {
+                        masking_sets: survivors
+                            .iter()
+                            .map(|&o| MaskingSet {
+                                owner: o,
+                                bitmap: bitmap.clone(),
+                                signature: [o as u8; 64],
+                            })
+                            .collect(),
+                        signatures: idx.iter().map(|&i| (i, [i as u8 ^ 3; 64])).collect(),
+                    }),
+                    survivors,
+                    dropped: idx[idx.len() - 1..].to_vec(),
+                }
+                .to_bytes()
             }
-            .to_bytes(),
             "decode_unmask_response" => UnmaskResponse {
                 session: [10; 32],
                 shares: idx
@@ -1228,6 +1805,17 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
                         share: Scalar::from(u64::from(i) * 0x1234_5678),
                     })
                     .collect(),
+            }
+            .to_bytes(),
+            "decode_consistency_request" => ConsistencyRequest {
+                session: [11; 32],
+                clients: n,
+                survivors: idx.clone(),
+            }
+            .to_bytes(),
+            "decode_consistency_response" => ConsistencyResponse {
+                session: [12; 32],
+                signature: [13; 64],
             }
             .to_bytes(),
             _ => return Vec::new(),

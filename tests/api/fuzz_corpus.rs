@@ -17,7 +17,7 @@ use crate::common::{ROUND, rng};
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every fuzz target in `fuzz/fuzz_targets/` and the function it calls.
-pub const TARGETS: [Target; 12] = [
+pub const TARGETS: [Target; 14] = [
     ("decode_advertise_keys", fuzzing::decode_advertise_keys),
     ("decode_key_broadcast", fuzzing::decode_key_broadcast),
     ("decode_share_keys", fuzzing::decode_share_keys),
@@ -25,6 +25,14 @@ pub const TARGETS: [Target; 12] = [
     ("decode_masked_input", fuzzing::decode_masked_input),
     ("decode_unmask_request", fuzzing::decode_unmask_request),
     ("decode_unmask_response", fuzzing::decode_unmask_response),
+    (
+        "decode_consistency_request",
+        fuzzing::decode_consistency_request,
+    ),
+    (
+        "decode_consistency_response",
+        fuzzing::decode_consistency_response,
+    ),
     ("decode_params", fuzzing::decode_params),
     ("decode_dp_config", secagg::dp::fuzzing::decode_dp_config),
     ("client", fuzzing::client),
@@ -103,6 +111,8 @@ corpus_tests!(
     decode_masked_input,
     decode_unmask_request,
     decode_unmask_response,
+    decode_consistency_request,
+    decode_consistency_response,
     decode_params,
     decode_dp_config,
     client,
@@ -121,6 +131,65 @@ fn every_fuzz_target_is_listed_and_replayed() {
     let mut listed: Vec<String> = TARGETS.iter().map(|(t, _)| (*t).to_owned()).collect();
     listed.sort();
     assert_eq!(on_disk, listed);
+}
+
+/// The decoder targets' seeds are genuine messages under both server
+/// models: each decodes under the parameters its first byte picks, so
+/// fuzzing starts past the header and the signature fields.
+#[test]
+fn decoder_seeds_decode_in_both_models() {
+    use secagg::Decode;
+    use secagg::protocol::messages::{
+        AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, KeyBroadcast, MaskedInput,
+        ShareDelivery, ShareKeys, UnmaskRequest, UnmaskResponse,
+    };
+    fn ok<M: Decode<Context = Params>>(p: &Params, b: &[u8]) -> bool {
+        M::decode(p, b).is_ok()
+    }
+    type Decodes = fn(&Params, &[u8]) -> bool;
+    let decoders: [(&str, Decodes); 9] = [
+        ("decode_advertise_keys", ok::<AdvertiseKeys>),
+        ("decode_key_broadcast", ok::<KeyBroadcast>),
+        ("decode_share_keys", ok::<ShareKeys>),
+        ("decode_share_delivery", ok::<ShareDelivery>),
+        ("decode_masked_input", ok::<MaskedInput>),
+        ("decode_unmask_request", ok::<UnmaskRequest>),
+        ("decode_unmask_response", ok::<UnmaskResponse>),
+        ("decode_consistency_request", ok::<ConsistencyRequest>),
+        ("decode_consistency_response", ok::<ConsistencyResponse>),
+    ];
+    for (target, decodes) in decoders {
+        let mut models = [0usize; 2];
+        for seed in fuzzing::seeds(target) {
+            let (&sel, body) = seed.split_first().unwrap();
+            let p = fuzzing::small_params(sel).unwrap();
+            assert!(
+                decodes(&p, body),
+                "{target}: seed under {sel:#04x} does not decode"
+            );
+            models[usize::from(p.is_malicious())] += 1;
+        }
+        assert!(
+            models.iter().all(|&m| m >= 4),
+            "{target}: seeds per model {models:?}"
+        );
+    }
+    // Every selector byte gives parameters; bit 7 is the malicious model.
+    for sel in 0..=255u8 {
+        let p = fuzzing::small_params(sel).unwrap();
+        assert_eq!(p.is_malicious(), sel & 0x80 != 0, "selector {sel:#04x}");
+    }
+}
+
+/// Every client scenario's honest round completes (six scenarios, three
+/// per model: each gives three seeds per state, and a malicious one four
+/// more), and every server shape's honest round is seeded.
+#[test]
+fn client_and_server_seeds_cover_every_scenario() {
+    assert_eq!(fuzzing::seeds("client").len(), 6 * 4 * 3 + 3 * 4);
+    let shapes: std::collections::BTreeSet<u8> =
+        fuzzing::seeds("server").iter().map(|s| s[0]).collect();
+    assert_eq!(shapes.len(), 8);
 }
 
 /// Writes the built-in seeds into `fuzz/corpus/<target>/` (fuzz/run.sh runs
