@@ -28,16 +28,16 @@ use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::{feldman, kx, labels, shamir};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, ServerFault};
 use crate::params::{Graph, Params, RoundId, ServerModel};
-use crate::protocol::client::{
-    AwaitingKeys, AwaitingShares, AwaitingUnmask, Parts, consistency_parts, masked_with_parts,
-    neighbour_bitmap, shares_parts,
-};
+use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 use crate::protocol::messages::{
     AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, Evidence, KeyBroadcast, MaskedInput,
     MaskingSet, ShareDelivery, ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse, VERSION,
     index_bitmap, kind,
 };
 use crate::protocol::server::{Server, Step};
+use crate::protocol::signed::{
+    Parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
+};
 use crate::vector;
 
 // ----- Plumbing -----

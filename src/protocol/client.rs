@@ -46,6 +46,10 @@ use crate::protocol::messages::{
     SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse,
     index_bitmap,
 };
+use crate::protocol::signed::{
+    Parts, advertise_parts, bitmap_members, consistency_parts, masked_with_parts, neighbour_bitmap,
+    shares_parts,
+};
 use crate::vector;
 
 fn server_err(e: DecodeError) -> Error {
@@ -409,49 +413,6 @@ fn points(c: &feldman::Commitments) -> Vec<[u8; 32]> {
         .collect()
 }
 
-/// What a ShareKeys signature covers (spec/crypto.md section 9).
-pub(crate) fn shares_parts(
-    session: &SessionId,
-    index: ClientIndex,
-    key_commitments: &[[u8; 32]],
-    seed_commitments: &[[u8; 32]],
-) -> [Vec<u8>; 4] {
-    [
-        session.to_vec(),
-        index.to_le_bytes().to_vec(),
-        key_commitments.concat(),
-        seed_commitments.concat(),
-    ]
-}
-
-/// What an AdvertiseKeys signature covers (spec/crypto.md section 9).
-pub(crate) fn advertise_parts(
-    params: &Params,
-    round: &RoundId,
-    index: ClientIndex,
-    c_pk: &PublicKeyBytes,
-    s_pk: &PublicKeyBytes,
-) -> [Vec<u8>; 5] {
-    [
-        kx::params_digest(&params.to_bytes()).to_vec(),
-        round.to_vec(),
-        index.to_le_bytes().to_vec(),
-        c_pk.to_vec(),
-        s_pk.to_vec(),
-    ]
-}
-
-/// Signed fields as the borrowed slices the signer takes.
-pub(crate) trait Parts {
-    fn parts(&self) -> Vec<&[u8]>;
-}
-
-impl<const N: usize> Parts for [Vec<u8>; N] {
-    fn parts(&self) -> Vec<&[u8]> {
-        self.iter().map(Vec::as_slice).collect()
-    }
-}
-
 /// The two shares a client holds of one peer's secrets.
 #[derive(Debug)]
 struct HeldShares {
@@ -492,41 +453,6 @@ impl fmt::Debug for AwaitingShares {
             .field("spent", &self.inner.is_none())
             .finish_non_exhaustive()
     }
-}
-
-/// The bitmap of `set` over `neighbours` (both ascending): bit `j` set when
-/// the `j`-th neighbour is in `set`.
-pub(crate) fn neighbour_bitmap(neighbours: &[ClientIndex], set: &BTreeSet<ClientIndex>) -> Vec<u8> {
-    let mut out = vec![0u8; neighbours.len().div_ceil(8)];
-    for (j, v) in neighbours.iter().enumerate() {
-        if set.contains(v) {
-            out[j / 8] |= 1 << (j % 8);
-        }
-    }
-    out
-}
-
-/// The members of `neighbours` whose bits are set in `bitmap`.
-fn bitmap_members(neighbours: &[ClientIndex], bitmap: &[u8]) -> BTreeSet<ClientIndex> {
-    neighbours
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| bitmap.get(j / 8).is_some_and(|b| b >> (j % 8) & 1 == 1))
-        .map(|(_, &v)| v)
-        .collect()
-}
-
-/// What a masking-set signature covers.
-pub(crate) fn masked_with_parts(
-    session: &SessionId,
-    owner: ClientIndex,
-    bitmap: &[u8],
-) -> [Vec<u8>; 3] {
-    [
-        session.to_vec(),
-        owner.to_le_bytes().to_vec(),
-        bitmap.to_vec(),
-    ]
 }
 
 impl AwaitingShares {
@@ -994,19 +920,6 @@ impl AwaitingUnmask {
         }
         Ok(())
     }
-}
-
-/// What a consistency signature covers.
-pub(crate) fn consistency_parts(
-    session: &SessionId,
-    signer: ClientIndex,
-    digest: &[u8; 32],
-) -> [Vec<u8>; 3] {
-    [
-        session.to_vec(),
-        signer.to_le_bytes().to_vec(),
-        digest.to_vec(),
-    ]
 }
 
 /// Checks certification claims against the verified consistency signers.

@@ -4,3 +4,4 @@
 pub mod client;
 pub mod messages;
 pub mod server;
+pub(crate) mod signed;

@@ -29,13 +29,13 @@ use crate::crypto::shamir::{self, Share};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
-use crate::protocol::client::{
-    Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
-};
 use crate::protocol::messages::{
     AdvertiseKeys, ClientKeys, Commitments, ConsistencyRequest, ConsistencyResponse,
     DeliveredShares, Evidence, KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareDelivery,
     ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse, index_bitmap,
+};
+use crate::protocol::signed::{
+    Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
 };
 use crate::vector;
 
