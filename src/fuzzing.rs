@@ -504,7 +504,7 @@ fn check_then_genuine<T>(first: &Result<T, Error>, second: Result<Vec<u8>, Error
 /// model), bit 6 equivocation (malicious model, state 3: the input first
 /// gives, after a `u16` length, the consistency request client 1 is sent,
 /// which it may refuse, then the unmask request; the server colludes with
-/// the scenario's corrupt clients, [`collude`]), bit 7 the mode. Client 1 is
+/// the scenario's corrupt clients, `collude`), bit 7 the mode. Client 1 is
 /// rebuilt in that state from the honest round; the rest of the input is
 /// the server message (raw mode) or mutations of the genuine one (mode bit
 /// set; three bytes each: a position, then a byte to XOR in or 0 to
@@ -516,7 +516,7 @@ fn check_then_genuine<T>(first: &Result<T, Error>, second: Result<Vec<u8>, Error
 /// signed, and that set is the genuine one (no other set can gather t
 /// signatures: only client 1 and the corrupt clients sign it), so it
 /// answers exactly as in the honest round. Then the genuine
-/// message is sent to the same state ([`check_then_genuine`]).
+/// message is sent to the same state (`check_then_genuine`).
 pub fn client(data: &[u8]) {
     let mut inp = Input(data);
     let sel = inp.u8();
