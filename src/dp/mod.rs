@@ -51,7 +51,7 @@ use rand_core::CryptoRng;
 
 pub use self::accounting::Mechanism;
 pub use self::noise::Noise;
-pub use self::quantize::{Quantizer, WeightedQuantizer};
+pub use self::quantize::{Quantizer, SignedCodec, WeightedQuantizer, bits_for};
 pub use self::simulate::{SimulationError, SimulationReport, simulate, simulate_with_progress};
 use crate::codec::{MAX_CLIENTS, MAX_DIM};
 use crate::error::DecodeError;
@@ -110,6 +110,9 @@ pub enum DpError {
     ParamsMismatch,
     /// The configuration bytes do not decode.
     Decode(DecodeError),
+    /// An integer input outside the range its codec was sized for
+    /// ([`SignedCodec`]).
+    OutOfRange,
 }
 
 impl fmt::Display for DpError {
@@ -136,6 +139,7 @@ impl fmt::Display for DpError {
             Self::NoContributors => f.write_str("no contributors"),
             Self::ParamsMismatch => f.write_str("round parameters do not match the DP config"),
             Self::Decode(e) => write!(f, "DP config decode error: {e}"),
+            Self::OutOfRange => f.write_str("input outside the codec's range"),
         }
     }
 }

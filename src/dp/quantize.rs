@@ -263,3 +263,214 @@ impl WeightedQuantizer {
         Ok((v, total))
     }
 }
+
+/// The least modulus bits `b` in `1..=64` with `clients * levels <= 2^b -
+/// 1`: the sum of `clients` integers in `[0, levels]` then never wraps.
+/// `None` when even 64 bits are too few.
+///
+/// ```
+/// use secagg::dp::bits_for;
+/// assert_eq!(bits_for(100, 255), Some(15)); // 25,500 < 2^15
+/// assert_eq!(bits_for(1, 1), Some(1));
+/// assert_eq!(bits_for(2, u64::MAX), None);
+/// ```
+pub fn bits_for(clients: u32, levels: u64) -> Option<u8> {
+    let top = u128::from(clients) * u128::from(levels);
+    (1..=64u8).find(|&b| top < 1u128 << b)
+}
+
+/// Signed integers in `[-bound, bound]`, summed over at most `clients`
+/// clients mod `2^b` in two's complement: any sum of up to `clients`
+/// encodings decodes to the exact signed sum, since `2 clients bound < 2^b`
+/// is checked at construction.
+///
+/// ```
+/// use secagg::dp::SignedCodec;
+/// let c = SignedCodec::fitting(1000, 3)?; // values in [-1000, 1000], 3 clients
+/// assert_eq!(c.bits(), 13); // 2 * 3 * 1000 = 6000 < 2^13
+/// let mask = (1u64 << c.bits()) - 1;
+/// let mut sum = vec![0u64; 2];
+/// for x in [[-1000, 7], [400, -8], [-3, 0]] {
+///     for (s, v) in sum.iter_mut().zip(c.encode(&x)?) {
+///         *s = (*s + v) & mask; // what the masked round computes
+///     }
+/// }
+/// assert_eq!(c.decode_sum(&sum)?, vec![-603, -1]);
+/// # Ok::<(), secagg::dp::DpError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedCodec {
+    bound: u64,
+    clients: u32,
+    bits: u8,
+}
+
+impl SignedCodec {
+    /// Values in `[-bound, bound]`, at most `clients` summands, modulus
+    /// `2^bits`.
+    ///
+    /// # Errors
+    /// [`DpError::Bits`] for bits outside `1..=64`, [`DpError::Clients`] for
+    /// 0 clients, [`DpError::ScaleDoesNotFit`] unless `2 clients bound <
+    /// 2^bits`.
+    pub fn new(bound: u64, clients: u32, bits: u8) -> Result<Self, DpError> {
+        if !(1..=64).contains(&bits) {
+            return Err(DpError::Bits);
+        }
+        if clients == 0 {
+            return Err(DpError::Clients);
+        }
+        if 2 * u128::from(clients) * u128::from(bound) >= 1u128 << bits {
+            return Err(DpError::ScaleDoesNotFit);
+        }
+        Ok(Self {
+            bound,
+            clients,
+            bits,
+        })
+    }
+
+    /// [`SignedCodec::new`] with the least bits that fit.
+    ///
+    /// # Errors
+    /// [`DpError::Clients`] for 0 clients, [`DpError::ScaleDoesNotFit`] when
+    /// 64 bits are too few.
+    pub fn fitting(bound: u64, clients: u32) -> Result<Self, DpError> {
+        if clients == 0 {
+            return Err(DpError::Clients);
+        }
+        let top = 2 * u128::from(clients) * u128::from(bound);
+        let bits = (1..=64u8)
+            .find(|&b| top < 1u128 << b)
+            .ok_or(DpError::ScaleDoesNotFit)?;
+        Self::new(bound, clients, bits)
+    }
+
+    /// The modulus bits, for [`crate::Params`].
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// The largest magnitude accepted.
+    pub fn bound(&self) -> u64 {
+        self.bound
+    }
+
+    /// The most summands the modulus was sized for.
+    pub fn clients(&self) -> u32 {
+        self.clients
+    }
+
+    fn mask(&self) -> u64 {
+        u64::MAX >> (64 - u32::from(self.bits))
+    }
+
+    /// Each element as an integer below `2^b` (two's complement).
+    ///
+    /// # Errors
+    /// [`DpError::OutOfRange`] for an element outside `[-bound, bound]`;
+    /// nothing is returned then.
+    pub fn encode(&self, x: &[i64]) -> Result<Vec<u64>, DpError> {
+        let mask = self.mask();
+        x.iter()
+            .map(|&v| {
+                if v.unsigned_abs() > self.bound {
+                    return Err(DpError::OutOfRange);
+                }
+                #[allow(clippy::cast_sign_loss, reason = "two's complement, then reduced")]
+                Ok((v as u64) & mask)
+            })
+            .collect()
+    }
+
+    /// The signed sum from a sum mod `2^b` of at most `clients` encodings.
+    ///
+    /// # Errors
+    /// [`DpError::OutOfRange`] for an element not below `2^b`, or one
+    /// whose signed value exceeds `clients bound` in magnitude (more
+    /// summands than the codec was sized for, or not a sum of encodings).
+    pub fn decode_sum(&self, sum: &[u64]) -> Result<Vec<i64>, DpError> {
+        let mask = self.mask();
+        let half = 1u128 << (self.bits - 1);
+        let limit = u128::from(self.clients) * u128::from(self.bound);
+        sum.iter()
+            .map(|&s| {
+                if s & !mask != 0 {
+                    return Err(DpError::OutOfRange);
+                }
+                let s = u128::from(s);
+                let (neg, mag) = if s >= half {
+                    (true, (1u128 << self.bits) - s)
+                } else {
+                    (false, s)
+                };
+                if mag > limit {
+                    return Err(DpError::OutOfRange);
+                }
+                // limit < 2^63 because 2 limit < 2^64.
+                let mag = i64::try_from(mag).map_err(|_| DpError::OutOfRange)?;
+                Ok(if neg { -mag } else { mag })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod signed_tests {
+    use super::*;
+
+    #[test]
+    fn extremes_round_trip_at_every_width() {
+        for bits in 3..=64u8 {
+            let Ok(c) = SignedCodec::fitting((u64::MAX >> (65 - u32::from(bits))) / 3, 3) else {
+                continue;
+            };
+            assert!(c.bits() <= bits);
+            let b = i64::try_from(c.bound()).unwrap_or(i64::MAX);
+            let mask = c.mask();
+            for xs in [[b, b, b], [-b, -b, -b], [b, -b, 0], [-b, 1, -1]] {
+                let mut sum = 0u64;
+                for x in xs {
+                    let e = c.encode(&[x]).unwrap_or_default();
+                    assert_eq!(e.len(), 1);
+                    sum = sum.wrapping_add(e[0]) & mask;
+                }
+                let want: i64 = xs.iter().sum();
+                assert_eq!(c.decode_sum(&[sum]), Ok(vec![want]), "bits {bits} {xs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        assert_eq!(SignedCodec::new(4, 2, 4), Err(DpError::ScaleDoesNotFit)); // 16 = 2^4
+        assert!(SignedCodec::new(3, 2, 4).is_ok()); // 12 < 16
+        assert_eq!(SignedCodec::new(1, 0, 8), Err(DpError::Clients));
+        assert_eq!(SignedCodec::new(1, 1, 65), Err(DpError::Bits));
+        assert_eq!(
+            SignedCodec::fitting(u64::MAX, 2),
+            Err(DpError::ScaleDoesNotFit)
+        );
+        let c = SignedCodec::new(3, 2, 4).unwrap_or_else(|_| unreachable!());
+        assert_eq!(c.encode(&[1, 4]), Err(DpError::OutOfRange));
+        assert_eq!(c.encode(&[i64::MIN]), Err(DpError::OutOfRange));
+        assert_eq!(c.decode_sum(&[16]), Err(DpError::OutOfRange)); // not below 2^4
+        assert_eq!(c.decode_sum(&[7]), Err(DpError::OutOfRange)); // 7 > 2 * 3
+        assert_eq!(c.decode_sum(&[10]), Ok(vec![-6]));
+    }
+
+    #[test]
+    fn bits_for_is_the_least_width() {
+        for (clients, levels) in [
+            (1u32, 1u64),
+            (100, 255),
+            (7, 1 << 40),
+            (u32::MAX, u64::from(u32::MAX)),
+        ] {
+            let b = bits_for(clients, levels).unwrap_or(0);
+            let top = u128::from(clients) * u128::from(levels);
+            assert!(top < 1u128 << b);
+            assert!(b == 1 || top >= 1u128 << (b - 1));
+        }
+    }
+}

@@ -315,11 +315,37 @@ impl Params {
     /// threshold `max(A + 1, min(floor(n / 2) + 1, S))`, A the corrupt and S
     /// the surviving clients.
     ///
+    /// # What t tolerates
+    ///
+    /// Each client's two secrets are shared among its k + 1 holders (its k
+    /// neighbours and itself) with threshold t, so:
+    /// - **privacy**: they stay hidden while at most t - 1 of a client's
+    ///   holders collude with the server ([`Params::max_colluding_holders`]).
+    ///   t is chosen so that, with at most `corrupt_fraction` n corrupt
+    ///   clients and the neighbours drawn at random, no neighbourhood holds t
+    ///   of them except with probability 2^-40;
+    /// - **completion**: the round finishes while every client in the sum
+    ///   keeps t of its holders to the end, so up to k + 1 - t holders of each
+    ///   client may drop ([`Params::max_dropped_holders`]); at
+    ///   `dropout_fraction` the round fails with probability at most 2^-20.
+    ///
+    /// A small roster also gets a sparse graph whenever one meets both
+    /// bounds: 20 clients at 5 % corrupt and 5 % dropout give k = 4 and
+    /// t = 2, which tolerates the one corrupt client 5 % of 20 allows and
+    /// no more. A client that wants more checks the parameters it is sent
+    /// against its [`Policy`]; a server that wants more passes larger
+    /// fractions or builds the complete graph with [`Params::builder`].
+    ///
     /// ```
     /// use rand_core::SeedableRng;
     /// let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1);
     /// let p = secagg::Params::secagg_plus(1000, 32, 10, 0.05, 0.05, &mut rng)?;
     /// assert_eq!((p.degree(), p.threshold()), (30, 17));
+    /// assert_eq!((p.max_colluding_holders(), p.max_dropped_holders()), (16, 14));
+    ///
+    /// let small = secagg::Params::secagg_plus(20, 32, 10, 0.05, 0.05, &mut rng)?;
+    /// assert_eq!((small.degree(), small.threshold()), (4, 2));
+    /// assert_eq!(small.max_colluding_holders(), 1);
     /// # Ok::<(), secagg::Error>(())
     /// ```
     ///
@@ -414,6 +440,19 @@ impl Params {
             .ok_or(ParamsError::NoSafeThreshold)?;
         Self::new(clients, t, bits, dim, Graph::Complete)?
             .with_model(ServerModel::Malicious { corrupt })
+    }
+
+    /// t - 1: the most holders of one client's secrets (its neighbours and
+    /// itself) that may collude with the server while those secrets stay
+    /// hidden.
+    pub fn max_colluding_holders(&self) -> u32 {
+        self.threshold - 1
+    }
+
+    /// k + 1 - t: the most holders of one client's secrets that may drop
+    /// out while its masks can still be removed.
+    pub fn max_dropped_holders(&self) -> u32 {
+        self.degree() + 1 - self.threshold
     }
 
     /// n, the roster size.
