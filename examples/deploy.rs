@@ -379,17 +379,18 @@ fn accept(listener: TcpListener, events: Sender<Event>, timeout: Duration) {
                 .and_then(|()| stream.set_nodelay(true))
                 .and_then(|()| stream.try_clone());
             let hello = read_frame(&mut stream);
-            if let (Ok(writer), Ok(Some(frame))) = (setup, hello) {
-                if frame.kind == HELLO && frame.payload.is_empty() {
-                    let _ = events.send(Event::Hello {
-                        conn,
-                        index: frame.index,
-                        stream: writer,
-                    });
-                    while let Ok(Some(frame)) = read_frame(&mut stream) {
-                        if events.send(Event::Frame { conn, frame }).is_err() {
-                            return;
-                        }
+            if let (Ok(writer), Ok(Some(frame))) = (setup, hello)
+                && frame.kind == HELLO
+                && frame.payload.is_empty()
+            {
+                let _ = events.send(Event::Hello {
+                    conn,
+                    index: frame.index,
+                    stream: writer,
+                });
+                while let Ok(Some(frame)) = read_frame(&mut stream) {
+                    if events.send(Event::Frame { conn, frame }).is_err() {
+                        return;
                     }
                 }
             }
