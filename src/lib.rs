@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+#[cfg(test)]
+mod conformance;
 mod crypto;
 pub mod dp;
 pub mod error;
