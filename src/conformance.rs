@@ -418,10 +418,7 @@ fn derive(name: &str, v: &Value) -> Result<Value, String> {
         .map(|u| {
             let mut rec = records.remove(&u).unwrap_or_default();
             rec.insert("index".into(), json!(u));
-            rec.insert(
-                "neighbours".into(),
-                json!(params.neighbours(&round, u)),
-            );
+            rec.insert("neighbours".into(), json!(params.neighbours(&round, u)));
             Value::Object(rec)
         })
         .collect();
@@ -460,7 +457,11 @@ fn explain(v: &Value, iv: &Value) -> Check {
         ensure!(ids.len() == params.clients() as usize, "identity count");
         for (id, listed) in ids.iter().zip(v["roster"].as_array().ok_or("no roster")?) {
             let pk = Identity::from_secret_bytes(&hex32(&id["secret_key_hex"])?).public_key();
-            ensure!(json!(hex(&pk)) == *listed, "identity {}: roster key", id["index"]);
+            ensure!(
+                json!(hex(&pk)) == *listed,
+                "identity {}: roster key",
+                id["index"]
+            );
         }
     }
     let clients = iv["clients"].as_array().ok_or("no clients")?;
@@ -478,23 +479,41 @@ fn explain(v: &Value, iv: &Value) -> Check {
             "{u}: neighbours"
         );
         let Some(bytes) = sent(&msgs, "AdvertiseKeys", u) else {
-            ensure!(c.get("c_sk_hex").is_none(), "{u}: keys without AdvertiseKeys");
+            ensure!(
+                c.get("c_sk_hex").is_none(),
+                "{u}: keys without AdvertiseKeys"
+            );
             continue;
         };
         let msg = AdvertiseKeys::decode(&params, bytes).map_err(|e| format!("{e}"))?;
         let c_pk = kx::public_key(&StaticSecret::from(hex32(&c["c_sk_hex"])?));
         let s_sk = kx::mask_secret(&scalar_of(&c["mask_key_hex"])?, &round).to_bytes();
-        ensure!(hex32(&c["s_sk_hex"])? == s_sk, "{u}: s_sk = HKDF(round, a_u)");
+        ensure!(
+            hex32(&c["s_sk_hex"])? == s_sk,
+            "{u}: s_sk = HKDF(round, a_u)"
+        );
         let s_pk = kx::public_key(&StaticSecret::from(s_sk));
-        ensure!(hex32(&c["c_pk_hex"])? == c_pk && msg.c_pk == c_pk, "{u}: c_pk");
-        ensure!(hex32(&c["s_pk_hex"])? == s_pk && msg.s_pk == s_pk, "{u}: s_pk");
+        ensure!(
+            hex32(&c["c_pk_hex"])? == c_pk && msg.c_pk == c_pk,
+            "{u}: c_pk"
+        );
+        ensure!(
+            hex32(&c["s_pk_hex"])? == s_pk && msg.s_pk == s_pk,
+            "{u}: s_pk"
+        );
     }
     // The session id.
     let session = hex32(&iv["session_id_hex"])?;
     let u1 = indices_of(&v["survivor_sets"]["u1"])?;
     let u1_keys = u1
         .iter()
-        .map(|u| Ok((*u, hex32(&rec(*u)?["c_pk_hex"])?, hex32(&rec(*u)?["s_pk_hex"])?)))
+        .map(|u| {
+            Ok((
+                *u,
+                hex32(&rec(*u)?["c_pk_hex"])?,
+                hex32(&rec(*u)?["s_pk_hex"])?,
+            ))
+        })
         .collect::<Result<Vec<_>, String>>()?;
     let want = kx::session_id(
         &params.to_bytes(),
@@ -502,8 +521,14 @@ fn explain(v: &Value, iv: &Value) -> Check {
         &hex32(&iv["server_nonce_hex"])?,
         u1_keys.iter().map(|(u, c, s)| (*u, c, s)),
     );
-    ensure!(want == session, "session id = SHA-256(label, params, round, nonce, U1 keys)");
-    for m in msgs.iter().filter(|m| m.phase == "AdvertiseKeys" && m.to.is_some()) {
+    ensure!(
+        want == session,
+        "session id = SHA-256(label, params, round, nonce, U1 keys)"
+    );
+    for m in msgs
+        .iter()
+        .filter(|m| m.phase == "AdvertiseKeys" && m.to.is_some())
+    {
         let kb = KeyBroadcast::decode(&params, &m.bytes).map_err(|e| format!("{e}"))?;
         ensure!(kb.session == session, "KeyBroadcast session");
     }
@@ -529,11 +554,13 @@ fn explain(v: &Value, iv: &Value) -> Check {
         ensure!(pb[0] == scalar_of(&c["seed_hex"])?, "{u}: b_u is g(0)");
         let wire = |cs: &[[u8; 32]]| cs.iter().map(|p| hex(p)).collect::<Vec<_>>();
         ensure!(
-            commit(&pa) == wire(&msg.key_commitments) && json!(commit(&pa)) == c["mask_key_commitments"],
+            commit(&pa) == wire(&msg.key_commitments)
+                && json!(commit(&pa)) == c["mask_key_commitments"],
             "{u}: mask-key commitments"
         );
         ensure!(
-            commit(&pb) == wire(&msg.seed_commitments) && json!(commit(&pb)) == c["seed_commitments"],
+            commit(&pb) == wire(&msg.seed_commitments)
+                && json!(commit(&pb)) == c["seed_commitments"],
             "{u}: seed commitments"
         );
         let shares: BTreeMap<ClientIndex, (Scalar, Scalar)> = c["shares"]
@@ -542,27 +569,48 @@ fn explain(v: &Value, iv: &Value) -> Check {
             .iter()
             .map(|s| {
                 let x = index_of(&s["holder"])?;
-                let (a, b) = (scalar_of(&s["mask_key_share_hex"])?, scalar_of(&s["seed_share_hex"])?);
-                ensure!(a == eval(&pa, x) && b == eval(&pb, x), "{u}: shares of holder {x}");
+                let (a, b) = (
+                    scalar_of(&s["mask_key_share_hex"])?,
+                    scalar_of(&s["seed_share_hex"])?,
+                );
+                ensure!(
+                    a == eval(&pa, x) && b == eval(&pb, x),
+                    "{u}: shares of holder {x}"
+                );
                 Ok((x, (a, b)))
             })
             .collect::<Result<_, String>>()?;
-        let kb = KeyBroadcast::decode(&params, delivered(&msgs, "AdvertiseKeys", u).ok_or("no KeyBroadcast")?)
-            .map_err(|e| format!("{e}"))?;
+        let kb = KeyBroadcast::decode(
+            &params,
+            delivered(&msgs, "AdvertiseKeys", u).ok_or("no KeyBroadcast")?,
+        )
+        .map_err(|e| format!("{e}"))?;
         let holders: Vec<ClientIndex> = kb.keys.iter().map(|k| k.index).collect();
-        ensure!(shares.keys().copied().eq(holders.iter().copied()), "{u}: holders");
+        ensure!(
+            shares.keys().copied().eq(holders.iter().copied()),
+            "{u}: holders"
+        );
         let c_sk = StaticSecret::from(hex32(&c["c_sk_hex"])?);
         let s_sk = StaticSecret::from(hex32(&c["s_sk_hex"])?);
         let peers = c["peers"].as_array().ok_or("no peers")?;
-        ensure!(peers.len() + 1 == holders.len(), "{u}: one peer record per holder");
-        ensure!(msg.ciphertexts.len() == peers.len(), "{u}: one ciphertext per peer");
+        ensure!(
+            peers.len() + 1 == holders.len(),
+            "{u}: one peer record per holder"
+        );
+        ensure!(
+            msg.ciphertexts.len() == peers.len(),
+            "{u}: one ciphertext per peer"
+        );
         for (p, (to, ct)) in peers.iter().zip(&msg.ciphertexts) {
             let w = index_of(&p["peer"])?;
             ensure!(w == *to, "{u}: ciphertext order");
             let other = rec(w)?;
             let key = hex32(&p["share_key_hex"])?;
             let shared = kx::agree(&c_sk, &hex32(&other["c_pk_hex"])?).ok_or("weak")?;
-            ensure!(*kx::share_key(&shared, &session, u, w) == key, "{u}->{w}: share key");
+            ensure!(
+                *kx::share_key(&shared, &session, u, w) == key,
+                "{u}->{w}: share key"
+            );
             let pt = aead::open(&key, &session, u, w, ct)
                 .ok_or_else(|| format!("{u}->{w}: the ciphertext does not open"))?;
             let (a, b) = shares.get(&w).ok_or("no share")?;
@@ -572,9 +620,18 @@ fn explain(v: &Value, iv: &Value) -> Check {
             );
             let pair = hex32(&p["pair_mask_key_hex"])?;
             let shared = kx::agree(&s_sk, &hex32(&other["s_pk_hex"])?).ok_or("weak")?;
-            ensure!(*kx::pair_mask_key(&shared, &session, u, w) == pair, "{u}-{w}: pair key");
-            if let Some(q) = other["peers"].as_array().and_then(|ps| ps.iter().find(|q| q["peer"] == u)) {
-                ensure!(q["pair_mask_key_hex"] == p["pair_mask_key_hex"], "{u}-{w}: symmetric");
+            ensure!(
+                *kx::pair_mask_key(&shared, &session, u, w) == pair,
+                "{u}-{w}: pair key"
+            );
+            if let Some(q) = other["peers"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|q| q["peer"] == u))
+            {
+                ensure!(
+                    q["pair_mask_key_hex"] == p["pair_mask_key_hex"],
+                    "{u}-{w}: symmetric"
+                );
             }
         }
         let self_key = hex32(&c["self_mask_key_hex"])?;
@@ -584,14 +641,23 @@ fn explain(v: &Value, iv: &Value) -> Check {
         );
         // R2: the masked input.
         let Some(bytes) = sent(&msgs, "MaskedInput", u) else {
-            ensure!(c.get("masked_input").is_none(), "{u}: masked without MaskedInput");
+            ensure!(
+                c.get("masked_input").is_none(),
+                "{u}: masked without MaskedInput"
+            );
             continue;
         };
         let mi = MaskedInput::decode(&params, bytes).map_err(|e| format!("{e}"))?;
-        let sd = ShareDelivery::decode(&params, delivered(&msgs, "ShareKeys", u).ok_or("no delivery")?)
-            .map_err(|e| format!("{e}"))?;
+        let sd = ShareDelivery::decode(
+            &params,
+            delivered(&msgs, "ShareKeys", u).ok_or("no delivery")?,
+        )
+        .map_err(|e| format!("{e}"))?;
         let with = indices_of(&c["masked_with"])?;
-        ensure!(with.iter().copied().eq(sd.shares.iter().map(|d| d.sender)), "{u}: masked with");
+        ensure!(
+            with.iter().copied().eq(sd.shares.iter().map(|d| d.sender)),
+            "{u}: masked with"
+        );
         let mut pair_keys = Vec::new();
         for w in &with {
             let p = peers.iter().find(|p| p["peer"] == *w).ok_or("no peer")?;
@@ -601,15 +667,24 @@ fn explain(v: &Value, iv: &Value) -> Check {
         let want = masked(&input, params.bits(), u, &self_key, &pair_keys);
         ensure!(want == mi.masked, "{u}: masked input = input + masks");
         let strings: Vec<String> = want.iter().map(u64::to_string).collect();
-        ensure!(json!(strings) == c["masked_input"], "{u}: recorded masked input");
+        ensure!(
+            json!(strings) == c["masked_input"],
+            "{u}: recorded masked input"
+        );
         let self_mask: Vec<String> = prg::expand(&self_key, params.bits(), input.len())
             .iter()
             .map(u64::to_string)
             .collect();
-        ensure!(json!(self_mask) == c["self_mask"], "{u}: recorded self-mask");
+        ensure!(
+            json!(self_mask) == c["self_mask"],
+            "{u}: recorded self-mask"
+        );
     }
     // R3: every revealed share is the one the owner dealt to the holder.
-    for m in msgs.iter().filter(|m| m.phase == "Unmask" && m.from.is_some()) {
+    for m in msgs
+        .iter()
+        .filter(|m| m.phase == "Unmask" && m.from.is_some())
+    {
         let holder = m.from.ok_or("no sender")?;
         let resp = UnmaskResponse::decode(&params, &m.bytes).map_err(|e| format!("{e}"))?;
         for e in &resp.shares {
@@ -621,7 +696,11 @@ fn explain(v: &Value, iv: &Value) -> Check {
                 ShareKind::MaskKey => "mask_key_share_hex",
                 ShareKind::SelfSeed => "seed_share_hex",
             };
-            ensure!(scalar_of(&dealt[key])? == e.share, "{holder}: revealed share of {}", e.owner);
+            ensure!(
+                scalar_of(&dealt[key])? == e.share,
+                "{holder}: revealed share of {}",
+                e.owner
+            );
         }
     }
     Ok(())
@@ -651,7 +730,13 @@ fn intermediates_match_their_files() {
             continue;
         }
         let stored = read_json(&path);
-        for key in ["round_id_hex", "server_nonce_hex", "session_id_hex", "identities", "rng_bytes_used"] {
+        for key in [
+            "round_id_hex",
+            "server_nonce_hex",
+            "session_id_hex",
+            "identities",
+            "rng_bytes_used",
+        ] {
             assert_eq!(stored.get(key), doc.get(key), "{name}: {key}");
         }
         assert_eq!(stored["draws"], doc["draws"], "{name}: draws");
@@ -669,7 +754,10 @@ fn intermediates_match_their_files() {
             })
             .unwrap_or_default();
         let want: BTreeSet<String> = ROUNDS.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(on_disk, want, "protocols/v2/intermediates holds exactly the rounds");
+        assert_eq!(
+            on_disk, want,
+            "protocols/v2/intermediates holds exactly the rounds"
+        );
     }
 }
 
@@ -682,9 +770,14 @@ fn intermediates_explain_the_transcripts() {
         explain(&v, &iv).unwrap_or_else(|e| panic!("{name}: {e}"));
         // The stream stands where the draws say.
         let used = iv["rng_bytes_used"].as_u64().unwrap_or_default();
-        let last = iv["draws"].as_array().and_then(|d| d.last()).cloned().unwrap_or_default();
+        let last = iv["draws"]
+            .as_array()
+            .and_then(|d| d.last())
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(
-            last["offset"].as_u64().unwrap_or_default() + last["bytes"].as_u64().unwrap_or_default(),
+            last["offset"].as_u64().unwrap_or_default()
+                + last["bytes"].as_u64().unwrap_or_default(),
             used,
             "{name}: draws are consecutive"
         );
@@ -699,29 +792,29 @@ fn a_wrong_intermediate_fails_the_check() {
     let v = read_json(&path_of(DIR, name));
     let iv = read_json(&path_of(&intermediates_dir(), name));
     explain(&v, &iv).unwrap_or_else(|e| panic!("{e}"));
-    // Flip the low bit of a hex value's first byte (a scalar stays canonical).
-    let flip = |x: &mut Value| {
-        let text = x.as_str().unwrap_or_default();
-        let mut b = unhex(text).unwrap_or_default();
-        b[0] ^= 1;
-        *x = json!(hex(&b));
-    };
-    let edits: [(&str, fn(&mut Value) -> &mut Value); 11] = [
-        ("server nonce", |d| &mut d["server_nonce_hex"]),
-        ("c_sk", |d| &mut d["clients"][0]["c_sk_hex"]),
-        ("mask key", |d| &mut d["clients"][1]["mask_key_hex"]),
-        ("s_sk", |d| &mut d["clients"][2]["s_sk_hex"]),
-        ("seed", |d| &mut d["clients"][3]["seed_hex"]),
-        ("coefficient", |d| &mut d["clients"][4]["mask_key_polynomial"][2]),
-        ("seed coefficient", |d| &mut d["clients"][0]["seed_polynomial"][1]),
-        ("share", |d| &mut d["clients"][1]["shares"][3]["seed_share_hex"]),
-        ("share key", |d| &mut d["clients"][2]["peers"][0]["share_key_hex"]),
-        ("pair mask key", |d| &mut d["clients"][3]["peers"][1]["pair_mask_key_hex"]),
-        ("self-mask key", |d| &mut d["clients"][4]["self_mask_key_hex"]),
+    // Flip bit 4 of a hex value's first byte: X25519 ignores bits 0 to 2 of
+    // a secret (clamping), and a scalar stays canonical.
+    let edits = [
+        ("server nonce", "/server_nonce_hex"),
+        ("c_sk", "/clients/0/c_sk_hex"),
+        ("mask key", "/clients/1/mask_key_hex"),
+        ("s_sk", "/clients/2/s_sk_hex"),
+        ("seed", "/clients/3/seed_hex"),
+        ("coefficient", "/clients/4/mask_key_polynomial/2"),
+        ("seed coefficient", "/clients/0/seed_polynomial/1"),
+        ("share", "/clients/1/shares/3/seed_share_hex"),
+        ("share key", "/clients/2/peers/0/share_key_hex"),
+        ("pair mask key", "/clients/3/peers/1/pair_mask_key_hex"),
+        ("self-mask key", "/clients/4/self_mask_key_hex"),
     ];
     for (what, at) in edits {
         let mut bad = iv.clone();
-        flip(at(&mut bad));
+        let field = bad
+            .pointer_mut(at)
+            .unwrap_or_else(|| panic!("{what}: no {at}"));
+        let mut b = unhex(field.as_str().unwrap_or_default()).unwrap_or_default();
+        b[0] ^= 0x10;
+        *field = json!(hex(&b));
         assert!(explain(&v, &bad).is_err(), "a wrong {what} passes");
     }
     let mut bad = iv.clone();

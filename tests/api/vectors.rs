@@ -493,6 +493,8 @@ enum Edit {
     RemoveSurvivor { peer: ClientIndex },
     /// UnmaskRequest: `peer` is added to the survivors.
     AddSurvivor { peer: ClientIndex },
+    /// UnmaskRequest: `peer` moves from the survivors to the dropped.
+    SurvivorToDropped { peer: ClientIndex },
 }
 
 impl Edit {
@@ -505,6 +507,7 @@ impl Edit {
             Self::KeepKeys { .. } => "keep_keys",
             Self::RemoveSurvivor { .. } => "remove_survivor",
             Self::AddSurvivor { .. } => "add_survivor",
+            Self::SurvivorToDropped { .. } => "survivor_to_dropped",
         }
     }
 
@@ -514,7 +517,10 @@ impl Edit {
                 o.push(("offset", num(offset as u64)));
                 o.push(("mask", num(mask)));
             }
-            Self::ZeroKey { peer } | Self::RemoveSurvivor { peer } | Self::AddSurvivor { peer } => {
+            Self::ZeroKey { peer }
+            | Self::RemoveSurvivor { peer }
+            | Self::AddSurvivor { peer }
+            | Self::SurvivorToDropped { peer } => {
                 o.push(("peer", num(peer)));
             }
             Self::CopyKey { peer, source } => {
@@ -557,6 +563,11 @@ impl Edit {
             Self::AddSurvivor { peer } => request(&|r| {
                 r.survivors.push(peer);
                 r.survivors.sort_unstable();
+            }),
+            Self::SurvivorToDropped { peer } => request(&|r| {
+                r.survivors.retain(|&v| v != peer);
+                r.dropped.push(peer);
+                r.dropped.sort_unstable();
             }),
         }
     }
@@ -1113,8 +1124,9 @@ fn cases() -> Vec<Case> {
         bad(
             "bad_advertise_duplicate_key",
             "Client 2 never advertises; a copy of client 1's AdvertiseKeys claims to come \
-             from client 2: its keys are client 1's, so it is rejected (DuplicateKey) and \
-             client 1 (first) stands; the round finishes with 1, 3, 4 and 5.",
+             from client 2: its keys are client 1's, so it is rejected (DuplicateKey), and \
+             client 1 is excluded too (the server cannot tell which of the two is genuine, \
+             spec/protocol.md section 5.1); the round finishes with 3, 4 and 5.",
             43,
             Dropouts {
                 before_keys: vec![2],
@@ -1337,14 +1349,15 @@ fn cases() -> Vec<Case> {
         ),
         bad_mal(
             "bad_malicious_unmask_request_changed_set",
-            "Malicious model, n=7, t=5, c=1. The UnmaskRequest to client 2 leaves client 5 \
-             out of the survivor set that every client signed: client 2 refuses \
-             (SurvivorSetChanged) and reveals nothing; the others' answers suffice.",
+            "Malicious model, n=7, t=5, c=1. The UnmaskRequest to client 2 moves client 5 \
+             from the survivors to the dropped, a different set from the one every client \
+             signed: client 2 refuses (SurvivorSetChanged) and reveals nothing (neither 5's \
+             seed share nor its mask-key share); the others' answers suffice.",
             37,
             Tamper::Server {
                 phase: Phase::Consistency,
                 to: 2,
-                edit: Edit::RemoveSurvivor { peer: 5 },
+                edit: Edit::SurvivorToDropped { peer: 5 },
             },
         ),
         bad_mal(
@@ -1887,6 +1900,126 @@ fn vectors_regenerate_byte_for_byte() {
     assert_eq!((bad, bad_malicious), (35, 7), "bad_* cases");
 }
 
+/// Every fault and refusal the spec names appears in some vector, as a
+/// verdict on a message or in a result: each `ClientFault` and
+/// `ServerFault`, each `DecodeError` (in a client's or the server's
+/// `Malformed`, or from `Params::decode`), each `ParamsError` that
+/// `Params::decode` can return, and `NotEnoughSurvivors` in every phase.
+/// `SecretMismatch` is the exception: it needs a dealer that shares another
+/// secret than the one it masks with, which no edit of the encrypted
+/// messages on the wire can make (tests/api/fuzz_corpus.rs
+/// `regression_wrong_seed_commitment_aborts_typed` covers it).
+#[test]
+fn vectors_cover_every_fault() {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut note = |e: &Value| {
+        let kind = e["error"].as_str().unwrap_or("Client");
+        let mut key = format!("{kind}/{}", e["fault"].as_str().unwrap_or(""));
+        if let Some(d) = e["detail"].as_str() {
+            key = format!("{key}/{d}");
+        }
+        if let Some(p) = e["phase"].as_str() {
+            key = format!("{key}{p}");
+        }
+        seen.insert(key);
+    };
+    for name in vector_files() {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(path_of(&name)).unwrap()).unwrap();
+        for m in v["messages"].as_array().unwrap() {
+            if let Some(e) = m.get("error") {
+                note(e);
+            }
+        }
+        if v["result"].get("error").is_some() {
+            note(&v["result"]);
+        } else {
+            v["result"]["misbehaved"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .for_each(&mut note);
+        }
+    }
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(path_of(PARAMS_TABLE)).unwrap()).unwrap();
+    for e in table["encodings"].as_array().unwrap() {
+        if let Some(err) = e.get("error") {
+            note(err);
+        }
+    }
+    let decode = [
+        "Truncated",
+        "TrailingBytes",
+        "UnsupportedVersion",
+        "UnexpectedType",
+        "LengthOutOfBounds",
+        "NonCanonical",
+        "IndexOutOfRange",
+    ];
+    let mut want: BTreeSet<String> = [
+        "WrongSession",
+        "BadSignature",
+        "Duplicate",
+        "UnknownSender",
+        "NotInPhase",
+        "WeakKey",
+        "DuplicateKey",
+        "WrongRecipients",
+        "Undecryptable",
+        "WrongAnswer",
+        "BadShare",
+    ]
+    .iter()
+    .map(|f| format!("Client/{f}"))
+    .collect();
+    want.extend(decode.iter().map(|d| format!("Client/Malformed/{d}")));
+    want.extend(
+        [
+            "WrongSession",
+            "MissingOwnKeys",
+            "DuplicateKeys",
+            "WeakKey",
+            "UnexpectedPeer",
+            "NotEnoughNeighbours",
+            "SurvivorAndDropped",
+            "SelfNotSurvivor",
+            "IncompleteRequest",
+            "BadSignature",
+            "NotCertified",
+            "SurvivorSetChanged",
+            "Malformed/UnsupportedVersion",
+        ]
+        .iter()
+        .map(|f| format!("Server/{f}")),
+    );
+    want.extend(
+        [
+            "UnsupportedVersion",
+            "NonCanonical",
+            "Truncated",
+            "TrailingBytes",
+        ]
+        .iter()
+        .map(|d| format!("Decode//{d}")),
+    );
+    want.extend(
+        [
+            "ClientCount",
+            "Threshold",
+            "Bits",
+            "Dimension",
+            "Degree",
+            "NotUnique",
+        ]
+        .iter()
+        .map(|d| format!("Params//{d}")),
+    );
+    want.extend(PHASES.iter().map(|p| format!("NotEnoughSurvivors/{p}")));
+    let missing: Vec<&String> = want.difference(&seen).collect();
+    assert!(missing.is_empty(), "no vector shows {missing:?}");
+}
+
 /// The malicious Harary case only finishes because its dropouts are spread
 /// over the ring: check the choice under the case's round id.
 #[test]
@@ -2069,11 +2202,7 @@ fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "Harary degree 0: the degree is at least 2.",
             splice(&h, GRAPH_TAG + 1, 0),
         ),
-        (
-            "empty",
-            "No bytes at all.",
-            Vec::new(),
-        ),
+        ("empty", "No bytes at all.", Vec::new()),
     ]
 }
 
@@ -2231,7 +2360,9 @@ fn derivation_table() -> J {
         ("version", num(FORMAT)),
         (
             "description",
-            s("SecAgg+ (k, t) from (n, corrupt fraction, dropout fraction) by the rule of                spec/params.md section 4.2 (semi-honest) and 4.7 (malicious, with the corrupt                bound c of section 4.7.1); \"none\" where no pair meets the rule. Fractions                are decimal strings, parsed to the nearest double."),
+            s(
+                "SecAgg+ (k, t) from (n, corrupt fraction, dropout fraction) by the rule of                spec/params.md section 4.2 (semi-honest) and 4.7 (malicious, with the corrupt                bound c of section 4.7.1); \"none\" where no pair meets the rule. Fractions                are decimal strings, parsed to the nearest double.",
+            ),
         ),
         ("derivations", J::Arr(rows)),
     ])
@@ -2243,7 +2374,10 @@ fn vectors_secagg_plus_table_from_file() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["version"], FORMAT);
     let rows = v["derivations"].as_array().unwrap();
-    assert_eq!(rows.len(), DERIVATION_FRACTIONS.len() * DERIVATION_CLIENTS.len());
+    assert_eq!(
+        rows.len(),
+        DERIVATION_FRACTIONS.len() * DERIVATION_CLIENTS.len()
+    );
     for r in rows {
         let gamma: f64 = r["corrupt_fraction"].as_str().unwrap().parse().unwrap();
         let delta: f64 = r["dropout_fraction"].as_str().unwrap().parse().unwrap();
