@@ -15,8 +15,19 @@
 //!   verdict, every client refusal and the result must be the file's, every
 //!   message must decode and re-encode to its bytes, and the recorded
 //!   intermediate values must be what the rebuilt server and parameters say.
+//!   An `altered` message records its honest original, which the rebuilt
+//!   sender (or server) must produce.
 //! - `vectors_params_encodings_from_file` decodes every entry of params.json
-//!   and checks the verdict the file records.
+//!   and checks the verdict the file records;
+//!   `vectors_secagg_plus_table_from_file` runs every derivation of
+//!   secagg_plus.json.
+//! - `vectors_cover_every_fault` checks that some vector shows each fault and
+//!   refusal the spec names.
+//!
+//! The secrets and intermediate values behind the honest rounds
+//! (protocols/v2/intermediates) are derived and checked against these
+//! transcripts inside the crate, in `src/conformance.rs`
+//! (`cargo test --lib conformance`), where the key schedule is reachable.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
