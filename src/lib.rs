@@ -4,6 +4,8 @@
 #[doc(hidden)]
 pub mod bench;
 pub mod codec;
+#[cfg(test)]
+mod conformance;
 mod crypto;
 pub mod dp;
 pub mod error;

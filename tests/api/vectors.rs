@@ -15,8 +15,19 @@
 //!   verdict, every client refusal and the result must be the file's, every
 //!   message must decode and re-encode to its bytes, and the recorded
 //!   intermediate values must be what the rebuilt server and parameters say.
+//!   An `altered` message records its honest original, which the rebuilt
+//!   sender (or server) must produce.
 //! - `vectors_params_encodings_from_file` decodes every entry of params.json
-//!   and checks the verdict the file records.
+//!   and checks the verdict the file records;
+//!   `vectors_secagg_plus_table_from_file` runs every derivation of
+//!   secagg_plus.json.
+//! - `vectors_cover_every_fault` checks that some vector shows each fault and
+//!   refusal the spec names.
+//!
+//! The secrets and intermediate values behind the honest rounds
+//! (protocols/v2/intermediates) are derived and checked against these
+//! transcripts inside the crate, in `src/conformance.rs`
+//! (`cargo test --lib conformance`), where the key schedule is reachable.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
@@ -40,6 +51,10 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v2");
 
 /// The file of rejected and accepted parameter encodings (not a round).
 const PARAMS_TABLE: &str = "params";
+
+/// The file of SecAgg+ (k, t) derivations (spec/params.md section 4; not a
+/// round).
+const DERIVATION_TABLE: &str = "secagg_plus";
 
 /// The format and protocol version of the files.
 const FORMAT: u8 = 2;
@@ -452,6 +467,121 @@ enum Tamper {
     /// Malicious model: the UnmaskRequest to `to` loses the consistency
     /// signatures of its evidence.
     StripCertificates { to: ClientIndex },
+    /// Set `len` bytes of `from`'s message in `phase` from `offset` on to `byte`.
+    Fill {
+        phase: Phase,
+        from: ClientIndex,
+        offset: usize,
+        len: usize,
+        byte: u8,
+    },
+    /// The server message to `to` at the close of `phase` is changed by `edit`.
+    Server {
+        phase: Phase,
+        to: ClientIndex,
+        edit: Edit,
+    },
+}
+
+/// How a bad_* case changes one server message (decoded, edited, re-encoded,
+/// except `Xor`, which works on the bytes).
+#[derive(Clone, Copy)]
+enum Edit {
+    /// XOR byte `offset` with `mask`.
+    Xor { offset: usize, mask: u8 },
+    /// KeyBroadcast: `peer`'s `s_pk` becomes all zero (a small-order point).
+    ZeroKey { peer: ClientIndex },
+    /// KeyBroadcast: `peer`'s `s_pk` becomes `source`'s.
+    CopyKey {
+        peer: ClientIndex,
+        source: ClientIndex,
+    },
+    /// KeyBroadcast: the receiver's own entry is left out.
+    RemoveOwnKeys,
+    /// KeyBroadcast: only the first `count` entries are kept.
+    KeepKeys { count: usize },
+    /// UnmaskRequest: `peer` is left out of the survivors.
+    RemoveSurvivor { peer: ClientIndex },
+    /// UnmaskRequest: `peer` is added to the survivors.
+    AddSurvivor { peer: ClientIndex },
+    /// UnmaskRequest: `peer` moves from the survivors to the dropped.
+    SurvivorToDropped { peer: ClientIndex },
+}
+
+impl Edit {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Xor { .. } => "xor",
+            Self::ZeroKey { .. } => "zero_s_pk",
+            Self::CopyKey { .. } => "copy_s_pk",
+            Self::RemoveOwnKeys => "remove_own_keys",
+            Self::KeepKeys { .. } => "keep_keys",
+            Self::RemoveSurvivor { .. } => "remove_survivor",
+            Self::AddSurvivor { .. } => "add_survivor",
+            Self::SurvivorToDropped { .. } => "survivor_to_dropped",
+        }
+    }
+
+    fn fields(&self, o: &mut Vec<(&'static str, J)>) {
+        match *self {
+            Self::Xor { offset, mask } => {
+                o.push(("offset", num(offset as u64)));
+                o.push(("mask", num(mask)));
+            }
+            Self::ZeroKey { peer }
+            | Self::RemoveSurvivor { peer }
+            | Self::AddSurvivor { peer }
+            | Self::SurvivorToDropped { peer } => {
+                o.push(("peer", num(peer)));
+            }
+            Self::CopyKey { peer, source } => {
+                o.push(("peer", num(peer)));
+                o.push(("source", num(source)));
+            }
+            Self::RemoveOwnKeys => {}
+            Self::KeepKeys { count } => o.push(("count", num(count as u64))),
+        }
+    }
+
+    /// Applies the edit to `bytes`, the server message to `to` in `p`.
+    fn apply(&self, p: &Params, to: ClientIndex, bytes: &[u8]) -> Vec<u8> {
+        let broadcast = |f: &dyn Fn(&mut KeyBroadcast)| {
+            let mut msg = KeyBroadcast::decode(p, bytes).unwrap();
+            f(&mut msg);
+            msg.to_bytes()
+        };
+        let request = |f: &dyn Fn(&mut UnmaskRequest)| {
+            let mut req = UnmaskRequest::decode(p, bytes).unwrap();
+            f(&mut req);
+            req.to_bytes()
+        };
+        match *self {
+            Self::Xor { offset, mask } => {
+                let mut out = bytes.to_vec();
+                out[offset] ^= mask;
+                out
+            }
+            Self::ZeroKey { peer } => broadcast(&|m| {
+                m.keys.iter_mut().find(|k| k.index == peer).unwrap().s_pk = [0; 32];
+            }),
+            Self::CopyKey { peer, source } => broadcast(&|m| {
+                let key = m.keys.iter().find(|k| k.index == source).unwrap().s_pk;
+                m.keys.iter_mut().find(|k| k.index == peer).unwrap().s_pk = key;
+            }),
+            Self::RemoveOwnKeys => broadcast(&|m| m.keys.retain(|k| k.index != to)),
+            Self::KeepKeys { count } => broadcast(&|m| m.keys.truncate(count)),
+            Self::RemoveSurvivor { peer } => request(&|r| r.survivors.retain(|&v| v != peer)),
+            Self::AddSurvivor { peer } => request(&|r| {
+                r.survivors.push(peer);
+                r.survivors.sort_unstable();
+            }),
+            Self::SurvivorToDropped { peer } => request(&|r| {
+                r.survivors.retain(|&v| v != peer);
+                r.dropped.push(peer);
+                r.dropped.sort_unstable();
+            }),
+        }
+    }
 }
 
 /// The X25519 base point: a canonical, not small-order public key.
@@ -514,6 +644,24 @@ impl Tamper {
             }
             Self::StripCertificates { to } => {
                 head("strip_certificates", Phase::Consistency, "to", to)
+            }
+            Self::Fill {
+                phase,
+                from,
+                offset,
+                len,
+                byte,
+            } => {
+                let mut o = head("fill", phase, "from", from);
+                o.push(("offset", num(offset as u64)));
+                o.push(("len", num(len as u64)));
+                o.push(("byte", num(byte)));
+                o
+            }
+            Self::Server { phase, to, edit } => {
+                let mut o = head(edit.name(), phase, "to", to);
+                edit.fields(&mut o);
+                o
             }
         })
     }
@@ -609,11 +757,13 @@ fn cases() -> Vec<Case> {
     let b40 = complete(5, 3, 40, 8);
     let b64 = complete(5, 3, 64, 8);
     let m0 = complete(5, 3, 8, 0);
+    let b33 = complete(5, 3, 33, 8);
+    let b13 = complete(5, 3, 13, 7);
     let drop = |after_shares: Vec<ClientIndex>| Dropouts {
         after_shares,
         ..Default::default()
     };
-    let bad = |name, description, seed, dropouts, tamper| Case {
+    let bad = |name, description, seed, dropouts: Dropouts, tamper| Case {
         name,
         description,
         seed,
@@ -894,6 +1044,333 @@ fn cases() -> Vec<Case> {
             drop(vec![5]),
             Tamper::DroppedAlsoSurvivor { to: 2 },
         ),
+        Case {
+            name: "complete_n5_t3_b32_m8_abort_advertise",
+            description: "Complete graph, n=5, t=3. Clients 1, 2 and 3 never send \
+                          AdvertiseKeys: R0 closes with 2 < t and the round aborts before \
+                          any key is broadcast.",
+            seed: 8,
+            params: base.clone(),
+            inputs: base_inputs.clone(),
+            dropouts: Dropouts {
+                before_keys: vec![1, 2, 3],
+                ..Default::default()
+            },
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b32_m8_abort_masked",
+            description: "Complete graph, n=5, t=3. Clients 1, 2 and 3 send ShareKeys and \
+                          drop before MaskedInput: R2 closes with 2 < t masked inputs and the \
+                          round aborts; nobody is asked for shares.",
+            seed: 9,
+            params: base.clone(),
+            inputs: base_inputs.clone(),
+            dropouts: drop(vec![1, 2, 3]),
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b32_m8_abort_unmask",
+            description: "Complete graph, n=5, t=3. Every client sends MaskedInput; clients \
+                          1, 2 and 3 never answer their UnmaskRequest: R3 closes with 2 < t \
+                          answers and the round aborts without a sum.",
+            seed: 10,
+            params: base.clone(),
+            inputs: base_inputs.clone(),
+            dropouts: Dropouts {
+                during_unmask: vec![1, 2, 3],
+                ..Default::default()
+            },
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b33_m8_drop1",
+            description: "b=33, the narrowest width with 8-byte PRG lanes (reduced mod \
+                          2^33); 33-bit elements cross byte boundaries, 8 of them pack into \
+                          33 bytes. Client 2 drops after ShareKeys.",
+            seed: 24,
+            inputs: inputs(&b33, mix),
+            params: b33,
+            dropouts: drop(vec![2]),
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b13_m7_drop1",
+            description: "b=13, m=7: 91 bits packed into 12 bytes with 5 zero padding \
+                          bits; elements cross byte boundaries at every offset. Client 5 \
+                          drops after ShareKeys.",
+            seed: 25,
+            inputs: inputs(&b13, mix),
+            params: b13,
+            dropouts: drop(vec![5]),
+            tamper: None,
+        },
+        bad(
+            "bad_advertise_unexpected_type",
+            "Client 1's AdvertiseKeys carries message type 3 instead of 1: rejected \
+             (UnexpectedType), client 1 is excluded; the round finishes without it.",
+            41,
+            Dropouts::default(),
+            Tamper::Xor {
+                phase: Phase::AdvertiseKeys,
+                from: 1,
+                offset: 1,
+                mask: 0x02,
+            },
+        ),
+        bad(
+            "bad_advertise_weak_key",
+            "Client 3's AdvertiseKeys carries c_pk = 0, a point of small order whose \
+             every agreement is all-zero: rejected (WeakKey), client 3 is excluded.",
+            42,
+            Dropouts::default(),
+            Tamper::Fill {
+                phase: Phase::AdvertiseKeys,
+                from: 3,
+                offset: 2 + 32,
+                len: 32,
+                byte: 0,
+            },
+        ),
+        bad(
+            "bad_advertise_duplicate_key",
+            "Client 2 never advertises; a copy of client 1's AdvertiseKeys claims to come \
+             from client 2: its keys are client 1's, so it is rejected (DuplicateKey), and \
+             client 1 is excluded too (the server cannot tell which of the two is genuine, \
+             spec/protocol.md section 5.1); the round finishes with 3, 4 and 5.",
+            43,
+            Dropouts {
+                before_keys: vec![2],
+                ..Default::default()
+            },
+            Tamper::Inject {
+                phase: Phase::AdvertiseKeys,
+                from: 1,
+                claimed: 2,
+            },
+        ),
+        bad(
+            "bad_share_keys_count_out_of_bounds",
+            "The ciphertext count of client 2's ShareKeys gets 2^24 added: more than n, \
+             rejected before anything is allocated (LengthOutOfBounds); client 2 is \
+             excluded.",
+            44,
+            Dropouts::default(),
+            Tamper::Xor {
+                phase: Phase::ShareKeys,
+                from: 2,
+                offset: share_keys_ciphertext(&base, 0, 0) - 8 + 3,
+                mask: 0x01,
+            },
+        ),
+        bad(
+            "bad_share_keys_index_out_of_range",
+            "The receiver index of the last ciphertext in client 1's ShareKeys gets 2^24 \
+             added (still ascending): outside 1..=n, rejected (IndexOutOfRange); client 1 is \
+             excluded.",
+            45,
+            Dropouts::default(),
+            Tamper::Xor {
+                phase: Phase::ShareKeys,
+                from: 1,
+                offset: share_keys_ciphertext(&base, 3, 0) - 4 + 3,
+                mask: 0x01,
+            },
+        ),
+        bad(
+            "bad_share_keys_wrong_recipients",
+            "Client 5 never advertises. Client 1's last ciphertext, for client 4, is \
+             readdressed to 5, a valid index outside U1: rejected (WrongRecipients), client \
+             1 is excluded.",
+            46,
+            Dropouts {
+                before_keys: vec![5],
+                ..Default::default()
+            },
+            Tamper::Xor {
+                phase: Phase::ShareKeys,
+                from: 1,
+                offset: share_keys_ciphertext(&base, 2, 0) - 4,
+                mask: 0x01,
+            },
+        ),
+        bad(
+            "bad_share_keys_not_in_phase",
+            "Client 2 never advertises; a copy of client 1's ShareKeys claims to come from \
+             client 2, which is not in U1: rejected (NotInPhase); the round finishes with \
+             the other four.",
+            47,
+            Dropouts {
+                before_keys: vec![2],
+                ..Default::default()
+            },
+            Tamper::Inject {
+                phase: Phase::ShareKeys,
+                from: 1,
+                claimed: 2,
+            },
+        ),
+        bad(
+            "bad_unmask_response_wrong_kind",
+            "The kind byte of the first share in client 2's UnmaskResponse is flipped: it \
+             offers a mask-key share of a survivor, which the request did not ask for \
+             (WrongAnswer); the other answers suffice.",
+            48,
+            Dropouts::default(),
+            Tamper::Xor {
+                phase: Phase::Unmask,
+                from: 2,
+                offset: 2 + 32 + 4 + 4,
+                mask: 0x01,
+            },
+        ),
+        bad(
+            "bad_unmask_response_non_canonical_share",
+            "The first share in client 2's UnmaskResponse is set to 32 bytes 0xff, a scalar \
+             not reduced mod l: rejected (NonCanonical); the other answers suffice.",
+            49,
+            Dropouts::default(),
+            Tamper::Fill {
+                phase: Phase::Unmask,
+                from: 2,
+                offset: 2 + 32 + 4 + 4 + 1,
+                len: 32,
+                byte: 0xff,
+            },
+        ),
+        bad(
+            "bad_key_broadcast_missing_own_keys",
+            "The KeyBroadcast to client 2 leaves out client 2's own keys: client 2 refuses \
+             (MissingOwnKeys) and drops out before sharing; the round finishes without it.",
+            51,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::AdvertiseKeys,
+                to: 2,
+                edit: Edit::RemoveOwnKeys,
+            },
+        ),
+        bad(
+            "bad_key_broadcast_duplicate_keys",
+            "The KeyBroadcast to client 2 gives client 4 client 3's s_pk: client 2 refuses \
+             (DuplicateKeys) and drops out before sharing.",
+            52,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::AdvertiseKeys,
+                to: 2,
+                edit: Edit::CopyKey { peer: 4, source: 3 },
+            },
+        ),
+        bad(
+            "bad_key_broadcast_weak_key",
+            "The KeyBroadcast to client 2 gives client 4 s_pk = 0 (small order): client 2 \
+             refuses (WeakKey, peer 4) and drops out before sharing.",
+            53,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::AdvertiseKeys,
+                to: 2,
+                edit: Edit::ZeroKey { peer: 4 },
+            },
+        ),
+        bad(
+            "bad_key_broadcast_too_few",
+            "The KeyBroadcast to client 1 keeps only clients 1 and 2, fewer than t = 3: \
+             client 1 refuses (NotEnoughNeighbours) and drops out before sharing.",
+            54,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::AdvertiseKeys,
+                to: 1,
+                edit: Edit::KeepKeys { count: 2 },
+            },
+        ),
+        bad(
+            "bad_share_delivery_wrong_version",
+            "The ShareDelivery to client 3 carries version byte 1: client 3 refuses it \
+             (Server/Malformed/UnsupportedVersion) and drops out before masking; its pairwise \
+             masks never enter the sum.",
+            55,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::ShareKeys,
+                to: 3,
+                edit: Edit::Xor {
+                    offset: 0,
+                    mask: 0x03,
+                },
+            },
+        ),
+        bad(
+            "bad_share_delivery_wrong_session",
+            "The session id of the ShareDelivery to client 3 has one bit flipped: client 3 \
+             refuses it (WrongSession) and drops out before masking.",
+            56,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::ShareKeys,
+                to: 3,
+                edit: Edit::Xor {
+                    offset: 2,
+                    mask: 0x01,
+                },
+            },
+        ),
+        bad(
+            "bad_unmask_request_self_not_survivor",
+            "The UnmaskRequest to client 2 leaves client 2 out of the survivors: client 2 \
+             refuses (SelfNotSurvivor) and reveals nothing; the others' answers suffice.",
+            57,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::MaskedInput,
+                to: 2,
+                edit: Edit::RemoveSurvivor { peer: 2 },
+            },
+        ),
+        bad(
+            "bad_unmask_request_incomplete",
+            "The UnmaskRequest to client 2 leaves client 4, a neighbour it masked with, out \
+             of the survivors: client 2 refuses (IncompleteRequest, peer 4) and reveals \
+             nothing; the others' answers suffice.",
+            58,
+            Dropouts::default(),
+            Tamper::Server {
+                phase: Phase::MaskedInput,
+                to: 2,
+                edit: Edit::RemoveSurvivor { peer: 4 },
+            },
+        ),
+        bad(
+            "bad_unmask_request_unexpected_peer",
+            "Client 5 never advertises. The UnmaskRequest to client 2 lists 5 as a \
+             survivor, a peer client 2 never saw: client 2 refuses (UnexpectedPeer, peer 5) \
+             and reveals nothing.",
+            59,
+            Dropouts {
+                before_keys: vec![5],
+                ..Default::default()
+            },
+            Tamper::Server {
+                phase: Phase::MaskedInput,
+                to: 2,
+                edit: Edit::AddSurvivor { peer: 5 },
+            },
+        ),
+        bad_mal(
+            "bad_malicious_unmask_request_changed_set",
+            "Malicious model, n=7, t=5, c=1. The UnmaskRequest to client 2 moves client 5 \
+             from the survivors to the dropped, a different set from the one every client \
+             signed: client 2 refuses (SurvivorSetChanged) and reveals nothing (neither 5's \
+             seed share nor its mask-key share); the others' answers suffice.",
+            37,
+            Tamper::Server {
+                phase: Phase::Consistency,
+                to: 2,
+                edit: Edit::SurvivorToDropped { peer: 5 },
+            },
+        ),
         bad_mal(
             "bad_malicious_advertise_flipped_signature",
             "Malicious model, complete graph, n=7, t=5, c=1. One bit of the signature in \
@@ -990,16 +1467,23 @@ struct Entry {
     bytes: Vec<u8>,
     refused: Option<Error>,
     tampered: Option<&'static str>,
+    /// The honest bytes of an `altered` message, before the wire changed them.
+    original: Option<Vec<u8>>,
 }
 
+/// How the wire disturbed one message: its mark and, when altered, the
+/// honest bytes its sender produced.
+type Mark = (Option<&'static str>, Option<Vec<u8>>);
+
 impl Entry {
-    fn new(e: &Event<'_>, tampered: Option<&'static str>) -> Self {
+    fn new(e: &Event<'_>, (tampered, original): Mark) -> Self {
         Self {
             phase: e.phase,
             direction: e.direction,
             bytes: e.bytes.to_vec(),
             refused: e.refused,
             tampered,
+            original,
         }
     }
 
@@ -1017,6 +1501,9 @@ impl Entry {
         ];
         if let Some(t) = self.tampered {
             o.push(("tampered", s(t)));
+        }
+        if let Some(original) = &self.original {
+            o.push(("original_hex", s(hex(original))));
         }
         if let Some(e) = &self.refused {
             o.push(("error", error_json(e)));
@@ -1037,7 +1524,7 @@ struct TamperWire<'a> {
     params: &'a Params,
     tamper: Tamper,
     hits: usize,
-    marks: VecDeque<Option<&'static str>>,
+    marks: VecDeque<Mark>,
     entries: Vec<Entry>,
 }
 
@@ -1049,6 +1536,7 @@ impl Wire for TamperWire<'_> {
         mut bytes: Vec<u8>,
     ) -> Vec<(ClientIndex, Vec<u8>)> {
         let hit = |p: Phase, f: ClientIndex| p == phase && f == from;
+        let original = bytes.clone();
         let out = match self.tamper {
             Tamper::Truncate {
                 phase: p,
@@ -1073,6 +1561,16 @@ impl Wire for TamperWire<'_> {
                 mask,
             } if hit(p, f) => {
                 bytes[offset] ^= mask;
+                vec![(from, bytes, Some(ALTERED))]
+            }
+            Tamper::Fill {
+                phase: p,
+                from: f,
+                offset,
+                len,
+                byte,
+            } if hit(p, f) => {
+                bytes[offset..offset + len].fill(byte);
                 vec![(from, bytes, Some(ALTERED))]
             }
             Tamper::Duplicate { phase: p, from: f } if hit(p, f) => {
@@ -1102,7 +1600,8 @@ impl Wire for TamperWire<'_> {
         }
         out.into_iter()
             .map(|(i, b, m)| {
-                self.marks.push_back(m);
+                let honest = (m == Some(ALTERED)).then(|| original.clone());
+                self.marks.push_back((m, honest));
                 (i, b)
             })
             .collect()
@@ -1134,17 +1633,22 @@ impl Wire for TamperWire<'_> {
                 evidence.signatures.clear();
                 Some(req.to_bytes())
             }
+            Tamper::Server {
+                phase: ph,
+                to: t,
+                edit,
+            } if phase == ph && t == to => Some(edit.apply(p, to, &bytes)),
             _ => None,
         };
         match altered {
             Some(out) => {
                 assert_ne!(out, bytes);
                 self.hits += 1;
-                self.marks.push_back(Some(ALTERED));
+                self.marks.push_back((Some(ALTERED), Some(bytes)));
                 out
             }
             None => {
-                self.marks.push_back(None);
+                self.marks.push_back((None, None));
                 bytes
             }
         }
@@ -1256,7 +1760,7 @@ fn generate(case: &Case) -> J {
                 &case.inputs,
                 &case.dropouts,
                 &mut rng,
-                &mut |e| entries.push(Entry::new(e, None)),
+                &mut |e| entries.push(Entry::new(e, (None, None))),
             );
             (report, entries)
         }
@@ -1326,7 +1830,7 @@ fn vector_files() -> BTreeSet<String> {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
-        .filter(|f| f != PARAMS_TABLE)
+        .filter(|f| f != PARAMS_TABLE && f != DERIVATION_TABLE)
         .collect()
 }
 
@@ -1386,6 +1890,10 @@ fn vectors_regenerate_byte_for_byte() {
     if let Some(stored) = stored_or_write(&path_of(PARAMS_TABLE), &table, write) {
         assert_eq!(table, stored, "params.json text");
     }
+    let table = render(&derivation_table());
+    if let Some(stored) = stored_or_write(&path_of(DERIVATION_TABLE), &table, write) {
+        assert_eq!(table, stored, "secagg_plus.json text");
+    }
     if write {
         return;
     }
@@ -1400,7 +1908,127 @@ fn vectors_regenerate_byte_for_byte() {
         .iter()
         .filter(|n| n.starts_with("bad_malicious_"))
         .count();
-    assert_eq!((bad, bad_malicious), (16, 6), "bad_* cases");
+    assert_eq!((bad, bad_malicious), (35, 7), "bad_* cases");
+}
+
+/// Every fault and refusal the spec names appears in some vector, as a
+/// verdict on a message or in a result: each `ClientFault` and
+/// `ServerFault`, each `DecodeError` (in a client's or the server's
+/// `Malformed`, or from `Params::decode`), each `ParamsError` that
+/// `Params::decode` can return, and `NotEnoughSurvivors` in every phase.
+/// `SecretMismatch` is the exception: it needs a dealer that shares another
+/// secret than the one it masks with, which no edit of the encrypted
+/// messages on the wire can make (tests/api/fuzz_corpus.rs
+/// `regression_wrong_seed_commitment_aborts_typed` covers it).
+#[test]
+fn vectors_cover_every_fault() {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut note = |e: &Value| {
+        let kind = e["error"].as_str().unwrap_or("Client");
+        let mut key = format!("{kind}/{}", e["fault"].as_str().unwrap_or(""));
+        if let Some(d) = e["detail"].as_str() {
+            key = format!("{key}/{d}");
+        }
+        if let Some(p) = e["phase"].as_str() {
+            key = format!("{key}{p}");
+        }
+        seen.insert(key);
+    };
+    for name in vector_files() {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(path_of(&name)).unwrap()).unwrap();
+        for m in v["messages"].as_array().unwrap() {
+            if let Some(e) = m.get("error") {
+                note(e);
+            }
+        }
+        if v["result"].get("error").is_some() {
+            note(&v["result"]);
+        } else {
+            v["result"]["misbehaved"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .for_each(&mut note);
+        }
+    }
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(path_of(PARAMS_TABLE)).unwrap()).unwrap();
+    for e in table["encodings"].as_array().unwrap() {
+        if let Some(err) = e.get("error") {
+            note(err);
+        }
+    }
+    let decode = [
+        "Truncated",
+        "TrailingBytes",
+        "UnsupportedVersion",
+        "UnexpectedType",
+        "LengthOutOfBounds",
+        "NonCanonical",
+        "IndexOutOfRange",
+    ];
+    let mut want: BTreeSet<String> = [
+        "WrongSession",
+        "BadSignature",
+        "Duplicate",
+        "UnknownSender",
+        "NotInPhase",
+        "WeakKey",
+        "DuplicateKey",
+        "WrongRecipients",
+        "Undecryptable",
+        "WrongAnswer",
+        "BadShare",
+    ]
+    .iter()
+    .map(|f| format!("Client/{f}"))
+    .collect();
+    want.extend(decode.iter().map(|d| format!("Client/Malformed/{d}")));
+    want.extend(
+        [
+            "WrongSession",
+            "MissingOwnKeys",
+            "DuplicateKeys",
+            "WeakKey",
+            "UnexpectedPeer",
+            "NotEnoughNeighbours",
+            "SurvivorAndDropped",
+            "SelfNotSurvivor",
+            "IncompleteRequest",
+            "BadSignature",
+            "NotCertified",
+            "SurvivorSetChanged",
+            "Malformed/UnsupportedVersion",
+        ]
+        .iter()
+        .map(|f| format!("Server/{f}")),
+    );
+    want.extend(
+        [
+            "UnsupportedVersion",
+            "NonCanonical",
+            "Truncated",
+            "TrailingBytes",
+        ]
+        .iter()
+        .map(|d| format!("Decode//{d}")),
+    );
+    want.extend(
+        [
+            "ClientCount",
+            "Threshold",
+            "Bits",
+            "Dimension",
+            "Degree",
+            "NotUnique",
+        ]
+        .iter()
+        .map(|d| format!("Params//{d}")),
+    );
+    want.extend(PHASES.iter().map(|p| format!("NotEnoughSurvivors/{p}")));
+    let missing: Vec<&String> = want.difference(&seen).collect();
+    assert!(missing.is_empty(), "no vector shows {missing:?}");
 }
 
 /// The malicious Harary case only finishes because its dropouts are spread
@@ -1429,6 +2057,13 @@ fn vectors_harary_dropouts_are_spread() {
 
 /// Offset of the graph tag in a parameter encoding: version, n, t, b, m.
 const GRAPH_TAG: usize = 1 + 4 + 4 + 1 + 4;
+
+/// `base` with the little-endian `u32` at `at` replaced by `value`.
+fn splice(base: &[u8], at: usize, value: u32) -> Vec<u8> {
+    let mut v = base.to_vec();
+    v[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    v
+}
 
 /// `(name, what it shows, bytes)` for every entry of params.json.
 fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
@@ -1542,6 +2177,43 @@ fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             },
         ),
         ("bits_zero", "b=0: b must be in 1..=64.", edit(&semi, 9, 0)),
+        ("bits_65", "b=65: b must be in 1..=64.", edit(&semi, 9, 65)),
+        (
+            "one_client",
+            "n=1: a round needs at least two clients.",
+            splice(&semi, 1, 1),
+        ),
+        (
+            "too_many_clients",
+            "n above MAX_CLIENTS.",
+            splice(&semi, 1, secagg::params::MAX_CLIENTS + 1),
+        ),
+        (
+            "threshold_above_clients",
+            "Complete graph, n=5, t=6: t is above the neighbourhood (n).",
+            splice(&semi, 5, 6),
+        ),
+        (
+            "threshold_above_harary_neighbourhood",
+            "Harary k=6, t=8: t is above the neighbourhood (k + 1 = 7).",
+            splice(&h, 5, 8),
+        ),
+        (
+            "dimension_too_large",
+            "m = MAX_DIM + 1.",
+            splice(&semi, 10, secagg::params::MAX_DIM + 1),
+        ),
+        (
+            "harary_degree_not_below_n",
+            "Harary degree 20 with n=20: the degree must be below n.",
+            splice(&h, GRAPH_TAG + 1, 20),
+        ),
+        (
+            "harary_degree_zero",
+            "Harary degree 0: the degree is at least 2.",
+            splice(&h, GRAPH_TAG + 1, 0),
+        ),
+        ("empty", "No bytes at all.", Vec::new()),
     ]
 }
 
@@ -1638,6 +2310,108 @@ fn vectors_params_encodings_from_file() {
             "{n}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// The SecAgg+ (k, t) derivation table (secagg_plus.json).
+
+/// `(corrupt fraction, dropout fraction)` rows: those of spec/params.md
+/// sections 4.3 and 4.7, and the extremes.
+const DERIVATION_FRACTIONS: [(&str, &str); 8] = [
+    ("0.05", "0.05"),
+    ("0.05", "0.33"),
+    ("0.33", "0.05"),
+    ("0.1", "0.1"),
+    ("0.2", "0.2"),
+    ("0", "0.2"),
+    ("0.45", "0.45"),
+    ("0.05", "0.2"),
+];
+
+/// Roster sizes of the table: the degenerate ones and the decades.
+const DERIVATION_CLIENTS: [u32; 9] = [2, 3, 10, 20, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+/// One derivation: `(k, t)` for the semi-honest server, `(k, t, c)` for the
+/// malicious one (`c` from `corrupt_bound`), "none" when no pair exists.
+fn derivation(n: u32, gamma: f64, delta: f64) -> (J, J) {
+    use secagg::params::secagg_plus::{corrupt_bound, derive, derive_malicious};
+    let semi = derive(n, gamma, delta).map_or_else(
+        || s("none"),
+        |(k, t)| J::Obj(vec![("degree", num(k)), ("threshold", num(t))]),
+    );
+    let mal = derive_malicious(n, gamma, delta).map_or_else(
+        || s("none"),
+        |(k, t)| {
+            let mut o = vec![("degree", num(k)), ("threshold", num(t))];
+            match corrupt_bound(n, k, gamma) {
+                Some(c) => o.push(("corrupt", num(c))),
+                None => o.push(("corrupt", s("none"))),
+            }
+            J::Obj(o)
+        },
+    );
+    (semi, mal)
+}
+
+fn derivation_table() -> J {
+    let mut rows = Vec::new();
+    for (gamma, delta) in DERIVATION_FRACTIONS {
+        for n in DERIVATION_CLIENTS {
+            let (semi, mal) = derivation(n, gamma.parse().unwrap(), delta.parse().unwrap());
+            rows.push(J::Obj(vec![
+                ("corrupt_fraction", s(gamma)),
+                ("dropout_fraction", s(delta)),
+                ("clients", num(n)),
+                ("semi_honest", semi),
+                ("malicious", mal),
+            ]));
+        }
+    }
+    J::Obj(vec![
+        ("version", num(FORMAT)),
+        (
+            "description",
+            s(
+                "SecAgg+ (k, t) from (n, corrupt fraction, dropout fraction) by the rule of                spec/params.md section 4.2 (semi-honest) and 4.7 (malicious, with the corrupt                bound c of section 4.7.1); \"none\" where no pair meets the rule. Fractions                are decimal strings, parsed to the nearest double.",
+            ),
+        ),
+        ("derivations", J::Arr(rows)),
+    ])
+}
+
+#[test]
+fn vectors_secagg_plus_table_from_file() {
+    let text = std::fs::read_to_string(path_of(DERIVATION_TABLE)).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["version"], FORMAT);
+    let rows = v["derivations"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        DERIVATION_FRACTIONS.len() * DERIVATION_CLIENTS.len()
+    );
+    for r in rows {
+        let gamma: f64 = r["corrupt_fraction"].as_str().unwrap().parse().unwrap();
+        let delta: f64 = r["dropout_fraction"].as_str().unwrap().parse().unwrap();
+        let n = u32_of(&r["clients"]);
+        let (semi, mal) = derivation(n, gamma, delta);
+        assert_eq!(value(&semi), r["semi_honest"], "{n} {gamma} {delta}");
+        assert_eq!(value(&mal), r["malicious"], "{n} {gamma} {delta}");
+    }
+    // The reference points of spec/params.md section 4.3.
+    let at = |g: &str, d: &str, n: u32| {
+        rows.iter()
+            .find(|r| r["corrupt_fraction"] == g && r["dropout_fraction"] == d && r["clients"] == n)
+            .unwrap()
+    };
+    assert_eq!(
+        at("0.05", "0.05", 1_000)["semi_honest"],
+        serde_json::json!({"degree": 30, "threshold": 17})
+    );
+    assert_eq!(
+        at("0.05", "0.05", 100)["malicious"],
+        serde_json::json!({"degree": 16, "threshold": 11, "corrupt": 5})
+    );
+    assert_eq!(at("0.05", "0.05", 2)["semi_honest"], "none");
 }
 
 // ---------------------------------------------------------------------------
@@ -1812,6 +2586,13 @@ fn check_intermediates(
     }
 }
 
+/// The `original_hex` of an `altered` message.
+fn original_hex(m: &Value) -> &str {
+    m["original_hex"]
+        .as_str()
+        .expect("an altered message records its honest original")
+}
+
 /// Walks one file (protocols/v2/README.md section "Replaying").
 #[allow(clippy::too_many_lines, reason = "one walk of a transcript")]
 fn replay(name: &str) {
@@ -1876,6 +2657,11 @@ fn replay(name: &str) {
             matches!(tampered, None | Some(ALTERED | INJECTED)),
             "{at}: tampered"
         );
+        assert_eq!(
+            m.get("original_hex").is_some(),
+            tampered == Some(ALTERED),
+            "{at}: exactly the altered messages record their original"
+        );
         let expected = m.get("error");
         let to_server = m["to"] == "server";
         let kind = message_name(phase, to_server, malicious);
@@ -1914,6 +2700,7 @@ fn replay(name: &str) {
                 };
                 if tampered == Some(ALTERED) {
                     assert_ne!(produced, bytes, "{at}: altered in flight");
+                    assert_eq!(hex(&produced), original_hex(m), "{at}: the honest original");
                 } else {
                     assert_eq!(produced, bytes, "{at}: the client's own bytes");
                 }
@@ -1941,6 +2728,7 @@ fn replay(name: &str) {
                 .unwrap_or_else(|| panic!("{at}: the server sends nothing to {to}"));
             if tampered == Some(ALTERED) {
                 assert_ne!(sent, bytes, "{at}: altered in flight");
+                assert_eq!(hex(&sent), original_hex(m), "{at}: the honest original");
             } else {
                 assert!(tampered.is_none(), "{at}: only altered server messages");
                 assert_eq!(sent, bytes, "{at}: the server's bytes");
