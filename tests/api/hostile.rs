@@ -322,7 +322,12 @@ fn malformed_message_excludes_its_sender() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 2, ClientFault::Malformed(DecodeError::Truncated), Outcome::Excluded);
+    assert_client_error(
+        &run,
+        2,
+        ClientFault::Malformed(DecodeError::Truncated),
+        Outcome::Excluded,
+    );
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 3, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&[1, 3, 4, 5, 6]));
@@ -343,7 +348,12 @@ fn garbage_masked_input_excludes_its_sender_and_its_masks_are_removed() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 4, ClientFault::Malformed(DecodeError::TrailingBytes), Outcome::Excluded);
+    assert_client_error(
+        &run,
+        4,
+        ClientFault::Malformed(DecodeError::TrailingBytes),
+        Outcome::Excluded,
+    );
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 3, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&[1, 2, 3, 5, 6]));

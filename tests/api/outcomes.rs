@@ -183,7 +183,12 @@ fn drive(params: &Params, up: Up<'_>, down: Down<'_>) -> Ran {
             AwaitingKeys::new(params, ROUND, i, &mut r)
         }
         .unwrap();
-        upload(&mut server, &mut ran.server, ADVERTISE, up(ADVERTISE, i, &msg));
+        upload(
+            &mut server,
+            &mut ran.server,
+            ADVERTISE,
+            up(ADVERTISE, i, &msg),
+        );
         s0.insert(i, c);
     }
     macro_rules! close {
@@ -202,8 +207,7 @@ fn drive(params: &Params, up: Up<'_>, down: Down<'_>) -> Ran {
     for (i, msg) in d {
         let Some(mut c) = s0.remove(&i) else { continue };
         let frames = down(KEYS, i, &msg);
-        if let Some((c, out)) =
-            download(&mut ran.client, KEYS, i, frames, |b| c.receive(b, &mut r))
+        if let Some((c, out)) = download(&mut ran.client, KEYS, i, frames, |b| c.receive(b, &mut r))
         {
             upload(&mut server, &mut ran.server, SHARES, up(SHARES, i, &out));
             s1.insert(i, c);
@@ -228,7 +232,12 @@ fn drive(params: &Params, up: Up<'_>, down: Down<'_>) -> Ran {
             let Some(mut c) = s2.remove(&i) else { continue };
             let frames = down(SIGN, i, &msg);
             if let Some(out) = download(&mut ran.client, SIGN, i, frames, |b| c.consistency(b)) {
-                upload(&mut server, &mut ran.server, CONSISTENCY, up(CONSISTENCY, i, &out));
+                upload(
+                    &mut server,
+                    &mut ran.server,
+                    CONSISTENCY,
+                    up(CONSISTENCY, i, &out),
+                );
                 signed.insert(i, c);
             }
         }
@@ -260,7 +269,10 @@ fn upstream(
 }
 
 /// A round whose server messages go through `down`.
-fn downstream(params: &Params, mut down: impl FnMut(usize, ClientIndex, &[u8]) -> Vec<Vec<u8>>) -> Ran {
+fn downstream(
+    params: &Params,
+    mut down: impl FnMut(usize, ClientIndex, &[u8]) -> Vec<Vec<u8>>,
+) -> Ran {
     drive(params, &mut |_, i, b| vec![(i, b.to_vec())], &mut down)
 }
 
@@ -300,7 +312,11 @@ fn malformed_excludes_the_sender_in_every_phase() {
             assert_eq!(
                 ran.at(step, 2),
                 [
-                    client_error(2, ClientFault::Malformed(DecodeError::Truncated), Outcome::Excluded),
+                    client_error(
+                        2,
+                        ClientFault::Malformed(DecodeError::Truncated),
+                        Outcome::Excluded
+                    ),
                     client_error(2, ClientFault::NotInPhase, Outcome::Ignored),
                 ],
                 "step {step}"
@@ -473,7 +489,11 @@ fn duplicate_excludes_before_r2_and_names_from_r2_on() {
             };
             assert_eq!(
                 ran.at(step, 2),
-                [Ok(()), Ok(()), client_error(2, ClientFault::Duplicate, outcome)],
+                [
+                    Ok(()),
+                    Ok(()),
+                    client_error(2, ClientFault::Duplicate, outcome)
+                ],
                 "step {step}"
             );
             assert_eq!(ran.misbehaved(), [(2, ClientFault::Duplicate)]);
@@ -508,11 +528,19 @@ fn unknown_sender_is_ignored() {
         for step in [ADVERTISE, SHARES, MASKED, UNMASK] {
             assert_eq!(
                 ran.at(step, 6),
-                [client_error(6, ClientFault::UnknownSender, Outcome::Ignored)]
+                [client_error(
+                    6,
+                    ClientFault::UnknownSender,
+                    Outcome::Ignored
+                )]
             );
             assert_eq!(
                 ran.at(step, 0),
-                [client_error(0, ClientFault::UnknownSender, Outcome::Ignored)]
+                [client_error(
+                    0,
+                    ClientFault::UnknownSender,
+                    Outcome::Ignored
+                )]
             );
         }
         assert!(ran.misbehaved().is_empty());
@@ -602,10 +630,16 @@ fn duplicate_key_excludes_both_advertisers() {
     );
     // Client 1 got no error of its own but is excluded as well.
     assert_eq!(ran.at(ADVERTISE, 1), [Ok(())]);
-    assert!(ran.at(SHARES, 1).is_empty(), "client 1 was not sent its keys");
+    assert!(
+        ran.at(SHARES, 1).is_empty(),
+        "client 1 was not sent its keys"
+    );
     assert_eq!(
         ran.misbehaved(),
-        [(1, ClientFault::DuplicateKey), (3, ClientFault::DuplicateKey)]
+        [
+            (1, ClientFault::DuplicateKey),
+            (3, ClientFault::DuplicateKey)
+        ]
     );
     ran.sums(&[2, 4, 5]);
 }
@@ -897,31 +931,61 @@ fn server_malformed_leaves_the_state_usable() {
 #[test]
 fn server_wrong_session_spends_the_state_except_in_consistency() {
     both_models(|p| {
-        spent(p, DELIVERY, ServerFault::WrongSession, edit_delivery(p, |m| m.session[0] ^= 1));
-        spent(p, REQUEST, ServerFault::WrongSession, edit_request(p, |m| m.session[0] ^= 1));
+        spent(
+            p,
+            DELIVERY,
+            ServerFault::WrongSession,
+            edit_delivery(p, |m| m.session[0] ^= 1),
+        );
+        spent(
+            p,
+            REQUEST,
+            ServerFault::WrongSession,
+            edit_request(p, |m| m.session[0] ^= 1),
+        );
     });
     let p = params(true);
-    usable(&p, SIGN, ServerFault::WrongSession, edit_consistency(&p, |m| m.session[0] ^= 1));
+    usable(
+        &p,
+        SIGN,
+        ServerFault::WrongSession,
+        edit_consistency(&p, |m| m.session[0] ^= 1),
+    );
 }
 
 #[test]
 fn server_missing_own_keys_spends_the_state() {
     both_models(|p| {
-        spent(p, KEYS, ServerFault::MissingOwnKeys, edit_broadcast(p, |m| m.keys.retain(|k| k.index != 1)));
+        spent(
+            p,
+            KEYS,
+            ServerFault::MissingOwnKeys,
+            edit_broadcast(p, |m| m.keys.retain(|k| k.index != 1)),
+        );
     });
 }
 
 #[test]
 fn server_duplicate_keys_spends_the_state() {
     both_models(|p| {
-        spent(p, KEYS, ServerFault::DuplicateKeys, edit_broadcast(p, |m| m.keys[2].c_pk = m.keys[1].c_pk));
+        spent(
+            p,
+            KEYS,
+            ServerFault::DuplicateKeys,
+            edit_broadcast(p, |m| m.keys[2].c_pk = m.keys[1].c_pk),
+        );
     });
 }
 
 #[test]
 fn server_weak_key_spends_the_state() {
     both_models(|p| {
-        spent(p, KEYS, ServerFault::WeakKey { peer: 3 }, edit_broadcast(p, |m| m.keys[2].s_pk = WEAK));
+        spent(
+            p,
+            KEYS,
+            ServerFault::WeakKey { peer: 3 },
+            edit_broadcast(p, |m| m.keys[2].s_pk = WEAK),
+        );
     });
 }
 
@@ -952,18 +1016,14 @@ fn server_unexpected_peer_spends_the_state_except_in_consistency() {
         );
         // An unmask request naming client 5, which client 1 never masked
         // with.
-        let ran = drive(
-            p,
-            &mut five_gone_after_keys,
-            &mut |s, i, b| {
-                if s == REQUEST && i == 1 {
-                    let bad = edit_request(p, |m| m.survivors.push(5))(b);
-                    vec![bad, b.to_vec()]
-                } else {
-                    vec![b.to_vec()]
-                }
-            },
-        );
+        let ran = drive(p, &mut five_gone_after_keys, &mut |s, i, b| {
+            if s == REQUEST && i == 1 {
+                let bad = edit_request(p, |m| m.survivors.push(5))(b);
+                vec![bad, b.to_vec()]
+            } else {
+                vec![b.to_vec()]
+            }
+        });
         assert_eq!(
             ran.refused(REQUEST, 1),
             [
@@ -976,18 +1036,14 @@ fn server_unexpected_peer_spends_the_state_except_in_consistency() {
     // A consistency request naming client 5 as a survivor: refused, and the
     // real request that follows is signed.
     let p = params(true);
-    let ran = drive(
-        &p,
-        &mut five_gone_after_keys,
-        &mut |s, i, b| {
-            if s == SIGN && i == 1 {
-                let bad = edit_consistency(&p, |m| m.survivors.push(5))(b);
-                vec![bad, b.to_vec()]
-            } else {
-                vec![b.to_vec()]
-            }
-        },
-    );
+    let ran = drive(&p, &mut five_gone_after_keys, &mut |s, i, b| {
+        if s == SIGN && i == 1 {
+            let bad = edit_consistency(&p, |m| m.survivors.push(5))(b);
+            vec![bad, b.to_vec()]
+        } else {
+            vec![b.to_vec()]
+        }
+    });
     assert_eq!(
         ran.refused(SIGN, 1),
         [Error::Server(ServerFault::UnexpectedPeer { peer: 5 })]
@@ -1003,7 +1059,12 @@ fn server_not_enough_neighbours_spends_the_state_except_in_consistency() {
     };
     both_models(|p| {
         spent(p, KEYS, few(2), edit_broadcast(p, |m| m.keys.truncate(2)));
-        spent(p, DELIVERY, few(2), edit_delivery(p, |m| m.shares.truncate(1)));
+        spent(
+            p,
+            DELIVERY,
+            few(2),
+            edit_delivery(p, |m| m.shares.truncate(1)),
+        );
         spent(
             p,
             REQUEST,
@@ -1015,7 +1076,12 @@ fn server_not_enough_neighbours_spends_the_state_except_in_consistency() {
         );
     });
     let p = params(true);
-    usable(&p, SIGN, few(2), edit_consistency(&p, |m| m.survivors = vec![1, 2]));
+    usable(
+        &p,
+        SIGN,
+        few(2),
+        edit_consistency(&p, |m| m.survivors = vec![1, 2]),
+    );
 }
 
 #[test]
@@ -1198,4 +1264,49 @@ fn garbage_frames_leave_every_client_state_usable() {
             assert_eq!(ran.aggregate().sum, clean.aggregate().sum);
         }
     });
+}
+
+#[test]
+fn server_unexpected_peer_in_a_key_broadcast_spends_the_state() {
+    // Only a sparse graph has non-neighbours to name: H(4, 7), t = 3.
+    let p = Params::new(
+        7,
+        3,
+        32,
+        4,
+        Graph::Harary {
+            degree: 4,
+            seed: [3; 32],
+        },
+    )
+    .unwrap();
+    let mut stranger = None;
+    let ran = downstream(&p, |s, i, b| {
+        if s != KEYS || i != 1 {
+            return vec![b.to_vec()];
+        }
+        let mut m = KeyBroadcast::decode(&p, b).unwrap();
+        let named: Vec<ClientIndex> = m.keys.iter().map(|k| k.index).collect();
+        let j = (2..=7).find(|j| !named.contains(j)).unwrap();
+        stranger = Some(j);
+        // Keys the stranger might have had: valid, not weak, not repeated.
+        let (_, adv) = AwaitingKeys::new(&p, ROUND, j, &mut rng(5)).unwrap();
+        let adv = AdvertiseKeys::decode(&p, &adv).unwrap();
+        let mut entry = m.keys[0].clone();
+        entry.index = j;
+        entry.c_pk = adv.c_pk;
+        entry.s_pk = adv.s_pk;
+        m.keys.push(entry);
+        m.keys.sort_by_key(|k| k.index);
+        vec![m.to_bytes(), b.to_vec()]
+    });
+    let peer = stranger.unwrap();
+    assert_eq!(
+        ran.refused(KEYS, 1),
+        [
+            Error::Server(ServerFault::UnexpectedPeer { peer }),
+            Error::Misuse(Misuse::RoundOver)
+        ]
+    );
+    ran.sums(&[2, 3, 4, 5, 6, 7]);
 }
