@@ -1199,22 +1199,26 @@ fn server_survivor_set_changed() {
             m.dropped = vec![5];
         }),
     );
-    // Unmask, after an answer: another request is refused, the answered one
-    // is answered again.
+    // Unmask, after an answer: bytes that do not decode are still
+    // `Malformed`, another request is refused, the answered one is answered
+    // again.
     let other = edit_request(&p, |m| {
         m.survivors.retain(|&v| v != 5);
         m.dropped = vec![5];
     });
     let ran = downstream(&p, |s, i, b| {
         if s == REQUEST && i == 1 {
-            vec![b.to_vec(), other(b), b.to_vec()]
+            vec![b.to_vec(), b[..1].to_vec(), other(b), b.to_vec()]
         } else {
             vec![b.to_vec()]
         }
     });
     assert_eq!(
         ran.refused(REQUEST, 1),
-        [Error::Server(ServerFault::SurvivorSetChanged)]
+        [
+            Error::Server(ServerFault::Malformed(DecodeError::Truncated)),
+            Error::Server(ServerFault::SurvivorSetChanged)
+        ]
     );
     ran.sums(&ALL);
 }
