@@ -80,40 +80,114 @@ impl fmt::Display for DecodeError {
     }
 }
 
-/// How a client broke the protocol, as seen by the server. The client is
-/// excluded from the rest of the round (or, once its masked input is in the
-/// sum, named in [`crate::Aggregate::misbehaved`]).
+/// What the server did about the sender of a message it refused: the
+/// second half of [`Error::Client`] (spec/protocol.md section 5.4). A
+/// framework reads it to know whether the sender is still in the round
+/// without knowing the protocol's rules for each fault and phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Nothing was recorded and nothing changed: the message was dropped.
+    /// The sender keeps whatever standing it had (still in the round, or
+    /// already excluded); it is not added to
+    /// [`crate::Aggregate::misbehaved`]. A late message or one from outside
+    /// the roster is harmless.
+    Ignored,
+    /// The sender is recorded in [`crate::Aggregate::misbehaved`] and removed
+    /// from the rest of the round: its later messages are refused as
+    /// [`ClientFault::NotInPhase`] (with [`Outcome::Ignored`]). Excluded
+    /// before its masked input was accepted (R0 to R2), it is not in the sum
+    /// and counts as dropped; excluded later (Consistency, Unmask), its
+    /// masked input stays in the sum, since removing it would mean unmasking
+    /// it alone, but it is no longer a signer or a holder whose shares count.
+    Excluded,
+    /// The sender is recorded in [`crate::Aggregate::misbehaved`] but stays
+    /// in the round: the offending message is discarded, what it sent before
+    /// (its first message of the phase, its masked input) stands, and it is
+    /// asked and heard in later phases as before.
+    Named,
+    /// The round is over ([`crate::Server::close_phase`] returned this
+    /// error): the sender is named as the reason no [`crate::Aggregate`]
+    /// can be produced. Every later call is [`Misuse::RoundOver`].
+    Aborted,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ignored => "ignored",
+            Self::Excluded => "excluded",
+            Self::Named => "named",
+            Self::Aborted => "round aborted",
+        })
+    }
+}
+
+/// How a client broke the protocol, as seen by the server. What happened to
+/// the client is the [`Outcome`] that comes with it in [`Error::Client`];
+/// each variant below says which outcome it has in which phase
+/// (spec/protocol.md section 5.4 has the same table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClientFault {
-    /// Its message did not decode.
+    /// Its message did not decode. [`Outcome::Excluded`] in every phase; in
+    /// R2 the undecodable message counts as its masked input, so a later
+    /// well-formed one is [`ClientFault::NotInPhase`].
     Malformed(DecodeError),
     /// Its message names another session (or, in R0, another round).
+    /// [`Outcome::Excluded`] in every phase.
     WrongSession,
     /// Its signature does not verify under its roster key
-    /// (malicious-server model).
+    /// (malicious-server model): over its keys (R0), its commitments (R1),
+    /// the masking set the server delivered (R2) or the survivor set
+    /// (Consistency). [`Outcome::Excluded`] in each.
     BadSignature,
-    /// It already sent a message in this phase; the first one stands.
+    /// It already sent a different message in this phase (a byte-identical
+    /// resend is accepted as a no-op). In R0 and R1
+    /// [`Outcome::Excluded`]: its first message is withdrawn too. In R2,
+    /// Consistency and Unmask [`Outcome::Named`]: the first message stands
+    /// (its masked input is already in the sum).
     Duplicate,
-    /// Its index is not in the roster `1..=n`.
+    /// Its index is not in the roster `1..=n`. [`Outcome::Ignored`], in
+    /// every phase: garbage from outside the roster is never recorded.
     UnknownSender,
-    /// It is not expected to speak in this phase (it dropped out earlier, was
-    /// excluded, or the phase is over).
+    /// It is not expected to speak in this phase: it dropped out earlier, was
+    /// excluded, or (malicious model, Unmask) is not a signer.
+    /// [`Outcome::Ignored`], in every phase: a late message is harmless.
     NotInPhase,
     /// It advertised a public key of small order (a non-contributory key).
+    /// R0 only, [`Outcome::Excluded`].
     WeakKey,
-    /// It advertised a public key that another client advertised first.
+    /// It advertised the same key twice, or a key another client advertised
+    /// (or one already burned by such a clash). R0 only,
+    /// [`Outcome::Excluded`]; the client whose key it repeated is excluded
+    /// too, without an error of its own (the server cannot tell who copied
+    /// whom), and is in [`crate::Aggregate::misbehaved`] with this fault.
     DuplicateKey,
-    /// Its ciphertexts are not addressed to exactly its neighbours.
+    /// Its ciphertexts are not addressed to exactly its neighbours in U1
+    /// (R1), or its complaints name a client that is not its neighbour in U2
+    /// (R2). [`Outcome::Excluded`] in both.
     WrongRecipients,
-    /// A neighbour reported that its shares did not decrypt.
+    /// A neighbour reported that its shares did not decrypt or did not match
+    /// its commitments. Never returned by [`crate::Server::receive`]: the
+    /// server records it when R2 closes ([`Outcome::Named`]: the accused
+    /// stays in the round, its input in the sum if it sent one, in
+    /// [`crate::Aggregate::misbehaved`]). When the accused is left with
+    /// fewer than t holders, [`crate::Server::close_phase`] returns it with
+    /// [`Outcome::Aborted`].
     Undecryptable {
         /// The neighbour that could not decrypt.
         reported_by: ClientIndex,
     },
     /// Its unmask answer does not match the request (wrong owners or kinds).
+    /// Unmask only, [`Outcome::Excluded`]: the answer is discarded, its
+    /// input stays in the sum.
     WrongAnswer,
-    /// A share it returned is inconsistent with the verified reconstruction.
+    /// A share it returned does not match its dealer's Feldman commitments.
+    /// Never returned as an error: the server finds it when the last phase
+    /// closes and records it in [`crate::Aggregate::misbehaved`]
+    /// ([`Outcome::Named`]): the share is discarded, the holder's own input
+    /// stays in the sum.
     BadShare {
         /// Whose secret the bad share was of.
         owner: ClientIndex,
@@ -126,6 +200,8 @@ pub enum ClientFault {
     /// names it only when at least `2t - 1` shares agree, so that framing it
     /// would take `t` lying holders (spec/threat-model.md); with fewer, the
     /// round ends with [`Error::NotEnoughSurvivors`] in Unmask instead.
+    /// Returned by the last [`crate::Server::close_phase`] only, with
+    /// [`Outcome::Aborted`].
     SecretMismatch,
 }
 
@@ -158,51 +234,76 @@ impl fmt::Display for ClientFault {
 }
 
 /// How a server message broke the protocol, as seen by a client. The client
-/// refuses it and reveals nothing.
+/// refuses it and reveals nothing more. What happens to the client's state
+/// (spec/protocol.md section 4): a message that does not decode
+/// ([`ServerFault::Malformed`]) leaves it usable, the real message can
+/// follow; a decoded message that is refused spends it (the client has
+/// dropped out, a later call is [`Misuse::RoundOver`]), except on
+/// [`crate::AwaitingUnmask::consistency`], where a refusal leaves the state
+/// usable (the client signed nothing, so a retry cannot make it sign two
+/// sets), and except that a client that already answered an unmask request
+/// keeps answering that request alone. Each variant names the calls that
+/// return it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ServerFault {
-    /// The message did not decode.
+    /// The message did not decode. Every call; the state stays usable.
     Malformed(DecodeError),
-    /// The message names another session.
+    /// The message names another session. On
+    /// [`crate::AwaitingShares::receive`] and
+    /// [`crate::AwaitingUnmask::receive`] the state is spent; on
+    /// [`crate::AwaitingUnmask::consistency`] it stays usable.
     WrongSession,
-    /// The key broadcast does not hold this client's own keys.
+    /// The key broadcast does not hold this client's own keys
+    /// ([`crate::AwaitingKeys::receive`]; the state is spent).
     MissingOwnKeys,
-    /// The key broadcast holds the same public key twice.
+    /// The key broadcast holds the same public key twice
+    /// ([`crate::AwaitingKeys::receive`]; the state is spent).
     DuplicateKeys,
-    /// A public key of small order (non-contributory).
+    /// A public key of small order (non-contributory)
+    /// ([`crate::AwaitingKeys::receive`]; the state is spent).
     WeakKey {
         /// Whose key.
         peer: ClientIndex,
     },
     /// The message names a peer that is not a neighbour, or one this client
-    /// never saw in an earlier phase.
+    /// never saw in an earlier phase. The state is spent, except on
+    /// [`crate::AwaitingUnmask::consistency`], where it stays usable.
     UnexpectedPeer {
         /// The peer.
         peer: ClientIndex,
     },
-    /// Fewer neighbours (counting this client) than the threshold.
+    /// Fewer neighbours (counting this client) than the threshold. The state
+    /// is spent, except on [`crate::AwaitingUnmask::consistency`], where it
+    /// stays usable.
     NotEnoughNeighbours {
         /// How many were named.
         named: usize,
         /// The threshold.
         threshold: usize,
     },
-    /// The unmask request lists a peer both as survivor and as dropped.
+    /// The unmask request lists a peer both as survivor and as dropped
+    /// ([`crate::AwaitingUnmask::receive`]; the state is spent).
     SurvivorAndDropped {
         /// The peer.
         peer: ClientIndex,
     },
-    /// The unmask request does not list this client among the survivors.
+    /// The unmask request, or the consistency request, does not list this
+    /// client among the survivors. The state is spent on
+    /// [`crate::AwaitingUnmask::receive`], stays usable on
+    /// [`crate::AwaitingUnmask::consistency`].
     SelfNotSurvivor,
-    /// The unmask request leaves out a peer this client masked with.
+    /// The unmask request leaves out a peer this client masked with
+    /// ([`crate::AwaitingUnmask::receive`]; the state is spent).
     IncompleteRequest {
         /// The peer left out.
         peer: ClientIndex,
     },
     /// A signature the server forwarded does not verify under the signer's
     /// roster key (malicious-server model): a substituted key, a forged or
-    /// replayed message.
+    /// replayed message. Returned by [`crate::AwaitingKeys::receive`],
+    /// [`crate::AwaitingShares::receive`] and
+    /// [`crate::AwaitingUnmask::receive`] (the evidence); the state is spent.
     BadSignature {
         /// The client whose signature it claims to be.
         peer: ClientIndex,
@@ -211,13 +312,20 @@ pub enum ServerFault {
     /// the survivor set from the neighbourhood of `peer`, or lacks `peer`'s
     /// signed masking set, or that set is inconsistent with the survivor
     /// set (malicious-server model, spec/protocol.md section 4.5).
+    /// [`crate::AwaitingUnmask::receive`]; the state is spent.
     NotCertified {
         /// The client whose status the server could not certify.
         peer: ClientIndex,
     },
     /// A second survivor set, different from the one this client signed, or
     /// an unmask request before the survivor set was signed
-    /// (malicious-server model).
+    /// (malicious-server model), or a second, different unmask request. On
+    /// [`crate::AwaitingUnmask::consistency`] the state stays usable (it
+    /// still answers the set it signed); on
+    /// [`crate::AwaitingUnmask::receive`] after an answer, the client still
+    /// answers only the request it answered, byte-identical; before any
+    /// answer (unsigned set, or a request that is not the signed set seen
+    /// from this client) the state is spent.
     SurvivorSetChanged,
 }
 
@@ -339,12 +447,16 @@ pub enum Error {
     /// Bytes did not decode (for standalone decoding; inside a round the
     /// fault is attributed with [`Error::Client`] or [`Error::Server`]).
     Decode(DecodeError),
-    /// A client broke the protocol; the server excluded it.
+    /// A client broke the protocol, or sent a message the server does not
+    /// take from it now; `outcome` says what the server did about it.
     Client {
         /// The client at fault.
         index: ClientIndex,
         /// What it did.
         fault: ClientFault,
+        /// What happened to it: ignored, excluded, named, or the round
+        /// aborted (see each [`ClientFault`] variant for which, where).
+        outcome: Outcome,
     },
     /// A server message broke the protocol; the client refused it.
     Server(ServerFault),
@@ -371,7 +483,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Decode(e) => write!(f, "decode error: {e}"),
-            Self::Client { index, fault } => write!(f, "client {index}: {fault}"),
+            Self::Client {
+                index,
+                fault,
+                outcome,
+            } => write!(f, "client {index}: {fault} ({outcome})"),
             Self::Server(e) => write!(f, "server: {e}"),
             Self::NotEnoughSurvivors {
                 phase,

@@ -26,7 +26,7 @@ use crate::codec::{Decode, Encode};
 use crate::crypto::aead::CIPHERTEXT_LEN;
 use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::{feldman, kx, labels, shamir};
-use crate::error::{ClientFault, ClientIndex, Error, Misuse, ServerFault};
+use crate::error::{ClientFault, ClientIndex, Error, Misuse, Outcome, ServerFault};
 use crate::params::{Graph, Params, RoundId, ServerModel};
 use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 use crate::protocol::messages::{
@@ -1108,7 +1108,8 @@ impl ServerRun<'_> {
             },
             Err(e) => {
                 assert!(
-                    matches!(e, Error::Client { index, .. } if index == from),
+                    matches!(e, Error::Client { index, outcome, .. }
+                        if index == from && outcome != Outcome::Aborted),
                     "rejection does not name the sender {from}: {e:?}"
                 );
                 assert!(
@@ -1191,6 +1192,7 @@ impl ServerRun<'_> {
             Err(Error::Client {
                 index,
                 fault: ClientFault::SecretMismatch,
+                outcome: Outcome::Aborted,
             }) => {
                 assert!(
                     !(self.own(index, ADVERTISE) && self.own(index, SHARES)),
@@ -1201,6 +1203,7 @@ impl ServerRun<'_> {
             Err(Error::Client {
                 index,
                 fault: ClientFault::Undecryptable { .. },
+                outcome: Outcome::Aborted,
             }) => {
                 let touched = self.params.clients() as usize - self.clean.len();
                 assert!(

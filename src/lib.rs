@@ -21,7 +21,7 @@ pub use crate::codec::{Decode, Encode};
 pub use crate::crypto::identity::{Identity, Roster};
 pub use crate::crypto::labels;
 pub use crate::error::{
-    ClientFault, ClientIndex, DecodeError, Error, Misuse, ParamsError, Phase, ServerFault,
+    ClientFault, ClientIndex, DecodeError, Error, Misuse, Outcome, ParamsError, Phase, ServerFault,
 };
 pub use crate::params::{Graph, Params, ParamsBuilder, Policy, RoundId, ServerModel};
 pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};

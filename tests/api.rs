@@ -12,6 +12,8 @@ mod fuzz_corpus;
 mod hostile;
 #[path = "api/malicious.rs"]
 mod malicious;
+#[path = "api/outcomes.rs"]
+mod outcomes;
 #[path = "api/property.rs"]
 mod property;
 #[path = "api/resources.rs"]

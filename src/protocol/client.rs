@@ -17,7 +17,11 @@
 //!   real message;
 //! - a decoded server message that the client refuses (any other
 //!   [`Error::Server`]): the state is spent, the client has dropped out of
-//!   the round and has revealed nothing beyond its earlier messages;
+//!   the round and has revealed nothing beyond its earlier messages. Two
+//!   exceptions, where a retry is safe (spec/protocol.md section 4): a
+//!   refused consistency request leaves [`AwaitingUnmask`] usable (it signs
+//!   at most one set whatever it refused), and once it has answered an
+//!   unmask request it refuses any other but answers that one again;
 //! - after a success the state is spent too (the next state holds the
 //!   round); calling it again is [`Misuse::RoundOver`].
 
@@ -791,6 +795,9 @@ impl AwaitingUnmask {
     /// this client as a survivor, names fewer than t survivors, or in the
     /// malicious model differs from the signed set or lacks its evidence.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        // Bytes that do not decode are `Malformed` in every state, answered
+        // or not (spec/protocol.md section 4).
+        let msg = UnmaskRequest::decode(&self.common.params, bytes).map_err(server_err)?;
         if let Some((req, resp)) = &self.answered {
             return if req == bytes {
                 Ok(resp.clone())
@@ -798,7 +805,6 @@ impl AwaitingUnmask {
                 Err(refuse(ServerFault::SurvivorSetChanged))
             };
         }
-        let msg = UnmaskRequest::decode(&self.common.params, bytes).map_err(server_err)?;
         let own_shares = take(&mut self.own_shares)?;
         let result = self.answer(&msg, &own_shares);
         // Whatever the outcome, the held shares of this round are done with.

@@ -7,9 +7,11 @@
 //! the vector plus O(n k) for keys, ciphertexts in transit and shares.
 //!
 //! A message that breaks the protocol is rejected with an [`Error::Client`]
-//! naming its sender. Before R2 the sender is excluded from the round; from
-//! R2 on its masked input may already be in the sum, so it is named in
-//! [`Aggregate::misbehaved`] and its bad message is ignored. Each client is
+//! naming its sender and saying, in its [`Outcome`], what became of it:
+//! ignored (a late message, or a sender outside the roster), excluded from
+//! the rest of the round, or named in [`Aggregate::misbehaved`] while it
+//! stays in (spec/protocol.md section 5.4). Once a masked input is in the
+//! sum it stays there, whatever its sender does later. Each client is
 //! recorded at most once, and senders outside the roster are never recorded,
 //! so garbage does not grow the server's memory.
 
@@ -26,7 +28,7 @@ use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::labels;
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::shamir::{self, Share};
-use crate::error::{ClientFault, ClientIndex, Error, Misuse, Phase};
+use crate::error::{ClientFault, ClientIndex, Error, Misuse, Outcome, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
@@ -265,11 +267,23 @@ impl Server {
         &self.u4
     }
 
+    /// Records `fault` against `from`, who stays in the round
+    /// ([`Outcome::Named`]).
     fn fault(&mut self, from: ClientIndex, fault: ClientFault) -> Error {
-        self.misbehaved.entry(from).or_insert(fault);
-        Error::Client { index: from, fault }
+        self.record(from, fault, Outcome::Named)
     }
 
+    fn record(&mut self, from: ClientIndex, fault: ClientFault, outcome: Outcome) -> Error {
+        self.misbehaved.entry(from).or_insert(fault);
+        Error::Client {
+            index: from,
+            fault,
+            outcome,
+        }
+    }
+
+    /// Records `fault` against `from` and removes it from the rest of the
+    /// round ([`Outcome::Excluded`]).
     fn exclude(&mut self, from: ClientIndex, fault: ClientFault) -> Error {
         self.excluded.insert(from);
         match &mut self.state {
@@ -284,7 +298,7 @@ impl Server {
             }
             _ => {}
         }
-        self.fault(from, fault)
+        self.record(from, fault, Outcome::Excluded)
     }
 
     /// Takes one client message of the current phase.
@@ -303,6 +317,8 @@ impl Server {
     /// [`Error::Client`] naming `from` when it is outside the roster, not
     /// expected in this phase, already heard from, or its message is
     /// malformed, for another session or inconsistent with its neighbourhood;
+    /// its `outcome` says whether `from` was ignored, excluded or named
+    /// (the table of spec/protocol.md section 5.4);
     /// [`Error::Misuse`] once the round is over.
     pub fn receive(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
@@ -339,8 +355,9 @@ impl Server {
     }
 
     /// The clients excluded from the round so far, ascending: their later
-    /// messages are `NotInPhase`, and (after R2) their inputs are not in the
-    /// sum.
+    /// messages are `NotInPhase`. The inputs of those excluded up to R2 are
+    /// not in the sum; those excluded in Consistency or Unmask keep theirs
+    /// there ([`Outcome::Excluded`]).
     pub fn excluded(&self) -> Vec<ClientIndex> {
         self.excluded.iter().copied().collect()
     }
@@ -355,11 +372,13 @@ impl Server {
             return Err(Error::Client {
                 index: from,
                 fault: ClientFault::UnknownSender,
+                outcome: Outcome::Ignored,
             });
         }
         let not_in_phase = Error::Client {
             index: from,
             fault: ClientFault::NotInPhase,
+            outcome: Outcome::Ignored,
         };
         if self.excluded.contains(&from) {
             return Err(not_in_phase);
@@ -526,10 +545,10 @@ impl Server {
                 }
                 let msg = match ConsistencyResponse::decode(params, bytes) {
                     Ok(m) => m,
-                    Err(e) => return Err(self.fault(from, ClientFault::Malformed(e))),
+                    Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
                 };
                 if msg.session != self.session {
-                    return Err(self.fault(from, ClientFault::WrongSession));
+                    return Err(self.exclude(from, ClientFault::WrongSession));
                 }
                 let parts = consistency_parts(&self.session, from, digest);
                 let ok = self.roster.as_ref().is_some_and(|r| {
@@ -541,7 +560,7 @@ impl Server {
                     )
                 });
                 if !ok {
-                    return Err(self.fault(from, ClientFault::BadSignature));
+                    return Err(self.exclude(from, ClientFault::BadSignature));
                 }
                 signatures.insert(from, msg.signature);
                 Ok(())
@@ -629,6 +648,10 @@ impl Server {
     /// [`Error::NotEnoughSurvivors`] (and the round is over) when fewer than
     /// t clients remain in the phase, or some secret that must be
     /// reconstructed has fewer than t holders left (or too few good shares);
+    /// [`Error::Client`] with [`Outcome::Aborted`] (and the round is over)
+    /// for a dealer too many holders complained about
+    /// ([`ClientFault::Undecryptable`], R2) or whose shares give another
+    /// secret than it published ([`ClientFault::SecretMismatch`], Unmask);
     /// [`Error::Misuse`] once the round is over.
     pub fn close_phase(&mut self) -> Result<Step, Error> {
         let t = self.params.threshold_usize();
@@ -725,6 +748,7 @@ impl Server {
                         return Err(Error::Client {
                             index: accused,
                             fault: ClientFault::Undecryptable { reported_by: by[0] },
+                            outcome: Outcome::Aborted,
                         });
                     }
                 }
@@ -1010,7 +1034,7 @@ impl Server {
                 // Its shares were verified against its own commitments: it
                 // dealt a key other than the one it advertised.
                 self.state = State::Over;
-                return Err(self.fault(owner, ClientFault::SecretMismatch));
+                return Err(self.record(owner, ClientFault::SecretMismatch, Outcome::Aborted));
             }
             secrets.push((
                 owner,

@@ -291,7 +291,8 @@ fn regression_wrong_seed_commitment_aborts_typed() {
         result.unwrap_err(),
         Error::Client {
             index: 2,
-            fault: ClientFault::Undecryptable { reported_by: 3 }
+            fault: ClientFault::Undecryptable { reported_by: 3 },
+            outcome: secagg::Outcome::Aborted,
         }
     );
     // Untampered, the same round finishes.

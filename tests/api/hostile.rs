@@ -7,7 +7,7 @@ use rand_core::Rng;
 use secagg::protocol::messages::{MaskedInput, ShareKeys, UnmaskRequest, UnmaskResponse};
 use secagg::{
     Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
-    DecodeError, Encode, Error, Graph, Params, Server, ServerFault, Step,
+    DecodeError, Encode, Error, Graph, Outcome, Params, Server, ServerFault, Step,
 };
 
 use crate::common::{ROUND, rng};
@@ -301,9 +301,13 @@ fn server_request_leaving_out_the_client_or_a_peer_is_refused() {
 
 // ----- Hostile clients: excluded, named, and the rest still sums exactly. -----
 
-fn assert_client_error(run: &Run, index: ClientIndex, fault: ClientFault) {
+fn assert_client_error(run: &Run, index: ClientIndex, fault: ClientFault, outcome: Outcome) {
     assert!(
-        run.rejected.contains(&Error::Client { index, fault }),
+        run.rejected.contains(&Error::Client {
+            index,
+            fault,
+            outcome
+        }),
         "expected client {index} {fault:?}, got {:?}",
         run.rejected
     );
@@ -318,7 +322,12 @@ fn malformed_message_excludes_its_sender() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 2, ClientFault::Malformed(DecodeError::Truncated));
+    assert_client_error(
+        &run,
+        2,
+        ClientFault::Malformed(DecodeError::Truncated),
+        Outcome::Excluded,
+    );
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 3, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&[1, 3, 4, 5, 6]));
@@ -339,7 +348,12 @@ fn garbage_masked_input_excludes_its_sender_and_its_masks_are_removed() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 4, ClientFault::Malformed(DecodeError::TrailingBytes));
+    assert_client_error(
+        &run,
+        4,
+        ClientFault::Malformed(DecodeError::TrailingBytes),
+        Outcome::Excluded,
+    );
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 3, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&[1, 2, 3, 5, 6]));
@@ -354,7 +368,7 @@ fn wrong_session_excludes_its_sender() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 3, ClientFault::WrongSession);
+    assert_client_error(&run, 3, ClientFault::WrongSession, Outcome::Excluded);
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
@@ -374,7 +388,7 @@ fn duplicate_sender_before_masking_is_excluded() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 4, ClientFault::Duplicate);
+    assert_client_error(&run, 4, ClientFault::Duplicate, Outcome::Excluded);
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 3, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
@@ -395,7 +409,7 @@ fn duplicate_masked_input_is_counted_once_and_named() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 5, ClientFault::Duplicate);
+    assert_client_error(&run, 5, ClientFault::Duplicate, Outcome::Named);
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
@@ -428,7 +442,8 @@ fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
     assert!(extra.iter().zip([0u32, 6, u32::MAX]).all(|(e, i)| *e
         == Error::Client {
             index: i,
-            fault: ClientFault::UnknownSender
+            fault: ClientFault::UnknownSender,
+            outcome: Outcome::Ignored,
         }));
     // A client that sends a MaskedInput in R0 is malformed (wrong type).
     let (_, msg) = AwaitingKeys::new(&params, ROUND, 1, &mut r).unwrap();
@@ -438,7 +453,8 @@ fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
         server.receive(1, &wrong),
         Err(Error::Client {
             index: 1,
-            fault: ClientFault::Malformed(DecodeError::UnexpectedType(3))
+            fault: ClientFault::Malformed(DecodeError::UnexpectedType(3)),
+            outcome: Outcome::Excluded,
         })
     );
     // Excluded for the rest of the round.
@@ -446,7 +462,8 @@ fn unknown_index_and_out_of_phase_senders_are_rejected_without_effect() {
         server.receive(1, &msg),
         Err(Error::Client {
             index: 1,
-            fault: ClientFault::NotInPhase
+            fault: ClientFault::NotInPhase,
+            outcome: Outcome::Ignored,
         })
     );
 }
@@ -488,7 +505,7 @@ fn complaint_about_a_non_neighbour_excludes_the_complainer() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 1, ClientFault::WrongRecipients);
+    assert_client_error(&run, 1, ClientFault::WrongRecipients, Outcome::Excluded);
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![2, 3, 4, 5]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
@@ -548,7 +565,7 @@ fn unmask_answer_of_the_wrong_kind_is_discarded_and_named() {
         }
         Act::Send(b)
     });
-    assert_client_error(&run, 1, ClientFault::WrongAnswer);
+    assert_client_error(&run, 1, ClientFault::WrongAnswer, Outcome::Excluded);
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));

@@ -439,7 +439,8 @@ fn keys_from_another_round_are_refused() {
         server.receive(2, &old),
         Err(Error::Client {
             index: 2,
-            fault: secagg::ClientFault::WrongSession
+            fault: secagg::ClientFault::WrongSession,
+            outcome: secagg::Outcome::Excluded,
         })
     );
     // The server now forwards the old message's keys and signature to
@@ -685,7 +686,12 @@ mod attribution {
                     }
                 }
             }
-            Err(Error::Client { index, fault }) => {
+            Err(Error::Client {
+                index,
+                fault,
+                outcome,
+            }) => {
+                prop_assert_eq!(*outcome, secagg::Outcome::Aborted);
                 prop_assert!(
                     tampered.contains(index),
                     "the round ended naming honest client {} ({:?})",

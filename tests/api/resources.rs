@@ -380,7 +380,8 @@ fn flooded_round() -> Vec<Growth> {
                 e,
                 Error::Client {
                     index: 3,
-                    fault: ClientFault::Malformed(DecodeError::Truncated)
+                    fault: ClientFault::Malformed(DecodeError::Truncated),
+                    outcome: secagg::Outcome::Excluded,
                 }
             );
             continue;

@@ -320,7 +320,9 @@ fn error_json(e: &Error) -> J {
             o.push(("error", s("Decode")));
             decode_fields(d, &mut o);
         }
-        Error::Client { index, fault } => {
+        // The outcome follows from the fault and the phase (spec/protocol.md
+        // section 5.4); the vectors' error objects do not carry it.
+        Error::Client { index, fault, .. } => {
             o.push(("error", s("Client")));
             o.push(("index", num(*index)));
             client_fault_fields(fault, &mut o);
