@@ -1103,3 +1103,104 @@ pub(crate) fn plaintext_of_client(c: &Client) -> Zeroizing<Vec<u8>> {
 pub(crate) fn plaintext_of_server(s: &Server) -> Zeroizing<Vec<u8>> {
     encode_server(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let (c, s) = crate::fuzzing::state_seeds();
+        // Both rounds ran to the end: 5 client states and one server state
+        // per close (four closes semi-honest, five malicious), and more.
+        assert!(c.len() >= 5 * 9, "client seeds {}", c.len());
+        assert!(s.len() >= 9, "server seeds {}", s.len());
+        (c, s)
+    }
+
+    #[test]
+    fn plaintexts_roundtrip_and_every_prefix_fails() {
+        let (clients, servers) = seeds();
+        for pt in &clients {
+            let c = decode_client(pt).unwrap();
+            assert_eq!(&encode_client(&c)[..], &pt[..]);
+            for len in 0..pt.len() {
+                assert!(decode_client(&pt[..len]).is_err(), "prefix {len}");
+            }
+            let mut longer = pt.clone();
+            longer.push(0);
+            assert_eq!(
+                decode_client(&longer).err(),
+                Some(DecodeError::TrailingBytes)
+            );
+        }
+        for pt in &servers {
+            let s = decode_server(pt).unwrap();
+            assert_eq!(&encode_server(&s)[..], &pt[..]);
+            for len in 0..pt.len() {
+                assert!(decode_server(&pt[..len]).is_err(), "prefix {len}");
+            }
+            let mut longer = pt.clone();
+            longer.push(0);
+            assert_eq!(
+                decode_server(&longer).err(),
+                Some(DecodeError::TrailingBytes)
+            );
+        }
+    }
+
+    #[test]
+    fn seeds_cover_every_phase_of_both_roles() {
+        let (clients, servers) = seeds();
+        let phases: BTreeSet<u8> = clients
+            .iter()
+            .map(|pt| client_phase_byte(decode_client(pt).unwrap().phase()))
+            .collect();
+        // KeyBroadcast .. Done (no client is refused in an honest round).
+        assert_eq!(phases, (0..=4).collect());
+        let phases: BTreeSet<u8> = servers
+            .iter()
+            .map(|pt| server_phase_byte(decode_server(pt).unwrap().phase()))
+            .collect();
+        assert_eq!(phases, (0..=5).collect());
+    }
+
+    #[test]
+    fn garbage_and_flipped_plaintexts_never_panic() {
+        let (clients, servers) = seeds();
+        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(9);
+        for len in [0usize, 1, 31, 32, 40, 100, 1000] {
+            for _ in 0..50 {
+                let mut b = vec![0u8; len];
+                rng.fill_bytes(&mut b);
+                crate::fuzzing::decode_client_state(&b);
+                crate::fuzzing::decode_server_state(&b);
+            }
+        }
+        // One flipped bit per byte of a few seeds: refused, or (a flip
+        // inside a key or a digest) a state that re-encodes to its bytes.
+        for pt in clients.iter().step_by(7).chain(servers.iter().step_by(3)) {
+            for i in 0..pt.len() {
+                let mut b = pt.clone();
+                b[i] ^= 1 << (i % 8);
+                crate::fuzzing::decode_client_state(&b);
+                crate::fuzzing::decode_server_state(&b);
+            }
+        }
+        // A count of 2^32 - 1 behind a genuine prefix allocates nothing.
+        let c = &clients[0];
+        let params_len = u32::from_le_bytes([c[32], c[33], c[34], c[35]]) as usize;
+        let mut b = c[..36 + params_len + 4].to_vec();
+        b.extend_from_slice(&[1]);
+        b.extend_from_slice(&[0xff; 8]);
+        assert!(decode_client(&b).is_err());
+    }
+
+    #[test]
+    fn state_error_display_names_no_secret() {
+        assert_eq!(
+            Error::State(StateError::Phase).to_string(),
+            "state: state of another phase"
+        );
+        assert_eq!(format!("{:?}", StateKey::new([7; 32])), "StateKey(<redacted>)");
+    }
+}

@@ -17,7 +17,7 @@ use crate::common::{ROUND, rng};
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every fuzz target in `fuzz/fuzz_targets/` and the function it calls.
-pub const TARGETS: [Target; 14] = [
+pub const TARGETS: [Target; 16] = [
     ("decode_advertise_keys", fuzzing::decode_advertise_keys),
     ("decode_key_broadcast", fuzzing::decode_key_broadcast),
     ("decode_share_keys", fuzzing::decode_share_keys),
@@ -38,6 +38,8 @@ pub const TARGETS: [Target; 14] = [
     ("client", fuzzing::client),
     ("server", fuzzing::server),
     ("shamir", fuzzing::shamir),
+    ("decode_client_state", fuzzing::decode_client_state),
+    ("decode_server_state", fuzzing::decode_server_state),
 ];
 
 /// `fuzz/` in the source tree.
@@ -118,6 +120,8 @@ corpus_tests!(
     client,
     server,
     shamir,
+    decode_client_state,
+    decode_server_state,
 );
 
 #[test]
