@@ -1860,7 +1860,10 @@ pub(crate) fn state_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     use crate::protocol::state::{plaintext_of_client, plaintext_of_server};
     let mut clients_out = Vec::new();
     let mut server_out = Vec::new();
-    for (label, shape) in [(1u64, (5, 3, 0, 16, 3, None)), (2, (5, 3, 4, 16, 3, Some(0)))] {
+    for (label, shape) in [
+        (1u64, (5, 3, 0, 16, 3, None)),
+        (2, (5, 3, 4, 16, 3, Some(0))),
+    ] {
         let Some(p) = shape_params(&shape) else {
             continue;
         };

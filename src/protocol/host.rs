@@ -243,8 +243,7 @@ impl Client {
                 Ok(out)
             }
             Stage::Unmask(u) => {
-                if self.common.creds.is_some() && bytes.get(1) == Some(&kind::CONSISTENCY_REQUEST)
-                {
+                if self.common.creds.is_some() && bytes.get(1) == Some(&kind::CONSISTENCY_REQUEST) {
                     u.consistency(bytes)
                 } else {
                     u.receive(bytes)

@@ -914,9 +914,8 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
     let session = r.array()?;
     let all_keys = keys(&mut r, n)?;
     let commitments = map(&mut r, n, 64 * t, |r, _| {
-        let mut read = || -> Result<Vec<[u8; 32]>, DecodeError> {
-            (0..t).map(|_| r.array()).collect()
-        };
+        let mut read =
+            || -> Result<Vec<[u8; 32]>, DecodeError> { (0..t).map(|_| r.array()).collect() };
         Ok([read()?, read()?])
     })?;
     let key_signatures = sigs(&mut r, n)?;
@@ -1107,6 +1106,7 @@ pub(crate) fn plaintext_of_server(s: &Server) -> Zeroizing<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_core::Rng;
 
     fn seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let (c, s) = crate::fuzzing::state_seeds();
@@ -1201,6 +1201,9 @@ mod tests {
             Error::State(StateError::Phase).to_string(),
             "state: state of another phase"
         );
-        assert_eq!(format!("{:?}", StateKey::new([7; 32])), "StateKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", StateKey::new([7; 32])),
+            "StateKey(<redacted>)"
+        );
     }
 }

@@ -26,7 +26,9 @@ fn malicious() -> Params {
 }
 
 fn input(p: &Params, u: ClientIndex) -> Vec<u64> {
-    (0..u64::from(p.dim())).map(|j| u64::from(u) * 100 + j).collect()
+    (0..u64::from(p.dim()))
+        .map(|j| u64::from(u) * 100 + j)
+        .collect()
 }
 
 /// How the clients are driven.
@@ -258,7 +260,12 @@ fn exports() -> (Vec<u8>, Vec<u8>) {
 }
 
 fn import_client(bytes: &[u8]) -> Result<Client, Error> {
-    Client::import(bytes, &StateKey::new(KEY), &ROUND, ClientPhase::ShareDelivery)
+    Client::import(
+        bytes,
+        &StateKey::new(KEY),
+        &ROUND,
+        ClientPhase::ShareDelivery,
+    )
 }
 
 fn import_server(bytes: &[u8]) -> Result<Server, Error> {
@@ -288,7 +295,10 @@ fn error_for_flip_at(i: usize) -> StateError {
 #[test]
 fn genuine_exports_import() {
     let (c, s) = exports();
-    assert_eq!(import_client(&c).unwrap().phase(), ClientPhase::ShareDelivery);
+    assert_eq!(
+        import_client(&c).unwrap().phase(),
+        ClientPhase::ShareDelivery
+    );
     assert_eq!(import_server(&s).unwrap().phase(), Some(Phase::ShareKeys));
 }
 
@@ -298,11 +308,21 @@ fn other_round_phase_role_or_key_is_refused() {
     let key = StateKey::new(KEY);
     let other_round = [0x53; 32];
     assert_eq!(
-        state_err(Client::import(&c, &key, &other_round, ClientPhase::ShareDelivery)),
+        state_err(Client::import(
+            &c,
+            &key,
+            &other_round,
+            ClientPhase::ShareDelivery
+        )),
         StateError::Round
     );
     assert_eq!(
-        state_err(Server::import(&s, &key, &other_round, Some(Phase::ShareKeys))),
+        state_err(Server::import(
+            &s,
+            &key,
+            &other_round,
+            Some(Phase::ShareKeys)
+        )),
         StateError::Round
     );
     for phase in [
@@ -332,7 +352,12 @@ fn other_round_phase_role_or_key_is_refused() {
     assert_eq!(state_err(import_client(&s)), StateError::Role);
     let wrong = StateKey::new([0x4c; 32]);
     assert_eq!(
-        state_err(Client::import(&c, &wrong, &ROUND, ClientPhase::ShareDelivery)),
+        state_err(Client::import(
+            &c,
+            &wrong,
+            &ROUND,
+            ClientPhase::ShareDelivery
+        )),
         StateError::Authentication
     );
     assert_eq!(
@@ -358,7 +383,10 @@ fn unknown_versions_are_refused() {
 fn every_truncation_is_refused() {
     let (c, s) = exports();
     for (bytes, import) in [
-        (&c, (|b: &[u8]| import_client(b).map(|_| ())) as fn(&[u8]) -> Result<(), Error>),
+        (
+            &c,
+            (|b: &[u8]| import_client(b).map(|_| ())) as fn(&[u8]) -> Result<(), Error>,
+        ),
         (&s, |b: &[u8]| import_server(b).map(|_| ())),
     ] {
         for len in 0..bytes.len() {
@@ -379,7 +407,10 @@ fn every_truncation_is_refused() {
 fn every_bit_flip_is_refused() {
     let (c, s) = exports();
     for (bytes, import) in [
-        (&c, (|b: &[u8]| import_client(b).map(|_| ())) as fn(&[u8]) -> Result<(), Error>),
+        (
+            &c,
+            (|b: &[u8]| import_client(b).map(|_| ())) as fn(&[u8]) -> Result<(), Error>,
+        ),
         (&s, |b: &[u8]| import_server(b).map(|_| ())),
     ] {
         for i in 0..bytes.len() {
@@ -467,7 +498,9 @@ fn client_garbage_keeps_the_state_and_a_refusal_spends_it() {
     // Cut by one byte: does not decode, the client waits on.
     assert_eq!(
         c.receive(&delivery[..delivery.len() - 1], &mut r),
-        Err(Error::Server(ServerFault::Malformed(DecodeError::Truncated)))
+        Err(Error::Server(ServerFault::Malformed(
+            DecodeError::Truncated
+        )))
     );
     assert_eq!(c.phase(), ClientPhase::ShareDelivery);
     // Another session: decodes, refused, the round is over for it.
