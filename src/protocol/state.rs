@@ -8,7 +8,7 @@
 //! secret keys and Shamir shares: it exists only in zeroized buffers and
 //! never leaves this module unsealed.
 //!
-//! The plaintext decoders ([`decode_client`], [`decode_server`]) are total:
+//! The plaintext decoders (`decode_client`, `decode_server`) are total:
 //! every count is checked against the parameters' limits and against the
 //! bytes that remain before anything is allocated, and a state that decodes
 //! re-encodes to the same bytes (the `decode_client_state` and
