@@ -975,11 +975,17 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
         S_UNMASK => {
             let sum = u64s(&mut r, m)?;
             let dropped = indices(&mut r, n)?;
-            let answered = indices(&mut r, n)?.into_iter().collect();
+            let answered: BTreeSet<ClientIndex> = indices(&mut r, n)?.into_iter().collect();
             let holders = params.degree() as usize + 1;
+            // Each asker not yet heard from adds at most one share per
+            // owner: a list allocated at what it holds plus that never
+            // reallocates (no copy of a share left behind), and its size is
+            // justified by the lists in the input, not by the parameters.
+            let askers = if params.is_malicious() { &u4 } else { &u3 };
+            let pending = askers.iter().filter(|a| !answered.contains(a)).count();
             let shares = map(&mut r, n, 4, |r, _| {
                 let c = count(r, holders, 4 + 32)?;
-                let mut list = Vec::with_capacity(holders);
+                let mut list = Vec::with_capacity(holders.min(c + pending));
                 for _ in 0..c {
                     let x = r.u32()?;
                     if x == 0 || x > n {
@@ -1193,6 +1199,51 @@ mod tests {
         b.extend_from_slice(&[1]);
         b.extend_from_slice(&[0xff; 8]);
         assert!(decode_client(&b).is_err());
+    }
+
+    /// Share lists of an imported server are allocated at what they hold
+    /// plus one per asker not yet heard from (never reallocated, never
+    /// sized by the parameters alone): the finding
+    /// `fuzz/regressions/decode_server_state/share_list_capacity_from_params`
+    /// asked for 300 MB on a 1 KB input.
+    #[test]
+    fn share_lists_are_sized_by_the_input() {
+        let (_, servers) = seeds();
+        let mut checked = 0;
+        for pt in &servers {
+            let s = decode_server(pt).unwrap();
+            let State::Unmask {
+                answered, shares, ..
+            } = &s.state
+            else {
+                continue;
+            };
+            let askers = if s.params.is_malicious() {
+                &s.u4
+            } else {
+                &s.u3
+            };
+            let pending = askers.iter().filter(|a| !answered.contains(a)).count();
+            let holders = s.params.degree() as usize + 1;
+            for list in shares.values() {
+                assert_eq!(list.capacity(), holders.min(list.len() + pending));
+                checked += 1;
+            }
+        }
+        assert!(checked > 0);
+        let finding = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/regressions/decode_server_state/share_list_capacity_from_params"),
+        )
+        .unwrap();
+        // n = 2^23: the parameters alone would call for 2^23 shares.
+        let p = Params::decode(&finding[36..36 + 17]).unwrap();
+        assert!(p.degree() >= 1 << 20);
+        if let Ok(s) = decode_server(&finding)
+            && let State::Unmask { shares, .. } = &s.state
+        {
+            assert!(shares.values().all(|l| l.capacity() < 1 << 16));
+        }
     }
 
     #[test]

@@ -352,3 +352,20 @@ fn regression_honest_dealer_framed_by_one_holder() {
         vec![(1, ClientFault::BadShare { owner: 2 })]
     );
 }
+
+/// A server state in Unmask whose share list was allocated at the
+/// parameters' `k + 1` (n = 2^23 on the complete graph, a 300 MB
+/// allocation) rather than at what the input justifies: it now decodes (or
+/// not) without allocating more than its lists call for
+/// (`src/protocol/state.rs::tests::share_lists_are_sized_by_the_input`).
+#[test]
+fn regression_share_list_capacity_from_params() {
+    let name = "share_list_capacity_from_params";
+    let data = fs::read(
+        fuzz_dir()
+            .join("regressions/decode_server_state")
+            .join(name),
+    )
+    .unwrap();
+    run_one("decode_server_state", name, &data);
+}
