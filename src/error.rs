@@ -423,6 +423,9 @@ pub enum Misuse {
     /// The malicious-server model needs this client's identity and the
     /// roster; the semi-honest model takes neither.
     Identity,
+    /// A ShareDelivery arrived before the input was set
+    /// ([`crate::Client::set_input`]).
+    InputMissing,
 }
 
 impl fmt::Display for Misuse {
@@ -436,6 +439,7 @@ impl fmt::Display for Misuse {
             Self::Identity => {
                 "identity and roster are required exactly in the malicious-server model"
             }
+            Self::InputMissing => "the input was not set before the ShareDelivery",
         })
     }
 }
@@ -477,6 +481,8 @@ pub enum Error {
     /// A differential-privacy configuration, input or release failed
     /// (spec/dp.md).
     Dp(crate::dp::DpError),
+    /// An exported state was refused on import (spec/state.md).
+    State(crate::protocol::state::StateError),
 }
 
 impl fmt::Display for Error {
@@ -500,6 +506,7 @@ impl fmt::Display for Error {
             Self::Params(e) => write!(f, "invalid parameters: {e}"),
             Self::Misuse(e) => write!(f, "API misuse: {e}"),
             Self::Dp(e) => write!(f, "differential privacy: {e}"),
+            Self::State(e) => write!(f, "state: {e}"),
         }
     }
 }

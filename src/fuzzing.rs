@@ -1571,6 +1571,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "client" => client_seeds(),
         "server" => server_seeds(),
         "shamir" => shamir_seeds(),
+        "decode_client_state" => state_seeds().0,
+        "decode_server_state" => state_seeds().1,
         _ => message_seeds(target),
     }
 }
@@ -1826,4 +1828,86 @@ fn message_seeds(target: &str) -> Vec<Vec<u8>> {
         out.push([&[sel][..], &msg].concat());
     }
     out
+}
+
+// ----- Exported state (spec/state.md) -----
+
+/// Fuzzes the plaintext decoder of a [`crate::Client`]'s exported state
+/// (the sealed envelope would stop every input): a state that decodes must
+/// re-encode to exactly its input.
+pub fn decode_client_state(data: &[u8]) {
+    if let Some(again) = crate::protocol::state::client_roundtrip(data) {
+        assert!(
+            again[..] == *data,
+            "client state decode then encode changed the bytes"
+        );
+    }
+}
+
+/// Fuzzes the plaintext decoder of a [`Server`]'s exported state: a state
+/// that decodes must re-encode to exactly its input.
+pub fn decode_server_state(data: &[u8]) {
+    if let Some(again) = crate::protocol::state::server_roundtrip(data) {
+        assert!(
+            again[..] == *data,
+            "server state decode then encode changed the bytes"
+        );
+    }
+}
+
+/// The plaintexts of every client's and the server's state at every phase
+/// of two honest rounds, semi-honest and malicious (c = 0), each with
+/// client 5 dropping after R1.
+pub(crate) fn state_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    use crate::protocol::host::Client;
+    use crate::protocol::state::{plaintext_of_client, plaintext_of_server};
+    let mut clients_out = Vec::new();
+    let mut server_out = Vec::new();
+    for (label, shape) in [
+        (1u64, (5, 3, 0, 16, 3, None)),
+        (2, (5, 3, 4, 16, 3, Some(0))),
+    ] {
+        let Some(p) = shape_params(&shape) else {
+            continue;
+        };
+        let Some(ids) = identities(&p, label) else {
+            continue;
+        };
+        let mut rng = DetRng::new(0x57 << 56 | label);
+        let Some(mut server) = start_server(&p, &ids, &mut rng) else {
+            continue;
+        };
+        let mut clients = Vec::new();
+        for u in 1..=p.clients() {
+            let started = match ids.0.get(u as usize - 1) {
+                Some(id) => Client::with_identity(&p, ROUND, u, id, &ids.1, &mut rng),
+                None => Client::new(&p, ROUND, u, &mut rng),
+            };
+            let Ok((mut c, msg)) = started else { continue };
+            let _ = c.set_input(&vec![u64::from(u); p.dim_usize()]);
+            let _ = server.receive(u, &msg);
+            clients.push(c);
+        }
+        let mut closes = 0;
+        loop {
+            server_out.push(plaintext_of_server(&server).to_vec());
+            clients_out.extend(clients.iter().map(|c| plaintext_of_client(c).to_vec()));
+            let Ok(Step::Deliver(out)) = server.close_phase() else {
+                server_out.push(plaintext_of_server(&server).to_vec());
+                break;
+            };
+            closes += 1;
+            for (u, bytes) in out {
+                if u == 5 && closes >= 2 {
+                    continue;
+                }
+                if let Some(c) = clients.get_mut(u as usize - 1)
+                    && let Ok(reply) = c.receive(&bytes, &mut rng)
+                {
+                    let _ = server.receive(u, &reply);
+                }
+            }
+        }
+    }
+    (clients_out, server_out)
 }

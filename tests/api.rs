@@ -22,5 +22,7 @@ mod resources;
 mod round;
 #[path = "api/spec.rs"]
 mod spec;
+#[path = "api/state.rs"]
+mod state;
 #[path = "api/vectors.rs"]
 mod vectors;

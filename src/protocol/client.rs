@@ -66,41 +66,41 @@ fn refuse(fault: ServerFault) -> Error {
 
 /// The identity and roster of a client in the malicious-server model.
 #[derive(Clone, Debug)]
-struct Credentials {
-    identity: Identity,
-    roster: Roster,
+pub(super) struct Credentials {
+    pub(super) identity: Identity,
+    pub(super) roster: Roster,
 }
 
 /// What every state carries.
 #[derive(Clone, Debug)]
-struct Common {
-    params: Params,
-    round: RoundId,
-    index: ClientIndex,
-    creds: Option<Credentials>,
+pub(super) struct Common {
+    pub(super) params: Params,
+    pub(super) round: RoundId,
+    pub(super) index: ClientIndex,
+    pub(super) creds: Option<Credentials>,
 }
 
 /// Secrets keyed by client index: a vector allocated once at its final size
 /// and filled in ascending index order, so that no reallocation (or a
 /// `BTreeMap` node split) leaves a copy of a secret behind in freed memory
 /// (spec/crypto.md section 7).
-struct Keyed<V>(Vec<(ClientIndex, V)>);
+pub(super) struct Keyed<V>(pub(super) Vec<(ClientIndex, V)>);
 
 impl<V> Keyed<V> {
-    fn with_capacity(n: usize) -> Self {
+    pub(super) fn with_capacity(n: usize) -> Self {
         Self(Vec::with_capacity(n))
     }
 
     /// Appends `(index, value)`; `index` must be above every index held.
     /// Beyond the capacity the value is dropped (and wiped) rather than
     /// moving every secret to a new buffer.
-    fn push(&mut self, index: ClientIndex, value: V) {
+    pub(super) fn push(&mut self, index: ClientIndex, value: V) {
         if self.0.len() < self.0.capacity() && self.0.last().is_none_or(|(i, _)| *i < index) {
             self.0.push((index, value));
         }
     }
 
-    fn get(&self, index: ClientIndex) -> Option<&V> {
+    pub(super) fn get(&self, index: ClientIndex) -> Option<&V> {
         self.0
             .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
@@ -125,16 +125,16 @@ fn take<T>(slot: &mut Option<T>) -> Result<T, Error> {
 /// A client that has advertised its keys and awaits the server's
 /// [`KeyBroadcast`].
 pub struct AwaitingKeys {
-    common: Common,
-    inner: Option<KeysInner>,
+    pub(super) common: Common,
+    pub(super) inner: Option<KeysInner>,
 }
 
-struct KeysInner {
-    c_sk: StaticSecret,
-    c_pk: PublicKeyBytes,
-    mask_key: SecretScalar,
-    s_sk: StaticSecret,
-    s_pk: PublicKeyBytes,
+pub(super) struct KeysInner {
+    pub(super) c_sk: StaticSecret,
+    pub(super) c_pk: PublicKeyBytes,
+    pub(super) mask_key: SecretScalar,
+    pub(super) s_sk: StaticSecret,
+    pub(super) s_pk: PublicKeyBytes,
 }
 
 impl fmt::Debug for AwaitingKeys {
@@ -419,35 +419,35 @@ fn points(c: &feldman::Commitments) -> Vec<[u8; 32]> {
 
 /// The two shares a client holds of one peer's secrets.
 #[derive(Debug)]
-struct HeldShares {
-    mask_key: SecretScalar,
-    seed: SecretScalar,
+pub(super) struct HeldShares {
+    pub(super) mask_key: SecretScalar,
+    pub(super) seed: SecretScalar,
 }
 
 /// A client that has sent its shares and awaits the server's
 /// [`ShareDelivery`] (and its own input).
 pub struct AwaitingShares {
-    common: Common,
+    pub(super) common: Common,
     /// N(self), ascending.
-    neighbours: Vec<ClientIndex>,
-    inner: Option<SharesInner>,
+    pub(super) neighbours: Vec<ClientIndex>,
+    pub(super) inner: Option<SharesInner>,
 }
 
-struct SharesInner {
-    session: SessionId,
-    seed: SecretScalar,
-    own_shares: HeldShares,
+pub(super) struct SharesInner {
+    pub(super) session: SessionId,
+    pub(super) seed: SecretScalar,
+    pub(super) own_shares: HeldShares,
     /// Neighbours in U1 and the keys derived with each.
-    peers: Keyed<PeerKeys>,
+    pub(super) peers: Keyed<PeerKeys>,
 }
 
 /// What a client derives in R1 from one neighbour's advertised keys
 /// (spec/crypto.md sections 3 and 4).
-struct PeerKeys {
+pub(super) struct PeerKeys {
     /// The share-encryption key from the neighbour to this client.
-    open: Zeroizing<[u8; 32]>,
+    pub(super) open: Zeroizing<[u8; 32]>,
     /// The pairwise mask key and the sign this client adds it with.
-    mask: (PrgKey, Sign),
+    pub(super) mask: (PrgKey, Sign),
 }
 
 impl fmt::Debug for AwaitingShares {
@@ -655,32 +655,32 @@ fn open_shares(
 }
 
 /// The survivor set a client signed in the consistency round.
-struct Signed {
-    survivors: BTreeSet<ClientIndex>,
+pub(super) struct Signed {
+    pub(super) survivors: BTreeSet<ClientIndex>,
     /// Digest of the set, which every consistency signature covers.
-    digest: [u8; 32],
+    pub(super) digest: [u8; 32],
     /// The response sent, returned again for a byte-identical request.
-    response: Vec<u8>,
+    pub(super) response: Vec<u8>,
 }
 
 /// A client that has sent its masked input and awaits the server's
 /// [`UnmaskRequest`] (in the malicious model, first its
 /// [`ConsistencyRequest`]).
 pub struct AwaitingUnmask {
-    common: Common,
-    t: usize,
-    session: SessionId,
+    pub(super) common: Common,
+    pub(super) t: usize,
+    pub(super) session: SessionId,
     /// N(self), ascending.
-    neighbours: Vec<ClientIndex>,
-    own_shares: Option<HeldShares>,
+    pub(super) neighbours: Vec<ClientIndex>,
+    pub(super) own_shares: Option<HeldShares>,
     /// U2 within the neighbourhood: the senders of the delivered ciphertexts.
-    view: BTreeSet<ClientIndex>,
+    pub(super) view: BTreeSet<ClientIndex>,
     /// The shares that decrypted.
-    held: Keyed<HeldShares>,
-    signed: Option<Signed>,
+    pub(super) held: Keyed<HeldShares>,
+    pub(super) signed: Option<Signed>,
     /// The request answered and the answer (a byte-identical request gets
     /// the same answer; any other is refused).
-    answered: Option<(Vec<u8>, Vec<u8>)>,
+    pub(super) answered: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl fmt::Debug for AwaitingUnmask {

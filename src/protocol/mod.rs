@@ -2,6 +2,8 @@
 //! (spec/protocol.md).
 
 pub mod client;
+pub mod host;
 pub mod messages;
 pub mod server;
 pub(crate) mod signed;
+pub mod state;

@@ -78,7 +78,7 @@ pub struct Aggregate {
 }
 
 /// The state of the current phase.
-enum State {
+pub(super) enum State {
     AdvertiseKeys {
         keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
         /// Every key advertised so far, with its advertiser.
@@ -114,32 +114,32 @@ enum State {
 
 /// The server of one round.
 pub struct Server {
-    params: Params,
-    round: RoundId,
+    pub(super) params: Params,
+    pub(super) round: RoundId,
     /// Malicious model: every client's verifying key.
-    roster: Option<Roster>,
-    topo: Topology,
-    nonce: [u8; 32],
-    state: State,
-    session: SessionId,
+    pub(super) roster: Option<Roster>,
+    pub(super) topo: Topology,
+    pub(super) nonce: [u8; 32],
+    pub(super) state: State,
+    pub(super) session: SessionId,
     /// Public keys of U1.
-    keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
+    pub(super) keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
     /// Feldman commitments of U2: mask-key polynomial, self-seed polynomial.
-    commitments: BTreeMap<ClientIndex, [Commitments; 2]>,
+    pub(super) commitments: BTreeMap<ClientIndex, [Commitments; 2]>,
     /// Malicious model: AdvertiseKeys signatures of U1.
-    key_signatures: BTreeMap<ClientIndex, SignatureBytes>,
+    pub(super) key_signatures: BTreeMap<ClientIndex, SignatureBytes>,
     /// Malicious model: the signed masking sets of U3.
-    masking_sets: BTreeMap<ClientIndex, MaskingSet>,
-    u1: Vec<ClientIndex>,
-    u2: Vec<ClientIndex>,
-    u3: Vec<ClientIndex>,
+    pub(super) masking_sets: BTreeMap<ClientIndex, MaskingSet>,
+    pub(super) u1: Vec<ClientIndex>,
+    pub(super) u2: Vec<ClientIndex>,
+    pub(super) u3: Vec<ClientIndex>,
     /// Malicious model: the clients whose consistency signature verified.
-    u4: Vec<ClientIndex>,
-    excluded: BTreeSet<ClientIndex>,
-    misbehaved: BTreeMap<ClientIndex, ClientFault>,
+    pub(super) u4: Vec<ClientIndex>,
+    pub(super) excluded: BTreeSet<ClientIndex>,
+    pub(super) misbehaved: BTreeMap<ClientIndex, ClientFault>,
     /// SHA-256 of the message accepted from each client in the current
     /// phase: a byte-identical resend is recognised and ignored.
-    accepted: HashMap<ClientIndex, [u8; 32]>,
+    pub(super) accepted: HashMap<ClientIndex, [u8; 32]>,
 }
 
 impl fmt::Debug for Server {

@@ -17,7 +17,7 @@ use crate::common::{ROUND, rng};
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every fuzz target in `fuzz/fuzz_targets/` and the function it calls.
-pub const TARGETS: [Target; 14] = [
+pub const TARGETS: [Target; 16] = [
     ("decode_advertise_keys", fuzzing::decode_advertise_keys),
     ("decode_key_broadcast", fuzzing::decode_key_broadcast),
     ("decode_share_keys", fuzzing::decode_share_keys),
@@ -38,6 +38,8 @@ pub const TARGETS: [Target; 14] = [
     ("client", fuzzing::client),
     ("server", fuzzing::server),
     ("shamir", fuzzing::shamir),
+    ("decode_client_state", fuzzing::decode_client_state),
+    ("decode_server_state", fuzzing::decode_server_state),
 ];
 
 /// `fuzz/` in the source tree.
@@ -118,6 +120,8 @@ corpus_tests!(
     client,
     server,
     shamir,
+    decode_client_state,
+    decode_server_state,
 );
 
 #[test]
@@ -348,4 +352,21 @@ fn regression_honest_dealer_framed_by_one_holder() {
         agg.misbehaved,
         vec![(1, ClientFault::BadShare { owner: 2 })]
     );
+}
+
+/// A server state in Unmask whose share list was allocated at the
+/// parameters' `k + 1` (n = 2^23 on the complete graph, a 300 MB
+/// allocation) rather than at what the input justifies: it now decodes (or
+/// not) without allocating more than its lists call for
+/// (`src/protocol/state.rs::tests::share_lists_are_sized_by_the_input`).
+#[test]
+fn regression_share_list_capacity_from_params() {
+    let name = "share_list_capacity_from_params";
+    let data = fs::read(
+        fuzz_dir()
+            .join("regressions/decode_server_state")
+            .join(name),
+    )
+    .unwrap();
+    run_one("decode_server_state", name, &data);
 }
