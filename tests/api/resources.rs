@@ -222,13 +222,21 @@ fn decode_claiming_4_gib_fails_before_allocating() {
 /// The most a decode may allocate for `len` input bytes under `p`: list
 /// entries take at most 40 bytes in memory for each 37 on the wire, and a
 /// growing vector's capacity is at most twice its length (or 4 entries), so
-/// `3 * len` plus a constant; a masked vector of `m` elements is allocated
+/// `3 * len` plus a constant (`5 * len` where Feldman commitments are
+/// decoded into points); a masked vector of `m` elements is allocated
 /// at its exact size, 8 bytes each, once the input is long enough to hold it.
 fn justified(p: &Params, t: u8, len: usize) -> usize {
     let vector = usize::try_from(p.dim()).unwrap() * 8;
     let packed = secagg::vector::packed_len(p.dim() as usize, p.bits()).unwrap();
     let holds_vector = t == kind::MASKED_INPUT && len >= 2 + 32 + 4 + packed;
-    3 * len + 4 * 84 + if holds_vector { vector } else { 0 }
+    // Feldman commitments decode from 32 bytes to a 160-byte point (four
+    // field elements of five u64 limbs): linear in the input, five times it.
+    let per_byte = if t == kind::SHARE_KEYS || t == kind::SHARE_DELIVERY {
+        5
+    } else {
+        3
+    };
+    per_byte * len + 4 * 84 + if holds_vector { vector } else { 0 }
 }
 
 #[test]
