@@ -24,5 +24,8 @@ mod round;
 mod spec;
 #[path = "api/state.rs"]
 mod state;
+#[cfg(feature = "tracing")]
+#[path = "api/tracing.rs"]
+mod tracing_spans;
 #[path = "api/vectors.rs"]
 mod vectors;

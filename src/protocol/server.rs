@@ -654,6 +654,33 @@ impl Server {
     /// secret than it published ([`ClientFault::SecretMismatch`], Unmask);
     /// [`Error::Misuse`] once the round is over.
     pub fn close_phase(&mut self) -> Result<Step, Error> {
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!(
+            "secagg.close_phase",
+            phase = ?self.phase(),
+            pending = self.pending().len(),
+        )
+        .entered();
+        let result = self.close_phase_inner();
+        #[cfg(feature = "tracing")]
+        match &result {
+            Ok(Step::Deliver(out)) => tracing::info!(
+                messages = out.len(),
+                excluded = self.excluded.len(),
+                next = ?self.phase(),
+                "phase closed"
+            ),
+            Ok(Step::Done(a)) => tracing::info!(
+                survivors = a.survivors.len(),
+                misbehaved = a.misbehaved.len(),
+                "round done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "round ended"),
+        }
+        result
+    }
+
+    fn close_phase_inner(&mut self) -> Result<Step, Error> {
         let t = self.params.threshold_usize();
         self.accepted.clear();
         match core::mem::replace(&mut self.state, State::Over) {
