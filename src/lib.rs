@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod codec;
 mod crypto;
@@ -22,3 +22,5 @@ pub use crate::error::{
 pub use crate::params::{Graph, Params, ParamsBuilder, Policy, RoundId, ServerModel};
 pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 pub use crate::protocol::server::{Aggregate, Server, Step};
+#[cfg(feature = "ffi")]
+pub mod ffi;
