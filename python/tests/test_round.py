@@ -296,3 +296,29 @@ def test_memory_stable_over_rounds() -> None:
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     np.testing.assert_array_equal(s.sum, np.full(64, 4, dtype=np.uint64))
     assert after <= before * 1.10, (before, after)
+
+
+def test_readme_example() -> None:
+    """The Python example of README.md's "C and Python" section runs."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## C and Python") :]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    exec(compile(code.group(1), "README.md", "exec"), {})
+
+
+def test_fedavg_example_close_to_baseline() -> None:
+    """examples/fedavg.py with few rounds: after 4 rounds at epsilon 8 (over
+    the 4), the private model's test accuracy is within 5 points of the
+    non-private baseline's."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "fedavg.py"
+    spec = importlib.util.spec_from_file_location("fedavg", path)
+    assert spec is not None and spec.loader is not None
+    fedavg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fedavg)
+    history = fedavg.train(rounds=4, epsilon=8.0, seed=1, verbose=False)
+    private, baseline = history[-1]
+    assert baseline > 0.7
+    assert private >= baseline - 0.05, history
