@@ -34,6 +34,8 @@
 
 mod client;
 mod dp;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod server;
 

@@ -115,3 +115,31 @@ fn null_and_short_buffers() {
     // SAFETY: live handle, freed once.
     unsafe { secagg_params_free(params) };
 }
+
+/// The `ffi` fuzz target's corpus and seeds, replayed (as
+/// fuzz_corpus.rs does for the other targets).
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = crate::fuzz_corpus::fuzz_dir();
+    let corpus = crate::fuzz_corpus::inputs(&dir.join("corpus").join("ffi"));
+    assert!(!corpus.is_empty(), "fuzz/corpus/ffi is empty");
+    let regressions = crate::fuzz_corpus::inputs(&dir.join("regressions").join("ffi"));
+    for (path, data) in corpus.iter().chain(&regressions) {
+        let r = std::panic::catch_unwind(|| fuzzing::entry_points(data));
+        assert!(r.is_ok(), "ffi fuzz target fails on {}", path.display());
+    }
+    for seed in fuzzing::seeds() {
+        fuzzing::entry_points(&seed);
+    }
+}
+
+/// Writes the seeds into fuzz/corpus/ffi (run once by hand).
+#[test]
+#[ignore = "writes fuzz/corpus/ffi; run by hand when the seeds change"]
+fn write_ffi_seed_corpus() {
+    let dir = crate::fuzz_corpus::fuzz_dir().join("corpus").join("ffi");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, seed) in fuzzing::seeds().iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:02}")), seed).unwrap();
+    }
+}
