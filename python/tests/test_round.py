@@ -322,3 +322,29 @@ def test_fedavg_example_close_to_baseline() -> None:
     private, baseline = history[-1]
     assert baseline > 0.7
     assert private >= baseline - 0.05, history
+
+
+def test_malicious_model_refuses_tampered_broadcast() -> None:
+    """Malicious model: a key broadcast with a flipped byte in its last
+    signature is refused with a ServerFault naming the peer, and reveals
+    nothing (the client is spent)."""
+    params = Params(clients=8, threshold=5, dim=2, corrupt=1)
+    ids = [Identity.generate() for _ in range(8)]
+    roster = Roster([i.public_key for i in ids])
+    rid = os.urandom(32)
+    server = Server(params, rid, roster)
+    cs = {i: secagg.Client(params, rid, i, ids[i - 1], roster) for i in range(1, 9)}
+    for i, c in cs.items():
+        server.receive(i, c.message)
+    out = server.close_phase()
+    tampered = bytearray(out[1])
+    tampered[-1] ^= 0x01
+    with pytest.raises(ServerFault) as e:
+        cs[1].receive_keys(bytes(tampered))
+    assert e.value.name == "SERVER_BAD_SIGNATURE"
+    assert 2 <= e.value.index <= 8
+    # An identity that is not the roster's for the index is refused.
+    with pytest.raises(MisuseError):
+        secagg.Client(params, rid, 2, ids[0], roster)
+    with pytest.raises(MisuseError):
+        secagg.Client(params, rid, 2)  # malicious model needs identity and roster
