@@ -348,3 +348,29 @@ def test_malicious_model_refuses_tampered_broadcast() -> None:
         secagg.Client(params, rid, 2, ids[0], roster)
     with pytest.raises(MisuseError):
         secagg.Client(params, rid, 2)  # malicious model needs identity and roster
+
+
+def test_params_vectors() -> None:
+    """protocols/v2/params.json through Python: every accepted encoding
+    decodes to its fields and re-encodes byte for byte; every rejected one
+    raises the exception of its family with the status of its detail."""
+    import json
+
+    table = json.loads((HEADER.parents[1] / "protocols" / "v2" / "params.json").read_text())
+    families = {"Decode": ("DECODE_", secagg.DecodeError), "Params": ("PARAMS_", secagg.ParamsError)}
+    assert len(table["encodings"]) >= 17
+    for case in table["encodings"]:
+        data = bytes.fromhex(case["hex"])
+        if "accepted" in case:
+            want = case["accepted"]
+            p = Params.from_bytes(data)
+            assert (p.clients, p.threshold, p.bits, p.dim) == (
+                want["clients"], want["threshold"], want["bits"], want["dim"]), case["name"]
+            assert p.malicious == (want["server_model"] == "malicious"), case["name"]
+            assert p.to_bytes().hex() == want["params_hex"], case["name"]
+        else:
+            prefix, cls = families[case["error"]["error"]]
+            detail = re.sub(r"(?<!^)(?=[A-Z])", "_", case["error"]["detail"]).upper()
+            with pytest.raises(cls) as e:
+                Params.from_bytes(data)
+            assert e.value.name == prefix + detail, case["name"]
