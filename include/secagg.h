@@ -498,7 +498,7 @@ enum SecaggStatus secagg_params_with_dp(const struct SecaggParams *params,
 enum SecaggStatus secagg_params_dp(const struct SecaggParams *params, struct SecaggDpConfig **out);
 
 // Client side: encodes `x` (m floats) into the d integers to pass as the
-// input of [`super::secagg_client_receive_shares`]: clip, rotate with the
+// input of `secagg_client_receive_shares`: clip, rotate with the
 // public 32-byte `seed` (the same for every client of the round), scale,
 // round and add noise from the operating system's random source.
 //
@@ -800,7 +800,7 @@ enum SecaggStatus secagg_server_misbehaved(const struct SecaggServer *server,
                                            size_t *len);
 
 // Writes the 32-byte session id (all zero before R0 closes): the public
-// seed of the DP rotation ([`super::secagg_dp_encode`]).
+// seed of the DP rotation (`secagg_dp_encode`).
 //
 // # Safety
 // `server` is NULL or a live handle; `out` is NULL or 32 writable bytes.

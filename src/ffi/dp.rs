@@ -301,7 +301,7 @@ pub unsafe extern "C" fn secagg_params_dp(
 }
 
 /// Client side: encodes `x` (m floats) into the d integers to pass as the
-/// input of [`super::secagg_client_receive_shares`]: clip, rotate with the
+/// input of `secagg_client_receive_shares`: clip, rotate with the
 /// public 32-byte `seed` (the same for every client of the round), scale,
 /// round and add noise from the operating system's random source.
 ///

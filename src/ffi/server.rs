@@ -309,7 +309,7 @@ pub unsafe extern "C" fn secagg_server_misbehaved(
 }
 
 /// Writes the 32-byte session id (all zero before R0 closes): the public
-/// seed of the DP rotation ([`super::secagg_dp_encode`]).
+/// seed of the DP rotation (`secagg_dp_encode`).
 ///
 /// # Safety
 /// `server` is NULL or a live handle; `out` is NULL or 32 writable bytes.
