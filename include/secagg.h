@@ -17,14 +17,15 @@
  *   keys, seeds) are 32 bytes.
  * - Every function is NULL-safe and catches Rust panics
  *   (SECAGG_STATUS_PANIC); the library never aborts the process.
- * - Randomness comes from the operating system. Secrets never leave the
- *   library except an identity key on explicit request
- *   (secagg_identity_export_secret).
+ * - Randomness comes from the operating system: pass NULL for every
+ *   SecaggRng argument (a seeded SecaggRng is for tests and conformance
+ *   vectors only). Secrets never leave the library except an identity key
+ *   on explicit request (secagg_identity_export_secret).
  *
  * Threads: SecaggParams, SecaggIdentity, SecaggRoster and SecaggDpConfig
  * are immutable and may be shared and used from several threads at once.
- * SecaggClient and SecaggServer may be moved between threads but must not
- * be used from two threads at the same time (no internal locking).
+ * SecaggClient, SecaggServer and SecaggRng may be moved between threads but
+ * must not be used from two threads at the same time (no internal locking).
  */
 
 #ifndef SECAGG_H
@@ -255,6 +256,13 @@ typedef struct SecaggIdentity SecaggIdentity;
 // threads.
 typedef struct SecaggParams SecaggParams;
 
+// A deterministic random source (ChaCha20 seeded from a `u64`, the stream
+// of spec/conformance.md section 1) for tests and for replaying the
+// conformance vectors of protocols/. Never use it in production: pass NULL
+// wherever a function takes a `SecaggRng *`, and the operating system's
+// source is used. Mutable: must not be used from two threads at once.
+typedef struct SecaggRng SecaggRng;
+
 // Every client's verifying key, index `i` at position `i - 1`. Immutable:
 // may be shared between threads.
 typedef struct SecaggRoster SecaggRoster;
@@ -326,6 +334,25 @@ typedef struct SecaggFault {
 extern "C" {
 #endif // __cplusplus
 
+// A deterministic source from `seed` (tests and conformance vectors only).
+//
+// # Safety
+// `out` is NULL or valid for one pointer write.
+enum SecaggStatus secagg_rng_new_seeded(uint64_t seed, struct SecaggRng **out);
+
+// Draws `len` bytes from the source into `buf` (a host's round id, in the
+// conformance vectors).
+//
+// # Safety
+// `rng` is NULL or a live handle; `buf` is NULL or `len` writable bytes.
+enum SecaggStatus secagg_rng_fill(struct SecaggRng *rng, uint8_t *buf, size_t len);
+
+// Frees a source; NULL is a no-op.
+//
+// # Safety
+// `rng` is NULL or a handle not yet freed.
+void secagg_rng_free(struct SecaggRng *rng);
+
 // The static, NUL-terminated message of a status code; a code this build
 // does not know gets a generic text. Never NULL; never free it.
 const char *secagg_status_message(int32_t code);
@@ -334,19 +361,21 @@ const char *secagg_status_message(int32_t code);
 const char *secagg_version(void);
 
 // Starts round `round` (32 bytes, fresh for every round) as client `index`
-// in `1..=n`: draws the keys from the operating system and prepares the
+// in `1..=n`: draws the keys from `rng` (NULL: the operating system's
+// source, as in production) and prepares the
 // AdvertiseKeys message ([`secagg_client_message`]). In the
 // malicious-server model `identity` and `roster` are required; in the
 // semi-honest model both must be NULL (`SECAGG_STATUS_MISUSE_IDENTITY`).
 //
 // # Safety
-// `params`, `identity` and `roster` are NULL or live handles; `round` is
+// `params`, `identity`, `roster` and `rng` are NULL or live handles; `round` is
 // NULL or 32 readable bytes; `out` is NULL or valid for one pointer write.
 enum SecaggStatus secagg_client_new(const struct SecaggParams *params,
                                     const uint8_t *round,
                                     uint32_t index,
                                     const struct SecaggIdentity *identity,
                                     const struct SecaggRoster *roster,
+                                    struct SecaggRng *rng,
                                     struct SecaggClient **out);
 
 // The phase the client waits in.
@@ -368,17 +397,19 @@ enum SecaggStatus secagg_client_message(const struct SecaggClient *client,
                                         size_t cap,
                                         size_t *len);
 
-// Handles the server's KeyBroadcast and prepares the ShareKeys message.
+// Handles the server's KeyBroadcast and prepares the ShareKeys message,
+// drawing the Shamir polynomials from `rng` (NULL: the operating system).
 // `*fault_index` names the peer a server fault concerns (0 if none).
 // A broadcast that does not decode leaves the client usable; any other
 // refusal spends it (later calls give `SECAGG_STATUS_MISUSE_ROUND_OVER`).
 //
 // # Safety
-// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
-// bytes; `fault_index` is NULL or valid for one write.
+// `client` and `rng` are NULL or live handles; `bytes` is NULL or `len`
+// readable bytes; `fault_index` is NULL or valid for one write.
 enum SecaggStatus secagg_client_receive_keys(struct SecaggClient *client,
                                              const uint8_t *bytes,
                                              size_t len,
+                                             struct SecaggRng *rng,
                                              uint32_t *fault_index);
 
 // Handles the server's ShareDelivery with this client's `input` (`m`
@@ -401,7 +432,8 @@ enum SecaggStatus secagg_client_receive_shares(struct SecaggClient *client,
 // ConsistencyResponse (the client's signature on the survivor set).
 //
 // # Safety
-// As [`secagg_client_receive_keys`].
+// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
+// bytes; `fault_index` is NULL or valid for one write.
 enum SecaggStatus secagg_client_receive_consistency(struct SecaggClient *client,
                                                     const uint8_t *bytes,
                                                     size_t len,
@@ -411,7 +443,8 @@ enum SecaggStatus secagg_client_receive_consistency(struct SecaggClient *client,
 // byte-identical request gets the same answer; any other is refused.
 //
 // # Safety
-// As [`secagg_client_receive_keys`].
+// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
+// bytes; `fault_index` is NULL or valid for one write.
 enum SecaggStatus secagg_client_receive_unmask(struct SecaggClient *client,
                                                const uint8_t *bytes,
                                                size_t len,
@@ -641,11 +674,12 @@ enum SecaggStatus secagg_params_check_policy(const struct SecaggParams *params,
 // `params` is NULL or a handle not yet freed.
 void secagg_params_free(struct SecaggParams *params);
 
-// A fresh identity from the operating system's random source.
+// A fresh identity, from `rng` or (NULL) the operating system's source.
 //
 // # Safety
-// `out` is NULL or valid for one pointer write.
-enum SecaggStatus secagg_identity_generate(struct SecaggIdentity **out);
+// `rng` is NULL or a live handle; `out` is NULL or valid for one pointer
+// write.
+enum SecaggStatus secagg_identity_generate(struct SecaggRng *rng, struct SecaggIdentity **out);
 
 // An identity from its 32-byte secret key (as exported by
 // [`secagg_identity_export_secret`]).
@@ -699,15 +733,16 @@ void secagg_roster_free(struct SecaggRoster *roster);
 
 // A server for round `round` (32 bytes). In the malicious-server model
 // `roster` is required; in the semi-honest model it must be NULL
-// (`SECAGG_STATUS_MISUSE_IDENTITY`). The session nonce comes from the
-// operating system.
+// (`SECAGG_STATUS_MISUSE_IDENTITY`). The session nonce comes from `rng`
+// (NULL: the operating system's source, as in production).
 //
 // # Safety
-// `params` and `roster` are NULL or live handles; `round` is NULL or 32
+// `params`, `roster` and `rng` are NULL or live handles; `round` is NULL or 32
 // readable bytes; `out` is NULL or valid for one pointer write.
 enum SecaggStatus secagg_server_new(const struct SecaggParams *params,
                                     const uint8_t *round,
                                     const struct SecaggRoster *roster,
+                                    struct SecaggRng *rng,
                                     struct SecaggServer **out);
 
 // Takes client `from`'s message of the current phase. A byte-identical

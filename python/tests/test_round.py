@@ -116,19 +116,21 @@ def test_malicious_dropouts(case: str) -> None:
 
 def test_dp_round() -> None:
     n, m = 6, 10
-    dp = secagg.DpConfig(epsilon=50.0, delta=1e-5, clip=2.0, dim=m, bits=32, clients=n,
+    dp = secagg.DpConfig(epsilon=50.0, delta=1e-5, clip=1.0, dim=m, bits=32, clients=n,
                          min_honest=4)
     params = Params(clients=n, threshold=3, dim=dp.padded_dim, bits=32).with_dp(dp)
     assert params.dp is not None and params.dp.to_bytes() == dp.to_bytes()
     seed = os.urandom(32)
     rng = np.random.default_rng(3)
-    x = rng.normal(0, 0.5, size=(n, m))
+    x = rng.normal(0, 0.1, size=(n, m))  # norms well below the clip
     encoded = np.stack([dp.encode(row, seed) for row in x])
     server = run_round(params, encoded, drop_after_shares=[2])
     values, report = dp.decode(server.sum, len(server.survivors), seed)
     exact = x[[i - 1 for i in server.survivors]].sum(axis=0)
     assert values.shape == (m,)
-    assert np.max(np.abs(values - exact)) < 1.0
+    # The noise at epsilon 50 has a standard deviation near 0.25 per
+    # coordinate here: the root-mean-square error stays well below 0.6.
+    assert np.sqrt(np.mean((values - exact) ** 2)) < 0.6
     assert report.survivors == 5 and report.honest == 5
     assert report.epsilon_reached <= 50.0 + 1e-9
     mean, _ = dp.decode(server.sum, 5, seed, mean=True)
@@ -374,3 +376,73 @@ def test_params_vectors() -> None:
             with pytest.raises(cls) as e:
                 Params.from_bytes(data)
             assert e.value.name == prefix + detail, case["name"]
+
+
+VECTORS = HEADER.parents[1] / "protocols" / "v2"
+HONEST = sorted(
+    p.name for p in VECTORS.glob("*.json") if not p.name.startswith("bad_") and p.name != "params.json"
+)
+
+
+@pytest.mark.parametrize("name", HONEST)
+def test_vector_replay(name: str) -> None:
+    """Replays an honest conformance vector through the package (spec/
+    conformance.md section 4): every party rebuilt from the file's seed with
+    a test Rng drawn in transcript order must produce every message byte for
+    byte, the server must deliver exactly the recorded messages, and the
+    last close must give the recorded result."""
+    import json
+
+    v = json.loads((VECTORS / name).read_text())
+    rng = secagg.Rng(v["rng_seed"])
+    rid = rng.bytes(32)
+    assert rid.hex() == v["round_id_hex"]
+    params = Params.from_bytes(bytes.fromhex(v["params"]["params_hex"]))
+    ids = roster = None
+    if params.malicious:
+        ids = [Identity.generate(rng) for _ in range(params.clients)]
+        assert [i.public_key.hex() for i in ids] == v["roster"]
+        roster = Roster([i.public_key for i in ids])
+    server = Server(params, rid, roster, rng)
+    inputs = {u + 1: np.array([int(x) for x in row], dtype=np.uint64) for u, row in enumerate(v["inputs"])}
+    clients: Dict[int, secagg.Client] = {}
+    delivered: Dict[int, tuple] = {}
+    closed = set()
+    out: Dict[int, bytes] = {}
+    for msg in v["messages"]:
+        assert "error" not in msg and "tampered" not in msg
+        data = bytes.fromhex(msg["hex"])
+        if msg["from"] == "server":
+            if msg["phase"] not in closed:
+                closed.add(msg["phase"])
+                got = server.close_phase()
+                assert got is not None
+                out = got
+            assert out[msg["to"]] == data
+            delivered[msg["to"]] = (msg["message"], data)
+            continue
+        i = msg["from"]
+        if msg["phase"] == "AdvertiseKeys":
+            clients[i] = secagg.Client(params, rid, i, ids[i - 1] if ids else None, roster, rng)
+            produced = clients[i].message
+        else:
+            kind, request = delivered.pop(i)
+            c = clients[i]
+            produced = {
+                "KeyBroadcast": lambda: c.receive_keys(request),
+                "ShareDelivery": lambda: c.receive_shares(request, inputs[i]),
+                "ConsistencyRequest": lambda: c.receive_consistency(request),
+                "UnmaskRequest": lambda: c.receive_unmask(request),
+            }[kind]()
+        assert produced == data, (name, msg["phase"], i)
+        server.receive(i, data)
+    result = v["result"]
+    if "error" in result:
+        with pytest.raises(secagg.NotEnoughSurvivors):
+            server.close_phase()
+        return
+    assert server.close_phase() is None
+    assert server.sum.tolist() == [int(x) for x in result["sum"]]
+    assert server.survivors == result["survivors"]
+    assert server.misbehaved == []
+    assert server.session.hex() == v["session_id_hex"]

@@ -3,8 +3,8 @@
 use zeroize::Zeroizing;
 
 use super::{
-    Fail, SecaggIdentity, SecaggParams, SecaggRoster, SecaggStatus, array, boundary,
-    boundary_indexed, free, give, handle, handle_mut, input, need, os_rng, output, put,
+    Fail, SecaggIdentity, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary,
+    boundary_indexed, free, give, handle, handle_mut, input, need, output, put, with_rng,
 };
 use crate::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 
@@ -57,13 +57,14 @@ fn out_of_order() -> Fail {
 }
 
 /// Starts round `round` (32 bytes, fresh for every round) as client `index`
-/// in `1..=n`: draws the keys from the operating system and prepares the
+/// in `1..=n`: draws the keys from `rng` (NULL: the operating system's
+/// source, as in production) and prepares the
 /// AdvertiseKeys message ([`secagg_client_message`]). In the
 /// malicious-server model `identity` and `roster` are required; in the
 /// semi-honest model both must be NULL (`SECAGG_STATUS_MISUSE_IDENTITY`).
 ///
 /// # Safety
-/// `params`, `identity` and `roster` are NULL or live handles; `round` is
+/// `params`, `identity`, `roster` and `rng` are NULL or live handles; `round` is
 /// NULL or 32 readable bytes; `out` is NULL or valid for one pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secagg_client_new(
@@ -72,6 +73,7 @@ pub unsafe extern "C" fn secagg_client_new(
     index: u32,
     identity: *const SecaggIdentity,
     roster: *const SecaggRoster,
+    rng: *mut SecaggRng,
     out: *mut *mut SecaggClient,
 ) -> SecaggStatus {
     boundary(|| {
@@ -80,13 +82,17 @@ pub unsafe extern "C" fn secagg_client_new(
         need(out)?;
         // SAFETY: NULL or live handles.
         let (id, ro) = unsafe { (identity.as_ref(), roster.as_ref()) };
-        let mut rng = os_rng()?;
-        let (state, msg) = match (id, ro) {
-            (Some(id), Some(ro)) => {
-                AwaitingKeys::with_identity(&p.inner, round, index, &id.inner, &ro.inner, &mut rng)?
-            }
-            (None, None) => AwaitingKeys::new(&p.inner, round, index, &mut rng)?,
-            _ => return Err(SecaggStatus::MisuseIdentity.into()),
+        // SAFETY: NULL or a live handle.
+        let (state, msg) = unsafe {
+            with_rng(rng, |rng| {
+                Ok(match (id, ro) {
+                    (Some(id), Some(ro)) => AwaitingKeys::with_identity(
+                        &p.inner, round, index, &id.inner, &ro.inner, rng,
+                    )?,
+                    (None, None) => AwaitingKeys::new(&p.inner, round, index, rng)?,
+                    _ => return Err(SecaggStatus::MisuseIdentity.into()),
+                })
+            })?
         };
         let client = SecaggClient {
             state: State::Keys(state),
@@ -136,19 +142,21 @@ pub unsafe extern "C" fn secagg_client_message(
     })
 }
 
-/// Handles the server's KeyBroadcast and prepares the ShareKeys message.
+/// Handles the server's KeyBroadcast and prepares the ShareKeys message,
+/// drawing the Shamir polynomials from `rng` (NULL: the operating system).
 /// `*fault_index` names the peer a server fault concerns (0 if none).
 /// A broadcast that does not decode leaves the client usable; any other
 /// refusal spends it (later calls give `SECAGG_STATUS_MISUSE_ROUND_OVER`).
 ///
 /// # Safety
-/// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
-/// bytes; `fault_index` is NULL or valid for one write.
+/// `client` and `rng` are NULL or live handles; `bytes` is NULL or `len`
+/// readable bytes; `fault_index` is NULL or valid for one write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secagg_client_receive_keys(
     client: *mut SecaggClient,
     bytes: *const u8,
     len: usize,
+    rng: *mut SecaggRng,
     fault_index: *mut u32,
 ) -> SecaggStatus {
     boundary_indexed(fault_index, || {
@@ -157,7 +165,8 @@ pub unsafe extern "C" fn secagg_client_receive_keys(
         let State::Keys(s) = &mut c.state else {
             return Err(out_of_order());
         };
-        let (next, msg) = s.receive(bytes, &mut os_rng()?)?;
+        // SAFETY: NULL or a live handle.
+        let (next, msg) = unsafe { with_rng(rng, |r| Ok(s.receive(bytes, r)?))? };
         c.state = State::Shares(next);
         c.outgoing = Zeroizing::new(msg);
         Ok(())
@@ -205,7 +214,8 @@ pub unsafe extern "C" fn secagg_client_receive_shares(
 /// ConsistencyResponse (the client's signature on the survivor set).
 ///
 /// # Safety
-/// As [`secagg_client_receive_keys`].
+/// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
+/// bytes; `fault_index` is NULL or valid for one write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secagg_client_receive_consistency(
     client: *mut SecaggClient,
@@ -229,7 +239,8 @@ pub unsafe extern "C" fn secagg_client_receive_consistency(
 /// byte-identical request gets the same answer; any other is refused.
 ///
 /// # Safety
-/// As [`secagg_client_receive_keys`].
+/// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
+/// bytes; `fault_index` is NULL or valid for one write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secagg_client_receive_unmask(
     client: *mut SecaggClient,

@@ -65,14 +65,20 @@ fn fixture(phase: u8) -> Option<(*mut SecaggServer, Vec<*mut SecaggClient>)> {
     if !ok(unsafe { secagg_params_new(3, 2, 16, 2, &mut p) }) {
         return None;
     }
+    // A seeded source: a finding replays byte for byte.
+    let mut rng: *mut SecaggRng = ptr::null_mut();
+    // SAFETY: valid out-pointer.
+    ok(unsafe { secagg_rng_new_seeded(u64::from(phase), &mut rng) });
     let mut s: *mut SecaggServer = ptr::null_mut();
-    // SAFETY: live params, 32-byte round, valid out-pointer.
-    ok(unsafe { secagg_server_new(p, round.as_ptr(), ptr::null(), &mut s) });
+    // SAFETY: live params and source, 32-byte round, valid out-pointer.
+    ok(unsafe { secagg_server_new(p, round.as_ptr(), ptr::null(), rng, &mut s) });
     let mut cs = Vec::new();
     for i in 1..=3u32 {
         let mut c: *mut SecaggClient = ptr::null_mut();
         // SAFETY: as above.
-        ok(unsafe { secagg_client_new(p, round.as_ptr(), i, ptr::null(), ptr::null(), &mut c) });
+        ok(unsafe {
+            secagg_client_new(p, round.as_ptr(), i, ptr::null(), ptr::null(), rng, &mut c)
+        });
         let m = client_msg(c);
         // SAFETY: live server, readable message.
         ok(unsafe { secagg_server_receive(s, i, m.as_ptr(), m.len(), ptr::null_mut()) });
@@ -84,12 +90,14 @@ fn fixture(phase: u8) -> Option<(*mut SecaggServer, Vec<*mut SecaggClient>)> {
         // SAFETY: live server.
         ok(unsafe { secagg_server_close_phase(s) });
         for (i, &c) in (1u32..).zip(&cs) {
-            let m = server_msg(s, i)?;
+            let Some(m) = server_msg(s, i) else {
+                break;
+            };
             let input = [1u64, 2];
             // SAFETY: live client, readable message and input.
             let st = unsafe {
                 if step == 0 {
-                    secagg_client_receive_keys(c, m.as_ptr(), m.len(), ptr::null_mut())
+                    secagg_client_receive_keys(c, m.as_ptr(), m.len(), rng, ptr::null_mut())
                 } else {
                     secagg_client_receive_shares(
                         c,
@@ -107,6 +115,8 @@ fn fixture(phase: u8) -> Option<(*mut SecaggServer, Vec<*mut SecaggClient>)> {
             ok(unsafe { secagg_server_receive(s, i, out.as_ptr(), out.len(), ptr::null_mut()) });
         }
     }
+    // SAFETY: freed once; the handles above do not keep it.
+    unsafe { secagg_rng_free(rng) };
     Some((s, cs))
 }
 
@@ -169,7 +179,13 @@ pub fn entry_points(data: &[u8]) {
                 // SAFETY: live client, readable bytes and input.
                 let st = unsafe {
                     match phase % 3 {
-                        0 => secagg_client_receive_keys(c, bytes.as_ptr(), bytes.len(), &mut fault),
+                        0 => secagg_client_receive_keys(
+                            c,
+                            bytes.as_ptr(),
+                            bytes.len(),
+                            ptr::null_mut(),
+                            &mut fault,
+                        ),
                         1 => secagg_client_receive_shares(
                             c,
                             bytes.as_ptr(),

@@ -1,7 +1,8 @@
 //! Parameters, identities and rosters: the immutable, shareable handles.
 
 use super::{
-    Fail, SecaggStatus, array, boundary, free, give, handle, input, need, os_rng, output, put,
+    Fail, SecaggRng, SecaggStatus, array, boundary, free, give, handle, input, need, os_rng,
+    output, put, with_rng,
 };
 use crate::{Graph, Identity, Params, Policy, Roster, ServerModel};
 
@@ -274,15 +275,20 @@ pub unsafe extern "C" fn secagg_params_free(params: *mut SecaggParams) {
     });
 }
 
-/// A fresh identity from the operating system's random source.
+/// A fresh identity, from `rng` or (NULL) the operating system's source.
 ///
 /// # Safety
-/// `out` is NULL or valid for one pointer write.
+/// `rng` is NULL or a live handle; `out` is NULL or valid for one pointer
+/// write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn secagg_identity_generate(out: *mut *mut SecaggIdentity) -> SecaggStatus {
+pub unsafe extern "C" fn secagg_identity_generate(
+    rng: *mut SecaggRng,
+    out: *mut *mut SecaggIdentity,
+) -> SecaggStatus {
     boundary(|| {
         need(out)?;
-        let inner = Identity::generate(&mut os_rng()?);
+        // SAFETY: NULL or a live handle.
+        let inner = unsafe { with_rng(rng, |r| Ok(Identity::generate(r)))? };
         // SAFETY: `out` checked non-NULL.
         unsafe { give(out, SecaggIdentity { inner }) }
     })

@@ -17,15 +17,16 @@
 //!   input. Output buffers are caller-owned `(pointer, capacity,
 //!   length out)`; NULL with capacity 0 asks for the needed length.
 //! - Randomness comes from the operating system (getrandom) at this edge
-//!   only; the library below it never reads a global RNG.
+//!   only, unless a test passes a seeded [`SecaggRng`]; the library below
+//!   never reads a global RNG.
 //! - Secrets never leave the library, except a long-term identity key on
 //!   explicit request ([`secagg_identity_export_secret`]).
 //!
 //! Threads: [`SecaggParams`], [`SecaggIdentity`], [`SecaggRoster`] and
 //! [`SecaggDpConfig`] are immutable after creation and may be shared and
-//! used from several threads at once. [`SecaggClient`] and [`SecaggServer`]
-//! may be moved between threads but must not be used from two threads at
-//! the same time.
+//! used from several threads at once. [`SecaggClient`], [`SecaggServer`]
+//! and [`SecaggRng`] may be moved between threads but must not be used from
+//! two threads at the same time.
 #![allow(
     unsafe_code,
     reason = "the C ABI dereferences caller pointers; the only unsafe in the crate"
@@ -702,6 +703,93 @@ pub(crate) fn os_rng() -> Result<UnwrapErr<getrandom::SysRng>, Fail> {
     let mut probe = [0u8; 1];
     getrandom::fill(&mut probe).map_err(|_| Fail::from(SecaggStatus::Randomness))?;
     Ok(UnwrapErr(getrandom::SysRng))
+}
+
+/// A deterministic random source (ChaCha20 seeded from a `u64`, the stream
+/// of spec/conformance.md section 1) for tests and for replaying the
+/// conformance vectors of protocols/. Never use it in production: pass NULL
+/// wherever a function takes a `SecaggRng *`, and the operating system's
+/// source is used. Mutable: must not be used from two threads at once.
+pub struct SecaggRng {
+    inner: chacha20::ChaCha20Rng,
+}
+
+impl core::fmt::Debug for SecaggRng {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SecaggRng(..)")
+    }
+}
+
+/// Runs `f` with the caller's seeded source, or the operating system's
+/// when `rng` is NULL.
+///
+/// # Safety
+/// `rng` is NULL or a live [`SecaggRng`] used by no one else during the call.
+pub(crate) unsafe fn with_rng<T>(
+    rng: *mut SecaggRng,
+    f: impl FnOnce(&mut dyn rand_core::CryptoRng) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    // SAFETY: the caller's contract.
+    match unsafe { rng.as_mut() } {
+        Some(r) => f(&mut r.inner),
+        None => f(&mut os_rng()?),
+    }
+}
+
+/// A deterministic source from `seed` (tests and conformance vectors only).
+///
+/// # Safety
+/// `out` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_rng_new_seeded(
+    seed: u64,
+    out: *mut *mut SecaggRng,
+) -> SecaggStatus {
+    boundary(|| {
+        need(out)?;
+        let inner = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(seed);
+        // SAFETY: `out` checked non-NULL.
+        unsafe { give(out, SecaggRng { inner }) }
+    })
+}
+
+/// Draws `len` bytes from the source into `buf` (a host's round id, in the
+/// conformance vectors).
+///
+/// # Safety
+/// `rng` is NULL or a live handle; `buf` is NULL or `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_rng_fill(
+    rng: *mut SecaggRng,
+    buf: *mut u8,
+    len: usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live, unaliased handle.
+        let r = unsafe { handle_mut(rng)? };
+        if buf.is_null() && len > 0 {
+            // Nothing drawn: a failed call leaves the stream where it was.
+            return Err(SecaggStatus::NullPointer.into());
+        }
+        let mut bytes = vec![0u8; len];
+        rand_core::Rng::fill_bytes(&mut r.inner, &mut bytes);
+        let mut n = 0usize;
+        // SAFETY: `buf` is NULL or `len` writable bytes.
+        unsafe { output(&bytes, buf, len, &mut n) }
+    })
+}
+
+/// Frees a source; NULL is a no-op.
+///
+/// # Safety
+/// `rng` is NULL or a handle not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_rng_free(rng: *mut SecaggRng) {
+    let _ = boundary(|| {
+        // SAFETY: the caller's contract.
+        unsafe { free(rng) };
+        Ok(())
+    });
 }
 
 /// The static, NUL-terminated message of a status code; a code this build

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Fail, SecaggParams, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed, free, give,
-    handle, handle_mut, input, map_error, need, os_rng, output, put,
+    Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
+    free, give, handle, handle_mut, input, map_error, need, output, put, with_rng,
 };
 use crate::{Aggregate, Phase, Server, Step};
 
@@ -56,28 +56,33 @@ impl core::fmt::Debug for SecaggServer {
 
 /// A server for round `round` (32 bytes). In the malicious-server model
 /// `roster` is required; in the semi-honest model it must be NULL
-/// (`SECAGG_STATUS_MISUSE_IDENTITY`). The session nonce comes from the
-/// operating system.
+/// (`SECAGG_STATUS_MISUSE_IDENTITY`). The session nonce comes from `rng`
+/// (NULL: the operating system's source, as in production).
 ///
 /// # Safety
-/// `params` and `roster` are NULL or live handles; `round` is NULL or 32
+/// `params`, `roster` and `rng` are NULL or live handles; `round` is NULL or 32
 /// readable bytes; `out` is NULL or valid for one pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secagg_server_new(
     params: *const SecaggParams,
     round: *const u8,
     roster: *const SecaggRoster,
+    rng: *mut SecaggRng,
     out: *mut *mut SecaggServer,
 ) -> SecaggStatus {
     boundary(|| {
         // SAFETY: NULL or a live handle / 32 readable bytes.
         let (p, round) = unsafe { (handle(params)?, array::<32>(round)?) };
         need(out)?;
-        let mut rng = os_rng()?;
-        // SAFETY: NULL or a live handle.
-        let server = match unsafe { roster.as_ref() } {
-            Some(r) => Server::with_roster(&p.inner, round, &r.inner, &mut rng)?,
-            None => Server::new(&p.inner, round, &mut rng)?,
+        // SAFETY: NULL or live handles.
+        let server = unsafe {
+            let roster = roster.as_ref();
+            with_rng(rng, |rng| {
+                Ok(match roster {
+                    Some(r) => Server::with_roster(&p.inner, round, &r.inner, rng)?,
+                    None => Server::new(&p.inner, round, rng)?,
+                })
+            })?
         };
         let s = SecaggServer {
             server,

@@ -59,6 +59,7 @@ from ._native import ffi, lib
 
 __all__ = [
     "Params",
+    "Rng",
     "Identity",
     "Roster",
     "DpConfig",
@@ -300,6 +301,32 @@ class Params:
         return f"Params(clients={c}, threshold={t}, bits={b}, dim={d}, degree={k}, malicious={mal})"
 
 
+class Rng:
+    """A deterministic random source (ChaCha20 from a 64-bit seed, the
+    stream of spec/conformance.md) for tests and for replaying the
+    conformance vectors. Never use it in production: leave ``rng`` unset and
+    the operating system's source is used.
+
+    >>> Rng(1).bytes(4) == Rng(1).bytes(4)
+    True
+    """
+
+    def __init__(self, seed: int) -> None:
+        out = ffi.new("SecaggRng **")
+        check(lib.secagg_rng_new_seeded(seed, out))
+        self._ptr = ffi.gc(out[0], lib.secagg_rng_free)
+
+    def bytes(self, n: int) -> bytes:
+        """The next ``n`` bytes of the stream."""
+        buf = ffi.new("uint8_t[]", n)
+        check(lib.secagg_rng_fill(self._ptr, buf, n))
+        return bytes(ffi.buffer(buf, n))
+
+
+def _rng(rng: Optional[Rng]) -> Any:
+    return rng._ptr if rng is not None else ffi.NULL
+
+
 class Identity:
     """A client's long-term Ed25519 identity (malicious-server model).
 
@@ -313,10 +340,11 @@ class Identity:
         self._ptr = ffi.gc(ptr, lib.secagg_identity_free)
 
     @classmethod
-    def generate(cls) -> "Identity":
-        """A fresh identity from the operating system's random source."""
+    def generate(cls, rng: Optional[Rng] = None) -> "Identity":
+        """A fresh identity from the operating system's random source (or a
+        test :class:`Rng`)."""
         out = ffi.new("SecaggIdentity **")
-        check(lib.secagg_identity_generate(out))
+        check(lib.secagg_identity_generate(_rng(rng), out))
         return cls(out[0])
 
     @classmethod
@@ -516,7 +544,8 @@ class Client:
     """One client of one round: each ``receive_*`` takes the server's
     message of that phase and returns this client's answer (bytes).
 
-    In the malicious-server model pass ``identity`` and ``roster``. A
+    In the malicious-server model pass ``identity`` and ``roster``; ``rng``
+    is for tests only (:class:`Rng`), production uses the OS source. A
     refused server message raises :class:`ServerFault`; one that does not
     decode leaves the client usable, any other refusal ends its round.
     """
@@ -528,7 +557,9 @@ class Client:
         index: int,
         identity: Optional[Identity] = None,
         roster: Optional[Roster] = None,
+        rng: Optional[Rng] = None,
     ) -> None:
+        self._rng = rng
         out = ffi.new("SecaggClient **")
         check(
             lib.secagg_client_new(
@@ -537,6 +568,7 @@ class Client:
                 index,
                 identity._ptr if identity is not None else ffi.NULL,
                 roster._ptr if roster is not None else ffi.NULL,
+                _rng(rng),
                 out,
             )
         )
@@ -563,7 +595,7 @@ class Client:
 
     def receive_keys(self, broadcast: bytes) -> bytes:
         """R1: the KeyBroadcast in, the ShareKeys message out."""
-        return self._call(lib.secagg_client_receive_keys, broadcast)
+        return self._call(lib.secagg_client_receive_keys, broadcast, _rng(self._rng))
 
     def receive_shares(self, delivery: bytes, values: "npt.ArrayLike") -> bytes:
         """R2: the ShareDelivery and this client's input (``dim`` integers
@@ -597,13 +629,20 @@ class Server:
     client (the server excludes it and carries on).
     """
 
-    def __init__(self, params: Params, round_id: bytes, roster: Optional[Roster] = None) -> None:
+    def __init__(
+        self,
+        params: Params,
+        round_id: bytes,
+        roster: Optional[Roster] = None,
+        rng: Optional[Rng] = None,
+    ) -> None:
         out = ffi.new("SecaggServer **")
         check(
             lib.secagg_server_new(
                 params._ptr,
                 _fixed32(round_id, "round_id"),
                 roster._ptr if roster is not None else ffi.NULL,
+                _rng(rng),
                 out,
             )
         )
