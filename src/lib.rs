@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 #[doc(hidden)]
 pub mod bench;
@@ -28,3 +28,5 @@ pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 pub use crate::protocol::host::{Client, ClientPhase};
 pub use crate::protocol::server::{Aggregate, Server, Step};
 pub use crate::protocol::state::{StateError, StateKey};
+#[cfg(feature = "ffi")]
+pub mod ffi;

@@ -6,6 +6,8 @@
 mod common;
 #[path = "api/dp.rs"]
 mod dp;
+#[path = "api/ffi.rs"]
+mod ffi;
 #[path = "api/fuzz_corpus.rs"]
 mod fuzz_corpus;
 #[path = "api/hostile.rs"]

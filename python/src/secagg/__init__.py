@@ -1,0 +1,720 @@
+"""Masked secure aggregation (SecAgg / SecAgg+) for federated learning.
+
+A server learns the sum of many clients' integer vectors and nothing else
+about any one of them, even when clients drop out. The library is sans-IO:
+every message is ``bytes`` and your framework moves them. This package is a
+thin layer over the crate's C ABI (spec/ffi.md).
+
+A whole round, in one process:
+
+>>> import numpy as np, secagg
+>>> params = secagg.Params(clients=3, threshold=2, bits=32, dim=4)
+>>> rid = bytes(32)  # a fresh round id for every round
+>>> server = secagg.Server(params, rid)
+>>> clients = {i: secagg.Client(params, rid, i) for i in (1, 2, 3)}
+>>> for i, c in clients.items():
+...     server.receive(i, c.message)
+>>> out = server.close_phase()                       # key broadcasts
+>>> for i, c in clients.items():
+...     server.receive(i, c.receive_keys(out[i]))
+>>> out = server.close_phase()                       # share deliveries
+>>> for i, c in clients.items():
+...     server.receive(i, c.receive_shares(out[i], np.full(4, i, dtype=np.uint64)))
+>>> out = server.close_phase()                       # unmask requests
+>>> for i, c in clients.items():
+...     server.receive(i, c.receive_unmask(out[i]))
+>>> server.close_phase() is None                     # the round is over
+True
+>>> server.sum.tolist()
+[6, 6, 6, 6]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import (
+    CODES,
+    ApiError,
+    ClientFault,
+    DecodeError,
+    DpError,
+    InternalError,
+    MisuseError,
+    NotEnoughSurvivors,
+    NotFoundError,
+    OutOfOrderError,
+    ParamsError,
+    RandomnessError,
+    SecaggError,
+    ServerFault,
+    StateError,
+    check,
+    exception_for,
+)
+from ._native import ffi, lib
+
+__all__ = [
+    "Params",
+    "Rng",
+    "Identity",
+    "Roster",
+    "DpConfig",
+    "PrivacyReport",
+    "Client",
+    "Server",
+    "SecaggError",
+    "ApiError",
+    "OutOfOrderError",
+    "NotFoundError",
+    "InternalError",
+    "RandomnessError",
+    "DecodeError",
+    "ClientFault",
+    "ServerFault",
+    "NotEnoughSurvivors",
+    "ParamsError",
+    "MisuseError",
+    "DpError",
+    "StateError",
+    "CODES",
+    "exception_for",
+    "version",
+]
+
+_SHORT = CODES["SHORT_BUFFER"]
+
+
+def version() -> str:
+    """The native library's version."""
+    return ffi.string(lib.secagg_version()).decode()
+
+
+def _bytes_in(data: Any, what: str = "message") -> Any:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
+    return ffi.from_buffer("uint8_t[]", data)
+
+
+def _fixed32(data: Any, what: str) -> Any:
+    if not isinstance(data, (bytes, bytearray)) or len(data) != 32:
+        raise ValueError(f"{what} must be 32 bytes")
+    return ffi.from_buffer("uint8_t[]", data)
+
+
+def _read(fn: Any, *args: Any, ctype: str = "uint8_t") -> Any:
+    """Calls a buffer-filling function: size query, then the real call."""
+    n = ffi.new("size_t *")
+    status = fn(*args, ffi.NULL, 0, n)
+    if status == 0:
+        return ffi.new(f"{ctype}[]", 0), 0
+    if status != _SHORT:
+        check(status)
+    buf = ffi.new(f"{ctype}[]", n[0])
+    check(fn(*args, buf, n[0], n))
+    return buf, n[0]
+
+
+def _read_bytes(fn: Any, *args: Any) -> bytes:
+    buf, n = _read(fn, *args)
+    return bytes(ffi.buffer(buf, n))
+
+
+def _read_u32(fn: Any, *args: Any) -> List[int]:
+    buf, n = _read(fn, *args, ctype="uint32_t")
+    return list(buf[0:n])
+
+
+def _uint_vector(values: Any, what: str = "input") -> "npt.NDArray[np.uint64]":
+    """A contiguous uint64 copy of an integer array; refuses floats, bools,
+    negative values and non-1-D shapes (no per-element Python loop)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, not of shape {arr.shape}")
+    if arr.dtype.kind not in "ui":
+        raise TypeError(f"{what} must hold integers, not {arr.dtype}")
+    if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
+        raise ValueError(f"{what} must not hold negative values")
+    return np.ascontiguousarray(arr, dtype=np.uint64)
+
+
+def _float_vector(values: Any, what: str = "input") -> "npt.NDArray[np.float64]":
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, not of shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must hold numbers, not {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+class Params:
+    """The parameters of one round (spec/params.md), validated.
+
+    ``clients`` n, ``threshold`` t, sums mod ``2**bits`` of vectors of
+    ``dim`` elements; the complete graph unless ``degree`` and ``seed`` (32
+    bytes) select the Harary graph of SecAgg+; the malicious-server model
+    when ``corrupt`` (the corrupt clients tolerated) is given.
+
+    >>> p = Params(clients=7, threshold=5, dim=10, corrupt=1)
+    >>> (p.clients, p.threshold, p.bits, p.dim, p.malicious)
+    (7, 5, 32, 10, True)
+    >>> Params.from_bytes(p.to_bytes()).to_bytes() == p.to_bytes()
+    True
+    """
+
+    def __init__(
+        self,
+        clients: int,
+        threshold: int,
+        dim: int,
+        bits: int = 32,
+        *,
+        degree: Optional[int] = None,
+        seed: Optional[bytes] = None,
+        corrupt: Optional[int] = None,
+    ) -> None:
+        out = ffi.new("SecaggParams **")
+        if degree is None:
+            check(lib.secagg_params_new(clients, threshold, bits, dim, out))
+        else:
+            check(
+                lib.secagg_params_new_harary(
+                    clients, threshold, bits, dim, degree, _fixed32(seed, "seed"), out
+                )
+            )
+        self._ptr = ffi.gc(out[0], lib.secagg_params_free)
+        if corrupt is not None:
+            self._ptr = Params._wrap(self._with_malicious(corrupt))._ptr
+
+    @classmethod
+    def _wrap(cls, ptr: Any) -> "Params":
+        p = cls.__new__(cls)
+        p._ptr = ffi.gc(ptr, lib.secagg_params_free)
+        return p
+
+    def _with_malicious(self, corrupt: int) -> Any:
+        out = ffi.new("SecaggParams **")
+        check(lib.secagg_params_with_malicious(self._ptr, corrupt, out))
+        return out[0]
+
+    @classmethod
+    def secagg_plus(
+        cls,
+        clients: int,
+        dim: int,
+        bits: int = 32,
+        corrupt_fraction: float = 0.05,
+        dropout_fraction: float = 0.05,
+        malicious: bool = False,
+    ) -> "Params":
+        """SecAgg+ parameters derived from the fractions of corrupt and
+        dropped clients to tolerate (spec/params.md section 4).
+
+        >>> p = Params.secagg_plus(1000, dim=10)
+        >>> (p.degree, p.threshold)
+        (30, 17)
+        """
+        out = ffi.new("SecaggParams **")
+        check(
+            lib.secagg_params_secagg_plus(
+                clients, bits, dim, corrupt_fraction, dropout_fraction, malicious, out
+            )
+        )
+        return cls._wrap(out[0])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Params":
+        """Decodes the canonical encoding (as a client receives it)."""
+        out = ffi.new("SecaggParams **")
+        check(lib.secagg_params_decode(_bytes_in(data, "params"), len(data), out))
+        return cls._wrap(out[0])
+
+    def to_bytes(self) -> bytes:
+        """The canonical encoding."""
+        return _read_bytes(lib.secagg_params_encode, self._ptr)
+
+    def with_dp(self, config: "DpConfig") -> "Params":
+        """These parameters carrying a DP configuration (n, b and the padded
+        dimension must match)."""
+        out = ffi.new("SecaggParams **")
+        check(lib.secagg_params_with_dp(self._ptr, config._ptr, out))
+        return Params._wrap(out[0])
+
+    @property
+    def dp(self) -> Optional["DpConfig"]:
+        """The DP configuration these parameters carry, if any."""
+        out = ffi.new("SecaggDpConfig **")
+        status = lib.secagg_params_dp(self._ptr, out)
+        if status == CODES["NOT_FOUND"]:
+            return None
+        check(status)
+        return DpConfig._wrap(out[0])
+
+    def check_policy(
+        self, min_threshold: int = 0, min_clients: int = 0, require_malicious: bool = False
+    ) -> None:
+        """Raises :class:`ParamsError` when these parameters fall below a
+        client's own policy."""
+        check(lib.secagg_params_check_policy(self._ptr, min_threshold, min_clients, require_malicious))
+
+    def _info(self) -> Tuple[int, int, int, int, int, bool]:
+        c, t, d, k = (ffi.new("uint32_t *") for _ in range(4))
+        b = ffi.new("uint8_t *")
+        mal = ffi.new("bool *")
+        check(lib.secagg_params_info(self._ptr, c, t, b, d, k, mal))
+        return c[0], t[0], b[0], d[0], k[0], bool(mal[0])
+
+    @property
+    def clients(self) -> int:
+        """n, the roster size."""
+        return self._info()[0]
+
+    @property
+    def threshold(self) -> int:
+        """t, the Shamir threshold."""
+        return self._info()[1]
+
+    @property
+    def bits(self) -> int:
+        """b: sums are taken mod 2**b."""
+        return self._info()[2]
+
+    @property
+    def dim(self) -> int:
+        """m, the vector length."""
+        return self._info()[3]
+
+    @property
+    def degree(self) -> int:
+        """k, each client's number of neighbours."""
+        return self._info()[4]
+
+    @property
+    def malicious(self) -> bool:
+        """Whether the round runs in the malicious-server model."""
+        return self._info()[5]
+
+    def __repr__(self) -> str:
+        c, t, b, d, k, mal = self._info()
+        return f"Params(clients={c}, threshold={t}, bits={b}, dim={d}, degree={k}, malicious={mal})"
+
+
+class Rng:
+    """A deterministic random source (ChaCha20 from a 64-bit seed, the
+    stream of spec/conformance.md) for tests and for replaying the
+    conformance vectors. Never use it in production: leave ``rng`` unset and
+    the operating system's source is used.
+
+    >>> Rng(1).bytes(4) == Rng(1).bytes(4)
+    True
+    """
+
+    def __init__(self, seed: int) -> None:
+        out = ffi.new("SecaggRng **")
+        check(lib.secagg_rng_new_seeded(seed, out))
+        self._ptr = ffi.gc(out[0], lib.secagg_rng_free)
+
+    def bytes(self, n: int) -> bytes:
+        """The next ``n`` bytes of the stream."""
+        buf = ffi.new("uint8_t[]", n)
+        check(lib.secagg_rng_fill(self._ptr, buf, n))
+        return bytes(ffi.buffer(buf, n))
+
+
+def _rng(rng: Optional[Rng]) -> Any:
+    return rng._ptr if rng is not None else ffi.NULL
+
+
+class Identity:
+    """A client's long-term Ed25519 identity (malicious-server model).
+
+    >>> a = Identity.generate()
+    >>> b = Identity.from_secret(a.secret_bytes())
+    >>> a.public_key == b.public_key and len(a.public_key) == 32
+    True
+    """
+
+    def __init__(self, ptr: Any) -> None:
+        self._ptr = ffi.gc(ptr, lib.secagg_identity_free)
+
+    @classmethod
+    def generate(cls, rng: Optional[Rng] = None) -> "Identity":
+        """A fresh identity from the operating system's random source (or a
+        test :class:`Rng`)."""
+        out = ffi.new("SecaggIdentity **")
+        check(lib.secagg_identity_generate(_rng(rng), out))
+        return cls(out[0])
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> "Identity":
+        """An identity from its 32-byte secret key."""
+        out = ffi.new("SecaggIdentity **")
+        check(lib.secagg_identity_from_secret(_fixed32(secret, "secret"), out))
+        return cls(out[0])
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte verifying key (what goes in the :class:`Roster`)."""
+        buf = ffi.new("uint8_t[32]")
+        check(lib.secagg_identity_public_key(self._ptr, buf))
+        return bytes(buf)
+
+    def secret_bytes(self) -> bytes:
+        """The 32-byte secret key, to store it. Python cannot wipe the
+        returned bytes (spec/ffi.md section 5): keep them short-lived."""
+        buf = ffi.new("uint8_t[32]")
+        check(lib.secagg_identity_export_secret(self._ptr, buf))
+        out = bytes(buf)
+        ffi.memmove(buf, b"\0" * 32, 32)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Identity(public_key={self.public_key.hex()[:16]}...)"
+
+
+class Roster:
+    """Every client's verifying key, client ``i`` at position ``i - 1``.
+
+    >>> ids = [Identity.generate() for _ in range(3)]
+    >>> len(Roster([i.public_key for i in ids]))
+    3
+    """
+
+    def __init__(self, keys: Iterable[bytes]) -> None:
+        keys = list(keys)
+        for k in keys:
+            if not isinstance(k, (bytes, bytearray)) or len(k) != 32:
+                raise ValueError("each roster key must be 32 bytes")
+        joined = b"".join(bytes(k) for k in keys)
+        out = ffi.new("SecaggRoster **")
+        check(lib.secagg_roster_new(ffi.from_buffer("uint8_t[]", joined), len(keys), out))
+        self._ptr = ffi.gc(out[0], lib.secagg_roster_free)
+
+    def __len__(self) -> int:
+        return int(lib.secagg_roster_len(self._ptr))
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """The privacy guarantee of a released sum (spec/dp.md section 5)."""
+
+    epsilon: float
+    delta: float
+    epsilon_reached: float
+    survivors: int
+    honest: int
+    min_honest: int
+    rounds: int
+
+
+class DpConfig:
+    """A distributed-DP configuration (spec/dp.md), validated and calibrated.
+
+    ``dim`` is the length of a client's float vector; the round's integer
+    vectors have the padded length :attr:`padded_dim`. Further fields
+    (``mechanism`` "gaussian" or "skellam", ``min_honest``, ``corrupt``,
+    ``rounds``, ``beta``, ``wrap_probability``, ``epsilon_limit``) are
+    keyword arguments.
+
+    >>> import numpy as np
+    >>> dp = DpConfig(epsilon=1.0, delta=1e-5, clip=1.0, dim=6, bits=24, clients=5)
+    >>> dp.padded_dim
+    8
+    >>> enc = dp.encode(np.zeros(6), seed=bytes(32))
+    >>> enc.dtype, enc.shape
+    (dtype('uint64'), (8,))
+    """
+
+    _FIELDS = ("min_honest", "corrupt", "rounds", "beta", "wrap_probability", "epsilon_limit")
+
+    def __init__(
+        self,
+        epsilon: float,
+        delta: float,
+        clip: float,
+        dim: int,
+        bits: int,
+        clients: int,
+        *,
+        mechanism: str = "gaussian",
+        **fields: Any,
+    ) -> None:
+        opts = ffi.new("SecaggDpOptions *")
+        check(lib.secagg_dp_options_default(epsilon, delta, clip, dim, bits, clients, opts))
+        if mechanism not in ("gaussian", "skellam"):
+            raise ValueError("mechanism must be 'gaussian' or 'skellam'")
+        opts.mechanism = 0 if mechanism == "gaussian" else 1
+        for k, v in fields.items():
+            if k not in self._FIELDS:
+                raise TypeError(f"unknown DP field {k!r}")
+            setattr(opts, k, v)
+        out = ffi.new("SecaggDpConfig **")
+        check(lib.secagg_dp_config_new(opts, out))
+        self._ptr = ffi.gc(out[0], lib.secagg_dp_config_free)
+
+    @classmethod
+    def _wrap(cls, ptr: Any) -> "DpConfig":
+        c = cls.__new__(cls)
+        c._ptr = ffi.gc(ptr, lib.secagg_dp_config_free)
+        return c
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "DpConfig":
+        """Decodes the canonical encoding."""
+        out = ffi.new("SecaggDpConfig **")
+        check(lib.secagg_dp_config_decode(_bytes_in(data, "config"), len(data), out))
+        return cls._wrap(out[0])
+
+    def to_bytes(self) -> bytes:
+        """The canonical encoding (spec/dp.md section 6)."""
+        return _read_bytes(lib.secagg_dp_config_encode, self._ptr)
+
+    @property
+    def options(self) -> Dict[str, Any]:
+        """Every field, as a dict."""
+        o = ffi.new("SecaggDpOptions *")
+        check(lib.secagg_dp_config_options(self._ptr, o))
+        names = ("mechanism", "epsilon", "delta", "clip", "beta", "wrap_probability", "dim",
+                 "bits", "clients", "min_honest", "corrupt", "rounds", "epsilon_limit")
+        return {n: getattr(o, n) for n in names}
+
+    @property
+    def padded_dim(self) -> int:
+        """d, the length of the round's integer vectors."""
+        d = ffi.new("size_t *")
+        check(lib.secagg_dp_config_padded_dim(self._ptr, d))
+        return int(d[0])
+
+    def encode(self, x: "npt.ArrayLike", seed: bytes) -> "npt.NDArray[np.uint64]":
+        """Client side: clip, rotate with the public 32-byte ``seed`` (the
+        same for every client of the round), scale, round and add noise;
+        returns the d integers to pass to :meth:`Client.receive_shares`."""
+        arr = _float_vector(x)
+        d = self.padded_dim
+        out = np.empty(d, dtype=np.uint64)
+        n = ffi.new("size_t *")
+        check(
+            lib.secagg_dp_encode(
+                self._ptr,
+                ffi.from_buffer("double[]", arr),
+                arr.size,
+                _fixed32(seed, "seed"),
+                ffi.from_buffer("uint64_t[]", out, require_writable=True),
+                d,
+                n,
+            )
+        )
+        return out
+
+    def decode(
+        self, total: "npt.ArrayLike", survivors: int, seed: bytes, mean: bool = False
+    ) -> Tuple["npt.NDArray[np.float64]", PrivacyReport]:
+        """Server side: the float sum (or mean) of the round's integer sum,
+        and its privacy report; raises :class:`DpError` (``DP_RELEASE_REFUSED``)
+        when the epsilon reached exceeds the configured limit."""
+        arr = _uint_vector(total, "sum")
+        m = int(self.options["dim"])
+        out = np.empty(m, dtype=np.float64)
+        n = ffi.new("size_t *")
+        rep = ffi.new("SecaggPrivacyReport *")
+        check(
+            lib.secagg_dp_decode(
+                self._ptr,
+                ffi.from_buffer("uint64_t[]", arr),
+                arr.size,
+                survivors,
+                _fixed32(seed, "seed"),
+                mean,
+                ffi.from_buffer("double[]", out, require_writable=True),
+                m,
+                n,
+                rep,
+            )
+        )
+        report = PrivacyReport(
+            rep.epsilon, rep.delta, rep.epsilon_reached, rep.survivors, rep.honest,
+            rep.min_honest, rep.rounds,
+        )
+        return out[: n[0]], report
+
+
+class Client:
+    """One client of one round: each ``receive_*`` takes the server's
+    message of that phase and returns this client's answer (bytes).
+
+    In the malicious-server model pass ``identity`` and ``roster``; ``rng``
+    is for tests only (:class:`Rng`), production uses the OS source. A
+    refused server message raises :class:`ServerFault`; one that does not
+    decode leaves the client usable, any other refusal ends its round.
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        round_id: bytes,
+        index: int,
+        identity: Optional[Identity] = None,
+        roster: Optional[Roster] = None,
+        rng: Optional[Rng] = None,
+    ) -> None:
+        self._rng = rng
+        out = ffi.new("SecaggClient **")
+        check(
+            lib.secagg_client_new(
+                params._ptr,
+                _fixed32(round_id, "round_id"),
+                index,
+                identity._ptr if identity is not None else ffi.NULL,
+                roster._ptr if roster is not None else ffi.NULL,
+                _rng(rng),
+                out,
+            )
+        )
+        self._ptr = ffi.gc(out[0], lib.secagg_client_free)
+        self._m = params.dim
+        self.index = index
+
+    @property
+    def message(self) -> bytes:
+        """The message to send now (AdvertiseKeys right after creation)."""
+        return _read_bytes(lib.secagg_client_message, self._ptr)
+
+    @property
+    def phase(self) -> str:
+        """``"keys"``, ``"shares"`` or ``"unmask"``: what the client awaits."""
+        p = ffi.new("SecaggClientPhase *")
+        check(lib.secagg_client_phase(self._ptr, p))
+        return ("keys", "shares", "unmask")[int(p[0])]
+
+    def _call(self, fn: Any, data: bytes, *extra: Any) -> bytes:
+        fault = ffi.new("uint32_t *")
+        check(fn(self._ptr, _bytes_in(data), len(data), *extra, fault), fault[0])
+        return self.message
+
+    def receive_keys(self, broadcast: bytes) -> bytes:
+        """R1: the KeyBroadcast in, the ShareKeys message out."""
+        return self._call(lib.secagg_client_receive_keys, broadcast, _rng(self._rng))
+
+    def receive_shares(self, delivery: bytes, values: "npt.ArrayLike") -> bytes:
+        """R2: the ShareDelivery and this client's input (``dim`` integers
+        below ``2**bits``, any integer dtype) in, the MaskedInput out."""
+        arr = _uint_vector(values)
+        return self._call(
+            lib.secagg_client_receive_shares, delivery, ffi.from_buffer("uint64_t[]", arr), arr.size
+        )
+
+    def receive_consistency(self, request: bytes) -> bytes:
+        """Malicious model: the ConsistencyRequest in, the signed
+        ConsistencyResponse out."""
+        return self._call(lib.secagg_client_receive_consistency, request)
+
+    def receive_unmask(self, request: bytes) -> bytes:
+        """R3: the UnmaskRequest in, the UnmaskResponse out."""
+        return self._call(lib.secagg_client_receive_unmask, request)
+
+    def __repr__(self) -> str:
+        return f"Client(index={self.index}, phase={self.phase!r})"
+
+
+_PHASES = ("advertise_keys", "share_keys", "masked_input", "consistency", "unmask", "over")
+
+
+class Server:
+    """The server of one round: :meth:`receive` each client's message of the
+    phase, then :meth:`close_phase` at the deadline.
+
+    A client's bad message raises :class:`ClientFault` with ``index`` the
+    client (the server excludes it and carries on).
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        round_id: bytes,
+        roster: Optional[Roster] = None,
+        rng: Optional[Rng] = None,
+    ) -> None:
+        out = ffi.new("SecaggServer **")
+        check(
+            lib.secagg_server_new(
+                params._ptr,
+                _fixed32(round_id, "round_id"),
+                roster._ptr if roster is not None else ffi.NULL,
+                _rng(rng),
+                out,
+            )
+        )
+        self._ptr = ffi.gc(out[0], lib.secagg_server_free)
+
+    def receive(self, sender: int, message: bytes) -> None:
+        """Takes client ``sender``'s message of the current phase (a
+        byte-identical resend is a no-op)."""
+        fault = ffi.new("uint32_t *")
+        check(lib.secagg_server_receive(self._ptr, sender, _bytes_in(message), len(message), fault), fault[0])
+
+    def close_phase(self) -> Optional[Dict[int, bytes]]:
+        """Closes the phase: the messages to deliver, by client index, or
+        ``None`` when the round is over (read :attr:`sum`). Raises
+        :class:`NotEnoughSurvivors` when too few clients remain."""
+        check(lib.secagg_server_close_phase(self._ptr))
+        if self.phase == "over":
+            return None
+        return {
+            i: _read_bytes(lib.secagg_server_message, self._ptr, i)
+            for i in _read_u32(lib.secagg_server_recipients, self._ptr)
+        }
+
+    @property
+    def phase(self) -> str:
+        """The phase whose messages :meth:`receive` accepts."""
+        p = ffi.new("SecaggServerPhase *")
+        check(lib.secagg_server_phase(self._ptr, p))
+        return _PHASES[int(p[0])]
+
+    def _list(self, which: int) -> List[int]:
+        return _read_u32(lib.secagg_server_clients, self._ptr, which)
+
+    @property
+    def pending(self) -> List[int]:
+        """The clients whose message of this phase is still awaited."""
+        return self._list(lib.SECAGG_CLIENT_LIST_PENDING)
+
+    @property
+    def excluded(self) -> List[int]:
+        """The clients excluded so far."""
+        return self._list(lib.SECAGG_CLIENT_LIST_EXCLUDED)
+
+    @property
+    def survivors(self) -> List[int]:
+        """The clients whose inputs are in the sum (after the round)."""
+        return self._list(lib.SECAGG_CLIENT_LIST_SURVIVORS)
+
+    @property
+    def sum(self) -> "npt.NDArray[np.uint64]":
+        """The sum mod 2**b of the survivors' inputs (after the round)."""
+        n = ffi.new("size_t *")
+        status = lib.secagg_server_sum(self._ptr, ffi.NULL, 0, n)
+        if status not in (0, _SHORT):
+            check(status)
+        out = np.empty(n[0] if status == _SHORT else 0, dtype=np.uint64)
+        if out.size:
+            check(lib.secagg_server_sum(self._ptr, ffi.from_buffer("uint64_t[]", out, require_writable=True), out.size, n))
+        return out
+
+    @property
+    def misbehaved(self) -> List[Tuple[int, str]]:
+        """The clients that broke the protocol, with their fault's name."""
+        buf, n = _read(lib.secagg_server_misbehaved, self._ptr, ctype="SecaggFault")
+        names = {v: k for k, v in CODES.items()}
+        return [(buf[k].index, names.get(buf[k].code, "UNKNOWN")) for k in range(n)]
+
+    @property
+    def session(self) -> bytes:
+        """The 32-byte session id (zero before the first phase closes)."""
+        buf = ffi.new("uint8_t[32]")
+        check(lib.secagg_server_session(self._ptr, buf))
+        return bytes(buf)

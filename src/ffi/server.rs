@@ -1,0 +1,351 @@
+//! The server handle.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
+    free, give, handle, handle_mut, input, map_error, need, output, put, with_rng,
+};
+use crate::{Aggregate, Phase, Server, Step};
+
+/// The phase a server handle accepts messages for.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecaggServerPhase {
+    /// R0: AdvertiseKeys.
+    AdvertiseKeys = 0,
+    /// R1: ShareKeys.
+    ShareKeys = 1,
+    /// R2: MaskedInput.
+    MaskedInput = 2,
+    /// R2.5 (malicious model): ConsistencyResponse.
+    Consistency = 3,
+    /// R3: UnmaskResponse.
+    Unmask = 4,
+    /// The round is over (finished or aborted).
+    Over = 5,
+}
+
+/// A client named in the result with the first fault seen of it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecaggFault {
+    /// The client.
+    pub index: u32,
+    /// Its fault, a `SECAGG_STATUS_CLIENT_*` code.
+    pub code: i32,
+}
+
+/// The server of one round. May be moved between threads; must not be used
+/// from two threads at once.
+pub struct SecaggServer {
+    server: Server,
+    /// The messages to deliver after the last phase close.
+    outgoing: BTreeMap<u32, Vec<u8>>,
+    result: Option<Aggregate>,
+}
+
+impl core::fmt::Debug for SecaggServer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SecaggServer")
+            .field("server", &self.server)
+            .field("outgoing", &self.outgoing.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server for round `round` (32 bytes). In the malicious-server model
+/// `roster` is required; in the semi-honest model it must be NULL
+/// (`SECAGG_STATUS_MISUSE_IDENTITY`). The session nonce comes from `rng`
+/// (NULL: the operating system's source, as in production).
+///
+/// # Safety
+/// `params`, `roster` and `rng` are NULL or live handles; `round` is NULL or 32
+/// readable bytes; `out` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_new(
+    params: *const SecaggParams,
+    round: *const u8,
+    roster: *const SecaggRoster,
+    rng: *mut SecaggRng,
+    out: *mut *mut SecaggServer,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle / 32 readable bytes.
+        let (p, round) = unsafe { (handle(params)?, array::<32>(round)?) };
+        need(out)?;
+        // SAFETY: NULL or live handles.
+        let server = unsafe {
+            let roster = roster.as_ref();
+            with_rng(rng, |rng| {
+                Ok(match roster {
+                    Some(r) => Server::with_roster(&p.inner, round, &r.inner, rng)?,
+                    None => Server::new(&p.inner, round, rng)?,
+                })
+            })?
+        };
+        let s = SecaggServer {
+            server,
+            outgoing: BTreeMap::new(),
+            result: None,
+        };
+        // SAFETY: `out` checked non-NULL.
+        unsafe { give(out, s) }
+    })
+}
+
+/// Takes client `from`'s message of the current phase. A byte-identical
+/// resend is a no-op (`SECAGG_STATUS_OK`). On a client fault the status is
+/// a `SECAGG_STATUS_CLIENT_*` code and `*fault_index` the client at fault
+/// (the server has excluded it); 0 when there is none.
+///
+/// # Safety
+/// `server` is NULL or a live handle; `bytes` is NULL or `len` readable
+/// bytes; `fault_index` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_receive(
+    server: *mut SecaggServer,
+    from: u32,
+    bytes: *const u8,
+    len: usize,
+    fault_index: *mut u32,
+) -> SecaggStatus {
+    boundary_indexed(fault_index, || {
+        // SAFETY: NULL or a live, unaliased handle; readable input.
+        let (s, bytes) = unsafe { (handle_mut(server)?, input(bytes, len)?) };
+        s.server.receive(from, bytes)?;
+        Ok(())
+    })
+}
+
+/// Closes the current phase (the host's deadline passed). After it, the
+/// messages to deliver are read with [`secagg_server_recipients`] and
+/// [`secagg_server_message`]; after the last phase the result with
+/// [`secagg_server_sum`] and friends. `SECAGG_STATUS_NOT_ENOUGH_SURVIVORS`
+/// ends the round.
+///
+/// # Safety
+/// `server` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_close_phase(server: *mut SecaggServer) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live, unaliased handle.
+        let s = unsafe { handle_mut(server)? };
+        s.outgoing.clear();
+        match s.server.close_phase()? {
+            Step::Deliver(msgs) => s.outgoing = msgs.into_iter().collect(),
+            Step::Done(agg) => s.result = Some(agg),
+        }
+        Ok(())
+    })
+}
+
+/// The phase whose messages the server accepts.
+///
+/// # Safety
+/// `server` is NULL or a live handle; `out` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_phase(
+    server: *const SecaggServer,
+    out: *mut SecaggServerPhase,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        let phase = match s.server.phase() {
+            Some(Phase::AdvertiseKeys) => SecaggServerPhase::AdvertiseKeys,
+            Some(Phase::ShareKeys) => SecaggServerPhase::ShareKeys,
+            Some(Phase::MaskedInput) => SecaggServerPhase::MaskedInput,
+            Some(Phase::Consistency) => SecaggServerPhase::Consistency,
+            Some(Phase::Unmask) => SecaggServerPhase::Unmask,
+            None => SecaggServerPhase::Over,
+        };
+        // SAFETY: NULL or writable.
+        unsafe { put(out, phase) }
+    })
+}
+
+/// Which list [`secagg_server_clients`] returns.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecaggClientList {
+    /// The clients the last phase close has a message for, ascending.
+    Recipients = 0,
+    /// The clients whose message of the current phase is still awaited.
+    Pending = 1,
+    /// The clients excluded so far.
+    Excluded = 2,
+    /// The clients whose inputs are in the sum (after the round ended).
+    Survivors = 3,
+}
+
+/// Copies a list of client indices into `(buf, cap)`, its length at `*len`.
+/// `list` is a [`SecaggClientList`] value (`SECAGG_STATUS_INVALID_ARGUMENT`
+/// otherwise); `Survivors` is `SECAGG_STATUS_OUT_OF_ORDER` before the
+/// round has finished.
+///
+/// # Safety
+/// `server` is NULL or a live handle; `buf` is NULL or `cap` writable
+/// elements; `len` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_clients(
+    server: *const SecaggServer,
+    list: i32,
+    buf: *mut u32,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        let items: Vec<u32> = match list {
+            0 => s.outgoing.keys().copied().collect(),
+            1 => s.server.pending(),
+            2 => s.server.excluded(),
+            3 => s
+                .result
+                .as_ref()
+                .ok_or(Fail::from(SecaggStatus::OutOfOrder))?
+                .survivors
+                .clone(),
+            _ => return Err(SecaggStatus::InvalidArgument.into()),
+        };
+        // SAFETY: the caller's contract on the buffer.
+        unsafe { output(&items, buf, cap, len) }
+    })
+}
+
+/// The recipients of the last phase close: [`secagg_server_clients`] with
+/// `Recipients`.
+///
+/// # Safety
+/// As [`secagg_server_clients`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_recipients(
+    server: *const SecaggServer,
+    buf: *mut u32,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    // SAFETY: forwarded contract.
+    unsafe { secagg_server_clients(server, SecaggClientList::Recipients as i32, buf, cap, len) }
+}
+
+/// Copies the message for client `to` from the last phase close into
+/// `(buf, cap)`. `SECAGG_STATUS_NOT_FOUND` when there is none for it (it
+/// dropped out or was excluded).
+///
+/// # Safety
+/// `server` is NULL or a live handle; `buf` is NULL or `cap` writable
+/// bytes; `len` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_message(
+    server: *const SecaggServer,
+    to: u32,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        let msg = s
+            .outgoing
+            .get(&to)
+            .ok_or(Fail::from(SecaggStatus::NotFound))?;
+        // SAFETY: the caller's contract on the buffer.
+        unsafe { output(msg, buf, cap, len) }
+    })
+}
+
+fn result(s: &SecaggServer) -> Result<&Aggregate, Fail> {
+    s.result
+        .as_ref()
+        .ok_or(Fail::from(SecaggStatus::OutOfOrder))
+}
+
+/// Copies the sum (m elements mod `2^b`) into `(buf, cap)` once the round
+/// has finished (`SECAGG_STATUS_OUT_OF_ORDER` before).
+///
+/// # Safety
+/// `server` is NULL or a live handle; `buf` is NULL or `cap` writable
+/// elements; `len` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_sum(
+    server: *const SecaggServer,
+    buf: *mut u64,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        // SAFETY: the caller's contract on the buffer.
+        unsafe { output(&result(s)?.sum, buf, cap, len) }
+    })
+}
+
+/// Copies the clients that broke the protocol, with the first fault seen
+/// of each, into `(buf, cap)` once the round has finished.
+///
+/// # Safety
+/// As [`secagg_server_sum`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_misbehaved(
+    server: *const SecaggServer,
+    buf: *mut SecaggFault,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        let items: Vec<SecaggFault> = result(s)?
+            .misbehaved
+            .iter()
+            .map(|&(index, fault)| SecaggFault {
+                index,
+                code: map_error(&crate::Error::Client {
+                    index,
+                    fault,
+                    outcome: crate::Outcome::Named,
+                })
+                .0 as i32,
+            })
+            .collect();
+        // SAFETY: the caller's contract on the buffer.
+        unsafe { output(&items, buf, cap, len) }
+    })
+}
+
+/// Writes the 32-byte session id (all zero before R0 closes): the public
+/// seed of the DP rotation (`secagg_dp_encode`).
+///
+/// # Safety
+/// `server` is NULL or a live handle; `out` is NULL or 32 writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_session(
+    server: *const SecaggServer,
+    out: *mut u8,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        let mut n = 0usize;
+        // SAFETY: `out` is NULL or 32 writable bytes.
+        unsafe { output(s.server.session(), out, 32, &mut n) }
+    })
+}
+
+/// Frees a server; NULL is a no-op.
+///
+/// # Safety
+/// `server` is NULL or a handle not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_free(server: *mut SecaggServer) {
+    let _ = boundary(|| {
+        // SAFETY: the caller's contract.
+        unsafe { free(server) };
+        Ok(())
+    });
+}

@@ -1,0 +1,145 @@
+//! The C ABI from Rust: the committed header matches the code
+//! (spec/ffi.md section 1), and the buffer and NULL rules hold. The full
+//! round through the ABI runs in C (tests/c/round.c) and Python.
+#![cfg(feature = "ffi")]
+#![allow(unsafe_code, reason = "calls the C ABI as a C caller would")]
+
+use std::ptr;
+
+use secagg::ffi::*;
+
+/// Regenerates include/secagg.h from src/ffi with cbindgen.toml and fails
+/// when it differs from the committed file. `SECAGG_BLESS=1` rewrites it.
+#[test]
+fn header_matches() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = cbindgen::Config::from_file(format!("{root}/cbindgen.toml")).unwrap();
+    let mut out = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(root)
+        .with_config(config)
+        .generate()
+        .unwrap()
+        .write(&mut out);
+    let path = format!("{root}/include/secagg.h");
+    if std::env::var_os("SECAGG_BLESS").is_some() {
+        std::fs::write(&path, &out).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == out,
+        "include/secagg.h drifted from src/ffi: rerun with SECAGG_BLESS=1 and commit"
+    );
+}
+
+/// Every status the header declares has a distinct message, and an
+/// unknown code gets the generic one.
+#[test]
+fn status_messages() {
+    let text = |c: i32| {
+        // SAFETY: the function returns a static NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(secagg_status_message(c)) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(text(0), "success");
+    assert_eq!(
+        text(SecaggStatus::ShortBuffer as i32),
+        "output buffer too small; the needed length was written"
+    );
+    assert_eq!(text(9999), "unknown status code");
+    assert_eq!(text(-1), "unknown status code");
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/secagg.h")).unwrap();
+    let declared = header.matches("SECAGG_STATUS_").count();
+    assert!(declared >= 77, "{declared}");
+}
+
+#[test]
+fn null_and_short_buffers() {
+    let mut params: *mut SecaggParams = ptr::null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(
+        unsafe { secagg_params_new(4, 3, 32, 3, &mut params) },
+        SecaggStatus::Ok
+    );
+    // NULL out-pointer and handle.
+    // SAFETY: NULL is allowed everywhere.
+    unsafe {
+        assert_eq!(
+            secagg_params_new(4, 3, 32, 3, ptr::null_mut()),
+            SecaggStatus::NullPointer
+        );
+        assert_eq!(
+            secagg_params_encode(ptr::null(), ptr::null_mut(), 0, ptr::null_mut()),
+            SecaggStatus::NullPointer
+        );
+        secagg_params_free(ptr::null_mut());
+    }
+    // A size query, a short buffer (nothing written), then the real call.
+    let mut len = 0usize;
+    // SAFETY: `params` is live; `len` writable.
+    assert_eq!(
+        unsafe { secagg_params_encode(params, ptr::null_mut(), 0, &mut len) },
+        SecaggStatus::ShortBuffer
+    );
+    let mut buf = vec![0xAAu8; len];
+    let mut short = 0usize;
+    // SAFETY: `buf` has `len - 1` writable bytes at least.
+    assert_eq!(
+        unsafe { secagg_params_encode(params, buf.as_mut_ptr(), len - 1, &mut short) },
+        SecaggStatus::ShortBuffer
+    );
+    assert_eq!(short, len);
+    assert!(buf.iter().all(|&b| b == 0xAA));
+    let mut got = 0usize;
+    // SAFETY: `buf` has `len` writable bytes.
+    assert_eq!(
+        unsafe { secagg_params_encode(params, buf.as_mut_ptr(), len, &mut got) },
+        SecaggStatus::Ok
+    );
+    assert_eq!(got, len);
+    let expected = secagg::Params::new(4, 3, 32, 3, secagg::Graph::Complete)
+        .unwrap()
+        .to_bytes();
+    assert_eq!(buf, expected);
+    // Bad parameters map to their codes.
+    let mut bad: *mut SecaggParams = ptr::null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(
+        unsafe { secagg_params_new(4, 1, 32, 3, &mut bad) },
+        SecaggStatus::ParamsThreshold
+    );
+    assert!(bad.is_null());
+    // SAFETY: live handle, freed once.
+    unsafe { secagg_params_free(params) };
+}
+
+/// The `ffi` fuzz target's corpus and seeds, replayed (as
+/// fuzz_corpus.rs does for the other targets).
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = crate::fuzz_corpus::fuzz_dir();
+    let corpus = crate::fuzz_corpus::inputs(&dir.join("corpus").join("ffi"));
+    assert!(!corpus.is_empty(), "fuzz/corpus/ffi is empty");
+    let regressions = crate::fuzz_corpus::inputs(&dir.join("regressions").join("ffi"));
+    for (path, data) in corpus.iter().chain(&regressions) {
+        let r = std::panic::catch_unwind(|| fuzzing::entry_points(data));
+        assert!(r.is_ok(), "ffi fuzz target fails on {}", path.display());
+    }
+    for seed in fuzzing::seeds() {
+        fuzzing::entry_points(&seed);
+    }
+}
+
+/// Writes the seeds into fuzz/corpus/ffi (run once by hand).
+#[test]
+#[ignore = "writes fuzz/corpus/ffi; run by hand when the seeds change"]
+fn write_ffi_seed_corpus() {
+    let dir = crate::fuzz_corpus::fuzz_dir().join("corpus").join("ffi");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, seed) in fuzzing::seeds().iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:02}")), seed).unwrap();
+    }
+}

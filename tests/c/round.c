@@ -1,0 +1,639 @@
+/*
+ * Full rounds through the C ABI (semi-honest, malicious, DP) with dropouts
+ * at two phases, checking the sum, then every error path reachable with bad
+ * arguments: NULL, short buffers, wrong lengths, calls out of order.
+ * Built by tests/c/run.sh with -std=c11 -Wall -Wextra -Werror and the
+ * address and undefined-behaviour sanitizers, then run under valgrind.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "secagg.h"
+
+static int checks = 0;
+
+#define EXPECT(expr, want)                                                              \
+    do {                                                                                \
+        SecaggStatus s_ = (expr);                                                       \
+        checks++;                                                                       \
+        if (s_ != (want)) {                                                             \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__,      \
+                    __LINE__, #expr, (int)s_, secagg_status_message((int)s_), (int)(want)); \
+            exit(1);                                                                    \
+        }                                                                               \
+    } while (0)
+#define OK(expr) EXPECT(expr, SECAGG_STATUS_OK)
+#define ASSERT(cond)                                                                    \
+    do {                                                                                \
+        checks++;                                                                       \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                                    \
+        }                                                                               \
+    } while (0)
+
+#define MAX_N 8
+#define M 4
+
+/* The client's pending message, in a fresh heap buffer (size query first). */
+static uint8_t *client_message(const SecaggClient *c, size_t *len) {
+    size_t need = 0;
+    EXPECT(secagg_client_message(c, NULL, 0, &need), SECAGG_STATUS_SHORT_BUFFER);
+    uint8_t *buf = malloc(need);
+    ASSERT(buf != NULL);
+    OK(secagg_client_message(c, buf, need, len));
+    ASSERT(*len == need);
+    return buf;
+}
+
+/* The server's message for client `to`, or NULL when it has none. */
+static uint8_t *server_message(const SecaggServer *s, uint32_t to, size_t *len) {
+    size_t need = 0;
+    SecaggStatus st = secagg_server_message(s, to, NULL, 0, &need);
+    if (st == SECAGG_STATUS_NOT_FOUND) {
+        return NULL;
+    }
+    EXPECT(st, SECAGG_STATUS_SHORT_BUFFER);
+    uint8_t *buf = malloc(need);
+    ASSERT(buf != NULL);
+    OK(secagg_server_message(s, to, buf, need, len));
+    return buf;
+}
+
+/* Sends client i's pending message to the server. */
+static void send(SecaggServer *s, const SecaggClient *c, uint32_t i) {
+    size_t len = 0;
+    uint8_t *msg = client_message(c, &len);
+    uint32_t fault = 77;
+    OK(secagg_server_receive(s, i, msg, len, &fault));
+    ASSERT(fault == 0);
+    /* A byte-identical resend is a no-op. */
+    OK(secagg_server_receive(s, i, msg, len, &fault));
+    free(msg);
+}
+
+typedef struct {
+    uint32_t n;
+    size_t m;
+    const SecaggIdentity *const *identities; /* NULL in the semi-honest model */
+    const SecaggRoster *roster;
+    uint32_t drop_r1;   /* never sends ShareKeys (0: none) */
+    uint32_t drop_late; /* sends its masked input, then vanishes (0: none) */
+} Round;
+
+/*
+ * Runs one round of `r` with `inputs[i - 1]` (m elements each); writes the
+ * sum to `sum` and returns the number of survivors.
+ */
+static size_t run_round(const SecaggParams *params, const Round *r, const uint64_t *inputs,
+                        uint64_t *sum) {
+    uint8_t round_id[32];
+    memset(round_id, 0x42, sizeof round_id);
+    SecaggServer *server = NULL;
+    OK(secagg_server_new(params, round_id, r->roster, NULL, &server));
+    SecaggClient *clients[MAX_N + 1] = {0};
+    int alive[MAX_N + 1] = {0};
+
+    /* R0 */
+    for (uint32_t i = 1; i <= r->n; i++) {
+        const SecaggIdentity *id = r->identities ? r->identities[i - 1] : NULL;
+        OK(secagg_client_new(params, round_id, i, id, r->roster, NULL, &clients[i]));
+        SecaggClientPhase ph;
+        OK(secagg_client_phase(clients[i], &ph));
+        ASSERT(ph == SECAGG_CLIENT_PHASE_AWAITING_KEYS);
+        send(server, clients[i], i);
+        alive[i] = 1;
+    }
+    OK(secagg_server_close_phase(server));
+
+    /* R1: drop_r1 receives the broadcast but never answers. */
+    for (uint32_t i = 1; i <= r->n; i++) {
+        size_t len = 0;
+        uint8_t *msg = server_message(server, i, &len);
+        ASSERT(msg != NULL);
+        if (i == r->drop_r1) {
+            alive[i] = 0;
+            free(msg);
+            continue;
+        }
+        uint32_t fault = 77;
+        OK(secagg_client_receive_keys(clients[i], msg, len, NULL, &fault));
+        ASSERT(fault == 0);
+        free(msg);
+        send(server, clients[i], i);
+    }
+    OK(secagg_server_close_phase(server));
+
+    /* R2 */
+    for (uint32_t i = 1; i <= r->n; i++) {
+        size_t len = 0;
+        uint8_t *msg = server_message(server, i, &len);
+        ASSERT((msg != NULL) == (alive[i] != 0));
+        if (!alive[i]) {
+            continue;
+        }
+        uint32_t fault = 0;
+        OK(secagg_client_receive_shares(clients[i], msg, len, inputs + (i - 1) * r->m, r->m,
+                                        &fault));
+        free(msg);
+        send(server, clients[i], i);
+        if (i == r->drop_late) {
+            alive[i] = 0;
+        }
+    }
+    OK(secagg_server_close_phase(server));
+
+    SecaggServerPhase phase;
+    OK(secagg_server_phase(server, &phase));
+    if (r->identities != NULL) {
+        ASSERT(phase == SECAGG_SERVER_PHASE_CONSISTENCY);
+        for (uint32_t i = 1; i <= r->n; i++) {
+            size_t len = 0;
+            uint8_t *msg = server_message(server, i, &len);
+            if (msg == NULL || !alive[i]) {
+                free(msg);
+                continue;
+            }
+            uint32_t fault = 0;
+            OK(secagg_client_receive_consistency(clients[i], msg, len, &fault));
+            free(msg);
+            send(server, clients[i], i);
+        }
+        OK(secagg_server_close_phase(server));
+        OK(secagg_server_phase(server, &phase));
+    }
+    ASSERT(phase == SECAGG_SERVER_PHASE_UNMASK);
+
+    /* R3 */
+    for (uint32_t i = 1; i <= r->n; i++) {
+        size_t len = 0;
+        uint8_t *msg = server_message(server, i, &len);
+        if (msg == NULL || !alive[i]) {
+            free(msg);
+            continue;
+        }
+        uint32_t fault = 0;
+        OK(secagg_client_receive_unmask(clients[i], msg, len, &fault));
+        /* The same request again gets the same answer. */
+        OK(secagg_client_receive_unmask(clients[i], msg, len, &fault));
+        free(msg);
+        send(server, clients[i], i);
+    }
+    EXPECT(secagg_server_sum(server, sum, r->m, &(size_t){0}), SECAGG_STATUS_OUT_OF_ORDER);
+    OK(secagg_server_close_phase(server));
+    OK(secagg_server_phase(server, &phase));
+    ASSERT(phase == SECAGG_SERVER_PHASE_OVER);
+
+    size_t len = 0;
+    EXPECT(secagg_server_sum(server, sum, r->m - 1, &len), SECAGG_STATUS_SHORT_BUFFER);
+    ASSERT(len == r->m);
+    OK(secagg_server_sum(server, sum, r->m, &len));
+    ASSERT(len == r->m);
+    uint32_t survivors[MAX_N];
+    size_t count = 0;
+    OK(secagg_server_clients(server, SECAGG_CLIENT_LIST_SURVIVORS, survivors, MAX_N, &count));
+    for (size_t k = 0; k < count; k++) {
+        ASSERT(survivors[k] != r->drop_r1);
+    }
+    SecaggFault faults[MAX_N];
+    size_t nfaults = 99;
+    OK(secagg_server_misbehaved(server, faults, MAX_N, &nfaults));
+    ASSERT(nfaults == 0);
+    /* After the round: out of order. */
+    EXPECT(secagg_server_close_phase(server), SECAGG_STATUS_MISUSE_ROUND_OVER);
+
+    for (uint32_t i = 1; i <= r->n; i++) {
+        secagg_client_free(clients[i]);
+    }
+    secagg_server_free(server);
+    return count;
+}
+
+static void semi_honest_round(void) {
+    SecaggParams *params = NULL;
+    OK(secagg_params_new(5, 3, 32, M, &params));
+    uint64_t inputs[5 * M];
+    for (size_t k = 0; k < 5 * M; k++) {
+        inputs[k] = (k / M + 1) * 1000 + k % M;
+    }
+    Round r = {.n = 5, .m = M, .drop_r1 = 2, .drop_late = 4};
+    uint64_t sum[M];
+    size_t survivors = run_round(params, &r, inputs, sum);
+    ASSERT(survivors == 4);
+    /* Clients 1, 3, 4, 5 sent masked inputs (4 dropped after, masks removed). */
+    for (size_t j = 0; j < M; j++) {
+        uint64_t want = 0;
+        for (uint32_t i = 1; i <= 5; i++) {
+            if (i != 2) {
+                want += inputs[(i - 1) * M + j];
+            }
+        }
+        ASSERT(sum[j] == want);
+    }
+    secagg_params_free(params);
+    printf("semi-honest round: ok (sum of 4 survivors, drops after R0 and after R2)\n");
+}
+
+static void malicious_round(void) {
+    enum { N = 8 };
+    SecaggParams *base = NULL, *params = NULL;
+    OK(secagg_params_new(N, 5, 32, M, &base));
+    EXPECT(secagg_params_with_malicious(base, 3, &params), SECAGG_STATUS_PARAMS_NOT_UNIQUE);
+    ASSERT(params == NULL);
+    OK(secagg_params_with_malicious(base, 1, &params));
+    bool malicious = false;
+    uint32_t degree = 0;
+    OK(secagg_params_info(params, NULL, NULL, NULL, NULL, &degree, &malicious));
+    ASSERT(malicious && degree == N - 1);
+
+    SecaggIdentity *ids[N];
+    uint8_t keys[N * 32];
+    for (int i = 0; i < N; i++) {
+        OK(secagg_identity_generate(NULL, &ids[i]));
+        OK(secagg_identity_public_key(ids[i], keys + 32 * i));
+    }
+    /* An identity survives export and re-import. */
+    uint8_t secret[32], pk[32];
+    OK(secagg_identity_export_secret(ids[0], secret));
+    SecaggIdentity *again = NULL;
+    OK(secagg_identity_from_secret(secret, &again));
+    OK(secagg_identity_public_key(again, pk));
+    ASSERT(memcmp(pk, keys, 32) == 0);
+    memset(secret, 0, sizeof secret);
+    secagg_identity_free(again);
+
+    SecaggRoster *roster = NULL;
+    /* A repeated key is refused. */
+    uint8_t twice[64];
+    memcpy(twice, keys, 32);
+    memcpy(twice + 32, keys, 32);
+    EXPECT(secagg_roster_new(twice, 2, &roster), SECAGG_STATUS_MISUSE_ROSTER);
+    OK(secagg_roster_new(keys, N, &roster));
+    ASSERT(secagg_roster_len(roster) == N);
+
+    uint64_t inputs[N * M];
+    for (size_t k = 0; k < N * M; k++) {
+        inputs[k] = (uint64_t)(k * 7 + 1) << 20;
+    }
+    Round r = {.n = N,
+               .m = M,
+               .identities = (const SecaggIdentity *const *)ids,
+               .roster = roster,
+               .drop_r1 = 3,
+               .drop_late = 6};
+    uint64_t sum[M];
+    size_t survivors = run_round(params, &r, inputs, sum);
+    ASSERT(survivors == N - 1);
+    for (size_t j = 0; j < M; j++) {
+        uint64_t want = 0;
+        for (uint32_t i = 1; i <= N; i++) {
+            if (i != 3) {
+                want += inputs[(i - 1) * M + j];
+            }
+        }
+        ASSERT(sum[j] == (want & 0xffffffffu));
+    }
+
+    /* The malicious model needs identity and roster; the semi-honest none. */
+    uint8_t round_id[32] = {1};
+    SecaggClient *c = NULL;
+    EXPECT(secagg_client_new(params, round_id, 1, NULL, NULL, NULL, &c), SECAGG_STATUS_MISUSE_IDENTITY);
+    EXPECT(secagg_client_new(params, round_id, 1, ids[0], NULL, NULL, &c), SECAGG_STATUS_MISUSE_IDENTITY);
+    EXPECT(secagg_client_new(params, round_id, 2, ids[0], roster, NULL, &c),
+           SECAGG_STATUS_MISUSE_IDENTITY);
+    EXPECT(secagg_client_new(base, round_id, 1, ids[0], roster, NULL, &c), SECAGG_STATUS_MISUSE_IDENTITY);
+    SecaggServer *s = NULL;
+    EXPECT(secagg_server_new(params, round_id, NULL, NULL, &s), SECAGG_STATUS_MISUSE_IDENTITY);
+    EXPECT(secagg_server_new(base, round_id, roster, NULL, &s), SECAGG_STATUS_MISUSE_IDENTITY);
+    ASSERT(c == NULL && s == NULL);
+    EXPECT(secagg_params_check_policy(base, 3, 4, true), SECAGG_STATUS_PARAMS_POLICY);
+    OK(secagg_params_check_policy(params, 3, 4, true));
+
+    for (int i = 0; i < N; i++) {
+        secagg_identity_free(ids[i]);
+    }
+    secagg_roster_free(roster);
+    secagg_params_free(params);
+    secagg_params_free(base);
+    printf("malicious round: ok (drops after R0 and after R2, consistency)\n");
+}
+
+static void dp_round(void) {
+    enum { N = 5, DIM = 8 };
+    SecaggDpOptions opts;
+    EXPECT(secagg_dp_options_default(0.0, 1e-5, 1.0, DIM, 24, N, &opts), SECAGG_STATUS_DP_EPSILON);
+    OK(secagg_dp_options_default(50.0, 1e-5, 1.0, DIM, 24, N, &opts));
+    ASSERT(opts.clients == N && opts.min_honest == N && opts.rounds == 1);
+    opts.mechanism = 7;
+    SecaggDpConfig *dp = NULL;
+    EXPECT(secagg_dp_config_new(&opts, &dp), SECAGG_STATUS_INVALID_ARGUMENT);
+    opts.mechanism = 0;
+    OK(secagg_dp_config_new(&opts, &dp));
+    size_t d = 0;
+    OK(secagg_dp_config_padded_dim(dp, &d));
+    ASSERT(d == DIM);
+
+    SecaggParams *base = NULL, *params = NULL;
+    OK(secagg_params_new(N, 3, 24, (uint32_t)d, &base));
+    OK(secagg_params_with_dp(base, dp, &params));
+    SecaggDpConfig *carried = NULL;
+    EXPECT(secagg_params_dp(base, &carried), SECAGG_STATUS_NOT_FOUND);
+    OK(secagg_params_dp(params, &carried));
+    SecaggDpOptions back;
+    OK(secagg_dp_config_options(carried, &back));
+    ASSERT(back.epsilon == 50.0 && back.dim == DIM);
+    secagg_dp_config_free(carried);
+
+    uint8_t seed[32];
+    memset(seed, 9, sizeof seed);
+    double x[N][DIM];
+    uint64_t encoded[N * DIM];
+    double exact[DIM] = {0};
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < DIM; j++) {
+            x[i][j] = 0.1 * (double)(j % 3) - 0.05 * (double)i;
+            if (i != 1) {
+                exact[j] += x[i][j];
+            }
+        }
+        size_t len = 0;
+        EXPECT(secagg_dp_encode(dp, x[i], DIM, seed, encoded, 1, &len), SECAGG_STATUS_SHORT_BUFFER);
+        ASSERT(len == d);
+        EXPECT(secagg_dp_encode(dp, x[i], DIM - 1, seed, encoded + i * DIM, d, &len),
+               SECAGG_STATUS_DP_INPUT_LENGTH);
+        OK(secagg_dp_encode(dp, x[i], DIM, seed, encoded + i * DIM, d, &len));
+    }
+    Round r = {.n = N, .m = d, .drop_r1 = 2, .drop_late = 5};
+    uint64_t sum[DIM];
+    size_t survivors = run_round(params, &r, encoded, sum);
+    ASSERT(survivors == N - 1);
+    double out[DIM];
+    size_t len = 0;
+    SecaggPrivacyReport report;
+    OK(secagg_dp_decode(dp, sum, d, survivors, seed, false, out, DIM, &len, &report));
+    ASSERT(len == DIM && report.survivors == survivors && report.epsilon == 50.0);
+    ASSERT(report.epsilon_reached > 50.0); /* fewer honest survivors than calibrated for */
+    /* The noise at epsilon 50 has a standard deviation near 0.1 per
+     * coordinate here: the root-mean-square error stays well below 0.3. */
+    double sq = 0;
+    for (int j = 0; j < DIM; j++) {
+        sq += (out[j] - exact[j]) * (out[j] - exact[j]);
+    }
+    ASSERT(sqrt(sq / DIM) < 0.3);
+    EXPECT(secagg_dp_decode(dp, sum, d - 1, survivors, seed, false, out, DIM, &len, &report),
+           SECAGG_STATUS_DP_INPUT_LENGTH);
+    EXPECT(secagg_dp_decode(dp, sum, d, 0, seed, true, out, DIM, &len, &report),
+           SECAGG_STATUS_DP_NO_CONTRIBUTORS);
+
+    /* The configuration's encoding round-trips; garbage is refused. */
+    uint8_t enc[128];
+    OK(secagg_dp_config_encode(dp, enc, sizeof enc, &len));
+    SecaggDpConfig *decoded = NULL;
+    OK(secagg_dp_config_decode(enc, len, &decoded));
+    secagg_dp_config_free(decoded);
+    EXPECT(secagg_dp_config_decode(enc, len - 1, &decoded), SECAGG_STATUS_DP_DECODE);
+
+    secagg_params_free(params);
+    secagg_params_free(base);
+    secagg_dp_config_free(dp);
+    printf("DP round: ok (decoded sum within RMS 0.3 of the exact sum)\n");
+}
+
+static void error_paths(void) {
+    uint8_t round_id[32] = {7};
+    uint8_t buf[4096];
+    size_t len = 0;
+    uint32_t fault = 0;
+
+    /* Messages for every code; unknown codes get a generic one. */
+    for (int code = -2; code < 200; code++) {
+        const char *m = secagg_status_message(code);
+        ASSERT(m != NULL && m[0] != '\0');
+    }
+    ASSERT(strcmp(secagg_status_message(SECAGG_STATUS_OK), "success") == 0);
+    ASSERT(secagg_version() != NULL);
+
+    /* Parameters. */
+    SecaggParams *p = NULL;
+    EXPECT(secagg_params_new(4, 3, 32, M, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_new(1, 3, 32, M, &p), SECAGG_STATUS_PARAMS_CLIENT_COUNT);
+    EXPECT(secagg_params_new(4, 1, 32, M, &p), SECAGG_STATUS_PARAMS_THRESHOLD);
+    EXPECT(secagg_params_new(4, 3, 65, M, &p), SECAGG_STATUS_PARAMS_BITS);
+    EXPECT(secagg_params_new_harary(10, 3, 32, M, 3, round_id, &p), SECAGG_STATUS_PARAMS_DEGREE);
+    EXPECT(secagg_params_new_harary(10, 3, 32, M, 4, NULL, &p), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_secagg_plus(100, 32, M, 1.5, 0.1, false, &p),
+           SECAGG_STATUS_PARAMS_FRACTION);
+    ASSERT(p == NULL);
+    OK(secagg_params_secagg_plus(100, 32, M, 0.05, 0.05, false, &p));
+    uint32_t n = 0;
+    OK(secagg_params_info(p, &n, NULL, NULL, NULL, NULL, NULL));
+    ASSERT(n == 100);
+    secagg_params_free(p);
+    OK(secagg_params_new(4, 3, 8, M, &p));
+    EXPECT(secagg_params_info(NULL, &n, NULL, NULL, NULL, NULL, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_encode(p, buf, 2, &len), SECAGG_STATUS_SHORT_BUFFER);
+    size_t plen = len;
+    EXPECT(secagg_params_encode(p, buf, sizeof buf, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_encode(p, NULL, sizeof buf, &len), SECAGG_STATUS_NULL_POINTER);
+    OK(secagg_params_encode(p, buf, sizeof buf, &len));
+    ASSERT(len == plen);
+    SecaggParams *q = NULL;
+    OK(secagg_params_decode(buf, len, &q));
+    secagg_params_free(q);
+    q = NULL;
+    EXPECT(secagg_params_decode(buf, len - 1, &q), SECAGG_STATUS_DECODE_TRUNCATED);
+    buf[len] = 0;
+    EXPECT(secagg_params_decode(buf, len + 1, &q), SECAGG_STATUS_DECODE_TRAILING_BYTES);
+    EXPECT(secagg_params_decode(NULL, 5, &q), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_decode(NULL, 0, &q), SECAGG_STATUS_DECODE_TRUNCATED);
+    ASSERT(q == NULL);
+
+    /* Identities and rosters. */
+    EXPECT(secagg_identity_generate(NULL, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_identity_public_key(NULL, buf), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_identity_export_secret(NULL, buf), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_identity_from_secret(NULL, NULL), SECAGG_STATUS_NULL_POINTER);
+    SecaggRoster *ro = NULL;
+    EXPECT(secagg_roster_new(NULL, 2, &ro), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_roster_new(buf, SIZE_MAX, &ro), SECAGG_STATUS_INVALID_ARGUMENT);
+    ASSERT(secagg_roster_len(NULL) == 0);
+    uint8_t zeros[64] = {0};
+    EXPECT(secagg_roster_new(zeros, 2, &ro), SECAGG_STATUS_MISUSE_ROSTER);
+
+    /* Client: bad index, NULLs, out-of-order calls, bad input. */
+    SecaggClient *c = NULL;
+    EXPECT(secagg_client_new(p, round_id, 0, NULL, NULL, NULL, &c), SECAGG_STATUS_MISUSE_CLIENT_INDEX);
+    EXPECT(secagg_client_new(p, round_id, 5, NULL, NULL, NULL, &c), SECAGG_STATUS_MISUSE_CLIENT_INDEX);
+    EXPECT(secagg_client_new(NULL, round_id, 1, NULL, NULL, NULL, &c), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_new(p, NULL, 1, NULL, NULL, NULL, &c), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_new(p, round_id, 1, NULL, NULL, NULL, NULL), SECAGG_STATUS_NULL_POINTER);
+    ASSERT(c == NULL);
+    EXPECT(secagg_client_phase(NULL, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_message(NULL, buf, sizeof buf, &len), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_receive_keys(NULL, buf, 1, NULL, &fault), SECAGG_STATUS_NULL_POINTER);
+
+    SecaggServer *s = NULL;
+    EXPECT(secagg_server_new(p, NULL, NULL, NULL, &s), SECAGG_STATUS_NULL_POINTER);
+    OK(secagg_server_new(p, round_id, NULL, NULL, &s));
+    SecaggClient *cs[5] = {0};
+    for (uint32_t i = 1; i <= 4; i++) {
+        OK(secagg_client_new(p, round_id, i, NULL, NULL, NULL, &cs[i]));
+    }
+    c = cs[1];
+    EXPECT(secagg_client_message(c, buf, 3, &len), SECAGG_STATUS_SHORT_BUFFER);
+    size_t adv_len = len;
+    OK(secagg_client_message(c, buf, sizeof buf, &len));
+    ASSERT(len == adv_len);
+    /* Calls out of order on a client awaiting keys. */
+    EXPECT(secagg_client_receive_shares(c, buf, len, NULL, 0, &fault), SECAGG_STATUS_OUT_OF_ORDER);
+    EXPECT(secagg_client_receive_consistency(c, buf, len, &fault), SECAGG_STATUS_OUT_OF_ORDER);
+    EXPECT(secagg_client_receive_unmask(c, buf, len, &fault), SECAGG_STATUS_OUT_OF_ORDER);
+    EXPECT(secagg_client_receive_keys(c, NULL, 3, NULL, &fault), SECAGG_STATUS_NULL_POINTER);
+
+    /* Server intake: truncated, stranger, wrong phase. */
+    EXPECT(secagg_server_receive(s, 1, buf, len - 1, &fault), SECAGG_STATUS_CLIENT_MALFORMED);
+    ASSERT(fault == 1);
+    EXPECT(secagg_server_receive(s, 99, buf, len, &fault), SECAGG_STATUS_CLIENT_UNKNOWN_SENDER);
+    ASSERT(fault == 99);
+    EXPECT(secagg_server_receive(NULL, 1, buf, len, &fault), SECAGG_STATUS_NULL_POINTER);
+    ASSERT(fault == 0);
+    EXPECT(secagg_server_receive(s, 2, NULL, 10, &fault), SECAGG_STATUS_NULL_POINTER);
+    for (uint32_t i = 2; i <= 3; i++) {
+        send(s, cs[i], i);
+    }
+    /* A different second message from client 2 is a duplicate. */
+    OK(secagg_client_message(cs[3], buf, sizeof buf, &len));
+    EXPECT(secagg_server_receive(s, 2, buf, len, &fault), SECAGG_STATUS_CLIENT_DUPLICATE);
+    ASSERT(fault == 2);
+    EXPECT(secagg_server_message(s, 2, buf, sizeof buf, &len), SECAGG_STATUS_NOT_FOUND);
+    EXPECT(secagg_server_sum(s, NULL, 0, &len), SECAGG_STATUS_OUT_OF_ORDER);
+    EXPECT(secagg_server_misbehaved(s, NULL, 0, &len), SECAGG_STATUS_OUT_OF_ORDER);
+    EXPECT(secagg_server_clients(s, 42, NULL, 0, &len), SECAGG_STATUS_INVALID_ARGUMENT);
+    uint32_t list[8];
+    OK(secagg_server_clients(s, SECAGG_CLIENT_LIST_EXCLUDED, list, 8, &len));
+    ASSERT(len >= 1 && list[0] == 1);
+    OK(secagg_server_clients(s, SECAGG_CLIENT_LIST_PENDING, list, 8, &len));
+    ASSERT(len == 1 && list[0] == 4);
+    EXPECT(secagg_server_clients(s, SECAGG_CLIENT_LIST_PENDING, list, 0, &len),
+           SECAGG_STATUS_SHORT_BUFFER);
+    ASSERT(len == 1);
+    uint8_t session[32];
+    OK(secagg_server_session(s, session));
+    EXPECT(secagg_server_session(s, NULL), SECAGG_STATUS_NULL_POINTER);
+    /* At most two of four is below t = 3: the round aborts. */
+    EXPECT(secagg_server_close_phase(s), SECAGG_STATUS_NOT_ENOUGH_SURVIVORS);
+    SecaggServerPhase phase;
+    OK(secagg_server_phase(s, &phase));
+    ASSERT(phase == SECAGG_SERVER_PHASE_OVER);
+    EXPECT(secagg_server_receive(s, 3, buf, len, &fault), SECAGG_STATUS_MISUSE_ROUND_OVER);
+    EXPECT(secagg_server_close_phase(NULL), SECAGG_STATUS_NULL_POINTER);
+    secagg_server_free(s);
+
+    /* A client refuses a garbage broadcast and stays usable; a wrong input
+     * length or range is refused before any state change. */
+    OK(secagg_server_new(p, round_id, NULL, NULL, &s));
+    for (uint32_t i = 1; i <= 4; i++) {
+        send(s, cs[i], i);
+    }
+    OK(secagg_server_close_phase(s));
+    uint8_t *msg = server_message(s, 1, &len);
+    EXPECT(secagg_client_receive_keys(c, msg, len - 1, NULL, &fault), SECAGG_STATUS_SERVER_MALFORMED);
+    OK(secagg_client_receive_keys(c, msg, len, NULL, &fault));
+    free(msg);
+    EXPECT(secagg_client_receive_keys(c, buf, 1, NULL, &fault), SECAGG_STATUS_OUT_OF_ORDER);
+    SecaggClientPhase cph;
+    OK(secagg_client_phase(c, &cph));
+    ASSERT(cph == SECAGG_CLIENT_PHASE_AWAITING_SHARES);
+    /* A client whose keys are not in the broadcast refuses it, spent. */
+    SecaggClient *stranger = NULL;
+    OK(secagg_client_new(p, round_id, 2, NULL, NULL, NULL, &stranger));
+    msg = server_message(s, 2, &len);
+    EXPECT(secagg_client_receive_keys(stranger, msg, len, NULL, &fault),
+           SECAGG_STATUS_SERVER_MISSING_OWN_KEYS);
+    EXPECT(secagg_client_receive_keys(stranger, msg, len, NULL, &fault),
+           SECAGG_STATUS_MISUSE_ROUND_OVER);
+    free(msg);
+    secagg_client_free(stranger);
+    for (uint32_t i = 1; i <= 4; i++) {
+        if (i != 1) {
+            msg = server_message(s, i, &len);
+            OK(secagg_client_receive_keys(cs[i], msg, len, NULL, &fault));
+            free(msg);
+        }
+        send(s, cs[i], i);
+    }
+    OK(secagg_server_close_phase(s));
+    msg = server_message(s, 1, &len);
+    uint64_t in[M] = {1, 2, 3, 4};
+    EXPECT(secagg_client_receive_shares(c, msg, len, in, M - 1, &fault),
+           SECAGG_STATUS_MISUSE_INPUT_LENGTH);
+    in[2] = 256; /* b = 8 */
+    EXPECT(secagg_client_receive_shares(c, msg, len, in, M, &fault),
+           SECAGG_STATUS_MISUSE_INPUT_RANGE);
+    EXPECT(secagg_client_receive_shares(c, msg, len, NULL, M, &fault), SECAGG_STATUS_NULL_POINTER);
+    in[2] = 3;
+    OK(secagg_client_receive_shares(c, msg, len, in, M, &fault));
+    free(msg);
+    /* Semi-honest: no consistency round. */
+    EXPECT(secagg_client_receive_consistency(c, buf, 10, &fault), SECAGG_STATUS_MISUSE_IDENTITY);
+    EXPECT(secagg_client_receive_unmask(c, buf, 3, &fault), SECAGG_STATUS_SERVER_MALFORMED);
+
+    for (uint32_t i = 1; i <= 4; i++) {
+        secagg_client_free(cs[i]);
+    }
+    secagg_server_free(s);
+    secagg_params_free(p);
+
+    /* Freeing NULL is a no-op for every handle. */
+    secagg_params_free(NULL);
+    secagg_identity_free(NULL);
+    secagg_roster_free(NULL);
+    secagg_client_free(NULL);
+    secagg_server_free(NULL);
+    secagg_dp_config_free(NULL);
+    printf("error paths: ok\n");
+}
+
+/* A seeded source (tests and conformance vectors only) is deterministic. */
+static void seeded_source(void) {
+    SecaggParams *p = NULL;
+    OK(secagg_params_new(3, 2, 32, M, &p));
+    SecaggRng *r1 = NULL, *r2 = NULL;
+    EXPECT(secagg_rng_new_seeded(5, NULL), SECAGG_STATUS_NULL_POINTER);
+    OK(secagg_rng_new_seeded(5, &r1));
+    OK(secagg_rng_new_seeded(5, &r2));
+    uint8_t a[32], b[32];
+    EXPECT(secagg_rng_fill(NULL, a, 32), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_rng_fill(r1, NULL, 32), SECAGG_STATUS_NULL_POINTER);
+    OK(secagg_rng_fill(r1, a, 32));
+    OK(secagg_rng_fill(r2, b, 32));
+    ASSERT(memcmp(a, b, 32) == 0);
+    SecaggClient *c1 = NULL, *c2 = NULL;
+    OK(secagg_client_new(p, a, 1, NULL, NULL, r1, &c1));
+    OK(secagg_client_new(p, b, 1, NULL, NULL, r2, &c2));
+    size_t l1 = 0, l2 = 0;
+    uint8_t *x1 = client_message(c1, &l1), *x2 = client_message(c2, &l2);
+    ASSERT(l1 == l2 && memcmp(x1, x2, l1) == 0);
+    free(x1);
+    free(x2);
+    secagg_client_free(c1);
+    secagg_client_free(c2);
+    secagg_rng_free(r1);
+    secagg_rng_free(r2);
+    secagg_rng_free(NULL);
+    secagg_params_free(p);
+    printf("seeded source: ok\n");
+}
+
+int main(void) {
+    semi_honest_round();
+    malicious_round();
+    dp_round();
+    error_paths();
+    seeded_source();
+    printf("%d checks passed\n", checks);
+    printf("5 passed, 0 failed\n");
+    return 0;
+}

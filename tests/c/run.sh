@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the C ABI (cargo build --release --features ffi), then compiles
+# tests/c/round.c against it twice: with the address and undefined-behaviour
+# sanitizers (run directly), and without them (run under valgrind memcheck:
+# no errors, no definite leaks). CI runs this from scripts/test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+echo "== C ABI: cargo build --release --features ffi --lib"
+cargo build --release --features ffi --lib
+lib="$PWD/target/release"
+out="$PWD/target/c-tests"
+mkdir -p "$out"
+cflags=(-std=c11 -Wall -Wextra -Werror -g -Iinclude)
+link=(-L"$lib" -lsecagg -Wl,-rpath,"$lib" -lm)
+
+echo "== C ABI: round.c with -fsanitize=address,undefined"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+  tests/c/round.c "${link[@]}" -o "$out/round-asan"
+ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" "$out/round-asan"
+
+echo "== C ABI: round.c under valgrind memcheck"
+gcc "${cflags[@]}" -O1 tests/c/round.c "${link[@]}" -o "$out/round"
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "valgrind missing: installing it with apt-get"
+  if ! { apt-get update -qq && apt-get install -y -qq valgrind; } >/dev/null 2>&1; then
+    echo "SKIPPED: valgrind could not be installed; the sanitizer run above still ran"
+    exit 0
+  fi
+fi
+valgrind --quiet --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite --error-exitcode=1 \
+  "$out/round"
