@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, Rng, SeedableRng, UnwrapErr};
 use secagg::{
-    Aggregate, AwaitingKeys, ClientIndex, Identity, Params, Phase, Roster, RoundId, Server, Step,
+    Aggregate, Client, ClientIndex, Identity, Params, Phase, Roster, RoundId, Server, Step,
 };
 
 // ---------------------------------------------------------------------------
@@ -273,9 +273,10 @@ impl Link {
     }
 }
 
-/// One client's round over `link`, written against the typed client
-/// states: AwaitingKeys -> AwaitingShares -> AwaitingUnmask. Returns the
-/// phase at which the client left (`None`: it answered every phase).
+/// One client's round over `link` with the single client type
+/// ([`Client`]; the typed states `AwaitingKeys` -> `AwaitingShares` ->
+/// `AwaitingUnmask` do the same step by step). Returns the phase at which
+/// the client left (`None`: it answered every phase).
 fn drive(
     link: &mut Link,
     setup: &Setup,
@@ -283,38 +284,31 @@ fn drive(
     rng: &mut impl CryptoRng,
 ) -> Result<Option<Phase>, Box<dyn std::error::Error>> {
     let (params, round, index) = (&setup.params, setup.round, link.index);
-    let (mut keys, advertise) = match &setup.pki {
-        Some((id, roster)) => AwaitingKeys::with_identity(params, round, index, id, roster, rng)?,
-        None => AwaitingKeys::new(params, round, index, rng)?,
+    let (mut client, advertise) = match &setup.pki {
+        Some((id, roster)) => Client::with_identity(params, round, index, id, roster, rng)?,
+        None => Client::new(params, round, index, rng)?,
     };
+    // The input may be set any time before the ShareDelivery arrives (after
+    // local training, say); here it is known from the start.
+    client.set_input(input)?;
     if link.next(Phase::AdvertiseKeys)?.is_none() {
         return Ok(Some(Phase::AdvertiseKeys));
     }
     link.send(&advertise)?;
 
-    let Some(broadcast) = link.next(Phase::ShareKeys)? else {
-        return Ok(Some(Phase::ShareKeys));
-    };
-    let (mut sharing, share_keys) = keys.receive(&broadcast, rng)?;
-    link.send(&share_keys)?;
-
-    let Some(delivery) = link.next(Phase::MaskedInput)? else {
-        return Ok(Some(Phase::MaskedInput));
-    };
-    let (mut unmasking, masked_input) = sharing.receive(&delivery, input)?;
-    link.send(&masked_input)?;
-
+    // Every later phase is one server message in, one answer out; the
+    // client knows which message it awaits (`Client::phase`).
+    let mut phases = vec![Phase::ShareKeys, Phase::MaskedInput];
     if params.is_malicious() {
-        let Some(request) = link.next(Phase::Consistency)? else {
-            return Ok(Some(Phase::Consistency));
-        };
-        link.send(&unmasking.consistency(&request)?)?;
+        phases.push(Phase::Consistency);
     }
-
-    let Some(request) = link.next(Phase::Unmask)? else {
-        return Ok(Some(Phase::Unmask));
-    };
-    link.send(&unmasking.receive(&request)?)?;
+    phases.push(Phase::Unmask);
+    for phase in phases {
+        let Some(message) = link.next(phase)? else {
+            return Ok(Some(phase));
+        };
+        link.send(&client.receive(&message, rng)?)?;
+    }
     Ok(None)
 }
 
