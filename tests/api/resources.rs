@@ -231,7 +231,8 @@ fn justified(p: &Params, t: u8, len: usize) -> usize {
     let holds_vector = t == kind::MASKED_INPUT && len >= 2 + 32 + 4 + packed;
     // Feldman commitments decode from 32 bytes to a 160-byte point (four
     // field elements of five u64 limbs): linear in the input, five times it.
-    let per_byte = if t == kind::SHARE_KEYS || t == kind::SHARE_DELIVERY {
+    // (ShareDelivery forwards them undecoded.)
+    let per_byte = if t == kind::SHARE_KEYS {
         5
     } else {
         3
