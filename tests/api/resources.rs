@@ -232,11 +232,7 @@ fn justified(p: &Params, t: u8, len: usize) -> usize {
     // Feldman commitments decode from 32 bytes to a 160-byte point (four
     // field elements of five u64 limbs): linear in the input, five times it.
     // (ShareDelivery forwards them undecoded.)
-    let per_byte = if t == kind::SHARE_KEYS {
-        5
-    } else {
-        3
-    };
+    let per_byte = if t == kind::SHARE_KEYS { 5 } else { 3 };
     per_byte * len + 4 * 84 + if holds_vector { vector } else { 0 }
 }
 
