@@ -372,3 +372,24 @@ fn regression_share_list_capacity_from_params() {
     .unwrap();
     run_one("decode_server_state", name, &data);
 }
+
+/// A client-state plaintext of 387 bytes naming the complete graph on
+/// 12,189,733 clients: decoding it builds that client's neighbour list,
+/// O(n) by design (only the storage key's holder can present a plaintext),
+/// which timed out the fuzzer. The fuzz entry points skip states naming more
+/// than 4096 clients; this input is one of them.
+#[test]
+fn regression_timeout_complete_graph_max_clients() {
+    let name = "timeout_complete_graph_max_clients";
+    let data = fs::read(
+        fuzz_dir()
+            .join("regressions/decode_client_state")
+            .join(name),
+    )
+    .unwrap();
+    let len = u32::from_le_bytes(data[32..36].try_into().unwrap()) as usize;
+    let params = secagg::Params::decode(&data[36..36 + len]).unwrap();
+    assert_eq!(params.clients(), 12_189_733);
+    assert_eq!(params.degree(), 12_189_732);
+    run_one("decode_client_state", name, &data);
+}
