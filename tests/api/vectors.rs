@@ -42,7 +42,7 @@ use secagg::protocol::messages::{
 use secagg::simulation::{Direction, Dropouts, Event, Wire, run_on_wire, run_recorded};
 use secagg::{
     Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
-    DecodeError, Encode, Error, Graph, Identity, Params, ParamsError, Phase, Roster, RoundId,
+    DecodeError, Encode, Error, Graph, Identity, Params, ParamsError, Phase, Prg, Roster, RoundId,
     Server, ServerFault, ServerModel, Step,
 };
 use serde_json::Value;
@@ -1093,6 +1093,18 @@ fn cases() -> Vec<Case> {
             seed: 24,
             inputs: inputs(&b33, mix),
             params: b33,
+            dropouts: drop(vec![2]),
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b32_m8_drop1_aes",
+            description: "The first round with the AES-128-CTR mask PRG (parameter \
+                          extension 2): complete graph, n=5, t=3, b=32, m=8. Client 2 drops \
+                          after ShareKeys; every mask, the self-masks and its pairwise ones, \
+                          is AES-128-CTR keystream.",
+            seed: 26,
+            params: base.clone().with_prg(Prg::Aes128Ctr),
+            inputs: base_inputs.clone(),
             dropouts: drop(vec![2]),
             tamper: None,
         },
