@@ -7,8 +7,8 @@
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
 
-use crate::crypto::feldman::{self, Commitments};
 use crate::Prg;
+use crate::crypto::feldman::{self, Commitments};
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::shamir::{self, Share};
 

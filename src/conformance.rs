@@ -263,7 +263,11 @@ fn masked(
             };
         }
     };
-    add(&mut acc, prg::expand(prg, self_key, bits, input.len()), true);
+    add(
+        &mut acc,
+        prg::expand(prg, self_key, bits, input.len()),
+        true,
+    );
     for (v, key) in pair_keys {
         add(&mut acc, prg::expand(prg, key, bits, input.len()), u < *v);
     }
@@ -666,17 +670,25 @@ fn explain(v: &Value, iv: &Value) -> Check {
             pair_keys.push((*w, hex32(&p["pair_mask_key_hex"])?));
         }
         let input = input_of(v, u)?;
-        let want = masked(params.prg(), &input, params.bits(), u, &self_key, &pair_keys);
+        let want = masked(
+            params.prg(),
+            &input,
+            params.bits(),
+            u,
+            &self_key,
+            &pair_keys,
+        );
         ensure!(want == mi.masked, "{u}: masked input = input + masks");
         let strings: Vec<String> = want.iter().map(u64::to_string).collect();
         ensure!(
             json!(strings) == c["masked_input"],
             "{u}: recorded masked input"
         );
-        let self_mask: Vec<String> = prg::expand(params.prg(), &self_key, params.bits(), input.len())
-            .iter()
-            .map(u64::to_string)
-            .collect();
+        let self_mask: Vec<String> =
+            prg::expand(params.prg(), &self_key, params.bits(), input.len())
+                .iter()
+                .map(u64::to_string)
+                .collect();
         ensure!(
             json!(self_mask) == c["self_mask"],
             "{u}: recorded self-mask"

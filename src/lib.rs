@@ -20,10 +20,10 @@ pub mod vector;
 pub use crate::codec::{Decode, Encode};
 pub use crate::crypto::identity::{Identity, Roster};
 pub use crate::crypto::labels;
+pub use crate::crypto::prg::Prg;
 pub use crate::error::{
     ClientFault, ClientIndex, DecodeError, Error, Misuse, Outcome, ParamsError, Phase, ServerFault,
 };
-pub use crate::crypto::prg::Prg;
 pub use crate::params::{Graph, Params, ParamsBuilder, Policy, RoundId, ServerModel};
 pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 pub use crate::protocol::host::{Client, ClientPhase};

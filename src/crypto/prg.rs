@@ -77,14 +77,7 @@ pub(crate) enum Sign {
 
 /// Adds (or subtracts) mask elements `start .. start + acc.len()` of the
 /// keystream `prg` under `key` into `acc`, wrapping mod `2^64`.
-pub(crate) fn apply(
-    prg: Prg,
-    key: &[u8; 32],
-    bits: u8,
-    start: usize,
-    acc: &mut [u64],
-    sign: Sign,
-) {
+pub(crate) fn apply(prg: Prg, key: &[u8; 32], bits: u8, start: usize, acc: &mut [u64], sign: Sign) {
     match prg {
         Prg::ChaCha20 => fill(
             ChaCha20::new(key.into(), &[0u8; 12].into()),
@@ -337,10 +330,8 @@ mod tests {
         let mut many = vec![1u64; 2 * CHUNK + 5];
         apply_many(Prg::Aes128Ctr, &keys, 32, &mut many);
         assert_eq!(one, many);
-        let minus: Vec<(PrgKey, Sign)> = keys
-            .iter()
-            .map(|(k, _)| (k.clone(), Sign::Minus))
-            .collect();
+        let minus: Vec<(PrgKey, Sign)> =
+            keys.iter().map(|(k, _)| (k.clone(), Sign::Minus)).collect();
         apply_many(Prg::Aes128Ctr, &minus, 32, &mut many);
         assert_eq!(many, vec![1u64; 2 * CHUNK + 5]);
     }

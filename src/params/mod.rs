@@ -914,11 +914,7 @@ mod tests {
         let dp = crate::dp::DpConfig::new(1.0, 1e-5, 1.0, 100, 20, 10).unwrap();
         let m = u32::try_from(dp.padded_dim().unwrap()).unwrap();
         let plain = Params::new(10, 6, 20, m, Graph::Complete).unwrap();
-        let p = plain
-            .clone()
-            .with_dp(&dp)
-            .unwrap()
-            .with_prg(Prg::Aes128Ctr);
+        let p = plain.clone().with_dp(&dp).unwrap().with_prg(Prg::Aes128Ctr);
         let bytes = p.to_bytes();
         let back = Params::decode(&bytes).unwrap();
         assert_eq!((back.dp(), back.prg()), (Some(dp), Prg::Aes128Ctr));
