@@ -1192,6 +1192,31 @@ mod tests {
         (outcome.report, json)
     }
 
+    /// `--prg aes` puts AES-128-CTR in the parameters and the round still
+    /// gives the plaintext sum; the report names the PRG.
+    #[test]
+    fn prg_flag_selects_aes() {
+        let (report, j) = run(&[
+            "--clients",
+            "20",
+            "--dim",
+            "300",
+            "--dropout",
+            "0.1",
+            "--seed",
+            "7",
+            "--prg",
+            "aes",
+            "--json",
+        ]);
+        assert!(report.ok());
+        assert_eq!(j["prg"], "aes128ctr");
+        assert_eq!(args(&[]).prg, PrgArg::Chacha20);
+        assert_eq!(args(&["--prg", "chacha20"]).prg, PrgArg::Chacha20);
+        let mut argv = vec!["secagg", "simulate", "--prg", "aes128"];
+        assert!(Cli::try_parse_from(argv.drain(..)).is_err());
+    }
+
     #[test]
     fn json_has_every_key_with_the_right_values() {
         let (report, j) = run(&[
@@ -1213,6 +1238,7 @@ mod tests {
         assert_eq!(j["clients"], 20);
         assert_eq!(j["dim"], 300);
         assert_eq!(j["bits"], 16);
+        assert_eq!(j["prg"], "chacha20");
         assert_eq!(j["survivors"]["u1"], 20);
         assert_eq!(j["survivors"]["u2"], 20);
         assert_eq!(j["survivors"]["u3"], 18);
