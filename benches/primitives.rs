@@ -4,23 +4,27 @@
 //!     cargo bench --bench primitives
 //!
 //! Element throughput is reported per mask element; 4-byte lanes serve
-//! `b <= 32`, 8-byte lanes `b` in 33..=64 (spec/crypto.md section 5).
+//! `b <= 32`, 8-byte lanes `b` in 33..=64 (spec/crypto.md section 5), for
+//! each keystream (ChaCha20 and AES-128-CTR).
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand_core::SeedableRng;
+use secagg::Prg;
 use secagg::bench::{Dealing, add_mask, add_masks};
 
 fn keystream(c: &mut Criterion) {
     let m = 100_000;
     let mut g = c.benchmark_group("mask_prg");
     g.throughput(Throughput::Elements(m as u64));
-    for bits in [16u8, 32, 48, 64] {
-        let mut acc = vec![0u64; m];
-        g.bench_with_input(BenchmarkId::new("chacha20", bits), &bits, |b, &bits| {
-            b.iter(|| add_mask(black_box(&[7u8; 32]), bits, &mut acc));
-        });
+    for (name, prg) in [("chacha20", Prg::ChaCha20), ("aes128ctr", Prg::Aes128Ctr)] {
+        for bits in [16u8, 32, 48, 64] {
+            let mut acc = vec![0u64; m];
+            g.bench_with_input(BenchmarkId::new(name, bits), &bits, |b, &bits| {
+                b.iter(|| add_mask(prg, black_box(&[7u8; 32]), bits, &mut acc));
+            });
+        }
     }
     g.finish();
 }
@@ -33,7 +37,7 @@ fn unmask_loop(c: &mut Criterion) {
         let mut acc = vec![0u64; m];
         g.throughput(Throughput::Elements((m * masks) as u64));
         g.bench_with_input(BenchmarkId::new("b32", masks), &keys, |b, keys| {
-            b.iter(|| add_masks(black_box(keys), 32, &mut acc));
+            b.iter(|| add_masks(Prg::ChaCha20, black_box(keys), 32, &mut acc));
         });
     }
     g.finish();

@@ -7,25 +7,26 @@
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
 
+use crate::Prg;
 use crate::crypto::feldman::{self, Commitments};
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::shamir::{self, Share};
 
-/// Adds the mask under `key` (elements `0..acc.len()`, modulus `2^bits`)
-/// into `acc`: the keystream and the lane arithmetic of spec/crypto.md
-/// section 5, one thread.
-pub fn add_mask(key: &[u8; 32], bits: u8, acc: &mut [u64]) {
-    prg::apply(key, bits, 0, acc, Sign::Plus);
+/// Adds the mask of keystream `prg` under `key` (elements `0..acc.len()`,
+/// modulus `2^bits`) into `acc`: the keystream and the lane arithmetic of
+/// spec/crypto.md section 5, one thread.
+pub fn add_mask(prg: Prg, key: &[u8; 32], bits: u8, acc: &mut [u64]) {
+    prg::apply(prg, key, bits, 0, acc, Sign::Plus);
 }
 
 /// Adds every mask under `keys` into `acc` chunk by chunk, in parallel with
 /// the `parallel` feature: the server's unmasking loop.
-pub fn add_masks(keys: &[[u8; 32]], bits: u8, acc: &mut [u64]) {
+pub fn add_masks(prg: Prg, keys: &[[u8; 32]], bits: u8, acc: &mut [u64]) {
     let masks: Vec<(PrgKey, Sign)> = keys
         .iter()
         .map(|k| (PrgKey::new(*k), Sign::Minus))
         .collect();
-    prg::apply_many(&masks, bits, acc);
+    prg::apply_many(prg, &masks, bits, acc);
 }
 
 /// One secret dealt with Feldman commitments to holders `1..=holders`.

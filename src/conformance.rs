@@ -48,10 +48,11 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v2");
 /// The rounds whose intermediates are recorded: every honest round of
 /// protocols/v2 in which a key broadcast happens (complete and Harary
 /// graphs, both server models, dropouts at every phase, aborts, the edge
-/// widths). `complete_n5_t3_b32_m8_abort_advertise` is left out: it ends
+/// widths, both mask PRGs). `complete_n5_t3_b32_m8_abort_advertise` is left out: it ends
 /// before any session exists.
-const ROUNDS: [&str; 14] = [
+const ROUNDS: [&str; 15] = [
     "complete_n5_t3_b32_m8_drop1",
+    "complete_n5_t3_b32_m8_drop1_aes",
     "complete_n5_t3_b32_m8_abort",
     "complete_n5_t3_b32_m8_abort_masked",
     "complete_n5_t3_b32_m8_abort_unmask",
@@ -245,6 +246,7 @@ fn input_of(v: &Value, u: ClientIndex) -> Result<Vec<u64>, String> {
 /// `input + self-mask + sum over masked_with of +-pairwise mask`, mod 2^b
 /// (spec/protocol.md section 4.3).
 fn masked(
+    prg: prg::Prg,
     input: &[u64],
     bits: u8,
     u: ClientIndex,
@@ -261,9 +263,13 @@ fn masked(
             };
         }
     };
-    add(&mut acc, prg::expand(self_key, bits, input.len()), true);
+    add(
+        &mut acc,
+        prg::expand(prg, self_key, bits, input.len()),
+        true,
+    );
     for (v, key) in pair_keys {
-        add(&mut acc, prg::expand(key, bits, input.len()), u < *v);
+        add(&mut acc, prg::expand(prg, key, bits, input.len()), u < *v);
     }
     vector::reduce(&mut acc, bits);
     acc
@@ -381,14 +387,14 @@ fn derive(name: &str, v: &Value) -> Result<Value, String> {
                     let with: Vec<ClientIndex> = sd.shares.iter().map(|d| d.sender).collect();
                     let input = input_of(v, u)?;
                     let bits = params.bits();
-                    let self_mask = prg::expand(&self_key, bits, input.len());
+                    let self_mask = prg::expand(params.prg(), &self_key, bits, input.len());
                     let mut pair_keys = Vec::new();
                     for w in &with {
                         let k = kb.keys.iter().find(|k| k.index == *w).ok_or("unknown")?;
                         let shared = kx::agree(&s_sk, &k.s_pk).ok_or("weak s_pk")?;
                         pair_keys.push((*w, *kx::pair_mask_key(&shared, &kb.session, u, *w)));
                     }
-                    let out = masked(&input, bits, u, &self_key, &pair_keys);
+                    let out = masked(params.prg(), &input, bits, u, &self_key, &pair_keys);
                     let strings = |x: &[u64]| x.iter().map(u64::to_string).collect::<Vec<_>>();
                     rec.insert("masked_with".into(), json!(with));
                     rec.insert("self_mask".into(), json!(strings(&self_mask)));
@@ -664,17 +670,25 @@ fn explain(v: &Value, iv: &Value) -> Check {
             pair_keys.push((*w, hex32(&p["pair_mask_key_hex"])?));
         }
         let input = input_of(v, u)?;
-        let want = masked(&input, params.bits(), u, &self_key, &pair_keys);
+        let want = masked(
+            params.prg(),
+            &input,
+            params.bits(),
+            u,
+            &self_key,
+            &pair_keys,
+        );
         ensure!(want == mi.masked, "{u}: masked input = input + masks");
         let strings: Vec<String> = want.iter().map(u64::to_string).collect();
         ensure!(
             json!(strings) == c["masked_input"],
             "{u}: recorded masked input"
         );
-        let self_mask: Vec<String> = prg::expand(&self_key, params.bits(), input.len())
-            .iter()
-            .map(u64::to_string)
-            .collect();
+        let self_mask: Vec<String> =
+            prg::expand(params.prg(), &self_key, params.bits(), input.len())
+                .iter()
+                .map(u64::to_string)
+                .collect();
         ensure!(
             json!(self_mask) == c["self_mask"],
             "{u}: recorded self-mask"

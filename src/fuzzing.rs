@@ -1582,6 +1582,8 @@ fn decode_params_seeds() -> Vec<Vec<u8>> {
     for shape in CLIENT_SCENARIOS.iter().map(|s| s.0).chain(SERVER_SHAPES) {
         if let Some(p) = shape_params(&shape) {
             out.push(p.to_bytes());
+            // The same parameters with the AES-128-CTR mask PRG (extension 2).
+            out.push(p.with_prg(crate::Prg::Aes128Ctr).to_bytes());
         }
     }
     out

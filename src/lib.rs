@@ -20,6 +20,7 @@ pub mod vector;
 pub use crate::codec::{Decode, Encode};
 pub use crate::crypto::identity::{Identity, Roster};
 pub use crate::crypto::labels;
+pub use crate::crypto::prg::Prg;
 pub use crate::error::{
     ClientFault, ClientIndex, DecodeError, Error, Misuse, Outcome, ParamsError, Phase, ServerFault,
 };

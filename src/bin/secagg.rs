@@ -1,7 +1,7 @@
 //! `secagg`: simulate whole rounds and derive SecAgg+ parameters.
 //!
 //! ```text
-//! secagg simulate [--clients N] [--dim M] [--bits B] [--dropout F] ... [--json]
+//! secagg simulate [--clients N] [--dim M] [--bits B] [--dropout F] ... [--prg aes] [--json]
 //! secagg params --clients N [--corrupt F] [--dropout F] [--json]
 //! ```
 //!
@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::{CryptoRng, TryCryptoRng, TryRng, UnwrapErr};
 use secagg::dp::DpConfig;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{Dropouts, Report, run_with_progress};
-use secagg::{ClientIndex, Graph, Params, Phase, ServerModel};
+use secagg::{ClientIndex, Graph, Params, Phase, Prg, ServerModel};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -115,9 +115,39 @@ struct SimulateArgs {
     /// two; the report gives the privacy reached and the errors.
     #[arg(long, value_parser = dp_spec)]
     dp: Option<DpSpec>,
+    /// The mask PRG the server puts in the parameters (spec/crypto.md
+    /// section 5): AES-128-CTR is faster on CPUs with AES instructions.
+    #[arg(long, value_enum, default_value_t = PrgArg::Chacha20)]
+    prg: PrgArg,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+}
+
+/// The `--prg` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PrgArg {
+    /// ChaCha20 (the default).
+    Chacha20,
+    /// AES-128-CTR.
+    Aes,
+}
+
+impl From<PrgArg> for Prg {
+    fn from(p: PrgArg) -> Self {
+        match p {
+            PrgArg::Chacha20 => Prg::ChaCha20,
+            PrgArg::Aes => Prg::Aes128Ctr,
+        }
+    }
+}
+
+/// The name of `prg` in the report.
+fn prg_name(prg: Prg) -> &'static str {
+    match prg {
+        Prg::ChaCha20 => "chacha20",
+        Prg::Aes128Ctr => "aes128ctr",
+    }
 }
 
 /// The `--dp` option: `epsilon=E,delta=D,clip=C`.
@@ -485,7 +515,7 @@ fn choose_params<R: CryptoRng + ?Sized>(
             .ok_or_else(|| UsageError("--dp: the padded dimension is too large".to_owned()))?,
         None => args.dim,
     };
-    let params = choose_graph(args, rng, n, b, m)?;
+    let params = choose_graph(args, rng, n, b, m)?.with_prg(args.prg.into());
     if !args.malicious || params.is_malicious() {
         return Ok(params);
     }
@@ -655,8 +685,8 @@ struct Floor {
 }
 
 impl Floor {
-    /// Computes the byte counts of `report`'s round and times ChaCha20
-    /// generate-and-add on one thread (see [`keystream_rate`]).
+    /// Computes the byte counts of `report`'s round and times the round's
+    /// PRG generate-and-add on one thread (see [`keystream_rate`]).
     /// `None` when there is nothing to generate (m = 0).
     fn measure(params: &Params, dropouts: &Dropouts, report: &Report) -> Option<Self> {
         let lane = lane_bytes(params.bits()) as u64;
@@ -683,7 +713,11 @@ impl Floor {
             (agg.survivors.len() as u64 + cancelled) * row
         });
         let sample = client_bytes.max(server_bytes.unwrap_or(0));
-        let rate = keystream_rate(params.bits(), usize::try_from(sample).unwrap_or(usize::MAX));
+        let rate = keystream_rate(
+            params.prg(),
+            params.bits(),
+            usize::try_from(sample).unwrap_or(usize::MAX),
+        );
         Some(Self {
             client_bytes,
             server_bytes,
@@ -719,39 +753,20 @@ fn prg_threads() -> usize {
     }
 }
 
-/// Bytes per second of ChaCha20 keystream generated and added on one
-/// thread, the way the mask PRG does it: 4 KiB of keystream at a time added
-/// as lanes of [`lane_bytes`] into a cache-resident accumulator of 4096
-/// elements. Generates `wanted` bytes, clamped to
+/// Bytes per second of `prg` keystream generated and added on one thread,
+/// the way the mask PRG does it (the library's own routine): a fresh cipher
+/// per cache-resident chunk of 4096 elements, 4 KiB of keystream at a time
+/// added as lanes of [`lane_bytes`]. Generates `wanted` bytes, clamped to
 /// `FLOOR_MIN_SAMPLE_BYTES..=FLOOR_SAMPLE_BYTES` so the figure is stable.
-fn keystream_rate(bits: u8, wanted: usize) -> f64 {
+fn keystream_rate(prg: Prg, bits: u8, wanted: usize) -> f64 {
     let total = wanted.clamp(FLOOR_MIN_SAMPLE_BYTES, FLOOR_SAMPLE_BYTES);
-    match lane_bytes(bits) {
-        4 => keystream_rate_lanes::<4>(total),
-        _ => keystream_rate_lanes::<8>(total),
-    }
-}
-
-/// [`keystream_rate`] for `L`-byte lanes over `total` bytes.
-fn keystream_rate_lanes<const L: usize>(total: usize) -> f64 {
     let mut acc = vec![1u64; 4096];
-    let mut buf = [0u8; 4096];
-    let mut cipher = ChaCha20::new(&[7u8; 32].into(), &[0u8; 12].into());
+    let chunk = acc.len() * lane_bytes(bits);
     let mut done = 0usize;
     let start = Instant::now();
-    'outer: while done < total {
-        for chunk in acc.chunks_mut(buf.len() / L) {
-            let bytes = &mut buf[..chunk.len() * L];
-            if cipher.try_write_keystream(bytes).is_err() {
-                break 'outer;
-            }
-            for (a, l) in chunk.iter_mut().zip(bytes.chunks_exact(L)) {
-                let mut word = [0u8; 8];
-                word[..L].copy_from_slice(l);
-                *a = a.wrapping_add(u64::from_le_bytes(word));
-            }
-            done += bytes.len();
-        }
+    while done < total {
+        secagg::bench::add_mask(prg, &[7u8; 32], bits, &mut acc);
+        done += chunk;
     }
     std::hint::black_box(&acc);
     let secs = start.elapsed().as_secs_f64().max(1e-9);
@@ -861,6 +876,7 @@ impl Outcome {
             "k": p.degree(),
             "t": p.threshold(),
             "graph": graph_kind(p),
+            "prg": prg_name(p.prg()),
             "corrupt": self.corrupt,
             "seed": self.seed,
             "dropouts": {
@@ -915,12 +931,13 @@ impl Outcome {
             Graph::Harary { .. } => "Harary graph (SecAgg+)".to_owned(),
         };
         line(format!(
-            "secagg simulate: n = {}, m = {}, b = {}, k = {}, t = {}, {graph}",
+            "secagg simulate: n = {}, m = {}, b = {}, k = {}, t = {}, {graph}, {}",
             grouped(u64::from(p.clients())),
             grouped(u64::from(p.dim())),
             p.bits(),
             p.degree(),
             p.threshold(),
+            prg_name(p.prg()),
         ));
         let seed = self
             .seed
@@ -1175,6 +1192,31 @@ mod tests {
         (outcome.report, json)
     }
 
+    /// `--prg aes` puts AES-128-CTR in the parameters and the round still
+    /// gives the plaintext sum; the report names the PRG.
+    #[test]
+    fn prg_flag_selects_aes() {
+        let (report, j) = run(&[
+            "--clients",
+            "20",
+            "--dim",
+            "300",
+            "--dropout",
+            "0.1",
+            "--seed",
+            "7",
+            "--prg",
+            "aes",
+            "--json",
+        ]);
+        assert!(report.ok());
+        assert_eq!(j["prg"], "aes128ctr");
+        assert_eq!(args(&[]).prg, PrgArg::Chacha20);
+        assert_eq!(args(&["--prg", "chacha20"]).prg, PrgArg::Chacha20);
+        let mut argv = vec!["secagg", "simulate", "--prg", "aes128"];
+        assert!(Cli::try_parse_from(argv.drain(..)).is_err());
+    }
+
     #[test]
     fn json_has_every_key_with_the_right_values() {
         let (report, j) = run(&[
@@ -1196,6 +1238,7 @@ mod tests {
         assert_eq!(j["clients"], 20);
         assert_eq!(j["dim"], 300);
         assert_eq!(j["bits"], 16);
+        assert_eq!(j["prg"], "chacha20");
         assert_eq!(j["survivors"]["u1"], 20);
         assert_eq!(j["survivors"]["u2"], 20);
         assert_eq!(j["survivors"]["u3"], 18);

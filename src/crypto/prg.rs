@@ -1,15 +1,58 @@
 //! The mask PRG (spec/crypto.md section 5).
 //!
-//! Element `i` of the mask under a 32-byte key is lane `i` of the RFC 8439
-//! ChaCha20 keystream under that key with the all-zero nonce, read
-//! little-endian: 4-byte lanes when `b <= 32`, 8-byte lanes otherwise, reduced
-//! mod `2^b`. Lanes are seekable, so any chunk of the vector is expanded on
-//! its own. Accumulators are `u64` with wrapping arithmetic: since `2^b`
-//! divides `2^64`, reducing once at the end gives the sum mod `2^b`.
+//! Element `i` of the mask under a 32-byte key is lane `i` of a keystream
+//! under that key, read little-endian: 4-byte lanes when `b <= 32`, 8-byte
+//! lanes otherwise, reduced mod `2^b`. The keystream is the RFC 8439 ChaCha20
+//! keystream with the all-zero nonce, or (when the parameters say so)
+//! AES-128-CTR under the key's first 16 bytes with a 128-bit big-endian
+//! counter starting at zero. Lanes are seekable, so any chunk of the vector
+//! is expanded on its own. Accumulators are `u64` with wrapping arithmetic:
+//! since `2^b` divides `2^64`, reducing once at the end gives the sum mod
+//! `2^b`.
 
+use aes::Aes128;
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use zeroize::Zeroizing;
+
+/// AES-128 in counter mode with a 128-bit big-endian counter.
+type Aes128Ctr = ctr::Ctr128BE<Aes128>;
+
+/// The keystream that expands a mask key (spec/crypto.md section 5). The
+/// server chooses it and the parameters carry it (spec/params.md), so every
+/// party computes the same bytes; a client without AES instructions is only
+/// slower.
+///
+/// ```
+/// use secagg::{Graph, Params, Prg};
+/// let p = Params::new(5, 3, 32, 8, Graph::Complete)?.with_prg(Prg::fastest());
+/// assert_eq!(Params::decode(&p.to_bytes())?.prg(), Prg::fastest());
+/// # Ok::<(), secagg::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Default)]
+pub enum Prg {
+    /// The RFC 8439 ChaCha20 keystream with the all-zero nonce (the
+    /// default: constant time and fast everywhere).
+    #[default]
+    ChaCha20,
+    /// AES-128-CTR: several times faster on CPUs with AES instructions
+    /// (AES-NI, ARMv8 AES), much slower in software elsewhere.
+    Aes128Ctr,
+}
+
+impl Prg {
+    /// [`Prg::Aes128Ctr`] when this CPU has AES instructions, else
+    /// [`Prg::ChaCha20`]: for a server choosing the parameters. The choice
+    /// only speeds up machines like the server's; clients compute the same
+    /// masks either way.
+    pub fn fastest() -> Self {
+        if aes::hardware_accelerated() {
+            Self::Aes128Ctr
+        } else {
+            Self::ChaCha20
+        }
+    }
+}
 
 /// A 32-byte PRG key.
 pub(crate) type PrgKey = Zeroizing<[u8; 32]>;
@@ -32,11 +75,41 @@ pub(crate) enum Sign {
     Minus,
 }
 
-/// Adds (or subtracts) mask elements `start .. start + acc.len()` under `key`
-/// into `acc`, wrapping mod `2^64`.
-pub(crate) fn apply(key: &[u8; 32], bits: u8, start: usize, acc: &mut [u64], sign: Sign) {
+/// Adds (or subtracts) mask elements `start .. start + acc.len()` of the
+/// keystream `prg` under `key` into `acc`, wrapping mod `2^64`.
+pub(crate) fn apply(prg: Prg, key: &[u8; 32], bits: u8, start: usize, acc: &mut [u64], sign: Sign) {
+    match prg {
+        Prg::ChaCha20 => fill(
+            ChaCha20::new(key.into(), &[0u8; 12].into()),
+            bits,
+            start,
+            acc,
+            sign,
+        ),
+        Prg::Aes128Ctr => {
+            // The AES key is the first half of the 32-byte key; the initial
+            // counter block is zero (spec/crypto.md section 5).
+            let k: Zeroizing<[u8; 16]> = Zeroizing::new(core::array::from_fn(|i| key[i]));
+            fill(
+                Aes128Ctr::new(&(*k).into(), &[0u8; 16].into()),
+                bits,
+                start,
+                acc,
+                sign,
+            );
+        }
+    }
+}
+
+/// [`apply`] on a freshly keyed stream cipher.
+fn fill<C: StreamCipher + StreamCipherSeek>(
+    mut cipher: C,
+    bits: u8,
+    start: usize,
+    acc: &mut [u64],
+    sign: Sign,
+) {
     let lane = lane_bytes(bits);
-    let mut cipher = ChaCha20::new(key.into(), &[0u8; 12].into());
     // Byte offsets fit in u64: start < MAX_DIM * 8.
     cipher.seek(
         u64::try_from(start)
@@ -63,10 +136,10 @@ const CHUNK: usize = 4096;
 /// Adds every `(key, sign)` mask into `acc` (from element 0), chunk by chunk
 /// so that each chunk of the accumulator stays in cache while all masks are
 /// applied to it; chunks run in parallel with the `parallel` feature.
-pub(crate) fn apply_many(masks: &[(PrgKey, Sign)], bits: u8, acc: &mut [u64]) {
+pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut [u64]) {
     let one = |(i, chunk): (usize, &mut [u64])| {
         for (key, sign) in masks {
-            apply(key, bits, i * CHUNK, chunk, *sign);
+            apply(prg, key, bits, i * CHUNK, chunk, *sign);
         }
     };
     #[cfg(feature = "parallel")]
@@ -96,9 +169,9 @@ fn add_lanes<const L: usize, const NEG: bool>(acc: &mut [u64], bytes: &[u8]) {
 
 /// The first `len` mask elements under `key`, reduced mod `2^bits`.
 #[cfg(test)]
-pub(crate) fn expand(key: &[u8; 32], bits: u8, len: usize) -> Vec<u64> {
+pub(crate) fn expand(prg: Prg, key: &[u8; 32], bits: u8, len: usize) -> Vec<u64> {
     let mut out = vec![0u64; len];
-    apply(key, bits, 0, &mut out, Sign::Plus);
+    apply(prg, key, bits, 0, &mut out, Sign::Plus);
     crate::vector::reduce(&mut out, bits);
     out
 }
@@ -112,15 +185,15 @@ mod tests {
     #[test]
     fn matches_rfc8439_zero_key_block() {
         let k = [0u8; 32];
-        let lanes = expand(&k, 32, 4);
+        let lanes = expand(Prg::ChaCha20, &k, 32, 4);
         // 76 b8 e0 ad a0 f1 3d 90 40 5d 6a e5 53 86 bd 28 ...
         assert_eq!(
             lanes,
             vec![0xade0_b876, 0x903d_f1a0, 0xe56a_5d40, 0x28bd_8653]
         );
-        let wide = expand(&k, 64, 2);
+        let wide = expand(Prg::ChaCha20, &k, 64, 2);
         assert_eq!(wide, vec![0x903d_f1a0_ade0_b876, 0x28bd_8653_e56a_5d40]);
-        let narrow = expand(&k, 3, 2);
+        let narrow = expand(Prg::ChaCha20, &k, 3, 2);
         assert_eq!(narrow, vec![0xade0_b876 & 7, 0x903d_f1a0 & 7]);
     }
 
@@ -128,9 +201,9 @@ mod tests {
     fn chunks_are_seekable() {
         let k = [7u8; 32];
         for bits in [1u8, 17, 32, 33, 64] {
-            let whole = expand(&k, bits, 3000);
+            let whole = expand(Prg::ChaCha20, &k, bits, 3000);
             let mut part = vec![0u64; 1000];
-            apply(&k, bits, 1500, &mut part, Sign::Plus);
+            apply(Prg::ChaCha20, &k, bits, 1500, &mut part, Sign::Plus);
             crate::vector::reduce(&mut part, bits);
             assert_eq!(&whole[1500..2500], &part[..]);
         }
@@ -149,10 +222,10 @@ mod tests {
         for bits in [3u8, 32, 64] {
             let mut one = vec![1u64; 3 * CHUNK + 17];
             for (k, s) in &keys {
-                apply(k, bits, 0, &mut one, *s);
+                apply(Prg::ChaCha20, k, bits, 0, &mut one, *s);
             }
             let mut many = vec![1u64; 3 * CHUNK + 17];
-            apply_many(&keys, bits, &mut many);
+            apply_many(Prg::ChaCha20, &keys, bits, &mut many);
             assert_eq!(one, many);
         }
     }
@@ -162,9 +235,104 @@ mod tests {
         let k = [9u8; 32];
         let mut acc: Vec<u64> = (0..2049).collect();
         let before = acc.clone();
-        apply(&k, 40, 3, &mut acc, Sign::Plus);
+        apply(Prg::ChaCha20, &k, 40, 3, &mut acc, Sign::Plus);
         assert_ne!(acc, before);
-        apply(&k, 40, 3, &mut acc, Sign::Minus);
+        apply(Prg::ChaCha20, &k, 40, 3, &mut acc, Sign::Minus);
         assert_eq!(acc, before);
+    }
+
+    /// AES-128-CTR keystream block `i` is AES under the key's first 16 bytes
+    /// of the 128-bit big-endian counter `i`: checked against the block
+    /// function itself, lane by lane, for both lane widths.
+    #[test]
+    fn aes_lanes_are_aes_of_big_endian_counters() {
+        use aes::cipher::{BlockCipherEncrypt, KeyInit};
+        let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(3));
+        let aes = Aes128::new(&core::array::from_fn::<u8, 16, _>(|i| key[i]).into());
+        // 300 blocks: past the 4096-byte buffer and a carry out of the low byte.
+        let mut stream = Vec::new();
+        for i in 0u128..300 {
+            let mut block = i.to_be_bytes().into();
+            aes.encrypt_block(&mut block);
+            stream.extend_from_slice(&block);
+        }
+        let narrow = expand(Prg::Aes128Ctr, &key, 32, stream.len() / 4);
+        let want: Vec<u64> = stream
+            .chunks_exact(4)
+            .map(|l| u64::from(u32::from_le_bytes([l[0], l[1], l[2], l[3]])))
+            .collect();
+        assert_eq!(narrow, want);
+        let wide = expand(Prg::Aes128Ctr, &key, 64, stream.len() / 8);
+        let want: Vec<u64> = stream
+            .chunks_exact(8)
+            .map(|l| u64::from_le_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]))
+            .collect();
+        assert_eq!(wide, want);
+        // The second half of the key plays no part.
+        let mut other = key;
+        other[16..].fill(0xee);
+        assert_eq!(expand(Prg::Aes128Ctr, &other, 64, 40), wide[..40]);
+        // And the stream differs from ChaCha20's.
+        assert_ne!(expand(Prg::ChaCha20, &key, 64, 40), wide[..40]);
+    }
+
+    /// Published AES-128 answers under the all-zero key: E(0) is the GCM
+    /// hash key of the all-zero key, E(1) and E(2) the keystream of GCM test
+    /// cases 1 and 2 (McGrew and Viega), read as little-endian lanes.
+    #[test]
+    fn aes_matches_zero_key_known_answers() {
+        let lanes = expand(Prg::Aes128Ctr, &[0u8; 32], 32, 12);
+        assert_eq!(
+            lanes,
+            vec![
+                // 66e94bd4 ef8a2c3b 884cfa59 ca342b2e
+                0xd44b_e966,
+                0x3b2c_8aef,
+                0x59fa_4c88,
+                0x2e2b_34ca,
+                // 58e2fcce fa7e3061 367f1d57 a4e7455a
+                0xcefc_e258,
+                0x6130_7efa,
+                0x571d_7f36,
+                0x5a45_e7a4,
+                // 0388dace 60b6a392 f328c2b9 71b2fe78
+                0xceda_8803,
+                0x92a3_b660,
+                0xb9c2_28f3,
+                0x78fe_b271,
+            ]
+        );
+    }
+
+    #[test]
+    fn aes_chunks_are_seekable() {
+        let k = [0x5au8; 32];
+        for bits in [1u8, 17, 32, 33, 64] {
+            let whole = expand(Prg::Aes128Ctr, &k, bits, 3000);
+            for start in [1usize, 3, 4, 1500, 2047] {
+                let mut part = vec![0u64; 3000 - start];
+                apply(Prg::Aes128Ctr, &k, bits, start, &mut part, Sign::Plus);
+                crate::vector::reduce(&mut part, bits);
+                assert_eq!(&whole[start..], &part[..], "bits {bits} start {start}");
+            }
+        }
+    }
+
+    #[test]
+    fn aes_apply_many_equals_one_by_one_and_cancels() {
+        let keys: Vec<(PrgKey, Sign)> = (0..4u8)
+            .map(|i| (Zeroizing::new([i; 32]), Sign::Plus))
+            .collect();
+        let mut one = vec![1u64; 2 * CHUNK + 5];
+        for (k, s) in &keys {
+            apply(Prg::Aes128Ctr, k, 32, 0, &mut one, *s);
+        }
+        let mut many = vec![1u64; 2 * CHUNK + 5];
+        apply_many(Prg::Aes128Ctr, &keys, 32, &mut many);
+        assert_eq!(one, many);
+        let minus: Vec<(PrgKey, Sign)> =
+            keys.iter().map(|(k, _)| (k.clone(), Sign::Minus)).collect();
+        apply_many(Prg::Aes128Ctr, &minus, 32, &mut many);
+        assert_eq!(many, vec![1u64; 2 * CHUNK + 5]);
     }
 }

@@ -6,6 +6,7 @@ pub mod secagg_plus;
 use rand_core::CryptoRng;
 
 use crate::codec::{Reader, VERSION, put_u32};
+use crate::crypto::prg::Prg;
 use crate::dp::{DpConfig, DpError};
 use crate::error::{DecodeError, Error, ParamsError};
 
@@ -100,6 +101,7 @@ pub struct ParamsBuilder {
     dim: u32,
     graph: Graph,
     model: ServerModel,
+    prg: Prg,
 }
 
 impl ParamsBuilder {
@@ -133,21 +135,35 @@ impl ParamsBuilder {
         self.model = model;
         self
     }
-    /// Validates and builds, as [`Params::new`] then [`Params::with_model`].
+    /// The mask PRG (default [`Prg::ChaCha20`]).
+    pub fn prg(mut self, prg: Prg) -> Self {
+        self.prg = prg;
+        self
+    }
+    /// Validates and builds, as [`Params::new`] then [`Params::with_model`]
+    /// and [`Params::with_prg`].
     ///
     /// # Errors
     /// As those two.
     pub fn build(self) -> Result<Params, Error> {
-        Params::new(
+        Ok(Params::new(
             self.clients,
             self.threshold,
             self.bits,
             self.dim,
             self.graph,
         )?
-        .with_model(self.model)
+        .with_model(self.model)?
+        .with_prg(self.prg))
     }
 }
+
+/// Extension type of the differential-privacy configuration.
+const EXT_DP: u8 = 1;
+/// Extension type of the mask PRG.
+const EXT_PRG: u8 = 2;
+/// The PRG extension's body byte for AES-128-CTR.
+const PRG_AES128_CTR: u8 = 1;
 
 /// The parameters of one round, validated at construction.
 ///
@@ -171,6 +187,8 @@ pub struct Params {
     /// The canonical encoding of the differential-privacy configuration
     /// (spec/dp.md), when the round adds noise.
     dp: Option<Vec<u8>>,
+    /// The mask PRG (spec/crypto.md section 5).
+    prg: Prg,
 }
 
 impl Params {
@@ -218,6 +236,7 @@ impl Params {
             graph,
             model: ServerModel::SemiHonest,
             dp: None,
+            prg: Prg::ChaCha20,
         })
     }
 
@@ -246,8 +265,22 @@ impl Params {
         self.dp.as_deref().and_then(|b| DpConfig::decode(b).ok())
     }
 
-    /// A builder with named fields (b = 32, complete graph, semi-honest
-    /// unless set).
+    /// These parameters with the mask PRG `prg` (spec/crypto.md section 5).
+    /// The server chooses it (for instance [`Prg::fastest`] on its own CPU)
+    /// and the canonical encoding carries it, so every client expands the
+    /// same masks.
+    pub fn with_prg(mut self, prg: Prg) -> Self {
+        self.prg = prg;
+        self
+    }
+
+    /// The mask PRG ([`Prg::ChaCha20`] unless set).
+    pub fn prg(&self) -> Prg {
+        self.prg
+    }
+
+    /// A builder with named fields (b = 32, complete graph, semi-honest,
+    /// ChaCha20 unless set).
     pub fn builder() -> ParamsBuilder {
         ParamsBuilder {
             clients: 0,
@@ -256,6 +289,7 @@ impl Params {
             dim: 0,
             graph: Graph::Complete,
             model: ServerModel::SemiHonest,
+            prg: Prg::ChaCha20,
         }
     }
 
@@ -533,16 +567,23 @@ impl Params {
                 put_u32(&mut out, corrupt);
             }
         }
-        // Extensions: a count, then (type, u32 length, body) each. Type 1 is
-        // the differential-privacy configuration.
-        match &self.dp {
-            None => out.push(0),
-            Some(dp) => {
-                out.push(1);
-                out.push(1);
-                put_u32(&mut out, u32::try_from(dp.len()).unwrap_or(u32::MAX));
-                out.extend_from_slice(dp);
-            }
+        // Extensions: a count, then (type, u32 length, body) each, in
+        // ascending type order. Type 1 is the differential-privacy
+        // configuration, type 2 the mask PRG when it is not ChaCha20.
+        let prg = match self.prg {
+            Prg::ChaCha20 => None,
+            Prg::Aes128Ctr => Some(PRG_AES128_CTR),
+        };
+        out.push(u8::from(self.dp.is_some()) + u8::from(prg.is_some()));
+        if let Some(dp) = &self.dp {
+            out.push(EXT_DP);
+            put_u32(&mut out, u32::try_from(dp.len()).unwrap_or(u32::MAX));
+            out.extend_from_slice(dp);
+        }
+        if let Some(prg) = prg {
+            out.push(EXT_PRG);
+            put_u32(&mut out, 1);
+            out.push(prg);
         }
         out
     }
@@ -575,19 +616,35 @@ impl Params {
             1 => ServerModel::Malicious { corrupt: r.u32()? },
             _ => return Err(DecodeError::NonCanonical.into()),
         };
-        let dp = match r.u8()? {
-            0 => None,
-            1 => {
-                if r.u8()? != 1 {
-                    return Err(DecodeError::NonCanonical.into());
-                }
-                let len = r.u32()? as usize;
-                Some(DpConfig::decode(r.take(len)?)?)
+        let count = r.u8()?;
+        if count > 2 {
+            return Err(DecodeError::NonCanonical.into());
+        }
+        let (mut dp, mut prg, mut last) = (None, Prg::ChaCha20, 0u8);
+        for _ in 0..count {
+            // At most one of each type, in ascending order.
+            let kind = r.u8()?;
+            if kind <= last {
+                return Err(DecodeError::NonCanonical.into());
             }
-            _ => return Err(DecodeError::NonCanonical.into()),
-        };
+            last = kind;
+            let len = r.u32()? as usize;
+            match kind {
+                EXT_DP => dp = Some(DpConfig::decode(r.take(len)?)?),
+                EXT_PRG => {
+                    // ChaCha20 is the absence of the extension.
+                    prg = match r.take(len)? {
+                        [PRG_AES128_CTR] => Prg::Aes128Ctr,
+                        _ => return Err(DecodeError::NonCanonical.into()),
+                    };
+                }
+                _ => return Err(DecodeError::NonCanonical.into()),
+            }
+        }
         r.finish()?;
-        let p = Self::new(clients, threshold, bits, dim, graph)?.with_model(model)?;
+        let p = Self::new(clients, threshold, bits, dim, graph)?
+            .with_model(model)?
+            .with_prg(prg);
         match dp {
             Some(dp) => p.with_dp(&dp),
             None => Ok(p),
@@ -786,9 +843,98 @@ mod tests {
         );
         let mut ext = bytes;
         let last = ext.len() - 1;
-        ext[last] = 2;
+        ext[last] = 3;
         assert_eq!(
             Params::decode(&ext),
+            Err(Error::Decode(DecodeError::NonCanonical))
+        );
+    }
+
+    /// `p`'s encoding with its extension list replaced by `list` (count
+    /// byte included); `p` has none.
+    fn with_extensions(p: &Params, list: &[u8]) -> Vec<u8> {
+        let mut bytes = p.to_bytes();
+        assert_eq!(bytes.pop(), Some(0));
+        bytes.extend_from_slice(list);
+        bytes
+    }
+
+    #[test]
+    fn prg_extension_roundtrips_and_is_canonical() {
+        let plain = Params::new(5, 3, 32, 8, Graph::Complete).unwrap();
+        assert_eq!(plain.prg(), Prg::ChaCha20);
+        // ChaCha20 is the absence of the extension: the encoding is the
+        // same as before the extension existed.
+        assert_eq!(plain.clone().with_prg(Prg::ChaCha20), plain);
+        assert_eq!(
+            plain.clone().with_prg(Prg::ChaCha20).to_bytes(),
+            plain.to_bytes()
+        );
+        assert_eq!(plain.to_bytes().last(), Some(&0));
+        let aes = plain.clone().with_prg(Prg::Aes128Ctr);
+        assert_ne!(aes, plain);
+        let bytes = aes.to_bytes();
+        assert_eq!(bytes, with_extensions(&plain, &[1, 2, 1, 0, 0, 0, 1]));
+        let back = Params::decode(&bytes).unwrap();
+        assert_eq!(back.prg(), Prg::Aes128Ctr);
+        assert_eq!(back, aes);
+        for cut in 0..bytes.len() {
+            assert!(Params::decode(&bytes[..cut]).is_err());
+        }
+        let built = Params::builder()
+            .clients(5)
+            .threshold(3)
+            .dim(8)
+            .prg(Prg::Aes128Ctr)
+            .build()
+            .unwrap();
+        assert_eq!(built, aes);
+        let non_canonical = |list: &[u8]| {
+            assert_eq!(
+                Params::decode(&with_extensions(&plain, list)),
+                Err(Error::Decode(DecodeError::NonCanonical)),
+                "{list:?}"
+            );
+        };
+        // A PRG byte naming ChaCha20, an unknown PRG, a longer body.
+        non_canonical(&[1, 2, 1, 0, 0, 0, 0]);
+        non_canonical(&[1, 2, 1, 0, 0, 0, 2]);
+        non_canonical(&[1, 2, 1, 0, 0, 0, 0xff]);
+        non_canonical(&[1, 2, 2, 0, 0, 0, 1, 0]);
+        non_canonical(&[1, 2, 0, 0, 0, 0]);
+        // Duplicate extension, unknown type, type 0, too many.
+        non_canonical(&[2, 2, 1, 0, 0, 0, 1, 2, 1, 0, 0, 0, 1]);
+        non_canonical(&[1, 3, 0, 0, 0, 0]);
+        non_canonical(&[1, 0, 0, 0, 0, 0]);
+        non_canonical(&[3, 1, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn prg_and_dp_extensions_go_in_type_order() {
+        let dp = crate::dp::DpConfig::new(1.0, 1e-5, 1.0, 100, 20, 10).unwrap();
+        let m = u32::try_from(dp.padded_dim().unwrap()).unwrap();
+        let plain = Params::new(10, 6, 20, m, Graph::Complete).unwrap();
+        let p = plain.clone().with_dp(&dp).unwrap().with_prg(Prg::Aes128Ctr);
+        let bytes = p.to_bytes();
+        let back = Params::decode(&bytes).unwrap();
+        assert_eq!((back.dp(), back.prg()), (Some(dp), Prg::Aes128Ctr));
+        assert_eq!(back, p);
+        // The same two extensions in the wrong order are refused.
+        let body = dp.to_bytes();
+        let len = u32::try_from(body.len()).unwrap().to_le_bytes();
+        let mut dp_ext = vec![1u8];
+        dp_ext.extend_from_slice(&len);
+        dp_ext.extend_from_slice(&body);
+        let prg_ext = [2u8, 1, 0, 0, 0, 1];
+        let mut right = vec![2u8];
+        right.extend_from_slice(&dp_ext);
+        right.extend_from_slice(&prg_ext);
+        assert_eq!(with_extensions(&plain, &right), bytes);
+        let mut wrong = vec![2u8];
+        wrong.extend_from_slice(&prg_ext);
+        wrong.extend_from_slice(&dp_ext);
+        assert_eq!(
+            Params::decode(&with_extensions(&plain, &wrong)),
             Err(Error::Decode(DecodeError::NonCanonical))
         );
     }

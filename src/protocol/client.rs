@@ -569,7 +569,7 @@ impl AwaitingShares {
         }
         complaints.sort_unstable();
         let mut masked = input.to_vec();
-        prg::apply_many(&masks, bits, &mut masked);
+        prg::apply_many(self.common.params.prg(), &masks, bits, &mut masked);
         vector::reduce(&mut masked, bits);
         let view: BTreeSet<ClientIndex> = msg.shares.iter().map(|d| d.sender).collect();
         let signature = self.common.creds.as_ref().map(|c| {

@@ -1091,7 +1091,7 @@ impl Server {
         });
         let tasks: Vec<(PrgKey, Sign)> = masks.into_iter().flatten().collect();
         let bits = self.params.bits();
-        prg::apply_many(&tasks, bits, &mut sum);
+        prg::apply_many(self.params.prg(), &tasks, bits, &mut sum);
         vector::reduce(&mut sum, bits);
         self.state = State::Over;
         Ok(Aggregate {

@@ -42,7 +42,7 @@ use secagg::protocol::messages::{
 use secagg::simulation::{Direction, Dropouts, Event, Wire, run_on_wire, run_recorded};
 use secagg::{
     Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
-    DecodeError, Encode, Error, Graph, Identity, Params, ParamsError, Phase, Roster, RoundId,
+    DecodeError, Encode, Error, Graph, Identity, Params, ParamsError, Phase, Prg, Roster, RoundId,
     Server, ServerFault, ServerModel, Step,
 };
 use serde_json::Value;
@@ -409,6 +409,10 @@ fn params_json(p: &Params) -> J {
             o.push(("server_model", s("malicious")));
             o.push(("corrupt", num(corrupt)));
         }
+    }
+    // The mask PRG only when it is not the default ChaCha20 (extension 2).
+    if p.prg() == Prg::Aes128Ctr {
+        o.push(("prg", s("aes128ctr")));
     }
     o.push(("params_hex", s(hex(&p.to_bytes()))));
     J::Obj(o)
@@ -1093,6 +1097,18 @@ fn cases() -> Vec<Case> {
             seed: 24,
             inputs: inputs(&b33, mix),
             params: b33,
+            dropouts: drop(vec![2]),
+            tamper: None,
+        },
+        Case {
+            name: "complete_n5_t3_b32_m8_drop1_aes",
+            description: "The first round with the AES-128-CTR mask PRG (parameter \
+                          extension 2): complete graph, n=5, t=3, b=32, m=8. Client 2 drops \
+                          after ShareKeys; every mask, the self-masks and its pairwise ones, \
+                          is AES-128-CTR keystream.",
+            seed: 26,
+            params: base.clone().with_prg(Prg::Aes128Ctr),
+            inputs: base_inputs.clone(),
             dropouts: drop(vec![2]),
             tamper: None,
         },
@@ -2130,14 +2146,43 @@ fn params_encodings() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             edit(&semi, last, 1),
         ),
         (
-            "two_extensions",
-            "Extension count 2: at most one extension (type 1, the DP configuration) is defined.",
-            edit(&semi, last, 2),
+            "three_extensions",
+            "Extension count 3: at most one extension of each defined type (1, the DP \
+             configuration; 2, the mask PRG).",
+            edit(&semi, last, 3),
         ),
         (
             "unknown_extension_type",
-            "One extension of type 2: only type 1 (the DP configuration) is defined.",
-            [&edit(&semi, last, 1)[..], &[2, 0, 0, 0, 0]].concat(),
+            "One extension of type 3: only types 1 (the DP configuration) and 2 (the mask \
+             PRG) are defined.",
+            [&edit(&semi, last, 1)[..], &[3, 0, 0, 0, 0]].concat(),
+        ),
+        (
+            "accepted_prg_aes128ctr",
+            "n=5, t=3, b=32, m=8, complete graph, semi-honest, mask PRG AES-128-CTR: one \
+             extension of type 2, length 1, body 0x01.",
+            [&edit(&semi, last, 1)[..], &[2, 1, 0, 0, 0, 1]].concat(),
+        ),
+        (
+            "prg_extension_naming_chacha20",
+            "A PRG extension with body 0x00 (ChaCha20): ChaCha20 is the absence of the \
+             extension, so this is not canonical.",
+            [&edit(&semi, last, 1)[..], &[2, 1, 0, 0, 0, 0]].concat(),
+        ),
+        (
+            "prg_extension_unknown_prg",
+            "A PRG extension with body 0x02: no such PRG.",
+            [&edit(&semi, last, 1)[..], &[2, 1, 0, 0, 0, 2]].concat(),
+        ),
+        (
+            "duplicate_prg_extension",
+            "Two PRG extensions (both AES-128-CTR): each type appears at most once.",
+            [
+                &edit(&semi, last, 2)[..],
+                &[2, 1, 0, 0, 0, 1],
+                &[2, 1, 0, 0, 0, 1],
+            ]
+            .concat(),
         ),
         (
             "missing_extension_count",
@@ -2292,8 +2337,11 @@ fn vectors_params_encodings_from_file() {
     for n in [
         "unknown_graph_tag",
         "unknown_model_tag",
-        "two_extensions",
+        "three_extensions",
         "unknown_extension_type",
+        "prg_extension_naming_chacha20",
+        "prg_extension_unknown_prg",
+        "duplicate_prg_extension",
     ] {
         assert_eq!(
             named(n),
@@ -2453,7 +2501,12 @@ fn params_from(v: &Value) -> Params {
     )
     .unwrap()
     .with_model(model)
-    .unwrap();
+    .unwrap()
+    .with_prg(match v["prg"].as_str() {
+        None => Prg::ChaCha20,
+        Some("aes128ctr") => Prg::Aes128Ctr,
+        Some(other) => panic!("unknown prg {other}"),
+    });
     let encoded = unhex(v["params_hex"].as_str().unwrap());
     assert_eq!(
         p.to_bytes(),
