@@ -412,6 +412,13 @@ enum SecaggStatus secagg_client_new(const struct SecaggParams *params,
 enum SecaggStatus secagg_client_phase(const struct SecaggClient *client,
                                       enum SecaggClientPhase *out);
 
+// The client's index in `1..=n` (for a handle from
+// [`secagg_client_import`], the index it was created with).
+//
+// # Safety
+// `client` is NULL or a live handle; `out` is NULL or valid for one write.
+enum SecaggStatus secagg_client_index(const struct SecaggClient *client, uint32_t *out);
+
 // Copies the message the client has to send (from its creation or its
 // last successful `receive`) into `(buf, cap)`, its length at `*len`. May
 // be called again (to resend: the server ignores byte-identical resends).

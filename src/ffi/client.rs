@@ -189,6 +189,24 @@ pub unsafe extern "C" fn secagg_client_phase(
     })
 }
 
+/// The client's index in `1..=n` (for a handle from
+/// [`secagg_client_import`], the index it was created with).
+///
+/// # Safety
+/// `client` is NULL or a live handle; `out` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_client_index(
+    client: *const SecaggClient,
+    out: *mut u32,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let c = unsafe { handle(client)? };
+        // SAFETY: NULL or writable.
+        unsafe { put(out, c.client.index()) }
+    })
+}
+
 /// Copies the message the client has to send (from its creation or its
 /// last successful `receive`) into `(buf, cap)`, its length at `*len`. May
 /// be called again (to resend: the server ignores byte-identical resends).
