@@ -4,11 +4,12 @@ use zeroize::Zeroizing;
 
 use super::{
     Fail, SecaggIdentity, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary,
-    boundary_indexed, free, give, handle, handle_mut, input, need, output, put, with_rng,
+    boundary_indexed, free, give, handle, handle_mut, input, need, output, put, state_key,
+    with_rng,
 };
 use crate::error::{Error, Misuse, ServerFault};
 use crate::protocol::messages::{ConsistencyRequest, UnmaskRequest, kind};
-use crate::{Client, ClientPhase, Decode, StateKey};
+use crate::{Client, ClientPhase, Decode};
 
 /// What a client handle waits for: the phase [`secagg_client_phase`]
 /// reports and [`secagg_client_import`] expects.
@@ -393,9 +394,8 @@ pub unsafe extern "C" fn secagg_client_export(
 ) -> SecaggStatus {
     boundary(|| {
         // SAFETY: NULL or a live handle / 32 readable bytes.
-        let (c, key) = unsafe { (handle(client)?, array::<32>(key)?) };
+        let (c, key) = unsafe { (handle(client)?, state_key(key)?) };
         need(len)?;
-        let key = StateKey::new(key);
         // SAFETY: NULL or a live handle.
         let sealed = unsafe { with_rng(rng, |r| Ok(c.client.export(&key, r)))? };
         // SAFETY: the caller's contract on the buffer.
@@ -428,11 +428,11 @@ pub unsafe extern "C" fn secagg_client_import(
     boundary(|| {
         // SAFETY: readable input / 32 readable bytes each.
         let (bytes, key, round) =
-            unsafe { (input(bytes, len)?, array::<32>(key)?, array::<32>(round)?) };
+            unsafe { (input(bytes, len)?, state_key(key)?, array::<32>(round)?) };
         need(out)?;
         let phase =
             SecaggClientPhase::from_code(phase).ok_or(Fail::from(SecaggStatus::InvalidArgument))?;
-        let client = Client::import(bytes, &StateKey::new(key), &round, phase)?;
+        let client = Client::import(bytes, &key, &round, phase)?;
         let c = SecaggClient {
             client,
             outgoing: Zeroizing::new(Vec::new()),

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use super::{
     Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
-    free, give, handle, handle_mut, input, map_error, need, output, put, with_rng,
+    free, give, handle, handle_mut, input, map_error, need, output, put, state_key, with_rng,
 };
-use crate::{Aggregate, Phase, Server, StateKey, Step};
+use crate::{Aggregate, Phase, Server, Step};
 
 /// The phase a server handle accepts messages for.
 #[repr(C)]
@@ -383,9 +383,8 @@ pub unsafe extern "C" fn secagg_server_export(
 ) -> SecaggStatus {
     boundary(|| {
         // SAFETY: NULL or a live handle / 32 readable bytes.
-        let (s, key) = unsafe { (handle(server)?, array::<32>(key)?) };
+        let (s, key) = unsafe { (handle(server)?, state_key(key)?) };
         need(len)?;
-        let key = StateKey::new(key);
         // SAFETY: NULL or a live handle.
         let sealed = unsafe { with_rng(rng, |r| Ok(s.server.export(&key, r)))? };
         // SAFETY: the caller's contract on the buffer.
@@ -416,10 +415,10 @@ pub unsafe extern "C" fn secagg_server_import(
     boundary(|| {
         // SAFETY: readable input / 32 readable bytes each.
         let (bytes, key, round) =
-            unsafe { (input(bytes, len)?, array::<32>(key)?, array::<32>(round)?) };
+            unsafe { (input(bytes, len)?, state_key(key)?, array::<32>(round)?) };
         need(out)?;
         let phase = SecaggServerPhase::from_code(phase)?;
-        let server = Server::import(bytes, &StateKey::new(key), &round, phase)?;
+        let server = Server::import(bytes, &key, &round, phase)?;
         let s = SecaggServer {
             server,
             outgoing: BTreeMap::new(),
