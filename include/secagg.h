@@ -219,14 +219,24 @@ typedef enum SecaggStatus {
     SECAGG_STATUS_STATE_AUTHENTICATION = 135,
 } SecaggStatus;
 
-// What a client handle waits for.
+// What a client handle waits for: the phase [`secagg_client_phase`]
+// reports and [`secagg_client_import`] expects.
 typedef enum SecaggClientPhase {
     // The key broadcast ([`secagg_client_receive_keys`]).
     SECAGG_CLIENT_PHASE_AWAITING_KEYS = 0,
     // The share delivery and its input ([`secagg_client_receive_shares`]).
     SECAGG_CLIENT_PHASE_AWAITING_SHARES = 1,
-    // The consistency request (malicious model) or the unmask request.
+    // The unmask request ([`secagg_client_receive_unmask`]); in the
+    // malicious model, after the consistency request was answered.
     SECAGG_CLIENT_PHASE_AWAITING_UNMASK = 2,
+    // Malicious model: the consistency request
+    // ([`secagg_client_receive_consistency`]).
+    SECAGG_CLIENT_PHASE_AWAITING_CONSISTENCY = 3,
+    // The unmask request is answered: the client's part of the round is
+    // done (a byte-identical request is answered again).
+    SECAGG_CLIENT_PHASE_DONE = 4,
+    // The client refused a server message and left the round.
+    SECAGG_CLIENT_PHASE_OVER = 5,
 } SecaggClientPhase;
 
 // The phase a server handle accepts messages for.
@@ -402,6 +412,13 @@ enum SecaggStatus secagg_client_new(const struct SecaggParams *params,
 enum SecaggStatus secagg_client_phase(const struct SecaggClient *client,
                                       enum SecaggClientPhase *out);
 
+// The client's index in `1..=n` (for a handle from
+// [`secagg_client_import`], the index it was created with).
+//
+// # Safety
+// `client` is NULL or a live handle; `out` is NULL or valid for one write.
+enum SecaggStatus secagg_client_index(const struct SecaggClient *client, uint32_t *out);
+
 // Copies the message the client has to send (from its creation or its
 // last successful `receive`) into `(buf, cap)`, its length at `*len`. May
 // be called again (to resend: the server ignores byte-identical resends).
@@ -472,6 +489,51 @@ enum SecaggStatus secagg_client_receive_unmask(struct SecaggClient *client,
 // # Safety
 // `client` is NULL or a handle not yet freed.
 void secagg_client_free(struct SecaggClient *client);
+
+// Seals the client's state under the 32-byte `key` (spec/state.md) into
+// `(buf, cap)`, its length at `*len`; the nonce comes from `rng` (NULL:
+// the operating system's source). The export holds the client's secrets
+// only sealed (ChaCha20-Poly1305 under `key`), so it may be stored
+// anywhere the host likes; it does not hold the message to send (read it
+// with [`secagg_client_message`] first). Record the phase
+// ([`secagg_client_phase`]) with it: [`secagg_client_import`] asks for it.
+// Each call draws a fresh nonce, so two exports of one state differ (they
+// have the same length).
+//
+// A host answers from at most one copy of a state: never import an older
+// export once a newer one, or the live handle, has answered a message
+// (spec/ffi.md, spec/state.md section 6).
+//
+// # Safety
+// `client` and `rng` are NULL or live handles; `key` is NULL or 32
+// readable bytes; `buf` is NULL or `cap` writable bytes; `len` is NULL or
+// valid for one write.
+enum SecaggStatus secagg_client_export(const struct SecaggClient *client,
+                                       const uint8_t *key,
+                                       struct SecaggRng *rng,
+                                       uint8_t *buf,
+                                       size_t cap,
+                                       size_t *len);
+
+// Opens a client state sealed by [`secagg_client_export`] into a new
+// handle at `*out`. It must be a client's, of round `round` (32 bytes),
+// sealed under `key` (32 bytes) in phase `phase` (a [`SecaggClientPhase`]
+// value: `SECAGG_STATUS_INVALID_ARGUMENT` otherwise). A refusal is a
+// `SECAGG_STATUS_STATE_*` code: `_ROUND`, `_PHASE` or `_ROLE` for an export
+// of another round, phase or role, `_AUTHENTICATION` under another key or
+// for altered or truncated bytes, `_VERSION` for an unknown format,
+// `_MALFORMED` for bytes that are not an export. The new handle has no
+// message to send until its next successful `receive`.
+//
+// # Safety
+// `bytes` is NULL or `len` readable bytes; `key` and `round` are NULL or
+// 32 readable bytes; `out` is NULL or valid for one pointer write.
+enum SecaggStatus secagg_client_import(const uint8_t *bytes,
+                                       size_t len,
+                                       const uint8_t *key,
+                                       const uint8_t *round,
+                                       int32_t phase,
+                                       struct SecaggClient **out);
 
 // Fills `*out` with the defaults of a configuration for the given targets
 // (discrete Gaussian, beta `e^-0.5`, wrap probability `1e-6`, every client
@@ -857,6 +919,47 @@ enum SecaggStatus secagg_server_misbehaved(const struct SecaggServer *server,
 // # Safety
 // `server` is NULL or a live handle; `out` is NULL or 32 writable bytes.
 enum SecaggStatus secagg_server_session(const struct SecaggServer *server, uint8_t *out);
+
+// Seals the server's state under the 32-byte `key` (spec/state.md) into
+// `(buf, cap)`, its length at `*len`; the nonce comes from `rng` (NULL:
+// the operating system's source). A checkpoint between receives or
+// phases: the export holds the round's protocol state (the running masked
+// sum and, in the unmask phase, the shares received) only sealed, but not
+// the messages of the last phase close nor the result of a finished
+// round: read those ([`secagg_server_message`], [`secagg_server_sum`])
+// before exporting. Record the phase ([`secagg_server_phase`]) with it.
+//
+// Never run two servers from copies of one state (spec/ffi.md,
+// spec/state.md section 6).
+//
+// # Safety
+// `server` and `rng` are NULL or live handles; `key` is NULL or 32
+// readable bytes; `buf` is NULL or `cap` writable bytes; `len` is NULL or
+// valid for one write.
+enum SecaggStatus secagg_server_export(const struct SecaggServer *server,
+                                       const uint8_t *key,
+                                       struct SecaggRng *rng,
+                                       uint8_t *buf,
+                                       size_t cap,
+                                       size_t *len);
+
+// Opens a server state sealed by [`secagg_server_export`] into a new
+// handle at `*out`. It must be a server's, of round `round` (32 bytes),
+// sealed under `key` (32 bytes) in phase `phase` (a [`SecaggServerPhase`]
+// value, `Over` for a round that had ended: `SECAGG_STATUS_INVALID_ARGUMENT`
+// otherwise). Refusals are the `SECAGG_STATUS_STATE_*` codes of
+// [`secagg_client_import`](super::secagg_client_import). The new handle
+// has no messages to deliver and no result until its next phase close.
+//
+// # Safety
+// `bytes` is NULL or `len` readable bytes; `key` and `round` are NULL or
+// 32 readable bytes; `out` is NULL or valid for one pointer write.
+enum SecaggStatus secagg_server_import(const uint8_t *bytes,
+                                       size_t len,
+                                       const uint8_t *key,
+                                       const uint8_t *round,
+                                       int32_t phase,
+                                       struct SecaggServer **out);
 
 // Frees a server; NULL is a no-op.
 //

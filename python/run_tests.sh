@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${SECAGG_VENV:-$PWD/target/python-venv}"
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet ./python pytest numpy
+# `python -m pip`, not bin/pip: the script's shebang of a venv copied from
+# another checkout points into that one.
+pip=("$venv/bin/python" -m pip)
+"${pip[@]}" install --quiet --upgrade pip
+"${pip[@]}" install --quiet pytest numpy cffi
+# Rebuilt every time: pip keeps an installed package of the same version.
+"${pip[@]}" install --quiet --force-reinstall --no-deps ./python
 cd python
 "$venv/bin/python" -m pytest -q tests --doctest-modules "$("$venv/bin/python" -c 'import secagg, os; print(os.path.dirname(secagg.__file__))')/__init__.py" "$("$venv/bin/python" -c 'import secagg, os; print(os.path.dirname(secagg.__file__))')/_errors.py"

@@ -34,10 +34,13 @@ def run_round(
     drop_after_shares: Sequence[int] = (),
     drop_after_input: Sequence[int] = (),
     identities: Optional[Sequence[Identity]] = None,
+    persist: bool = False,
 ) -> Server:
     """Runs a round; clients in drop_after_keys never send ShareKeys, those
     in drop_after_shares never send their masked input, those in
-    drop_after_input vanish after it."""
+    drop_after_input vanish after it. With persist, every client and the
+    server are exported and reopened from their sealed state before every
+    phase close, as a host that keeps no process between messages."""
     n = params.clients
     rid = os.urandom(32)
     roster = Roster([i.public_key for i in identities]) if identities else None
@@ -46,30 +49,45 @@ def run_round(
         i: secagg.Client(params, rid, i, identities[i - 1] if identities else None, roster)
         for i in range(1, n + 1)
     }
+    key = os.urandom(32)
+
+    def close() -> Optional[Dict[int, bytes]]:
+        nonlocal server
+        if persist:
+            for i, c in list(clients.items()):
+                phase = c.phase
+                sealed = c.export(key)
+                clients[i] = secagg.Client.from_state(sealed, key, rid, phase)
+                assert clients[i].index == i and clients[i].phase == phase
+            phase = server.phase
+            sealed = server.export(key)
+            server = Server.from_state(sealed, key, rid, phase)
+        return server.close_phase()
+
     for i, c in clients.items():
         server.receive(i, c.message)
-    out = server.close_phase()
+    out = close()
     assert out is not None and sorted(out) == list(range(1, n + 1))
     alive = {i for i in clients if i not in drop_after_keys}
     for i in sorted(alive):
         server.receive(i, clients[i].receive_keys(out[i]))
-    out = server.close_phase()
+    out = close()
     assert out is not None and set(out) == alive
     alive -= set(drop_after_shares)
     for i in sorted(alive):
         server.receive(i, clients[i].receive_shares(out[i], inputs[i - 1]))
-    out = server.close_phase()
+    out = close()
     alive -= set(drop_after_input)
     if params.malicious:
         assert server.phase == "unmask" or server.phase == "consistency"
         assert server.phase == "consistency"
         for i in sorted(alive & set(out)):
             server.receive(i, clients[i].receive_consistency(out[i]))
-        out = server.close_phase()
+        out = close()
     assert server.phase == "unmask"
     for i in sorted(alive & set(out)):
         server.receive(i, clients[i].receive_unmask(out[i]))
-    assert server.close_phase() is None
+    assert close() is None
     assert server.phase == "over"
     return server
 
@@ -482,3 +500,60 @@ def test_vector_replay(name: str) -> None:
     assert server.misbehaved == [(m["index"], "CLIENT_" + _snake(m["fault"])) for m in result["misbehaved"]]
     if "session_id_hex" in v:
         assert server.session.hex() == v["session_id_hex"]
+
+
+@pytest.mark.parametrize("malicious", [False, True])
+def test_round_through_sealed_state_between_every_phase(malicious: bool) -> None:
+    """Exporting, dropping and reopening every party before every phase
+    close gives the same sum as the same round kept in memory."""
+    n, m, bits = 8, 6, 20
+    extra = {"corrupt": 1} if malicious else {}
+    params = Params(clients=n, threshold=5, bits=bits, dim=m, **extra)
+    assert params.malicious == malicious
+    ids = [Identity.generate() for _ in range(n)] if malicious else None
+    rng = np.random.default_rng(11)
+    inputs = rng.integers(0, 1 << bits, size=(n, m), dtype=np.uint64)
+    kept = run_round(params, inputs, drop_after_keys=[2], drop_after_input=[4], identities=ids)
+    sealed = run_round(
+        params, inputs, drop_after_keys=[2], drop_after_input=[4], identities=ids, persist=True
+    )
+    survivors = [1, 3, 4, 5, 6, 7, 8]
+    want = expected(inputs, survivors, bits)
+    assert kept.sum.tolist() == want.tolist()
+    assert sealed.sum.tolist() == want.tolist()
+    assert sealed.survivors == survivors
+
+
+def test_sealed_state_refusals() -> None:
+    params = Params(clients=3, threshold=2, bits=16, dim=2)
+    rid, key = os.urandom(32), os.urandom(32)
+    client = secagg.Client(params, rid, 1)
+    server = Server(params, rid)
+    c_state, s_state = client.export(key), server.export(key)
+
+    def refused(fn, *args) -> str:  # type: ignore[no-untyped-def]
+        with pytest.raises(secagg.StateError) as e:
+            fn(*args)
+        return e.value.name
+
+    other = bytes([rid[0] ^ 1]) + rid[1:]
+    assert refused(secagg.Client.from_state, c_state, key, other, "keys") == "STATE_ROUND"
+    assert refused(secagg.Client.from_state, c_state, key, rid, "shares") == "STATE_PHASE"
+    assert refused(secagg.Client.from_state, s_state, key, rid, "keys") == "STATE_ROLE"
+    assert refused(Server.from_state, c_state, key, rid, "advertise_keys") == "STATE_ROLE"
+    assert refused(Server.from_state, s_state, key, rid, "share_keys") == "STATE_PHASE"
+    assert refused(secagg.Client.from_state, c_state, os.urandom(32), rid, "keys") == "STATE_AUTHENTICATION"
+    assert refused(Server.from_state, s_state, os.urandom(32), rid, "advertise_keys") == "STATE_AUTHENTICATION"
+    assert refused(secagg.Client.from_state, c_state[:-1], key, rid, "keys") == "STATE_AUTHENTICATION"
+    flipped = bytearray(c_state)
+    flipped[len(flipped) // 2] ^= 1
+    assert refused(secagg.Client.from_state, bytes(flipped), key, rid, "keys") == "STATE_AUTHENTICATION"
+    assert refused(secagg.Client.from_state, b"SAS", key, rid, "keys") == "STATE_MALFORMED"
+    with pytest.raises(ValueError):
+        secagg.Client.from_state(c_state, key, rid, "later")
+    with pytest.raises(ValueError):
+        client.export(b"short")
+    # The untouched states open; a reopened client has no message yet.
+    again = secagg.Client.from_state(c_state, key, rid, "keys")
+    assert again.index == 1 and again.message == b""
+    assert Server.from_state(s_state, key, rid, "advertise_keys").phase == "advertise_keys"

@@ -1,14 +1,18 @@
-//! The client handle: one opaque handle over the typed client states.
+//! The client handle: one opaque handle over [`Client`].
 
 use zeroize::Zeroizing;
 
 use super::{
     Fail, SecaggIdentity, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary,
-    boundary_indexed, free, give, handle, handle_mut, input, need, output, put, with_rng,
+    boundary_indexed, free, give, handle, handle_mut, input, need, output, put, state_key,
+    with_rng,
 };
-use crate::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
+use crate::error::{Error, Misuse, ServerFault};
+use crate::protocol::messages::{ConsistencyRequest, UnmaskRequest, kind};
+use crate::{Client, ClientPhase, Decode};
 
-/// What a client handle waits for.
+/// What a client handle waits for: the phase [`secagg_client_phase`]
+/// reports and [`secagg_client_import`] expects.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecaggClientPhase {
@@ -16,20 +20,49 @@ pub enum SecaggClientPhase {
     AwaitingKeys = 0,
     /// The share delivery and its input ([`secagg_client_receive_shares`]).
     AwaitingShares = 1,
-    /// The consistency request (malicious model) or the unmask request.
+    /// The unmask request ([`secagg_client_receive_unmask`]); in the
+    /// malicious model, after the consistency request was answered.
     AwaitingUnmask = 2,
+    /// Malicious model: the consistency request
+    /// ([`secagg_client_receive_consistency`]).
+    AwaitingConsistency = 3,
+    /// The unmask request is answered: the client's part of the round is
+    /// done (a byte-identical request is answered again).
+    Done = 4,
+    /// The client refused a server message and left the round.
+    Over = 5,
 }
 
-enum State {
-    Keys(AwaitingKeys),
-    Shares(AwaitingShares),
-    Unmask(AwaitingUnmask),
+impl SecaggClientPhase {
+    fn of(p: ClientPhase) -> Self {
+        match p {
+            ClientPhase::KeyBroadcast => Self::AwaitingKeys,
+            ClientPhase::ShareDelivery => Self::AwaitingShares,
+            ClientPhase::ConsistencyRequest => Self::AwaitingConsistency,
+            ClientPhase::UnmaskRequest => Self::AwaitingUnmask,
+            ClientPhase::Done => Self::Done,
+            ClientPhase::Over => Self::Over,
+        }
+    }
+
+    /// The phase of a C code; `None` for a value outside the enum.
+    fn from_code(code: i32) -> Option<ClientPhase> {
+        Some(match code {
+            0 => ClientPhase::KeyBroadcast,
+            1 => ClientPhase::ShareDelivery,
+            2 => ClientPhase::UnmaskRequest,
+            3 => ClientPhase::ConsistencyRequest,
+            4 => ClientPhase::Done,
+            5 => ClientPhase::Over,
+            _ => return None,
+        })
+    }
 }
 
 /// One client of one round. Owns its secrets (wiped when freed). May be
 /// moved between threads; must not be used from two threads at once.
 pub struct SecaggClient {
-    state: State,
+    client: Client,
     /// The message to send, from the last successful call.
     outgoing: Zeroizing<Vec<u8>>,
 }
@@ -44,17 +77,54 @@ impl core::fmt::Debug for SecaggClient {
 
 impl SecaggClient {
     fn phase(&self) -> SecaggClientPhase {
-        match self.state {
-            State::Keys(_) => SecaggClientPhase::AwaitingKeys,
-            State::Shares(_) => SecaggClientPhase::AwaitingShares,
-            State::Unmask(_) => SecaggClientPhase::AwaitingUnmask,
+        SecaggClientPhase::of(self.client.phase())
+    }
+
+    /// Fails with `SECAGG_STATUS_OUT_OF_ORDER` unless the client waits in
+    /// one of `phases`, or is over (then [`Client::receive`] gives
+    /// `SECAGG_STATUS_MISUSE_ROUND_OVER`).
+    fn expect(&self, phases: &[ClientPhase]) -> Result<(), Fail> {
+        let p = self.client.phase();
+        if p == ClientPhase::Over || phases.contains(&p) {
+            Ok(())
+        } else {
+            Err(SecaggStatus::OutOfOrder.into())
         }
+    }
+
+    /// Answers `bytes` and keeps the answer as the message to send.
+    fn answer(&mut self, bytes: &[u8], rng: &mut dyn rand_core::CryptoRng) -> Result<(), Fail> {
+        let msg = self.client.receive(bytes, rng)?;
+        self.outgoing = Zeroizing::new(msg);
+        Ok(())
     }
 }
 
-fn out_of_order() -> Fail {
-    SecaggStatus::OutOfOrder.into()
+/// The phases in which the client holds its unmask-stage state.
+const UNMASK_STAGE: [ClientPhase; 3] = [
+    ClientPhase::ConsistencyRequest,
+    ClientPhase::UnmaskRequest,
+    ClientPhase::Done,
+];
+
+/// A source for the calls that draw nothing ([`Client::receive`] draws only
+/// for the key broadcast).
+struct NoDraw;
+
+impl rand_core::TryRng for NoDraw {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        unreachable!("no randomness is drawn after the key broadcast")
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        unreachable!("no randomness is drawn after the key broadcast")
+    }
+    fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> {
+        unreachable!("no randomness is drawn after the key broadcast")
+    }
 }
+
+impl rand_core::TryCryptoRng for NoDraw {}
 
 /// Starts round `round` (32 bytes, fresh for every round) as client `index`
 /// in `1..=n`: draws the keys from `rng` (NULL: the operating system's
@@ -83,19 +153,19 @@ pub unsafe extern "C" fn secagg_client_new(
         // SAFETY: NULL or live handles.
         let (id, ro) = unsafe { (identity.as_ref(), roster.as_ref()) };
         // SAFETY: NULL or a live handle.
-        let (state, msg) = unsafe {
+        let (client, msg) = unsafe {
             with_rng(rng, |rng| {
                 Ok(match (id, ro) {
-                    (Some(id), Some(ro)) => AwaitingKeys::with_identity(
-                        &p.inner, round, index, &id.inner, &ro.inner, rng,
-                    )?,
-                    (None, None) => AwaitingKeys::new(&p.inner, round, index, rng)?,
+                    (Some(id), Some(ro)) => {
+                        Client::with_identity(&p.inner, round, index, &id.inner, &ro.inner, rng)?
+                    }
+                    (None, None) => Client::new(&p.inner, round, index, rng)?,
                     _ => return Err(SecaggStatus::MisuseIdentity.into()),
                 })
             })?
         };
         let client = SecaggClient {
-            state: State::Keys(state),
+            client,
             outgoing: Zeroizing::new(msg),
         };
         // SAFETY: `out` checked non-NULL.
@@ -117,6 +187,24 @@ pub unsafe extern "C" fn secagg_client_phase(
         let c = unsafe { handle(client)? };
         // SAFETY: NULL or writable.
         unsafe { put(out, c.phase()) }
+    })
+}
+
+/// The client's index in `1..=n` (for a handle from
+/// [`secagg_client_import`], the index it was created with).
+///
+/// # Safety
+/// `client` is NULL or a live handle; `out` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_client_index(
+    client: *const SecaggClient,
+    out: *mut u32,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let c = unsafe { handle(client)? };
+        // SAFETY: NULL or writable.
+        unsafe { put(out, c.client.index()) }
     })
 }
 
@@ -162,14 +250,9 @@ pub unsafe extern "C" fn secagg_client_receive_keys(
     boundary_indexed(fault_index, || {
         // SAFETY: NULL or a live, unaliased handle; readable input.
         let (c, bytes) = unsafe { (handle_mut(client)?, input(bytes, len)?) };
-        let State::Keys(s) = &mut c.state else {
-            return Err(out_of_order());
-        };
+        c.expect(&[ClientPhase::KeyBroadcast])?;
         // SAFETY: NULL or a live handle.
-        let (next, msg) = unsafe { with_rng(rng, |r| Ok(s.receive(bytes, r)?))? };
-        c.state = State::Shares(next);
-        c.outgoing = Zeroizing::new(msg);
-        Ok(())
+        unsafe { with_rng(rng, |r| c.answer(bytes, r)) }
     })
 }
 
@@ -200,13 +283,11 @@ pub unsafe extern "C" fn secagg_client_receive_shares(
                 input(input_values, input_len)?,
             )
         };
-        let State::Shares(s) = &mut c.state else {
-            return Err(out_of_order());
-        };
-        let (next, msg) = s.receive(bytes, values)?;
-        c.state = State::Unmask(next);
-        c.outgoing = Zeroizing::new(msg);
-        Ok(())
+        c.expect(&[ClientPhase::ShareDelivery])?;
+        if c.client.phase() == ClientPhase::ShareDelivery {
+            c.client.set_input(values)?;
+        }
+        c.answer(bytes, &mut NoDraw)
     })
 }
 
@@ -226,12 +307,20 @@ pub unsafe extern "C" fn secagg_client_receive_consistency(
     boundary_indexed(fault_index, || {
         // SAFETY: NULL or a live, unaliased handle; readable input.
         let (c, bytes) = unsafe { (handle_mut(client)?, input(bytes, len)?) };
-        let State::Unmask(s) = &mut c.state else {
-            return Err(out_of_order());
-        };
-        let msg = s.consistency(bytes)?;
-        c.outgoing = Zeroizing::new(msg);
-        Ok(())
+        c.expect(&UNMASK_STAGE)?;
+        let params = c.client.params();
+        if c.client.phase() != ClientPhase::Over {
+            if !params.is_malicious() {
+                return Err(Error::from(Misuse::Identity).into());
+            }
+            if bytes.get(1) != Some(&kind::CONSISTENCY_REQUEST) {
+                // Refused at its header, as the typed state refuses it.
+                if let Err(e) = ConsistencyRequest::decode(params, bytes) {
+                    return Err(Error::Server(ServerFault::Malformed(e)).into());
+                }
+            }
+        }
+        c.answer(bytes, &mut NoDraw)
     })
 }
 
@@ -251,12 +340,15 @@ pub unsafe extern "C" fn secagg_client_receive_unmask(
     boundary_indexed(fault_index, || {
         // SAFETY: NULL or a live, unaliased handle; readable input.
         let (c, bytes) = unsafe { (handle_mut(client)?, input(bytes, len)?) };
-        let State::Unmask(s) = &mut c.state else {
-            return Err(out_of_order());
-        };
-        let msg = s.receive(bytes)?;
-        c.outgoing = Zeroizing::new(msg);
-        Ok(())
+        c.expect(&UNMASK_STAGE)?;
+        let params = c.client.params();
+        if params.is_malicious() && bytes.get(1) == Some(&kind::CONSISTENCY_REQUEST) {
+            // Refused at its header, as the typed state refuses it.
+            if let Err(e) = UnmaskRequest::decode(params, bytes) {
+                return Err(Error::Server(ServerFault::Malformed(e)).into());
+            }
+        }
+        c.answer(bytes, &mut NoDraw)
     })
 }
 
@@ -271,4 +363,81 @@ pub unsafe extern "C" fn secagg_client_free(client: *mut SecaggClient) {
         unsafe { free(client) };
         Ok(())
     });
+}
+
+/// Seals the client's state under the 32-byte `key` (spec/state.md) into
+/// `(buf, cap)`, its length at `*len`; the nonce comes from `rng` (NULL:
+/// the operating system's source). The export holds the client's secrets
+/// only sealed (ChaCha20-Poly1305 under `key`), so it may be stored
+/// anywhere the host likes; it does not hold the message to send (read it
+/// with [`secagg_client_message`] first). Record the phase
+/// ([`secagg_client_phase`]) with it: [`secagg_client_import`] asks for it.
+/// Each call draws a fresh nonce, so two exports of one state differ (they
+/// have the same length).
+///
+/// A host answers from at most one copy of a state: never import an older
+/// export once a newer one, or the live handle, has answered a message
+/// (spec/ffi.md, spec/state.md section 6).
+///
+/// # Safety
+/// `client` and `rng` are NULL or live handles; `key` is NULL or 32
+/// readable bytes; `buf` is NULL or `cap` writable bytes; `len` is NULL or
+/// valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_client_export(
+    client: *const SecaggClient,
+    key: *const u8,
+    rng: *mut SecaggRng,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle / 32 readable bytes.
+        let (c, key) = unsafe { (handle(client)?, state_key(key)?) };
+        need(len)?;
+        // SAFETY: NULL or a live handle.
+        let sealed = unsafe { with_rng(rng, |r| Ok(c.client.export(&key, r)))? };
+        // SAFETY: the caller's contract on the buffer.
+        unsafe { output(&sealed, buf, cap, len) }
+    })
+}
+
+/// Opens a client state sealed by [`secagg_client_export`] into a new
+/// handle at `*out`. It must be a client's, of round `round` (32 bytes),
+/// sealed under `key` (32 bytes) in phase `phase` (a [`SecaggClientPhase`]
+/// value: `SECAGG_STATUS_INVALID_ARGUMENT` otherwise). A refusal is a
+/// `SECAGG_STATUS_STATE_*` code: `_ROUND`, `_PHASE` or `_ROLE` for an export
+/// of another round, phase or role, `_AUTHENTICATION` under another key or
+/// for altered or truncated bytes, `_VERSION` for an unknown format,
+/// `_MALFORMED` for bytes that are not an export. The new handle has no
+/// message to send until its next successful `receive`.
+///
+/// # Safety
+/// `bytes` is NULL or `len` readable bytes; `key` and `round` are NULL or
+/// 32 readable bytes; `out` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_client_import(
+    bytes: *const u8,
+    len: usize,
+    key: *const u8,
+    round: *const u8,
+    phase: i32,
+    out: *mut *mut SecaggClient,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: readable input / 32 readable bytes each.
+        let (bytes, key, round) =
+            unsafe { (input(bytes, len)?, state_key(key)?, array::<32>(round)?) };
+        need(out)?;
+        let phase =
+            SecaggClientPhase::from_code(phase).ok_or(Fail::from(SecaggStatus::InvalidArgument))?;
+        let client = Client::import(bytes, &key, &round, phase)?;
+        let c = SecaggClient {
+            client,
+            outgoing: Zeroizing::new(Vec::new()),
+        };
+        // SAFETY: `out` checked non-NULL.
+        unsafe { give(out, c) }
+    })
 }

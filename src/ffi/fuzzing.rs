@@ -1,5 +1,6 @@
 //! Fuzz entry (the `ffi` target): arbitrary bytes into every C ABI entry
-//! point that takes bytes, through the ABI itself. No input may panic (a
+//! point that takes bytes, through the ABI itself, the state imports
+//! included. No input may panic (a
 //! `SECAGG_STATUS_PANIC` is a finding), and a decode that succeeds must
 //! re-encode to its input.
 
@@ -27,7 +28,119 @@ pub fn seeds() -> Vec<Vec<u8>> {
             out.push(vec![sel, phase, 1, 2, 3, 4, 5, 6, 7, 8]);
         }
     }
+    // Valid exports of every fixture phase under the fuzzing key, so that
+    // mutations reach past the envelope checks.
+    for phase in 0u8..3 {
+        if let Some((s, cs)) = fixture(phase) {
+            let mut code = SecaggClientPhase::AwaitingKeys;
+            // SAFETY: live handle, valid out-pointer.
+            ok(unsafe { secagg_client_phase(cs[0], &mut code) });
+            let sealed = export(|buf, cap, len, rng| {
+                // SAFETY: live handle, 32-byte key, the buffer contract of `export`.
+                unsafe { secagg_client_export(cs[0], STATE_KEY.as_ptr(), rng, buf, cap, len) }
+            });
+            out.push([&[CLIENT_IMPORT, code as u8][..], &sealed].concat());
+            let mut code = SecaggServerPhase::Over;
+            // SAFETY: live handle, valid out-pointer.
+            ok(unsafe { secagg_server_phase(s, &mut code) });
+            let sealed = export(|buf, cap, len, rng| {
+                // SAFETY: live handle, 32-byte key, the buffer contract of `export`.
+                unsafe { secagg_server_export(s, STATE_KEY.as_ptr(), rng, buf, cap, len) }
+            });
+            out.push([&[SERVER_IMPORT, code as u8][..], &sealed].concat());
+            free_fixture(s, cs);
+        }
+    }
     out
+}
+
+/// The selector of a client state import.
+const CLIENT_IMPORT: u8 = 0xFE;
+/// The selector of a server state import.
+const SERVER_IMPORT: u8 = 0xFF;
+/// The key the fuzzed exports are sealed under.
+const STATE_KEY: [u8; 32] = [0x4B; 32];
+/// The round of the fixture.
+const FIXTURE_ROUND: [u8; 32] = [3u8; 32];
+
+/// Runs an export function with a size query, then into a buffer of that
+/// size; the nonce from a seeded source.
+fn export(f: impl Fn(*mut u8, usize, *mut usize, *mut SecaggRng) -> SecaggStatus) -> Vec<u8> {
+    let mut rng: *mut SecaggRng = ptr::null_mut();
+    // SAFETY: valid out-pointer.
+    ok(unsafe { secagg_rng_new_seeded(9, &mut rng) });
+    let mut len = 0usize;
+    let _ = f(ptr::null_mut(), 0, &mut len, rng);
+    let mut buf = vec![0u8; len];
+    ok(f(buf.as_mut_ptr(), len, &mut len, rng));
+    buf.truncate(len);
+    // SAFETY: freed once.
+    unsafe { secagg_rng_free(rng) };
+    buf
+}
+
+fn free_fixture(s: *mut SecaggServer, cs: Vec<*mut SecaggClient>) {
+    for c in cs {
+        // SAFETY: freed once.
+        unsafe { secagg_client_free(c) };
+    }
+    // SAFETY: freed once.
+    unsafe { secagg_server_free(s) };
+}
+
+/// Arbitrary bytes into `secagg_client_import` (`sel` [`CLIENT_IMPORT`]) or
+/// `secagg_server_import`, with the phase code `phase`. An import that
+/// succeeds must export again and import from that export in the same
+/// phase, under the same key.
+fn state_import(sel: u8, phase: u8, bytes: &[u8]) {
+    let key = STATE_KEY.as_ptr();
+    let round = FIXTURE_ROUND.as_ptr();
+    let code = i32::from(phase % 8);
+    if sel == CLIENT_IMPORT {
+        let mut c: *mut SecaggClient = ptr::null_mut();
+        // SAFETY: readable bytes, 32-byte key and round, valid out-pointer.
+        if !ok(unsafe {
+            secagg_client_import(bytes.as_ptr(), bytes.len(), key, round, code, &mut c)
+        }) {
+            return;
+        }
+        let again = export(|buf, cap, len, rng| {
+            // SAFETY: live handle, 32-byte key, the buffer contract of `export`.
+            unsafe { secagg_client_export(c, key, rng, buf, cap, len) }
+        });
+        let mut d: *mut SecaggClient = ptr::null_mut();
+        // SAFETY: as above.
+        assert!(ok(unsafe {
+            secagg_client_import(again.as_ptr(), again.len(), key, round, code, &mut d)
+        }));
+        // SAFETY: each freed once.
+        unsafe {
+            secagg_client_free(c);
+            secagg_client_free(d);
+        }
+    } else {
+        let mut s: *mut SecaggServer = ptr::null_mut();
+        // SAFETY: readable bytes, 32-byte key and round, valid out-pointer.
+        if !ok(unsafe {
+            secagg_server_import(bytes.as_ptr(), bytes.len(), key, round, code, &mut s)
+        }) {
+            return;
+        }
+        let again = export(|buf, cap, len, rng| {
+            // SAFETY: live handle, 32-byte key, the buffer contract of `export`.
+            unsafe { secagg_server_export(s, key, rng, buf, cap, len) }
+        });
+        let mut t: *mut SecaggServer = ptr::null_mut();
+        // SAFETY: as above.
+        assert!(ok(unsafe {
+            secagg_server_import(again.as_ptr(), again.len(), key, round, code, &mut t)
+        }));
+        // SAFETY: each freed once.
+        unsafe {
+            secagg_server_free(s);
+            secagg_server_free(t);
+        }
+    }
 }
 
 /// Reads the pending client message.
@@ -60,7 +173,7 @@ fn server_msg(s: *const SecaggServer, to: u32) -> Option<Vec<u8>> {
 /// await `phase` (0 keys, 1 shares, 2 unmask); `(server, clients)`.
 fn fixture(phase: u8) -> Option<(*mut SecaggServer, Vec<*mut SecaggClient>)> {
     let mut p: *mut SecaggParams = ptr::null_mut();
-    let round = [3u8; 32];
+    let round = FIXTURE_ROUND;
     // SAFETY: valid pointers to locals.
     if !ok(unsafe { secagg_params_new(3, 2, 16, 2, &mut p) }) {
         return None;
@@ -122,12 +235,19 @@ fn fixture(phase: u8) -> Option<(*mut SecaggServer, Vec<*mut SecaggClient>)> {
 
 /// The `ffi` fuzz target: `data[0]` picks the entry point (params or DP
 /// config decoding, a roster, a client receive in the phase `data[1]`
-/// picks, a server receive, DP encoding or decoding); the rest is its
-/// input.
+/// picks, a server receive, DP encoding or decoding; `0xFE` and `0xFF` a
+/// client or server state import in the phase code `data[1]`); the rest
+/// is its input.
 pub fn entry_points(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
+    if sel == CLIENT_IMPORT || sel == SERVER_IMPORT {
+        if let Some((&phase, bytes)) = rest.split_first() {
+            state_import(sel, phase, bytes);
+        }
+        return;
+    }
     match sel % 7 {
         0 => {
             let mut p: *mut SecaggParams = ptr::null_mut();
@@ -209,12 +329,7 @@ pub fn entry_points(data: &[u8]) {
                 // SAFETY: live server.
                 ok(unsafe { secagg_server_close_phase(s) });
             }
-            for c in cs {
-                // SAFETY: freed once.
-                unsafe { secagg_client_free(c) };
-            }
-            // SAFETY: freed once.
-            unsafe { secagg_server_free(s) };
+            free_fixture(s, cs);
         }
         5 | 6 => {
             let mut opts = core::mem::MaybeUninit::<SecaggDpOptions>::uninit();

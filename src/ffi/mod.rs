@@ -650,6 +650,19 @@ pub(crate) unsafe fn array<const N: usize>(ptr: *const u8) -> Result<[u8; N], Fa
     Ok(out)
 }
 
+/// A state key from 32 caller bytes; the local copy is wiped.
+///
+/// # Safety
+/// `ptr` is NULL or valid for reads of 32 bytes.
+pub(crate) unsafe fn state_key(ptr: *const u8) -> Result<crate::StateKey, Fail> {
+    use zeroize::Zeroize;
+    // SAFETY: forwarded contract.
+    let mut raw = unsafe { array::<32>(ptr)? };
+    let key = crate::StateKey::new(raw);
+    raw.zeroize();
+    Ok(key)
+}
+
 /// Copies `data` into the caller's `(buf, cap)` and its length to
 /// `len_out`; writes only the needed length when `cap` is too small.
 ///

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
-    free, give, handle, handle_mut, input, map_error, need, output, put, with_rng,
+    free, give, handle, handle_mut, input, map_error, need, output, put, state_key, with_rng,
 };
 use crate::{Aggregate, Phase, Server, Step};
 
@@ -24,6 +24,33 @@ pub enum SecaggServerPhase {
     Unmask = 4,
     /// The round is over (finished or aborted).
     Over = 5,
+}
+
+impl SecaggServerPhase {
+    fn of(p: Option<Phase>) -> Self {
+        match p {
+            Some(Phase::AdvertiseKeys) => Self::AdvertiseKeys,
+            Some(Phase::ShareKeys) => Self::ShareKeys,
+            Some(Phase::MaskedInput) => Self::MaskedInput,
+            Some(Phase::Consistency) => Self::Consistency,
+            Some(Phase::Unmask) => Self::Unmask,
+            None => Self::Over,
+        }
+    }
+
+    /// The phase of a C code (`None` inside for `Over`); `Err` for a value
+    /// outside the enum.
+    fn from_code(code: i32) -> Result<Option<Phase>, Fail> {
+        Ok(Some(match code {
+            0 => Phase::AdvertiseKeys,
+            1 => Phase::ShareKeys,
+            2 => Phase::MaskedInput,
+            3 => Phase::Consistency,
+            4 => Phase::Unmask,
+            5 => return Ok(None),
+            _ => return Err(SecaggStatus::InvalidArgument.into()),
+        }))
+    }
 }
 
 /// A client named in the result with the first fault seen of it.
@@ -152,16 +179,8 @@ pub unsafe extern "C" fn secagg_server_phase(
     boundary(|| {
         // SAFETY: NULL or a live handle.
         let s = unsafe { handle(server)? };
-        let phase = match s.server.phase() {
-            Some(Phase::AdvertiseKeys) => SecaggServerPhase::AdvertiseKeys,
-            Some(Phase::ShareKeys) => SecaggServerPhase::ShareKeys,
-            Some(Phase::MaskedInput) => SecaggServerPhase::MaskedInput,
-            Some(Phase::Consistency) => SecaggServerPhase::Consistency,
-            Some(Phase::Unmask) => SecaggServerPhase::Unmask,
-            None => SecaggServerPhase::Over,
-        };
         // SAFETY: NULL or writable.
-        unsafe { put(out, phase) }
+        unsafe { put(out, SecaggServerPhase::of(s.server.phase())) }
     })
 }
 
@@ -334,6 +353,79 @@ pub unsafe extern "C" fn secagg_server_session(
         let mut n = 0usize;
         // SAFETY: `out` is NULL or 32 writable bytes.
         unsafe { output(s.server.session(), out, 32, &mut n) }
+    })
+}
+
+/// Seals the server's state under the 32-byte `key` (spec/state.md) into
+/// `(buf, cap)`, its length at `*len`; the nonce comes from `rng` (NULL:
+/// the operating system's source). A checkpoint between receives or
+/// phases: the export holds the round's protocol state (the running masked
+/// sum and, in the unmask phase, the shares received) only sealed, but not
+/// the messages of the last phase close nor the result of a finished
+/// round: read those ([`secagg_server_message`], [`secagg_server_sum`])
+/// before exporting. Record the phase ([`secagg_server_phase`]) with it.
+///
+/// Never run two servers from copies of one state (spec/ffi.md,
+/// spec/state.md section 6).
+///
+/// # Safety
+/// `server` and `rng` are NULL or live handles; `key` is NULL or 32
+/// readable bytes; `buf` is NULL or `cap` writable bytes; `len` is NULL or
+/// valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_export(
+    server: *const SecaggServer,
+    key: *const u8,
+    rng: *mut SecaggRng,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle / 32 readable bytes.
+        let (s, key) = unsafe { (handle(server)?, state_key(key)?) };
+        need(len)?;
+        // SAFETY: NULL or a live handle.
+        let sealed = unsafe { with_rng(rng, |r| Ok(s.server.export(&key, r)))? };
+        // SAFETY: the caller's contract on the buffer.
+        unsafe { output(&sealed, buf, cap, len) }
+    })
+}
+
+/// Opens a server state sealed by [`secagg_server_export`] into a new
+/// handle at `*out`. It must be a server's, of round `round` (32 bytes),
+/// sealed under `key` (32 bytes) in phase `phase` (a [`SecaggServerPhase`]
+/// value, `Over` for a round that had ended: `SECAGG_STATUS_INVALID_ARGUMENT`
+/// otherwise). Refusals are the `SECAGG_STATUS_STATE_*` codes of
+/// [`secagg_client_import`](super::secagg_client_import). The new handle
+/// has no messages to deliver and no result until its next phase close.
+///
+/// # Safety
+/// `bytes` is NULL or `len` readable bytes; `key` and `round` are NULL or
+/// 32 readable bytes; `out` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_import(
+    bytes: *const u8,
+    len: usize,
+    key: *const u8,
+    round: *const u8,
+    phase: i32,
+    out: *mut *mut SecaggServer,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: readable input / 32 readable bytes each.
+        let (bytes, key, round) =
+            unsafe { (input(bytes, len)?, state_key(key)?, array::<32>(round)?) };
+        need(out)?;
+        let phase = SecaggServerPhase::from_code(phase)?;
+        let server = Server::import(bytes, &key, &round, phase)?;
+        let s = SecaggServer {
+            server,
+            outgoing: BTreeMap::new(),
+            result: None,
+        };
+        // SAFETY: `out` checked non-NULL.
+        unsafe { give(out, s) }
     })
 }
 

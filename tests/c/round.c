@@ -81,7 +81,99 @@ typedef struct {
     const SecaggRoster *roster;
     uint32_t drop_r1;   /* never sends ShareKeys (0: none) */
     uint32_t drop_late; /* sends its masked input, then vanishes (0: none) */
+    int persist;        /* export, free and re-import everyone before each close */
 } Round;
+
+static const uint8_t STATE_KEY[32] = {0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+/* An export in a fresh heap buffer (size query, a short buffer, then the export). */
+static uint8_t *client_export(const SecaggClient *c, size_t *len) {
+    size_t need = 0;
+    EXPECT(secagg_client_export(c, STATE_KEY, NULL, NULL, 0, &need), SECAGG_STATUS_SHORT_BUFFER);
+    uint8_t *buf = malloc(need);
+    ASSERT(buf != NULL);
+    size_t short_len = 0;
+    EXPECT(secagg_client_export(c, STATE_KEY, NULL, buf, need - 1, &short_len),
+           SECAGG_STATUS_SHORT_BUFFER);
+    ASSERT(short_len == need);
+    OK(secagg_client_export(c, STATE_KEY, NULL, buf, need, len));
+    ASSERT(*len == need);
+    return buf;
+}
+
+static uint8_t *server_export(const SecaggServer *s, size_t *len) {
+    size_t need = 0;
+    EXPECT(secagg_server_export(s, STATE_KEY, NULL, NULL, 0, &need), SECAGG_STATUS_SHORT_BUFFER);
+    uint8_t *buf = malloc(need);
+    ASSERT(buf != NULL);
+    OK(secagg_server_export(s, STATE_KEY, NULL, buf, need, len));
+    ASSERT(*len == need);
+    return buf;
+}
+
+/*
+ * Replaces the client by an import of its export (as a host that keeps no
+ * process between messages), after checking that another phase or another
+ * round is refused.
+ */
+static void cycle_client(SecaggClient **c, const uint8_t *round_id) {
+    SecaggClientPhase ph;
+    OK(secagg_client_phase(*c, &ph));
+    size_t len = 0;
+    uint8_t *sealed = client_export(*c, &len);
+    secagg_client_free(*c);
+    *c = NULL;
+    SecaggClient *back = NULL;
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, round_id, ((int)ph + 1) % 6, &back),
+           SECAGG_STATUS_STATE_PHASE);
+    uint8_t other[32];
+    memcpy(other, round_id, 32);
+    other[31] ^= 1;
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, other, (int)ph, &back),
+           SECAGG_STATUS_STATE_ROUND);
+    ASSERT(back == NULL);
+    OK(secagg_client_import(sealed, len, STATE_KEY, round_id, (int)ph, &back));
+    SecaggClientPhase again;
+    OK(secagg_client_phase(back, &again));
+    ASSERT(again == ph);
+    free(sealed);
+    *c = back;
+}
+
+static void cycle_server(SecaggServer **s, const uint8_t *round_id) {
+    SecaggServerPhase ph;
+    OK(secagg_server_phase(*s, &ph));
+    size_t len = 0;
+    uint8_t *sealed = server_export(*s, &len);
+    secagg_server_free(*s);
+    *s = NULL;
+    SecaggServer *back = NULL;
+    EXPECT(secagg_server_import(sealed, len, STATE_KEY, round_id, ((int)ph + 1) % 6, &back),
+           SECAGG_STATUS_STATE_PHASE);
+    /* A server's export is not a client's. */
+    SecaggClient *wrong = NULL;
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, round_id, 0, &wrong),
+           SECAGG_STATUS_STATE_ROLE);
+    ASSERT(back == NULL && wrong == NULL);
+    OK(secagg_server_import(sealed, len, STATE_KEY, round_id, (int)ph, &back));
+    SecaggServerPhase again;
+    OK(secagg_server_phase(back, &again));
+    ASSERT(again == ph);
+    free(sealed);
+    *s = back;
+}
+
+/* Before a phase close: every client and the server go through an export. */
+static void persist_all(const Round *r, SecaggServer **server, SecaggClient **clients,
+                        const uint8_t *round_id) {
+    if (!r->persist) {
+        return;
+    }
+    for (uint32_t i = 1; i <= r->n; i++) {
+        cycle_client(&clients[i], round_id);
+    }
+    cycle_server(server, round_id);
+}
 
 /*
  * Runs one round of `r` with `inputs[i - 1]` (m elements each); writes the
@@ -106,6 +198,7 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
         send(server, clients[i], i);
         alive[i] = 1;
     }
+    persist_all(r, &server, clients, round_id);
     OK(secagg_server_close_phase(server));
 
     /* R1: drop_r1 receives the broadcast but never answers. */
@@ -124,6 +217,7 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
         free(msg);
         send(server, clients[i], i);
     }
+    persist_all(r, &server, clients, round_id);
     OK(secagg_server_close_phase(server));
 
     /* R2 */
@@ -143,6 +237,7 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
             alive[i] = 0;
         }
     }
+    persist_all(r, &server, clients, round_id);
     OK(secagg_server_close_phase(server));
 
     SecaggServerPhase phase;
@@ -161,6 +256,7 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
             free(msg);
             send(server, clients[i], i);
         }
+        persist_all(r, &server, clients, round_id);
         OK(secagg_server_close_phase(server));
         OK(secagg_server_phase(server, &phase));
     }
@@ -182,6 +278,7 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
         send(server, clients[i], i);
     }
     EXPECT(secagg_server_sum(server, sum, r->m, &(size_t){0}), SECAGG_STATUS_OUT_OF_ORDER);
+    persist_all(r, &server, clients, round_id);
     OK(secagg_server_close_phase(server));
     OK(secagg_server_phase(server, &phase));
     ASSERT(phase == SECAGG_SERVER_PHASE_OVER);
@@ -203,6 +300,15 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
     ASSERT(nfaults == 0);
     /* After the round: out of order. */
     EXPECT(secagg_server_close_phase(server), SECAGG_STATUS_MISUSE_ROUND_OVER);
+    if (r->persist) {
+        /* A finished round imports as OVER; its result is not in the export. */
+        cycle_server(&server, round_id);
+        uint64_t none[M];
+        EXPECT(secagg_server_sum(server, none, M, &len), SECAGG_STATUS_OUT_OF_ORDER);
+        for (uint32_t i = 1; i <= r->n; i++) {
+            cycle_client(&clients[i], round_id);
+        }
+    }
 
     for (uint32_t i = 1; i <= r->n; i++) {
         secagg_client_free(clients[i]);
@@ -222,6 +328,12 @@ static void semi_honest_round(void) {
     uint64_t sum[M];
     size_t survivors = run_round(params, &r, inputs, sum);
     ASSERT(survivors == 4);
+    /* Everyone exported, freed and re-imported before every close: same sum. */
+    Round persisted = r;
+    persisted.persist = 1;
+    uint64_t sum2[M];
+    ASSERT(run_round(params, &persisted, inputs, sum2) == 4);
+    ASSERT(memcmp(sum, sum2, sizeof sum) == 0);
     /* Clients 1, 3, 4, 5 sent masked inputs (4 dropped after, masks removed). */
     for (size_t j = 0; j < M; j++) {
         uint64_t want = 0;
@@ -286,6 +398,11 @@ static void malicious_round(void) {
     uint64_t sum[M];
     size_t survivors = run_round(params, &r, inputs, sum);
     ASSERT(survivors == N - 1);
+    Round persisted = r;
+    persisted.persist = 1;
+    uint64_t sum2[M];
+    ASSERT(run_round(params, &persisted, inputs, sum2) == N - 1);
+    ASSERT(memcmp(sum, sum2, sizeof sum) == 0);
     for (size_t j = 0; j < M; j++) {
         uint64_t want = 0;
         for (uint32_t i = 1; i <= N; i++) {
@@ -627,13 +744,122 @@ static void seeded_source(void) {
     printf("seeded source: ok\n");
 }
 
+/* Refusals of the state functions: NULLs, bad codes, altered bytes, wrong key. */
+static void state_errors(void) {
+    SecaggParams *p = NULL;
+    OK(secagg_params_new(3, 2, 32, M, &p));
+    uint8_t round_id[32] = {9};
+    SecaggClient *c = NULL;
+    SecaggServer *s = NULL;
+    OK(secagg_client_new(p, round_id, 1, NULL, NULL, NULL, &c));
+    OK(secagg_server_new(p, round_id, NULL, NULL, &s));
+    size_t len = 0, slen = 0;
+    uint8_t *sealed = client_export(c, &len);
+    uint8_t *ssealed = server_export(s, &slen);
+    uint8_t buf[4096];
+    size_t out_len = 7;
+
+    EXPECT(secagg_client_export(NULL, STATE_KEY, NULL, buf, sizeof buf, &out_len),
+           SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_export(c, NULL, NULL, buf, sizeof buf, &out_len), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_export(c, STATE_KEY, NULL, buf, sizeof buf, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_export(c, STATE_KEY, NULL, NULL, len, &out_len), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_export(NULL, STATE_KEY, NULL, buf, sizeof buf, &out_len),
+           SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_export(s, NULL, NULL, buf, sizeof buf, &out_len), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_export(s, STATE_KEY, NULL, buf, slen - 1, &out_len), SECAGG_STATUS_SHORT_BUFFER);
+    ASSERT(out_len == slen);
+    /* A seeded source gives the nonce: two exports from equal sources are equal. */
+    SecaggRng *r1 = NULL, *r2 = NULL;
+    OK(secagg_rng_new_seeded(3, &r1));
+    OK(secagg_rng_new_seeded(3, &r2));
+    uint8_t a[4096], b[4096];
+    size_t la = 0, lb = 0;
+    OK(secagg_client_export(c, STATE_KEY, r1, a, sizeof a, &la));
+    OK(secagg_client_export(c, STATE_KEY, r2, b, sizeof b, &lb));
+    ASSERT(la == len && lb == len && memcmp(a, b, len) == 0);
+    secagg_rng_free(r1);
+    secagg_rng_free(r2);
+
+    SecaggClient *back = NULL;
+    SecaggServer *sback = NULL;
+    EXPECT(secagg_client_import(NULL, len, STATE_KEY, round_id, 0, &back), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_import(sealed, len, NULL, round_id, 0, &back), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, NULL, 0, &back), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, round_id, 0, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, round_id, 6, &back),
+           SECAGG_STATUS_INVALID_ARGUMENT);
+    EXPECT(secagg_client_import(sealed, len, STATE_KEY, round_id, -1, &back),
+           SECAGG_STATUS_INVALID_ARGUMENT);
+    EXPECT(secagg_server_import(NULL, slen, STATE_KEY, round_id, 0, &sback), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_import(ssealed, slen, NULL, round_id, 0, &sback), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_import(ssealed, slen, STATE_KEY, NULL, 0, &sback), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_import(ssealed, slen, STATE_KEY, round_id, 0, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_import(ssealed, slen, STATE_KEY, round_id, 6, &sback),
+           SECAGG_STATUS_INVALID_ARGUMENT);
+
+    /* Truncated: every strict prefix is refused (a STATE_* code). */
+    for (size_t k = 0; k < len; k++) {
+        SecaggStatus st = secagg_client_import(sealed, k, STATE_KEY, round_id, 0, &back);
+        checks++;
+        ASSERT(st == SECAGG_STATUS_STATE_MALFORMED || st == SECAGG_STATUS_STATE_AUTHENTICATION);
+    }
+    EXPECT(secagg_client_import(sealed, len - 1, STATE_KEY, round_id, 0, &back),
+           SECAGG_STATUS_STATE_AUTHENTICATION);
+    EXPECT(secagg_client_import(sealed, 3, STATE_KEY, round_id, 0, &back), SECAGG_STATUS_STATE_MALFORMED);
+    EXPECT(secagg_server_import(ssealed, slen - 1, STATE_KEY, round_id, 0, &sback),
+           SECAGG_STATUS_STATE_AUTHENTICATION);
+    /* A flipped bit in the sealed body or its tag. */
+    memcpy(a, sealed, len);
+    a[len - 1] ^= 0x01;
+    EXPECT(secagg_client_import(a, len, STATE_KEY, round_id, 0, &back), SECAGG_STATUS_STATE_AUTHENTICATION);
+    memcpy(a, sealed, len);
+    a[len / 2] ^= 0x80;
+    EXPECT(secagg_client_import(a, len, STATE_KEY, round_id, 0, &back), SECAGG_STATUS_STATE_AUTHENTICATION);
+    /* The format version byte. */
+    memcpy(a, sealed, len);
+    a[4] ^= 0x40;
+    EXPECT(secagg_client_import(a, len, STATE_KEY, round_id, 0, &back), SECAGG_STATUS_STATE_VERSION);
+    /* Another key. */
+    uint8_t wrong_key[32];
+    memcpy(wrong_key, STATE_KEY, 32);
+    wrong_key[0] ^= 1;
+    EXPECT(secagg_client_import(sealed, len, wrong_key, round_id, 0, &back),
+           SECAGG_STATUS_STATE_AUTHENTICATION);
+    EXPECT(secagg_server_import(ssealed, slen, wrong_key, round_id, 0, &sback),
+           SECAGG_STATUS_STATE_AUTHENTICATION);
+    /* A client's export is not a server's; the other round. */
+    EXPECT(secagg_server_import(sealed, len, STATE_KEY, round_id, 0, &sback), SECAGG_STATUS_STATE_ROLE);
+    round_id[0] ^= 1;
+    EXPECT(secagg_server_import(ssealed, slen, STATE_KEY, round_id, 0, &sback), SECAGG_STATUS_STATE_ROUND);
+    round_id[0] ^= 1;
+    ASSERT(back == NULL && sback == NULL);
+    /* And the untouched ones import. */
+    OK(secagg_client_import(sealed, len, STATE_KEY, round_id, 0, &back));
+    OK(secagg_server_import(ssealed, slen, STATE_KEY, round_id, 0, &sback));
+    /* An imported client has no message until its next receive. */
+    size_t mlen = 99;
+    OK(secagg_client_message(back, NULL, 0, &mlen));
+    ASSERT(mlen == 0);
+
+    free(sealed);
+    free(ssealed);
+    secagg_client_free(back);
+    secagg_server_free(sback);
+    secagg_client_free(c);
+    secagg_server_free(s);
+    secagg_params_free(p);
+    printf("state export and import: ok (refusals, NULL and short buffers)\n");
+}
+
 int main(void) {
     semi_honest_round();
     malicious_round();
     dp_round();
     error_paths();
     seeded_source();
+    state_errors();
     printf("%d checks passed\n", checks);
-    printf("5 passed, 0 failed\n");
+    printf("6 passed, 0 failed\n");
     return 0;
 }

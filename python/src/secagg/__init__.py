@@ -542,6 +542,9 @@ class DpConfig:
         return out[: n[0]], report
 
 
+_CLIENT_PHASES = ("keys", "shares", "unmask", "consistency", "done", "over")
+
+
 class Client:
     """One client of one round: each ``receive_*`` takes the server's
     message of that phase and returns this client's answer (bytes).
@@ -575,8 +578,80 @@ class Client:
             )
         )
         self._ptr = ffi.gc(out[0], lib.secagg_client_free)
-        self._m = params.dim
         self.index = index
+
+    @classmethod
+    def from_state(
+        cls,
+        state: bytes,
+        key: bytes,
+        round_id: bytes,
+        phase: str,
+        rng: Optional[Rng] = None,
+    ) -> "Client":
+        """Opens a state sealed by :meth:`export`: it must be a client's, of
+        round ``round_id``, in ``phase`` (the :attr:`phase` recorded with
+        it), sealed under the 32-byte ``key``. Raises :class:`StateError`
+        for anything else (its ``name`` says why: ``STATE_ROUND``,
+        ``STATE_PHASE``, ``STATE_ROLE``, ``STATE_AUTHENTICATION``,
+        ``STATE_VERSION``, ``STATE_MALFORMED``), and ``ValueError`` for an
+        unknown phase name. The new client has no
+        :attr:`message` until its next ``receive_*``.
+
+        >>> import secagg
+        >>> params = secagg.Params(clients=3, threshold=2, bits=16, dim=2)
+        >>> rid, key = bytes(32), bytes(range(32))
+        >>> c = secagg.Client(params, rid, 2)
+        >>> sealed = c.export(key)
+        >>> again = secagg.Client.from_state(sealed, key, rid, c.phase)
+        >>> again.index, again.phase
+        (2, 'keys')
+        >>> try:
+        ...     secagg.Client.from_state(sealed, key, rid, "shares")
+        ... except secagg.StateError as e:
+        ...     print(e.name)
+        STATE_PHASE
+        """
+        if phase not in _CLIENT_PHASES:
+            raise ValueError(f"phase must be one of {_CLIENT_PHASES}")
+        out = ffi.new("SecaggClient **")
+        check(
+            lib.secagg_client_import(
+                _bytes_in(state, "state"),
+                len(state),
+                _fixed32(key, "key"),
+                _fixed32(round_id, "round_id"),
+                _CLIENT_PHASES.index(phase),
+                out,
+            )
+        )
+        self = cls.__new__(cls)
+        self._rng = rng
+        self._ptr = ffi.gc(out[0], lib.secagg_client_free)
+        idx = ffi.new("uint32_t *")
+        check(lib.secagg_client_index(self._ptr, idx))
+        self.index = int(idx[0])
+        return self
+
+    def export(self, key: bytes, rng: Optional[Rng] = None) -> bytes:
+        """Seals this client's state under the 32-byte ``key``
+        (ChaCha20-Poly1305; spec/state.md) for the host's store, bound to
+        its round and its :attr:`phase`: record the phase with it and open
+        it with :meth:`from_state`. Read :attr:`message` first: it is not in
+        the export. ``rng`` (tests only) draws the nonce.
+
+        A host must answer from at most one copy of a state: never open an
+        older export once a newer one, or the live client, has answered a
+        message (spec/state.md section 6).
+
+        >>> import secagg
+        >>> params = secagg.Params(clients=3, threshold=2, bits=16, dim=2)
+        >>> c = secagg.Client(params, bytes(32), 1)
+        >>> sealed = c.export(bytes(32))
+        >>> isinstance(sealed, bytes) and len(sealed) > 60
+        True
+        """
+        return _read_bytes(lib.secagg_client_export, self._ptr, _fixed32(key, "key"), _rng(rng))
 
     @property
     def message(self) -> bytes:
@@ -585,10 +660,13 @@ class Client:
 
     @property
     def phase(self) -> str:
-        """``"keys"``, ``"shares"`` or ``"unmask"``: what the client awaits."""
+        """What the client awaits: ``"keys"``, ``"shares"``,
+        ``"consistency"`` (malicious model), ``"unmask"``; then ``"done"``
+        once it answered the unmask request, or ``"over"`` after it refused
+        a server message."""
         p = ffi.new("SecaggClientPhase *")
         check(lib.secagg_client_phase(self._ptr, p))
-        return ("keys", "shares", "unmask")[int(p[0])]
+        return _CLIENT_PHASES[int(p[0])]
 
     def _call(self, fn: Any, data: bytes, *extra: Any) -> bytes:
         fault = ffi.new("uint32_t *")
@@ -649,6 +727,54 @@ class Server:
             )
         )
         self._ptr = ffi.gc(out[0], lib.secagg_server_free)
+
+    @classmethod
+    def from_state(cls, state: bytes, key: bytes, round_id: bytes, phase: str) -> "Server":
+        """Opens a state sealed by :meth:`export`: a server's, of round
+        ``round_id``, in ``phase`` (the :attr:`phase` recorded with it,
+        ``"over"`` for an ended round), under the 32-byte ``key``. Raises
+        :class:`StateError` otherwise, ``ValueError`` for an unknown phase
+        name. The new server has no messages to deliver and no result until
+        its next :meth:`close_phase`.
+
+        >>> import secagg
+        >>> params = secagg.Params(clients=3, threshold=2, bits=16, dim=2)
+        >>> rid, key = bytes(32), bytes(range(32))
+        >>> sealed = secagg.Server(params, rid).export(key)
+        >>> secagg.Server.from_state(sealed, key, rid, "advertise_keys").phase
+        'advertise_keys'
+        >>> try:
+        ...     secagg.Server.from_state(sealed, bytes(32), rid, "advertise_keys")
+        ... except secagg.StateError as e:
+        ...     print(e.name)
+        STATE_AUTHENTICATION
+        """
+        if phase not in _PHASES:
+            raise ValueError(f"phase must be one of {_PHASES}")
+        out = ffi.new("SecaggServer **")
+        check(
+            lib.secagg_server_import(
+                _bytes_in(state, "state"),
+                len(state),
+                _fixed32(key, "key"),
+                _fixed32(round_id, "round_id"),
+                _PHASES.index(phase),
+                out,
+            )
+        )
+        self = cls.__new__(cls)
+        self._ptr = ffi.gc(out[0], lib.secagg_server_free)
+        return self
+
+    def export(self, key: bytes, rng: Optional[Rng] = None) -> bytes:
+        """Seals this server's state under the 32-byte ``key`` (a checkpoint
+        between receives or phases), bound to its round and :attr:`phase`.
+        The messages of the last :meth:`close_phase` and the result of an
+        ended round are not in it: deliver or read them first. Never run two
+        servers from copies of one state (spec/state.md section 6).
+        ``rng`` (tests only) draws the nonce.
+        """
+        return _read_bytes(lib.secagg_server_export, self._ptr, _fixed32(key, "key"), _rng(rng))
 
     def receive(self, sender: int, message: bytes) -> None:
         """Takes client ``sender``'s message of the current phase (a
