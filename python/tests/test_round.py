@@ -30,15 +30,20 @@ def run_round(
     params: Params,
     inputs: np.ndarray,
     *,
+    drop_before_keys: Sequence[int] = (),
     drop_after_keys: Sequence[int] = (),
     drop_after_shares: Sequence[int] = (),
     drop_after_input: Sequence[int] = (),
+    drop_after_consistency: Sequence[int] = (),
     identities: Optional[Sequence[Identity]] = None,
     persist: bool = False,
 ) -> Server:
-    """Runs a round; clients in drop_after_keys never send ShareKeys, those
+    """Runs a round; clients in drop_before_keys never advertise their keys,
+    those in drop_after_keys never send ShareKeys, those
     in drop_after_shares never send their masked input, those in
-    drop_after_input vanish after it. With persist, every client and the
+    drop_after_input vanish after it (before the consistency request in the
+    malicious model), those in drop_after_consistency sign the survivor set,
+    then vanish before the unmask request. With persist, every client and the
     server are exported and reopened from their sealed state before every
     phase close, as a host that keeps no process between messages."""
     n = params.clients
@@ -64,10 +69,12 @@ def run_round(
             server = Server.from_state(sealed, key, rid, phase)
         return server.close_phase()
 
+    for i in set(drop_before_keys):
+        del clients[i]
     for i, c in clients.items():
         server.receive(i, c.message)
     out = close()
-    assert out is not None and sorted(out) == list(range(1, n + 1))
+    assert out is not None and sorted(out) == sorted(clients)
     alive = {i for i in clients if i not in drop_after_keys}
     for i in sorted(alive):
         server.receive(i, clients[i].receive_keys(out[i]))
@@ -84,6 +91,7 @@ def run_round(
         for i in sorted(alive & set(out)):
             server.receive(i, clients[i].receive_consistency(out[i]))
         out = close()
+        alive -= set(drop_after_consistency)
     assert server.phase == "unmask"
     for i in sorted(alive & set(out)):
         server.receive(i, clients[i].receive_unmask(out[i]))
@@ -98,6 +106,7 @@ def expected(inputs: np.ndarray, senders: Sequence[int], bits: int) -> np.ndarra
 
 
 DROPS = {
+    "before_keys+consistency": {"drop_before_keys": [5], "drop_after_consistency": [6]},
     "keys+input": {"drop_after_keys": [2], "drop_after_input": [6]},
     "shares+input": {"drop_after_shares": [3], "drop_after_input": [6]},
     "keys+shares": {"drop_after_keys": [1], "drop_after_shares": [4]},
@@ -105,7 +114,11 @@ DROPS = {
 
 
 def senders_of(n: int, drops: Dict[str, list]) -> list:
-    gone = set(drops.get("drop_after_keys", [])) | set(drops.get("drop_after_shares", []))
+    gone = (
+        set(drops.get("drop_before_keys", []))
+        | set(drops.get("drop_after_keys", []))
+        | set(drops.get("drop_after_shares", []))
+    )
     return [i for i in range(1, n + 1) if i not in gone]
 
 
