@@ -11,6 +11,8 @@
  *   success, except: SECAGG_STATUS_SHORT_BUFFER writes the needed length to
  *   the length out-pointer, and a fault_index out-pointer is always written
  *   (the client at fault, or the peer a server fault names; 0 for none).
+ *   What the server did about a client it refused (ignored, excluded,
+ *   named, or the round aborted) is secagg_server_outcome().
  * - Inputs are (pointer, length); NULL with length 0 is the empty input.
  *   Outputs are caller-owned (pointer, capacity, length out); NULL with
  *   capacity 0 asks for the needed length. Fixed-size arguments (round ids,
