@@ -11,6 +11,8 @@
  *   success, except: SECAGG_STATUS_SHORT_BUFFER writes the needed length to
  *   the length out-pointer, and a fault_index out-pointer is always written
  *   (the client at fault, or the peer a server fault names; 0 for none).
+ *   What the server did about a client it refused (ignored, excluded,
+ *   named, or the round aborted) is secagg_server_outcome().
  * - Inputs are (pointer, length); NULL with length 0 is the empty input.
  *   Outputs are caller-owned (pointer, capacity, length out); NULL with
  *   capacity 0 asks for the needed length. Fixed-size arguments (round ids,
@@ -239,6 +241,17 @@ typedef enum SecaggClientPhase {
     SECAGG_CLIENT_PHASE_OVER = 5,
 } SecaggClientPhase;
 
+// The mask PRG a round's parameters name (spec/crypto.md section 5). The
+// values are stable; the canonical encoding of the parameters carries the
+// choice, so a client that decodes them expands the same masks.
+typedef enum SecaggPrg {
+    // The RFC 8439 ChaCha20 keystream (the default).
+    SECAGG_PRG_CHACHA20 = 0,
+    // AES-128-CTR: faster on CPUs with AES instructions, much slower in
+    // software elsewhere.
+    SECAGG_PRG_AES128_CTR = 1,
+} SecaggPrg;
+
 // The phase a server handle accepts messages for.
 typedef enum SecaggServerPhase {
     // R0: AdvertiseKeys.
@@ -254,6 +267,29 @@ typedef enum SecaggServerPhase {
     // The round is over (finished or aborted).
     SECAGG_SERVER_PHASE_OVER = 5,
 } SecaggServerPhase;
+
+// What the server did about the client whose message (or, at a phase
+// close, whose shares) it refused: spec/protocol.md section 5.4, read with
+// [`secagg_server_outcome`]. The values are stable.
+typedef enum SecaggOutcome {
+    // The last receive or phase close did not refuse a client: it
+    // succeeded, or its status is not a `SECAGG_STATUS_CLIENT_*` code.
+    SECAGG_OUTCOME_NONE = 0,
+    // Nothing was recorded: the message was dropped and the sender keeps
+    // its standing (a late message, a sender outside the roster).
+    SECAGG_OUTCOME_IGNORED = 1,
+    // The sender is named in [`secagg_server_misbehaved`] and removed from
+    // the rest of the round (its input is not in the sum when excluded
+    // before its masked input was accepted, and stays in it after).
+    SECAGG_OUTCOME_EXCLUDED = 2,
+    // The sender is named in [`secagg_server_misbehaved`] but stays in the
+    // round: the offending message is discarded, what it sent before
+    // stands.
+    SECAGG_OUTCOME_NAMED = 3,
+    // The phase close failed: the round is over, and the client is the
+    // reason.
+    SECAGG_OUTCOME_ABORTED = 4,
+} SecaggOutcome;
 
 // Which list [`secagg_server_clients`] returns.
 typedef enum SecaggClientList {
@@ -703,6 +739,23 @@ enum SecaggStatus secagg_params_with_malicious(const struct SecaggParams *params
                                                uint32_t corrupt,
                                                struct SecaggParams **out);
 
+// A copy of `params` with the mask PRG `prg`, a [`SecaggPrg`] value
+// (`SECAGG_STATUS_INVALID_ARGUMENT` otherwise). The server chooses it;
+// [`secagg_params_encode`] carries it to the clients.
+//
+// # Safety
+// `params` is NULL or a live handle; `out` is NULL or valid for one
+// pointer write.
+enum SecaggStatus secagg_params_with_prg(const struct SecaggParams *params,
+                                         int32_t prg,
+                                         struct SecaggParams **out);
+
+// Writes the mask PRG `params` name to `*out`.
+//
+// # Safety
+// `params` is NULL or a live handle; `out` is NULL or valid for one write.
+enum SecaggStatus secagg_params_prg(const struct SecaggParams *params, enum SecaggPrg *out);
+
 // Decodes parameters from their canonical encoding (as a client receives
 // them from a server).
 //
@@ -827,7 +880,8 @@ enum SecaggStatus secagg_server_new(const struct SecaggParams *params,
 // Takes client `from`'s message of the current phase. A byte-identical
 // resend is a no-op (`SECAGG_STATUS_OK`). On a client fault the status is
 // a `SECAGG_STATUS_CLIENT_*` code and `*fault_index` the client at fault
-// (the server has excluded it); 0 when there is none.
+// (0 when there is none); what the server did about it
+// (ignored, excluded, named) is [`secagg_server_outcome`].
 //
 // # Safety
 // `server` is NULL or a live handle; `bytes` is NULL or `len` readable
@@ -842,7 +896,8 @@ enum SecaggStatus secagg_server_receive(struct SecaggServer *server,
 // messages to deliver are read with [`secagg_server_recipients`] and
 // [`secagg_server_message`]; after the last phase the result with
 // [`secagg_server_sum`] and friends. `SECAGG_STATUS_NOT_ENOUGH_SURVIVORS`
-// ends the round.
+// ends the round, and so does a `SECAGG_STATUS_CLIENT_*` code here
+// ([`secagg_server_outcome`] names the client, with `SECAGG_OUTCOME_ABORTED`).
 //
 // # Safety
 // `server` is NULL or a live handle.
@@ -854,6 +909,21 @@ enum SecaggStatus secagg_server_close_phase(struct SecaggServer *server);
 // `server` is NULL or a live handle; `out` is NULL or valid for one write.
 enum SecaggStatus secagg_server_phase(const struct SecaggServer *server,
                                       enum SecaggServerPhase *out);
+
+// What the server did about the client the last [`secagg_server_receive`]
+// or [`secagg_server_close_phase`] on this handle refused
+// (spec/protocol.md section 5.4): writes the [`SecaggOutcome`] to
+// `*outcome` and the client to `*index` (NULL: not written). After a call
+// that succeeded or failed without a `SECAGG_STATUS_CLIENT_*` code, the
+// outcome is `SECAGG_OUTCOME_NONE` and the index 0. An imported server
+// starts with `SECAGG_OUTCOME_NONE`.
+//
+// # Safety
+// `server` is NULL or a live handle; `outcome` is NULL or valid for one
+// write; `index` is NULL or valid for one write.
+enum SecaggStatus secagg_server_outcome(const struct SecaggServer *server,
+                                        enum SecaggOutcome *outcome,
+                                        uint32_t *index);
 
 // Copies a list of client indices into `(buf, cap)`, its length at `*len`.
 // `list` is a [`SecaggClientList`] value (`SECAGG_STATUS_INVALID_ARGUMENT`

@@ -37,6 +37,8 @@ def run_round(
     drop_after_consistency: Sequence[int] = (),
     identities: Optional[Sequence[Identity]] = None,
     persist: bool = False,
+    seed: Optional[int] = None,
+    log: Optional[list] = None,
 ) -> Server:
     """Runs a round; clients in drop_before_keys never advertise their keys,
     those in drop_after_keys never send ShareKeys, those
@@ -45,16 +47,25 @@ def run_round(
     malicious model), those in drop_after_consistency sign the survivor set,
     then vanish before the unmask request. With persist, every client and the
     server are exported and reopened from their sealed state before every
-    phase close, as a host that keeps no process between messages."""
+    phase close, as a host that keeps no process between messages. With
+    seed, every draw comes from one seeded :class:`secagg.Rng` (the exports'
+    nonces still from the OS) and the round id is fixed; log, if given,
+    receives every message as (sender, recipient, bytes), 0 the server."""
     n = params.clients
-    rid = os.urandom(32)
+    rng = secagg.Rng(seed) if seed is not None else None
+    rid = bytes(range(32)) if seed is not None else os.urandom(32)
     roster = Roster([i.public_key for i in identities]) if identities else None
-    server = Server(params, rid, roster)
+    server = Server(params, rid, roster, rng=rng)
     clients = {
-        i: secagg.Client(params, rid, i, identities[i - 1] if identities else None, roster)
+        i: secagg.Client(params, rid, i, identities[i - 1] if identities else None, roster, rng=rng)
         for i in range(1, n + 1)
     }
     key = os.urandom(32)
+    record = log if log is not None else []
+
+    def send(i: int, message: bytes) -> None:
+        record.append((i, 0, message))
+        server.receive(i, message)
 
     def close() -> Optional[Dict[int, bytes]]:
         nonlocal server
@@ -62,41 +73,44 @@ def run_round(
             for i, c in list(clients.items()):
                 phase = c.phase
                 sealed = c.export(key)
-                clients[i] = secagg.Client.from_state(sealed, key, rid, phase)
+                clients[i] = secagg.Client.from_state(sealed, key, rid, phase, rng=rng)
                 assert clients[i].index == i and clients[i].phase == phase
             phase = server.phase
             sealed = server.export(key)
             server = Server.from_state(sealed, key, rid, phase)
-        return server.close_phase()
+        out = server.close_phase()
+        record.extend((0, i, m) for i, m in sorted((out or {}).items()))
+        return out
 
     for i in set(drop_before_keys):
         del clients[i]
     for i, c in clients.items():
-        server.receive(i, c.message)
+        send(i, c.message)
     out = close()
     assert out is not None and sorted(out) == sorted(clients)
     alive = {i for i in clients if i not in drop_after_keys}
     for i in sorted(alive):
-        server.receive(i, clients[i].receive_keys(out[i]))
+        send(i, clients[i].receive_keys(out[i]))
     out = close()
     assert out is not None and set(out) == alive
     alive -= set(drop_after_shares)
     for i in sorted(alive):
-        server.receive(i, clients[i].receive_shares(out[i], inputs[i - 1]))
+        send(i, clients[i].receive_shares(out[i], inputs[i - 1]))
     out = close()
     alive -= set(drop_after_input)
     if params.malicious:
         assert server.phase == "unmask" or server.phase == "consistency"
         assert server.phase == "consistency"
         for i in sorted(alive & set(out)):
-            server.receive(i, clients[i].receive_consistency(out[i]))
+            send(i, clients[i].receive_consistency(out[i]))
         out = close()
         alive -= set(drop_after_consistency)
     assert server.phase == "unmask"
     for i in sorted(alive & set(out)):
-        server.receive(i, clients[i].receive_unmask(out[i]))
+        send(i, clients[i].receive_unmask(out[i]))
     assert close() is None
     assert server.phase == "over"
+    record.append((0, 0, server.sum.tobytes()))
     return server
 
 
@@ -517,24 +531,106 @@ def test_vector_replay(name: str) -> None:
 
 @pytest.mark.parametrize("malicious", [False, True])
 def test_round_through_sealed_state_between_every_phase(malicious: bool) -> None:
-    """Exporting, dropping and reopening every party before every phase
-    close gives the same sum as the same round kept in memory."""
+    """Issue 9, Done-when 3: exporting, dropping and reopening every party
+    before every phase close sends exactly the same messages (every byte,
+    both directions) and gives the same sum as the same round kept in
+    memory, both drawing from one seeded source (spec/ffi.md section 6)."""
     n, m, bits = 8, 6, 20
     extra = {"corrupt": 1} if malicious else {}
     params = Params(clients=n, threshold=5, bits=bits, dim=m, **extra)
     assert params.malicious == malicious
-    ids = [Identity.generate() for _ in range(n)] if malicious else None
+    ids = [Identity.generate(secagg.Rng(100 + i)) for i in range(n)] if malicious else None
     rng = np.random.default_rng(11)
     inputs = rng.integers(0, 1 << bits, size=(n, m), dtype=np.uint64)
-    kept = run_round(params, inputs, drop_after_keys=[2], drop_after_input=[4], identities=ids)
-    sealed = run_round(
-        params, inputs, drop_after_keys=[2], drop_after_input=[4], identities=ids, persist=True
-    )
+    drops = {"drop_after_keys": [2], "drop_after_input": [4]}
+    kept_log: list = []
+    sealed_log: list = []
+    other_log: list = []
+    kept = run_round(params, inputs, identities=ids, seed=7, log=kept_log, **drops)
+    sealed = run_round(params, inputs, identities=ids, persist=True, seed=7, log=sealed_log, **drops)
+    assert len(kept_log) > 3 * n
+    assert sealed_log == kept_log
+    # Another seed sends other messages: the comparison is not vacuous.
+    run_round(params, inputs, identities=ids, seed=8, log=other_log, **drops)
+    assert other_log != kept_log
     survivors = [1, 3, 4, 5, 6, 7, 8]
     want = expected(inputs, survivors, bits)
     assert kept.sum.tolist() == want.tolist()
     assert sealed.sum.tolist() == want.tolist()
     assert sealed.survivors == survivors
+
+
+def test_aes_prg_round() -> None:
+    """The mask PRG chosen from Python: carried by the encoding, and a round
+    under AES-128-CTR sums exactly (with other masked inputs than under
+    ChaCha20 from the same seed)."""
+    base = Params(clients=5, threshold=3, dim=8, bits=32)
+    aes = Params(clients=5, threshold=3, dim=8, bits=32, prg="aes")
+    assert (base.prg, aes.prg) == ("chacha20", "aes")
+    assert aes.to_bytes() != base.to_bytes()
+    received = Params.from_bytes(aes.to_bytes())
+    assert received.prg == "aes" and received.to_bytes() == aes.to_bytes()
+    assert aes.with_prg("chacha20").to_bytes() == base.to_bytes()
+    assert base.with_prg("aes").to_bytes() == aes.to_bytes()
+    assert Params.secagg_plus(50, dim=4, prg="aes").prg == "aes"
+    with pytest.raises(ValueError):
+        Params(clients=5, threshold=3, dim=8, prg="des")
+    with pytest.raises(ValueError):
+        base.with_prg("AES")
+    inputs = np.random.default_rng(5).integers(0, 1 << 32, size=(5, 8), dtype=np.uint64)
+    aes_log: list = []
+    chacha_log: list = []
+    server = run_round(received, inputs, drop_after_keys=[2], seed=3, log=aes_log)
+    run_round(base, inputs, drop_after_keys=[2], seed=3, log=chacha_log)
+    np.testing.assert_array_equal(server.sum, expected(inputs, [1, 3, 4, 5], 32))
+    assert aes_log[-1] == chacha_log[-1]  # the same sum
+    assert aes_log != chacha_log  # other masks
+
+
+def test_client_fault_outcome() -> None:
+    """A garbage masked input: ClientFault with outcome EXCLUDED; the real
+    one after it is ignored (IGNORED); the round completes with the other
+    clients' sum and names the client in misbehaved."""
+    params = Params(clients=4, threshold=3, dim=4)
+    rid = os.urandom(32)
+    server = Server(params, rid)
+    cs = {i: secagg.Client(params, rid, i) for i in range(1, 5)}
+    inputs = {i: np.full(4, 10 * i, dtype=np.uint64) for i in cs}
+    with pytest.raises(ClientFault) as e:
+        server.receive(7, b"\x00")
+    assert (e.value.index, e.value.outcome) == (7, secagg.Outcome.IGNORED)
+    for i, c in cs.items():
+        server.receive(i, c.message)
+    out = server.close_phase()
+    assert out is not None
+    for i, c in cs.items():
+        server.receive(i, c.receive_keys(out[i]))
+    out = server.close_phase()
+    assert out is not None
+    for i, c in cs.items():
+        msg = c.receive_shares(out[i], inputs[i])
+        if i == 3:
+            with pytest.raises(ClientFault) as e:
+                server.receive(3, msg[:-1])
+            assert e.value.name == "CLIENT_MALFORMED"
+            assert (e.value.index, e.value.outcome) == (3, secagg.Outcome.EXCLUDED)
+            with pytest.raises(ClientFault) as e:
+                server.receive(3, msg)
+            assert e.value.name == "CLIENT_NOT_IN_PHASE"
+            assert (e.value.index, e.value.outcome) == (3, secagg.Outcome.IGNORED)
+        else:
+            server.receive(i, msg)
+    assert server.excluded == [3]
+    out = server.close_phase()
+    assert out is not None and 3 not in out
+    for i, msg in out.items():
+        server.receive(i, cs[i].receive_unmask(msg))
+    assert server.close_phase() is None
+    assert server.survivors == [1, 2, 4]
+    assert server.sum.tolist() == [70] * 4
+    assert server.misbehaved == [(3, "CLIENT_MALFORMED")]
+    # Faults not raised by a server carry no outcome.
+    assert ClientFault(secagg.CODES["CLIENT_MALFORMED"], 1).outcome is None
 
 
 def test_sealed_state_refusals() -> None:

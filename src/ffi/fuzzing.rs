@@ -258,6 +258,9 @@ pub fn entry_points(data: &[u8]) {
                 // SAFETY: live handle, `buf` of `rest.len()` bytes.
                 ok(unsafe { secagg_params_encode(p, buf.as_mut_ptr(), buf.len(), &mut len) });
                 assert_eq!(&buf[..len], rest);
+                let mut prg = SecaggPrg::Chacha20;
+                // SAFETY: live handle, valid out-pointer.
+                ok(unsafe { secagg_params_prg(p, &mut prg) });
                 // SAFETY: freed once.
                 unsafe { secagg_params_free(p) };
             }
@@ -323,9 +326,21 @@ pub fn entry_points(data: &[u8]) {
             } else {
                 let from = u32::from(phase / 3);
                 // SAFETY: live server, readable bytes.
-                ok(unsafe {
+                let st = unsafe {
                     secagg_server_receive(s, from, bytes.as_ptr(), bytes.len(), &mut fault)
-                });
+                };
+                ok(st);
+                // A client status comes with an outcome naming the same
+                // client; any other status with none.
+                let (mut outcome, mut who) = (SecaggOutcome::Aborted, u32::MAX);
+                // SAFETY: live server, valid out-pointers.
+                ok(unsafe { secagg_server_outcome(s, &mut outcome, &mut who) });
+                if (20..40).contains(&(st as i32)) {
+                    assert!(outcome != SecaggOutcome::None && outcome != SecaggOutcome::Aborted);
+                    assert_eq!(who, fault);
+                } else {
+                    assert_eq!((outcome, who), (SecaggOutcome::None, 0));
+                }
                 // SAFETY: live server.
                 ok(unsafe { secagg_server_close_phase(s) });
             }

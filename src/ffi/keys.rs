@@ -4,7 +4,7 @@ use super::{
     Fail, SecaggRng, SecaggStatus, array, boundary, free, give, handle, input, need, os_rng,
     output, put, with_rng,
 };
-use crate::{Graph, Identity, Params, Policy, Roster, ServerModel};
+use crate::{Graph, Identity, Params, Policy, Prg, Roster, ServerModel};
 
 /// Round parameters (spec/params.md). Immutable: may be shared between
 /// threads.
@@ -147,6 +147,73 @@ pub unsafe extern "C" fn secagg_params_with_malicious(
             .with_model(ServerModel::Malicious { corrupt })?;
         // SAFETY: `out` checked non-NULL.
         unsafe { give(out, SecaggParams { inner }) }
+    })
+}
+
+/// The mask PRG a round's parameters name (spec/crypto.md section 5). The
+/// values are stable; the canonical encoding of the parameters carries the
+/// choice, so a client that decodes them expands the same masks.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecaggPrg {
+    /// The RFC 8439 ChaCha20 keystream (the default).
+    Chacha20 = 0,
+    /// AES-128-CTR: faster on CPUs with AES instructions, much slower in
+    /// software elsewhere.
+    Aes128Ctr = 1,
+}
+
+impl SecaggPrg {
+    fn of(p: Prg) -> Self {
+        match p {
+            Prg::ChaCha20 => Self::Chacha20,
+            Prg::Aes128Ctr => Self::Aes128Ctr,
+        }
+    }
+}
+
+/// A copy of `params` with the mask PRG `prg`, a [`SecaggPrg`] value
+/// (`SECAGG_STATUS_INVALID_ARGUMENT` otherwise). The server chooses it;
+/// [`secagg_params_encode`] carries it to the clients.
+///
+/// # Safety
+/// `params` is NULL or a live handle; `out` is NULL or valid for one
+/// pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_params_with_prg(
+    params: *const SecaggParams,
+    prg: i32,
+    out: *mut *mut SecaggParams,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let p = unsafe { handle(params)? };
+        need(out)?;
+        let prg = match prg {
+            0 => Prg::ChaCha20,
+            1 => Prg::Aes128Ctr,
+            _ => return Err(SecaggStatus::InvalidArgument.into()),
+        };
+        let inner = p.inner.clone().with_prg(prg);
+        // SAFETY: `out` checked non-NULL.
+        unsafe { give(out, SecaggParams { inner }) }
+    })
+}
+
+/// Writes the mask PRG `params` name to `*out`.
+///
+/// # Safety
+/// `params` is NULL or a live handle; `out` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_params_prg(
+    params: *const SecaggParams,
+    out: *mut SecaggPrg,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let p = unsafe { handle(params)? };
+        // SAFETY: NULL or writable, the caller's contract.
+        unsafe { put(out, SecaggPrg::of(p.inner.prg())) }
     })
 }
 

@@ -13,6 +13,8 @@
 //!   writes the needed length to the length out-pointer, and a `fault_index`
 //!   out-pointer (where a function has one) is always written: the client
 //!   at fault (or the peer a server fault names), 0 when there is none.
+//!   What the server did about a client it refused is
+//!   [`secagg_server_outcome`] (a [`SecaggOutcome`]).
 //! - Byte inputs are `(pointer, length)`; NULL with length 0 is the empty
 //!   input. Output buffers are caller-owned `(pointer, capacity,
 //!   length out)`; NULL with capacity 0 asks for the needed length.

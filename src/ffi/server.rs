@@ -6,7 +6,7 @@ use super::{
     Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
     free, give, handle, handle_mut, input, map_error, need, output, put, state_key, with_rng,
 };
-use crate::{Aggregate, Phase, Server, Step};
+use crate::{Aggregate, Error, Outcome, Phase, Server, Step};
 
 /// The phase a server handle accepts messages for.
 #[repr(C)]
@@ -53,6 +53,50 @@ impl SecaggServerPhase {
     }
 }
 
+/// What the server did about the client whose message (or, at a phase
+/// close, whose shares) it refused: spec/protocol.md section 5.4, read with
+/// [`secagg_server_outcome`]. The values are stable.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecaggOutcome {
+    /// The last receive or phase close did not refuse a client: it
+    /// succeeded, or its status is not a `SECAGG_STATUS_CLIENT_*` code.
+    None = 0,
+    /// Nothing was recorded: the message was dropped and the sender keeps
+    /// its standing (a late message, a sender outside the roster).
+    Ignored = 1,
+    /// The sender is named in [`secagg_server_misbehaved`] and removed from
+    /// the rest of the round (its input is not in the sum when excluded
+    /// before its masked input was accepted, and stays in it after).
+    Excluded = 2,
+    /// The sender is named in [`secagg_server_misbehaved`] but stays in the
+    /// round: the offending message is discarded, what it sent before
+    /// stands.
+    Named = 3,
+    /// The phase close failed: the round is over, and the client is the
+    /// reason.
+    Aborted = 4,
+}
+
+impl SecaggOutcome {
+    fn of(o: Outcome) -> Self {
+        match o {
+            Outcome::Ignored => Self::Ignored,
+            Outcome::Excluded => Self::Excluded,
+            Outcome::Named => Self::Named,
+            Outcome::Aborted => Self::Aborted,
+        }
+    }
+
+    /// The client and the outcome an error names, if it is a client fault.
+    fn from_result<T>(r: &Result<T, Error>) -> (Self, u32) {
+        match r {
+            Err(Error::Client { index, outcome, .. }) => (Self::of(*outcome), *index),
+            _ => (Self::None, 0),
+        }
+    }
+}
+
 /// A client named in the result with the first fault seen of it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +114,8 @@ pub struct SecaggServer {
     /// The messages to deliver after the last phase close.
     outgoing: BTreeMap<u32, Vec<u8>>,
     result: Option<Aggregate>,
+    /// The outcome and client of the last receive or phase close.
+    last: (SecaggOutcome, u32),
 }
 
 impl core::fmt::Debug for SecaggServer {
@@ -115,6 +161,7 @@ pub unsafe extern "C" fn secagg_server_new(
             server,
             outgoing: BTreeMap::new(),
             result: None,
+            last: (SecaggOutcome::None, 0),
         };
         // SAFETY: `out` checked non-NULL.
         unsafe { give(out, s) }
@@ -124,7 +171,8 @@ pub unsafe extern "C" fn secagg_server_new(
 /// Takes client `from`'s message of the current phase. A byte-identical
 /// resend is a no-op (`SECAGG_STATUS_OK`). On a client fault the status is
 /// a `SECAGG_STATUS_CLIENT_*` code and `*fault_index` the client at fault
-/// (the server has excluded it); 0 when there is none.
+/// (0 when there is none); what the server did about it
+/// (ignored, excluded, named) is [`secagg_server_outcome`].
 ///
 /// # Safety
 /// `server` is NULL or a live handle; `bytes` is NULL or `len` readable
@@ -139,8 +187,13 @@ pub unsafe extern "C" fn secagg_server_receive(
 ) -> SecaggStatus {
     boundary_indexed(fault_index, || {
         // SAFETY: NULL or a live, unaliased handle; readable input.
-        let (s, bytes) = unsafe { (handle_mut(server)?, input(bytes, len)?) };
-        s.server.receive(from, bytes)?;
+        let s = unsafe { handle_mut(server)? };
+        s.last = (SecaggOutcome::None, 0);
+        // SAFETY: NULL or `len` readable bytes.
+        let bytes = unsafe { input(bytes, len)? };
+        let r = s.server.receive(from, bytes);
+        s.last = SecaggOutcome::from_result(&r);
+        r?;
         Ok(())
     })
 }
@@ -149,7 +202,8 @@ pub unsafe extern "C" fn secagg_server_receive(
 /// messages to deliver are read with [`secagg_server_recipients`] and
 /// [`secagg_server_message`]; after the last phase the result with
 /// [`secagg_server_sum`] and friends. `SECAGG_STATUS_NOT_ENOUGH_SURVIVORS`
-/// ends the round.
+/// ends the round, and so does a `SECAGG_STATUS_CLIENT_*` code here
+/// ([`secagg_server_outcome`] names the client, with `SECAGG_OUTCOME_ABORTED`).
 ///
 /// # Safety
 /// `server` is NULL or a live handle.
@@ -159,7 +213,9 @@ pub unsafe extern "C" fn secagg_server_close_phase(server: *mut SecaggServer) ->
         // SAFETY: NULL or a live, unaliased handle.
         let s = unsafe { handle_mut(server)? };
         s.outgoing.clear();
-        match s.server.close_phase()? {
+        let r = s.server.close_phase();
+        s.last = SecaggOutcome::from_result(&r);
+        match r? {
             Step::Deliver(msgs) => s.outgoing = msgs.into_iter().collect(),
             Step::Done(agg) => s.result = Some(agg),
         }
@@ -181,6 +237,38 @@ pub unsafe extern "C" fn secagg_server_phase(
         let s = unsafe { handle(server)? };
         // SAFETY: NULL or writable.
         unsafe { put(out, SecaggServerPhase::of(s.server.phase())) }
+    })
+}
+
+/// What the server did about the client the last [`secagg_server_receive`]
+/// or [`secagg_server_close_phase`] on this handle refused
+/// (spec/protocol.md section 5.4): writes the [`SecaggOutcome`] to
+/// `*outcome` and the client to `*index` (NULL: not written). After a call
+/// that succeeded or failed without a `SECAGG_STATUS_CLIENT_*` code, the
+/// outcome is `SECAGG_OUTCOME_NONE` and the index 0. An imported server
+/// starts with `SECAGG_OUTCOME_NONE`.
+///
+/// # Safety
+/// `server` is NULL or a live handle; `outcome` is NULL or valid for one
+/// write; `index` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_outcome(
+    server: *const SecaggServer,
+    outcome: *mut SecaggOutcome,
+    index: *mut u32,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let s = unsafe { handle(server)? };
+        need(outcome)?;
+        // SAFETY: checked non-NULL / NULL (skipped) or writable.
+        unsafe {
+            put(outcome, s.last.0)?;
+            if !index.is_null() {
+                put(index, s.last.1)?;
+            }
+        }
+        Ok(())
     })
 }
 
@@ -423,6 +511,7 @@ pub unsafe extern "C" fn secagg_server_import(
             server,
             outgoing: BTreeMap::new(),
             result: None,
+            last: (SecaggOutcome::None, 0),
         };
         // SAFETY: `out` checked non-NULL.
         unsafe { give(out, s) }

@@ -118,6 +118,103 @@ fn null_and_short_buffers() {
 
 /// The `ffi` fuzz target's corpus and seeds, replayed (as
 /// fuzz_corpus.rs does for the other targets).
+/// The PRG chosen through the ABI is the Rust `Params::with_prg` encoding
+/// (spec/ffi.md section 1).
+#[test]
+fn prg_selection_matches_rust() {
+    let mut base: *mut SecaggParams = ptr::null_mut();
+    let mut aes: *mut SecaggParams = ptr::null_mut();
+    // SAFETY: valid out-pointers; live handles below, each freed once.
+    unsafe {
+        assert_eq!(secagg_params_new(5, 3, 32, 8, &mut base), SecaggStatus::Ok);
+        assert_eq!(
+            secagg_params_with_prg(base, 2, &mut aes),
+            SecaggStatus::InvalidArgument
+        );
+        assert!(aes.is_null());
+        assert_eq!(
+            secagg_params_with_prg(base, SecaggPrg::Aes128Ctr as i32, &mut aes),
+            SecaggStatus::Ok
+        );
+        let mut prg = SecaggPrg::Chacha20;
+        assert_eq!(secagg_params_prg(aes, &mut prg), SecaggStatus::Ok);
+        assert_eq!(prg, SecaggPrg::Aes128Ctr);
+        let mut buf = vec![0u8; 512];
+        let mut len = 0usize;
+        assert_eq!(
+            secagg_params_encode(aes, buf.as_mut_ptr(), buf.len(), &mut len),
+            SecaggStatus::Ok
+        );
+        let want = secagg::Params::new(5, 3, 32, 8, secagg::Graph::Complete)
+            .unwrap()
+            .with_prg(secagg::Prg::Aes128Ctr)
+            .to_bytes();
+        assert_eq!(&buf[..len], &want[..]);
+        secagg_params_free(aes);
+        secagg_params_free(base);
+    }
+}
+
+/// `secagg_server_outcome` reports the `Outcome` of `Error::Client`
+/// (spec/protocol.md section 5.4), and NONE after anything else.
+#[test]
+fn server_outcome_follows_the_last_call() {
+    let mut params: *mut SecaggParams = ptr::null_mut();
+    let mut server: *mut SecaggServer = ptr::null_mut();
+    let round = [8u8; 32];
+    let outcome_of = |s: *const SecaggServer| {
+        let (mut o, mut i) = (SecaggOutcome::Aborted, u32::MAX);
+        // SAFETY: live handle, valid out-pointers.
+        assert_eq!(
+            unsafe { secagg_server_outcome(s, &mut o, &mut i) },
+            SecaggStatus::Ok
+        );
+        (o, i)
+    };
+    // SAFETY: valid out-pointers and inputs; live handles, each freed once.
+    unsafe {
+        assert_eq!(
+            secagg_params_new(3, 2, 32, 2, &mut params),
+            SecaggStatus::Ok
+        );
+        assert_eq!(
+            secagg_server_new(
+                params,
+                round.as_ptr(),
+                ptr::null(),
+                ptr::null_mut(),
+                &mut server
+            ),
+            SecaggStatus::Ok
+        );
+        assert_eq!(outcome_of(server), (SecaggOutcome::None, 0));
+        let junk = [0xFFu8; 3];
+        let mut fault = 0u32;
+        assert_eq!(
+            secagg_server_receive(server, 2, junk.as_ptr(), junk.len(), &mut fault),
+            SecaggStatus::ClientMalformed
+        );
+        assert_eq!(fault, 2);
+        assert_eq!(outcome_of(server), (SecaggOutcome::Excluded, 2));
+        assert_eq!(
+            secagg_server_receive(server, 2, junk.as_ptr(), junk.len(), &mut fault),
+            SecaggStatus::ClientNotInPhase
+        );
+        assert_eq!(outcome_of(server), (SecaggOutcome::Ignored, 2));
+        assert_eq!(
+            secagg_server_receive(server, 1, ptr::null(), 1, &mut fault),
+            SecaggStatus::NullPointer
+        );
+        assert_eq!(outcome_of(server), (SecaggOutcome::None, 0));
+        assert_eq!(
+            secagg_server_outcome(server, ptr::null_mut(), ptr::null_mut()),
+            SecaggStatus::NullPointer
+        );
+        secagg_server_free(server);
+        secagg_params_free(params);
+    }
+}
+
 #[test]
 fn fuzz_corpus_replays() {
     let dir = crate::fuzz_corpus::fuzz_dir();

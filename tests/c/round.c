@@ -62,16 +62,60 @@ static uint8_t *server_message(const SecaggServer *s, uint32_t to, size_t *len) 
     return buf;
 }
 
+/*
+ * Every message of a round in order, each as sender, recipient, length and
+ * bytes: two rounds are the same when their transcripts are byte-identical.
+ */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} Transcript;
+
+static void log_bytes(Transcript *t, const void *bytes, size_t len) {
+    if (t->len + len > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + len) {
+            cap *= 2;
+        }
+        uint8_t *grown = realloc(t->data, cap);
+        ASSERT(grown != NULL);
+        t->data = grown;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, bytes, len);
+    t->len += len;
+}
+
+/* Appends one message (from client `from` to client `to`; 0 is the server). */
+static void log_message(Transcript *t, uint32_t from, uint32_t to, const uint8_t *msg,
+                        size_t len) {
+    if (t == NULL) {
+        return;
+    }
+    uint64_t head[3] = {from, to, len};
+    log_bytes(t, head, sizeof head);
+    log_bytes(t, msg, len);
+}
+
 /* Sends client i's pending message to the server. */
-static void send(SecaggServer *s, const SecaggClient *c, uint32_t i) {
+static void send_logged(SecaggServer *s, const SecaggClient *c, uint32_t i, Transcript *t) {
     size_t len = 0;
     uint8_t *msg = client_message(c, &len);
+    log_message(t, i, 0, msg, len);
     uint32_t fault = 77;
     OK(secagg_server_receive(s, i, msg, len, &fault));
     ASSERT(fault == 0);
+    SecaggOutcome outcome = SECAGG_OUTCOME_ABORTED;
+    uint32_t who = 77;
+    OK(secagg_server_outcome(s, &outcome, &who));
+    ASSERT(outcome == SECAGG_OUTCOME_NONE && who == 0);
     /* A byte-identical resend is a no-op. */
     OK(secagg_server_receive(s, i, msg, len, &fault));
     free(msg);
+}
+
+static void send(SecaggServer *s, const SecaggClient *c, uint32_t i) {
+    send_logged(s, c, i, NULL);
 }
 
 typedef struct {
@@ -82,6 +126,9 @@ typedef struct {
     uint32_t drop_r1;   /* never sends ShareKeys (0: none) */
     uint32_t drop_late; /* sends its masked input, then vanishes (0: none) */
     int persist;        /* export, free and re-import everyone before each close */
+    uint32_t garbage_r2; /* sends a truncated masked input, then its real one (0: none) */
+    uint64_t seed;      /* a seeded source for every draw (0: the OS source) */
+    Transcript *log;    /* records every message (NULL: none) */
 } Round;
 
 static const uint8_t STATE_KEY[32] = {0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -183,19 +230,23 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
                         uint64_t *sum) {
     uint8_t round_id[32];
     memset(round_id, 0x42, sizeof round_id);
+    SecaggRng *rng = NULL; /* NULL: the operating system's source */
+    if (r->seed != 0) {
+        OK(secagg_rng_new_seeded(r->seed, &rng));
+    }
     SecaggServer *server = NULL;
-    OK(secagg_server_new(params, round_id, r->roster, NULL, &server));
+    OK(secagg_server_new(params, round_id, r->roster, rng, &server));
     SecaggClient *clients[MAX_N + 1] = {0};
     int alive[MAX_N + 1] = {0};
 
     /* R0 */
     for (uint32_t i = 1; i <= r->n; i++) {
         const SecaggIdentity *id = r->identities ? r->identities[i - 1] : NULL;
-        OK(secagg_client_new(params, round_id, i, id, r->roster, NULL, &clients[i]));
+        OK(secagg_client_new(params, round_id, i, id, r->roster, rng, &clients[i]));
         SecaggClientPhase ph;
         OK(secagg_client_phase(clients[i], &ph));
         ASSERT(ph == SECAGG_CLIENT_PHASE_AWAITING_KEYS);
-        send(server, clients[i], i);
+        send_logged(server, clients[i], i, r->log);
         alive[i] = 1;
     }
     persist_all(r, &server, clients, round_id);
@@ -206,16 +257,17 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
         size_t len = 0;
         uint8_t *msg = server_message(server, i, &len);
         ASSERT(msg != NULL);
+        log_message(r->log, 0, i, msg, len);
         if (i == r->drop_r1) {
             alive[i] = 0;
             free(msg);
             continue;
         }
         uint32_t fault = 77;
-        OK(secagg_client_receive_keys(clients[i], msg, len, NULL, &fault));
+        OK(secagg_client_receive_keys(clients[i], msg, len, rng, &fault));
         ASSERT(fault == 0);
         free(msg);
-        send(server, clients[i], i);
+        send_logged(server, clients[i], i, r->log);
     }
     persist_all(r, &server, clients, round_id);
     OK(secagg_server_close_phase(server));
@@ -228,11 +280,35 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
         if (!alive[i]) {
             continue;
         }
+        log_message(r->log, 0, i, msg, len);
         uint32_t fault = 0;
         OK(secagg_client_receive_shares(clients[i], msg, len, inputs + (i - 1) * r->m, r->m,
                                         &fault));
         free(msg);
-        send(server, clients[i], i);
+        if (i == r->garbage_r2) {
+            /* A truncated masked input: the server excludes the sender (its
+             * input is not in the sum) and ignores its real one after. */
+            size_t mlen = 0;
+            uint8_t *real = client_message(clients[i], &mlen);
+            SecaggOutcome outcome = SECAGG_OUTCOME_NONE;
+            uint32_t who = 0;
+            EXPECT(secagg_server_receive(server, i, real, mlen - 1, &fault),
+                   SECAGG_STATUS_CLIENT_MALFORMED);
+            ASSERT(fault == i);
+            OK(secagg_server_outcome(server, &outcome, &who));
+            ASSERT(outcome == SECAGG_OUTCOME_EXCLUDED && who == i);
+            EXPECT(secagg_server_receive(server, i, real, mlen, &fault),
+                   SECAGG_STATUS_CLIENT_NOT_IN_PHASE);
+            ASSERT(fault == i);
+            OK(secagg_server_outcome(server, &outcome, NULL));
+            ASSERT(outcome == SECAGG_OUTCOME_IGNORED);
+            EXPECT(secagg_server_outcome(server, NULL, &who), SECAGG_STATUS_NULL_POINTER);
+            EXPECT(secagg_server_outcome(NULL, &outcome, &who), SECAGG_STATUS_NULL_POINTER);
+            free(real);
+            alive[i] = 0;
+            continue;
+        }
+        send_logged(server, clients[i], i, r->log);
         if (i == r->drop_late) {
             alive[i] = 0;
         }
@@ -251,10 +327,11 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
                 free(msg);
                 continue;
             }
+            log_message(r->log, 0, i, msg, len);
             uint32_t fault = 0;
             OK(secagg_client_receive_consistency(clients[i], msg, len, &fault));
             free(msg);
-            send(server, clients[i], i);
+            send_logged(server, clients[i], i, r->log);
         }
         persist_all(r, &server, clients, round_id);
         OK(secagg_server_close_phase(server));
@@ -270,16 +347,20 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
             free(msg);
             continue;
         }
+        log_message(r->log, 0, i, msg, len);
         uint32_t fault = 0;
         OK(secagg_client_receive_unmask(clients[i], msg, len, &fault));
         /* The same request again gets the same answer. */
         OK(secagg_client_receive_unmask(clients[i], msg, len, &fault));
         free(msg);
-        send(server, clients[i], i);
+        send_logged(server, clients[i], i, r->log);
     }
     EXPECT(secagg_server_sum(server, sum, r->m, &(size_t){0}), SECAGG_STATUS_OUT_OF_ORDER);
     persist_all(r, &server, clients, round_id);
     OK(secagg_server_close_phase(server));
+    SecaggOutcome outcome = SECAGG_OUTCOME_ABORTED;
+    OK(secagg_server_outcome(server, &outcome, NULL));
+    ASSERT(outcome == SECAGG_OUTCOME_NONE);
     OK(secagg_server_phase(server, &phase));
     ASSERT(phase == SECAGG_SERVER_PHASE_OVER);
 
@@ -288,16 +369,22 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
     ASSERT(len == r->m);
     OK(secagg_server_sum(server, sum, r->m, &len));
     ASSERT(len == r->m);
+    log_message(r->log, 0, 0, (const uint8_t *)sum, r->m * sizeof *sum);
     uint32_t survivors[MAX_N];
     size_t count = 0;
     OK(secagg_server_clients(server, SECAGG_CLIENT_LIST_SURVIVORS, survivors, MAX_N, &count));
     for (size_t k = 0; k < count; k++) {
-        ASSERT(survivors[k] != r->drop_r1);
+        ASSERT(survivors[k] != r->drop_r1 && survivors[k] != r->garbage_r2);
     }
     SecaggFault faults[MAX_N];
     size_t nfaults = 99;
     OK(secagg_server_misbehaved(server, faults, MAX_N, &nfaults));
-    ASSERT(nfaults == 0);
+    if (r->garbage_r2 != 0) {
+        ASSERT(nfaults == 1 && faults[0].index == r->garbage_r2 &&
+               faults[0].code == SECAGG_STATUS_CLIENT_MALFORMED);
+    } else {
+        ASSERT(nfaults == 0);
+    }
     /* After the round: out of order. */
     EXPECT(secagg_server_close_phase(server), SECAGG_STATUS_MISUSE_ROUND_OVER);
     if (r->persist) {
@@ -314,7 +401,38 @@ static size_t run_round(const SecaggParams *params, const Round *r, const uint64
         secagg_client_free(clients[i]);
     }
     secagg_server_free(server);
+    secagg_rng_free(rng);
     return count;
+}
+
+/*
+ * Issue 9, Done-when 3 at the ABI: `r` ran (seeded, into `plain`); the
+ * same round with every client and the server exported, freed and
+ * re-imported before every phase close sends exactly the same messages
+ * (every byte, both directions, and the sum). Exports draw their nonces
+ * from the OS, so the seeded stream is the same in both runs. Another seed
+ * gives another transcript, so the comparison is not vacuous. Frees the
+ * three transcripts.
+ */
+static void same_round_when_persisted(const SecaggParams *params, const Round *r,
+                                      const uint64_t *inputs, Transcript *plain,
+                                      Transcript *sealed, Transcript *other) {
+    uint64_t sum[MAX_N * M];
+    Round persisted = *r;
+    persisted.persist = 1;
+    persisted.log = sealed;
+    size_t survivors = run_round(params, &persisted, inputs, sum);
+    ASSERT(survivors > 0);
+    ASSERT(plain->len > 1000);
+    ASSERT(sealed->len == plain->len && memcmp(sealed->data, plain->data, plain->len) == 0);
+    Round reseeded = *r;
+    reseeded.seed = r->seed + 1000;
+    reseeded.log = other;
+    run_round(params, &reseeded, inputs, sum);
+    ASSERT(other->len != plain->len || memcmp(other->data, plain->data, plain->len) != 0);
+    free(plain->data);
+    free(sealed->data);
+    free(other->data);
 }
 
 static void semi_honest_round(void) {
@@ -324,15 +442,18 @@ static void semi_honest_round(void) {
     for (size_t k = 0; k < 5 * M; k++) {
         inputs[k] = (k / M + 1) * 1000 + k % M;
     }
-    Round r = {.n = 5, .m = M, .drop_r1 = 2, .drop_late = 4};
+    Transcript plain = {0}, sealed = {0}, other = {0};
+    Round r = {.n = 5, .m = M, .drop_r1 = 2, .drop_late = 4, .seed = 11, .log = &plain};
     uint64_t sum[M];
     size_t survivors = run_round(params, &r, inputs, sum);
     ASSERT(survivors == 4);
-    /* Everyone exported, freed and re-imported before every close: same sum. */
-    Round persisted = r;
-    persisted.persist = 1;
+    same_round_when_persisted(params, &r, inputs, &plain, &sealed, &other);
+    /* The operating system's source (production): the same sum. */
+    Round os = r;
+    os.seed = 0;
+    os.log = NULL;
     uint64_t sum2[M];
-    ASSERT(run_round(params, &persisted, inputs, sum2) == 4);
+    ASSERT(run_round(params, &os, inputs, sum2) == 4);
     ASSERT(memcmp(sum, sum2, sizeof sum) == 0);
     /* Clients 1, 3, 4, 5 sent masked inputs (4 dropped after, masks removed). */
     for (size_t j = 0; j < M; j++) {
@@ -394,15 +515,14 @@ static void malicious_round(void) {
                .identities = (const SecaggIdentity *const *)ids,
                .roster = roster,
                .drop_r1 = 3,
-               .drop_late = 6};
+               .drop_late = 6,
+               .seed = 12};
+    Transcript plain = {0}, sealed = {0}, other = {0};
+    r.log = &plain;
     uint64_t sum[M];
     size_t survivors = run_round(params, &r, inputs, sum);
     ASSERT(survivors == N - 1);
-    Round persisted = r;
-    persisted.persist = 1;
-    uint64_t sum2[M];
-    ASSERT(run_round(params, &persisted, inputs, sum2) == N - 1);
-    ASSERT(memcmp(sum, sum2, sizeof sum) == 0);
+    same_round_when_persisted(params, &r, inputs, &plain, &sealed, &other);
     for (size_t j = 0; j < M; j++) {
         uint64_t want = 0;
         for (uint32_t i = 1; i <= N; i++) {
@@ -516,6 +636,109 @@ static void dp_round(void) {
     secagg_params_free(base);
     secagg_dp_config_free(dp);
     printf("DP round: ok (decoded sum within RMS 0.3 of the exact sum)\n");
+}
+
+/* The mask PRG chosen through the ABI: carried by the encoding, and a
+ * round under AES-128-CTR sums exactly like one under ChaCha20. */
+static void aes_round(void) {
+    SecaggParams *base = NULL, *aes = NULL, *decoded = NULL;
+    OK(secagg_params_new(5, 3, 32, M, &base));
+    SecaggPrg prg = SECAGG_PRG_AES128_CTR;
+    OK(secagg_params_prg(base, &prg));
+    ASSERT(prg == SECAGG_PRG_CHACHA20);
+    EXPECT(secagg_params_with_prg(base, 2, &aes), SECAGG_STATUS_INVALID_ARGUMENT);
+    EXPECT(secagg_params_with_prg(base, -1, &aes), SECAGG_STATUS_INVALID_ARGUMENT);
+    EXPECT(secagg_params_with_prg(NULL, SECAGG_PRG_AES128_CTR, &aes), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_with_prg(base, SECAGG_PRG_AES128_CTR, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_prg(base, NULL), SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_params_prg(NULL, &prg), SECAGG_STATUS_NULL_POINTER);
+    ASSERT(aes == NULL);
+    OK(secagg_params_with_prg(base, SECAGG_PRG_AES128_CTR, &aes));
+    OK(secagg_params_prg(aes, &prg));
+    ASSERT(prg == SECAGG_PRG_AES128_CTR);
+
+    /* The encoding carries the choice: it differs, and decodes to AES. */
+    uint8_t a[512], b[512];
+    size_t la = 0, lb = 0;
+    OK(secagg_params_encode(base, a, sizeof a, &la));
+    OK(secagg_params_encode(aes, b, sizeof b, &lb));
+    ASSERT(la != lb || memcmp(a, b, la) != 0);
+    OK(secagg_params_decode(b, lb, &decoded));
+    prg = SECAGG_PRG_CHACHA20;
+    OK(secagg_params_prg(decoded, &prg));
+    ASSERT(prg == SECAGG_PRG_AES128_CTR);
+    SecaggParams *back = NULL;
+    OK(secagg_params_with_prg(decoded, SECAGG_PRG_CHACHA20, &back));
+    OK(secagg_params_encode(back, b, sizeof b, &lb));
+    ASSERT(la == lb && memcmp(a, b, la) == 0);
+    secagg_params_free(back);
+
+    uint64_t inputs[5 * M];
+    for (size_t k = 0; k < 5 * M; k++) {
+        inputs[k] = 0xfffffff0u - (uint64_t)k * 977;
+    }
+    Transcript with_aes = {0}, with_chacha = {0};
+    Round r = {.n = 5, .m = M, .drop_r1 = 2, .drop_late = 4, .seed = 21, .log = &with_aes};
+    uint64_t sum_aes[M], sum_chacha[M];
+    ASSERT(run_round(decoded, &r, inputs, sum_aes) == 4);
+    r.log = &with_chacha;
+    ASSERT(run_round(base, &r, inputs, sum_chacha) == 4);
+    for (size_t j = 0; j < M; j++) {
+        uint64_t want = 0;
+        for (uint32_t i = 1; i <= 5; i++) {
+            if (i != 2) {
+                want += inputs[(i - 1) * M + j];
+            }
+        }
+        ASSERT(sum_aes[j] == (want & 0xffffffffu) && sum_chacha[j] == sum_aes[j]);
+    }
+    /* Same seed, same keys: only the masks differ, so the transcripts do. */
+    ASSERT(with_aes.len == with_chacha.len &&
+           memcmp(with_aes.data, with_chacha.data, with_aes.len) != 0);
+    free(with_aes.data);
+    free(with_chacha.data);
+    secagg_params_free(decoded);
+    secagg_params_free(aes);
+    secagg_params_free(base);
+    printf("AES-128-CTR round: ok (the encoding carries the PRG, the sum is exact)\n");
+}
+
+/* A garbage masked input: the client is excluded, its later message ignored
+ * (secagg_server_outcome), and the round still sums the other inputs. */
+static void outcome_round(void) {
+    SecaggParams *params = NULL;
+    OK(secagg_params_new(4, 3, 32, M, &params));
+    uint64_t inputs[4 * M];
+    for (size_t k = 0; k < 4 * M; k++) {
+        inputs[k] = (k / M + 1) * 100 + k % M;
+    }
+    SecaggServer *fresh = NULL;
+    uint8_t round_id[32] = {3};
+    OK(secagg_server_new(params, round_id, NULL, NULL, &fresh));
+    SecaggOutcome outcome = SECAGG_OUTCOME_ABORTED;
+    uint32_t who = 9;
+    OK(secagg_server_outcome(fresh, &outcome, &who));
+    ASSERT(outcome == SECAGG_OUTCOME_NONE && who == 0);
+    /* A stranger's message is ignored: nothing recorded. */
+    uint32_t fault = 0;
+    EXPECT(secagg_server_receive(fresh, 9, round_id, 4, &fault), SECAGG_STATUS_CLIENT_UNKNOWN_SENDER);
+    ASSERT(fault == 9);
+    OK(secagg_server_outcome(fresh, &outcome, &who));
+    ASSERT(outcome == SECAGG_OUTCOME_IGNORED && who == 9);
+    /* A NULL message is the caller's error, not a client's. */
+    EXPECT(secagg_server_receive(fresh, 1, NULL, 4, &fault), SECAGG_STATUS_NULL_POINTER);
+    OK(secagg_server_outcome(fresh, &outcome, &who));
+    ASSERT(outcome == SECAGG_OUTCOME_NONE && who == 0);
+    secagg_server_free(fresh);
+
+    Round r = {.n = 4, .m = M, .garbage_r2 = 3};
+    uint64_t sum[M];
+    ASSERT(run_round(params, &r, inputs, sum) == 3);
+    for (size_t j = 0; j < M; j++) {
+        ASSERT(sum[j] == inputs[j] + inputs[M + j] + inputs[3 * M + j]);
+    }
+    secagg_params_free(params);
+    printf("client fault outcomes: ok (excluded, then ignored; the others' sum)\n");
 }
 
 static void error_paths(void) {
@@ -856,10 +1079,12 @@ int main(void) {
     semi_honest_round();
     malicious_round();
     dp_round();
+    aes_round();
+    outcome_round();
     error_paths();
     seeded_source();
     state_errors();
     printf("%d checks passed\n", checks);
-    printf("6 passed, 0 failed\n");
+    printf("8 passed, 0 failed\n");
     return 0;
 }

@@ -4,12 +4,15 @@ The classes are built from the ``SECAGG_STATUS_*`` constants of the header
 (include/secagg.h) that the native module exposes: a code's family is its
 name's prefix. Every exception carries ``code`` (the number), ``name`` (the
 constant without ``SECAGG_STATUS_``) and ``index`` (the client at fault, or
-the peer a server fault names; 0 when there is none).
+the peer a server fault names; 0 when there is none). A :class:`ClientFault`
+raised by the server also carries ``outcome``, an :class:`Outcome`: what the
+server did about that client.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Type
+import enum
+from typing import Dict, Optional, Type
 
 from ._native import ffi, lib
 
@@ -22,6 +25,7 @@ __all__ = [
     "RandomnessError",
     "DecodeError",
     "ClientFault",
+    "Outcome",
     "ServerFault",
     "NotEnoughSurvivors",
     "ParamsError",
@@ -77,8 +81,48 @@ class DecodeError(SecaggError):
     """Bytes that do not decode (standalone decoding)."""
 
 
+class Outcome(enum.IntEnum):
+    """What the server did about a client whose message it refused
+    (spec/protocol.md section 5.4; the C ABI's ``SecaggOutcome``).
+
+    >>> from secagg import Outcome
+    >>> Outcome.EXCLUDED.name, int(Outcome.EXCLUDED)
+    ('EXCLUDED', 2)
+    """
+
+    #: Nothing recorded: the message was dropped, the sender keeps its
+    #: standing (a late message, a sender outside the roster).
+    IGNORED = lib.SECAGG_OUTCOME_IGNORED
+    #: Named in ``Server.misbehaved`` and removed from the rest of the round
+    #: (its input is not in the sum if excluded before its masked input was
+    #: accepted, and stays in it after).
+    EXCLUDED = lib.SECAGG_OUTCOME_EXCLUDED
+    #: Named in ``Server.misbehaved`` but still in the round: the offending
+    #: message is discarded, what it sent before stands.
+    NAMED = lib.SECAGG_OUTCOME_NAMED
+    #: ``Server.close_phase`` failed because of this client: the round is
+    #: over.
+    ABORTED = lib.SECAGG_OUTCOME_ABORTED
+
+
 class ClientFault(SecaggError):
-    """A client broke the protocol; ``index`` is the client at fault."""
+    """A client broke the protocol; ``index`` is the client at fault and
+    ``outcome`` (an :class:`Outcome`, ``None`` when the fault was not
+    raised by a server) what the server did about it.
+
+    >>> import secagg
+    >>> params = secagg.Params(clients=3, threshold=2, dim=2)
+    >>> server = secagg.Server(params, bytes(32))
+    >>> try:
+    ...     server.receive(2, b"garbage")
+    ... except secagg.ClientFault as e:
+    ...     print(e.name, e.index, e.outcome.name)
+    CLIENT_MALFORMED 2 EXCLUDED
+    """
+
+    def __init__(self, code: int, index: int = 0, outcome: Optional[Outcome] = None) -> None:
+        super().__init__(code, index)
+        self.outcome = outcome
 
 
 class ServerFault(SecaggError):
@@ -151,7 +195,11 @@ def exception_for(code: int) -> Type[SecaggError]:
     return _BY_CODE.get(code, ApiError)
 
 
-def check(status: int, index: int = 0) -> None:
-    """Raises the exception of ``status`` unless it is OK."""
+def check(status: int, index: int = 0, outcome: Optional[Outcome] = None) -> None:
+    """Raises the exception of ``status`` unless it is OK (a
+    :class:`ClientFault` with ``outcome``)."""
     if status != 0:
-        raise exception_for(status)(status, index)
+        cls = exception_for(status)
+        if issubclass(cls, ClientFault):
+            raise cls(status, index, outcome)
+        raise cls(status, index)
