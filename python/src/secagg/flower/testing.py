@@ -66,7 +66,10 @@ class InProcessGrid(Grid):
             for nid in self.apps
         }
         self._replies: Dict[str, Message] = {}
+        #: Seconds spent in each node call, in order.
         self.calls: List[float] = []
+        #: ``(node id, reason)`` of every error reply a node produced.
+        self.errors: List[tuple] = []
 
     def set_run(self, run: Run) -> None:
         """Sets the run (only its id matters here)."""
@@ -109,6 +112,7 @@ class InProcessGrid(Grid):
             reason = str(type(ex)) + ":<'" + str(ex) + "'>"
             reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason),
                             reply_to=inbound)
+            self.errors.append((nid, reason))
         self.calls.append(time.perf_counter() - start)
         reply.metadata.__dict__["_message_id"] = str(uuid.uuid4())
         return _copy(reply)

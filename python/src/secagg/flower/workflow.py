@@ -162,6 +162,7 @@ class SecAggPlusWorkflow:
         self.reveal_fit_metadata = reveal_fit_metadata
         self.corrupt_fraction = corrupt_fraction
         self.dropout_fraction = dropout_fraction
+        self.last_state: Optional[WorkflowState] = None
 
     def __call__(self, grid: Grid, context: Context) -> None:
         """Runs one round: the four stages in turn, stopping at the first that
@@ -169,6 +170,9 @@ class SecAggPlusWorkflow:
         if not isinstance(context, LegacyContext):
             raise TypeError(f"Expect a LegacyContext, but get {type(context).__name__}.")
         state = WorkflowState()
+        #: The last round's :class:`WorkflowState` (its ``sum`` and
+        #: ``survivors`` after a completed round).
+        self.last_state = state
         log(INFO, "Secure aggregation (secagg) commencing.")
         for step in (
             self.setup_stage,
