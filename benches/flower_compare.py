@@ -19,6 +19,9 @@ then per-stage times and the ratios are printed:
 
 * server unmask: Flower's server time in its unmask stage over the CLI's
   server R3 time;
+Here k is Flower's ``num_shares`` (the client and its k - 1 neighbours hold
+its shares): the crate's degree is k - 1.
+
 * client share keys + masking: Flower's mean per-client time in its
   share-keys and masked-vector stages over the CLI's R1 + R2 client mean.
 
@@ -49,8 +52,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLWR = "flwr==1.41.0"
+# k is Flower's `num_shares`: the k share holders of a client are the client
+# and its k - 1 neighbours (Flower's ring of +-(k // 2) positions), the
+# crate's Harary graph of degree k - 1 (`secagg simulate --degree k-1`); k odd.
 DEFAULT_POINTS = [(21, 11, 500, 100_000, 0.1), (21, 11, 100, 1_000_000, 0.1)]
-QUICK_POINTS = [(4, 3, 20, 1_000, 0.1), (4, 3, 10, 10_000, 0.1)]
+QUICK_POINTS = [(5, 3, 20, 1_000, 0.1), (5, 3, 10, 10_000, 0.1)]
 
 
 def ensure_environment(venv_dir: Path) -> None:
@@ -111,9 +117,9 @@ def run_grid(kind: str, k: int, t: int, n: int, m: int, dropout: float, seed: in
             return [np.full(m, value(self.nid))], 100, {}
 
     if kind == "flower":
-        wf, mod = flower_workflows.SecAggPlusWorkflow(k + 1, t), flower_mods.secaggplus_mod
+        wf, mod = flower_workflows.SecAggPlusWorkflow(k, t), flower_mods.secaggplus_mod
     else:
-        wf, mod = sf.SecAggPlusWorkflow(k + 1, t), sf.secaggplus_mod
+        wf, mod = sf.SecAggPlusWorkflow(k, t), sf.secaggplus_mod
     nodes = list(range(1, n + 1))
     dropped = set(random.Random(seed).sample(nodes, int(dropout * n)))
 
@@ -178,7 +184,7 @@ def run_cli(binary: Path, k: int, t: int, n: int, m: int, dropout: float, prg: s
     runs = []
     for _ in range(repeat):
         out = subprocess.run(
-            [str(binary), "simulate", "--clients", str(n), "--dim", str(m), "--degree", str(k),
+            [str(binary), "simulate", "--clients", str(n), "--dim", str(m), "--degree", str(k - 1),
              "--threshold", str(t), "--dropout", str(dropout), "--prg", prg, "--json"],
             capture_output=True, text=True,
         )
@@ -201,7 +207,8 @@ def fmt(x: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
-    ap.add_argument("--point", action="append", default=[], metavar="K,T,N,M,DROPOUT")
+    ap.add_argument("--point", action="append", default=[], metavar="K,T,N,M,DROPOUT",
+                    help="K = Flower's num_shares (odd; the crate's degree is K - 1)")
     ap.add_argument("--venv", type=Path, default=ROOT / "target" / "flower-bench-venv")
     ap.add_argument("--secagg", type=Path, help="the secagg CLI binary (default: build it)")
     ap.add_argument("--repeat", type=int, default=3, help="secagg simulate runs per point (median)")
@@ -221,6 +228,8 @@ def main() -> None:
     failed = False
     print(f"flwr {flwr.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs", flush=True)
     for k, t, n, m, d in points:
+        if k % 2 == 0 or not 2 <= t <= k:
+            sys.exit(f"flower_compare: k = {k} (Flower's num_shares) must be odd and t in 2..k")
         print(f"\n== k={k} t={t} n={n} m={m} dropout={d}", flush=True)
         fl = run_grid("flower", k, t, n, m, d, args.seed)
         print(f"Flower SecAgg+: ok={fl['ok']} max error {fl['max_error']:.2e}, {fl['wall']:.1f} s wall", flush=True)
@@ -264,7 +273,7 @@ def main() -> None:
             print(f"ratio Flower / secagg.flower drop-in (chacha20, via Python): server unmask "
                   f"{fl_unmask / du:.0f}x, client share keys + masking {fl_client / dc:.1f}x")
         rows.append(row)
-    print("\n| k | t | n | m | drop | Flower unmask | AES unmask | ratio | ChaCha20 unmask | ratio "
+    print("\n| k (num_shares) | t | n | m | drop | Flower unmask | AES unmask | ratio | ChaCha20 unmask | ratio "
           "| Flower client | AES client | ratio | ChaCha20 client | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
