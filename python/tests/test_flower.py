@@ -405,3 +405,32 @@ def test_run_simulation_with_five_nodes():
 
 
 logging.getLogger("flwr").setLevel(logging.WARNING)
+
+
+def test_distributed_dp_releases_the_noisy_mean_with_a_report():
+    n = 7
+    upd, w = updates(n, seed=7)
+    wf = sf.SecAggPlusWorkflow(5, 3, noise_multiplier=0.01, clipping_norm=5.0, num_sampled_clients=n)
+    ours, _, _, _ = run(n, wf, sf.secaggplus_mod, upd=(upd, w))
+    # Unweighted mean of the updates (the global model starts at zero; no
+    # update's norm reaches the clip), up to the DP noise and rounding.
+    want = [sum(upd[i][k] for i in upd) / n for k in range(len(SHAPES))]
+    err = max(np.abs(a - b).max() for a, b in zip(ours, want))
+    weighted_mean, _ = weighted(upd, w, list(upd))
+    assert err < 0.1 < max(np.abs(a - b).max() for a, b in zip(weighted_mean, want))
+    report = wf.last_state.privacy_report
+    eps = np.sqrt(2 * np.log(1.25 / 1e-5)) / 0.01
+    assert report.epsilon == pytest.approx(eps) and report.survivors == n
+    assert report.epsilon_reached <= eps * (1 + 1e-9)
+    # A client dropping before masking takes its noise with it: the report says so.
+    dropped = sf.SecAggPlusWorkflow(5, 3, noise_multiplier=0.01, clipping_norm=5.0, num_sampled_clients=n)
+    run(n, dropped, sf.secaggplus_mod, fault=dropping(2, "collect_masked_vectors", "drop"), upd=(upd, w))
+    late = dropped.last_state.privacy_report
+    assert late.survivors == n - 1 and late.epsilon_reached > eps
+
+
+def test_distributed_dp_arguments_come_together():
+    with pytest.raises(ValueError, match="all together"):
+        sf.SecAggPlusWorkflow(5, 3, noise_multiplier=1.0)
+    with pytest.raises(ValueError, match="all together"):
+        sf.SecAggPlusWorkflow(5, 3, noise_multiplier=0.0, clipping_norm=1.0, num_sampled_clients=5)

@@ -129,6 +129,9 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
                 "dim": params.dim,
             }
         )
+        if params.dp is not None:
+            bound["params"] = params.to_bytes()
+            bound["dp_seed"] = _bytes(cfg, "dp_seed")
         _save(ctxt, _state_key(ctxt), client, bound)
     elif stage == c.SHARE_KEYS:
         client, bound = _load(msg, ctxt, cfg, stage)
@@ -138,22 +141,35 @@ def secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) ->
         client, bound = _load(msg, ctxt, cfg, stage)
         delivery = _bytes(cfg, "msg")
         del records[c.RECORD_CONFIGS]
+        dp = Params.from_bytes(bound["params"]).dp if "params" in bound else None  # type: ignore[arg-type]
+        if dp is not None:
+            start = compat.recorddict_to_fitins(msg.content, keep_input=True).parameters
+            global_model = parameters_to_ndarrays(start)
         trained = call_next(msg, ctxt)
         if trained.has_error():
             return trained
         reply = trained.content
         fitres = compat.recorddict_to_fitres(reply, keep_input=True)
-        vector = c.quantize(
-            parameters_to_ndarrays(fitres.parameters),
-            fitres.num_examples,
-            float(bound["clipping_range"]),  # type: ignore[arg-type]
-            int(bound["target_range"]),  # type: ignore[arg-type]
-            float(bound["max_weight"]),  # type: ignore[arg-type]
-        )
+        arrays = parameters_to_ndarrays(fitres.parameters)
+        if dp is None:
+            vector = c.quantize(
+                arrays,
+                fitres.num_examples,
+                float(bound["clipping_range"]),  # type: ignore[arg-type]
+                int(bound["target_range"]),  # type: ignore[arg-type]
+                float(bound["max_weight"]),  # type: ignore[arg-type]
+            )
+        else:
+            if [a.shape for a in arrays] != [g.shape for g in global_model]:
+                raise ValueError("the update's shapes differ from the global model's")
+            update = np.concatenate(
+                [(a.astype(np.float64) - g).ravel() for a, g in zip(arrays, global_model)]
+            )
+            vector = dp.encode(update, _bytes(bound, "dp_seed"))
         if vector.size != bound["dim"]:
             raise ValueError(
-                f"the update has {vector.size - 1} elements, the round expects "
-                f"{int(bound['dim']) - 1} (the global model's)"  # type: ignore[call-overload]
+                f"the update encodes to {vector.size} elements, the round expects "
+                f"{bound['dim']} (the global model's)"
             )
         out = client.receive_shares(delivery, vector)
         for arr_record in reply.array_records.values():

@@ -21,7 +21,7 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp.grid import Grid
 
-from .. import ClientFault, Params, SecaggError, Server
+from .. import ClientFault, DpConfig, Params, PrivacyReport, SecaggError, Server
 from . import _common as c
 
 Number = Union[int, float]
@@ -52,6 +52,13 @@ class WorkflowState:  # pylint: disable=too-many-instance-attributes
     #: After the unmask stage: the integer sum and the indices in it.
     sum: Optional[np.ndarray] = None
     survivors: List[int] = field(default_factory=list)
+    #: Distributed DP: the configuration, the round's public rotation seed,
+    #: the global model the clients' updates are taken against, and the
+    #: privacy report of the released mean.
+    dp: Optional[DpConfig] = None
+    dp_seed: bytes = b""
+    global_arrays: List[np.ndarray] = field(default_factory=list)
+    privacy_report: Optional[PrivacyReport] = None
 
 
 def _check_num_shares(num_shares: object) -> Union[int, float, str]:
@@ -100,6 +107,20 @@ class SecAggPlusWorkflow:
     could reach it is refused at setup. ``reveal_fit_metadata=False`` makes
     the clients replace ``num_examples`` by 1 and drop their fit metrics.
     ``timeout`` is each stage's wait, as in Flower.
+
+    Distributed differential privacy (spec/dp.md) takes the arguments of
+    Flower's client-side DP wrapper: with ``noise_multiplier`` z,
+    ``clipping_norm`` C and ``num_sampled_clients``, each client sends its
+    update (trained model minus global model) clipped to L2 norm C, rotated,
+    quantised and with its share of discrete Gaussian noise; the noise is
+    calibrated for the epsilon that Flower's central noise ``z C`` gives at
+    ``dp_delta`` by the classic Gaussian bound, ``epsilon = sqrt(2
+    ln(1.25 / delta)) / z``, with ``num_sampled_clients`` honest survivors
+    assumed. The server releases the plain mean of the updates (not
+    weighted: weights would leak through the noise scale), adds it to the
+    global model and logs the privacy report of every round (also in
+    ``last_state.privacy_report``). The quantisation arguments do not apply
+    then; ``modulus_range`` still sets the modulus.
     """
 
     def __init__(  # pylint: disable=too-many-arguments
@@ -115,7 +136,28 @@ class SecAggPlusWorkflow:
         reveal_fit_metadata: bool = True,
         corrupt_fraction: float = 0.05,
         dropout_fraction: float = 0.05,
+        noise_multiplier: Optional[float] = None,
+        clipping_norm: Optional[float] = None,
+        num_sampled_clients: Optional[int] = None,
+        dp_delta: float = 1e-5,
     ) -> None:
+        dp_args = (noise_multiplier, clipping_norm, num_sampled_clients)
+        if any(a is not None for a in dp_args):
+            if not (noise_multiplier is not None and noise_multiplier > 0
+                    and clipping_norm is not None and clipping_norm > 0
+                    and isinstance(num_sampled_clients, int) and num_sampled_clients >= 1
+                    and 0 < dp_delta < 1):
+                raise ValueError(
+                    "distributed DP needs noise_multiplier > 0, clipping_norm > 0, "
+                    "num_sampled_clients >= 1 and dp_delta in (0, 1), all together"
+                )
+            self.dp_epsilon: Optional[float] = float(np.sqrt(2 * np.log(1.25 / dp_delta)) / noise_multiplier)
+        else:
+            self.dp_epsilon = None
+        self.noise_multiplier = noise_multiplier
+        self.clipping_norm = clipping_norm
+        self.num_sampled_clients = num_sampled_clients
+        self.dp_delta = dp_delta
         self.num_shares = _check_num_shares(num_shares)
         t = reconstruction_threshold
         if (t == "auto") != (self.num_shares == "auto"):
@@ -187,10 +229,10 @@ class SecAggPlusWorkflow:
 
     # -- parameters -----------------------------------------------------
 
-    def _params(self, n: int, dim: int) -> Params:
+    def _params(self, n: int, dim: int, dp: bool = False) -> Params:
         bits = self.modulus_range.bit_length() - 1
         limit = c.max_clients(self.modulus_range, self.quantization_range)
-        if n > limit:
+        if not dp and n > limit:
             raise ValueError(
                 f"{n} clients with quantization_range = {self.quantization_range} can "
                 f"wrap modulo modulus_range = {self.modulus_range} (at most {limit} "
@@ -310,7 +352,19 @@ class SecAggPlusWorkflow:
         state.node_of = {i: nid for nid, i in state.index_of.items()}
         state.shapes = [a.shape for a in parameters_to_ndarrays(parameters)]
         dim = 1 + sum(int(np.prod(s, dtype=np.int64)) for s in state.shapes)
-        state.params = self._params(len(nids), dim)
+        extra: Dict[str, object] = {}
+        if self.dp_epsilon is None:
+            state.params = self._params(len(nids), dim)
+        else:
+            state.dp = DpConfig(
+                epsilon=self.dp_epsilon, delta=self.dp_delta, clip=float(self.clipping_norm),  # type: ignore[arg-type]
+                dim=dim - 1, bits=self.modulus_range.bit_length() - 1, clients=len(nids),
+                min_honest=min(len(nids), int(self.num_sampled_clients)),  # type: ignore[arg-type]
+            )
+            state.params = self._params(len(nids), state.dp.padded_dim, dp=True).with_dp(state.dp)
+            state.dp_seed = os.urandom(32)
+            state.global_arrays = parameters_to_ndarrays(parameters)
+            extra["dp_seed"] = state.dp_seed
         state.round_id = os.urandom(32)
         state.server = Server(state.params, state.round_id)
         state.clipping_range = self.clipping_range
@@ -323,7 +377,7 @@ class SecAggPlusWorkflow:
             content = self._content(
                 state, c.SETUP, 0, params=params, index=state.index_of[nid],
                 clipping_range=self.clipping_range, target_range=self.quantization_range,
-                max_weight=self.max_weight, reveal_fit_metadata=self.reveal_fit_metadata,
+                max_weight=self.max_weight, reveal_fit_metadata=self.reveal_fit_metadata, **extra,
             )
             # Flower's own mod reads this record and fails with a message
             # that names the mismatch.
@@ -395,12 +449,27 @@ class SecAggPlusWorkflow:
         state.sum = server.sum
         state.survivors = server.survivors
         try:
-            aggregated = c.dequantize(
-                state.sum, len(state.survivors), state.shapes, state.clipping_range,
-                state.quantization_range,
-            )
-        except ValueError as e:
+            if state.dp is None:
+                aggregated = c.dequantize(
+                    state.sum, len(state.survivors), state.shapes, state.clipping_range,
+                    state.quantization_range,
+                )
+            else:
+                mean, report = state.dp.decode(state.sum, len(state.survivors), state.dp_seed, mean=True)
+                state.privacy_report = report
+                log(
+                    INFO, "[secagg DP] round %s: epsilon %.4g (reached %.4g), delta %.3g, "
+                    "%s survivors, %s assumed honest of %s needed",
+                    current_round, report.epsilon, report.epsilon_reached, report.delta,
+                    report.survivors, report.honest, report.min_honest,
+                )
+                aggregated, at = [], 0
+                for g in state.global_arrays:
+                    aggregated.append(g.astype(np.float64) + mean[at : at + g.size].reshape(g.shape))
+                    at += g.size
+        except (ValueError, SecaggError) as e:
             log(ERROR, "[secagg unmask] %s", e)
+            state.failures.append(e)
             return False
         parameters = ndarrays_to_parameters(aggregated)
         results = []
