@@ -206,8 +206,24 @@ def test_too_many_drops_halt_with_the_model_unchanged():
 
 
 def test_our_workflow_with_flower_mod_fails_early():
-    with pytest.raises(sf.ProtocolMismatch, match="runs Flower's own secaggplus_mod"):
+    with pytest.raises(sf.ProtocolMismatch, match="node 1: runs Flower's own secaggplus_mod"):
         run(5, sf.SecAggPlusWorkflow(3, 2), flower_mods.secaggplus_mod)
+
+
+def test_one_mismatched_node_counts_as_dropped():
+    n = 7
+    upd, w = updates(n, seed=8)
+    nodes = apps(upd, w, sf.secaggplus_mod)
+    nodes[4] = apps(upd, w, flower_mods.secaggplus_mod)[4]
+    grid = InProcessGrid(nodes)
+    wf = sf.SecAggPlusWorkflow(5, 3)
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    ours = parameters_to_ndarrays(compat.arrayrecord_to_parameters(ctx.state.array_records[MAIN_PARAMS_RECORD], True))
+    assert [nid for nid, _ in grid.errors] == [4] and _common.MISMATCH_MARKER in grid.errors[0][1]
+    survivors = [i for i in upd if i != 4]
+    assert wf.last_state.survivors == survivors
+    want, q = weighted(upd, w, survivors)
+    assert_close(ours, want, bound(survivors, q))
 
 
 def test_flower_workflow_with_our_mod_is_refused_by_every_node():

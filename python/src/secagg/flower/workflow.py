@@ -271,6 +271,7 @@ class SecAggPlusWorkflow:
         log(DEBUG, "[secagg %s] sending to %s nodes", stage, len(msgs))
         replies = list(grid.send_and_receive(msgs, timeout=self.timeout))
         ok: List[Message] = []
+        mismatched: List[Tuple[int, str]] = []
         for r in replies:
             nid = r.metadata.src_node_id
             if nid not in contents:
@@ -278,13 +279,9 @@ class SecAggPlusWorkflow:
             if r.has_error():
                 reason = r.error.reason or ""
                 if c.PROTOCOL in reason and "expect setup stage" in reason:
-                    raise c.ProtocolMismatch(
-                        f"node {nid} runs Flower's own secaggplus_mod, but this server runs "
-                        "secagg.flower.SecAggPlusWorkflow: give the nodes "
-                        "secagg.flower.secaggplus_mod (or run Flower's workflow here)"
-                    )
-                if "ProtocolMismatch" in reason:
-                    raise c.ProtocolMismatch(f"node {nid}: {reason}")
+                    mismatched.append((nid, "runs Flower's own secaggplus_mod"))
+                elif "ProtocolMismatch" in reason:
+                    mismatched.append((nid, reason))
                 state.failures.append(Exception(r.error))
                 continue
             rec = r.content.config_records.get(c.RECORD_CONFIGS)
@@ -294,6 +291,18 @@ class SecAggPlusWorkflow:
                 )
                 continue
             ok.append(r)
+        if mismatched:
+            # One node cannot stop the round by claiming a mismatch; a server
+            # that no node understands stops at once, saying why.
+            what = "; ".join(f"node {nid}: {why}" for nid, why in mismatched[:3])
+            text = (
+                f"{len(mismatched)} node(s) do not run secagg.flower's mod of {c.PROTOCOL} "
+                f"({what}): give every node secagg.flower.secaggplus_mod, or run Flower's "
+                "own workflow with Flower's mod"
+            )
+            if not ok:
+                raise c.ProtocolMismatch(text)
+            log(ERROR, "[secagg %s] %s; they count as dropped", stage, text)
         log(DEBUG, "[secagg %s] %s replies, %s failures so far", stage, len(ok), len(state.failures))
         return ok
 
