@@ -466,3 +466,19 @@ def test_distributed_dp_arguments_come_together():
         sf.SecAggPlusWorkflow(5, 3, noise_multiplier=1.0)
     with pytest.raises(ValueError, match="all together"):
         sf.SecAggPlusWorkflow(5, 3, noise_multiplier=0.0, clipping_norm=1.0, num_sampled_clients=5)
+
+
+def test_fedprox_keeps_working():
+    from flwr.server.strategy import FedProx
+
+    n = 5
+    upd, w = updates(n, seed=9)
+    strategy = FedProx(
+        proximal_mu=0.1, min_fit_clients=n, min_available_clients=n, fraction_evaluate=0.0,
+        initial_parameters=ndarrays_to_parameters([np.zeros(s) for s in SHAPES]),
+    )
+    grid = InProcessGrid(apps(upd, w, sf.secaggplus_mod))
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=sf.SecAggPlusWorkflow(3, 2)), strategy)
+    ours = parameters_to_ndarrays(compat.arrayrecord_to_parameters(ctx.state.array_records[MAIN_PARAMS_RECORD], True))
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.common.constant import ErrorCode
@@ -31,6 +31,11 @@ from flwr.proto.message_pb2 import Context as ProtoContext  # pylint: disable=E0
 from flwr.proto.message_pb2 import Message as ProtoMessage  # pylint: disable=E0611
 from flwr.serverapp.grid import Grid
 from flwr.supercore.run import Run
+
+from ._common import FLOWER_RECORD_CONFIGS, RECORD_CONFIGS, parse_stage_tag
+
+if TYPE_CHECKING:
+    from flwr.server import LegacyContext
 
 Fault = Callable[[Message], Optional[str]]
 
@@ -159,8 +164,6 @@ def stage_of(msg: Message) -> Optional[str]:
     package's workflow and Flower's own alike; ``None`` for other messages.
     Handy in a ``fault`` function."""
     recs = msg.content.config_records if msg.has_content() else {}
-    from ._common import FLOWER_RECORD_CONFIGS, RECORD_CONFIGS, parse_stage_tag
-
     if RECORD_CONFIGS in recs:
         return parse_stage_tag(recs[RECORD_CONFIGS].get("stage"))
     if FLOWER_RECORD_CONFIGS in recs:
@@ -170,14 +173,15 @@ def stage_of(msg: Message) -> Optional[str]:
 
 
 def run_workflow(grid: Grid, workflow: Callable, strategy: object, num_rounds: int = 1,
-                 run_id: int = 1) -> "LegacyContextT":
+                 run_id: int = 1) -> "LegacyContext":
     """Runs a server workflow (e.g. ``DefaultWorkflow(fit_workflow=...)``)
     on ``grid`` with a legacy ``strategy`` for ``num_rounds`` rounds, the way
-    Flower's ServerApp does; returns the LegacyContext (its ``history`` and
-    ``state`` hold the results)."""
+    Flower's ServerApp does (it also sets this process's task identity, which
+    stamps the run id on new messages); returns the LegacyContext (its
+    ``history`` and ``state`` hold the results)."""
+    from flwr.common.constant import SUPERLINK_NODE_ID
     from flwr.server import LegacyContext, ServerConfig
     from flwr.supercore.task_identity import TaskIdentity
-    from flwr.common.constant import SUPERLINK_NODE_ID
 
     TaskIdentity.run_id = run_id
     TaskIdentity.node_id = SUPERLINK_NODE_ID
@@ -189,6 +193,3 @@ def run_workflow(grid: Grid, workflow: Callable, strategy: object, num_rounds: i
     )
     workflow(grid, ctx)
     return ctx
-
-
-LegacyContextT = object
