@@ -270,7 +270,7 @@ def main() -> None:
             du = ours["times"]["unmask"]["server"] * 1e3
             dc = (ours["times"]["share_keys"]["client_mean"] + ours["times"]["collect_masked_vectors"]["client_mean"]) * 1e3
             row["dropin_unmask_ms"], row["dropin_client_ms"] = du, dc
-            print(f"ratio Flower / secagg.flower drop-in (chacha20, via Python): server unmask "
+            print(f"ratio Flower / secagg.flower drop-in (aes, via Python): server unmask "
                   f"{fl_unmask / du:.0f}x, client share keys + masking {fl_client / dc:.1f}x")
         rows.append(row)
     print("\n| k (num_shares) | t | n | m | drop | Flower unmask | AES unmask | ratio | ChaCha20 unmask | ratio "

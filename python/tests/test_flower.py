@@ -137,6 +137,9 @@ def test_result_matches_flower_and_the_integer_sum_is_exact(monkeypatch):
     assert [int(x) for x in st.sum] == [int(x) % (1 << 32) for x in total]
     assert int(st.sum[0]) == q_total
     assert st.params.degree == 4 and st.params.threshold == 3
+    # The server's choice of PRG (AES-128-CTR by default) is in the parameters
+    # every client decoded.
+    assert st.params.prg == "aes"
 
 
 def test_secagg_workflow_is_the_complete_graph():
@@ -147,6 +150,18 @@ def test_secagg_workflow_is_the_complete_graph():
     want, q = weighted(upd, w, list(upd))
     assert_close(ours, want, bound(upd, q))
     assert wf.last_state.params.degree == n - 1 and wf.last_state.params.threshold == 3
+
+
+def test_chacha20_rounds_match_too():
+    n = 5
+    upd, w = updates(n, seed=4)
+    wf = sf.SecAggPlusWorkflow(3, 2, prg="chacha20")
+    ours, _, _, _ = run(n, wf, sf.secaggplus_mod, upd=(upd, w))
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))
+    assert wf.last_state.params.prg == "chacha20"
+    with pytest.raises(ValueError, match="prg"):
+        sf.SecAggPlusWorkflow(3, 2, prg="rc4")
 
 
 def dropping(node, stage, how):

@@ -106,7 +106,10 @@ class SecAggPlusWorkflow:
     ``modulus_range`` (a power of two up to 2**64), and a round whose n * R
     could reach it is refused at setup. ``reveal_fit_metadata=False`` makes
     the clients replace ``num_examples`` by 1 and drop their fit metrics.
-    ``timeout`` is each stage's wait, as in Flower.
+    ``timeout`` is each stage's wait, as in Flower. ``prg`` is the mask PRG
+    the server puts in the round's parameters: ``"aes"`` (AES-128-CTR, the
+    default: several times faster where the CPU has AES instructions, and
+    still correct, only slower, on a client without them) or ``"chacha20"``.
 
     Distributed differential privacy (spec/dp.md) takes the arguments of
     Flower's client-side DP wrapper: with ``noise_multiplier`` z,
@@ -140,7 +143,11 @@ class SecAggPlusWorkflow:
         clipping_norm: Optional[float] = None,
         num_sampled_clients: Optional[int] = None,
         dp_delta: float = 1e-5,
+        prg: str = "aes",
     ) -> None:
+        if prg not in ("aes", "chacha20"):
+            raise ValueError(f"`prg` must be 'aes' or 'chacha20', not {prg!r}")
+        self.prg = prg
         dp_args = (noise_multiplier, clipping_norm, num_sampled_clients)
         if any(a is not None for a in dp_args):
             if not (noise_multiplier is not None and noise_multiplier > 0
@@ -241,7 +248,7 @@ class SecAggPlusWorkflow:
         if self.num_shares == "auto":
             return Params.secagg_plus(
                 n, dim, bits, corrupt_fraction=self.corrupt_fraction,
-                dropout_fraction=self.dropout_fraction,
+                dropout_fraction=self.dropout_fraction, prg=self.prg,
             )
         if isinstance(self.num_shares, float):
             shares = max(3, int(np.ceil(self.num_shares * n)))
@@ -253,8 +260,8 @@ class SecAggPlusWorkflow:
         t = self.reconstruction_threshold
         t = max(2, int(round(t * holders))) if isinstance(t, float) else int(t)  # type: ignore[operator]
         if complete:
-            return Params(n, t, dim, bits)
-        return Params(n, t, dim, bits, degree=shares - 1, seed=os.urandom(32))
+            return Params(n, t, dim, bits, prg=self.prg)
+        return Params(n, t, dim, bits, degree=shares - 1, seed=os.urandom(32), prg=self.prg)
 
     # -- message plumbing -------------------------------------------------
 
@@ -509,11 +516,12 @@ class SecAggWorkflow(SecAggPlusWorkflow):
         modulus_range: int = 4294967296,
         timeout: Optional[float] = None,
         reveal_fit_metadata: bool = True,
+        prg: str = "aes",
     ) -> None:
         super().__init__(
             1.0, reconstruction_threshold, max_weight=max_weight, clipping_range=clipping_range,
             quantization_range=quantization_range, modulus_range=modulus_range, timeout=timeout,
-            reveal_fit_metadata=reveal_fit_metadata,
+            reveal_fit_metadata=reveal_fit_metadata, prg=prg,
         )
 
 
