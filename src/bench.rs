@@ -189,12 +189,12 @@ pub fn prg_threads() -> usize {
 
 /// Bytes per second of `prg` keystream generated and added on one thread,
 /// the way the mask PRG does it ([`add_mask`]: a fresh cipher per
-/// cache-resident chunk of 4096 elements, 4 KiB of keystream at a time added
+/// cache-resident chunk of `CHUNK` elements, 4 KiB of keystream at a time added
 /// as lanes). Generates `wanted` bytes, clamped to 8..=64 MiB so the figure
 /// is stable.
 pub fn keystream_rate(prg: Prg, bits: u8, wanted: usize) -> f64 {
     let total = wanted.clamp(FLOOR_MIN_SAMPLE_BYTES, FLOOR_SAMPLE_BYTES);
-    let mut acc = vec![1u64; 4096];
+    let mut acc = vec![1u64; prg::CHUNK];
     let chunk = acc.len() * prg::lane_bytes(bits);
     let mut done = 0usize;
     let start = Instant::now();

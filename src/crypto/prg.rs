@@ -129,9 +129,11 @@ fn fill<C: StreamCipher + StreamCipherSeek>(
     }
 }
 
-/// Elements unmasked together: 32 KiB of accumulator, so each chunk stays in
-/// L1/L2 while every mask is added into it.
-const CHUNK: usize = 4096;
+/// Elements unmasked together: 128 KiB of accumulator, so each chunk stays in
+/// L2 while every mask is added into it. Each mask starts a fresh cipher per
+/// chunk (an AES-128 key schedule costs as much as several KiB of
+/// keystream), so chunks are not made smaller than that.
+pub(crate) const CHUNK: usize = 16384;
 
 /// Adds every `(key, sign)` mask into `acc` (from element 0), chunk by chunk
 /// so that each chunk of the accumulator stays in cache while all masks are
