@@ -26,6 +26,8 @@ CONFIGS = [
     ("n=100, m=10^5, 10% drop after R1", ["--dropout", "0.1"]),
     ("n=100, m=10^6", ["--dim", "1000000"]),
     ("n=1000, m=10^4", ["--clients", "1000", "--dim", "10000"]),
+    ("n=100, m=10^6, AES-128-CTR", ["--dim", "1000000", "--prg", "aes"]),
+    ("n=1000, m=10^4, AES-128-CTR", ["--clients", "1000", "--dim", "10000", "--prg", "aes"]),
     ("n=100, m=10^5, complete graph", ["--complete"]),
     ("malicious: n=100, m=10^5", ["--malicious"]),
     ("malicious: n=100, m=10^5, 10% drop after R1", ["--malicious", "--dropout", "0.1"]),
