@@ -26,6 +26,8 @@ CONFIGS = [
     ("n=100, m=10^5, 10% drop after R1", ["--dropout", "0.1"]),
     ("n=100, m=10^6", ["--dim", "1000000"]),
     ("n=1000, m=10^4", ["--clients", "1000", "--dim", "10000"]),
+    ("n=100, m=10^6, AES-128-CTR", ["--dim", "1000000", "--prg", "aes"]),
+    ("n=1000, m=10^4, AES-128-CTR", ["--clients", "1000", "--dim", "10000", "--prg", "aes"]),
     ("n=100, m=10^5, complete graph", ["--complete"]),
     ("malicious: n=100, m=10^5", ["--malicious"]),
     ("malicious: n=100, m=10^5, 10% drop after R1", ["--malicious", "--dropout", "0.1"]),
@@ -72,9 +74,9 @@ def main():
             f"| {t('masked_input', 'server'):.1f} "
             f"| {t('consistency', 'server'):.1f} / {t('consistency', 'client_mean'):.2f} "
             f"| {t('unmask', 'server'):.1f} "
-            f"| {med(lambda r: r['prg_floor']['server_ratio']):.2f}x "
+            f"| {med(lambda r: r['floor']['server_ratio']):.2f}x "
             f"| {t('share_keys', 'client_mean'):.2f} | {t('masked_input', 'client_mean'):.2f} "
-            f"| {med(lambda r: r['prg_floor']['client_ratio']):.2f}x "
+            f"| {med(lambda r: r['floor']['client_ratio']):.2f}x "
             f"| {t('unmask', 'client_mean'):.2f} "
             f"| {med(lambda r: r['bytes']['upload_per_client'] / r['bytes']['packed_vector']):.4f} "
             f"| {med(lambda r: r['bytes']['download_per_client']) / 1000:.1f} |"

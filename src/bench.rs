@@ -2,7 +2,10 @@
 //! from the docs, and free to change with the internals it wraps).
 //!
 //! Each item runs one internal routine exactly as the protocol does, on
-//! inputs the caller sets up, so a criterion bench can time it alone.
+//! inputs the caller sets up, so a criterion bench can time it alone; and
+//! [`Floor`], the PRG floor that `secagg simulate` and the benches share.
+
+use std::time::{Duration, Instant};
 
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
@@ -11,6 +14,8 @@ use crate::Prg;
 use crate::crypto::feldman::{self, Commitments};
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::shamir::{self, Share};
+use crate::params::Params;
+use crate::simulation::{Dropouts, Report};
 
 /// Adds the mask of keystream `prg` under `key` (elements `0..acc.len()`,
 /// modulus `2^bits`) into `acc`: the keystream and the lane arithmetic of
@@ -87,4 +92,128 @@ impl Dealing {
             .collect();
         feldman::verify_batch(&items, rng)
     }
+}
+
+// ----- The PRG floor (DESIGN.md section 8) -----
+
+/// The most keystream [`Floor::measure`] generates to time the PRG.
+const FLOOR_SAMPLE_BYTES: usize = 64 << 20;
+/// The least keystream [`Floor::measure`] generates, for a stable rate.
+const FLOOR_MIN_SAMPLE_BYTES: usize = 8 << 20;
+
+/// The physical floor of DESIGN.md section 8: the keystream a client and the
+/// server of one round must generate and add, and how long that alone takes
+/// on this machine. `secagg simulate` prints its ratios; the criterion
+/// benches time the same routine ([`add_mask`], [`add_masks`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Floor {
+    /// A client's (k + 1) * m * lane bytes.
+    pub client_bytes: u64,
+    /// The server's (|U3| + sum over dropped v of |N(v) ∩ U3|) * m * lane
+    /// bytes; `None` when the round did not finish.
+    pub server_bytes: Option<u64>,
+    /// Keystream generated and added per second on one thread.
+    pub rate: f64,
+    /// The threads the PRG work is spread over.
+    pub threads: usize,
+}
+
+impl Floor {
+    /// Computes the byte counts of `report`'s round and times the round's
+    /// PRG generate-and-add on one thread ([`keystream_rate`]). `None` when
+    /// there is nothing to generate (m = 0).
+    pub fn measure(params: &Params, dropouts: &Dropouts, report: &Report) -> Option<Self> {
+        let lane = prg::lane_bytes(params.bits()) as u64;
+        let row = u64::from(params.dim()) * lane;
+        if row == 0 {
+            return None;
+        }
+        let client_bytes = (u64::from(params.degree()) + 1) * row;
+        let server_bytes = report.result.as_ref().ok().map(|agg| {
+            // The pairwise masks to remove are those of the clients that sent
+            // shares but no masked input, with their neighbours in U3.
+            let cancelled: u64 = dropouts
+                .after_shares
+                .iter()
+                .filter(|v| agg.survivors.binary_search(v).is_err())
+                .map(|&v| {
+                    params
+                        .neighbours(&report.round, v)
+                        .iter()
+                        .filter(|u| agg.survivors.binary_search(u).is_ok())
+                        .count() as u64
+                })
+                .sum();
+            (agg.survivors.len() as u64 + cancelled) * row
+        });
+        let sample = client_bytes.max(server_bytes.unwrap_or(0));
+        let rate = keystream_rate(
+            params.prg(),
+            params.bits(),
+            usize::try_from(sample).unwrap_or(usize::MAX),
+        );
+        Some(Self {
+            client_bytes,
+            server_bytes,
+            rate,
+            threads: prg_threads(),
+        })
+    }
+
+    /// The client floor on all PRG threads.
+    pub fn client(&self) -> Duration {
+        self.time(self.client_bytes)
+    }
+
+    /// The server floor on all PRG threads.
+    pub fn server(&self) -> Option<Duration> {
+        self.server_bytes.map(|b| self.time(b))
+    }
+
+    fn time(&self, bytes: u64) -> Duration {
+        Duration::from_secs_f64(bytes as f64 / self.rate.max(1.0) / self.threads.max(1) as f64)
+    }
+}
+
+/// The threads the library's PRG work runs on.
+pub fn prg_threads() -> usize {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::current_num_threads().max(1)
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        1
+    }
+}
+
+/// Bytes per second of `prg` keystream generated and added on one thread,
+/// the way the mask PRG does it ([`add_mask`]: a fresh cipher per
+/// cache-resident chunk of `CHUNK` elements, 4 KiB of keystream at a time added
+/// as lanes). Generates `wanted` bytes, clamped to 8..=64 MiB so the figure
+/// is stable.
+pub fn keystream_rate(prg: Prg, bits: u8, wanted: usize) -> f64 {
+    let total = wanted.clamp(FLOOR_MIN_SAMPLE_BYTES, FLOOR_SAMPLE_BYTES);
+    let mut acc = vec![1u64; prg::CHUNK];
+    let chunk = acc.len() * prg::lane_bytes(bits);
+    let mut done = 0usize;
+    let start = Instant::now();
+    while done < total {
+        add_mask(prg, &[7u8; 32], bits, &mut acc);
+        done += chunk;
+    }
+    std::hint::black_box(&acc);
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    done as f64 / secs
+}
+
+/// The peak resident memory of this process in bytes (`VmHWM` of
+/// /proc/self/status), on Linux; `None` elsewhere or if unreadable. In a
+/// simulated round every client lives in the same process, so this bounds
+/// the server's own peak from above.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

@@ -12,24 +12,21 @@
 //! finished with the plaintext sum, 1 when it aborted or the sum differs,
 //! 2 for bad arguments.
 
-use std::convert::Infallible;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chacha20::ChaCha20;
-use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20::ChaCha20Rng;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand_core::{CryptoRng, TryCryptoRng, TryRng, UnwrapErr};
+use rand_core::{CryptoRng, SeedableRng as _, UnwrapErr};
+use secagg::bench::Floor;
 use secagg::dp::DpConfig;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{Dropouts, Report, run_with_progress};
 use secagg::{ClientIndex, Graph, Params, Phase, Prg, ServerModel};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 /// Exit code of a round that aborted or whose sum differs from the plaintext sum.
 const EXIT_FAILED: u8 = 1;
@@ -291,77 +288,13 @@ fn params_command(args: &ParamsArgs) -> ExitCode {
 
 // ----- Randomness -----
 
-/// The deterministic generator behind `--seed`: the RFC 8439 ChaCha20
-/// keystream (zero nonce) under `SHA-256(label || seed)`. Not for real
-/// rounds: anyone who knows the seed knows every key and input.
-struct SeededRng {
-    cipher: ChaCha20,
-    key: Zeroizing<[u8; 32]>,
+/// The deterministic generator behind `--seed`: the `chacha20` crate's
+/// `ChaCha20Rng::seed_from_u64`, as the conformance vectors use it
+/// (src/conformance.rs). Not for real rounds: anyone who knows the seed
+/// knows every key and input.
+fn seeded_rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
 }
-
-/// Domain separation for [`SeededRng`] keys.
-const SEED_LABEL: &[u8] = b"secagg cli seeded rng v1";
-/// Domain separation for [`SeededRng`] rekeying.
-const REKEY_LABEL: &[u8] = b"secagg cli seeded rng rekey v1";
-
-impl SeededRng {
-    /// The generator for `seed`.
-    fn new(seed: u64) -> Self {
-        let mut h = Sha256::new();
-        h.update(SEED_LABEL);
-        h.update(seed.to_le_bytes());
-        Self::with_key(Zeroizing::new(h.finalize().into()))
-    }
-
-    fn with_key(key: Zeroizing<[u8; 32]>) -> Self {
-        Self {
-            cipher: ChaCha20::new((&*key).into(), &[0u8; 12].into()),
-            key,
-        }
-    }
-
-    /// Fills `dst` with keystream. Should the 256 GiB keystream of one key
-    /// run out, continues under `SHA-256(rekey label || key)`.
-    fn fill(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(1 << 16) {
-            while self.cipher.try_write_keystream(chunk).is_err() {
-                let mut h = Sha256::new();
-                h.update(REKEY_LABEL);
-                h.update(self.key.as_slice());
-                *self = Self::with_key(Zeroizing::new(h.finalize().into()));
-            }
-        }
-    }
-}
-
-impl fmt::Debug for SeededRng {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SeededRng { .. }")
-    }
-}
-
-impl TryRng for SeededRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.fill(&mut b);
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.fill(&mut b);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.fill(dst);
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for SeededRng {}
 
 /// A uniform value in `0..bound` (`bound > 0`), by rejection: values below
 /// `2^64 mod bound` are redrawn so every residue is equally likely.
@@ -400,7 +333,7 @@ fn simulate(
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Result<Outcome, UsageError> {
     match args.seed {
-        Some(seed) => simulate_with(args, &mut SeededRng::new(seed), progress),
+        Some(seed) => simulate_with(args, &mut seeded_rng(seed), progress),
         None => simulate_with(args, &mut UnwrapErr(getrandom::SysRng), progress),
     }
 }
@@ -657,122 +590,6 @@ fn random_inputs<R: CryptoRng + ?Sized>(params: &Params, rng: &mut R) -> Vec<Vec
         .collect()
 }
 
-// ----- The PRG floor (DESIGN.md section 8) -----
-
-/// Keystream bytes per PRG lane for `bits` (spec/crypto.md section 5).
-fn lane_bytes(bits: u8) -> usize {
-    if bits <= 32 { 4 } else { 8 }
-}
-
-/// The most keystream [`Floor::measure`] generates to time the PRG.
-const FLOOR_SAMPLE_BYTES: usize = 64 << 20;
-/// The least keystream [`Floor::measure`] generates, for a stable rate.
-const FLOOR_MIN_SAMPLE_BYTES: usize = 8 << 20;
-
-/// The physical floor of DESIGN.md section 8: the keystream a client and the
-/// server must generate and add, and how long that alone takes here.
-#[derive(Debug, Clone, Copy)]
-struct Floor {
-    /// A client's (k + 1) * m * lane bytes.
-    client_bytes: u64,
-    /// The server's (|U3| + sum over dropped v of |N(v) ∩ U3|) * m * lane
-    /// bytes; `None` when the round did not finish.
-    server_bytes: Option<u64>,
-    /// Keystream generated and added per second on one thread.
-    rate: f64,
-    /// The threads the PRG work is spread over.
-    threads: usize,
-}
-
-impl Floor {
-    /// Computes the byte counts of `report`'s round and times the round's
-    /// PRG generate-and-add on one thread (see [`keystream_rate`]).
-    /// `None` when there is nothing to generate (m = 0).
-    fn measure(params: &Params, dropouts: &Dropouts, report: &Report) -> Option<Self> {
-        let lane = lane_bytes(params.bits()) as u64;
-        let row = u64::from(params.dim()) * lane;
-        if row == 0 {
-            return None;
-        }
-        let client_bytes = (u64::from(params.degree()) + 1) * row;
-        let server_bytes = report.result.as_ref().ok().map(|agg| {
-            // The pairwise masks to remove are those of the clients that sent
-            // shares but no masked input, with their neighbours in U3.
-            let cancelled: u64 = dropouts
-                .after_shares
-                .iter()
-                .filter(|v| agg.survivors.binary_search(v).is_err())
-                .map(|&v| {
-                    params
-                        .neighbours(&report.round, v)
-                        .iter()
-                        .filter(|u| agg.survivors.binary_search(u).is_ok())
-                        .count() as u64
-                })
-                .sum();
-            (agg.survivors.len() as u64 + cancelled) * row
-        });
-        let sample = client_bytes.max(server_bytes.unwrap_or(0));
-        let rate = keystream_rate(
-            params.prg(),
-            params.bits(),
-            usize::try_from(sample).unwrap_or(usize::MAX),
-        );
-        Some(Self {
-            client_bytes,
-            server_bytes,
-            rate,
-            threads: prg_threads(),
-        })
-    }
-
-    /// The client floor on all PRG threads.
-    fn client(&self) -> Duration {
-        self.time(self.client_bytes)
-    }
-
-    /// The server floor on all PRG threads.
-    fn server(&self) -> Option<Duration> {
-        self.server_bytes.map(|b| self.time(b))
-    }
-
-    fn time(&self, bytes: u64) -> Duration {
-        Duration::from_secs_f64(bytes as f64 / self.rate / self.threads as f64)
-    }
-}
-
-/// The threads the library's PRG work runs on.
-fn prg_threads() -> usize {
-    #[cfg(feature = "parallel")]
-    {
-        rayon::current_num_threads().max(1)
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        1
-    }
-}
-
-/// Bytes per second of `prg` keystream generated and added on one thread,
-/// the way the mask PRG does it (the library's own routine): a fresh cipher
-/// per cache-resident chunk of 4096 elements, 4 KiB of keystream at a time
-/// added as lanes of [`lane_bytes`]. Generates `wanted` bytes, clamped to
-/// `FLOOR_MIN_SAMPLE_BYTES..=FLOOR_SAMPLE_BYTES` so the figure is stable.
-fn keystream_rate(prg: Prg, bits: u8, wanted: usize) -> f64 {
-    let total = wanted.clamp(FLOOR_MIN_SAMPLE_BYTES, FLOOR_SAMPLE_BYTES);
-    let mut acc = vec![1u64; 4096];
-    let chunk = acc.len() * lane_bytes(bits);
-    let mut done = 0usize;
-    let start = Instant::now();
-    while done < total {
-        secagg::bench::add_mask(prg, &[7u8; 32], bits, &mut acc);
-        done += chunk;
-    }
-    std::hint::black_box(&acc);
-    let secs = start.elapsed().as_secs_f64().max(1e-9);
-    done as f64 / secs
-}
-
 // ----- Output -----
 
 /// The phases as the table and the JSON name them.
@@ -913,7 +730,8 @@ impl Outcome {
                 .iter()
                 .map(|(i, e)| format!("client {i}: {e}"))
                 .collect::<Vec<_>>(),
-            "prg_floor": floor,
+            "floor": floor,
+            "peak_rss_bytes": secagg::bench::peak_rss_bytes(),
         })
     }
 
@@ -1121,7 +939,7 @@ struct Derived {
 /// When no safe parameters exist for the fractions.
 fn derive_params(args: &ParamsArgs) -> Result<Derived, UsageError> {
     // The label seed is not printed, so any generator will do.
-    let mut rng = SeededRng::new(0);
+    let mut rng = seeded_rng(0);
     let params = Params::secagg_plus(args.clients, 32, 1, args.corrupt, args.dropout, &mut rng)
         .map_err(|e| UsageError(e.to_string()))?;
     Ok(Derived {
@@ -1169,7 +987,6 @@ impl Derived {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::Rng as _;
 
     fn args(line: &[&str]) -> SimulateArgs {
         let mut argv = vec!["secagg", "simulate"];
@@ -1257,7 +1074,29 @@ mod tests {
         // At least the packed vector (300 * 16 bits) goes up.
         assert!(up >= 600.0 && down > 0.0);
         assert_eq!(j["misbehaving_clients"], 0);
-        assert_eq!(j["prg_floor"]["client_bytes"], (k + 1) * 300 * 4);
+        let f = &j["floor"];
+        assert_eq!(f["client_bytes"], (k + 1) * 300 * 4);
+        // U3 self masks plus the two dropped clients' pairs with U3.
+        let server_bytes = f["server_bytes"].as_u64().unwrap();
+        assert!(server_bytes >= 18 * 300 * 4 && server_bytes <= (18 + 2 * k) * 300 * 4);
+        assert_eq!(server_bytes % (300 * 4), 0);
+        let ratio = |num: &Value, den: &Value| num.as_f64().unwrap() / den.as_f64().unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+        assert!(close(
+            f["client_ratio"].as_f64().unwrap(),
+            ratio(
+                &j["timings_ms"]["masked_input"]["client_mean"],
+                &f["client_ms"]
+            )
+        ));
+        assert!(close(
+            f["server_ratio"].as_f64().unwrap(),
+            ratio(&j["timings_ms"]["unmask"]["server"], &f["server_ms"])
+        ));
+        if cfg!(target_os = "linux") {
+            // At least the 20 input vectors of 300 u64 are resident.
+            assert!(j["peak_rss_bytes"].as_u64().unwrap() > 20 * 300 * 8);
+        }
     }
 
     #[test]
@@ -1484,7 +1323,7 @@ mod tests {
 
     #[test]
     fn dropouts_are_disjoint_and_exact() {
-        let mut rng = SeededRng::new(5);
+        let mut rng = seeded_rng(5);
         let d = choose_dropouts(50, [5, 7, 9], &mut rng);
         let mut all: Vec<_> = [&d.after_keys, &d.after_shares, &d.during_unmask]
             .into_iter()
@@ -1512,27 +1351,8 @@ mod tests {
     }
 
     #[test]
-    fn seeded_rng_is_deterministic_and_seed_dependent() {
-        let draw = |seed| {
-            let mut r = SeededRng::new(seed);
-            let mut b = [0u8; 40];
-            r.fill_bytes(&mut b);
-            (b, r.next_u64())
-        };
-        assert_eq!(draw(1), draw(1));
-        assert_ne!(draw(1), draw(2));
-        // Split fills read the same stream.
-        let mut r = SeededRng::new(1);
-        let mut b = [0u8; 40];
-        r.fill_bytes(&mut b[..13]);
-        r.fill_bytes(&mut b[13..]);
-        assert_eq!(b, draw(1).0);
-        assert_eq!(format!("{:?}", SeededRng::new(1)), "SeededRng { .. }");
-    }
-
-    #[test]
     fn inputs_are_below_the_modulus() {
-        let mut rng = SeededRng::new(9);
+        let mut rng = seeded_rng(9);
         for bits in [1u8, 7, 32, 63, 64] {
             let p = Params::new(3, 2, bits, 64, Graph::Complete).unwrap();
             let inputs = random_inputs(&p, &mut rng);
@@ -1555,7 +1375,7 @@ mod tests {
         assert_eq!(majority(4), 3);
         assert_eq!(majority(99), 51);
         assert_eq!(majority(u32::MAX), 1 << 31);
-        let mut rng = SeededRng::new(2);
+        let mut rng = seeded_rng(2);
         assert!((0..1000).all(|_| below(&mut rng, 3) < 3));
         assert_eq!(below(&mut rng, 1), 0);
     }

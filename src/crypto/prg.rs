@@ -129,13 +129,21 @@ fn fill<C: StreamCipher + StreamCipherSeek>(
     }
 }
 
-/// Elements unmasked together: 32 KiB of accumulator, so each chunk stays in
-/// L1/L2 while every mask is added into it.
-const CHUNK: usize = 4096;
+/// Elements unmasked together: 128 KiB of accumulator, so each chunk stays in
+/// L2 while every mask is added into it. Each mask starts a fresh cipher per
+/// chunk (an AES-128 key schedule costs as much as several KiB of
+/// keystream), so chunks are not made smaller than that.
+pub(crate) const CHUNK: usize = 16384;
 
 /// Adds every `(key, sign)` mask into `acc` (from element 0), chunk by chunk
 /// so that each chunk of the accumulator stays in cache while all masks are
 /// applied to it; chunks run in parallel with the `parallel` feature.
+///
+/// A short vector has fewer chunks than the threads can share (m = 10^4 is
+/// three chunks): then the masks are also split into groups, each group
+/// summed into its own zeroed copy of the vector tile by tile, and the
+/// copies added into `acc`. The copies take at most about
+/// `8 * threads * CHUNK` elements in all.
 pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut [u64]) {
     let one = |(i, chunk): (usize, &mut [u64])| {
         for (key, sign) in masks {
@@ -145,7 +153,38 @@ pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        acc.par_chunks_mut(CHUNK).enumerate().for_each(one);
+        let threads = rayon::current_num_threads();
+        let chunks = acc.len().div_ceil(CHUNK);
+        let tiles = 4 * threads;
+        if threads < 2 || chunks == 0 || chunks >= tiles || masks.len() < 2 {
+            acc.par_chunks_mut(CHUNK).enumerate().for_each(one);
+            return;
+        }
+        let groups = tiles.div_ceil(chunks).min(masks.len());
+        let per = masks.len().div_ceil(groups);
+        let mut copies: Vec<Vec<u64>> = masks.chunks(per).map(|_| vec![0; acc.len()]).collect();
+        copies
+            .par_iter_mut()
+            .zip(masks.par_chunks(per))
+            .flat_map(|(copy, group)| {
+                copy.par_chunks_mut(CHUNK)
+                    .enumerate()
+                    .map(move |(i, chunk)| (group, i, chunk))
+            })
+            .for_each(|(group, i, chunk)| {
+                for (key, sign) in group {
+                    apply(prg, key, bits, i * CHUNK, chunk, *sign);
+                }
+            });
+        acc.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                for copy in &copies {
+                    for (a, c) in chunk.iter_mut().zip(&copy[i * CHUNK..]) {
+                        *a = a.wrapping_add(*c);
+                    }
+                }
+            });
     }
     #[cfg(not(feature = "parallel"))]
     acc.chunks_mut(CHUNK).enumerate().for_each(one);
@@ -227,6 +266,38 @@ mod tests {
             let mut many = vec![1u64; 3 * CHUNK + 17];
             apply_many(Prg::ChaCha20, &keys, bits, &mut many);
             assert_eq!(one, many);
+        }
+    }
+
+    #[test]
+    fn apply_many_on_short_vectors_equals_one_by_one() {
+        // Fewer chunks than threads can share: the masks are split into
+        // groups summed apart (with the `parallel` feature).
+        let keys: Vec<(PrgKey, Sign)> = (0..37u8)
+            .map(|i| {
+                (
+                    Zeroizing::new([i.wrapping_mul(7); 32]),
+                    if i % 3 == 0 { Sign::Minus } else { Sign::Plus },
+                )
+            })
+            .collect();
+        for prg in [Prg::ChaCha20, Prg::Aes128Ctr] {
+            for (bits, len) in [
+                (32u8, 1usize),
+                (32, CHUNK + 5),
+                (64, 2 * CHUNK + 1),
+                (20, 777),
+            ] {
+                let start: Vec<u64> = (0..len as u64).map(|i| i * 3 + 1).collect();
+                let mut one = start.clone();
+                for (k, s) in &keys {
+                    apply(prg, k, bits, 0, &mut one, *s);
+                }
+                let mut many = start.clone();
+                apply_many(prg, &keys, bits, &mut many);
+                assert_eq!(one, many);
+                assert!(len == 0 || many != start);
+            }
         }
     }
 

@@ -18,12 +18,15 @@
 //! # Complexity
 //!
 //! [`split`]: `O(N t)`. [`interpolate_at_zero`]: `O(t^2)` and one batch
-//! inversion.
+//! inversion; with the coefficients of a holder set computed once
+//! ([`lagrange_at_zero_batch`]), each further secret from the same holders
+//! costs `t` multiplications ([`combine_at_zero`]).
 //!
 //! # Security
 //!
-//! Every branch in [`split`] and [`interpolate_at_zero`] depends only on the
-//! public x-coordinates and threshold, never on a share value or secret.
+//! Every branch in [`split`], [`interpolate_at_zero`] and the Lagrange
+//! coefficient functions depends only on the public x-coordinates and
+//! threshold, never on a share value or secret.
 
 use core::fmt;
 
@@ -153,37 +156,138 @@ pub(super) fn split_with<R: CryptoRng + ?Sized, T>(
 }
 
 /// The secret through exactly the given shares: Lagrange interpolation of the
-/// polynomial of degree `< shares.len()` at zero.
-///
-/// `f(0) = sum_i y_i * prod_{j != i} x_j / (x_j - x_i)`, computed as
-/// `(prod_j x_j) * sum_i y_i / d_i` with `d_i = x_i * prod_{j != i} (x_j - x_i)`;
-/// the `d_i` (nonzero, as the `x_i` are distinct and nonzero) are inverted
-/// together with one batch inversion. `O(t^2)` multiplications.
+/// polynomial of degree `< shares.len()` at zero, with the coefficients of
+/// [`lagrange_at_zero`] for the shares' x-coordinates. `O(t^2)`
+/// multiplications and one field inversion.
 ///
 /// # Errors
 ///
 /// [`ShamirError::InvalidArguments`] if `shares` is empty or its x-coordinates
 /// are not distinct and nonzero.
 pub(crate) fn interpolate_at_zero(shares: &[Share]) -> Result<Scalar, ShamirError> {
-    if shares.is_empty() {
+    let xs: Vec<u32> = shares.iter().map(|s| s.x).collect();
+    let coeffs = lagrange_at_zero(&xs)?;
+    Ok(combine_at_zero(&coeffs, shares))
+}
+
+/// The Lagrange coefficients at zero of the holder set `xs`:
+/// `lambda_i = prod_{j != i} x_j / (x_j - x_i)`, so that
+/// `f(0) = sum_i lambda_i f(x_i)` for every polynomial `f` of degree
+/// `< xs.len()` (Shamir 1979, section 3). They depend on the public
+/// x-coordinates only, so one set serves every secret reconstructed from the
+/// same holders ([`combine_at_zero`]).
+///
+/// Computed as `lambda_i = (prod_j x_j) / d_i` with
+/// `d_i = x_i * prod_{j != i} (x_j - x_i)`: `O(t^2)` multiplications, the
+/// `d_i` inverted together ([`lagrange_at_zero_batch`]).
+///
+/// # Errors
+///
+/// [`ShamirError::InvalidArguments`] if `xs` is empty or its entries are not
+/// distinct and nonzero.
+pub(crate) fn lagrange_at_zero(xs: &[u32]) -> Result<Vec<Scalar>, ShamirError> {
+    let mut all = lagrange_at_zero_batch(&[xs])?;
+    all.pop().ok_or(ShamirError::InvalidArguments)
+}
+
+/// [`lagrange_at_zero`] for several holder sets at once, in order. Every
+/// denominator of every set goes through one batch inversion (Montgomery's
+/// trick: one field inversion and three multiplications per element), and the
+/// `O(t^2)` products of the sets are formed in parallel with the `parallel`
+/// feature.
+///
+/// # Errors
+///
+/// [`ShamirError::InvalidArguments`] if any set is empty or has entries that
+/// are not distinct and nonzero.
+pub(crate) fn lagrange_at_zero_batch(sets: &[&[u32]]) -> Result<Vec<Vec<Scalar>>, ShamirError> {
+    for xs in sets {
+        check_holders(xs)?;
+    }
+    // Per set: (prod_j x_j, [d_i]).
+    let one = |xs: &&[u32]| -> (Scalar, Vec<Scalar>) {
+        let den = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &xi)| {
+                let diffs = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, &xj)| i128::from(xj) - i128::from(xi));
+                product(core::iter::once(i128::from(xi)).chain(diffs))
+            })
+            .collect();
+        (product(xs.iter().map(|&x| i128::from(x))), den)
+    };
+    #[cfg(feature = "parallel")]
+    let parts: Vec<(Scalar, Vec<Scalar>)> = {
+        use rayon::prelude::*;
+        sets.par_iter().map(one).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let parts: Vec<(Scalar, Vec<Scalar>)> = sets.iter().map(one).collect();
+    let mut flat: Vec<Scalar> = parts.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    Scalar::invert_batch_alloc(&mut flat);
+    let mut inverses = flat.into_iter();
+    Ok(parts
+        .into_iter()
+        .map(|(prod, den)| {
+            inverses
+                .by_ref()
+                .take(den.len())
+                .map(|inv| prod * inv)
+                .collect()
+        })
+        .collect())
+}
+
+/// The product in the field of small integers (each below `2^33` in
+/// magnitude): as many as fit are multiplied in `i128` first, so a field
+/// multiplication covers about three factors. Branches depend on the public
+/// x-coordinates only.
+fn product(factors: impl Iterator<Item = i128>) -> Scalar {
+    let to_scalar = |v: i128| {
+        let s = Scalar::from(v.unsigned_abs());
+        if v < 0 { -s } else { s }
+    };
+    let mut out = Scalar::ONE;
+    let mut run: i128 = 1;
+    for f in factors {
+        match run.checked_mul(f) {
+            Some(v) => run = v,
+            None => {
+                out *= to_scalar(run);
+                run = f;
+            }
+        }
+    }
+    out * to_scalar(run)
+}
+
+/// `sum_i coeffs[i] * shares[i].y`: the secret through `shares` when
+/// `coeffs` are the [`lagrange_at_zero`] coefficients of their
+/// x-coordinates, in the same order (the caller's duty). `t`
+/// multiplications; the partial sums are wiped.
+pub(crate) fn combine_at_zero(coeffs: &[Scalar], shares: &[Share]) -> Scalar {
+    let mut sum = Zeroizing::new(Scalar::ZERO);
+    for (c, s) in coeffs.iter().zip(shares) {
+        *sum += c * s.y;
+    }
+    *sum
+}
+
+/// `Ok` when `xs` is a holder set [`lagrange_at_zero`] accepts: non-empty,
+/// entries distinct and nonzero.
+///
+/// # Errors
+///
+/// [`ShamirError::InvalidArguments`] otherwise.
+pub(crate) fn check_holders(xs: &[u32]) -> Result<(), ShamirError> {
+    if xs.is_empty() {
         return Err(ShamirError::InvalidArguments);
     }
-    check_xs(shares.iter().map(|s| s.x))?;
-    let xs: Vec<Scalar> = shares.iter().map(|s| Scalar::from(s.x)).collect();
-    let mut den: Vec<Scalar> = xs
-        .iter()
-        .enumerate()
-        .map(|(i, xi)| {
-            xs.iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .fold(*xi, |acc, (_, xj)| acc * (xj - xi))
-        })
-        .collect();
-    Scalar::invert_batch_alloc(&mut den);
-    let sum: Scalar = shares.iter().zip(&den).map(|(s, inv)| s.y * inv).sum();
-    let prod: Scalar = xs.iter().product();
-    Ok(prod * sum)
+    check_xs(xs.iter().copied())
 }
 
 /// `Ok` when every x is nonzero and no two are equal.
@@ -500,6 +604,68 @@ mod tests {
             interpolate_at_zero(&[share(3), share(2), share(3)]),
             Err(ShamirError::InvalidArguments)
         );
+    }
+
+    /// `lambda_i` straight from the definition, one inversion each.
+    fn fresh_lagrange(xs: &[u32]) -> Vec<Scalar> {
+        xs.iter()
+            .enumerate()
+            .map(|(i, &xi)| {
+                let (mut num, mut den) = (Scalar::ONE, Scalar::ONE);
+                for (j, &xj) in xs.iter().enumerate() {
+                    if j != i {
+                        num *= Scalar::from(xj);
+                        den *= Scalar::from(xj) - Scalar::from(xi);
+                    }
+                }
+                num * den.invert()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cached_lagrange_coefficients_equal_fresh_ones() {
+        let sets: Vec<Vec<u32>> = vec![
+            vec![1],
+            vec![1, 2, 3],
+            vec![9, 4, 7, 1000, 2],
+            vec![u32::MAX, 1, u32::MAX - 5],
+            (3..40).collect(),
+        ];
+        let views: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+        let batch = lagrange_at_zero_batch(&views).unwrap();
+        assert_eq!(batch.len(), sets.len());
+        for (xs, cached) in sets.iter().zip(&batch) {
+            let fresh = fresh_lagrange(xs);
+            assert_eq!(cached, &fresh);
+            assert_eq!(&lagrange_at_zero(xs).unwrap(), &fresh);
+            // sum_i lambda_i = 1 (interpolating the constant polynomial 1).
+            assert_eq!(cached.iter().sum::<Scalar>(), Scalar::ONE);
+        }
+        // Reused across secrets dealt to the same holders: exact each time.
+        let xs = &sets[2];
+        let mut r = rng(11);
+        for _ in 0..4 {
+            let secret = random_scalar(&mut r);
+            let shares = split(&secret, xs.len(), xs, &mut r).unwrap();
+            assert_eq!(combine_at_zero(&batch[2], &shares), secret);
+        }
+        // The set [1] has lambda = 1: the one share is the secret.
+        assert_eq!(batch[0], vec![Scalar::ONE]);
+    }
+
+    #[test]
+    fn lagrange_rejects_bad_sets() {
+        let err = Err(ShamirError::InvalidArguments);
+        assert_eq!(lagrange_at_zero(&[]), err);
+        assert_eq!(lagrange_at_zero(&[0, 1]), err);
+        assert_eq!(lagrange_at_zero(&[5, 2, 5]), err);
+        let good: &[u32] = &[1, 2];
+        assert_eq!(
+            lagrange_at_zero_batch(&[good, &[3, 3]]),
+            Err(ShamirError::InvalidArguments)
+        );
+        assert_eq!(lagrange_at_zero_batch(&[]), Ok(Vec::new()));
     }
 
     #[test]

@@ -41,6 +41,16 @@ use crate::protocol::signed::{
 };
 use crate::vector;
 
+/// The most batches R3's share check is split into (spec/crypto.md section
+/// 8.3), so that they run in parallel.
+const SHARE_BATCH_GROUPS: usize = 8;
+/// The fewest shares in one of those batches: smaller ones lose more to the
+/// multiscalar multiplication's fixed cost than they gain in parallel.
+const SHARE_BATCH_MIN: usize = 2048;
+
+/// One share to check: its dealer's commitments, its holder, its value.
+type ShareItem<'a> = (&'a feldman::Commitments, u32, curve25519_dalek::Scalar);
+
 /// Maps `f` over `items`, in parallel with the `parallel` feature; the
 /// results keep the order of `items`.
 fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
@@ -986,18 +996,22 @@ impl Server {
     /// the masks from the sum (spec/protocol.md section 5.3).
     ///
     /// 1. Every share received is checked against its dealer's Feldman
-    ///    commitments in one batched multiscalar multiplication (random
-    ///    weights from a hash of the shares, spec/crypto.md section 8); only
-    ///    if the batch fails is it bisected to find the bad shares, whose
+    ///    commitments in a few batched multiscalar multiplications run in
+    ///    parallel (random weights from a hash of the shares, spec/crypto.md
+    ///    section 8.3); only a batch that fails is bisected to find the bad
+    ///    shares, whose
     ///    holders are named ([`ClientFault::BadShare`]: proven, the
     ///    commitments are the dealer's own).
-    /// 2. Each secret is interpolated from its first t verified shares, in
-    ///    parallel with the `parallel` feature: `O(t^2)` each. A dropped
+    /// 2. Each secret is interpolated from its first t verified shares: the
+    ///    Lagrange coefficients of each distinct holder set once (`O(t^2)`,
+    ///    one batch inversion for all sets), then `t` multiplications per
+    ///    secret, in parallel with the `parallel` feature. A dropped
     ///    client's mask key must reproduce its advertised `s_pk`; when it
     ///    does not, its own commitments convict it
     ///    ([`ClientFault::SecretMismatch`]) and the round ends.
     /// 3. The masks are derived (for a dropped client, one key agreement per
-    ///    surviving neighbour), in parallel, and removed from the sum.
+    ///    surviving neighbour, every pair in parallel) and removed from the
+    ///    sum chunk by chunk ([`prg::apply_many`]).
     ///
     /// Outcomes are taken in a fixed order, U3 ascending then the dropped
     /// ascending, so the failure reported and the faults recorded do not
@@ -1042,54 +1056,85 @@ impl Server {
             list.retain(|s| bad.binary_search(&(*owner, s.x)).is_err());
             list.sort_unstable_by_key(|s| s.x);
         }
-        let outcomes = par_map(jobs, |(owner, list, s_pk)| {
-            if list.len() < t {
-                return (owner, s_pk, Err(list.len()));
-            }
-            (owner, s_pk, Ok(shamir::interpolate_at_zero(&list[..t])))
-        });
-        let mut secrets = Vec::with_capacity(outcomes.len());
+        // The holder set of each secret is the x-coordinates of its first t
+        // verified shares. Sets recur (every secret of a complete graph with
+        // no bad share has the same one), so each distinct set's Lagrange
+        // coefficients are computed once, every set's denominators inverted
+        // in one batch, and each secret is then t multiplications.
+        let mut holder_sets: BTreeMap<Vec<u32>, usize> = BTreeMap::new();
+        let set_of: Vec<Option<usize>> = jobs
+            .iter()
+            .map(|(_, list, _)| {
+                let xs: Vec<u32> = list.get(..t)?.iter().map(|s| s.x).collect();
+                shamir::check_holders(&xs).ok()?;
+                let next = holder_sets.len();
+                Some(*holder_sets.entry(xs).or_insert(next))
+            })
+            .collect();
+        let mut distinct: Vec<&[u32]> = vec![&[]; holder_sets.len()];
+        for (xs, &i) in &holder_sets {
+            distinct[i] = xs;
+        }
+        let Ok(coefficients) = shamir::lagrange_at_zero_batch(&distinct) else {
+            return Err(self.abort(Phase::Unmask, 0));
+        };
+        let outcomes = par_map(
+            jobs.into_iter().zip(set_of).collect(),
+            |((owner, list, s_pk), set)| {
+                if list.len() < t {
+                    return (owner, s_pk, Err(list.len()));
+                }
+                let secret = set
+                    .and_then(|i| coefficients.get(i))
+                    .map(|c| shamir::combine_at_zero(c, &list[..t]));
+                (owner, s_pk, Ok(secret))
+            },
+        );
+        // Survivors' self-mask keys; each dropped client's X25519 mask secret.
+        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(outcomes.len());
+        let mut dropped_sk = Vec::with_capacity(dropped.len());
         for (owner, s_pk, outcome) in outcomes {
             let secret = match outcome {
-                Ok(Ok(secret)) => secret,
-                Ok(Err(_)) => return Err(self.abort(Phase::Unmask, 0)),
+                Ok(Some(secret)) => crate::crypto::secret::SecretScalar(secret),
+                Ok(None) => return Err(self.abort(Phase::Unmask, 0)),
                 Err(have) => return Err(self.abort(Phase::Unmask, have)),
             };
-            if let Some(pk) = s_pk
-                && kx::public_key(&kx::mask_secret(&secret, &round)) != pk
-            {
+            let Some(pk) = s_pk else {
+                // A survivor's self mask is taken away.
+                tasks.push((kx::self_mask_key(&secret.0, &session, owner), Sign::Minus));
+                continue;
+            };
+            let s_sk = kx::mask_secret(&secret.0, &round);
+            if kx::public_key(&s_sk) != pk {
                 // Its shares were verified against its own commitments: it
                 // dealt a key other than the one it advertised.
                 self.state = State::Over;
                 return Err(self.record(owner, ClientFault::SecretMismatch, Outcome::Aborted));
             }
-            secrets.push((
-                owner,
-                s_pk.is_some(),
-                crate::crypto::secret::SecretScalar(secret),
-            ));
+            dropped_sk.push((owner, s_sk));
         }
+        // A dropped client's pairwise masks with U3 are taken away: u added
+        // +PRG when u < v, and vice versa. One key agreement per pair, every
+        // pair of every dropped client in parallel.
         let u3 = &self.u3;
         let topo = &self.topo;
         let keys = &self.keys;
-        let masks = par_map(secrets, |(owner, is_dropped, secret)| {
-            if !is_dropped {
-                // A survivor's self mask is taken away.
-                return vec![(kx::self_mask_key(&secret.0, &session, owner), Sign::Minus)];
-            }
-            // A dropped client's pairwise masks with U3 are taken away: u
-            // added +PRG when u < v, and vice versa.
-            let s_sk = kx::mask_secret(&secret.0, &round);
-            topo.restrict(owner, u3, false)
-                .into_iter()
-                .filter_map(|u| {
-                    let shared = kx::agree(&s_sk, &keys.get(&u)?.1)?;
-                    let key = kx::pair_mask_key(&shared, &session, u, owner);
-                    Some((key, if u < owner { Sign::Minus } else { Sign::Plus }))
-                })
-                .collect()
+        let pairs: Vec<(usize, ClientIndex)> = dropped_sk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (v, _))| {
+                topo.restrict(*v, u3, false)
+                    .into_iter()
+                    .map(move |u| (i, u))
+            })
+            .collect();
+        let pair_keys = par_map(pairs, |(i, u)| {
+            let (v, s_sk) = dropped_sk.get(i)?;
+            let shared = kx::agree(s_sk, &keys.get(&u)?.1)?;
+            let key = kx::pair_mask_key(&shared, &session, u, *v);
+            Some((key, if u < *v { Sign::Minus } else { Sign::Plus }))
         });
-        let tasks: Vec<(PrgKey, Sign)> = masks.into_iter().flatten().collect();
+        tasks.extend(pair_keys.into_iter().flatten());
         let bits = self.params.bits();
         prg::apply_many(self.params.prg(), &tasks, bits, &mut sum);
         vector::reduce(&mut sum, bits);
@@ -1102,10 +1147,12 @@ impl Server {
     }
 
     /// The `(owner, holder)` pairs, ascending, whose share fails the
-    /// owner's commitments (or whose owner has none that decode). One
-    /// batched check of every share; bisection only when it fails. The
-    /// batch weights come from a hash of the session and every share
-    /// checked, so they are fixed only once the shares are.
+    /// owner's commitments (or whose owner has none that decode). The
+    /// shares, in order, are cut into at most [`SHARE_BATCH_GROUPS`]
+    /// consecutive groups of at least [`SHARE_BATCH_MIN`], each one batched
+    /// check (in parallel); bisection only in a group that fails. The batch
+    /// weights come from a hash of the session and every share checked, so
+    /// they are fixed only once the shares are.
     fn bad_shares(
         &self,
         jobs: &[(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)],
@@ -1132,12 +1179,28 @@ impl Server {
             }
         }
         let seed: [u8; 32] = transcript.finalize().into();
-        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
-        if !feldman::verify_batch(&items, &mut rng) {
-            for i in feldman::find_bad(&items, &mut rng) {
-                if let Some(&pair) = whose.get(i) {
-                    bad.push(pair);
-                }
+        // Consecutive groups checked as separate batches, in parallel; group
+        // g draws its weights from stream g of the seeded generator.
+        let size = items
+            .len()
+            .div_ceil(SHARE_BATCH_GROUPS)
+            .max(SHARE_BATCH_MIN);
+        let groups: Vec<(usize, &[ShareItem<'_>])> = items.chunks(size).enumerate().collect();
+        let failed = par_map(groups, |(g, group)| {
+            let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
+            rng.set_stream(g as u64);
+            if feldman::verify_batch(group, &mut rng) {
+                Vec::new()
+            } else {
+                feldman::find_bad(group, &mut rng)
+                    .into_iter()
+                    .map(|i| g * size + i)
+                    .collect()
+            }
+        });
+        for i in failed.into_iter().flatten() {
+            if let Some(&pair) = whose.get(i) {
+                bad.push(pair);
             }
         }
         bad.sort_unstable();
