@@ -65,6 +65,27 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) ->
     }
 }
 
+/// Messages from this many bytes up are hashed on another thread while
+/// they are checked and added (with the `parallel` feature); below it the
+/// hand-off costs more than it saves.
+#[cfg(feature = "parallel")]
+const JOIN_MIN_BYTES: usize = 1 << 16;
+
+/// Runs `a` and `b`, side by side with the `parallel` feature when `len` is
+/// at least `JOIN_MIN_BYTES` (64 KiB), else one after the other.
+fn join_large<A: Send, B: Send>(
+    len: usize,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    #[cfg(feature = "parallel")]
+    if len >= JOIN_MIN_BYTES {
+        return rayon::join(a, b);
+    }
+    let _ = len;
+    (a(), b())
+}
+
 /// What [`Server::close_phase`] hands back.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -331,13 +352,23 @@ impl Server {
     /// (the table of spec/protocol.md section 5.4);
     /// [`Error::Misuse`] once the round is over.
     pub fn receive(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        if !self.excluded.contains(&from) && self.accepted.get(&from) == Some(&digest) {
-            // A byte-identical resend (an at-least-once transport retrying):
-            // the first copy already counted, this one changes nothing.
-            return Ok(());
-        }
-        let result = self.intake(from, bytes);
+        let digest = |bytes: &[u8]| -> [u8; 32] { Sha256::digest(bytes).into() };
+        let (digest, result) =
+            if !self.excluded.contains(&from) && self.accepted.contains_key(&from) {
+                let digest = digest(bytes);
+                if self.accepted.get(&from) == Some(&digest) {
+                    // A byte-identical resend (an at-least-once transport
+                    // retrying): the first copy already counted, this one
+                    // changes nothing.
+                    return Ok(());
+                }
+                (digest, self.intake(from, bytes))
+            } else {
+                // A first message from `from` in this phase: its digest is
+                // only kept, so it is taken beside the intake (a masked
+                // input's hash costs about as much as adding it to the sum).
+                join_large(bytes.len(), || digest(bytes), || self.intake(from, bytes))
+            };
         if result.is_ok() {
             self.accepted.insert(from, digest);
         }
