@@ -12,6 +12,7 @@ use rand_core::CryptoRng;
 
 use crate::Prg;
 use crate::crypto::feldman::{self, Commitments};
+use crate::crypto::kx;
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::shamir::{self, Share};
 use crate::params::Params;
@@ -116,6 +117,49 @@ pub struct Floor {
     pub rate: f64,
     /// The threads the PRG work is spread over.
     pub threads: usize,
+    /// The public-key work the keystream floor leaves out, which no
+    /// implementation of the protocol avoids either.
+    pub public_key: PublicKeyWork,
+}
+
+/// The elliptic-curve work of a round that no implementation of spec/
+/// avoids, on top of the keystream: what the server must do in R3 and the
+/// least a client must do in R2, counted for `report`'s round and timed
+/// on this machine ([`agreement_rate`], [`decompress_rate`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PublicKeyWork {
+    /// The server's X25519 agreements in R3: one per pair of a dropped
+    /// client and a neighbour in U3 (to rebuild their pairwise mask key),
+    /// plus one per dropped client (its rebuilt key must reproduce its
+    /// advertised `s_pk`). `None` when the round did not finish.
+    pub server_agreements: Option<u64>,
+    /// The Ristretto255 points a client decodes in R2 to check the shares
+    /// it was dealt: `2 t` per neighbour (spec/crypto.md section 8.3).
+    pub client_points: u64,
+    /// X25519 agreements per second on one thread.
+    pub agreement_rate: f64,
+    /// Ristretto255 decodings per second on one thread.
+    pub decompress_rate: f64,
+}
+
+impl PublicKeyWork {
+    /// The server's agreements on all threads.
+    pub fn server(&self, threads: usize) -> Option<Duration> {
+        self.server_agreements
+            .map(|a| per_thread(a as f64 / self.agreement_rate.max(1.0), threads))
+    }
+
+    /// A client's decodings on all threads.
+    pub fn client(&self, threads: usize) -> Duration {
+        per_thread(
+            self.client_points as f64 / self.decompress_rate.max(1.0),
+            threads,
+        )
+    }
+}
+
+fn per_thread(secs: f64, threads: usize) -> Duration {
+    Duration::from_secs_f64(secs / threads.max(1) as f64)
 }
 
 impl Floor {
@@ -129,14 +173,18 @@ impl Floor {
             return None;
         }
         let client_bytes = (u64::from(params.degree()) + 1) * row;
-        let server_bytes = report.result.as_ref().ok().map(|agg| {
-            // The pairwise masks to remove are those of the clients that sent
-            // shares but no masked input, with their neighbours in U3.
-            let cancelled: u64 = dropouts
+        // The pairwise masks to remove are those of the clients that sent
+        // shares but no masked input, with their neighbours in U3: one
+        // agreement each, and one more per such client for its s_pk.
+        let removed = report.result.as_ref().ok().map(|agg| {
+            let dropped: Vec<_> = dropouts
                 .after_shares
                 .iter()
                 .filter(|v| agg.survivors.binary_search(v).is_err())
-                .map(|&v| {
+                .collect();
+            let cancelled: u64 = dropped
+                .iter()
+                .map(|&&v| {
                     params
                         .neighbours(&report.round, v)
                         .iter()
@@ -144,8 +192,15 @@ impl Floor {
                         .count() as u64
                 })
                 .sum();
-            (agg.survivors.len() as u64 + cancelled) * row
+            (agg.survivors.len() as u64, cancelled, dropped.len() as u64)
         });
+        let server_bytes = removed.map(|(u3, cancelled, _)| (u3 + cancelled) * row);
+        let public_key = PublicKeyWork {
+            server_agreements: removed.map(|(_, cancelled, dropped)| cancelled + dropped),
+            client_points: 2 * u64::from(params.degree()) * u64::from(params.threshold()),
+            agreement_rate: agreement_rate(),
+            decompress_rate: decompress_rate(),
+        };
         let sample = client_bytes.max(server_bytes.unwrap_or(0));
         let rate = keystream_rate(
             params.prg(),
@@ -157,7 +212,18 @@ impl Floor {
             server_bytes,
             rate,
             threads: prg_threads(),
+            public_key,
         })
+    }
+
+    /// The server floor with its public-key work, on all threads.
+    pub fn server_with_public_key(&self) -> Option<Duration> {
+        Some(self.server()? + self.public_key.server(self.threads)?)
+    }
+
+    /// The client floor with its public-key work, on all threads.
+    pub fn client_with_public_key(&self) -> Duration {
+        self.client() + self.public_key.client(self.threads)
     }
 
     /// The client floor on all PRG threads.
@@ -171,8 +237,47 @@ impl Floor {
     }
 
     fn time(&self, bytes: u64) -> Duration {
-        Duration::from_secs_f64(bytes as f64 / self.rate.max(1.0) / self.threads.max(1) as f64)
+        per_thread(bytes as f64 / self.rate.max(1.0), self.threads)
     }
+}
+
+/// How many operations [`agreement_rate`] and [`decompress_rate`] time.
+const PUBLIC_KEY_SAMPLE: u32 = 256;
+
+/// X25519 agreements per second on one thread, through the routine the
+/// server uses to rebuild a pairwise mask key (`kx::agree`).
+pub fn agreement_rate() -> f64 {
+    let secret = x25519_dalek::StaticSecret::from([0x42u8; 32]);
+    let peers: Vec<[u8; 32]> = (0..PUBLIC_KEY_SAMPLE)
+        .map(|i| {
+            let mut sk = [0x17u8; 32];
+            sk[..4].copy_from_slice(&i.to_le_bytes());
+            kx::public_key(&x25519_dalek::StaticSecret::from(sk))
+        })
+        .collect();
+    let start = Instant::now();
+    let agreed = peers
+        .iter()
+        .filter(|pk| kx::agree(&secret, pk).is_some())
+        .count();
+    std::hint::black_box(agreed);
+    f64::from(PUBLIC_KEY_SAMPLE) / start.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// Ristretto255 decodings per second on one thread (a point of a Feldman
+/// commitment, [`Commitments`]).
+pub fn decompress_rate() -> f64 {
+    let mut point = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+    let encoded: Vec<_> = (0..PUBLIC_KEY_SAMPLE)
+        .map(|_| {
+            point += curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+            point.compress()
+        })
+        .collect();
+    let start = Instant::now();
+    let decoded = encoded.iter().filter(|c| c.decompress().is_some()).count();
+    std::hint::black_box(decoded);
+    f64::from(PUBLIC_KEY_SAMPLE) / start.elapsed().as_secs_f64().max(1e-9)
 }
 
 /// The threads the library's PRG work runs on.

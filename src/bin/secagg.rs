@@ -682,6 +682,17 @@ impl Outcome {
                 "server_bytes": f.server_bytes,
                 "server_ms": f.server().map(ms),
                 "server_ratio": f.server().map(|s| ms(r.times[4].server) / ms(s).max(1e-9)),
+                "agreements_per_s_one_thread": f.public_key.agreement_rate,
+                "decompress_per_s_one_thread": f.public_key.decompress_rate,
+                "client_points": f.public_key.client_points,
+                "client_with_public_key_ms": ms(f.client_with_public_key()),
+                "client_ratio_with_public_key":
+                    ms(r.times[2].client_mean) / ms(f.client_with_public_key()).max(1e-9),
+                "server_agreements": f.public_key.server_agreements,
+                "server_with_public_key_ms": f.server_with_public_key().map(ms),
+                "server_ratio_with_public_key": f
+                    .server_with_public_key()
+                    .map(|s| ms(r.times[4].server) / ms(s).max(1e-9)),
             })
         });
         json!({
@@ -845,6 +856,32 @@ impl Outcome {
                         ms(floor),
                         threads(f.threads),
                         ms(r.times[4].server) / ms(floor).max(1e-9)
+                    ),
+                ));
+            }
+            rows.push((
+                "+ public key, client",
+                format!(
+                    "{} points to decode: {:.3} ms on {}; R2 client mean is {:.2} x both",
+                    grouped(f.public_key.client_points),
+                    ms(f.public_key.client(f.threads)),
+                    threads(f.threads),
+                    ms(r.times[2].client_mean) / ms(f.client_with_public_key()).max(1e-9)
+                ),
+            ));
+            if let (Some(agreements), Some(pk), Some(both)) = (
+                f.public_key.server_agreements,
+                f.public_key.server(f.threads),
+                f.server_with_public_key(),
+            ) {
+                rows.push((
+                    "+ public key, server",
+                    format!(
+                        "{} X25519 agreements: {:.3} ms on {}; R3 server is {:.2} x both",
+                        grouped(agreements),
+                        ms(pk),
+                        threads(f.threads),
+                        ms(r.times[4].server) / ms(both).max(1e-9)
                     ),
                 ));
             }
@@ -1092,6 +1129,23 @@ mod tests {
         assert!(close(
             f["server_ratio"].as_f64().unwrap(),
             ratio(&j["timings_ms"]["unmask"]["server"], &f["server_ms"])
+        ));
+        // The public-key work: 2 t points per neighbour for a client; one
+        // agreement per dropped client and per pair of it with U3.
+        assert_eq!(f["client_points"], 2 * k * t);
+        let agreements = f["server_agreements"].as_u64().unwrap();
+        let pairs = server_bytes / (300 * 4) - 18;
+        assert_eq!(agreements, pairs + 2);
+        for (with, alone) in [("client", "client"), ("server", "server")] {
+            let both = f[format!("{with}_with_public_key_ms")].as_f64().unwrap();
+            assert!(both > f[format!("{alone}_ms")].as_f64().unwrap());
+        }
+        assert!(close(
+            f["server_ratio_with_public_key"].as_f64().unwrap(),
+            ratio(
+                &j["timings_ms"]["unmask"]["server"],
+                &f["server_with_public_key_ms"]
+            )
         ));
         if cfg!(target_os = "linux") {
             // At least the 20 input vectors of 300 u64 are resident.
