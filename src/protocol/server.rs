@@ -1138,13 +1138,17 @@ impl Server {
         let failed = self.failed_secrets(&owners, &candidates);
         // Only the secrets that failed (or had no candidate) are rebuilt from
         // verified shares.
-        let rechecked = par_map(failed, |i| {
-            let (owner, list, _) = &jobs[i];
-            (i, Self::recheck(&session, *owner, list, committed[i], t))
-        });
+        let rechecked = par_map(
+            failed
+                .into_iter()
+                .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i).copied().flatten())))
+                .collect(),
+            |(i, (owner, list, _), c)| (i, Self::recheck(&session, *owner, list, c, t)),
+        );
         let mut faults: Vec<(ClientIndex, ClientIndex)> = rechecked
             .iter()
-            .flat_map(|(i, (bad, _))| bad.iter().map(|&x| (owners[*i], x)))
+            .filter_map(|(i, (bad, _))| Some((*owners.get(*i)?, bad)))
+            .flat_map(|(owner, bad)| bad.iter().map(move |&x| (owner, x)))
             .collect();
         faults.sort_unstable();
         for (owner, x) in faults {
@@ -1155,7 +1159,9 @@ impl Server {
             .map(|c| Ok(c.map(|(secret, _)| secret)))
             .collect();
         for (i, (_, outcome)) in rechecked {
-            outcomes[i] = outcome;
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = outcome;
+            }
         }
         // Survivors' self-mask keys; each dropped client's X25519 mask secret.
         let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(outcomes.len());
