@@ -18,7 +18,10 @@
 //! [`verify_batch`] checks many shares at once with one multiscalar
 //! multiplication and random 128-bit weights: a batch containing any wrong
 //! share passes with probability at most `2^-128`; [`find_bad`] then names
-//! the wrong ones by bisection.
+//! the wrong ones by bisection. [`verify_secret`] and
+//! [`verify_secrets_batch`] check reconstructed secrets against their
+//! constant-term commitments `C_0` alone, the same check at `x = 0` (the
+//! server's, spec/crypto.md section 8.3).
 //!
 //! # Security
 //!
@@ -38,7 +41,10 @@
 //! multiplication of size `t`. [`verify_batch`] over `M` items: one of size
 //! at most `M t` (fewer when consecutive items share their commitments).
 //! [`find_bad`] with `b` wrong items among `M`: about `2 b log2(M / b)`
-//! batch checks of shrinking size.
+//! batch checks of shrinking size. [`verify_secrets_batch`] over `M`
+//! secrets: one of size `M` (one constant-term commitment each, decoded
+//! alone by [`decode_constant_term`]); [`find_bad_secrets`] as
+//! [`find_bad`].
 
 use core::fmt;
 
