@@ -1365,7 +1365,10 @@ impl ServerRun<'_> {
         // Attribution: names roster members once each, and a bad share is
         // never blamed on a holder whose own answer was accepted unchanged
         // (every share it holds passed its dealer's commitments, the same
-        // commitments the server checks against).
+        // commitments the server checks a share against when the secret
+        // rebuilt from the first t failed its C_0). A wrong share outside
+        // the first t of a secret that passed is not checked, so a liar may
+        // go unnamed: this asserts no more than that nobody is framed.
         let blamed: Vec<ClientIndex> = agg.misbehaved.iter().map(|(u, _)| *u).collect();
         assert!(
             blamed.windows(2).all(|w| w[0] < w[1]),
@@ -1423,7 +1426,8 @@ impl ServerRun<'_> {
 /// (their accepted masked vectors taken at face value) or a typed abort;
 /// and no holder whose answer was its own is named `BadShare`, no dealer
 /// whose keys and commitments were its own `SecretMismatch` (strict: every
-/// share is checked against its dealer's own commitments).
+/// secret is checked against its dealer's own `C_0`, and when that fails
+/// every share of it against the dealer's own commitments).
 pub fn server(data: &[u8]) {
     let mut inp = Input(data);
     let scenario = usize::from(inp.u8()) % SERVER_SHAPES.len();

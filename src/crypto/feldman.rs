@@ -18,7 +18,10 @@
 //! [`verify_batch`] checks many shares at once with one multiscalar
 //! multiplication and random 128-bit weights: a batch containing any wrong
 //! share passes with probability at most `2^-128`; [`find_bad`] then names
-//! the wrong ones by bisection.
+//! the wrong ones by bisection. [`verify_secret`] and
+//! [`verify_secrets_batch`] check reconstructed secrets against their
+//! constant-term commitments `C_0` alone, the same check at `x = 0` (the
+//! server's, spec/crypto.md section 8.3).
 //!
 //! # Security
 //!
@@ -38,7 +41,10 @@
 //! multiplication of size `t`. [`verify_batch`] over `M` items: one of size
 //! at most `M t` (fewer when consecutive items share their commitments).
 //! [`find_bad`] with `b` wrong items among `M`: about `2 b log2(M / b)`
-//! batch checks of shrinking size.
+//! batch checks of shrinking size. [`verify_secrets_batch`] over `M`
+//! secrets: one of size `M` (one constant-term commitment each, decoded
+//! alone by [`decode_constant_term`]); [`find_bad_secrets`] as
+//! [`find_bad`].
 
 use core::fmt;
 
@@ -282,41 +288,108 @@ pub(crate) fn find_bad<R: CryptoRng + ?Sized>(
     items: &[(&Commitments, u32, Scalar)],
     rng: &mut R,
 ) -> Vec<usize> {
+    find_bad_by(items, rng, &verify_batch, &|(c, x, y)| {
+        verify_share(c, *x, y)
+    })
+}
+
+/// Whether `secret G == c0`: `secret` is the value committed to by a
+/// sharing whose constant-term commitment is `c0` (the share check of
+/// [`verify_share`] at `x = 0` against `C_0` alone). Constant time in
+/// `secret`.
+///
+/// Implements spec/crypto.md section 8.3 (the secret check).
+pub(crate) fn verify_secret(c0: &RistrettoPoint, secret: &Scalar) -> bool {
+    RISTRETTO_BASEPOINT_TABLE * secret == *c0
+}
+
+/// Whether every item `(C_0,i, s_i)` passes [`verify_secret`], checked at
+/// once: with random 128-bit weights `r_i`,
+///
+/// ```text
+/// (sum_i r_i s_i) G == sum_i r_i C_0,i
+/// ```
+///
+/// one variable-time multiscalar multiplication of one point per item (the
+/// left side, a combination of secrets, in constant time and wiped). This
+/// is [`verify_batch`] with one-point commitments at `x = 0`, so the same
+/// bound holds: if any item is wrong it returns true with probability at
+/// most `2^-128` over the weights (spec/crypto.md section 8.3). An empty
+/// batch is true. Draws 16 bytes from `rng` per item.
+pub(crate) fn verify_secrets_batch<R: CryptoRng + ?Sized>(
+    items: &[(&RistrettoPoint, &Scalar)],
+    rng: &mut R,
+) -> bool {
+    let mut combined = Zeroizing::new(Scalar::ZERO);
+    let mut weights = Vec::with_capacity(items.len());
+    for &(_, s) in items {
+        let r = weight(rng);
+        *combined += r * s;
+        weights.push(r);
+    }
+    let expected =
+        RistrettoPoint::vartime_multiscalar_mul(&weights, items.iter().map(|&(c0, _)| c0));
+    let actual = RISTRETTO_BASEPOINT_TABLE * &*combined;
+    actual == expected
+}
+
+/// [`find_bad`] for [`verify_secrets_batch`]: the positions of the items
+/// that fail [`verify_secret`], ascending, by bisection (call it after the
+/// batch has failed).
+pub(crate) fn find_bad_secrets<R: CryptoRng + ?Sized>(
+    items: &[(&RistrettoPoint, &Scalar)],
+    rng: &mut R,
+) -> Vec<usize> {
+    find_bad_by(items, rng, &verify_secrets_batch, &|(c0, s)| {
+        verify_secret(c0, s)
+    })
+}
+
+/// The bisection behind [`find_bad`] and [`find_bad_secrets`]: `batch`
+/// checks a run of items, `single` one item.
+fn find_bad_by<T, R: ?Sized>(
+    items: &[T],
+    rng: &mut R,
+    batch: &dyn Fn(&[T], &mut R) -> bool,
+    single: &dyn Fn(&T) -> bool,
+) -> Vec<usize> {
     let mut bad = Vec::new();
     let mid = items.len() / 2;
     if items.len() <= 1 {
-        bisect(items, 0, rng, &mut bad);
+        bisect(items, 0, rng, &mut bad, batch, single);
     } else {
         // The caller's batch already failed: start from the halves.
         let (left, right) = items.split_at(mid);
-        bisect(left, 0, rng, &mut bad);
-        bisect(right, mid, rng, &mut bad);
+        bisect(left, 0, rng, &mut bad, batch, single);
+        bisect(right, mid, rng, &mut bad, batch, single);
     }
     bad
 }
 
 /// Appends to `bad` the positions (plus `offset`) of the wrong items.
-fn bisect<R: CryptoRng + ?Sized>(
-    items: &[(&Commitments, u32, Scalar)],
+fn bisect<T, R: ?Sized>(
+    items: &[T],
     offset: usize,
     rng: &mut R,
     bad: &mut Vec<usize>,
+    batch: &dyn Fn(&[T], &mut R) -> bool,
+    single: &dyn Fn(&T) -> bool,
 ) {
     match items {
         [] => {}
-        [(c, x, y)] => {
-            if !verify_share(c, *x, y) {
+        [item] => {
+            if !single(item) {
                 bad.push(offset);
             }
         }
         _ => {
-            if verify_batch(items, rng) {
+            if batch(items, rng) {
                 return;
             }
             let mid = items.len() / 2;
             let (left, right) = items.split_at(mid);
-            bisect(left, offset, rng, bad);
-            bisect(right, offset + mid, rng, bad);
+            bisect(left, offset, rng, bad, batch, single);
+            bisect(right, offset + mid, rng, bad, batch, single);
         }
     }
 }
@@ -329,6 +402,15 @@ pub(crate) fn constant_term(c: &Commitments) -> RistrettoPoint {
         .first()
         .copied()
         .unwrap_or_else(RistrettoPoint::identity)
+}
+
+/// Decodes the constant-term commitment `C_0` alone from the first 32 bytes
+/// of an encoding (spec/crypto.md section 8.2), without decompressing the
+/// other `t - 1` points. `None` when `bytes` is shorter than 32 bytes or
+/// they are not the canonical encoding of a point. Total.
+pub(crate) fn decode_constant_term(bytes: &[u8]) -> Option<RistrettoPoint> {
+    let first = bytes.get(..POINT_LEN)?;
+    CompressedRistretto::from_slice(first).ok()?.decompress()
 }
 
 /// `1, x, x^2, ..., x^{count-1}` as scalars.
@@ -494,6 +576,49 @@ mod tests {
         ];
         assert!(!verify_batch(&items, &mut r));
         assert_eq!(find_bad(&items, &mut r), vec![0, 1]);
+    }
+
+    #[test]
+    fn secrets_check_against_their_constant_term() {
+        let mut r = rng(30);
+        let dealers: Vec<_> = (0..40).map(|i| dealt(9, 4, 300 + i)).collect();
+        let c0: Vec<RistrettoPoint> = dealers.iter().map(|(_, _, c)| constant_term(c)).collect();
+        // C_0 decodes from the first 32 bytes of the full encoding alone.
+        for ((_, _, c), point) in dealers.iter().zip(&c0) {
+            assert_eq!(decode_constant_term(&c.encode()), Some(*point));
+            assert_eq!(decode_constant_term(&c.encode()[..32]), Some(*point));
+        }
+        assert_eq!(decode_constant_term(&[0u8; 31]), None);
+        assert_eq!(decode_constant_term(&[0xff; 32]), None);
+        let secrets: Vec<Scalar> = dealers.iter().map(|(s, _, _)| *s).collect();
+        let good: Vec<(&RistrettoPoint, &Scalar)> = c0.iter().zip(&secrets).collect();
+        assert!(good.iter().all(|(c, s)| verify_secret(c, s)));
+        assert!(verify_secrets_batch(&good, &mut r));
+        assert!(verify_secrets_batch(&[], &mut r));
+        // The secret rebuilt from a share off by one fails, by the batch and
+        // alone, and bisection finds exactly the wrong ones.
+        let (secret, mut shares, c) = dealt(7, 3, 31);
+        shares[1].y += Scalar::ONE;
+        let moved = interpolate_at_zero(&shares[..3]).unwrap();
+        assert_ne!(moved, secret);
+        assert!(!verify_secret(&constant_term(&c), &moved));
+        let wrong: Vec<Scalar> = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if i % 13 == 5 { s + Scalar::ONE } else { *s })
+            .collect();
+        let items: Vec<(&RistrettoPoint, &Scalar)> = c0.iter().zip(&wrong).collect();
+        assert!(!verify_secrets_batch(&items, &mut r));
+        assert_eq!(find_bad_secrets(&items, &mut r), vec![5, 18, 31]);
+        // Another dealer's C_0 is wrong too; errors that cancel unweighted
+        // (+d on one, -d on another of the same C_0) are caught.
+        let swapped = [(&c0[1], &secrets[0])];
+        assert!(!verify_secrets_batch(&swapped, &mut r));
+        let d = random_scalar(&mut r);
+        let (plus, minus) = (secrets[0] + d, secrets[0] - d);
+        let cancel = [(&c0[0], &plus), (&c0[0], &minus)];
+        assert!(!verify_secrets_batch(&cancel, &mut r));
+        assert_eq!(find_bad_secrets(&cancel, &mut r), vec![0, 1]);
     }
 
     #[test]

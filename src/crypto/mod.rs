@@ -42,9 +42,13 @@ pub mod labels {
     /// Prefix of the hash that seeds the weights of the server's batched
     /// share check.
     pub const SHARE_BATCH: &[u8] = b"secagg/v2/share-batch";
+    /// Prefix of the hash that seeds the weights of the server's batched
+    /// check of reconstructed secrets against their constant-term
+    /// commitments.
+    pub const SECRET_BATCH: &[u8] = b"secagg/v2/secret-batch";
 
     /// Every label, for the spec-agreement test.
-    pub const ALL: [&[u8]; 13] = [
+    pub const ALL: [&[u8]; 14] = [
         SESSION,
         SHARE_KEY,
         SHARE_AAD,
@@ -58,6 +62,7 @@ pub mod labels {
         SIG_CONSISTENCY,
         SURVIVOR_SET,
         SHARE_BATCH,
+        SECRET_BATCH,
     ];
 }
 

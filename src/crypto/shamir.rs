@@ -9,10 +9,12 @@
 //! secret", Communications of the ACM 22(11), 1979).
 //!
 //! Shares are verifiable: the dealer publishes Feldman commitments to the
-//! polynomial ([`super::feldman`]), holders and the server check every share
-//! against them, and reconstruction interpolates any `t` checked shares. A
-//! wrong share is then found by the check, not by decoding, so no
-//! error-correcting decoder is needed (protocol v1's Berlekamp–Welch decoder,
+//! polynomial ([`super::feldman`]), holders check every share they receive
+//! against them, and the server checks each secret it interpolates against
+//! its constant-term commitment, checking the shares of one that fails and
+//! interpolating any `t` that pass. A wrong share among those used is then
+//! found by the check, not by decoding, so no error-correcting decoder is
+//! needed (protocol v1's Berlekamp–Welch decoder,
 //! `O(N^3)` per secret with a liar among the first `t`, is gone).
 //!
 //! # Complexity

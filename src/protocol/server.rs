@@ -19,7 +19,10 @@ use core::fmt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use curve25519_dalek::Scalar;
+use curve25519_dalek::ristretto::RistrettoPoint;
 use rand_core::CryptoRng;
+use zeroize::Zeroize;
 
 use crate::codec::{Decode, Encode};
 use crate::crypto::feldman;
@@ -27,6 +30,7 @@ use crate::crypto::identity::{Roster, SignatureBytes};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::labels;
 use crate::crypto::prg::{self, PrgKey, Sign};
+use crate::crypto::secret::SecretScalar;
 use crate::crypto::shamir::{self, Share};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, Outcome, Phase};
 use crate::graph::Topology;
@@ -41,15 +45,19 @@ use crate::protocol::signed::{
 };
 use crate::vector;
 
-/// The most batches R3's share check is split into (spec/crypto.md section
+/// The most batches R3's secret check is split into (spec/crypto.md section
 /// 8.3), so that they run in parallel.
-const SHARE_BATCH_GROUPS: usize = 8;
-/// The fewest shares in one of those batches: smaller ones lose more to the
+const SECRET_BATCH_GROUPS: usize = 8;
+/// The fewest secrets in one of those batches: smaller ones lose more to the
 /// multiscalar multiplication's fixed cost than they gain in parallel.
-const SHARE_BATCH_MIN: usize = 2048;
+const SECRET_BATCH_MIN: usize = 256;
 
 /// One share to check: its dealer's commitments, its holder, its value.
-type ShareItem<'a> = (&'a feldman::Commitments, u32, curve25519_dalek::Scalar);
+type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
+
+/// A reconstructed secret waiting for its check: the candidate from its
+/// first t shares and its dealer's `C_0`, decompressed and as sent.
+type Candidate = Option<(SecretScalar, (RistrettoPoint, [u8; 32]))>;
 
 /// Maps `f` over `items`, in parallel with the `parallel` feature; the
 /// results keep the order of `items`.
@@ -676,9 +684,11 @@ impl Server {
     ///
     /// Cost: R0 close O(n k) (one key broadcast per client); R1 close
     /// O(n k t) bytes moved; R2 close O(n k); consistency close O(n k^2)
-    /// (evidence per client); the last close is the heavy one: one batched
-    /// multiscalar multiplication over every share received, `O(t^2)` per
-    /// secret to interpolate, one X25519 agreement per surviving neighbour
+    /// (evidence per client); the last close is the heavy one: `O(t)` per
+    /// secret to interpolate (plus `O(t^2)` per distinct holder set), one
+    /// batched multiscalar multiplication of one point per secret to check
+    /// the secrets, a full share check only for a secret that fails it,
+    /// one X25519 agreement per surviving neighbour
     /// of each dropped client, and the mask PRG over `m` lanes per mask
     /// removed, on rayon with the `parallel` feature (hundreds of ms at
     /// n = 1,000: run it on a blocking pool in an async host).
@@ -1023,30 +1033,38 @@ impl Server {
         }
     }
 
-    /// Verifies every share, reconstructs every secret needed, and removes
-    /// the masks from the sum (spec/protocol.md section 5.3).
+    /// Reconstructs every secret needed, checks each against its dealer's
+    /// constant-term commitment, and removes the masks from the sum
+    /// (spec/protocol.md section 5.3).
     ///
-    /// 1. Every share received is checked against its dealer's Feldman
-    ///    commitments in a few batched multiscalar multiplications run in
-    ///    parallel (random weights from a hash of the shares, spec/crypto.md
-    ///    section 8.3); only a batch that fails is bisected to find the bad
-    ///    shares, whose
-    ///    holders are named ([`ClientFault::BadShare`]: proven, the
-    ///    commitments are the dealer's own).
-    /// 2. Each secret is interpolated from its first t verified shares: the
-    ///    Lagrange coefficients of each distinct holder set once (`O(t^2)`,
-    ///    one batch inversion for all sets), then `t` multiplications per
-    ///    secret, in parallel with the `parallel` feature. A dropped
-    ///    client's mask key must reproduce its advertised `s_pk`; when it
-    ///    does not, its own commitments convict it
+    /// 1. Each secret (a survivor's seed, a dropped client's mask key) is
+    ///    interpolated at 0 from its first t shares in ascending holder
+    ///    order: the Lagrange coefficients of each distinct holder set once
+    ///    (`O(t^2)`, one batch inversion for all sets), then `t`
+    ///    multiplications per secret, in parallel with the `parallel`
+    ///    feature.
+    /// 2. Every candidate `s` is checked against its dealer's `C_0` (only
+    ///    that point is decompressed), `s G == C_0`, in a few batched
+    ///    multiscalar multiplications of one point per secret run in
+    ///    parallel ([`Server::failed_secrets`], spec/crypto.md section 8.3).
+    /// 3. Only for a secret that fails, or that has fewer than t shares, are
+    ///    its dealer's full commitments decoded and all its shares checked
+    ///    ([`Server::recheck`]): the holders of the shares that fail are
+    ///    named ([`ClientFault::BadShare`]: proven, the commitments are the
+    ///    dealer's own), and the secret is interpolated from its first t
+    ///    verified shares. A share outside the first t of a secret that
+    ///    passed is neither used nor checked.
+    /// 4. A dropped client's mask key must reproduce its advertised `s_pk`;
+    ///    when it does not, its own commitments convict it
     ///    ([`ClientFault::SecretMismatch`]) and the round ends.
-    /// 3. The masks are derived (for a dropped client, one key agreement per
+    /// 5. The masks are derived (for a dropped client, one key agreement per
     ///    surviving neighbour, every pair in parallel) and removed from the
     ///    sum chunk by chunk ([`prg::apply_many`]).
     ///
-    /// Outcomes are taken in a fixed order, U3 ascending then the dropped
-    /// ascending, so the failure reported and the faults recorded do not
-    /// depend on scheduling.
+    /// Outcomes are taken in a fixed order (faults by dealer ascending, then
+    /// holder ascending; failures U3 ascending then the dropped ascending),
+    /// so the failure reported and the faults recorded do not depend on
+    /// scheduling.
     fn finish(
         &mut self,
         mut sum: Vec<u64>,
@@ -1066,30 +1084,22 @@ impl Server {
             let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
             jobs.push((v, shares.remove(&v).unwrap_or_default(), Some(s_pk)));
         }
-        let commitments = core::mem::take(&mut self.commitments);
-        // The commitments each job's shares are checked against: the
-        // self-seed polynomial of a survivor, the mask-key one of the dropped.
-        let decoded = par_map(
-            jobs.iter()
-                .map(|(owner, _, s_pk)| (*owner, usize::from(s_pk.is_none())))
-                .collect(),
-            |(owner, which)| {
-                commitments
-                    .get(&owner)
-                    .and_then(|c| feldman::Commitments::decode(&c[which].concat(), t).ok())
-            },
-        );
-        let bad = self.bad_shares(&jobs, &decoded);
-        for &(owner, x) in &bad {
-            self.fault(x, ClientFault::BadShare { owner });
-        }
-        for (owner, list, _) in &mut jobs {
-            list.retain(|s| bad.binary_search(&(*owner, s.x)).is_err());
+        for (_, list, _) in &mut jobs {
             list.sort_unstable_by_key(|s| s.x);
         }
+        let commitments = core::mem::take(&mut self.commitments);
+        // The commitments each secret is checked against: the self-seed
+        // polynomial of a survivor, the mask-key one of the dropped.
+        let committed: Vec<Option<&Commitments>> = jobs
+            .iter()
+            .map(|(owner, _, s_pk)| {
+                let which = usize::from(s_pk.is_none());
+                commitments.get(owner).and_then(|c| c.get(which))
+            })
+            .collect();
         // The holder set of each secret is the x-coordinates of its first t
-        // verified shares. Sets recur (every secret of a complete graph with
-        // no bad share has the same one), so each distinct set's Lagrange
+        // shares. Sets recur (every secret of a complete graph with every
+        // answer in has the same one), so each distinct set's Lagrange
         // coefficients are computed once, every set's denominators inverted
         // in one batch, and each secret is then t multiplications.
         let mut holder_sets: BTreeMap<Vec<u32>, usize> = BTreeMap::new();
@@ -1109,24 +1119,56 @@ impl Server {
         let Ok(coefficients) = shamir::lagrange_at_zero_batch(&distinct) else {
             return Err(self.abort(Phase::Unmask, 0));
         };
-        let outcomes = par_map(
-            jobs.into_iter().zip(set_of).collect(),
-            |((owner, list, s_pk), set)| {
-                if list.len() < t {
-                    return (owner, s_pk, Err(list.len()));
-                }
+        // Per secret: the candidate from its first t shares and its
+        // dealer's C_0 (that point alone decompressed).
+        let candidates: Vec<Candidate> = par_map(
+            jobs.iter().zip(&set_of).zip(&committed).collect(),
+            |(((_, list, _), set), c)| {
                 let secret = set
                     .and_then(|i| coefficients.get(i))
-                    .map(|c| shamir::combine_at_zero(c, &list[..t]));
-                (owner, s_pk, Ok(secret))
+                    .zip(list.get(..t))
+                    .map(|(c, first)| SecretScalar(shamir::combine_at_zero(c, first)));
+                let c0 = c
+                    .and_then(|c| c.first())
+                    .and_then(|c0| feldman::decode_constant_term(c0).map(|point| (point, *c0)));
+                secret.zip(c0)
             },
         );
+        let owners: Vec<ClientIndex> = jobs.iter().map(|(owner, _, _)| *owner).collect();
+        let failed = self.failed_secrets(&owners, &candidates);
+        // Only the secrets that failed (or had no candidate) are rebuilt from
+        // verified shares.
+        let rechecked = par_map(
+            failed
+                .into_iter()
+                .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i).copied().flatten())))
+                .collect(),
+            |(i, (owner, list, _), c)| (i, Self::recheck(&session, *owner, list, c, t)),
+        );
+        let mut faults: Vec<(ClientIndex, ClientIndex)> = rechecked
+            .iter()
+            .filter_map(|(i, (bad, _))| Some((*owners.get(*i)?, bad)))
+            .flat_map(|(owner, bad)| bad.iter().map(move |&x| (owner, x)))
+            .collect();
+        faults.sort_unstable();
+        for (owner, x) in faults {
+            self.fault(x, ClientFault::BadShare { owner });
+        }
+        let mut outcomes: Vec<Result<Option<SecretScalar>, usize>> = candidates
+            .into_iter()
+            .map(|c| Ok(c.map(|(secret, _)| secret)))
+            .collect();
+        for (i, (_, outcome)) in rechecked {
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = outcome;
+            }
+        }
         // Survivors' self-mask keys; each dropped client's X25519 mask secret.
         let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(outcomes.len());
         let mut dropped_sk = Vec::with_capacity(dropped.len());
-        for (owner, s_pk, outcome) in outcomes {
+        for ((owner, _, s_pk), outcome) in jobs.into_iter().zip(outcomes) {
             let secret = match outcome {
-                Ok(Some(secret)) => crate::crypto::secret::SecretScalar(secret),
+                Ok(Some(secret)) => secret,
                 Ok(None) => return Err(self.abort(Phase::Unmask, 0)),
                 Err(have) => return Err(self.abort(Phase::Unmask, have)),
             };
@@ -1137,8 +1179,8 @@ impl Server {
             };
             let s_sk = kx::mask_secret(&secret.0, &round);
             if kx::public_key(&s_sk) != pk {
-                // Its shares were verified against its own commitments: it
-                // dealt a key other than the one it advertised.
+                // Its mask key matched its own C_0: it dealt a key other
+                // than the one it advertised.
                 self.state = State::Over;
                 return Err(self.record(owner, ClientFault::SecretMismatch, Outcome::Aborted));
             }
@@ -1177,36 +1219,35 @@ impl Server {
         })
     }
 
-    /// The `(owner, holder)` pairs, ascending, whose share fails the
-    /// owner's commitments (or whose owner has none that decode). The
-    /// shares, in order, are cut into at most [`SHARE_BATCH_GROUPS`]
-    /// consecutive groups of at least [`SHARE_BATCH_MIN`], each one batched
-    /// check (in parallel); bisection only in a group that fails. The batch
-    /// weights come from a hash of the session and every share checked, so
-    /// they are fixed only once the shares are.
-    fn bad_shares(
-        &self,
-        jobs: &[(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)],
-        decoded: &[Option<feldman::Commitments>],
-    ) -> Vec<(ClientIndex, ClientIndex)> {
-        let mut bad = Vec::new();
-        let mut items = Vec::new();
-        let mut whose = Vec::new();
+    /// The positions in `candidates` (ascending) of the secrets to rebuild
+    /// from verified shares: those without a candidate (fewer than t
+    /// shares, or no constant-term commitment that decodes) and those whose
+    /// candidate `s` fails `s G == C_0`.
+    ///
+    /// The candidates, in order, are cut into at most
+    /// [`SECRET_BATCH_GROUPS`] consecutive groups of at least
+    /// [`SECRET_BATCH_MIN`], each one batched check (in parallel) of one
+    /// point per secret; bisection only in a group that fails. The weights
+    /// come from a hash of the session and every `(owner, C_0, s)` checked,
+    /// so they are fixed only once the shares are (spec/crypto.md section
+    /// 8.3).
+    fn failed_secrets(&self, owners: &[ClientIndex], candidates: &[Candidate]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        let mut items: Vec<(&RistrettoPoint, &Scalar)> = Vec::with_capacity(candidates.len());
+        let mut position = Vec::with_capacity(candidates.len());
         let mut transcript = Sha256::new();
-        transcript.update(labels::SHARE_BATCH);
+        transcript.update(labels::SECRET_BATCH);
         transcript.update(self.session);
-        for ((owner, list, _), c) in jobs.iter().zip(decoded) {
-            for share in list {
-                match c {
-                    Some(c) => {
-                        transcript.update(owner.to_le_bytes());
-                        transcript.update(share.x.to_le_bytes());
-                        transcript.update(share.y.as_bytes());
-                        items.push((c, share.x, share.y));
-                        whose.push((*owner, share.x));
-                    }
-                    None => bad.push((*owner, share.x)),
+        for (i, (owner, candidate)) in owners.iter().zip(candidates).enumerate() {
+            match candidate {
+                Some((secret, (point, c0))) => {
+                    transcript.update(owner.to_le_bytes());
+                    transcript.update(c0);
+                    transcript.update(secret.0.as_bytes());
+                    items.push((point, &secret.0));
+                    position.push(i);
                 }
+                None => failed.push(i),
             }
         }
         let seed: [u8; 32] = transcript.finalize().into();
@@ -1214,27 +1255,90 @@ impl Server {
         // g draws its weights from stream g of the seeded generator.
         let size = items
             .len()
-            .div_ceil(SHARE_BATCH_GROUPS)
-            .max(SHARE_BATCH_MIN);
-        let groups: Vec<(usize, &[ShareItem<'_>])> = items.chunks(size).enumerate().collect();
-        let failed = par_map(groups, |(g, group)| {
+            .div_ceil(SECRET_BATCH_GROUPS)
+            .max(SECRET_BATCH_MIN);
+        let groups: Vec<(usize, &[(&RistrettoPoint, &Scalar)])> =
+            items.chunks(size).enumerate().collect();
+        let bad = par_map(groups, |(g, group)| {
             let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
             rng.set_stream(g as u64);
-            if feldman::verify_batch(group, &mut rng) {
+            if feldman::verify_secrets_batch(group, &mut rng) {
                 Vec::new()
             } else {
-                feldman::find_bad(group, &mut rng)
+                feldman::find_bad_secrets(group, &mut rng)
                     .into_iter()
                     .map(|i| g * size + i)
                     .collect()
             }
         });
-        for i in failed.into_iter().flatten() {
-            if let Some(&pair) = whose.get(i) {
-                bad.push(pair);
-            }
+        failed.extend(
+            bad.into_iter()
+                .flatten()
+                .filter_map(|i| position.get(i).copied()),
+        );
+        failed.sort_unstable();
+        failed
+    }
+
+    /// Rebuilds the secret of `owner` from verified shares only, for a
+    /// secret whose candidate failed its `C_0` (or had none): every share
+    /// in `list` (ascending by holder) is checked against the dealer's full
+    /// `commitments` in one batched check, bisected if it fails, and the
+    /// secret is interpolated from the first t that pass (spec/crypto.md
+    /// section 6). The weights come from ChaCha20 keyed by a hash of the
+    /// session and every share checked (spec/crypto.md section 8.3).
+    ///
+    /// Returns the holders whose share failed (ascending; every holder when
+    /// the commitments are missing or do not decode) and the secret,
+    /// `Err(verified)` with fewer than t verified shares, or `Ok(None)` if
+    /// the verified holders are not a valid set.
+    fn recheck(
+        session: &SessionId,
+        owner: ClientIndex,
+        list: &[Share],
+        commitments: Option<&Commitments>,
+        t: usize,
+    ) -> (Vec<ClientIndex>, Result<Option<SecretScalar>, usize>) {
+        let decoded = commitments.and_then(|c| feldman::Commitments::decode(&c.concat(), t).ok());
+        let Some(decoded) = decoded else {
+            return (list.iter().map(|s| s.x).collect(), Err(0));
+        };
+        let mut transcript = Sha256::new();
+        transcript.update(labels::SHARE_BATCH);
+        transcript.update(session);
+        for share in list {
+            transcript.update(owner.to_le_bytes());
+            transcript.update(share.x.to_le_bytes());
+            transcript.update(share.y.as_bytes());
         }
-        bad.sort_unstable();
-        bad
+        let seed: [u8; 32] = transcript.finalize().into();
+        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
+        let mut items: Vec<ShareItem<'_>> = list.iter().map(|s| (&decoded, s.x, s.y)).collect();
+        let bad = if feldman::verify_batch(&items, &mut rng) {
+            Vec::new()
+        } else {
+            feldman::find_bad(&items, &mut rng)
+        };
+        // The copies of the shares are wiped.
+        for item in &mut items {
+            item.2.zeroize();
+        }
+        let verified: Vec<Share> = list
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bad.binary_search(i).is_err())
+            .map(|(_, s)| s.clone())
+            .collect();
+        let holders = bad
+            .iter()
+            .filter_map(|&i| list.get(i).map(|s| s.x))
+            .collect();
+        let Some(first) = verified.get(..t) else {
+            return (holders, Err(verified.len()));
+        };
+        (
+            holders,
+            Ok(shamir::interpolate_at_zero(first).ok().map(SecretScalar)),
+        )
     }
 }

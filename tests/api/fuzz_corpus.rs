@@ -309,9 +309,10 @@ fn regression_wrong_seed_commitment_aborts_typed() {
 /// Finding of the `server` target (fuzz/regressions/server/): with exactly
 /// t answers nothing is redundant, so one holder that adds 1 to its share
 /// of an honest survivor's seed made the shares consistent with a wrong
-/// seed, and the v1 server blamed the honest survivor. In v2 every share is
-/// checked against the dealer's commitments: the liar is named `BadShare`
-/// (proven) and its share discarded; with exactly t answers the round then
+/// seed, and the v1 server blamed the honest survivor. In v2 the seed rebuilt
+/// from those shares fails the dealer's `C_0`, so its shares are checked
+/// against the dealer's commitments: the liar is named `BadShare` (proven)
+/// and its share discarded; with exactly t answers the round then
 /// ends with `NotEnoughSurvivors` in Unmask, and the honest dealer is never
 /// named.
 #[test]

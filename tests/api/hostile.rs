@@ -547,6 +547,136 @@ fn wrong_shares_are_detected_attributed_and_corrected() {
     );
 }
 
+/// Adds `by(holder)` to the share of `owner`'s secret in an unmask answer
+/// from `holder`.
+fn shift_share_of(
+    params: &Params,
+    bytes: &[u8],
+    owner: ClientIndex,
+    by: curve25519_dalek::Scalar,
+) -> Vec<u8> {
+    let mut m = UnmaskResponse::decode(params, bytes).unwrap();
+    let e = m.shares.iter_mut().find(|e| e.owner == owner).unwrap();
+    e.share += by;
+    m.to_bytes()
+}
+
+/// A wrong share at each position among the first t of a secret moves the
+/// reconstruction off the dealer's C_0 (every Lagrange coefficient is
+/// non-zero), so the secret's shares are all checked and the liar is named
+/// (spec/crypto.md section 6). Both kinds: survivor 5's seed (holders
+/// 1..=7, first t = 1, 2, 3) and dropped client 8's mask key (the same
+/// first t).
+#[test]
+fn wrong_share_among_the_first_t_is_named_and_the_sum_is_exact() {
+    let params = complete(8, 3);
+    for owner in [5, 8] {
+        for liar in 1..=3 {
+            let p2 = params.clone();
+            let run = round(&params, 40 + u64::from(liar), |phase, from, b| {
+                if phase == 2 && from == 8 {
+                    return Act::Drop;
+                }
+                if phase == 3 && from == liar {
+                    let by = curve25519_dalek::Scalar::from(7u64);
+                    return Act::Send(shift_share_of(&p2, &b, owner, by));
+                }
+                Act::Send(b)
+            });
+            let agg = run.result.as_ref().unwrap();
+            assert_eq!(agg.survivors, (1..=7).collect::<Vec<_>>());
+            assert_eq!(agg.sum, run.expected_sum(&agg.survivors), "{owner} {liar}");
+            assert_eq!(
+                agg.misbehaved,
+                vec![(liar, ClientFault::BadShare { owner })],
+                "owner {owner}, liar {liar}"
+            );
+        }
+    }
+}
+
+/// A wrong share outside the first t of a secret whose reconstruction
+/// matched C_0 is neither used nor checked: nobody is named and the sum is
+/// exact (spec/protocol.md section 5.3).
+#[test]
+fn wrong_share_outside_the_first_t_is_not_used() {
+    let params = complete(8, 3);
+    for owner in [5, 8] {
+        for liar in 4..=7 {
+            let p2 = params.clone();
+            let run = round(&params, 50 + u64::from(liar), |phase, from, b| {
+                if phase == 2 && from == 8 {
+                    return Act::Drop;
+                }
+                if phase == 3 && from == liar {
+                    let by = curve25519_dalek::Scalar::ONE;
+                    return Act::Send(shift_share_of(&p2, &b, owner, by));
+                }
+                Act::Send(b)
+            });
+            let agg = run.result.as_ref().unwrap();
+            assert_eq!(agg.survivors, (1..=7).collect::<Vec<_>>());
+            assert_eq!(agg.sum, run.expected_sum(&agg.survivors), "{owner} {liar}");
+            assert_eq!(agg.misbehaved, vec![], "owner {owner}, liar {liar}");
+        }
+    }
+}
+
+/// Holders colluding on another polynomial: each liar x adds `g(x)` with
+/// `g(X) = d + e X` (degree < t), so the first t shares are consistent with
+/// the secret plus `d`. The reconstruction fails the dealer's C_0, the
+/// shares are checked one by one against the full commitments, every liar
+/// is named and the sum is exact; with fewer than t honest holders left the
+/// round aborts, typed. When `g(0) = 0` the lies cancel at 0: the secret is
+/// the committed one, the sum is exact, and the liars are not named.
+#[test]
+fn colluding_holders_cannot_move_a_secret_off_its_commitment() {
+    use curve25519_dalek::Scalar;
+    let params = complete(8, 3);
+    let g = |d: u64, x: ClientIndex| Scalar::from(d) + Scalar::from(11u64) * Scalar::from(x);
+    let collude = |liars: Vec<ClientIndex>, d: u64, seed: u64| {
+        let p2 = params.clone();
+        round(&params, seed, move |phase, from, b| {
+            if phase == 2 && from == 8 {
+                return Act::Drop;
+            }
+            if phase == 3 && liars.contains(&from) {
+                let with_seed = shift_share_of(&p2, &b, 5, g(d, from));
+                return Act::Send(shift_share_of(&p2, &with_seed, 8, g(d, from)));
+            }
+            Act::Send(b)
+        })
+    };
+    // Liars 1, 2, 3 are the first t of both secrets; 4 is beyond them.
+    let run = collude(vec![1, 2, 3, 4], 5, 60);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+    assert_eq!(
+        agg.misbehaved,
+        vec![
+            (1, ClientFault::BadShare { owner: 5 }),
+            (2, ClientFault::BadShare { owner: 5 }),
+            (3, ClientFault::BadShare { owner: 5 }),
+            (4, ClientFault::BadShare { owner: 5 }),
+        ]
+    );
+    // Five liars among seven holders: two verified shares remain.
+    let run = collude(vec![1, 2, 3, 4, 5], 5, 61);
+    assert_eq!(
+        run.result,
+        Err(Error::NotEnoughSurvivors {
+            phase: secagg::Phase::Unmask,
+            survivors: 2,
+            threshold: 3,
+        })
+    );
+    // g(0) = 0: the first t shares still interpolate to the committed secret.
+    let run = collude(vec![1, 2, 3], 0, 62);
+    let agg = run.result.as_ref().unwrap();
+    assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+    assert_eq!(agg.misbehaved, vec![]);
+}
+
 #[test]
 fn unmask_answer_of_the_wrong_kind_is_discarded_and_named() {
     let params = complete(6, 3);
@@ -595,10 +725,10 @@ fn too_many_bad_shares_abort_with_a_typed_error() {
 }
 
 /// One holder lying about every secret of a complete graph with many
-/// holders: it sits among the first t shares of each, so each secret needs
-/// the error-correcting decoder until the liar is known. The round must
-/// still finish exactly, naming only the liar (once, for the first secret it
-/// was caught on), with every secret of U3 and of the dropped recovered.
+/// holders: it sits among the first t shares of each, so every secret fails
+/// its C_0 and has its shares checked. The round must still finish exactly,
+/// naming only the liar (once, for the first secret it was caught on), with
+/// every secret of U3 and of the dropped recovered.
 #[test]
 fn one_liar_in_every_secret_of_a_large_complete_graph() {
     let params = complete(60, 31);
