@@ -5,6 +5,7 @@
 
 pub(crate) mod aead;
 pub(crate) mod feldman;
+pub(crate) mod fingerprint;
 pub(crate) mod identity;
 pub(crate) mod kx;
 pub(crate) mod prg;
@@ -42,9 +43,12 @@ pub mod labels {
     /// Prefix of the hash that seeds the weights of the server's batched
     /// share check.
     pub const SHARE_BATCH: &[u8] = b"secagg/v2/share-batch";
+    /// HKDF info of the server's resend-fingerprint key, derived from its
+    /// session nonce.
+    pub const RESEND_KEY: &[u8] = b"secagg/v2/resend-key";
 
     /// Every label, for the spec-agreement test.
-    pub const ALL: [&[u8]; 13] = [
+    pub const ALL: [&[u8]; 14] = [
         SESSION,
         SHARE_KEY,
         SHARE_AAD,
@@ -58,6 +62,7 @@ pub mod labels {
         SIG_CONSISTENCY,
         SURVIVOR_SET,
         SHARE_BATCH,
+        RESEND_KEY,
     ];
 }
 
