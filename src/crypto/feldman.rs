@@ -184,6 +184,121 @@ impl Commitments {
     }
 }
 
+/// From this many points up, [`check_points`] offers half of them to
+/// another thread (with the `parallel` feature); below it the hand-off
+/// costs more than it saves (one decompression is a field exponentiation,
+/// some microseconds).
+#[cfg(feature = "parallel")]
+const PARALLEL_MIN_POINTS: usize = 16;
+
+/// Whether a 32-byte string is the canonical encoding of a Ristretto255
+/// point (RFC 9496 section 4.3.1: decoding refuses every other string).
+fn is_point(chunk: &[u8]) -> bool {
+    CompressedRistretto::from_slice(chunk)
+        .ok()
+        .and_then(|c| c.decompress())
+        .is_some()
+}
+
+fn all_points(bytes: &[u8]) -> bool {
+    bytes.chunks_exact(POINT_LEN).all(is_point)
+}
+
+/// Checks that `bytes` is a sequence of canonical Ristretto255 point
+/// encodings, 32 bytes each, as [`Commitments::decode`] would, without
+/// keeping the points. From `PARALLEL_MIN_POINTS` (16) points up, half of
+/// them are offered to the rayon pool (feature `parallel`,
+/// `all_points_shared`); the answer does not depend on who checks which.
+///
+/// # Errors
+///
+/// - [`DecodeError::NonCanonical`]: a 32-byte string that is not a point.
+/// - [`DecodeError::Truncated`]: `bytes` is not a whole number of points
+///   (only if the caller cut it wrongly).
+pub(crate) fn check_points(bytes: &[u8]) -> Result<(), DecodeError> {
+    if !bytes.len().is_multiple_of(POINT_LEN) {
+        return Err(DecodeError::Truncated);
+    }
+    #[cfg(feature = "parallel")]
+    let all = if bytes.len() >= PARALLEL_MIN_POINTS * POINT_LEN {
+        all_points_shared(bytes)
+    } else {
+        all_points(bytes)
+    };
+    #[cfg(not(feature = "parallel"))]
+    let all = all_points(bytes);
+    if all {
+        Ok(())
+    } else {
+        Err(DecodeError::NonCanonical)
+    }
+}
+
+/// [`all_points`] with the back half offered to the rayon pool while the
+/// calling thread checks the front half; if no worker has taken the back
+/// half by then, the caller checks it too. So the caller never waits for
+/// a worker to wake up (on a loaded machine that can take longer than the
+/// whole check), only for one that is already checking: at worst this is
+/// the sequential check plus one spawn. `rayon::join` would not do: called
+/// from outside the pool it hands both halves to the pool and blocks.
+#[cfg(feature = "parallel")]
+fn all_points_shared(bytes: &[u8]) -> bool {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// The back half is free to take, ...
+    const FREE: u8 = 0;
+    /// ... being checked by a worker, ...
+    const WORKER: u8 = 1;
+    /// ... taken back by the caller, ...
+    const CALLER: u8 = 2;
+    /// ... or checked by a worker, with this answer.
+    const GOOD: u8 = 3;
+    const BAD: u8 = 4;
+    struct Back {
+        points: Vec<u8>,
+        state: AtomicU8,
+    }
+
+    let mid = bytes.len() / POINT_LEN / 2 * POINT_LEN;
+    let (front, back) = bytes.split_at(mid);
+    // A copy (at most a few kilobytes of public points), so the job needs
+    // no borrow and the caller may return before it runs.
+    let shared = Arc::new(Back {
+        points: back.to_vec(),
+        state: AtomicU8::new(FREE),
+    });
+    let job = Arc::clone(&shared);
+    rayon::spawn(move || {
+        let take = job
+            .state
+            .compare_exchange(FREE, WORKER, Ordering::AcqRel, Ordering::Acquire);
+        if take.is_ok() {
+            let answer = if all_points(&job.points) { GOOD } else { BAD };
+            job.state.store(answer, Ordering::Release);
+        }
+    });
+    let front_good = all_points(front);
+    let take_back =
+        shared
+            .state
+            .compare_exchange(FREE, CALLER, Ordering::AcqRel, Ordering::Acquire);
+    if take_back.is_ok() {
+        return front_good && all_points(back);
+    }
+    if !front_good {
+        // The worker's answer cannot change this one.
+        return false;
+    }
+    // A worker is checking the back half: at most half the check is left.
+    loop {
+        match shared.state.load(Ordering::Acquire) {
+            GOOD => return true,
+            BAD => return false,
+            _ => std::thread::yield_now(),
+        }
+    }
+}
+
 /// [`shamir::split`] with Feldman commitments to the polynomial: the same
 /// shares from the same random bytes, drawn in the same order, and
 /// `C_j = a_j G` for `j` in `0..threshold` (`C_0 = secret G`).
@@ -709,6 +824,44 @@ mod tests {
         }
         // The identity (a zero coefficient) is a valid point.
         assert!(Commitments::decode(&[0u8; 32], 1).is_ok());
+    }
+
+    /// `check_points` accepts exactly what `Commitments::decode` accepts,
+    /// below and above the parallel cut-off, wherever the bad point is.
+    #[test]
+    fn check_points_agrees_with_decode() {
+        let mut bad = [0xff; 32];
+        bad[0] = 0xed;
+        bad[31] = 0x7f;
+        for t in [1, 3, 15, 16, 40] {
+            let (_, _, c) = dealt(t as u32 + 1, t, 99);
+            let good = c.encode();
+            assert_eq!(check_points(&good), Ok(()), "t {t}");
+            assert_eq!(check_points(&[]), Ok(()));
+            for slot in [0, t / 2, t - 1] {
+                let mut bytes = good.clone();
+                bytes[slot * 32..slot * 32 + 32].copy_from_slice(&bad);
+                assert_eq!(
+                    Commitments::decode(&bytes, t),
+                    Err(DecodeError::NonCanonical)
+                );
+                assert_eq!(
+                    check_points(&bytes),
+                    Err(DecodeError::NonCanonical),
+                    "t {t} slot {slot}"
+                );
+            }
+            for i in (0..good.len()).step_by(7) {
+                let mut bytes = good.clone();
+                bytes[i] ^= 0x80;
+                assert_eq!(
+                    check_points(&bytes).is_ok(),
+                    Commitments::decode(&bytes, t).is_ok(),
+                    "t {t} byte {i}"
+                );
+            }
+            assert_eq!(check_points(&good[1..]), Err(DecodeError::Truncated));
+        }
     }
 
     /// `split` output at a fixed seed, recorded before `split` and

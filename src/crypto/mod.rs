@@ -5,6 +5,7 @@
 
 pub(crate) mod aead;
 pub(crate) mod feldman;
+pub(crate) mod fingerprint;
 pub(crate) mod identity;
 pub(crate) mod kx;
 pub(crate) mod prg;
@@ -46,9 +47,12 @@ pub mod labels {
     /// check of reconstructed secrets against their constant-term
     /// commitments.
     pub const SECRET_BATCH: &[u8] = b"secagg/v2/secret-batch";
+    /// HKDF info of the server's resend-fingerprint key, derived from its
+    /// session nonce.
+    pub const RESEND_KEY: &[u8] = b"secagg/v2/resend-key";
 
     /// Every label, for the spec-agreement test.
-    pub const ALL: [&[u8]; 14] = [
+    pub const ALL: [&[u8]; 15] = [
         SESSION,
         SHARE_KEY,
         SHARE_AAD,
@@ -63,6 +67,7 @@ pub mod labels {
         SURVIVOR_SET,
         SHARE_BATCH,
         SECRET_BATCH,
+        RESEND_KEY,
     ];
 }
 

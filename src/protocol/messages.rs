@@ -283,14 +283,8 @@ impl Decode for KeyBroadcast {
 /// Ristretto255 points `C_j = a_j G` (spec/crypto.md section 8).
 pub type Commitments = Vec<[u8; 32]>;
 
-/// Reads `t` commitments, each the canonical encoding of a point.
-fn commitments(r: &mut Reader<'_>, t: usize) -> Result<Commitments, DecodeError> {
-    let bytes = r.take(t.checked_mul(32).ok_or(DecodeError::LengthOutOfBounds)?)?;
-    crate::crypto::feldman::Commitments::decode(bytes, t)?;
-    Ok(split_points(bytes))
-}
-
-/// Reads `t` forwarded commitments without decompressing them: the server
+/// Reads `t` commitments without decompressing them (ShareKeys checks its
+/// own afterwards, all at once). Forwarded ones: the server
 /// checked them when their dealer sent them (and, in the malicious model,
 /// the dealer signed these bytes); a holder that cannot decompress them
 /// complains about the dealer (spec/wire-format.md section 5).
@@ -368,19 +362,47 @@ impl Encode for ShareKeys {
 
 impl Decode for ShareKeys {
     type Context = Params;
+    /// Reads the layout first and checks the `2t` commitment points after,
+    /// all at once (in parallel from 16 points up, feature `parallel`: at
+    /// R1 their decompression is most of the server's work). The error is
+    /// the one a front-to-back reader gives: a point that is not canonical
+    /// in a commitment list read whole comes before any later layout error.
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::SHARE_KEYS)?;
         let t = p.threshold_usize();
-        let m = Self {
-            session: r.array()?,
-            key_commitments: commitments(&mut r, t)?,
-            seed_commitments: commitments(&mut r, t)?,
-            signature: opt_signature(&mut r, p)?,
-            ciphertexts: ciphertexts(&mut r, p.clients())?,
-        };
-        r.finish()?;
-        Ok(m)
+        let session = r.array()?;
+        if t == 0 {
+            // As `feldman::Commitments::decode`: no commitments is no sharing.
+            return Err(DecodeError::LengthOutOfBounds);
+        }
+        let points_at = bytes.len() - r.remaining();
+        let mut lists_read: usize = 0;
+        let rest = (|| {
+            let key_commitments = forwarded_commitments(&mut r, t)?;
+            lists_read = 1;
+            let seed_commitments = forwarded_commitments(&mut r, t)?;
+            lists_read = 2;
+            let signature = opt_signature(&mut r, p)?;
+            let ciphertexts = ciphertexts(&mut r, p.clients())?;
+            r.finish()?;
+            Ok((key_commitments, seed_commitments, signature, ciphertexts))
+        })();
+        // `lists_read` whole lists of 32 t bytes each were taken from
+        // `points_at` on, so this slice is in `bytes`.
+        let points = (32 * lists_read)
+            .checked_mul(t)
+            .and_then(|len| bytes.get(points_at..points_at.checked_add(len)?))
+            .ok_or(DecodeError::Truncated)?;
+        crate::crypto::feldman::check_points(points)?;
+        let (key_commitments, seed_commitments, signature, ciphertexts) = rest?;
+        Ok(Self {
+            session,
+            key_commitments,
+            seed_commitments,
+            signature,
+            ciphertexts,
+        })
     }
 }
 
@@ -1269,6 +1291,80 @@ mod tests {
             bytes[i] ^= xor;
             if let Ok((again, _)) = decode_as(&p, kind, &bytes) {
                 prop_assert_eq!(again, bytes);
+            }
+        }
+    }
+
+    /// ShareKeys as decoded before its points were checked all at once:
+    /// front to back, each commitment list decompressed as it is read.
+    fn share_keys_front_to_back(p: &Params, bytes: &[u8]) -> Result<ShareKeys, DecodeError> {
+        let mut r = Reader::new(bytes);
+        header(&mut r, kind::SHARE_KEYS)?;
+        let t = p.threshold_usize();
+        let list = |r: &mut Reader<'_>| -> Result<Commitments, DecodeError> {
+            let b = r.take(t.checked_mul(32).ok_or(DecodeError::LengthOutOfBounds)?)?;
+            crate::crypto::feldman::Commitments::decode(b, t)?;
+            Ok(split_points(b))
+        };
+        let m = ShareKeys {
+            session: r.array()?,
+            key_commitments: list(&mut r)?,
+            seed_commitments: list(&mut r)?,
+            signature: opt_signature(&mut r, p)?,
+            ciphertexts: ciphertexts(&mut r, p.clients())?,
+        };
+        r.finish()?;
+        Ok(m)
+    }
+
+    /// spec/protocol.md section 5.1 (R1): checking the commitments after
+    /// the layout, in parallel, refuses the same messages with the same
+    /// error as reading front to back: a bad point in either list (first,
+    /// last) with every cut of the message, a trailing byte and a bad
+    /// ciphertext count; below and above the parallel cut-off.
+    #[test]
+    fn share_keys_errors_are_those_of_a_front_to_back_reader() {
+        let mut bad = [0xff; 32];
+        bad[0] = 0xed;
+        bad[31] = 0x7f;
+        for p in [
+            params(32),
+            malicious(32),
+            Params::new(40, 20, 32, 4, Graph::Complete).unwrap(),
+        ] {
+            let t = p.threshold_usize();
+            let good = ShareKeys {
+                session: [4; 32],
+                key_commitments: points(t, 1),
+                seed_commitments: points(t, 2),
+                signature: p.is_malicious().then_some([5; 64]),
+                ciphertexts: vec![(2, [6; CIPHERTEXT_LEN]), (3, [7; CIPHERTEXT_LEN])],
+            }
+            .to_bytes();
+            let base = 2 + 32;
+            for slot in [None, Some(0), Some(t - 1), Some(t), Some(2 * t - 1)] {
+                let mut msg = good.clone();
+                if let Some(s) = slot {
+                    let at = base + 32 * s;
+                    msg[at..at + 32].copy_from_slice(&bad);
+                }
+                let mut variants: Vec<Vec<u8>> =
+                    (0..=msg.len()).map(|l| msg[..l].to_vec()).collect();
+                variants.push([&msg[..], &[0]].concat());
+                let mut many = msg.clone();
+                let count_at = base + 64 * t + if p.is_malicious() { 64 } else { 0 };
+                many[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+                variants.push(many);
+                for v in &variants {
+                    let want = share_keys_front_to_back(&p, v);
+                    assert_eq!(
+                        ShareKeys::decode(&p, v),
+                        want,
+                        "t {t}, bad slot {slot:?}, length {}",
+                        v.len()
+                    );
+                }
+                assert_eq!(ShareKeys::decode(&p, &msg).is_ok(), slot.is_none());
             }
         }
     }

@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use curve25519_dalek::Scalar;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use rand_core::CryptoRng;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::codec::{Decode, Encode};
 use crate::crypto::feldman;
+use crate::crypto::fingerprint::{Fingerprint, FingerprintKey};
 use crate::crypto::identity::{Roster, SignatureBytes};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::labels;
@@ -73,9 +74,9 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) ->
     }
 }
 
-/// Messages from this many bytes up are hashed on another thread while
-/// they are checked and added (with the `parallel` feature); below it the
-/// hand-off costs more than it saves.
+/// Messages from this many bytes up are fingerprinted on another thread
+/// while they are checked and added (with the `parallel` feature); below it
+/// the hand-off costs more than it saves.
 #[cfg(feature = "parallel")]
 const JOIN_MIN_BYTES: usize = 1 << 16;
 
@@ -158,7 +159,10 @@ pub struct Server {
     /// Malicious model: every client's verifying key.
     pub(super) roster: Option<Roster>,
     pub(super) topo: Topology,
-    pub(super) nonce: [u8; 32],
+    /// Secret: the resend-fingerprint key is derived from it.
+    pub(super) nonce: Zeroizing<[u8; 32]>,
+    /// Derived from `nonce` (spec/crypto.md section 10).
+    pub(super) resend_key: FingerprintKey,
     pub(super) state: State,
     pub(super) session: SessionId,
     /// Public keys of U1.
@@ -176,9 +180,9 @@ pub struct Server {
     pub(super) u4: Vec<ClientIndex>,
     pub(super) excluded: BTreeSet<ClientIndex>,
     pub(super) misbehaved: BTreeMap<ClientIndex, ClientFault>,
-    /// SHA-256 of the message accepted from each client in the current
+    /// Fingerprint of the message accepted from each client in the current
     /// phase: a byte-identical resend is recognised and ignored.
-    pub(super) accepted: HashMap<ClientIndex, [u8; 32]>,
+    pub(super) accepted: HashMap<ClientIndex, Fingerprint>,
 }
 
 impl fmt::Debug for Server {
@@ -239,9 +243,12 @@ impl Server {
         roster: Option<Roster>,
         rng: &mut R,
     ) -> Self {
-        let mut nonce = [0u8; 32];
-        rng.fill_bytes(&mut nonce);
+        // The only draw: the fingerprint key is derived from the nonce, so
+        // every seeded run draws the stream of spec/conformance.md section 2.
+        let mut nonce = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(nonce.as_mut());
         Self {
+            resend_key: FingerprintKey::from_nonce(&nonce),
             topo: Topology::new(params, &round),
             params: params.clone(),
             round,
@@ -346,7 +353,8 @@ impl Server {
     /// is a no-op (`Ok(())`): hosts with at-least-once delivery may retry
     /// freely. A *different* second message is a fault (`Duplicate`).
     ///
-    /// Cost: one SHA-256 of the message (to recognise resends), then the
+    /// Cost: one keyed fingerprint of the message (POLYVAL, to recognise
+    /// resends; beside the intake for large first messages), then the
     /// phase's check: O(message) for most, plus in the malicious model one
     /// signature check; a MaskedInput is added into the running sum, O(m).
     ///
@@ -360,25 +368,33 @@ impl Server {
     /// (the table of spec/protocol.md section 5.4);
     /// [`Error::Misuse`] once the round is over.
     pub fn receive(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
-        let digest = |bytes: &[u8]| -> [u8; 32] { Sha256::digest(bytes).into() };
-        let (digest, result) =
+        let hasher = self.resend_key.hasher();
+        let (fingerprint, result) =
             if !self.excluded.contains(&from) && self.accepted.contains_key(&from) {
-                let digest = digest(bytes);
-                if self.accepted.get(&from) == Some(&digest) {
+                let fingerprint = hasher.fingerprint(bytes);
+                if self.accepted.get(&from) == Some(&fingerprint) {
                     // A byte-identical resend (an at-least-once transport
                     // retrying): the first copy already counted, this one
-                    // changes nothing.
+                    // changes nothing. A different message taken for a
+                    // resend (probability at most (L + 1) / 2^128 for L
+                    // blocks, whatever the sender chose: spec/protocol.md
+                    // section 5.1) is dropped the same way: the first
+                    // message stands.
                     return Ok(());
                 }
-                (digest, self.intake(from, bytes))
+                (fingerprint, self.intake(from, bytes))
             } else {
-                // A first message from `from` in this phase: its digest is
-                // only kept, so it is taken beside the intake (a masked
-                // input's hash costs about as much as adding it to the sum).
-                join_large(bytes.len(), || digest(bytes), || self.intake(from, bytes))
+                // A first message from `from` in this phase: its
+                // fingerprint is only kept, so it is taken beside the
+                // intake.
+                join_large(
+                    bytes.len(),
+                    || hasher.fingerprint(bytes),
+                    || self.intake(from, bytes),
+                )
             };
         if result.is_ok() {
-            self.accepted.insert(from, digest);
+            self.accepted.insert(from, fingerprint);
         }
         result
     }

@@ -25,6 +25,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::codec::{Decode, Encode, Reader, VERSION};
+use crate::crypto::fingerprint::{FINGERPRINT_LEN, Fingerprint, FingerprintKey};
 use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::prg::Sign;
@@ -44,7 +45,7 @@ use crate::protocol::server::{Server, State};
 /// The first four bytes of every export.
 pub const MAGIC: [u8; 4] = *b"SAST";
 /// The export format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// Header length: magic, format version, protocol version, role, phase,
 /// round id.
 const HEADER_LEN: usize = 4 + 1 + 1 + 1 + 1 + 32;
@@ -807,7 +808,7 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
     if let Some(roster) = &s.roster {
         put_roster(&mut w, roster);
     }
-    w.put(&s.nonce);
+    w.put(s.nonce.as_ref());
     w.put(&s.session);
     put_keys(&mut w, &s.keys);
     w.len(s.commitments.len());
@@ -831,12 +832,12 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
         w.u32(*i);
         put_fault(&mut w, f);
     }
-    let accepted: BTreeMap<ClientIndex, [u8; 32]> =
-        s.accepted.iter().map(|(i, d)| (*i, *d)).collect();
+    let accepted: BTreeMap<ClientIndex, &Fingerprint> =
+        s.accepted.iter().map(|(i, d)| (*i, d)).collect();
     w.len(accepted.len());
     for (i, d) in &accepted {
         w.u32(*i);
-        w.put(d);
+        w.put(&d.0);
     }
     match &s.state {
         State::AdvertiseKeys { keys, burned, .. } => {
@@ -919,7 +920,7 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
     if roster.is_some() != params.is_malicious() {
         return Err(DecodeError::NonCanonical);
     }
-    let nonce = r.array()?;
+    let nonce = Zeroizing::new(r.array()?);
     let session = r.array()?;
     let all_keys = keys(&mut r, n)?;
     let commitments = map(&mut r, n, 64 * t, |r, _| {
@@ -944,8 +945,11 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
     let u4 = indices(&mut r, n)?;
     let excluded: BTreeSet<ClientIndex> = indices(&mut r, n)?.into_iter().collect();
     let misbehaved = map(&mut r, n, 1, |r, _| fault(r, n))?;
-    let accepted: HashMap<ClientIndex, [u8; 32]> =
-        map(&mut r, n, 32, |r, _| r.array())?.into_iter().collect();
+    let accepted: HashMap<ClientIndex, Fingerprint> = map(&mut r, n, FINGERPRINT_LEN, |r, _| {
+        Ok(Fingerprint(r.array()?))
+    })?
+    .into_iter()
+    .collect();
     let m = params.dim_usize();
     let state = match r.u8()? {
         S_ADVERTISE => {
@@ -1020,6 +1024,7 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
         params,
         round,
         roster,
+        resend_key: FingerprintKey::from_nonce(&nonce),
         nonce,
         state,
         session,

@@ -5,9 +5,9 @@
 //! [`Client`] behaves as the typed states it wraps.
 
 use secagg::{
-    Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, Client, ClientIndex, ClientPhase,
-    DecodeError, Error, Graph, Identity, Misuse, Params, Phase, Roster, Server, ServerFault,
-    ServerModel, StateError, StateKey, Step,
+    Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, Client, ClientFault, ClientIndex,
+    ClientPhase, DecodeError, Error, Graph, Identity, Misuse, Outcome, Params, Phase, Roster,
+    Server, ServerFault, ServerModel, StateError, StateKey, Step,
 };
 
 use crate::common::{ROUND, rng};
@@ -369,7 +369,11 @@ fn other_round_phase_role_or_key_is_refused() {
 #[test]
 fn unknown_versions_are_refused() {
     let (c, s) = exports();
-    for (pos, v) in [(4, 0u8), (4, 2), (4, 0xff), (5, 1), (5, 3)] {
+    // Format version 1 (a server's resend digests were SHA-256) is refused
+    // like any other: this build writes and reads 2 (spec/state.md section 3).
+    assert_eq!(c[4], 2);
+    assert_eq!(s[4], 2);
+    for (pos, v) in [(4, 0u8), (4, 1), (4, 3), (4, 0xff), (5, 1), (5, 3)] {
         let mut c2 = c.clone();
         c2[pos] = v;
         assert_eq!(state_err(import_client(&c2)), StateError::Version);
@@ -582,4 +586,143 @@ fn client_repeats_are_answered_the_same() {
         c.receive(&other, &mut r),
         Err(Error::Server(ServerFault::SurvivorSetChanged))
     );
+}
+
+/// A named change to a message.
+type Variant = (&'static str, Box<dyn Fn(&[u8]) -> Vec<u8>>);
+
+/// What happened to client 2's second R2 message in [`second_masked_input`].
+struct Resent {
+    second: Result<(), Error>,
+    result: Aggregate,
+}
+
+/// A semi-honest round (n = 6, m = 20000: a MaskedInput above 64 KiB, so
+/// the first copy is fingerprinted beside its intake) whose server draws
+/// from `server_seed`; in R2, after client 2's genuine MaskedInput the
+/// server is optionally exported and imported, then gets `second(genuine)`
+/// from client 2.
+fn second_masked_input(
+    server_seed: u64,
+    export_between: bool,
+    second: impl Fn(&[u8]) -> Vec<u8>,
+) -> Resent {
+    let p = Params::new(6, 3, 32, 20_000, Graph::Complete).unwrap();
+    let mut r = rng(31);
+    let mut server = Server::new(&p, ROUND, &mut rng(server_seed)).unwrap();
+    let key = StateKey::new(KEY);
+    let mut clients = Vec::new();
+    for u in 1..=p.clients() {
+        let (mut c, msg) = Client::new(&p, ROUND, u, &mut r).unwrap();
+        c.set_input(&input(&p, u)).unwrap();
+        server.receive(u, &msg).unwrap();
+        clients.push(c);
+    }
+    let mut second_result = None;
+    loop {
+        let out = match server.close_phase().unwrap() {
+            Step::Deliver(out) => out,
+            Step::Done(result) => {
+                return Resent {
+                    second: second_result.unwrap(),
+                    result,
+                };
+            }
+            _ => unreachable!(),
+        };
+        for (u, bytes) in out {
+            let reply = clients[u as usize - 1].receive(&bytes, &mut r).unwrap();
+            server.receive(u, &reply).unwrap();
+            if u == 2 && server.phase() == Some(Phase::MaskedInput) {
+                assert!(reply.len() > 1 << 16);
+                if export_between {
+                    let sealed = server.export(&key, &mut r);
+                    server = Server::import(&sealed, &key, &ROUND, server.phase()).unwrap();
+                }
+                second_result = Some(server.receive(2, &second(&reply)));
+            }
+        }
+    }
+}
+
+/// spec/protocol.md section 5.1: a byte-identical resend of a MaskedInput
+/// is a no-op, also when the server was exported and imported between the
+/// two copies (the fingerprints and their key survive the state).
+#[test]
+fn masked_input_resend_is_a_no_op_across_an_export() {
+    let p = Params::new(6, 3, 32, 20_000, Graph::Complete).unwrap();
+    let plain = second_masked_input(5, false, |_| Vec::new());
+    // An empty second message is a different one: named, the first stands.
+    assert_eq!(
+        plain.second,
+        Err(Error::Client {
+            index: 2,
+            fault: ClientFault::Duplicate,
+            outcome: Outcome::Named,
+        })
+    );
+    for export_between in [false, true] {
+        let resent = second_masked_input(5, export_between, <[u8]>::to_vec);
+        assert_eq!(resent.second, Ok(()), "export between: {export_between}");
+        assert!(resent.result.misbehaved.is_empty());
+        assert_eq!(resent.result.survivors, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(resent.result.sum, expected_sum(&p, &[]));
+    }
+}
+
+/// spec/protocol.md section 5.1: a second MaskedInput that differs from the
+/// first in one byte anywhere, or is one byte longer or shorter, is a
+/// `Duplicate` (named, the sender stays in); the first copy is the one in
+/// the sum, with or without an export and import between the two.
+#[test]
+fn masked_input_differing_in_one_byte_is_a_duplicate_across_an_export() {
+    let p = Params::new(6, 3, 32, 20_000, Graph::Complete).unwrap();
+    let flip = |at: fn(usize) -> usize| {
+        move |b: &[u8]| {
+            let mut v = b.to_vec();
+            let i = at(v.len());
+            v[i] ^= 0x01;
+            v
+        }
+    };
+    let variants: Vec<Variant> = vec![
+        ("first byte", Box::new(flip(|_| 0))),
+        ("middle byte", Box::new(flip(|len| len / 2))),
+        ("last byte", Box::new(flip(|len| len - 1))),
+        ("one byte longer", Box::new(|b: &[u8]| [b, &[0]].concat())),
+        (
+            "one byte shorter",
+            Box::new(|b: &[u8]| b[..b.len() - 1].to_vec()),
+        ),
+    ];
+    for export_between in [false, true] {
+        for (name, second) in &variants {
+            let run = second_masked_input(5, export_between, second);
+            assert_eq!(
+                run.second,
+                Err(Error::Client {
+                    index: 2,
+                    fault: ClientFault::Duplicate,
+                    outcome: Outcome::Named,
+                }),
+                "{name}, export between: {export_between}"
+            );
+            assert_eq!(run.result.misbehaved, vec![(2, ClientFault::Duplicate)]);
+            assert_eq!(run.result.survivors, vec![1, 2, 3, 4, 5, 6]);
+            assert_eq!(run.result.sum, expected_sum(&p, &[]), "{name}");
+        }
+    }
+}
+
+/// The fingerprint key is derived from the server's nonce: servers with
+/// different nonces (so different keys) recognise the same resends and
+/// reach the same sum.
+#[test]
+fn servers_with_different_fingerprint_keys_agree() {
+    let a = second_masked_input(5, false, <[u8]>::to_vec);
+    let b = second_masked_input(6, true, <[u8]>::to_vec);
+    assert_eq!((a.second, b.second), (Ok(()), Ok(())));
+    assert_eq!(a.result, b.result);
+    let p = Params::new(6, 3, 32, 20_000, Graph::Complete).unwrap();
+    assert_eq!(a.result.sum, expected_sum(&p, &[]));
 }
