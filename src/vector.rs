@@ -71,6 +71,54 @@ pub(crate) fn pack(v: &[u64], bits: u8, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes `v` reduced mod `2^bits` and bit-packed into `out`, which must be
+/// exactly [`packed_len`]`(v.len(), bits)` bytes: the same bytes as
+/// [`reduce`] then [`pack`], in one pass and without a copy of `v`. Bytes
+/// beyond a too-short `out` are dropped (never a panic).
+pub(crate) fn pack_reduced_into(v: &[u64], bits: u8, out: &mut [u8]) {
+    fn whole<const W: usize>(v: &[u64], out: &mut [u8]) {
+        for (o, &x) in out.chunks_exact_mut(W).zip(v) {
+            if let Some(b) = x.to_le_bytes().get(..W) {
+                o.copy_from_slice(b);
+            }
+        }
+    }
+    match bits {
+        8 => whole::<1>(v, out),
+        16 => whole::<2>(v, out),
+        32 => whole::<4>(v, out),
+        64 => whole::<8>(v, out),
+        _ => {
+            let m = mask(bits);
+            let b = u32::from(bits);
+            let mut acc: u128 = 0;
+            let mut have: u32 = 0;
+            let mut words = out.chunks_mut(8);
+            for &x in v {
+                // have < 64 here, so have + b <= 127.
+                acc |= u128::from(x & m) << have;
+                have += b;
+                if have >= 64 {
+                    if let Some(w) = words.next() {
+                        let le = acc.to_le_bytes();
+                        let n = w.len();
+                        w.copy_from_slice(&le[..n]);
+                    }
+                    acc >>= 64;
+                    have -= 64;
+                }
+            }
+            if have > 0
+                && let Some(w) = words.next()
+            {
+                let le = acc.to_le_bytes();
+                let n = w.len().min(16);
+                w[..n].copy_from_slice(&le[..n]);
+            }
+        }
+    }
+}
+
 /// Checks that `bytes` is a canonical packing of exactly `len` elements of
 /// `bits` bits: exactly [`packed_len`] long, with zero padding bits.
 ///
@@ -216,6 +264,22 @@ mod tests {
             add_assign(&mut want, &v);
             prop_assert_eq!(check_packed(&packed, v.len(), bits), Ok(()));
             add_packed(&mut got, &packed, bits);
+            prop_assert_eq!(got, want);
+        }
+
+        /// The fused reduce-and-pack writes the bytes of reduce then pack,
+        /// for every width and lengths that are not multiples of 8.
+        #[test]
+        fn pack_reduced_into_is_reduce_then_pack(
+            bits in 1u8..=64,
+            raw in proptest::collection::vec(any::<u64>(), 0..70),
+        ) {
+            let mut v = raw.clone();
+            reduce(&mut v, bits);
+            let mut want = Vec::new();
+            pack(&v, bits, &mut want);
+            let mut got = vec![0xa5u8; packed_len(raw.len(), bits).unwrap()];
+            pack_reduced_into(&raw, bits, &mut got);
             prop_assert_eq!(got, want);
         }
 

@@ -153,41 +153,136 @@ pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        let threads = rayon::current_num_threads();
-        let chunks = acc.len().div_ceil(CHUNK);
-        let tiles = 4 * threads;
-        if threads < 2 || chunks == 0 || chunks >= tiles || masks.len() < 2 {
+        let Some(copies) = group_sums(prg, masks, bits, acc.len()) else {
             acc.par_chunks_mut(CHUNK).enumerate().for_each(one);
             return;
-        }
-        let groups = tiles.div_ceil(chunks).min(masks.len());
-        let per = masks.len().div_ceil(groups);
-        let mut copies: Vec<Vec<u64>> = masks.chunks(per).map(|_| vec![0; acc.len()]).collect();
-        copies
-            .par_iter_mut()
-            .zip(masks.par_chunks(per))
-            .flat_map(|(copy, group)| {
-                copy.par_chunks_mut(CHUNK)
-                    .enumerate()
-                    .map(move |(i, chunk)| (group, i, chunk))
-            })
-            .for_each(|(group, i, chunk)| {
-                for (key, sign) in group {
-                    apply(prg, key, bits, i * CHUNK, chunk, *sign);
-                }
-            });
+        };
         acc.par_chunks_mut(CHUNK)
             .enumerate()
-            .for_each(|(i, chunk)| {
-                for copy in &copies {
-                    for (a, c) in chunk.iter_mut().zip(&copy[i * CHUNK..]) {
-                        *a = a.wrapping_add(*c);
-                    }
-                }
-            });
+            .for_each(|(i, chunk)| add_copies(chunk, &copies, i));
     }
     #[cfg(not(feature = "parallel"))]
     acc.chunks_mut(CHUNK).enumerate().for_each(one);
+}
+
+/// The short-vector split of [`apply_many`]: when a vector of `len`
+/// elements has fewer chunks than the threads can share, the masks cut into
+/// groups, each summed over the whole vector into its own zeroed copy
+/// (wiped on drop: a group's sum is key material). `None` when the chunks
+/// alone keep the threads busy.
+#[cfg(feature = "parallel")]
+fn group_sums(
+    prg: Prg,
+    masks: &[(PrgKey, Sign)],
+    bits: u8,
+    len: usize,
+) -> Option<Vec<Zeroizing<Vec<u64>>>> {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let chunks = len.div_ceil(CHUNK);
+    let tiles = 4 * threads;
+    if threads < 2 || chunks == 0 || chunks >= tiles || masks.len() < 2 {
+        return None;
+    }
+    let groups = tiles.div_ceil(chunks).min(masks.len());
+    let per = masks.len().div_ceil(groups);
+    let mut copies: Vec<Zeroizing<Vec<u64>>> = masks
+        .chunks(per)
+        .map(|_| Zeroizing::new(vec![0; len]))
+        .collect();
+    copies
+        .par_iter_mut()
+        .zip(masks.par_chunks(per))
+        .flat_map(|(copy, group)| {
+            copy.par_chunks_mut(CHUNK)
+                .enumerate()
+                .map(move |(i, chunk)| (group, i, chunk))
+        })
+        .for_each(|(group, i, chunk)| {
+            for (key, sign) in group {
+                apply(prg, key, bits, i * CHUNK, chunk, *sign);
+            }
+        });
+    Some(copies)
+}
+
+/// Adds chunk `i` of every group sum of [`group_sums`] into `chunk`.
+#[cfg(feature = "parallel")]
+fn add_copies(chunk: &mut [u64], copies: &[Zeroizing<Vec<u64>>], i: usize) {
+    for copy in copies {
+        let part = copy.get(i * CHUNK..).unwrap_or(&[]);
+        crate::vector::add_assign(chunk, part);
+    }
+}
+
+/// Masks `input` with every `(key, sign)` mask, reduces mod `2^bits` and
+/// writes the result bit-packed (spec/wire-format.md section 3) into `out`,
+/// which must be exactly `vector::packed_len(input.len(), bits)` bytes: the
+/// bytes of `input` plus [`apply_many`], `vector::reduce` and
+/// `vector::pack`, in one pass per chunk of [`CHUNK`] elements (each chunk
+/// packs to a whole number of bytes, `CHUNK * bits / 8`), with no
+/// `m`-element copy of the input. Chunks run in parallel with the
+/// `parallel` feature; a short vector splits its masks into groups as
+/// [`apply_many`] does.
+///
+/// Returns the bitwise OR of every input element, so that the caller checks
+/// the range `input < 2^bits` without reading the input again.
+pub(crate) fn mask_and_pack(
+    prg: Prg,
+    masks: &[(PrgKey, Sign)],
+    bits: u8,
+    input: &[u64],
+    out: &mut [u8],
+) -> u64 {
+    // CHUNK * bits is a multiple of 8 for every width.
+    let packed = CHUNK * usize::from(bits) / 8;
+    if packed == 0 {
+        return input.iter().fold(0, |a, &x| a | x);
+    }
+    // Chunk `i`: the tile is the input, all masks are added into it while it
+    // sits in cache, then it is reduced and packed. After the last mask the
+    // tile holds public masked elements only.
+    let one = |tile: &mut Vec<u64>, (i, (inp, o)): (usize, (&[u64], &mut [u8]))| -> u64 {
+        tile.clear();
+        tile.extend_from_slice(inp);
+        let or = inp.iter().fold(0, |a, &x| a | x);
+        for (key, sign) in masks {
+            apply(prg, key, bits, i * CHUNK, tile, *sign);
+        }
+        crate::vector::pack_reduced_into(tile, bits, o);
+        or
+    };
+    let tile = || Vec::with_capacity(CHUNK);
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        let work = input
+            .par_chunks(CHUNK)
+            .zip(out.par_chunks_mut(packed))
+            .enumerate();
+        match group_sums(prg, masks, bits, input.len()) {
+            None => work.map_init(tile, one).reduce(|| 0, |a, b| a | b),
+            Some(copies) => work
+                .map_init(tile, |tile, (i, (inp, o))| {
+                    tile.clear();
+                    tile.extend_from_slice(inp);
+                    add_copies(tile, &copies, i);
+                    crate::vector::pack_reduced_into(tile, bits, o);
+                    inp.iter().fold(0, |a, &x| a | x)
+                })
+                .reduce(|| 0, |a, b| a | b),
+        }
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        let mut t = tile();
+        input
+            .chunks(CHUNK)
+            .zip(out.chunks_mut(packed))
+            .enumerate()
+            .map(|job| one(&mut t, job))
+            .fold(0, |a, b| a | b)
+    }
 }
 
 #[inline(always)]
@@ -299,6 +394,102 @@ mod tests {
                 assert!(len == 0 || many != start);
             }
         }
+    }
+
+    /// The unfused reference of [`mask_and_pack`]: copy, mask, reduce, pack.
+    fn mask_then_pack(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, input: &[u64]) -> Vec<u8> {
+        let mut v = input.to_vec();
+        apply_many(prg, masks, bits, &mut v);
+        crate::vector::reduce(&mut v, bits);
+        let mut out = Vec::new();
+        crate::vector::pack(&v, bits, &mut out);
+        out
+    }
+
+    fn fused(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, input: &[u64]) -> (Vec<u8>, u64) {
+        let len = crate::vector::packed_len(input.len(), bits).unwrap();
+        let mut out = vec![0x5au8; len];
+        let or = mask_and_pack(prg, masks, bits, input, &mut out);
+        (out, or)
+    }
+
+    fn test_masks(count: u8) -> Vec<(PrgKey, Sign)> {
+        (0..count)
+            .map(|i| {
+                (
+                    Zeroizing::new([i.wrapping_mul(11).wrapping_add(1); 32]),
+                    if i % 3 == 1 { Sign::Minus } else { Sign::Plus },
+                )
+            })
+            .collect()
+    }
+
+    /// Every width, both PRGs, lengths that are not multiples of 8 or of
+    /// the chunk (with `parallel`, a few chunks take the grouped path).
+    #[test]
+    fn mask_and_pack_equals_mask_then_pack() {
+        let masks = test_masks(4);
+        for prg in [Prg::ChaCha20, Prg::Aes128Ctr] {
+            for bits in 1u8..=64 {
+                for len in [0usize, 1, 7, 13, CHUNK - 1, CHUNK + 3] {
+                    let top = crate::vector::mask(bits);
+                    let input: Vec<u64> = (0..len as u64)
+                        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & top)
+                        .collect();
+                    let (got, or) = fused(prg, &masks, bits, &input);
+                    assert_eq!(
+                        got,
+                        mask_then_pack(prg, &masks, bits, &input),
+                        "{prg:?} bits {bits} len {len}"
+                    );
+                    assert_eq!(or, input.iter().fold(0, |a, &x| a | x));
+                }
+            }
+        }
+    }
+
+    /// Long vectors: many chunks (the chunk path), and the input's OR
+    /// reports an element out of range wherever it is.
+    #[test]
+    fn mask_and_pack_long_vectors_and_range() {
+        let masks = test_masks(3);
+        for prg in [Prg::ChaCha20, Prg::Aes128Ctr] {
+            for bits in [5u8, 32, 33, 64] {
+                let len = 9 * CHUNK + 5;
+                let top = crate::vector::mask(bits);
+                let mut input: Vec<u64> = (0..len as u64).map(|i| (i * 7 + 3) & top).collect();
+                let (got, or) = fused(prg, &masks, bits, &input);
+                assert_eq!(got, mask_then_pack(prg, &masks, bits, &input));
+                assert_eq!(or & !top, 0);
+                if bits < 64 {
+                    input[len - 2] = top + 1;
+                    let (_, or) = fused(prg, &masks, bits, &input);
+                    assert_ne!(or & !top, 0);
+                }
+            }
+        }
+    }
+
+    /// With one thread the chunk path runs for every length.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn mask_and_pack_on_one_thread() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let masks = test_masks(5);
+        pool.install(|| {
+            for bits in [1u8, 17, 32, 63] {
+                for len in [3usize, CHUNK + 9, 2 * CHUNK] {
+                    let input: Vec<u64> = (0..len as u64)
+                        .map(|i| i & crate::vector::mask(bits))
+                        .collect();
+                    let (got, _) = fused(Prg::Aes128Ctr, &masks, bits, &input);
+                    assert_eq!(got, mask_then_pack(Prg::Aes128Ctr, &masks, bits, &input));
+                }
+            }
+        });
     }
 
     #[test]

@@ -46,9 +46,9 @@ use crate::error::{ClientIndex, DecodeError, Error, Misuse, ServerFault};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
-    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, Evidence, KeyBroadcast, MaskedInput,
-    SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse,
-    index_bitmap,
+    AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, DeliveredShares, Evidence,
+    KeyBroadcast, SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind, UnmaskRequest,
+    UnmaskResponse, index_bitmap, masked_input_head,
 };
 use crate::protocol::signed::{
     Parts, advertise_parts, bitmap_members, consistency_parts, masked_with_parts, neighbour_bitmap,
@@ -468,7 +468,8 @@ impl AwaitingShares {
     }
 
     /// Handles the [`ShareDelivery`]: decrypts the neighbours' shares and
-    /// returns the [`MaskedInput`] bytes for `input` (m elements below `2^b`).
+    /// returns the [`MaskedInput`](crate::protocol::messages::MaskedInput)
+    /// bytes for `input` (m elements below `2^b`).
     /// A ciphertext that fails to decrypt is reported in the message's
     /// complaints; its sender is still masked with, since it masks with us.
     ///
@@ -480,10 +481,16 @@ impl AwaitingShares {
     /// # Errors
     /// [`Error::Misuse`] for an input of the wrong length or range, and
     /// [`Error::Server`] with [`ServerFault::Malformed`] for a delivery that
-    /// does not decode: the state stays usable. [`Error::Server`] (the state
-    /// is spent) when the delivery names another session or a peer that was
-    /// not a neighbour in U1, or leaves fewer than t clients (this one
-    /// included).
+    /// does not decode: the state stays usable. [`Error::Server`] (the
+    /// state is spent) when the delivery names another session or a peer
+    /// that was not a neighbour in U1, or leaves fewer than t clients (this
+    /// one included). The input's range is checked in the masking pass, so
+    /// after these refusals.
+    ///
+    /// Cost beyond the PRG: one AEAD open per neighbour, and decoding and
+    /// checking `2 k t` commitments (Ristretto decompressions and a batched
+    /// multiscalar multiplication), overlapped with the masking and spread
+    /// over the threads with the `parallel` feature.
     pub fn receive(
         &mut self,
         bytes: &[u8],
@@ -494,10 +501,10 @@ impl AwaitingShares {
         if input.len() != params.dim_usize() {
             return Err(Misuse::InputLength.into());
         }
+        let packed = vector::packed_len(input.len(), bits).ok_or(Misuse::InputLength)?;
+        // The range is checked in the masking pass, which reads the input
+        // anyway; an input out of range leaves the state usable.
         let top = vector::mask(bits);
-        if input.iter().any(|&x| x & !top != 0) {
-            return Err(Misuse::InputRange.into());
-        }
         let msg = ShareDelivery::decode(params, bytes).map_err(server_err)?;
         let me = take(&mut self.inner)?;
         let index = self.common.index;
@@ -532,7 +539,6 @@ impl AwaitingShares {
             }));
         }
 
-        let mut held = Keyed::with_capacity(msg.shares.len());
         let mut complaints = Vec::new();
         let mut masks = Vec::with_capacity(msg.shares.len() + 1);
         masks.push((
@@ -548,29 +554,12 @@ impl AwaitingShares {
             // A share that does not decrypt, or does not lie on the
             // sender's committed polynomial, is a complaint (spec/protocol.md
             // section 4.3): the holder keeps only shares it verified.
-            let commitments = |c: &[[u8; 32]]| feldman::Commitments::decode(&c.concat(), t).ok();
-            match (
-                open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext),
-                commitments(&d.key_commitments),
-                commitments(&d.seed_commitments),
-            ) {
-                (Some(h), Some(kc), Some(sc)) => opened.push((d.sender, h, [kc, sc])),
-                _ => complaints.push(d.sender),
+            match open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext) {
+                Some(h) => opened.push((d, h)),
+                None => complaints.push(d.sender),
             }
             masks.push(peer.mask.clone());
         }
-        let bad = bad_deliveries(&me.session, index, &opened);
-        for (sender, h, _) in opened {
-            if bad.contains(&sender) {
-                complaints.push(sender);
-            } else {
-                held.push(sender, h);
-            }
-        }
-        complaints.sort_unstable();
-        let mut masked = input.to_vec();
-        prg::apply_many(self.common.params.prg(), &masks, bits, &mut masked);
-        vector::reduce(&mut masked, bits);
         let view: BTreeSet<ClientIndex> = msg.shares.iter().map(|d| d.sender).collect();
         let signature = self.common.creds.as_ref().map(|c| {
             let bitmap = neighbour_bitmap(&self.neighbours, &view);
@@ -579,13 +568,42 @@ impl AwaitingShares {
                 &masked_with_parts(&me.session, index, &bitmap).parts(),
             )
         });
-        let out = MaskedInput {
-            session: me.session,
-            complaints,
-            signature,
-            bits,
-            masked,
-        };
+        // The message is laid out with the complaints known so far; the
+        // vector is masked and packed straight into it while the shares are
+        // checked against their commitments (both in parallel with the
+        // `parallel` feature). A share that fails the check moves the
+        // vector once, to make room for its complaint.
+        let mut head = Vec::new();
+        masked_input_head(&me.session, &complaints, &signature, &mut head);
+        let mut out = vec![0u8; head.len() + packed];
+        out[..head.len()].copy_from_slice(&head);
+        let prg = self.common.params.prg();
+        let (bad, or) = join(
+            || bad_deliveries(&me.session, index, t, &opened),
+            || prg::mask_and_pack(prg, &masks, bits, input, &mut out[head.len()..]),
+        );
+        if or & !top != 0 {
+            // Nothing was sent: the state takes the right input.
+            self.inner = Some(me);
+            return Err(Misuse::InputRange.into());
+        }
+        let mut held = Keyed::with_capacity(msg.shares.len());
+        let mut late = Vec::new();
+        for (d, h) in opened {
+            if bad.contains(&d.sender) {
+                late.push(d.sender);
+            } else {
+                held.push(d.sender, h);
+            }
+        }
+        if !late.is_empty() {
+            complaints.extend(late);
+            complaints.sort_unstable();
+            let mut moved = Vec::with_capacity(out.len() + 4 * complaints.len());
+            masked_input_head(&me.session, &complaints, &signature, &mut moved);
+            moved.extend_from_slice(&out[head.len()..]);
+            out = moved;
+        }
         let next = AwaitingUnmask {
             common: self.common.clone(),
             t,
@@ -597,43 +615,114 @@ impl AwaitingShares {
             signed: None,
             answered: None,
         };
-        Ok((next, out.to_bytes()))
+        Ok((next, out))
     }
 }
 
-/// The senders whose shares do not lie on the polynomials they committed to
-/// (Feldman's check, spec/crypto.md section 8.3): one batched check of
-/// every share holder `x` received, bisected only if it fails. The weights
-/// come from ChaCha20 keyed by `SHA-256("secagg/v2/share-batch" || session
-/// || u32(x) || for each sender: u32(sender) || bytes(key share) ||
+/// Batch groups of a holder's share check (spec/crypto.md section 8.3).
+const HOLDER_GROUPS: usize = 4;
+/// The fewest items in one group of a holder's share check.
+const HOLDER_GROUP_MIN: usize = 8;
+
+/// One share to check: the dealer's commitments, the holder, the share.
+type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
+
+/// `a` and `b`, in parallel with the `parallel` feature.
+fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::join(a, b)
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        (a(), b())
+    }
+}
+
+/// `f` over `items`, in parallel with the `parallel` feature, in order.
+fn map_all<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        items.par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        items.iter().map(f).collect()
+    }
+}
+
+/// The senders of `opened` whose commitments do not decode, or whose shares
+/// do not lie on the polynomials they committed to (Feldman's check,
+/// spec/crypto.md section 8.3). The commitments are decoded per sender in
+/// parallel; the shares are checked in batches, bisected only if one fails.
+/// The items are the key share then the seed share of each sender whose
+/// commitments decoded, ascending by sender; they are cut into
+/// [`HOLDER_GROUPS`] consecutive groups of at least [`HOLDER_GROUP_MIN`]
+/// items, checked in parallel, and group `g` takes its weights from stream
+/// `g` of ChaCha20 keyed by `SHA-256("secagg/v2/share-batch" || session ||
+/// u32(x) || for each of those senders: u32(sender) || bytes(key share) ||
 /// bytes(seed share))`.
 fn bad_deliveries(
     session: &SessionId,
     x: ClientIndex,
-    opened: &[(ClientIndex, HeldShares, [feldman::Commitments; 2])],
+    t: usize,
+    opened: &[(&DeliveredShares, HeldShares)],
 ) -> BTreeSet<ClientIndex> {
     use sha2::{Digest, Sha256};
+    let commitments = |c: &[[u8; 32]]| feldman::Commitments::decode(&c.concat(), t).ok();
+    let decoded = map_all(opened, |(d, _)| {
+        Some([
+            commitments(&d.key_commitments)?,
+            commitments(&d.seed_commitments)?,
+        ])
+    });
+    let mut bad = BTreeSet::new();
     let mut transcript = Sha256::new();
     transcript.update(labels::SHARE_BATCH);
     transcript.update(session);
     transcript.update(x.to_le_bytes());
     let mut items = Vec::with_capacity(2 * opened.len());
-    for (sender, h, [kc, sc]) in opened {
-        transcript.update(sender.to_le_bytes());
+    let mut whose = Vec::with_capacity(2 * opened.len());
+    for ((d, h), c) in opened.iter().zip(&decoded) {
+        let Some([kc, sc]) = c else {
+            bad.insert(d.sender);
+            continue;
+        };
+        transcript.update(d.sender.to_le_bytes());
         transcript.update(h.mask_key.0.as_bytes());
         transcript.update(h.seed.0.as_bytes());
         items.push((kc, x, h.mask_key.0));
         items.push((sc, x, h.seed.0));
+        whose.extend([d.sender, d.sender]);
     }
     let seed = Zeroizing::new(<[u8; 32]>::from(transcript.finalize()));
-    let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed);
-    if feldman::verify_batch(&items, &mut rng) {
-        return BTreeSet::new();
+    let size = items.len().div_ceil(HOLDER_GROUPS).max(HOLDER_GROUP_MIN);
+    let groups: Vec<(usize, &[ShareItem<'_>])> = items.chunks(size).enumerate().collect();
+    let failed = map_all(&groups, |&(g, group)| {
+        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed);
+        rng.set_stream(g as u64);
+        if feldman::verify_batch(group, &mut rng) {
+            Vec::new()
+        } else {
+            feldman::find_bad(group, &mut rng)
+                .into_iter()
+                .map(|i| g * size + i)
+                .collect()
+        }
+    });
+    // Every weight-combined share lives in the batch checks; the items'
+    // scalars are copies of the held shares, wiped here.
+    for item in &mut items {
+        zeroize::Zeroize::zeroize(&mut item.2);
     }
-    feldman::find_bad(&items, &mut rng)
-        .into_iter()
-        .filter_map(|i| opened.get(i / 2).map(|(sender, _, _)| *sender))
-        .collect()
+    bad.extend(
+        failed
+            .into_iter()
+            .flatten()
+            .filter_map(|i| whose.get(i).copied()),
+    );
+    bad
 }
 
 /// Decrypts one neighbour's shares; `None` if anything fails.

@@ -505,12 +505,23 @@ pub struct MaskedInput {
     pub masked: Vec<u64>,
 }
 
+/// Appends everything of a [`MaskedInput`]'s encoding before its packed
+/// vector, for a client that packs the vector straight into the message.
+pub(crate) fn masked_input_head(
+    session: &SessionId,
+    complaints: &[ClientIndex],
+    signature: &Option<SignatureBytes>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(&[VERSION, kind::MASKED_INPUT]);
+    out.extend_from_slice(session);
+    put_index_list(out, complaints);
+    put_opt_signature(out, signature);
+}
+
 impl Encode for MaskedInput {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[VERSION, kind::MASKED_INPUT]);
-        out.extend_from_slice(&self.session);
-        put_index_list(out, &self.complaints);
-        put_opt_signature(out, &self.signature);
+        masked_input_head(&self.session, &self.complaints, &self.signature, out);
         vector::pack(&self.masked, self.bits, out);
     }
     fn encoded_len(&self) -> usize {

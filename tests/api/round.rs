@@ -79,3 +79,73 @@ fn aes_prg_rounds_sum_correctly() {
         assert_eq!(agg.sum, want, "{params:?}");
     }
 }
+
+/// An input out of range is refused by `AwaitingShares::receive` (the range
+/// is checked in its masking pass, wherever the bad element is) and leaves
+/// the state usable: the same client then masks the right input, and the
+/// round sums it. The masked input equals the `MaskedInput` encoding of its
+/// own decoding, byte for byte (the fused mask-and-pack writes the wire
+/// packing: b = 17, m not a multiple of 8 or of the PRG chunk).
+#[test]
+fn out_of_range_input_keeps_the_share_state() {
+    use secagg::protocol::messages::MaskedInput;
+    use secagg::{AwaitingKeys, Decode, Encode, Error, Misuse, Server, Step};
+    let params = Params::new(4, 3, 17, 16_389, Graph::Complete)
+        .unwrap()
+        .with_prg(Prg::Aes128Ctr);
+    let round = [9u8; 32];
+    let mut r = rng(21);
+    let m = params.dim() as usize;
+    let top = (1u64 << 17) - 1;
+    let inputs: Vec<Vec<u64>> = (1..=4u64)
+        .map(|i| (0..m as u64).map(|j| (i * 7919 + j * 31) & top).collect())
+        .collect();
+    let deliver = |step: Result<Step, Error>| match step {
+        Ok(Step::Deliver(d)) => d,
+        other => panic!("{other:?}"),
+    };
+    let mut server = Server::new(&params, round, &mut r).unwrap();
+    let mut s0 = Vec::new();
+    for i in 1..=4 {
+        let (st, msg) = AwaitingKeys::new(&params, round, i, &mut r).unwrap();
+        server.receive(i, &msg).unwrap();
+        s0.push(st);
+    }
+    let mut s1 = Vec::new();
+    for ((i, msg), mut st) in deliver(server.close_phase()).into_iter().zip(s0) {
+        let (st, out) = st.receive(&msg, &mut r).unwrap();
+        server.receive(i, &out).unwrap();
+        s1.push(st);
+    }
+    let mut s2 = Vec::new();
+    for ((i, msg), mut st) in deliver(server.close_phase()).into_iter().zip(s1) {
+        let x = &inputs[i as usize - 1];
+        for at in [0, m / 2, m - 1] {
+            let mut bad = x.clone();
+            bad[at] = top + 1;
+            assert_eq!(
+                st.receive(&msg, &bad).map(|_| ()),
+                Err(Error::Misuse(Misuse::InputRange)),
+                "client {i}, element {at}"
+            );
+        }
+        let (st, out) = st.receive(&msg, x).unwrap();
+        let decoded = MaskedInput::decode(&params, &out).unwrap();
+        assert_eq!(decoded.to_bytes(), out);
+        assert_eq!(decoded.masked.len(), m);
+        assert_ne!(&decoded.masked, x);
+        server.receive(i, &out).unwrap();
+        s2.push(st);
+    }
+    for ((i, msg), mut st) in deliver(server.close_phase()).into_iter().zip(s2) {
+        let out = st.receive(&msg).unwrap();
+        server.receive(i, &out).unwrap();
+    }
+    let Ok(Step::Done(agg)) = server.close_phase() else {
+        panic!("round did not finish")
+    };
+    let want: Vec<u64> = (0..m)
+        .map(|j| inputs.iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
+        .collect();
+    assert_eq!(agg.sum, want);
+}
