@@ -265,7 +265,7 @@ pub fn agreement_rate() -> f64 {
 }
 
 /// Ristretto255 decodings per second on one thread (a point of a Feldman
-/// commitment, [`Commitments`]).
+/// commitment, spec/crypto.md section 8.2).
 pub fn decompress_rate() -> f64 {
     let mut point = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
     let encoded: Vec<_> = (0..PUBLIC_KEY_SAMPLE)
