@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Prints the floor ratios at the performance targets' points (README.md).
+
+    cargo build --release --features cli --bin secagg
+    python3 benches/targets.py [--runs N]
+
+For each PRG and each point, N seeded runs of `secagg simulate --json`
+(seeds 1..N); the table gives the medians of client R2 and server R3, their
+ratios to the keystream floor that the same run measures (client: R2 / its
+floor; server: R3 / (its floor / threads)), the same ratios against the
+keystream plus the public-key work no implementation avoids (a client's
+2kt commitment points, the server's X25519 agreements), the server's R1
+and R2, and the upload per client against the packed vector (measured
+without dropout, since a client that drops after R1 sends no vector). Run
+it on a quiet machine.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BINARY = ROOT / "target" / "release" / "secagg"
+
+POINTS = [
+    ("n=100, m=10^6, 10% drop", ["--clients", "100", "--dim", "1000000", "--dropout", "0.1"]),
+    ("n=1000, m=10^5, 10% drop", ["--clients", "1000", "--dim", "100000", "--dropout", "0.1"]),
+    ("n=1000, m=10^4, 10% drop", ["--clients", "1000", "--dim", "10000", "--dropout", "0.1"]),
+    ("n=1000, m=10^4", ["--clients", "1000", "--dim", "10000"]),
+    ("n=100, m=10^6 (upload)", ["--clients", "100", "--dim", "1000000"]),
+]
+
+
+def run(args, seed):
+    out = subprocess.run(
+        [str(BINARY), "simulate", "--json", "--seed", str(seed), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    opts = parser.parse_args()
+    if not BINARY.exists():
+        sys.exit(f"build first: {BINARY} is missing")
+    print("| PRG | point | k, t | client R2 (ms) | R2 / floor | R2 / (floor + pk) "
+          "| server R3 (ms) | R3 / floor | R3 / (floor + pk) | server R1 (ms) "
+          "| server R2 (ms) | upload / packed |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for prg in ["chacha20", "aes"]:
+        for name, args in POINTS:
+            runs = [run([*args, "--prg", prg], seed) for seed in range(1, opts.runs + 1)]
+            if not all(r["ok"] for r in runs):
+                sys.exit(f"{prg} {name}: a round did not give the plaintext sum")
+
+            def med(get):
+                return statistics.median(get(r) for r in runs)
+
+            t = lambda phase, who: med(lambda r: r["timings_ms"][phase][who])
+            f = lambda key: med(lambda r: r["floor"][key])
+            first = runs[0]
+            print(
+                f"| {prg} | {name} | {first['k']}, {first['t']} "
+                f"| {t('masked_input', 'client_mean'):.2f} | {f('client_ratio'):.2f}x "
+                f"| {f('client_ratio_with_public_key'):.2f}x "
+                f"| {t('unmask', 'server'):.1f} | {f('server_ratio'):.2f}x "
+                f"| {f('server_ratio_with_public_key'):.2f}x "
+                f"| {t('share_keys', 'server'):.1f} | {t('masked_input', 'server'):.1f} "
+                f"| {med(lambda r: r['bytes']['upload_per_client'] / r['bytes']['packed_vector']):.4f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
