@@ -16,14 +16,10 @@ it on a quiet machine.
 """
 
 import argparse
-import json
-import pathlib
 import statistics
-import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "secagg"
+from readme_table import BINARY, run
 
 POINTS = [
     ("n=100, m=10^6, 10% drop", ["--clients", "100", "--dim", "1000000", "--dropout", "0.1"]),
@@ -32,16 +28,6 @@ POINTS = [
     ("n=1000, m=10^4", ["--clients", "1000", "--dim", "10000"]),
     ("n=100, m=10^6 (upload)", ["--clients", "100", "--dim", "1000000"]),
 ]
-
-
-def run(args, seed):
-    out = subprocess.run(
-        [str(BINARY), "simulate", "--json", "--seed", str(seed), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
 
 
 def main():
@@ -56,7 +42,10 @@ def main():
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for prg in ["chacha20", "aes"]:
         for name, args in POINTS:
-            runs = [run([*args, "--prg", prg], seed) for seed in range(1, opts.runs + 1)]
+            runs = [
+                run([*args, "--prg", prg, "--seed", str(seed)])
+                for seed in range(1, opts.runs + 1)
+            ]
             if not all(r["ok"] for r in runs):
                 sys.exit(f"{prg} {name}: a round did not give the plaintext sum")
 
