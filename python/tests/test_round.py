@@ -633,6 +633,39 @@ def test_client_fault_outcome() -> None:
     assert ClientFault(secagg.CODES["CLIENT_MALFORMED"], 1).outcome is None
 
 
+def test_dealer_nobody_can_open_aborts() -> None:
+    """A dealer whose encrypted shares no holder can open: every holder
+    complains in its masked input, too few good shares of it remain, and
+    the R2 close raises ClientFault naming it with outcome ABORTED; the
+    round is over."""
+    params = Params(clients=4, threshold=3, dim=4)  # complete graph, t = 3
+    rid = os.urandom(32)
+    server = Server(params, rid)
+    cs = {i: secagg.Client(params, rid, i) for i in range(1, 5)}
+    for i, c in cs.items():
+        server.receive(i, c.message)
+    out = server.close_phase()
+    assert out is not None
+    for i, c in cs.items():
+        msg = bytearray(c.receive_keys(out[i]))
+        if i == 2:
+            # ShareKeys ends with 3 x (u32 receiver, 80-byte ciphertext)
+            # (spec/wire-format.md section 5): flip each ciphertext's last
+            # tag byte, which the server cannot check.
+            for e in range(3):
+                msg[len(msg) - 1 - 84 * e] ^= 1
+        server.receive(i, bytes(msg))
+    out = server.close_phase()
+    assert out is not None
+    for i, c in cs.items():
+        server.receive(i, c.receive_shares(out[i], np.arange(4, dtype=np.uint64)))
+    with pytest.raises(ClientFault) as e:
+        server.close_phase()
+    assert e.value.name == "CLIENT_UNDECRYPTABLE"
+    assert (e.value.index, e.value.outcome) == (2, secagg.Outcome.ABORTED)
+    assert server.phase == "over"
+
+
 def test_sealed_state_refusals() -> None:
     params = Params(clients=3, threshold=2, bits=16, dim=2)
     rid, key = os.urandom(32), os.urandom(32)

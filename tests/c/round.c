@@ -741,6 +741,77 @@ static void outcome_round(void) {
     printf("client fault outcomes: ok (excluded, then ignored; the others' sum)\n");
 }
 
+/*
+ * A dealer whose encrypted shares none of its holders can open: each holder
+ * complains in its masked input, too few good shares of the dealer remain to
+ * unmask it, and the R2 close ends the round naming the dealer with
+ * SECAGG_OUTCOME_ABORTED; the phase after is over, and a later close says so.
+ */
+static void aborted_round(void) {
+    const uint32_t n = 4, bad = 2;
+    SecaggParams *params = NULL;
+    OK(secagg_params_new(n, 3, 32, M, &params)); /* complete graph, t = 3 */
+    uint8_t round_id[32] = {5};
+    SecaggRng *rng = NULL;
+    OK(secagg_rng_new_seeded(11, &rng));
+    SecaggServer *server = NULL;
+    OK(secagg_server_new(params, round_id, NULL, rng, &server));
+    SecaggClient *clients[5] = {0};
+    for (uint32_t i = 1; i <= n; i++) {
+        OK(secagg_client_new(params, round_id, i, NULL, NULL, rng, &clients[i]));
+        send(server, clients[i], i);
+    }
+    OK(secagg_server_close_phase(server));
+    for (uint32_t i = 1; i <= n; i++) {
+        size_t len = 0;
+        uint8_t *msg = server_message(server, i, &len);
+        ASSERT(msg != NULL);
+        uint32_t fault = 77;
+        OK(secagg_client_receive_keys(clients[i], msg, len, rng, &fault));
+        free(msg);
+        if (i != bad) {
+            send(server, clients[i], i);
+            continue;
+        }
+        /* ShareKeys ends with count x (u32 receiver, 80-byte ciphertext)
+         * (spec/wire-format.md section 5): flip the last tag byte of each of
+         * the n - 1 ciphertexts. The server cannot see it. */
+        uint8_t *share_keys = client_message(clients[i], &len);
+        for (uint32_t e = 0; e < n - 1; e++) {
+            share_keys[len - 1 - e * 84] ^= 1;
+        }
+        OK(secagg_server_receive(server, i, share_keys, len, &fault));
+        ASSERT(fault == 0);
+        free(share_keys);
+    }
+    OK(secagg_server_close_phase(server));
+    uint64_t input[M] = {1, 2, 3, 4};
+    for (uint32_t i = 1; i <= n; i++) {
+        size_t len = 0;
+        uint8_t *msg = server_message(server, i, &len);
+        ASSERT(msg != NULL);
+        uint32_t fault = 77;
+        OK(secagg_client_receive_shares(clients[i], msg, len, input, M, &fault));
+        free(msg);
+        send(server, clients[i], i);
+    }
+    EXPECT(secagg_server_close_phase(server), SECAGG_STATUS_CLIENT_UNDECRYPTABLE);
+    SecaggOutcome outcome = SECAGG_OUTCOME_NONE;
+    uint32_t who = 0;
+    OK(secagg_server_outcome(server, &outcome, &who));
+    ASSERT(outcome == SECAGG_OUTCOME_ABORTED && who == bad);
+    EXPECT(secagg_server_close_phase(server), SECAGG_STATUS_MISUSE_ROUND_OVER);
+    OK(secagg_server_outcome(server, &outcome, &who));
+    ASSERT(outcome == SECAGG_OUTCOME_NONE && who == 0);
+    for (uint32_t i = 1; i <= n; i++) {
+        secagg_client_free(clients[i]);
+    }
+    secagg_server_free(server);
+    secagg_rng_free(rng);
+    secagg_params_free(params);
+    printf("aborted round: ok (the dealer no holder could open is named, ABORTED)\n");
+}
+
 static void error_paths(void) {
     uint8_t round_id[32] = {7};
     uint8_t buf[4096];
@@ -1081,10 +1152,11 @@ int main(void) {
     dp_round();
     aes_round();
     outcome_round();
+    aborted_round();
     error_paths();
     seeded_source();
     state_errors();
     printf("%d checks passed\n", checks);
-    printf("8 passed, 0 failed\n");
+    printf("9 passed, 0 failed\n");
     return 0;
 }
