@@ -9,8 +9,8 @@ Flower's protobuf serialisation):
 * this package's drop-in ``secagg.flower.SecAggPlusWorkflow`` +
   ``secaggplus_mod`` (ChaCha20, the Python package's PRG);
 
-and then ``secagg simulate`` (the Rust CLI, one process, no Flower or
-Python) with ``--prg aes`` and ``--prg chacha20``. The dropped clients
+and, before them, ``secagg simulate`` (the Rust CLI, its own process, no
+Flower or Python) with ``--prg aes`` and ``--prg chacha20``. The dropped clients
 (``dropout`` * n) vanish after sending their shares, before their masked
 vector: the case where the server must rebuild their pairwise masks. Each
 result is checked (Flower's and the drop-in's against the exact weighted
@@ -231,14 +231,16 @@ def main() -> None:
         if k % 2 == 0 or not 2 <= t <= k:
             sys.exit(f"flower_compare: k = {k} (Flower's num_shares) must be odd and t in 2..k")
         print(f"\n== k={k} t={t} n={n} m={m} dropout={d}", flush=True)
+        # The CLI first, so that nothing the Python rounds leave behind in
+        # this process (heap, threads) can weigh on its timings.
+        cli = {prg: run_cli(binary, k, t, n, m, d, prg, args.repeat) for prg in ("aes", "chacha20")}
+        for prg, j in cli.items():
+            print(f"secagg simulate --prg {prg}: ok={j['ok']} survivors {j['survivors']['u3']}", flush=True)
         fl = run_grid("flower", k, t, n, m, d, args.seed)
         print(f"Flower SecAgg+: ok={fl['ok']} max error {fl['max_error']:.2e}, {fl['wall']:.1f} s wall", flush=True)
         ours = None if args.no_dropin else run_grid("secagg.flower", k, t, n, m, d, args.seed)
         if ours is not None:
             print(f"secagg.flower: ok={ours['ok']} max error {ours['max_error']:.2e}, {ours['wall']:.1f} s wall", flush=True)
-        cli = {prg: run_cli(binary, k, t, n, m, d, prg, args.repeat) for prg in ("aes", "chacha20")}
-        for prg, j in cli.items():
-            print(f"secagg simulate --prg {prg}: ok={j['ok']} survivors {j['survivors']['u3']}", flush=True)
         failed |= not fl["ok"] or (ours is not None and not ours["ok"]) or not all(j["ok"] for j in cli.values())
         ft = fl["times"]
         print(f"\n{'stage':<24}{'Flower server':>16}{'Flower client':>16}", end="")
