@@ -75,19 +75,20 @@ pub(crate) fn pack(v: &[u64], bits: u8, out: &mut Vec<u8>) {
 /// exactly [`packed_len`]`(v.len(), bits)` bytes: the same bytes as
 /// [`reduce`] then [`pack`], in one pass and without a copy of `v`. Bytes
 /// beyond a too-short `out` are dropped (never a panic).
-pub(crate) fn pack_reduced_into(v: &[u64], bits: u8, out: &mut [u8]) {
-    fn whole<const W: usize>(v: &[u64], out: &mut [u8]) {
+pub(crate) fn pack_reduced_into<T: Copy + Into<u64>>(v: &[T], bits: u8, out: &mut [u8]) {
+    fn whole<const W: usize, T: Copy + Into<u64>>(v: &[T], out: &mut [u8]) {
         for (o, &x) in out.chunks_exact_mut(W).zip(v) {
+            let x: u64 = x.into();
             if let Some(b) = x.to_le_bytes().get(..W) {
                 o.copy_from_slice(b);
             }
         }
     }
     match bits {
-        8 => whole::<1>(v, out),
-        16 => whole::<2>(v, out),
-        32 => whole::<4>(v, out),
-        64 => whole::<8>(v, out),
+        8 => whole::<1, T>(v, out),
+        16 => whole::<2, T>(v, out),
+        32 => whole::<4, T>(v, out),
+        64 => whole::<8, T>(v, out),
         _ => {
             let m = mask(bits);
             let b = u32::from(bits);
@@ -95,6 +96,7 @@ pub(crate) fn pack_reduced_into(v: &[u64], bits: u8, out: &mut [u8]) {
             let mut have: u32 = 0;
             let mut words = out.chunks_mut(8);
             for &x in v {
+                let x: u64 = x.into();
                 // have < 64 here, so have + b <= 127.
                 acc |= u128::from(x & m) << have;
                 have += b;

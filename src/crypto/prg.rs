@@ -6,14 +6,17 @@
 //! keystream with the all-zero nonce, or (when the parameters say so)
 //! AES-128-CTR under the key's first 16 bytes with a 128-bit big-endian
 //! counter starting at zero. Lanes are seekable, so any chunk of the vector
-//! is expanded on its own. Accumulators are `u64` with wrapping arithmetic:
-//! since `2^b` divides `2^64`, reducing once at the end gives the sum mod
-//! `2^b`.
+//! is expanded on its own. Accumulators use wrapping arithmetic: since `2^b`
+//! divides `2^64`, reducing once at the end gives the sum mod `2^b`. The
+//! hot paths ([`apply_many`], [`mask_and_pack`]) add the masks of a chunk
+//! into a tile of lane-wide words (`u32` when `b <= 32`: `2^b` divides
+//! `2^32` too), so adding a lane is one wrapping add with no widening, and
+//! widen the tile into the `u64` vector once per chunk.
 
 use aes::Aes128;
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// AES-128 in counter mode with a 128-bit big-endian counter.
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
@@ -75,57 +78,189 @@ pub(crate) enum Sign {
     Minus,
 }
 
+/// A word the keystream is read into or added to: `u32` or `u64`, wrapping.
+pub(crate) trait Word: Copy + Default + Send + Sync + Zeroize + Into<u64> {
+    /// Bytes per word.
+    const BYTES: usize;
+    /// The little-endian word in `l` (exactly `BYTES` bytes).
+    fn read(l: &[u8]) -> Self;
+    /// `x mod 2^(8 BYTES)`.
+    fn low(x: u64) -> Self;
+    /// Wrapping addition.
+    fn add(self, o: Self) -> Self;
+    /// Wrapping subtraction.
+    fn sub(self, o: Self) -> Self;
+}
+
+/// `Word` for an unsigned integer type, given its little-endian read and
+/// its truncation from `u64`.
+macro_rules! word {
+    ($t:ty, $read:expr, $low:expr) => {
+        impl Word for $t {
+            const BYTES: usize = core::mem::size_of::<$t>();
+            #[inline(always)]
+            fn read(l: &[u8]) -> Self {
+                $read(l)
+            }
+            #[inline(always)]
+            fn low(x: u64) -> Self {
+                $low(x)
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
+        }
+    };
+}
+
+word!(
+    u32,
+    |l: &[u8]| u32::from_le_bytes([l[0], l[1], l[2], l[3]]),
+    |x: u64| x as u32
+);
+word!(
+    u64,
+    |l: &[u8]| u64::from_le_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]),
+    |x: u64| x
+);
+
+/// Keystream scratch space, wiped once when dropped (not after every mask:
+/// a byte-by-byte wipe of 4 KiB costs as much as several KiB of AES
+/// keystream).
+type KeystreamBuf = Zeroizing<[u8; BUF]>;
+
+fn keystream_buf() -> KeystreamBuf {
+    Zeroizing::new([0u8; BUF])
+}
+
 /// Adds (or subtracts) mask elements `start .. start + acc.len()` of the
 /// keystream `prg` under `key` into `acc`, wrapping mod `2^64`.
 pub(crate) fn apply(prg: Prg, key: &[u8; 32], bits: u8, start: usize, acc: &mut [u64], sign: Sign) {
+    let mut buf = keystream_buf();
+    if lane_bytes(bits) == 4 {
+        apply_lanes::<u32, u64>(prg, key, start, acc, sign, &mut buf);
+    } else {
+        apply_lanes::<u64, u64>(prg, key, start, acc, sign, &mut buf);
+    }
+}
+
+/// Adds (or subtracts) lanes `start .. start + acc.len()` of the keystream
+/// `prg` under `key`, read as `L` words, into `acc`, through `buf`.
+fn apply_lanes<L: Word + Into<A>, A: Word>(
+    prg: Prg,
+    key: &[u8; 32],
+    start: usize,
+    acc: &mut [A],
+    sign: Sign,
+    buf: &mut KeystreamBuf,
+) {
     match prg {
-        Prg::ChaCha20 => fill(
+        Prg::ChaCha20 => fill::<_, L, A>(
             ChaCha20::new(key.into(), &[0u8; 12].into()),
-            bits,
             start,
             acc,
             sign,
+            buf,
         ),
         Prg::Aes128Ctr => {
             // The AES key is the first half of the 32-byte key; the initial
             // counter block is zero (spec/crypto.md section 5).
             let k: Zeroizing<[u8; 16]> = Zeroizing::new(core::array::from_fn(|i| key[i]));
-            fill(
+            fill::<_, L, A>(
                 Aes128Ctr::new(&(*k).into(), &[0u8; 16].into()),
-                bits,
                 start,
                 acc,
                 sign,
+                buf,
             );
         }
     }
 }
 
-/// [`apply`] on a freshly keyed stream cipher.
-fn fill<C: StreamCipher + StreamCipherSeek>(
+/// [`apply_lanes`] on a freshly keyed stream cipher.
+fn fill<C: StreamCipher + StreamCipherSeek, L: Word + Into<A>, A: Word>(
     mut cipher: C,
-    bits: u8,
     start: usize,
-    acc: &mut [u64],
+    acc: &mut [A],
     sign: Sign,
+    buf: &mut KeystreamBuf,
 ) {
-    let lane = lane_bytes(bits);
     // Byte offsets fit in u64: start < MAX_DIM * 8.
     cipher.seek(
         u64::try_from(start)
             .unwrap_or(u64::MAX)
-            .saturating_mul(lane as u64),
+            .saturating_mul(L::BYTES as u64),
     );
-    let mut buf = Zeroizing::new([0u8; BUF]);
-    for chunk in acc.chunks_mut(BUF / lane) {
-        let bytes = &mut buf[..chunk.len() * lane];
+    for chunk in acc.chunks_mut(BUF / L::BYTES) {
+        let Some(bytes) = buf.get_mut(..chunk.len() * L::BYTES) else {
+            return;
+        };
         cipher.write_keystream(bytes);
-        match (lane, sign) {
-            (4, Sign::Plus) => add_lanes::<4, false>(chunk, bytes),
-            (4, Sign::Minus) => add_lanes::<4, true>(chunk, bytes),
-            (_, Sign::Plus) => add_lanes::<8, false>(chunk, bytes),
-            (_, Sign::Minus) => add_lanes::<8, true>(chunk, bytes),
+        match sign {
+            Sign::Plus => add_lanes::<L, A, false>(chunk, bytes),
+            Sign::Minus => add_lanes::<L, A, true>(chunk, bytes),
         }
+    }
+}
+
+/// Adds every `(key, sign)` mask's lanes `start .. start + tile.len()` into
+/// `tile`, lane-wide words.
+fn masks_into<T: Word>(
+    prg: Prg,
+    masks: &[(PrgKey, Sign)],
+    start: usize,
+    tile: &mut [T],
+    buf: &mut KeystreamBuf,
+) {
+    for (key, sign) in masks {
+        apply_lanes::<T, T>(prg, key, start, tile, *sign, buf);
+    }
+}
+
+/// One worker's tile of lane-wide words and keystream buffer, wiped on
+/// drop (a tile holds a partial sum of masks: key material).
+struct Scratch<T: Word> {
+    tile: Zeroizing<Vec<T>>,
+    buf: KeystreamBuf,
+}
+
+impl<T: Word> Scratch<T> {
+    fn new() -> Self {
+        Self {
+            tile: Zeroizing::new(Vec::with_capacity(CHUNK)),
+            buf: keystream_buf(),
+        }
+    }
+
+    /// Refills the tile with `len` zero words.
+    fn zeroed(&mut self, len: usize) {
+        self.tile.clear();
+        self.tile.resize(len, T::default());
+    }
+}
+
+/// One thread's mask PRG floor: `passes` times, a fresh cipher under `key`
+/// adds `len` lanes into a lane-wide tile, as [`apply_many`] and
+/// [`mask_and_pack`] do for each mask of a chunk. Returns the OR of the
+/// tile's words, for the caller to keep opaque.
+pub(crate) fn floor_pass(prg: Prg, key: &[u8; 32], bits: u8, len: usize, passes: usize) -> u64 {
+    fn run<T: Word>(prg: Prg, key: &[u8; 32], len: usize, passes: usize) -> u64 {
+        let mut s = Scratch::<T>::new();
+        s.zeroed(len);
+        for _ in 0..passes {
+            apply_lanes::<T, T>(prg, key, 0, &mut s.tile, Sign::Plus, &mut s.buf);
+        }
+        s.tile.iter().fold(0, |a, &x| a | x.into())
+    }
+    if lane_bytes(bits) == 4 {
+        run::<u32>(prg, key, len, passes)
+    } else {
+        run::<u64>(prg, key, len, passes)
     }
 }
 
@@ -135,26 +270,39 @@ fn fill<C: StreamCipher + StreamCipherSeek>(
 /// keystream), so chunks are not made smaller than that.
 pub(crate) const CHUNK: usize = 16384;
 
-/// Adds every `(key, sign)` mask into `acc` (from element 0), chunk by chunk
-/// so that each chunk of the accumulator stays in cache while all masks are
-/// applied to it; chunks run in parallel with the `parallel` feature.
+/// Adds every `(key, sign)` mask into `acc` (from element 0), equal mod
+/// `2^bits` to adding them one by one with [`apply`] (the caller reduces).
+/// Chunk by chunk: each chunk's masks are summed into a lane-wide tile that
+/// stays in cache while every mask is added to it, then the tile is added
+/// into `acc`; chunks run in parallel with the `parallel` feature.
 ///
 /// A short vector has fewer chunks than the threads can share (m = 10^4 is
 /// three chunks): then the masks are also split into groups, each group
 /// summed into its own zeroed copy of the vector tile by tile, and the
 /// copies added into `acc`. The copies take at most about
-/// `8 * threads * CHUNK` elements in all.
+/// `8 * threads * CHUNK` lanes in all.
 pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut [u64]) {
-    let one = |(i, chunk): (usize, &mut [u64])| {
-        for (key, sign) in masks {
-            apply(prg, key, bits, i * CHUNK, chunk, *sign);
-        }
+    if lane_bytes(bits) == 4 {
+        apply_many_as::<u32>(prg, masks, acc);
+    } else {
+        apply_many_as::<u64>(prg, masks, acc);
+    }
+}
+
+/// [`apply_many`] with tiles of `T` words.
+fn apply_many_as<T: Word>(prg: Prg, masks: &[(PrgKey, Sign)], acc: &mut [u64]) {
+    let one = |s: &mut Scratch<T>, (i, chunk): (usize, &mut [u64])| {
+        s.zeroed(chunk.len());
+        masks_into(prg, masks, i * CHUNK, &mut s.tile, &mut s.buf);
+        add_words(chunk, &s.tile);
     };
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        let Some(copies) = group_sums(prg, masks, bits, acc.len()) else {
-            acc.par_chunks_mut(CHUNK).enumerate().for_each(one);
+        let Some(copies) = group_sums::<T>(prg, masks, acc.len()) else {
+            acc.par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each_init(Scratch::new, one);
             return;
         };
         acc.par_chunks_mut(CHUNK)
@@ -162,7 +310,12 @@ pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut
             .for_each(|(i, chunk)| add_copies(chunk, &copies, i));
     }
     #[cfg(not(feature = "parallel"))]
-    acc.chunks_mut(CHUNK).enumerate().for_each(one);
+    {
+        let mut s = Scratch::new();
+        acc.chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|job| one(&mut s, job));
+    }
 }
 
 /// The short-vector split of [`apply_many`]: when a vector of `len`
@@ -171,12 +324,11 @@ pub(crate) fn apply_many(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, acc: &mut
 /// (wiped on drop: a group's sum is key material). `None` when the chunks
 /// alone keep the threads busy.
 #[cfg(feature = "parallel")]
-fn group_sums(
+fn group_sums<T: Word>(
     prg: Prg,
     masks: &[(PrgKey, Sign)],
-    bits: u8,
     len: usize,
-) -> Option<Vec<Zeroizing<Vec<u64>>>> {
+) -> Option<Vec<Zeroizing<Vec<T>>>> {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads();
     let chunks = len.div_ceil(CHUNK);
@@ -186,9 +338,9 @@ fn group_sums(
     }
     let groups = tiles.div_ceil(chunks).min(masks.len());
     let per = masks.len().div_ceil(groups);
-    let mut copies: Vec<Zeroizing<Vec<u64>>> = masks
+    let mut copies: Vec<Zeroizing<Vec<T>>> = masks
         .chunks(per)
-        .map(|_| Zeroizing::new(vec![0; len]))
+        .map(|_| Zeroizing::new(vec![T::default(); len]))
         .collect();
     copies
         .par_iter_mut()
@@ -198,20 +350,24 @@ fn group_sums(
                 .enumerate()
                 .map(move |(i, chunk)| (group, i, chunk))
         })
-        .for_each(|(group, i, chunk)| {
-            for (key, sign) in group {
-                apply(prg, key, bits, i * CHUNK, chunk, *sign);
-            }
+        .for_each_init(keystream_buf, |buf, (group, i, chunk)| {
+            masks_into(prg, group, i * CHUNK, chunk, buf);
         });
     Some(copies)
 }
 
 /// Adds chunk `i` of every group sum of [`group_sums`] into `chunk`.
 #[cfg(feature = "parallel")]
-fn add_copies(chunk: &mut [u64], copies: &[Zeroizing<Vec<u64>>], i: usize) {
+fn add_copies<T: Word + Into<A>, A: Word>(chunk: &mut [A], copies: &[Zeroizing<Vec<T>>], i: usize) {
     for copy in copies {
-        let part = copy.get(i * CHUNK..).unwrap_or(&[]);
-        crate::vector::add_assign(chunk, part);
+        add_words(chunk, copy.get(i * CHUNK..).unwrap_or(&[]));
+    }
+}
+
+/// `acc[j] += src[j]` (wrapping), `src` widened to `acc`'s words.
+fn add_words<T: Word + Into<A>, A: Word>(acc: &mut [A], src: &[T]) {
+    for (a, &s) in acc.iter_mut().zip(src) {
+        *a = a.add(s.into());
     }
 }
 
@@ -234,25 +390,41 @@ pub(crate) fn mask_and_pack(
     input: &[u64],
     out: &mut [u8],
 ) -> u64 {
+    if lane_bytes(bits) == 4 {
+        mask_and_pack_as::<u32>(prg, masks, bits, input, out)
+    } else {
+        mask_and_pack_as::<u64>(prg, masks, bits, input, out)
+    }
+}
+
+/// [`mask_and_pack`] with tiles of `T` words.
+fn mask_and_pack_as<T: Word>(
+    prg: Prg,
+    masks: &[(PrgKey, Sign)],
+    bits: u8,
+    input: &[u64],
+    out: &mut [u8],
+) -> u64 {
     // CHUNK * bits is a multiple of 8 for every width.
     let packed = CHUNK * usize::from(bits) / 8;
     if packed == 0 {
         return input.iter().fold(0, |a, &x| a | x);
     }
-    // Chunk `i`: the tile is the input, all masks are added into it while it
-    // sits in cache, then it is reduced and packed. After the last mask the
-    // tile holds public masked elements only.
-    let one = |tile: &mut Vec<u64>, (i, (inp, o)): (usize, (&[u64], &mut [u8]))| -> u64 {
-        tile.clear();
-        tile.extend_from_slice(inp);
-        let or = inp.iter().fold(0, |a, &x| a | x);
-        for (key, sign) in masks {
-            apply(prg, key, bits, i * CHUNK, tile, *sign);
-        }
-        crate::vector::pack_reduced_into(tile, bits, o);
+    // Chunk `i`: the tile is the input mod 2^(8 T::BYTES) (a multiple of
+    // 2^bits), all masks are added into it while it sits in cache, then it
+    // is reduced and packed. After the last mask the tile holds public
+    // masked elements only.
+    let load = |s: &mut Scratch<T>, inp: &[u64]| -> u64 {
+        s.tile.clear();
+        s.tile.extend(inp.iter().map(|&x| T::low(x)));
+        inp.iter().fold(0, |a, &x| a | x)
+    };
+    let one = |s: &mut Scratch<T>, (i, (inp, o)): (usize, (&[u64], &mut [u8]))| -> u64 {
+        let or = load(s, inp);
+        masks_into(prg, masks, i * CHUNK, &mut s.tile, &mut s.buf);
+        crate::vector::pack_reduced_into(&s.tile, bits, o);
         or
     };
-    let tile = || Vec::with_capacity(CHUNK);
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
@@ -260,44 +432,37 @@ pub(crate) fn mask_and_pack(
             .par_chunks(CHUNK)
             .zip(out.par_chunks_mut(packed))
             .enumerate();
-        match group_sums(prg, masks, bits, input.len()) {
-            None => work.map_init(tile, one).reduce(|| 0, |a, b| a | b),
+        match group_sums::<T>(prg, masks, input.len()) {
+            None => work.map_init(Scratch::new, one).reduce(|| 0, |a, b| a | b),
             Some(copies) => work
-                .map_init(tile, |tile, (i, (inp, o))| {
-                    tile.clear();
-                    tile.extend_from_slice(inp);
-                    add_copies(tile, &copies, i);
-                    crate::vector::pack_reduced_into(tile, bits, o);
-                    inp.iter().fold(0, |a, &x| a | x)
+                .map_init(Scratch::new, |s, (i, (inp, o))| {
+                    let or = load(s, inp);
+                    add_copies(&mut s.tile, &copies, i);
+                    crate::vector::pack_reduced_into(&s.tile, bits, o);
+                    or
                 })
                 .reduce(|| 0, |a, b| a | b),
         }
     }
     #[cfg(not(feature = "parallel"))]
     {
-        let mut t = tile();
+        let mut s = Scratch::new();
         input
             .chunks(CHUNK)
             .zip(out.chunks_mut(packed))
             .enumerate()
-            .map(|job| one(&mut t, job))
+            .map(|job| one(&mut s, job))
             .fold(0, |a, b| a | b)
     }
 }
 
+/// Adds (`NEG`: subtracts) the `L` words of `bytes` into `acc`, widened to
+/// `A`.
 #[inline(always)]
-fn add_lanes<const L: usize, const NEG: bool>(acc: &mut [u64], bytes: &[u8]) {
-    for (a, l) in acc.iter_mut().zip(bytes.chunks_exact(L)) {
-        let v = if L == 4 {
-            u64::from(u32::from_le_bytes([l[0], l[1], l[2], l[3]]))
-        } else {
-            u64::from_le_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]])
-        };
-        *a = if NEG {
-            a.wrapping_sub(v)
-        } else {
-            a.wrapping_add(v)
-        };
+fn add_lanes<L: Word + Into<A>, A: Word, const NEG: bool>(acc: &mut [A], bytes: &[u8]) {
+    for (a, l) in acc.iter_mut().zip(bytes.chunks_exact(L::BYTES)) {
+        let v: A = L::read(l).into();
+        *a = if NEG { a.sub(v) } else { a.add(v) };
     }
 }
 
@@ -360,6 +525,10 @@ mod tests {
             }
             let mut many = vec![1u64; 3 * CHUNK + 17];
             apply_many(Prg::ChaCha20, &keys, bits, &mut many);
+            // Equal mod 2^bits: the lane-wide tiles wrap at 2^32 when
+            // bits <= 32.
+            crate::vector::reduce(&mut one, bits);
+            crate::vector::reduce(&mut many, bits);
             assert_eq!(one, many);
         }
     }
@@ -390,16 +559,21 @@ mod tests {
                 }
                 let mut many = start.clone();
                 apply_many(prg, &keys, bits, &mut many);
+                crate::vector::reduce(&mut one, bits);
+                crate::vector::reduce(&mut many, bits);
                 assert_eq!(one, many);
                 assert!(len == 0 || many != start);
             }
         }
     }
 
-    /// The unfused reference of [`mask_and_pack`]: copy, mask, reduce, pack.
+    /// The unfused reference of [`mask_and_pack`]: copy, add each mask
+    /// into `u64` words, reduce, pack.
     fn mask_then_pack(prg: Prg, masks: &[(PrgKey, Sign)], bits: u8, input: &[u64]) -> Vec<u8> {
         let mut v = input.to_vec();
-        apply_many(prg, masks, bits, &mut v);
+        for (key, sign) in masks {
+            apply(prg, key, bits, 0, &mut v, *sign);
+        }
         crate::vector::reduce(&mut v, bits);
         let mut out = Vec::new();
         crate::vector::pack(&v, bits, &mut out);
@@ -490,6 +664,25 @@ mod tests {
                 }
             }
         });
+    }
+
+    /// The floor pass adds the same mask lanes the hot paths do: one pass is
+    /// the mask itself, two passes twice it, wrapping at the lane width.
+    #[test]
+    fn floor_pass_adds_the_mask() {
+        let k = [3u8; 32];
+        for prg in [Prg::ChaCha20, Prg::Aes128Ctr] {
+            for bits in [32u8, 64] {
+                let lanes = expand(prg, &k, bits, 700);
+                let or = |f: &dyn Fn(u64) -> u64| lanes.iter().fold(0, |a, &x| a | f(x));
+                assert_eq!(floor_pass(prg, &k, bits, 700, 1), or(&|x| x));
+                let top = crate::vector::mask(bits);
+                assert_eq!(
+                    floor_pass(prg, &k, bits, 700, 2),
+                    or(&|x| x.wrapping_mul(2) & top)
+                );
+            }
+        }
     }
 
     #[test]
@@ -591,10 +784,14 @@ mod tests {
         }
         let mut many = vec![1u64; 2 * CHUNK + 5];
         apply_many(Prg::Aes128Ctr, &keys, 32, &mut many);
-        assert_eq!(one, many);
+        crate::vector::reduce(&mut one, 32);
+        let mut reduced = many.clone();
+        crate::vector::reduce(&mut reduced, 32);
+        assert_eq!(one, reduced);
         let minus: Vec<(PrgKey, Sign)> =
             keys.iter().map(|(k, _)| (k.clone(), Sign::Minus)).collect();
         apply_many(Prg::Aes128Ctr, &minus, 32, &mut many);
+        crate::vector::reduce(&mut many, 32);
         assert_eq!(many, vec![1u64; 2 * CHUNK + 5]);
     }
 }
