@@ -2,8 +2,10 @@
 //! from the docs, and free to change with the internals it wraps).
 //!
 //! Each item runs one internal routine exactly as the protocol does, on
-//! inputs the caller sets up, so a criterion bench can time it alone; and
-//! [`Floor`], the PRG floor that `secagg simulate` and the benches share.
+//! inputs the caller sets up, so a criterion bench can time it alone;
+//! [`Floor`], the PRG floor that `secagg simulate` and the benches share;
+//! and [`ServerHeap`], the allocator that counts the server's own heap in
+//! a simulated round.
 
 use std::time::{Duration, Instant};
 

@@ -294,6 +294,11 @@ fn downloaded(
 /// malicious model each client's identity (32 bytes) in ascending index
 /// order; the server's nonce; each client's R0 keys in ascending index
 /// order; each client's R1 draws in ascending index order.
+///
+/// Every `Server` call runs inside a [`ServerScope`] ([`serve`]) and no
+/// client work runs during one (clients and server take turns on this
+/// thread; their rayon work ends before the call returns), so what the
+/// scopes count is the server's alone ([`Report::server_peak_heap`]).
 fn drive<R: CryptoRng + ?Sized>(
     params: &Params,
     inputs: &[Vec<u64>],
