@@ -10,9 +10,11 @@ ratios to the keystream floor that the same run measures (client: R2 / its
 floor; server: R3 / (its floor / threads)), the same ratios against the
 keystream plus the public-key work no implementation avoids (a client's
 2kt commitment points, the server's X25519 agreements), the server's R1
-and R2, and the upload per client against the packed vector (measured
-without dropout, since a client that drops after R1 sends no vector). Run
-it on a quiet machine.
+and R2, the upload per client against the packed vector (measured
+without dropout, since a client that drops after R1 sends no vector), and
+the server's own peak heap (`server_peak_heap_bytes`, counted by the CLI's
+allocator) against its target 2 m lane + 64 MiB. Run it on a quiet
+machine.
 """
 
 import argparse
@@ -20,6 +22,8 @@ import statistics
 import sys
 
 from readme_table import BINARY, run
+
+MIB = 1 << 20
 
 POINTS = [
     ("n=100, m=10^6, 10% drop", ["--clients", "100", "--dim", "1000000", "--dropout", "0.1"]),
@@ -38,8 +42,9 @@ def main():
         sys.exit(f"build first: {BINARY} is missing")
     print("| PRG | point | k, t | client R2 (ms) | R2 / floor | R2 / (floor + pk) "
           "| server R3 (ms) | R3 / floor | R3 / (floor + pk) | server R1 (ms) "
-          "| server R2 (ms) | upload / packed |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| server R2 (ms) | upload / packed | server heap (MiB) | heap target (MiB) |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| ---: | ---: |")
     for prg in ["chacha20", "aes"]:
         for name, args in POINTS:
             runs = [
@@ -55,6 +60,8 @@ def main():
             t = lambda phase, who: med(lambda r: r["timings_ms"][phase][who])
             f = lambda key: med(lambda r: r["floor"][key])
             first = runs[0]
+            heaps = [r["server_peak_heap_bytes"] for r in runs]
+            heap = "n/a" if None in heaps else f"{statistics.median(heaps) / MIB:.1f}"
             print(
                 f"| {prg} | {name} | {first['k']}, {first['t']} "
                 f"| {t('masked_input', 'client_mean'):.2f} | {f('client_ratio'):.2f}x "
@@ -62,7 +69,8 @@ def main():
                 f"| {t('unmask', 'server'):.1f} | {f('server_ratio'):.2f}x "
                 f"| {f('server_ratio_with_public_key'):.2f}x "
                 f"| {t('share_keys', 'server'):.1f} | {t('masked_input', 'server'):.1f} "
-                f"| {med(lambda r: r['bytes']['upload_per_client'] / r['bytes']['packed_vector']):.4f} |"
+                f"| {med(lambda r: r['bytes']['upload_per_client'] / r['bytes']['packed_vector']):.4f} "
+                f"| {heap} | {first['server_heap_target_bytes'] / MIB:.1f} |"
             )
 
 

@@ -2,8 +2,10 @@
 //! from the docs, and free to change with the internals it wraps).
 //!
 //! Each item runs one internal routine exactly as the protocol does, on
-//! inputs the caller sets up, so a criterion bench can time it alone; and
-//! [`Floor`], the PRG floor that `secagg simulate` and the benches share.
+//! inputs the caller sets up, so a criterion bench can time it alone;
+//! [`Floor`], the PRG floor that `secagg simulate` and the benches share;
+//! and [`ServerHeap`], the allocator that counts the server's own heap in
+//! a simulated round.
 
 use std::time::{Duration, Instant};
 
@@ -317,4 +319,297 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
+}
+
+// ----- The server's own heap (DESIGN.md section 8) -----
+
+pub use heap::{ServerHeap, ServerHeapUsage, ServerScope, server_heap};
+
+/// Bytes per element of the server's running sum (`u64`, spec/protocol.md:
+/// one running sum of m elements): the `lane` of the memory target
+/// `2 m lane + 64 MiB` that `secagg simulate` prints.
+pub const SUM_LANE_BYTES: u64 = core::mem::size_of::<u64>() as u64;
+
+/// The server heap target of the performance issue for `dim` elements:
+/// `2 m lane + 64 MiB`, with `lane` = [`SUM_LANE_BYTES`].
+pub fn server_heap_target(dim: u32) -> u64 {
+    2 * u64::from(dim) * SUM_LANE_BYTES + (64 << 20)
+}
+
+#[allow(
+    unsafe_code,
+    reason = "a global allocator is an unsafe trait; the CLI and the heap test install it"
+)]
+mod heap {
+    #![warn(clippy::undocumented_unsafe_blocks)]
+
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    /// Open [`ServerScope`]s, process-wide: while it is above zero every
+    /// allocation, on any thread, is the server's.
+    static SCOPES: AtomicUsize = AtomicUsize::new(0);
+    /// Whether a [`ServerHeap`] has served an allocation, so is installed.
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    /// The bytes of the server's allocations still live.
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+    /// The most [`LIVE`] has been since the last [`ServerHeapUsage::reset_peak`].
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    /// The least header in front of an allocation: room for the tag word,
+    /// and 16-byte alignment of what follows.
+    const MIN_HEADER: usize = 16;
+    /// The tag word sits in the last `TAG_BYTES` of the header, just before
+    /// the pointer handed out.
+    const TAG_BYTES: usize = core::mem::size_of::<usize>();
+    /// Tag of an allocation made while a [`ServerScope`] was open.
+    const SERVER: usize = 1;
+    /// Tag of any other allocation.
+    const OTHER: usize = 0;
+
+    /// A global allocator over [`System`] that counts the server's heap:
+    /// every allocation made while a [`ServerScope`] is open (on any thread,
+    /// rayon workers included) is tagged as the server's, and its bytes
+    /// count in [`server_heap`] until it is freed, wherever and whenever
+    /// that happens; a reallocation keeps its tag.
+    ///
+    /// Each allocation carries a header of `max(align, 16)` bytes in front
+    /// of it whose last word is the tag, so the count needs no table and no
+    /// lock: two relaxed atomics per server allocation, one atomic load per
+    /// other allocation. The figures are the bytes asked for, without the
+    /// headers or the system allocator's own overhead.
+    ///
+    /// Install it in a binary (the library never does):
+    ///
+    /// ```
+    /// use secagg::bench::{ServerHeap, ServerScope, server_heap};
+    ///
+    /// #[global_allocator]
+    /// static HEAP: ServerHeap = ServerHeap::new();
+    ///
+    /// fn main() {
+    ///     let before = server_heap().expect("installed").live;
+    ///     let v = {
+    ///         let _scope = ServerScope::open();
+    ///         vec![0u8; 4096]
+    ///     };
+    ///     assert_eq!(server_heap().expect("installed").live, before + 4096);
+    ///     drop(v);
+    ///     assert_eq!(server_heap().expect("installed").live, before);
+    /// }
+    /// ```
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct ServerHeap {
+        _private: (),
+    }
+
+    impl ServerHeap {
+        /// The allocator, for a `#[global_allocator]` static.
+        pub const fn new() -> Self {
+            Self { _private: () }
+        }
+    }
+
+    /// Marks the code between its creation and its drop as the server's:
+    /// `secagg::simulation` opens one around every `Server` call. Scopes
+    /// are process-wide and nest (a count, not a flag): two rounds run at
+    /// once in one process attribute each other's allocations.
+    #[derive(Debug)]
+    #[must_use = "the scope closes when the guard is dropped"]
+    pub struct ServerScope {
+        _private: (),
+    }
+
+    impl ServerScope {
+        /// Opens a scope until the guard is dropped.
+        pub fn open() -> Self {
+            SCOPES.fetch_add(1, Relaxed);
+            Self { _private: () }
+        }
+    }
+
+    impl Drop for ServerScope {
+        fn drop(&mut self) {
+            SCOPES.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// The server's heap as [`ServerHeap`] counts it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ServerHeapUsage {
+        /// Bytes of the server's allocations not yet freed.
+        pub live: u64,
+        /// The most `live` has been since the last [`Self::reset_peak`] (or
+        /// since the process started).
+        pub peak: u64,
+    }
+
+    impl ServerHeapUsage {
+        /// Sets the peak to the bytes live now, so that the next reading's
+        /// peak is that of what runs in between; returns the usage after
+        /// the reset. An allocation racing with the reset on another thread
+        /// may be missed by the new peak.
+        pub fn reset_peak() -> Self {
+            PEAK.store(LIVE.load(Relaxed), Relaxed);
+            // A block counted between the load and the store raised `LIVE`
+            // after its own `fetch_max` was overwritten: take it again.
+            PEAK.fetch_max(LIVE.load(Relaxed), Relaxed);
+            Self::now()
+        }
+
+        fn now() -> Self {
+            Self {
+                live: LIVE.load(Relaxed) as u64,
+                peak: PEAK.load(Relaxed) as u64,
+            }
+        }
+    }
+
+    /// The server's heap now, or `None` when no [`ServerHeap`] is installed
+    /// as the global allocator (then nothing is counted; the figure is
+    /// unknown, not zero).
+    pub fn server_heap() -> Option<ServerHeapUsage> {
+        INSTALLED.load(Relaxed).then(ServerHeapUsage::now)
+    }
+
+    /// Counts `bytes` more of the server's heap.
+    fn grow(bytes: usize) {
+        let live = LIVE.fetch_add(bytes, Relaxed).wrapping_add(bytes);
+        PEAK.fetch_max(live, Relaxed);
+    }
+
+    /// Counts `bytes` of the server's heap freed.
+    fn shrink(bytes: usize) {
+        LIVE.fetch_sub(bytes, Relaxed);
+    }
+
+    /// The header in front of an allocation aligned to `align`: at least
+    /// [`MIN_HEADER`], and a multiple of `align` so the pointer after it
+    /// keeps the alignment.
+    fn header(align: usize) -> usize {
+        align.max(MIN_HEADER)
+    }
+
+    /// The layout asked of [`System`] for `size` bytes after the header of
+    /// `align`: aligned to `max(align, 16)` (so the tag word is aligned
+    /// too). `None` when it overflows.
+    fn outer(size: usize, align: usize) -> Option<Layout> {
+        let total = size.checked_add(header(align))?;
+        Layout::from_size_align(total, header(align)).ok()
+    }
+
+    impl ServerHeap {
+        /// `alloc` and `alloc_zeroed`: allocates header and block, writes the
+        /// tag, counts the block if a scope is open.
+        ///
+        /// # Safety
+        /// As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
+        unsafe fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+            if !INSTALLED.load(Relaxed) {
+                INSTALLED.store(true, Relaxed);
+            }
+            let Some(outer) = outer(layout.size(), layout.align()) else {
+                return core::ptr::null_mut();
+            };
+            let base = if zeroed {
+                // SAFETY: `outer` has a non-zero size (at least the header).
+                unsafe { System.alloc_zeroed(outer) }
+            } else {
+                // SAFETY: as above.
+                unsafe { System.alloc(outer) }
+            };
+            if base.is_null() {
+                return base;
+            }
+            let server = SCOPES.load(Relaxed) > 0;
+            // SAFETY: `base` points to `outer.size() >= header + size` bytes,
+            // so `base + header` is in the allocation (or one past its end
+            // when size is 0); it is aligned to `header(align)`, a multiple
+            // of `layout.align()` since both are powers of two.
+            let block = unsafe { base.add(header(layout.align())) };
+            // SAFETY: the tag word lies in the header (`TAG_BYTES <= 16 <=
+            // header`), inside the allocation, and is aligned: `block` is
+            // aligned to at least 16 and `TAG_BYTES` divides 16.
+            unsafe {
+                block
+                    .sub(TAG_BYTES)
+                    .cast::<usize>()
+                    .write(if server { SERVER } else { OTHER });
+            }
+            if server {
+                grow(layout.size());
+            }
+            block
+        }
+
+        /// Reads the tag of a block this allocator handed out.
+        ///
+        /// # Safety
+        /// `block` came from [`Self::allocate`] (or `realloc`) and is live.
+        unsafe fn is_server(block: *mut u8) -> bool {
+            // SAFETY: the caller's block has the header `allocate` wrote,
+            // whose last word is the aligned tag.
+            unsafe { block.sub(TAG_BYTES).cast::<usize>().read() == SERVER }
+        }
+    }
+
+    // SAFETY: every block handed out is `header(align)` bytes into a block
+    // of `System` of layout `outer(size, align)`, so it has `size` bytes,
+    // the alignment asked for, and is freed or resized through `System`
+    // with the same outer layout it was made with; the counters are atomics
+    // and nothing here allocates or panics.
+    unsafe impl GlobalAlloc for ServerHeap {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's contract is `allocate`'s.
+            unsafe { Self::allocate(layout, false) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as `alloc`.
+            unsafe { Self::allocate(layout, true) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller passes a live block of this allocator.
+            if unsafe { Self::is_server(ptr) } {
+                shrink(layout.size());
+            }
+            let Some(outer) = outer(layout.size(), layout.align()) else {
+                // The same layout gave an outer one when it was allocated.
+                return;
+            };
+            // SAFETY: `ptr - header` is the `System` block made with `outer`.
+            unsafe { System.dealloc(ptr.sub(header(layout.align())), outer) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let (Some(old), Some(new)) = (
+                outer(layout.size(), layout.align()),
+                outer(new_size, layout.align()),
+            ) else {
+                // Too large: the block stays as it was.
+                return core::ptr::null_mut();
+            };
+            // SAFETY: the caller passes a live block of this allocator.
+            let server = unsafe { Self::is_server(ptr) };
+            let head = header(layout.align());
+            // SAFETY: `ptr - head` is the `System` block made with `old`,
+            // `new.size()` is non-zero and valid for its alignment (`outer`
+            // built a `Layout` of it). `System` copies the header with the
+            // block, so the tag survives.
+            let base = unsafe { System.realloc(ptr.sub(head), old, new.size()) };
+            if base.is_null() {
+                return base;
+            }
+            if server {
+                if new_size >= layout.size() {
+                    grow(new_size - layout.size());
+                } else {
+                    shrink(layout.size() - new_size);
+                }
+            }
+            // SAFETY: `base` has `head + new_size` bytes, aligned as before.
+            unsafe { base.add(head) }
+        }
+    }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 
+use crate::bench::{ServerHeapUsage, ServerScope, server_heap};
 use crate::crypto::identity::{Identity, Roster};
 use crate::error::{ClientIndex, Error, Phase};
 use crate::params::{Params, RoundId};
@@ -78,6 +79,12 @@ pub struct Report {
     pub client_errors: Vec<(ClientIndex, Error)>,
     /// The round id the round ran under (drawn first from the RNG).
     pub round: RoundId,
+    /// The most heap the server held at once over the round, in bytes
+    /// (everything allocated inside its calls and not yet freed, above what
+    /// was live when the round started): counted by
+    /// `secagg::bench::ServerHeap`, so `None` unless the binary installs it
+    /// as its global allocator.
+    pub server_peak_heap: Option<u64>,
 }
 
 impl Report {
@@ -251,10 +258,9 @@ fn upload(
 ) -> Duration {
     let mut spent = Duration::ZERO;
     for (claimed, msg) in wire.on_client_message(phase, from, bytes) {
-        let start = Instant::now();
         // A rejected message is the sender's problem; the server records it.
-        let verdict = server.receive(claimed, &msg);
-        spent += start.elapsed();
+        let (verdict, time) = serve(|| server.receive(claimed, &msg));
+        spent += time;
         wire.on_delivered(&Event {
             phase,
             direction: Direction::ToServer { from: claimed },
@@ -288,6 +294,11 @@ fn downloaded(
 /// malicious model each client's identity (32 bytes) in ascending index
 /// order; the server's nonce; each client's R0 keys in ascending index
 /// order; each client's R1 draws in ascending index order.
+///
+/// Every `Server` call runs inside a [`ServerScope`] ([`serve`]) and no
+/// client work runs during one (clients and server take turns on this
+/// thread; their rayon work ends before the call returns), so what the
+/// scopes count is the server's alone ([`Report::server_peak_heap`]).
 fn drive<R: CryptoRng + ?Sized>(
     params: &Params,
     inputs: &[Vec<u64>],
@@ -305,6 +316,8 @@ fn drive<R: CryptoRng + ?Sized>(
     let mut survivors = [0usize; 3];
     let bits = params.bits();
 
+    // The server's heap is counted from here (when the allocator is in).
+    let heap_base = server_heap().map(|_| ServerHeapUsage::reset_peak().live);
     let mut round: RoundId = [0; 32];
     rng.fill_bytes(&mut round);
     let report = |result: Result<Aggregate, Error>,
@@ -338,6 +351,8 @@ fn drive<R: CryptoRng + ?Sized>(
             survivors,
             client_errors,
             round,
+            server_peak_heap: heap_base
+                .and_then(|base| Some(server_heap()?.peak.saturating_sub(base))),
         }
     };
 
@@ -351,11 +366,13 @@ fn drive<R: CryptoRng + ?Sized>(
         Ok(r) => r,
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
     };
-    let server = if params.is_malicious() {
-        Server::with_roster(params, round, &roster, rng)
-    } else {
-        Server::new(params, round, rng)
-    };
+    let (server, _) = serve(|| {
+        if params.is_malicious() {
+            Server::with_roster(params, round, &roster, rng)
+        } else {
+            Server::new(params, round, rng)
+        }
+    });
     let mut server = match server {
         Ok(s) => s,
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
@@ -382,9 +399,8 @@ fn drive<R: CryptoRng + ?Sized>(
         progress(Phase::AdvertiseKeys, i as usize, n);
     }
     let count = waiting.len();
-    let start = Instant::now();
-    let step = server.close_phase();
-    server_time += start.elapsed();
+    let (step, time) = serve(|| server.close_phase());
+    server_time += time;
     times[0] = PhaseTime {
         server: server_time,
         client_mean: mean(client_time, count),
@@ -394,7 +410,7 @@ fn drive<R: CryptoRng + ?Sized>(
         Ok(Step::Done(_)) => unreachable_done(),
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
     };
-    survivors[0] = server.survivor_sets()[0].len();
+    survivors[0] = serve(|| server.survivor_sets()[0].len()).0;
 
     // R1.
     let (mut next, mut client_time, mut server_time) =
@@ -432,9 +448,8 @@ fn drive<R: CryptoRng + ?Sized>(
     }
     let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = next;
     let count = waiting.len();
-    let start = Instant::now();
-    let step = server.close_phase();
-    server_time += start.elapsed();
+    let (step, time) = serve(|| server.close_phase());
+    server_time += time;
     times[1] = PhaseTime {
         server: server_time,
         client_mean: mean(client_time, count),
@@ -444,7 +459,7 @@ fn drive<R: CryptoRng + ?Sized>(
         Ok(Step::Done(_)) => unreachable_done(),
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
     };
-    survivors[1] = server.survivor_sets()[1].len();
+    survivors[1] = serve(|| server.survivor_sets()[1].len()).0;
 
     // R2.
     let (mut next, mut client_time, mut server_time) =
@@ -476,9 +491,8 @@ fn drive<R: CryptoRng + ?Sized>(
     }
     let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = next;
     let count = waiting.len();
-    let start = Instant::now();
-    let step = server.close_phase();
-    server_time += start.elapsed();
+    let (step, time) = serve(|| server.close_phase());
+    server_time += time;
     times[2] = PhaseTime {
         server: server_time,
         client_mean: mean(client_time, count),
@@ -488,7 +502,7 @@ fn drive<R: CryptoRng + ?Sized>(
         Ok(Step::Done(_)) => unreachable_done(),
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
     };
-    survivors[2] = server.survivor_sets()[2].len();
+    survivors[2] = serve(|| server.survivor_sets()[2].len()).0;
 
     // Consistency (malicious model).
     let mut request_phase = Phase::MaskedInput;
@@ -523,9 +537,8 @@ fn drive<R: CryptoRng + ?Sized>(
             }
             progress(Phase::Consistency, done + 1, total);
         }
-        let start = Instant::now();
-        let step = server.close_phase();
-        server_time += start.elapsed();
+        let (step, time) = serve(|| server.close_phase());
+        server_time += time;
         times[3] = PhaseTime {
             server: server_time,
             client_mean: mean(client_time, count),
@@ -567,9 +580,8 @@ fn drive<R: CryptoRng + ?Sized>(
         }
         progress(Phase::Unmask, done + 1, total);
     }
-    let start = Instant::now();
-    let step = server.close_phase();
-    server_time += start.elapsed();
+    let (step, time) = serve(|| server.close_phase());
+    server_time += time;
     times[4] = PhaseTime {
         server: server_time,
         client_mean: mean(client_time, count),
@@ -582,8 +594,40 @@ fn drive<R: CryptoRng + ?Sized>(
     report(result, times, survivors, &up, &down, client_errors)
 }
 
+/// Runs one server call `f` inside a [`ServerScope`] (its allocations are
+/// the server's heap), and times it.
+fn serve<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let _scope = ServerScope::open();
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed())
+}
+
 /// The server's phase sequence is fixed: Done only after Unmask.
 #[cold]
 fn unreachable_done() -> ! {
     unreachable!("server phase order is fixed")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use rand_core::SeedableRng as _;
+
+    use super::*;
+    use crate::Graph;
+
+    /// Without `bench::ServerHeap` as the global allocator (this test
+    /// binary has none) the server's heap is unknown, not zero.
+    #[test]
+    fn without_the_allocator_the_server_heap_is_unknown() {
+        let params = Params::new(4, 3, 32, 16, Graph::Complete).unwrap();
+        let inputs = vec![vec![1u64; 16]; 4];
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1);
+        let report = run(&params, &inputs, &Dropouts::default(), &mut rng);
+        assert!(report.ok());
+        assert_eq!(report.server_peak_heap, None);
+        assert_eq!(crate::bench::server_heap(), None);
+    }
 }

@@ -7,8 +7,9 @@
 //!
 //! `simulate` runs one round in this process through
 //! [`secagg::simulation::run_with_progress`] (every message is encoded and
-//! decoded) and prints the per-phase times, bytes per client, survivor counts
-//! and the PRG floor of DESIGN.md section 8. Exit codes: 0 when the round
+//! decoded) and prints the per-phase times, bytes per client, survivor counts,
+//! the PRG floor of DESIGN.md section 8 and the server's own peak heap (this
+//! binary installs [`secagg::bench::ServerHeap`] to count it). Exit codes: 0 when the round
 //! finished with the plaintext sum, 1 when it aborted or the sum differs,
 //! 2 for bad arguments.
 
@@ -21,12 +22,18 @@ use chacha20::ChaCha20Rng;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::{CryptoRng, SeedableRng as _, UnwrapErr};
-use secagg::bench::Floor;
+use secagg::bench::{Floor, server_heap_target};
 use secagg::dp::DpConfig;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{Dropouts, Report, run_with_progress};
 use secagg::{ClientIndex, Graph, Params, Phase, Prg, ServerModel};
 use serde_json::{Value, json};
+
+/// Counts the server's own heap in `simulate` (`server_peak_heap_bytes`):
+/// allocations inside the server's calls, apart from the clients living in
+/// the same process.
+#[global_allocator]
+static HEAP: secagg::bench::ServerHeap = secagg::bench::ServerHeap::new();
 
 /// Exit code of a round that aborted or whose sum differs from the plaintext sum.
 const EXIT_FAILED: u8 = 1;
@@ -661,6 +668,19 @@ impl Outcome {
         (u64::from(self.params.dim()) * u64::from(self.params.bits())).div_ceil(8)
     }
 
+    /// The server's peak heap against its target, for the table.
+    fn server_heap(&self) -> String {
+        let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
+        let target = format!(
+            "target 2 m lane + 64 MiB = {:.1} MiB",
+            mib(server_heap_target(self.params.dim()))
+        );
+        match self.report.server_peak_heap {
+            Some(peak) => format!("{:.1} MiB ({target})", mib(peak)),
+            None => format!("not measured ({target})"),
+        }
+    }
+
     /// The run as one JSON object.
     fn to_json(&self) -> Value {
         let r = &self.report;
@@ -743,6 +763,8 @@ impl Outcome {
                 .collect::<Vec<_>>(),
             "floor": floor,
             "peak_rss_bytes": secagg::bench::peak_rss_bytes(),
+            "server_peak_heap_bytes": r.server_peak_heap,
+            "server_heap_target_bytes": server_heap_target(p.dim()),
         })
     }
 
@@ -835,6 +857,7 @@ impl Outcome {
             ),
             ("misbehaving clients", self.misbehaving().to_string()),
             ("client errors", r.client_errors.len().to_string()),
+            ("server peak heap", self.server_heap()),
         ];
         if let Some(f) = &self.floor {
             rows.push((
@@ -1151,6 +1174,12 @@ mod tests {
             // At least the 20 input vectors of 300 u64 are resident.
             assert!(j["peak_rss_bytes"].as_u64().unwrap() > 20 * 300 * 8);
         }
+        // This binary installs the counting allocator: the server held at
+        // least its running sum of 300 u64 (tests running alongside can only
+        // add to the figure, so only the lower bound is checked here;
+        // tests/heap.rs checks the count alone).
+        assert!(j["server_peak_heap_bytes"].as_u64().unwrap() >= 300 * 8);
+        assert_eq!(j["server_heap_target_bytes"], 2 * 300 * 8 + (64 << 20));
     }
 
     #[test]
