@@ -323,7 +323,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 // ----- The server's own heap (DESIGN.md section 8) -----
 
-pub use heap::{ServerHeap, ServerHeapUsage, ServerScope, server_heap};
+#[cfg(feature = "cli")]
+pub use heap::ServerHeap;
+pub use heap::{ServerHeapUsage, ServerScope, server_heap};
 
 /// Bytes per element of the server's running sum (`u64`, spec/protocol.md:
 /// one running sum of m elements): the `lane` of the memory target
@@ -338,12 +340,13 @@ pub fn server_heap_target(dim: u32) -> u64 {
 
 #[allow(
     unsafe_code,
-    reason = "a global allocator is an unsafe trait; the CLI and the heap test install it"
+    reason = "a global allocator is an unsafe trait; only with the `cli` feature, for the CLI and the heap test"
 )]
 mod heap {
     #![warn(clippy::undocumented_unsafe_blocks)]
 
     use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    #[cfg(feature = "cli")]
     use std::alloc::{GlobalAlloc, Layout, System};
 
     /// Open [`ServerScope`]s, process-wide: while it is above zero every
@@ -358,13 +361,17 @@ mod heap {
 
     /// The least header in front of an allocation: room for the tag word,
     /// and 16-byte alignment of what follows.
+    #[cfg(feature = "cli")]
     const MIN_HEADER: usize = 16;
     /// The tag word sits in the last `TAG_BYTES` of the header, just before
     /// the pointer handed out.
+    #[cfg(feature = "cli")]
     const TAG_BYTES: usize = core::mem::size_of::<usize>();
     /// Tag of an allocation made while a [`ServerScope`] was open.
+    #[cfg(feature = "cli")]
     const SERVER: usize = 1;
     /// Tag of any other allocation.
+    #[cfg(feature = "cli")]
     const OTHER: usize = 0;
 
     /// A global allocator over [`System`] that counts the server's heap:
@@ -398,11 +405,13 @@ mod heap {
     ///     assert_eq!(server_heap().expect("installed").live, before);
     /// }
     /// ```
+    #[cfg(feature = "cli")]
     #[derive(Debug, Default, Clone, Copy)]
     pub struct ServerHeap {
         _private: (),
     }
 
+    #[cfg(feature = "cli")]
     impl ServerHeap {
         /// The allocator, for a `#[global_allocator]` static.
         pub const fn new() -> Self {
@@ -473,12 +482,14 @@ mod heap {
     }
 
     /// Counts `bytes` more of the server's heap.
+    #[cfg(feature = "cli")]
     fn grow(bytes: usize) {
         let live = LIVE.fetch_add(bytes, Relaxed).wrapping_add(bytes);
         PEAK.fetch_max(live, Relaxed);
     }
 
     /// Counts `bytes` of the server's heap freed.
+    #[cfg(feature = "cli")]
     fn shrink(bytes: usize) {
         LIVE.fetch_sub(bytes, Relaxed);
     }
@@ -486,6 +497,7 @@ mod heap {
     /// The header in front of an allocation aligned to `align`: at least
     /// [`MIN_HEADER`], and a multiple of `align` so the pointer after it
     /// keeps the alignment.
+    #[cfg(feature = "cli")]
     fn header(align: usize) -> usize {
         align.max(MIN_HEADER)
     }
@@ -493,11 +505,13 @@ mod heap {
     /// The layout asked of [`System`] for `size` bytes after the header of
     /// `align`: aligned to `max(align, 16)` (so the tag word is aligned
     /// too). `None` when it overflows.
+    #[cfg(feature = "cli")]
     fn outer(size: usize, align: usize) -> Option<Layout> {
         let total = size.checked_add(header(align))?;
         Layout::from_size_align(total, header(align)).ok()
     }
 
+    #[cfg(feature = "cli")]
     impl ServerHeap {
         /// `alloc` and `alloc_zeroed`: allocates header and block, writes the
         /// tag, counts the block if a scope is open.
@@ -558,6 +572,7 @@ mod heap {
     // the alignment asked for, and is freed or resized through `System`
     // with the same outer layout it was made with; the counters are atomics
     // and nothing here allocates or panics.
+    #[cfg(feature = "cli")]
     unsafe impl GlobalAlloc for ServerHeap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             // SAFETY: the caller's contract is `allocate`'s.
