@@ -234,6 +234,33 @@ pub(crate) fn check_points(bytes: &[u8]) -> Result<(), DecodeError> {
     }
 }
 
+/// [`check_points`] for `bytes` made of whole lists of `t` points each
+/// (the commitment lists of one message), keeping the first point of each
+/// list, its constant-term commitment `C_0`, decompressed: one per list, in
+/// order. The other points are checked by [`check_points`], so the work is
+/// the same decompressions, none twice.
+///
+/// # Errors
+///
+/// As [`check_points`]; [`DecodeError::Truncated`] also when `t` is 0 or
+/// `bytes` is not a whole number of lists.
+pub(crate) fn check_lists(bytes: &[u8], t: usize) -> Result<Vec<RistrettoPoint>, DecodeError> {
+    let list_len = t
+        .checked_mul(POINT_LEN)
+        .filter(|&len| len > 0 && bytes.len().is_multiple_of(len))
+        .ok_or(DecodeError::Truncated)?;
+    let lists = bytes.len() / list_len;
+    let mut constant_terms = Vec::with_capacity(lists);
+    let mut rest = Vec::with_capacity(bytes.len() - lists * POINT_LEN);
+    for list in bytes.chunks_exact(list_len) {
+        let (first, tail) = list.split_at(POINT_LEN);
+        constant_terms.push(decode_constant_term(first).ok_or(DecodeError::NonCanonical)?);
+        rest.extend_from_slice(tail);
+    }
+    check_points(&rest)?;
+    Ok(constant_terms)
+}
+
 /// [`all_points`] with the back half offered to the rayon pool while the
 /// calling thread checks the front half; if no worker has taken the back
 /// half by then, the caller checks it too. So the caller never waits for
@@ -861,6 +888,38 @@ mod tests {
                 );
             }
             assert_eq!(check_points(&good[1..]), Err(DecodeError::Truncated));
+        }
+    }
+
+    /// `check_lists` accepts what `check_points` accepts, wherever the bad
+    /// point is (a constant term or not, either list), and hands back each
+    /// list's `C_0` as `Commitments::decode` decodes it.
+    #[test]
+    fn check_lists_keeps_the_constant_terms() {
+        let mut bad = [0xff; 32];
+        bad[0] = 0xed;
+        bad[31] = 0x7f;
+        for t in [1, 2, 9, 17] {
+            let (_, _, key) = dealt(t as u32 + 1, t, 7);
+            let (_, _, seed) = dealt(t as u32 + 1, t, 8);
+            let mut good = key.encode();
+            good.extend_from_slice(&seed.encode());
+            let kept = check_lists(&good, t).unwrap();
+            assert_eq!(kept, vec![constant_term(&key), constant_term(&seed)]);
+            assert_ne!(kept[0], kept[1]);
+            assert_eq!(check_lists(&good[..32 * t], t).unwrap().len(), 1);
+            assert_eq!(check_lists(&[], t), Ok(Vec::new()));
+            for slot in [0, t - 1, t, 2 * t - 1] {
+                let mut bytes = good.clone();
+                bytes[slot * 32..slot * 32 + 32].copy_from_slice(&bad);
+                assert_eq!(
+                    check_lists(&bytes, t),
+                    Err(DecodeError::NonCanonical),
+                    "t {t} slot {slot}"
+                );
+            }
+            assert_eq!(check_lists(&good[1..], t), Err(DecodeError::Truncated));
+            assert_eq!(check_lists(&good, 0), Err(DecodeError::Truncated));
         }
     }
 

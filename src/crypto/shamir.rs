@@ -189,82 +189,122 @@ pub(crate) fn interpolate_at_zero(shares: &[Share]) -> Result<Scalar, ShamirErro
 /// distinct and nonzero.
 pub(crate) fn lagrange_at_zero(xs: &[u32]) -> Result<Vec<Scalar>, ShamirError> {
     let mut all = lagrange_at_zero_batch(&[xs])?;
-    all.pop().ok_or(ShamirError::InvalidArguments)
+    all.pop()
+        .map(|set| set.coefficients())
+        .ok_or(ShamirError::InvalidArguments)
 }
 
-/// [`lagrange_at_zero`] for several holder sets at once, in order. Every
-/// denominator of every set goes through one batch inversion (Montgomery's
-/// trick: one field inversion and three multiplications per element), and the
-/// `O(t^2)` products of the sets are formed in parallel with the `parallel`
-/// feature.
+/// The Lagrange coefficients at zero of one holder set, kept factored as
+/// `lambda_i = scale * inverses[i]` with `scale = prod_j x_j` and
+/// `inverses[i] = 1 / d_i` ([`lagrange_at_zero_batch`]): a secret is then
+/// `scale * sum_i inverses[i] y_i` ([`Lagrange::combine`]), so a set used
+/// for one secret costs `t` multiplications fewer than forming every
+/// `lambda_i`. Public (x-coordinates only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lagrange {
+    scale: Scalar,
+    inverses: Vec<Scalar>,
+}
+
+impl Lagrange {
+    /// The coefficients `lambda_i` themselves, in the order of the set.
+    pub(crate) fn coefficients(&self) -> Vec<Scalar> {
+        self.inverses.iter().map(|inv| self.scale * inv).collect()
+    }
+
+    /// The secret through `shares`, whose x-coordinates must be this set's,
+    /// in the same order (the caller's duty): [`combine_at_zero`] with the
+    /// inverses, times the scale. `t + 1` multiplications; the partial sum
+    /// is wiped.
+    pub(crate) fn combine(&self, shares: &[Share]) -> Scalar {
+        let partial = Zeroizing::new(combine_at_zero(&self.inverses, shares));
+        self.scale * *partial
+    }
+}
+
+/// Holder sets per batch inversion in [`lagrange_at_zero_batch`]: enough
+/// that the one field inversion of a batch (about as dear as 250
+/// multiplications) is spread thin, few enough that a thousand sets still
+/// make chunks for every thread.
+const LAGRANGE_CHUNK: usize = 64;
+
+/// [`lagrange_at_zero`] for several holder sets at once, in order, each
+/// factored as a [`Lagrange`]. The sets are cut into chunks of
+/// `LAGRANGE_CHUNK` (64), handled in parallel with the `parallel` feature;
+/// in each, every denominator `d_i` is formed from its small integer
+/// factors ([`product`]) and all of them go through one batch inversion
+/// (Montgomery's trick: one field inversion and three multiplications per
+/// element), and `lambda_i = (prod_j x_j) / d_i` is left factored.
 ///
 /// # Errors
 ///
 /// [`ShamirError::InvalidArguments`] if any set is empty or has entries that
 /// are not distinct and nonzero.
-pub(crate) fn lagrange_at_zero_batch(sets: &[&[u32]]) -> Result<Vec<Vec<Scalar>>, ShamirError> {
+pub(crate) fn lagrange_at_zero_batch(sets: &[&[u32]]) -> Result<Vec<Lagrange>, ShamirError> {
     for xs in sets {
         check_holders(xs)?;
     }
-    // Per set: (prod_j x_j, [d_i]).
-    let one = |xs: &&[u32]| -> (Scalar, Vec<Scalar>) {
-        let den = xs
-            .iter()
-            .enumerate()
-            .map(|(i, &xi)| {
-                let diffs = xs
-                    .iter()
-                    .enumerate()
-                    .filter(|&(j, _)| j != i)
-                    .map(|(_, &xj)| i128::from(xj) - i128::from(xi));
-                product(core::iter::once(i128::from(xi)).chain(diffs))
-            })
-            .collect();
-        (product(xs.iter().map(|&x| i128::from(x))), den)
-    };
     #[cfg(feature = "parallel")]
-    let parts: Vec<(Scalar, Vec<Scalar>)> = {
+    let chunks: Vec<Vec<Lagrange>> = {
         use rayon::prelude::*;
-        sets.par_iter().map(one).collect()
+        sets.par_chunks(LAGRANGE_CHUNK)
+            .map(lagrange_chunk)
+            .collect()
     };
     #[cfg(not(feature = "parallel"))]
-    let parts: Vec<(Scalar, Vec<Scalar>)> = sets.iter().map(one).collect();
-    let mut flat: Vec<Scalar> = parts.iter().flat_map(|(_, d)| d.iter().copied()).collect();
-    Scalar::invert_batch_alloc(&mut flat);
-    let mut inverses = flat.into_iter();
-    Ok(parts
-        .into_iter()
-        .map(|(prod, den)| {
-            inverses
-                .by_ref()
-                .take(den.len())
-                .map(|inv| prod * inv)
-                .collect()
-        })
-        .collect())
+    let chunks: Vec<Vec<Lagrange>> = sets.chunks(LAGRANGE_CHUNK).map(lagrange_chunk).collect();
+    Ok(chunks.into_iter().flatten().collect())
 }
 
-/// The product in the field of small integers (each below `2^33` in
-/// magnitude): as many as fit are multiplied in `i128` first, so a field
-/// multiplication covers about three factors. Branches depend on the public
-/// x-coordinates only.
-fn product(factors: impl Iterator<Item = i128>) -> Scalar {
-    let to_scalar = |v: i128| {
-        let s = Scalar::from(v.unsigned_abs());
-        if v < 0 { -s } else { s }
-    };
-    let mut out = Scalar::ONE;
-    let mut run: i128 = 1;
+/// The coefficients of each of `sets` (already checked), with one batch
+/// inversion for all their denominators.
+fn lagrange_chunk(sets: &[&[u32]]) -> Vec<Lagrange> {
+    // d_i = x_i * prod_{j != i} (x_j - x_i), set after set.
+    let mut den: Vec<Scalar> = Vec::with_capacity(sets.iter().map(|xs| xs.len()).sum());
+    for xs in sets {
+        for (i, &xi) in xs.iter().enumerate() {
+            let diffs = xs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, &xj)| i64::from(xj) - i64::from(xi));
+            den.push(product(core::iter::once(i64::from(xi)).chain(diffs)));
+        }
+    }
+    Scalar::invert_batch_alloc(&mut den);
+    let mut inverses = den.into_iter();
+    sets.iter()
+        .map(|xs| Lagrange {
+            scale: product(xs.iter().map(|&x| i64::from(x))),
+            inverses: inverses.by_ref().take(xs.len()).collect(),
+        })
+        .collect()
+}
+
+/// The product in the field of nonzero integers (each below `2^32` in
+/// magnitude, as the differences of two x-coordinates are): the magnitudes
+/// are multiplied in a `u128` while they fit (four factors of 32 bits,
+/// twelve of 10), only then into a [`Scalar`], and the sign is applied
+/// once at the end. Branches depend on the public x-coordinates only.
+fn product(factors: impl Iterator<Item = i64>) -> Scalar {
+    let mut out: Option<Scalar> = None;
+    let mut run: u128 = 1;
+    let mut negative = false;
     for f in factors {
-        match run.checked_mul(f) {
+        negative ^= f < 0;
+        let magnitude = u128::from(f.unsigned_abs());
+        match run.checked_mul(magnitude) {
             Some(v) => run = v,
             None => {
-                out *= to_scalar(run);
-                run = f;
+                let full = Scalar::from(run);
+                out = Some(out.map_or(full, |o| o * full));
+                run = magnitude;
             }
         }
     }
-    out * to_scalar(run)
+    let last = Scalar::from(run);
+    let all = out.map_or(last, |o| o * last);
+    if negative { -all } else { all }
 }
 
 /// `sum_i coeffs[i] * shares[i].y`: the secret through `shares` when
@@ -639,10 +679,10 @@ mod tests {
         assert_eq!(batch.len(), sets.len());
         for (xs, cached) in sets.iter().zip(&batch) {
             let fresh = fresh_lagrange(xs);
-            assert_eq!(cached, &fresh);
+            assert_eq!(cached.coefficients(), fresh);
             assert_eq!(&lagrange_at_zero(xs).unwrap(), &fresh);
             // sum_i lambda_i = 1 (interpolating the constant polynomial 1).
-            assert_eq!(cached.iter().sum::<Scalar>(), Scalar::ONE);
+            assert_eq!(cached.coefficients().iter().sum::<Scalar>(), Scalar::ONE);
         }
         // Reused across secrets dealt to the same holders: exact each time.
         let xs = &sets[2];
@@ -650,10 +690,93 @@ mod tests {
         for _ in 0..4 {
             let secret = random_scalar(&mut r);
             let shares = split(&secret, xs.len(), xs, &mut r).unwrap();
-            assert_eq!(combine_at_zero(&batch[2], &shares), secret);
+            assert_eq!(batch[2].combine(&shares), secret);
+            assert_eq!(combine_at_zero(&batch[2].coefficients(), &shares), secret);
         }
         // The set [1] has lambda = 1: the one share is the secret.
-        assert_eq!(batch[0], vec![Scalar::ONE]);
+        assert_eq!(batch[0].coefficients(), vec![Scalar::ONE]);
+    }
+
+    /// The integer path of the denominators against the definition:
+    /// x-coordinates near `u32::MAX` (32-bit factors, four to a `u128`
+    /// run, several runs per product), sets given in descending or mixed
+    /// order (negative differences, both sign parities), t = 1 and 2, and
+    /// more sets than one batch inversion takes, so chunk boundaries are
+    /// crossed and the order of the sets is kept across them.
+    #[test]
+    fn lagrange_integer_path_matches_the_definition() {
+        let max = u32::MAX;
+        let mut sets: Vec<Vec<u32>> = vec![
+            vec![max],
+            vec![1],
+            vec![max, 1],
+            vec![1, max],
+            vec![max - 1, max],
+            vec![7, 3],
+            vec![max, max - 1, max - 2, 1, 2, 3],
+            vec![3, max, 1, max - 2, 2, max - 1],
+            (0..40).map(|i| max - i * 97).collect(),
+            (1..=30).map(|i| i * (max / 31)).collect(),
+        ];
+        let mut r = rng(5);
+        while sets.len() < 3 * LAGRANGE_CHUNK + 5 {
+            let size = 1 + r.next_u32() as usize % 20;
+            let mut xs: Vec<u32> = Vec::new();
+            while xs.len() < size {
+                // Small, large and mixed magnitudes.
+                let x = match r.next_u32() % 3 {
+                    0 => 1 + r.next_u32() % 1000,
+                    1 => max - r.next_u32() % 1000,
+                    _ => r.next_u32().max(1),
+                };
+                if !xs.contains(&x) {
+                    xs.push(x);
+                }
+            }
+            sets.push(xs);
+        }
+        let views: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+        let batch = lagrange_at_zero_batch(&views).unwrap();
+        assert_eq!(batch.len(), sets.len());
+        for (xs, cached) in sets.iter().zip(&batch) {
+            assert_eq!(cached.coefficients(), fresh_lagrange(xs), "{xs:?}");
+        }
+        // t = 2 by hand: lambda_1 = x_2 / (x_2 - x_1), lambda_2 = x_1 / (x_1 - x_2).
+        let (a, b) = (Scalar::from(max), Scalar::from(1u32));
+        assert_eq!(
+            batch[2].coefficients(),
+            vec![b * (b - a).invert(), a * (a - b).invert()]
+        );
+    }
+
+    /// [`product`] equals the field product of its factors, signs included,
+    /// whether or not they fit one `u128` run.
+    #[test]
+    fn product_equals_the_field_product() {
+        let field = |fs: &[i64]| -> Scalar {
+            fs.iter()
+                .map(|&f| {
+                    let s = Scalar::from(f.unsigned_abs());
+                    if f < 0 { -s } else { s }
+                })
+                .product()
+        };
+        let big = i64::from(u32::MAX);
+        let cases: Vec<Vec<i64>> = vec![
+            vec![],
+            vec![1],
+            vec![-1],
+            vec![big],
+            vec![-big, big, -big, big, -big],
+            vec![-big; 9],
+            vec![-3, 5, -7, 11, -13],
+            (1..=40)
+                .map(|i| if i % 3 == 0 { -i } else { i * 1000 })
+                .collect(),
+        ];
+        for fs in &cases {
+            assert_eq!(product(fs.iter().copied()), field(fs), "{fs:?}");
+        }
     }
 
     #[test]
@@ -732,6 +855,25 @@ mod tests {
             let at = positions(&mut r, n, t);
             let subset: Vec<Share> = at.iter().map(|&i| shares[i].clone()).collect();
             prop_assert_eq!(interpolate_at_zero(&subset).unwrap(), secret);
+        }
+
+        /// Any holder sets of distinct nonzero x-coordinates, in any order
+        /// and of any magnitude: the batch gives the coefficients of the
+        /// definition, set by set.
+        #[test]
+        fn prop_lagrange_batch_matches_the_definition(
+            sets in prop::collection::vec(
+                prop::collection::hash_set(1u32..=u32::MAX, 1..=18)
+                    .prop_map(|xs| xs.into_iter().collect::<Vec<u32>>()),
+                1..=70,
+            )
+        ) {
+            let views: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+            let batch = lagrange_at_zero_batch(&views).unwrap();
+            prop_assert_eq!(batch.len(), sets.len());
+            for (xs, cached) in sets.iter().zip(&batch) {
+                prop_assert_eq!(cached.coefficients(), fresh_lagrange(xs));
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 use core::fmt;
 
 use curve25519_dalek::Scalar;
+use curve25519_dalek::ristretto::RistrettoPoint;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec::{Decode, Encode, Reader, put_len, put_u32};
@@ -368,6 +369,18 @@ impl Decode for ShareKeys {
     /// the one a front-to-back reader gives: a point that is not canonical
     /// in a commitment list read whole comes before any later layout error.
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_keeping_constant_terms(p, bytes).map(|(msg, _)| msg)
+    }
+}
+
+impl ShareKeys {
+    /// [`Decode::decode`], also handing back the constant-term commitments
+    /// `C_0` of both lists (mask key, self seed), decompressed by the point
+    /// check itself: the server keeps them for the secret check of R3.
+    pub(crate) fn decode_keeping_constant_terms(
+        p: &Params,
+        bytes: &[u8],
+    ) -> Result<(Self, [RistrettoPoint; 2]), DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::SHARE_KEYS)?;
         let t = p.threshold_usize();
@@ -394,15 +407,20 @@ impl Decode for ShareKeys {
             .checked_mul(t)
             .and_then(|len| bytes.get(points_at..points_at.checked_add(len)?))
             .ok_or(DecodeError::Truncated)?;
-        crate::crypto::feldman::check_points(points)?;
+        let constant_terms = crate::crypto::feldman::check_lists(points, t)?;
         let (key_commitments, seed_commitments, signature, ciphertexts) = rest?;
-        Ok(Self {
+        // Both lists were read whole, so there are two.
+        let [key_c0, seed_c0] = constant_terms[..] else {
+            return Err(DecodeError::Truncated);
+        };
+        let msg = Self {
             session,
             key_commitments,
             seed_commitments,
             signature,
             ciphertexts,
-        })
+        };
+        Ok((msg, [key_c0, seed_c0]))
     }
 }
 

@@ -60,6 +60,15 @@ type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
 /// first t shares and its dealer's `C_0`, decompressed and as sent.
 type Candidate = Option<(SecretScalar, (RistrettoPoint, [u8; 32]))>;
 
+/// What R3 derives from one reconstructed secret.
+enum Derived {
+    /// A survivor's self-mask key.
+    SelfMask(PrgKey),
+    /// A dropped client's X25519 mask secret, and whether its public key
+    /// is the one the client advertised.
+    MaskSecret(ClientIndex, x25519_dalek::StaticSecret, bool),
+}
+
 /// Maps `f` over `items`, in parallel with the `parallel` feature; the
 /// results keep the order of `items`.
 fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
@@ -169,6 +178,11 @@ pub struct Server {
     pub(super) keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
     /// Feldman commitments of U2: mask-key polynomial, self-seed polynomial.
     pub(super) commitments: BTreeMap<ClientIndex, [Commitments; 2]>,
+    /// The constant-term commitments `C_0` of each ShareKeys accepted (mask
+    /// key, self seed), decompressed when its points were checked, so R3
+    /// checks the secrets without decompressing them again. Not part of
+    /// the exported state: a server imported after R1 decodes them in R3.
+    pub(super) constant_terms: HashMap<ClientIndex, [RistrettoPoint; 2]>,
     /// Malicious model: AdvertiseKeys signatures of U1.
     pub(super) key_signatures: BTreeMap<ClientIndex, SignatureBytes>,
     /// Malicious model: the signed masking sets of U3.
@@ -262,6 +276,7 @@ impl Server {
             session: [0; 32],
             keys: BTreeMap::new(),
             commitments: BTreeMap::new(),
+            constant_terms: HashMap::new(),
             key_signatures: BTreeMap::new(),
             masking_sets: BTreeMap::new(),
             u1: Vec::new(),
@@ -341,6 +356,7 @@ impl Server {
             }
             State::ShareKeys { received } => {
                 received.remove(&from);
+                self.constant_terms.remove(&from);
             }
             _ => {}
         }
@@ -520,10 +536,11 @@ impl Server {
                 if received.contains_key(&from) {
                     return Err(self.exclude(from, ClientFault::Duplicate));
                 }
-                let msg = match ShareKeys::decode(params, bytes) {
-                    Ok(m) => m,
-                    Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
-                };
+                let (msg, constant_terms) =
+                    match ShareKeys::decode_keeping_constant_terms(params, bytes) {
+                        Ok(m) => m,
+                        Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
+                    };
                 if msg.session != self.session {
                     return Err(self.exclude(from, ClientFault::WrongSession));
                 }
@@ -549,6 +566,7 @@ impl Server {
                     }
                 }
                 received.insert(from, msg);
+                self.constant_terms.insert(from, constant_terms);
                 Ok(())
             }
             State::MaskedInput { sum, received } => {
@@ -1056,11 +1074,12 @@ impl Server {
     /// 1. Each secret (a survivor's seed, a dropped client's mask key) is
     ///    interpolated at 0 from its first t shares in ascending holder
     ///    order: the Lagrange coefficients of each distinct holder set once
-    ///    (`O(t^2)`, one batch inversion for all sets), then `t`
-    ///    multiplications per secret, in parallel with the `parallel`
-    ///    feature.
-    /// 2. Every candidate `s` is checked against its dealer's `C_0` (only
-    ///    that point is decompressed), `s G == C_0`, in a few batched
+    ///    (`O(t^2)`, one batch inversion per 64 sets, the batches in
+    ///    parallel with the `parallel` feature), then `t` multiplications
+    ///    per secret, in parallel.
+    /// 2. Every candidate `s` is checked against its dealer's `C_0` (kept
+    ///    decompressed from R1 intake; after an import, that point alone is
+    ///    decompressed now), `s G == C_0`, in a few batched
     ///    multiscalar multiplications of one point per secret run in
     ///    parallel ([`Server::failed_secrets`], spec/crypto.md section 8.3).
     /// 3. Only for a secret that fails, or that has fewer than t shares, are
@@ -1073,8 +1092,9 @@ impl Server {
     /// 4. A dropped client's mask key must reproduce its advertised `s_pk`;
     ///    when it does not, its own commitments convict it
     ///    ([`ClientFault::SecretMismatch`]) and the round ends.
-    /// 5. The masks are derived (for a dropped client, one key agreement per
-    ///    surviving neighbour, every pair in parallel) and removed from the
+    /// 5. The masks are derived (the keys of every secret in parallel; for
+    ///    a dropped client, one key agreement per surviving neighbour, every
+    ///    pair in parallel) and removed from the
     ///    sum chunk by chunk ([`prg::apply_many`]).
     ///
     /// Outcomes are taken in a fixed order (faults by dealer ascending, then
@@ -1104,13 +1124,18 @@ impl Server {
             list.sort_unstable_by_key(|s| s.x);
         }
         let commitments = core::mem::take(&mut self.commitments);
+        let constant_terms = core::mem::take(&mut self.constant_terms);
         // The commitments each secret is checked against: the self-seed
-        // polynomial of a survivor, the mask-key one of the dropped.
-        let committed: Vec<Option<&Commitments>> = jobs
+        // polynomial of a survivor, the mask-key one of the dropped; and
+        // their C_0 if it was kept decompressed at R1.
+        let committed: Vec<(Option<&Commitments>, Option<&RistrettoPoint>)> = jobs
             .iter()
             .map(|(owner, _, s_pk)| {
                 let which = usize::from(s_pk.is_none());
-                commitments.get(owner).and_then(|c| c.get(which))
+                (
+                    commitments.get(owner).and_then(|c| c.get(which)),
+                    constant_terms.get(owner).and_then(|c| c.get(which)),
+                )
             })
             .collect();
         // The holder set of each secret is the x-coordinates of its first t
@@ -1136,17 +1161,20 @@ impl Server {
             return Err(self.abort(Phase::Unmask, 0));
         };
         // Per secret: the candidate from its first t shares and its
-        // dealer's C_0 (that point alone decompressed).
+        // dealer's C_0 (kept from R1, or that point alone decompressed).
         let candidates: Vec<Candidate> = par_map(
             jobs.iter().zip(&set_of).zip(&committed).collect(),
-            |(((_, list, _), set), c)| {
+            |(((_, list, _), set), (c, kept))| {
                 let secret = set
                     .and_then(|i| coefficients.get(i))
                     .zip(list.get(..t))
-                    .map(|(c, first)| SecretScalar(shamir::combine_at_zero(c, first)));
-                let c0 = c
-                    .and_then(|c| c.first())
-                    .and_then(|c0| feldman::decode_constant_term(c0).map(|point| (point, *c0)));
+                    .map(|(c, first)| SecretScalar(c.combine(first)));
+                let c0 = c.and_then(|c| c.first()).and_then(|c0| {
+                    let point = kept
+                        .copied()
+                        .or_else(|| feldman::decode_constant_term(c0))?;
+                    Some((point, *c0))
+                });
                 secret.zip(c0)
             },
         );
@@ -1157,7 +1185,7 @@ impl Server {
         let rechecked = par_map(
             failed
                 .into_iter()
-                .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i).copied().flatten())))
+                .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i)?.0)))
                 .collect(),
             |(i, (owner, list, _), c)| (i, Self::recheck(&session, *owner, list, c, t)),
         );
@@ -1179,28 +1207,43 @@ impl Server {
                 *slot = outcome;
             }
         }
-        // Survivors' self-mask keys; each dropped client's X25519 mask secret.
-        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(outcomes.len());
+        // Survivors' self-mask keys; each dropped client's X25519 mask
+        // secret and whether it gives the advertised public key. Derived in
+        // parallel, then taken in order, so the first failure is the one
+        // reported whatever the scheduling.
+        let derived = par_map(
+            jobs.into_iter()
+                .zip(outcomes)
+                .map(|((owner, _, s_pk), outcome)| (owner, s_pk, outcome))
+                .collect(),
+            |(owner, s_pk, outcome)| {
+                let secret = outcome?;
+                Ok(secret.map(|secret| match s_pk {
+                    None => Derived::SelfMask(kx::self_mask_key(&secret.0, &session, owner)),
+                    Some(pk) => {
+                        let s_sk = kx::mask_secret(&secret.0, &round);
+                        let advertised = kx::public_key(&s_sk) == pk;
+                        Derived::MaskSecret(owner, s_sk, advertised)
+                    }
+                }))
+            },
+        );
+        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(derived.len());
         let mut dropped_sk = Vec::with_capacity(dropped.len());
-        for ((owner, _, s_pk), outcome) in jobs.into_iter().zip(outcomes) {
-            let secret = match outcome {
-                Ok(Some(secret)) => secret,
+        for outcome in derived {
+            match outcome {
+                // A survivor's self mask is taken away.
+                Ok(Some(Derived::SelfMask(key))) => tasks.push((key, Sign::Minus)),
+                Ok(Some(Derived::MaskSecret(owner, s_sk, true))) => dropped_sk.push((owner, s_sk)),
+                Ok(Some(Derived::MaskSecret(owner, _, false))) => {
+                    // Its mask key matched its own C_0: it dealt a key other
+                    // than the one it advertised.
+                    self.state = State::Over;
+                    return Err(self.record(owner, ClientFault::SecretMismatch, Outcome::Aborted));
+                }
                 Ok(None) => return Err(self.abort(Phase::Unmask, 0)),
                 Err(have) => return Err(self.abort(Phase::Unmask, have)),
-            };
-            let Some(pk) = s_pk else {
-                // A survivor's self mask is taken away.
-                tasks.push((kx::self_mask_key(&secret.0, &session, owner), Sign::Minus));
-                continue;
-            };
-            let s_sk = kx::mask_secret(&secret.0, &round);
-            if kx::public_key(&s_sk) != pk {
-                // Its mask key matched its own C_0: it dealt a key other
-                // than the one it advertised.
-                self.state = State::Over;
-                return Err(self.record(owner, ClientFault::SecretMismatch, Outcome::Aborted));
             }
-            dropped_sk.push((owner, s_sk));
         }
         // A dropped client's pairwise masks with U3 are taken away: u added
         // +PRG when u < v, and vice versa. One key agreement per pair, every

@@ -1030,6 +1030,8 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
         session,
         keys: all_keys,
         commitments,
+        // Kept only in memory: R3 decodes the points it needs.
+        constant_terms: HashMap::new(),
         key_signatures,
         masking_sets,
         u1,

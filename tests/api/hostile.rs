@@ -7,7 +7,7 @@ use rand_core::Rng;
 use secagg::protocol::messages::{MaskedInput, ShareKeys, UnmaskRequest, UnmaskResponse};
 use secagg::{
     Aggregate, AwaitingKeys, AwaitingShares, AwaitingUnmask, ClientFault, ClientIndex, Decode,
-    DecodeError, Encode, Error, Graph, Outcome, Params, Server, ServerFault, Step,
+    DecodeError, Encode, Error, Graph, Outcome, Params, Server, ServerFault, StateKey, Step,
 };
 
 use crate::common::{ROUND, rng};
@@ -53,6 +53,17 @@ impl Run {
 fn round(
     params: &Params,
     seed: u64,
+    tamper: impl FnMut(usize, ClientIndex, Vec<u8>) -> Act,
+) -> Run {
+    round_with(params, seed, false, tamper)
+}
+
+/// [`round`]; with `reimport`, the server is exported and imported before
+/// its last close, so it unmasks without what it kept only in memory.
+fn round_with(
+    params: &Params,
+    seed: u64,
+    reimport: bool,
     mut tamper: impl FnMut(usize, ClientIndex, Vec<u8>) -> Act,
 ) -> Run {
     let mut r = rng(seed);
@@ -147,6 +158,11 @@ fn round(
         if let Ok(out) = st.receive(&msg) {
             deliver(&mut server, 3, i, out);
         }
+    }
+    if reimport {
+        let key = StateKey::new([9; 32]);
+        let sealed = server.export(&key, &mut r);
+        server = Server::import(&sealed, &key, &ROUND, server.phase()).unwrap();
     }
     let result = match server.close_phase() {
         Ok(Step::Done(agg)) => Ok(agg),
@@ -566,14 +582,15 @@ fn shift_share_of(
 /// non-zero), so the secret's shares are all checked and the liar is named
 /// (spec/crypto.md section 6). Both kinds: survivor 5's seed (holders
 /// 1..=7, first t = 1, 2, 3) and dropped client 8's mask key (the same
-/// first t).
+/// first t). The same from a server exported and imported before its last
+/// close, which decodes the constant-term commitments it had kept from R1.
 #[test]
 fn wrong_share_among_the_first_t_is_named_and_the_sum_is_exact() {
     let params = complete(8, 3);
-    for owner in [5, 8] {
+    for (owner, reimport) in [(5, false), (8, false), (5, true), (8, true)] {
         for liar in 1..=3 {
             let p2 = params.clone();
-            let run = round(&params, 40 + u64::from(liar), |phase, from, b| {
+            let run = round_with(&params, 40 + u64::from(liar), reimport, |phase, from, b| {
                 if phase == 2 && from == 8 {
                     return Act::Drop;
                 }
@@ -589,7 +606,7 @@ fn wrong_share_among_the_first_t_is_named_and_the_sum_is_exact() {
             assert_eq!(
                 agg.misbehaved,
                 vec![(liar, ClientFault::BadShare { owner })],
-                "owner {owner}, liar {liar}"
+                "owner {owner}, liar {liar}, reimported {reimport}"
             );
         }
     }
