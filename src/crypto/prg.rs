@@ -415,9 +415,13 @@ fn mask_and_pack_as<T: Word>(
     // is reduced and packed. After the last mask the tile holds public
     // masked elements only.
     let load = |s: &mut Scratch<T>, inp: &[u64]| -> u64 {
+        let mut or = 0;
         s.tile.clear();
-        s.tile.extend(inp.iter().map(|&x| T::low(x)));
-        inp.iter().fold(0, |a, &x| a | x)
+        s.tile.extend(inp.iter().map(|&x| {
+            or |= x;
+            T::low(x)
+        }));
+        or
     };
     let one = |s: &mut Scratch<T>, (i, (inp, o)): (usize, (&[u64], &mut [u8]))| -> u64 {
         let or = load(s, inp);

@@ -539,27 +539,18 @@ impl AwaitingShares {
             }));
         }
 
-        let mut complaints = Vec::new();
         let mut masks = Vec::with_capacity(msg.shares.len() + 1);
         masks.push((
             kx::self_mask_key(&me.seed.0, &me.session, index),
             Sign::Plus,
         ));
-        let mut opened = Vec::with_capacity(msg.shares.len());
-        for d in &msg.shares {
-            // Checked above: every sender is a neighbour in U1.
-            let Some(peer) = me.peers.get(d.sender) else {
-                continue;
-            };
-            // A share that does not decrypt, or does not lie on the
-            // sender's committed polynomial, is a complaint (spec/protocol.md
-            // section 4.3): the holder keeps only shares it verified.
-            match open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext) {
-                Some(h) => opened.push((d, h)),
-                None => complaints.push(d.sender),
-            }
-            masks.push(peer.mask.clone());
-        }
+        // Checked above: every sender is a neighbour in U1.
+        masks.extend(
+            msg.shares
+                .iter()
+                .filter_map(|d| me.peers.get(d.sender))
+                .map(|peer| peer.mask.clone()),
+        );
         let view: BTreeSet<ClientIndex> = msg.shares.iter().map(|d| d.sender).collect();
         let signature = self.common.creds.as_ref().map(|c| {
             let bitmap = neighbour_bitmap(&self.neighbours, &view);
@@ -568,19 +559,37 @@ impl AwaitingShares {
                 &masked_with_parts(&me.session, index, &bitmap).parts(),
             )
         });
-        // The message is laid out with the complaints known so far; the
-        // vector is masked and packed straight into it while the shares are
-        // checked against their commitments (both in parallel with the
-        // `parallel` feature). A share that fails the check moves the
-        // vector once, to make room for its complaint.
+        // The vector is masked and packed straight into the message, laid
+        // out for no complaints, while the shares are opened and checked
+        // against their commitments (both in parallel with the `parallel`
+        // feature). A share that does not decrypt, or does not lie on the
+        // sender's committed polynomial, is a complaint (spec/protocol.md
+        // section 4.3): the holder keeps only shares it verified, and a
+        // complaint moves the vector once, to make room for it.
         let mut head = Vec::new();
-        masked_input_head(&me.session, &complaints, &signature, &mut head);
-        let mut out = vec![0u8; head.len() + packed];
-        out[..head.len()].copy_from_slice(&head);
+        masked_input_head(&me.session, &[], &signature, &mut head);
         let prg = self.common.params.prg();
-        let (bad, or) = join(
-            || bad_deliveries(&me.session, index, t, &opened),
-            || prg::mask_and_pack(prg, &masks, bits, input, &mut out[head.len()..]),
+        let ((mut complaints, opened, bad), (mut out, or)) = join(
+            || {
+                let mut complaints = Vec::new();
+                let mut opened = Vec::with_capacity(msg.shares.len());
+                for d in &msg.shares {
+                    let Some(peer) = me.peers.get(d.sender) else {
+                        continue;
+                    };
+                    match open_shares(&peer.open, &me.session, d.sender, index, &d.ciphertext) {
+                        Some(h) => opened.push((d, h)),
+                        None => complaints.push(d.sender),
+                    }
+                }
+                let bad = bad_deliveries(&me.session, index, t, &opened);
+                (complaints, opened, bad)
+            },
+            || {
+                let mut out = vec![0u8; head.len() + packed];
+                let or = prg::mask_and_pack(prg, &masks, bits, input, &mut out[head.len()..]);
+                (out, or)
+            },
         );
         if or & !top != 0 {
             // Nothing was sent: the state takes the right input.
@@ -599,6 +608,10 @@ impl AwaitingShares {
         if !late.is_empty() {
             complaints.extend(late);
             complaints.sort_unstable();
+        }
+        if complaints.is_empty() {
+            out[..head.len()].copy_from_slice(&head);
+        } else {
             let mut moved = Vec::with_capacity(out.len() + 4 * complaints.len());
             masked_input_head(&me.session, &complaints, &signature, &mut moved);
             moved.extend_from_slice(&out[head.len()..]);
