@@ -339,43 +339,53 @@ impl AwaitingKeys {
         let (key_shares, key_commitments) = shares_of(&me.mask_key.0, rng)?;
         let (seed_shares, seed_commitments) = shares_of(&seed.0, rng)?;
 
-        let mut ciphertexts = Vec::with_capacity(holders.len().saturating_sub(1));
-        let mut peers = Keyed::with_capacity(msg.keys.len());
         let mut own_shares = None;
+        let mut jobs = Vec::with_capacity(holders.len());
         for ((k, ks), ss) in msg.keys.iter().zip(&key_shares).zip(&seed_shares) {
             if k.index == index {
                 own_shares = Some(HeldShares {
                     mask_key: SecretScalar(ks.y),
                     seed: SecretScalar(ss.y),
                 });
-                continue;
+            } else {
+                jobs.push((k, ks, ss));
             }
-            let weak = refuse(ServerFault::WeakKey { peer: k.index });
-            let shared = kx::agree(&me.c_sk, &k.c_pk).ok_or(weak)?;
+        }
+        // Two X25519 agreements per neighbour: the bulk of this phase, run
+        // per neighbour in parallel with the `parallel` feature. The first
+        // failure in the broadcast's order is the one reported.
+        let sealed: Vec<Result<_, Error>> = map_all(&jobs, |&(k, ks, ss)| {
+            let weak = || refuse(ServerFault::WeakKey { peer: k.index });
+            let shared = kx::agree(&me.c_sk, &k.c_pk).ok_or_else(weak)?;
             let key = kx::share_key(&shared, &session, index, k.index);
             // Everything R2 needs from this peer's keys is derived now, while
             // the client waits for the server: the R2 critical path is then
             // the mask PRG alone, and the secret keys are dropped here.
-            let mask_shared = kx::agree(&me.s_sk, &k.s_pk).ok_or(weak)?;
+            let mask_shared = kx::agree(&me.s_sk, &k.s_pk).ok_or_else(weak)?;
             let sign = if index < k.index {
                 Sign::Plus
             } else {
                 Sign::Minus
             };
-            peers.push(
-                k.index,
-                PeerKeys {
-                    open: kx::share_key(&shared, &session, k.index, index),
-                    mask: (
-                        kx::pair_mask_key(&mask_shared, &session, index, k.index),
-                        sign,
-                    ),
-                },
-            );
+            let peer = PeerKeys {
+                open: kx::share_key(&shared, &session, k.index, index),
+                mask: (
+                    kx::pair_mask_key(&mask_shared, &session, index, k.index),
+                    sign,
+                ),
+            };
             let mut pt = Zeroizing::new([0u8; PLAINTEXT_LEN]);
             pt[..32].copy_from_slice(ks.y.as_bytes());
             pt[32..].copy_from_slice(ss.y.as_bytes());
-            ciphertexts.push((k.index, aead::seal(&key, &session, index, k.index, &pt)));
+            let ct = aead::seal(&key, &session, index, k.index, &pt);
+            Ok((k.index, peer, ct))
+        });
+        let mut ciphertexts = Vec::with_capacity(sealed.len());
+        let mut peers = Keyed::with_capacity(msg.keys.len());
+        for r in sealed {
+            let (peer, keys, ct) = r?;
+            peers.push(peer, keys);
+            ciphertexts.push((peer, ct));
         }
         let own_shares = own_shares.ok_or(refuse(ServerFault::MissingOwnKeys))?;
         let key_commitments = points(&key_commitments);
