@@ -17,10 +17,11 @@
 //! # Ok::<(), secagg::Error>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rand_core::CryptoRng;
+use rand_core::{CryptoRng, Rng, SeedableRng};
 
 use crate::bench::{ServerHeapUsage, ServerScope, server_heap};
 use crate::crypto::identity::{Identity, Roster};
@@ -97,6 +98,118 @@ impl Report {
     }
 }
 
+/// The clients' input vectors of a simulated round: n vectors held in
+/// memory (a slice or a `Vec` of them), or vectors made when each client
+/// needs its own ([`RandomInputs`]), so that a round of many clients does
+/// not hold `n m` elements at once.
+pub trait Inputs {
+    /// The number of vectors, which must be n.
+    fn count(&self) -> usize;
+    /// Client `index`'s vector (`1..=count()`), of m elements below `2^b`.
+    ///
+    /// # Panics
+    /// May panic if `index` is not in `1..=count()`.
+    fn input(&self, index: ClientIndex) -> Cow<'_, [u64]>;
+}
+
+impl Inputs for [Vec<u64>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn input(&self, index: ClientIndex) -> Cow<'_, [u64]> {
+        Cow::Borrowed(&self[index as usize - 1])
+    }
+}
+
+impl Inputs for Vec<Vec<u64>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn input(&self, index: ClientIndex) -> Cow<'_, [u64]> {
+        self.as_slice().input(index)
+    }
+}
+
+impl<const N: usize> Inputs for [Vec<u64>; N] {
+    fn count(&self) -> usize {
+        N
+    }
+    fn input(&self, index: ClientIndex) -> Cow<'_, [u64]> {
+        self.as_slice().input(index)
+    }
+}
+
+/// Uniform inputs below `2^b`, each client's vector made when it is asked
+/// for: client `i`'s vector is the first `8 m` bytes of stream `i` of
+/// ChaCha20 keyed by a 32-byte key drawn once, read as little-endian
+/// `u64` and reduced mod `2^b`. Holds the key only, so a round of n clients
+/// needs one vector of memory for the inputs instead of n.
+///
+/// ```
+/// use secagg::simulation::{run, Dropouts, Inputs, RandomInputs};
+/// use secagg::{Graph, Params};
+/// use rand_core::SeedableRng;
+/// let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1);
+/// let params = Params::new(5, 3, 16, 8, Graph::Complete)?;
+/// let inputs = RandomInputs::new(&params, &mut rng);
+/// assert_eq!(inputs.count(), 5);
+/// assert!(inputs.input(2).iter().all(|&x| x < 1 << 16));
+/// assert_eq!(inputs.input(2), inputs.input(2));
+/// let report = run(&params, &inputs, &Dropouts::default(), &mut rng);
+/// assert!(report.ok());
+/// # Ok::<(), secagg::Error>(())
+/// ```
+pub struct RandomInputs {
+    key: [u8; 32],
+    count: usize,
+    dim: usize,
+    bits: u8,
+}
+
+impl RandomInputs {
+    /// n inputs of m elements below `2^b`, as `params` gives them, from a
+    /// key drawn from `rng`.
+    pub fn new<R: CryptoRng + ?Sized>(params: &Params, rng: &mut R) -> Self {
+        let mut key = [0u8; 32];
+        rng.fill_bytes(&mut key);
+        Self {
+            key,
+            count: params.clients_usize(),
+            dim: params.dim_usize(),
+            bits: params.bits(),
+        }
+    }
+}
+
+impl core::fmt::Debug for RandomInputs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RandomInputs")
+            .field("count", &self.count)
+            .field("dim", &self.dim)
+            .field("bits", &self.bits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inputs for RandomInputs {
+    fn count(&self) -> usize {
+        self.count
+    }
+    fn input(&self, index: ClientIndex) -> Cow<'_, [u64]> {
+        let mut rng = chacha20::ChaCha20Rng::from_seed(self.key);
+        rng.set_stream(u64::from(index));
+        let mut bytes = vec![0u8; self.dim * 8];
+        rng.fill_bytes(&mut bytes);
+        let top = crate::vector::mask(self.bits);
+        Cow::Owned(
+            bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) & top)
+                .collect(),
+        )
+    }
+}
+
 fn mean(total: Duration, count: usize) -> Duration {
     u32::try_from(count)
         .ok()
@@ -104,15 +217,15 @@ fn mean(total: Duration, count: usize) -> Duration {
         .map_or(Duration::ZERO, |c| total / c)
 }
 
-/// Runs one round of `params` with `inputs[i]` as client `i + 1`'s vector.
+/// Runs one round of `params` with `inputs.input(i)` as client `i`'s vector.
 /// Clients that refuse a server message drop out from then on (their errors
 /// are in [`Report::client_errors`]).
 ///
 /// # Panics
-/// If `inputs.len()` is not n (a caller bug, not an input error).
-pub fn run<R: CryptoRng + ?Sized>(
+/// If `inputs.count()` is not n (a caller bug, not an input error).
+pub fn run<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     params: &Params,
-    inputs: &[Vec<u64>],
+    inputs: &I,
     dropouts: &Dropouts,
     rng: &mut R,
 ) -> Report {
@@ -122,10 +235,10 @@ pub fn run<R: CryptoRng + ?Sized>(
 /// [`run`], calling `progress(phase, done, total)` as clients are processed.
 ///
 /// # Panics
-/// If `inputs.len()` is not n.
-pub fn run_with_progress<R: CryptoRng + ?Sized>(
+/// If `inputs.count()` is not n.
+pub fn run_with_progress<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     params: &Params,
-    inputs: &[Vec<u64>],
+    inputs: &I,
     dropouts: &Dropouts,
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
@@ -137,10 +250,10 @@ pub fn run_with_progress<R: CryptoRng + ?Sized>(
 /// it, in the order of the round (the transcripts of protocols/v1).
 ///
 /// # Panics
-/// If `inputs.len()` is not n.
-pub fn run_recorded<R: CryptoRng + ?Sized>(
+/// If `inputs.count()` is not n.
+pub fn run_recorded<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     params: &Params,
-    inputs: &[Vec<u64>],
+    inputs: &I,
     dropouts: &Dropouts,
     rng: &mut R,
     record: &mut dyn FnMut(&Event<'_>),
@@ -159,10 +272,10 @@ pub fn run_recorded<R: CryptoRng + ?Sized>(
 /// and alter server messages in flight (the bad_* vectors of protocols/v1).
 ///
 /// # Panics
-/// If `inputs.len()` is not n.
-pub fn run_on_wire<R: CryptoRng + ?Sized>(
+/// If `inputs.count()` is not n.
+pub fn run_on_wire<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     params: &Params,
-    inputs: &[Vec<u64>],
+    inputs: &I,
     dropouts: &Dropouts,
     rng: &mut R,
     wire: &mut dyn Wire,
@@ -299,16 +412,16 @@ fn downloaded(
 /// client work runs during one (clients and server take turns on this
 /// thread; their rayon work ends before the call returns), so what the
 /// scopes count is the server's alone ([`Report::server_peak_heap`]).
-fn drive<R: CryptoRng + ?Sized>(
+fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     params: &Params,
-    inputs: &[Vec<u64>],
+    inputs: &I,
     dropouts: &Dropouts,
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
     wire: &mut dyn Wire,
 ) -> Report {
     let n = params.clients_usize();
-    assert_eq!(inputs.len(), n, "one input per client");
+    assert_eq!(inputs.count(), n, "one input per client");
     let mut times = [PhaseTime::default(); 5];
     let mut up = vec![0usize; n + 1];
     let mut down = vec![0usize; n + 1];
@@ -329,7 +442,7 @@ fn drive<R: CryptoRng + ?Sized>(
         let expected = result.as_ref().ok().map(|agg| {
             let mut sum = vec![0u64; params.dim_usize()];
             for &u in &agg.survivors {
-                crate::vector::add_assign(&mut sum, &inputs[u as usize - 1]);
+                crate::vector::add_assign(&mut sum, &inputs.input(u));
             }
             crate::vector::reduce(&mut sum, bits);
             sum
@@ -475,8 +588,9 @@ fn drive<R: CryptoRng + ?Sized>(
                 continue;
             }
         };
+        let input = inputs.input(i);
         let start = Instant::now();
-        let r = state.receive(&msg, &inputs[i as usize - 1]);
+        let r = state.receive(&msg, &input);
         client_time += start.elapsed();
         downloaded(wire, Phase::ShareKeys, i, &msg, r.as_ref().err().copied());
         match r {
@@ -613,13 +727,68 @@ fn unreachable_done() -> ! {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
-    use rand_core::SeedableRng as _;
-
     use super::*;
     use crate::Graph;
 
     /// Without `bench::ServerHeap` as the global allocator (this test
     /// binary has none) the server's heap is unknown, not zero.
+    #[test]
+    fn random_inputs_are_below_the_modulus_and_fixed_per_client() {
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(9);
+        for bits in [1u8, 7, 32, 63, 64] {
+            let p = Params::new(3, 2, bits, 64, Graph::Complete).unwrap();
+            let inputs = RandomInputs::new(&p, &mut rng);
+            assert_eq!(inputs.count(), 3);
+            let all: Vec<Vec<u64>> = (1..=3).map(|i| inputs.input(i).into_owned()).collect();
+            for v in &all {
+                assert_eq!(v.len(), 64);
+                assert!(bits == 64 || v.iter().all(|&x| x < 1u64 << bits));
+                // The top bit of the range is used (64 draws: fails with
+                // probability 2^-64).
+                let top = 1u64 << (bits - 1);
+                assert!(v.iter().any(|&x| x & top != 0), "bits {bits}");
+            }
+            // Each call gives the same vector; clients get different ones.
+            assert_eq!(inputs.input(2).as_ref(), &all[1][..]);
+            assert_ne!(all[0], all[1]);
+            assert_ne!(all[1], all[2]);
+        }
+    }
+
+    #[test]
+    fn inputs_made_on_demand_give_the_round_of_the_same_vectors_in_memory() {
+        let params = Params::new(6, 3, 20, 300, Graph::Complete).unwrap();
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(4);
+        let lazy = RandomInputs::new(&params, &mut rng);
+        let held: Vec<Vec<u64>> = (1..=6).map(|i| lazy.input(i).into_owned()).collect();
+        let dropouts = Dropouts {
+            after_shares: vec![2],
+            ..Default::default()
+        };
+        let a = run(
+            &params,
+            &lazy,
+            &dropouts,
+            &mut chacha20::ChaCha20Rng::seed_from_u64(5),
+        );
+        let b = run(
+            &params,
+            &held,
+            &dropouts,
+            &mut chacha20::ChaCha20Rng::seed_from_u64(5),
+        );
+        assert!(a.ok() && b.ok());
+        let agg = a.result.unwrap();
+        assert_eq!(agg, b.result.unwrap());
+        let mut sum = vec![0u64; 300];
+        for u in [1, 3, 4, 5, 6] {
+            crate::vector::add_assign(&mut sum, &held[u - 1]);
+        }
+        crate::vector::reduce(&mut sum, 20);
+        assert_eq!(agg.survivors, vec![1, 3, 4, 5, 6]);
+        assert_eq!(agg.sum, sum);
+    }
+
     #[test]
     fn without_the_allocator_the_server_heap_is_unknown() {
         let params = Params::new(4, 3, 32, 16, Graph::Complete).unwrap();

@@ -25,7 +25,7 @@ use rand_core::{CryptoRng, SeedableRng as _, UnwrapErr};
 use secagg::bench::{Floor, server_heap_target};
 use secagg::dp::DpConfig;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
-use secagg::simulation::{Dropouts, Report, run_with_progress};
+use secagg::simulation::{Dropouts, RandomInputs, Report, run_with_progress};
 use secagg::{ClientIndex, Graph, Params, Phase, Prg, ServerModel};
 use serde_json::{Value, json};
 
@@ -376,7 +376,7 @@ fn simulate_with<R: CryptoRng + ?Sized>(
     let dropouts = choose_dropouts(args.clients, counts, rng);
     let (report, dp_report) = match &dp {
         None => {
-            let inputs = random_inputs(&params, rng);
+            let inputs = RandomInputs::new(&params, rng);
             let report = run_with_progress(&params, &inputs, &dropouts, rng, progress);
             (report, None)
         }
@@ -572,27 +572,6 @@ fn float_inputs<R: CryptoRng + ?Sized>(
                 .sqrt()
                 .max(f64::MIN_POSITIVE);
             v.into_iter().map(|x| x * norm / len).collect()
-        })
-        .collect()
-}
-
-/// One random vector below `2^b` per client.
-fn random_inputs<R: CryptoRng + ?Sized>(params: &Params, rng: &mut R) -> Vec<Vec<u64>> {
-    let m = params.dim() as usize;
-    let mask = match params.bits() {
-        64 => u64::MAX,
-        b => (1u64 << b) - 1,
-    };
-    let mut bytes = vec![0u8; m * 8];
-    (0..params.clients())
-        .map(|_| {
-            rng.fill_bytes(&mut bytes);
-            bytes
-                .chunks_exact(8)
-                .map(|c| {
-                    u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) & mask
-                })
-                .collect()
         })
         .collect()
 }
@@ -1431,20 +1410,6 @@ mod tests {
             d.after_keys.len() + d.after_shares.len() + d.during_unmask.len(),
             4
         );
-    }
-
-    #[test]
-    fn inputs_are_below_the_modulus() {
-        let mut rng = seeded_rng(9);
-        for bits in [1u8, 7, 32, 63, 64] {
-            let p = Params::new(3, 2, bits, 64, Graph::Complete).unwrap();
-            let inputs = random_inputs(&p, &mut rng);
-            assert_eq!(inputs.len(), 3);
-            for v in &inputs {
-                assert_eq!(v.len(), 64);
-                assert!(bits == 64 || v.iter().all(|&x| x < 1u64 << bits));
-            }
-        }
     }
 
     #[test]
