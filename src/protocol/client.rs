@@ -262,7 +262,8 @@ impl AwaitingKeys {
     /// returns the [`ShareKeys`] bytes.
     ///
     /// Cost: one X25519 agreement pair and one Shamir evaluation pair per
-    /// neighbour, O(k t); in the malicious model also one signature check
+    /// neighbour, O(k t), the agreements spread over the threads with the
+    /// `parallel` feature; in the malicious model also one signature check
     /// per neighbour.
     ///
     /// Implements spec/protocol.md section 4.2 (ShareKeys, client side).
@@ -483,7 +484,7 @@ impl AwaitingShares {
     /// A ciphertext that fails to decrypt is reported in the message's
     /// complaints; its sender is still masked with, since it masks with us.
     ///
-    /// Cost: the mask PRG, `(k + 1) m` lanes of ChaCha20 (the heaviest
+    /// Cost: the mask PRG, `(k + 1) m` lanes of the round's PRG (the heaviest
     /// client call: run it on a blocking pool in an async host).
     ///
     /// Implements spec/protocol.md section 4.3 (MaskedInput, client side).
@@ -497,7 +498,7 @@ impl AwaitingShares {
     /// one included). The input's range is checked in the masking pass, so
     /// after these refusals.
     ///
-    /// Cost beyond the PRG: one AEAD open per neighbour, and decoding and
+    /// Cost beyond the PRG: one AEAD open per neighbour and the decoding and
     /// checking `2 k t` commitments (Ristretto decompressions and a batched
     /// multiscalar multiplication), overlapped with the masking and spread
     /// over the threads with the `parallel` feature.
