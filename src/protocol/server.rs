@@ -32,14 +32,14 @@ use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::labels;
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::secret::SecretScalar;
-use crate::crypto::shamir::{self, Share};
+use crate::crypto::shamir::{self, Share, ShareBytes};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, Outcome, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
     AdvertiseKeys, ClientKeys, Commitments, ConsistencyRequest, ConsistencyResponse,
     DeliveredShares, Evidence, KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareDelivery,
-    ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse, index_bitmap,
+    ShareKeys, ShareKind, UnmaskRequest, UnmaskShares, index_bitmap,
 };
 use crate::protocol::signed::{
     Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
@@ -156,7 +156,7 @@ pub(super) enum State {
         answered: BTreeSet<ClientIndex>,
         /// Owner -> shares received of its secret (self seed for survivors,
         /// mask key for dropped).
-        shares: BTreeMap<ClientIndex, Vec<Share>>,
+        shares: BTreeMap<ClientIndex, Vec<ShareBytes>>,
     },
     Over,
 }
@@ -665,7 +665,7 @@ impl Server {
                 if answered.contains(&from) {
                     return Err(self.fault(from, ClientFault::Duplicate));
                 }
-                let msg = match UnmaskResponse::decode(params, bytes) {
+                let msg = match UnmaskShares::decode(params, bytes, from) {
                     Ok(m) => m,
                     Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
                 };
@@ -674,11 +674,11 @@ impl Server {
                 }
                 let topo = &self.topo;
                 let u3 = &self.u3;
-                let fits = msg.shares.iter().all(|e| {
-                    let near = e.owner == from || topo.adjacent(from, e.owner);
-                    let kind_ok = match e.kind {
-                        ShareKind::SelfSeed => u3.binary_search(&e.owner).is_ok(),
-                        ShareKind::MaskKey => dropped.binary_search(&e.owner).is_ok(),
+                let fits = msg.shares.iter().all(|&(owner, kind, _)| {
+                    let near = owner == from || topo.adjacent(from, owner);
+                    let kind_ok = match kind {
+                        ShareKind::SelfSeed => u3.binary_search(&owner).is_ok(),
+                        ShareKind::MaskKey => dropped.binary_search(&owner).is_ok(),
                     };
                     near && kind_ok
                 });
@@ -686,17 +686,14 @@ impl Server {
                     return Err(self.exclude(from, ClientFault::WrongAnswer));
                 }
                 answered.insert(from);
-                for e in &msg.shares {
+                for (owner, _, value) in &msg.shares {
                     // Allocated once at the most holders a secret has (k + 1),
                     // so no reallocation leaves a copy of a share behind.
                     let holders = params.degree() as usize + 1;
                     shares
-                        .entry(e.owner)
+                        .entry(*owner)
                         .or_insert_with(|| Vec::with_capacity(holders))
-                        .push(Share {
-                            x: from,
-                            y: e.share,
-                        });
+                        .push(value.clone());
                 }
                 Ok(())
             }
@@ -1105,13 +1102,13 @@ impl Server {
         &mut self,
         mut sum: Vec<u64>,
         dropped: &[ClientIndex],
-        shares: &mut BTreeMap<ClientIndex, Vec<Share>>,
+        shares: &mut BTreeMap<ClientIndex, Vec<ShareBytes>>,
     ) -> Result<Aggregate, Error> {
         let t = self.params.threshold_usize();
         let session = self.session;
         let round = self.round;
         // (owner, its shares, its mask public key if it dropped)
-        let mut jobs: Vec<(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)> =
+        let mut jobs: Vec<(ClientIndex, Vec<ShareBytes>, Option<PublicKeyBytes>)> =
             Vec::with_capacity(self.u3.len() + dropped.len());
         for &u in &self.u3 {
             jobs.push((u, shares.remove(&u).unwrap_or_default(), None));
@@ -1187,7 +1184,12 @@ impl Server {
                 .into_iter()
                 .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i)?.0)))
                 .collect(),
-            |(i, (owner, list, _), c)| (i, Self::recheck(&session, *owner, list, c, t)),
+            |(i, (owner, list, _), c)| {
+                // Made scalars only here, for a secret being rechecked (the
+                // bytes are canonical: none is left out).
+                let list: Vec<Share> = list.iter().filter_map(ShareBytes::to_share).collect();
+                (i, Self::recheck(&session, *owner, &list, c, t))
+            },
         );
         let mut faults: Vec<(ClientIndex, ClientIndex)> = rechecked
             .iter()

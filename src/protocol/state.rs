@@ -30,7 +30,7 @@ use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::prg::Sign;
 use crate::crypto::secret::SecretScalar;
-use crate::crypto::shamir::Share;
+use crate::crypto::shamir::{ShareBytes, ShareValue};
 use crate::error::{ClientFault, ClientIndex, DecodeError, Error, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
@@ -892,7 +892,7 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
                 w.len(list.len());
                 for sh in list {
                     w.u32(sh.x);
-                    w.put(sh.y.as_bytes());
+                    w.put(sh.value());
                 }
             }
         }
@@ -1004,7 +1004,8 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
                     if x == 0 || x > n {
                         return Err(DecodeError::IndexOutOfRange);
                     }
-                    list.push(Share { x, y: scalar(r)?.0 });
+                    let y = Zeroizing::new(r.array::<32>()?);
+                    list.push(ShareBytes::new(x, *y).ok_or(DecodeError::NonCanonical)?);
                 }
                 Ok(list)
             })?;
