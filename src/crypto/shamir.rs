@@ -132,6 +132,12 @@ impl ShareValue for Share {
     }
 }
 
+impl<T: ShareValue> ShareValue for &T {
+    fn value(&self) -> &[u8; 32] {
+        (*self).value()
+    }
+}
+
 impl ShareValue for ShareBytes {
     fn value(&self) -> &[u8; 32] {
         &self.y

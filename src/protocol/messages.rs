@@ -905,19 +905,20 @@ impl UnmaskShares {
         let session = r.array()?;
         let count = r.count(p.clients_usize(), 37)?;
         let mut prev = 0;
-        let shares = (0..count)
-            .map(|_| {
-                let owner = ascending_index(&mut r, p.clients(), &mut prev)?;
-                let kind = match r.u8()? {
-                    0 => ShareKind::SelfSeed,
-                    1 => ShareKind::MaskKey,
-                    _ => return Err(DecodeError::NonCanonical),
-                };
-                let value = Zeroizing::new(r.array()?);
-                let value = ShareBytes::new(holder, *value).ok_or(DecodeError::NonCanonical)?;
-                Ok((owner, kind, value))
-            })
-            .collect::<Result<_, DecodeError>>()?;
+        // Allocated at its final size: no reallocation leaves a copy of a
+        // share behind.
+        let mut shares = Vec::with_capacity(count);
+        for _ in 0..count {
+            let owner = ascending_index(&mut r, p.clients(), &mut prev)?;
+            let kind = match r.u8()? {
+                0 => ShareKind::SelfSeed,
+                1 => ShareKind::MaskKey,
+                _ => return Err(DecodeError::NonCanonical),
+            };
+            let value = Zeroizing::new(r.array()?);
+            let value = ShareBytes::new(holder, *value).ok_or(DecodeError::NonCanonical)?;
+            shares.push((owner, kind, value));
+        }
         r.finish()?;
         Ok(Self { session, shares })
     }

@@ -60,6 +60,10 @@ type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
 /// first t shares and its dealer's `C_0`, decompressed and as sent.
 type Candidate = Option<(SecretScalar, (RistrettoPoint, [u8; 32]))>;
 
+/// The shares of one UnmaskResponse: `(owner, kind, value)` ascending by
+/// owner, each value's `x` its holder (spec/protocol.md section 5.3).
+pub(super) type Answers = Vec<(ClientIndex, ShareKind, ShareBytes)>;
+
 /// What R3 derives from one reconstructed secret.
 enum Derived {
     /// A survivor's self-mask key.
@@ -154,9 +158,10 @@ pub(super) enum State {
         sum: Vec<u64>,
         dropped: Vec<ClientIndex>,
         answered: BTreeSet<ClientIndex>,
-        /// Owner -> shares received of its secret (self seed for survivors,
-        /// mask key for dropped).
-        shares: BTreeMap<ClientIndex, Vec<ShareBytes>>,
+        /// The shares received, one list per UnmaskResponse in arrival
+        /// order (an imported server: one list per owner), sorted by owner
+        /// only at [`Server::finish`].
+        shares: Vec<Answers>,
     },
     Over,
 }
@@ -686,15 +691,9 @@ impl Server {
                     return Err(self.exclude(from, ClientFault::WrongAnswer));
                 }
                 answered.insert(from);
-                for (owner, _, value) in &msg.shares {
-                    // Allocated once at the most holders a secret has (k + 1),
-                    // so no reallocation leaves a copy of a share behind.
-                    let holders = params.degree() as usize + 1;
-                    shares
-                        .entry(*owner)
-                        .or_insert_with(|| Vec::with_capacity(holders))
-                        .push(value.clone());
-                }
+                // The decoded list is kept as it is (moved, not copied): no
+                // share is copied or sorted per message.
+                shares.push(msg.shares);
                 Ok(())
             }
             State::Over => Err(Misuse::RoundOver.into()),
@@ -885,7 +884,7 @@ impl Server {
                     sum,
                     dropped,
                     answered: BTreeSet::new(),
-                    shares: BTreeMap::new(),
+                    shares: Vec::new(),
                 };
                 Ok(Step::Deliver(out))
             }
@@ -917,16 +916,16 @@ impl Server {
                     sum,
                     dropped,
                     answered: BTreeSet::new(),
-                    shares: BTreeMap::new(),
+                    shares: Vec::new(),
                 };
                 Ok(Step::Deliver(out))
             }
             State::Unmask {
                 sum,
                 dropped,
-                mut shares,
+                shares,
                 ..
-            } => self.finish(sum, &dropped, &mut shares).map(Step::Done),
+            } => self.finish(sum, &dropped, &shares).map(Step::Done),
             State::Over => Err(Misuse::RoundOver.into()),
         }
     }
@@ -1102,21 +1101,36 @@ impl Server {
         &mut self,
         mut sum: Vec<u64>,
         dropped: &[ClientIndex],
-        shares: &mut BTreeMap<ClientIndex, Vec<ShareBytes>>,
+        shares: &[Answers],
     ) -> Result<Aggregate, Error> {
         let t = self.params.threshold_usize();
         let session = self.session;
         let round = self.round;
+        // Each secret's shares, by reference (no share is copied): U3 in
+        // order, then the dropped.
+        let u3 = &self.u3;
+        let mut lists: Vec<Vec<&ShareBytes>> = vec![Vec::new(); u3.len() + dropped.len()];
+        for (owner, kind, value) in shares.iter().flatten() {
+            let slot = match kind {
+                ShareKind::SelfSeed => u3.binary_search(owner).ok(),
+                ShareKind::MaskKey => dropped.binary_search(owner).ok().map(|i| u3.len() + i),
+            };
+            if let Some(list) = slot.and_then(|i| lists.get_mut(i)) {
+                list.push(value);
+            }
+        }
         // (owner, its shares, its mask public key if it dropped)
-        let mut jobs: Vec<(ClientIndex, Vec<ShareBytes>, Option<PublicKeyBytes>)> =
-            Vec::with_capacity(self.u3.len() + dropped.len());
-        for &u in &self.u3 {
-            jobs.push((u, shares.remove(&u).unwrap_or_default(), None));
-        }
-        for &v in dropped {
-            let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
-            jobs.push((v, shares.remove(&v).unwrap_or_default(), Some(s_pk)));
-        }
+        let owners = u3
+            .iter()
+            .map(|&u| (u, None))
+            .chain(dropped.iter().map(|&v| {
+                let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
+                (v, Some(s_pk))
+            }));
+        let mut jobs: Vec<(ClientIndex, Vec<&ShareBytes>, Option<PublicKeyBytes>)> = owners
+            .zip(lists)
+            .map(|((owner, s_pk), list)| (owner, list, s_pk))
+            .collect();
         for (_, list, _) in &mut jobs {
             list.sort_unstable_by_key(|s| s.x);
         }
@@ -1187,7 +1201,7 @@ impl Server {
             |(i, (owner, list, _), c)| {
                 // Made scalars only here, for a secret being rechecked (the
                 // bytes are canonical: none is left out).
-                let list: Vec<Share> = list.iter().filter_map(ShareBytes::to_share).collect();
+                let list: Vec<Share> = list.iter().filter_map(|s| s.to_share()).collect();
                 (i, Self::recheck(&session, *owner, &list, c, t))
             },
         );
