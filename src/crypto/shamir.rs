@@ -344,6 +344,9 @@ pub(crate) fn lagrange_at_zero_batch(sets: &[&[u32]]) -> Result<Vec<Lagrange>, S
     for xs in sets {
         check_holders(xs)?;
     }
+    if let Some(by_shape) = lagrange_by_shape(sets) {
+        return Ok(by_shape);
+    }
     #[cfg(feature = "parallel")]
     let chunks: Vec<Vec<Lagrange>> = {
         use rayon::prelude::*;
@@ -363,12 +366,9 @@ fn lagrange_chunk(sets: &[&[u32]]) -> Vec<Lagrange> {
     let mut den: Vec<Scalar> = Vec::with_capacity(sets.iter().map(|xs| xs.len()).sum());
     for xs in sets {
         for (i, &xi) in xs.iter().enumerate() {
-            let diffs = xs
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, &xj)| i64::from(xj) - i64::from(xi));
-            den.push(product(core::iter::once(i64::from(xi)).chain(diffs)));
+            den.push(product(
+                core::iter::once(i64::from(xi)).chain(differences(xs, i)),
+            ));
         }
     }
     Scalar::invert_batch_alloc(&mut den);
@@ -379,6 +379,83 @@ fn lagrange_chunk(sets: &[&[u32]]) -> Vec<Lagrange> {
             inverses: inverses.by_ref().take(xs.len()).collect(),
         })
         .collect()
+}
+
+/// `x_j - x_i` for every `j != i` of `xs`, in order.
+fn differences(xs: &[u32], i: usize) -> impl Iterator<Item = i64> + '_ {
+    let xi = xs.get(i).map_or(0, |&x| i64::from(x));
+    xs.iter()
+        .enumerate()
+        .filter(move |&(j, _)| j != i)
+        .map(move |(_, &xj)| i64::from(xj) - xi)
+}
+
+/// [`lagrange_at_zero_batch`] for sets (already checked) that are mostly
+/// translates of one another, as the holder sets of a Harary graph are:
+/// `None` when fewer than two sets share each shape on average.
+///
+/// The shape of a set is its offsets from its first entry. Since
+/// `d_i = x_i D_i` with `D_i = prod_{j != i} (x_j - x_i)`, and `D_i`
+/// depends on the shape only, the `D_i` of each distinct shape and every
+/// distinct x-coordinate are inverted in one batch, and each set's
+/// `1 / d_i = (1 / x_i)(1 / D_i)` is one multiplication (the sets in
+/// parallel with the `parallel` feature), instead of forming and inverting
+/// every set's own `d_i`. The result is the same field elements.
+fn lagrange_by_shape(sets: &[&[u32]]) -> Option<Vec<Lagrange>> {
+    let mut shape_of: std::collections::HashMap<Vec<i64>, usize> = std::collections::HashMap::new();
+    let mut shapes: Vec<&[u32]> = Vec::new();
+    let mut shape_ids = Vec::with_capacity(sets.len());
+    for &xs in sets {
+        let first = i64::from(*xs.first()?);
+        let key: Vec<i64> = xs.iter().map(|&x| i64::from(x) - first).collect();
+        let next = shapes.len();
+        let id = *shape_of.entry(key).or_insert(next);
+        if id == next {
+            shapes.push(xs);
+        }
+        shape_ids.push(id);
+    }
+    if shapes.len() * 2 > sets.len() {
+        return None;
+    }
+    // 1 / D_i of each shape, shape after shape, and where each shape starts.
+    let mut starts = Vec::with_capacity(shapes.len());
+    let mut inv_d: Vec<Scalar> = Vec::new();
+    for xs in &shapes {
+        starts.push(inv_d.len());
+        inv_d.extend((0..xs.len()).map(|i| product(differences(xs, i))));
+    }
+    Scalar::invert_batch_alloc(&mut inv_d);
+    // 1 / x of every x-coordinate used.
+    let mut all: Vec<u32> = sets.iter().flat_map(|xs| xs.iter().copied()).collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut inv_x: Vec<Scalar> = all.iter().map(|&x| Scalar::from(x)).collect();
+    Scalar::invert_batch_alloc(&mut inv_x);
+    let one = |(xs, id): (&&[u32], usize)| -> Option<Lagrange> {
+        let start = *starts.get(id)?;
+        let inverses = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let ix = inv_x.get(all.binary_search(x).ok()?)?;
+                Some(ix * inv_d.get(start + i)?)
+            })
+            .collect::<Option<Vec<Scalar>>>()?;
+        Some(Lagrange {
+            scale: product(xs.iter().map(|&x| i64::from(x))),
+            inverses,
+        })
+    };
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        sets.par_iter().zip(shape_ids).map(one).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        sets.iter().zip(shape_ids).map(one).collect()
+    }
 }
 
 /// The product in the field of nonzero integers (each below `2^32` in
@@ -986,6 +1063,32 @@ mod tests {
         let secret = random_scalar(&mut r);
         let shares = split(&secret, t, &xs, &mut r).unwrap();
         (shares, secret)
+    }
+
+    /// Translated holder sets (windows of a ring, as a Harary graph's,
+    /// some wrapping around) take the shape path, which gives the
+    /// coefficients of the definition and of the per-set path; sets of
+    /// mostly distinct shapes do not take it.
+    #[test]
+    fn lagrange_by_shape_matches_the_definition() {
+        let n = 60u32;
+        let windows: Vec<Vec<u32>> = (0..n)
+            .map(|v| {
+                let mut xs: Vec<u32> = (0..7).map(|d| (v + d) % n + 1).collect();
+                xs.sort_unstable();
+                xs
+            })
+            .collect();
+        let views: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+        let by_shape = lagrange_by_shape(&views).expect("mostly one shape");
+        assert_eq!(by_shape, lagrange_chunk(&views));
+        assert_eq!(lagrange_at_zero_batch(&views).unwrap(), by_shape);
+        for (xs, cached) in windows.iter().zip(&by_shape) {
+            assert_eq!(cached.coefficients(), fresh_lagrange(xs));
+        }
+        let odd: Vec<Vec<u32>> = (1..10u32).map(|i| vec![1, 1 + i, 3 + i * i]).collect();
+        let odd_views: Vec<&[u32]> = odd.iter().map(Vec::as_slice).collect();
+        assert!(lagrange_by_shape(&odd_views).is_none());
     }
 
     /// `l - 1` plus `d` (mod 2^256), little-endian bytes.

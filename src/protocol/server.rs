@@ -87,6 +87,24 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) ->
     }
 }
 
+/// The position of `key` in the ascending `sorted`, looked for at `from`
+/// and after: galloping (positions `from`, `from + 1`, `from + 3`, ...
+/// until one is not below `key`), then a binary search in the last step.
+/// `O(log d)` for a key `d` places on.
+fn find_from(sorted: &[ClientIndex], from: usize, key: ClientIndex) -> Option<usize> {
+    let rest = sorted.get(from..)?;
+    let mut step = 1;
+    while step < rest.len() && rest.get(step - 1).is_some_and(|&x| x < key) {
+        step *= 2;
+    }
+    let low = step / 2;
+    let found = rest
+        .get(low..step.min(rest.len()))?
+        .binary_search(&key)
+        .ok()?;
+    Some(from + low + found)
+}
+
 /// Messages from this many bytes up are fingerprinted on another thread
 /// while they are checked and added (with the `parallel` feature); below it
 /// the hand-off costs more than it saves.
@@ -1109,14 +1127,23 @@ impl Server {
         // Each secret's shares, by reference (no share is copied): U3 in
         // order, then the dropped.
         let u3 = &self.u3;
+        // A response's owners ascend, so each is searched for from where
+        // the previous one was found (galloping), in U3 or the dropped.
         let mut lists: Vec<Vec<&ShareBytes>> = vec![Vec::new(); u3.len() + dropped.len()];
-        for (owner, kind, value) in shares.iter().flatten() {
-            let slot = match kind {
-                ShareKind::SelfSeed => u3.binary_search(owner).ok(),
-                ShareKind::MaskKey => dropped.binary_search(owner).ok().map(|i| u3.len() + i),
-            };
-            if let Some(list) = slot.and_then(|i| lists.get_mut(i)) {
-                list.push(value);
+        for answer in shares {
+            let mut from = [0, 0];
+            for (owner, kind, value) in answer {
+                let (set, offset, cursor) = match kind {
+                    ShareKind::SelfSeed => (u3.as_slice(), 0, &mut from[0]),
+                    ShareKind::MaskKey => (dropped, u3.len(), &mut from[1]),
+                };
+                let Some(at) = find_from(set, *cursor, *owner) else {
+                    continue;
+                };
+                *cursor = at;
+                if let Some(list) = lists.get_mut(offset + at) {
+                    list.push(value);
+                }
             }
         }
         // (owner, its shares, its mask public key if it dropped)
@@ -1415,5 +1442,34 @@ impl Server {
             holders,
             Ok(shamir::interpolate_at_zero(first).ok().map(SecretScalar)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_from;
+
+    /// Galloping from any start finds exactly what a binary search of the
+    /// rest finds, present or not, at every distance.
+    #[test]
+    fn find_from_matches_a_binary_search_of_the_rest() {
+        for len in 0..40u32 {
+            let sorted: Vec<u32> = (0..len).map(|i| 3 * i + 1).collect();
+            for from in 0..=sorted.len() + 1 {
+                for key in 0..3 * len + 3 {
+                    let expected = sorted
+                        .get(from..)
+                        .and_then(|rest| rest.binary_search(&key).ok())
+                        .map(|i| from + i);
+                    assert_eq!(
+                        find_from(&sorted, from, key),
+                        expected,
+                        "{len} {from} {key}"
+                    );
+                }
+            }
+        }
+        assert_eq!(find_from(&[5, 9, 12], 0, 12), Some(2));
+        assert_eq!(find_from(&[5, 9, 12], 1, 5), None);
     }
 }
