@@ -34,7 +34,7 @@ use core::fmt;
 
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// A uniformly random scalar.
@@ -64,11 +64,16 @@ pub(crate) struct Share {
 
 impl fmt::Debug for Share {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Share")
-            .field("x", &self.x)
-            .field("y", &format_args!("<redacted>"))
-            .finish()
+        debug_redacted(f, "Share", self.x)
     }
+}
+
+/// The `Debug` of a share: its holder, the value redacted.
+fn debug_redacted(f: &mut fmt::Formatter<'_>, name: &str, x: u32) -> fmt::Result {
+    f.debug_struct(name)
+        .field("x", &x)
+        .field("y", &format_args!("<redacted>"))
+        .finish()
 }
 
 impl PartialEq for Share {
@@ -79,6 +84,101 @@ impl PartialEq for Share {
 }
 
 impl Eq for Share {}
+
+/// A share as it arrived: the holder's x-coordinate and the little-endian
+/// bytes of the value, already checked canonical ([`ShareBytes::new`]), so
+/// no [`Scalar`] need be built to store it: [`Lagrange::combine`] reads the
+/// bytes as they are, and [`ShareBytes::to_share`] makes the [`Share`] only
+/// where one is needed. Zeroized on drop, hidden by `Debug`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ShareBytes {
+    /// The holder's x-coordinate (its client index).
+    #[zeroize(skip)]
+    pub(crate) x: u32,
+    /// The value, canonical: below the group order `l`.
+    y: [u8; 32],
+}
+
+impl fmt::Debug for ShareBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(f, "ShareBytes", self.x)
+    }
+}
+
+impl ShareBytes {
+    /// The share `(x, y)` if `y` is a canonical scalar encoding
+    /// ([`is_canonical`]), else `None`.
+    pub(crate) fn new(x: u32, y: [u8; 32]) -> Option<Self> {
+        bool::from(is_canonical(&y)).then_some(Self { x, y })
+    }
+
+    /// The share as a [`Share`]; `None` cannot happen (the bytes were
+    /// checked canonical on the way in).
+    pub(crate) fn to_share(&self) -> Option<Share> {
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(self.y)).map(|y| Share { x: self.x, y })
+    }
+}
+
+/// The little-endian bytes of a share's value, as [`Lagrange::combine`] and
+/// [`combine_at_zero`] read them.
+pub(crate) trait ShareValue {
+    /// The value, canonical (below `l`).
+    fn value(&self) -> &[u8; 32];
+}
+
+impl ShareValue for Share {
+    fn value(&self) -> &[u8; 32] {
+        self.y.as_bytes()
+    }
+}
+
+impl<T: ShareValue> ShareValue for &T {
+    fn value(&self) -> &[u8; 32] {
+        (*self).value()
+    }
+}
+
+impl ShareValue for ShareBytes {
+    fn value(&self) -> &[u8; 32] {
+        &self.y
+    }
+}
+
+/// The group order `l = 2^252 + 27742317777372353535851937790883648493`,
+/// as four little-endian 64-bit limbs.
+const ORDER: [u64; 4] = [
+    0x5812_631a_5cf5_d3ed,
+    0x14de_f9de_a2f7_9cd6,
+    0x0000_0000_0000_0000,
+    0x1000_0000_0000_0000,
+];
+
+/// The four little-endian 64-bit limbs of 32 little-endian bytes.
+fn limbs(bytes: &[u8; 32]) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    for (limb, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        *limb = u64::from_le_bytes(word);
+    }
+    out
+}
+
+/// Whether `bytes` is the canonical encoding of a scalar, the
+/// little-endian integer below the group order `l`: exactly the bytes
+/// [`Scalar::from_canonical_bytes`] accepts, found by one subtraction of
+/// `l` with borrow (the value is below `l` iff it borrows) instead of a
+/// modular reduction. Constant time in `bytes`.
+pub(crate) fn is_canonical(bytes: &[u8; 32]) -> Choice {
+    let mut borrow = 0u64;
+    for (a, b) in limbs(bytes).iter().zip(ORDER) {
+        let (d, o1) = a.overflowing_sub(b);
+        let (_, o2) = d.overflowing_sub(borrow);
+        borrow = u64::from(o1 | o2);
+    }
+    #[allow(clippy::cast_possible_truncation, reason = "borrow is 0 or 1")]
+    Choice::from(borrow as u8)
+}
 
 /// Why a Shamir operation failed. Carries no share or secret material.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +316,7 @@ impl Lagrange {
     /// in the same order (the caller's duty): [`combine_at_zero`] with the
     /// inverses, times the scale. `t + 1` multiplications; the partial sum
     /// is wiped.
-    pub(crate) fn combine(&self, shares: &[Share]) -> Scalar {
+    pub(crate) fn combine<S: ShareValue>(&self, shares: &[S]) -> Scalar {
         let partial = Zeroizing::new(combine_at_zero(&self.inverses, shares));
         self.scale * *partial
     }
@@ -244,6 +344,9 @@ pub(crate) fn lagrange_at_zero_batch(sets: &[&[u32]]) -> Result<Vec<Lagrange>, S
     for xs in sets {
         check_holders(xs)?;
     }
+    if let Some(by_shape) = lagrange_by_shape(sets) {
+        return Ok(by_shape);
+    }
     #[cfg(feature = "parallel")]
     let chunks: Vec<Vec<Lagrange>> = {
         use rayon::prelude::*;
@@ -263,12 +366,9 @@ fn lagrange_chunk(sets: &[&[u32]]) -> Vec<Lagrange> {
     let mut den: Vec<Scalar> = Vec::with_capacity(sets.iter().map(|xs| xs.len()).sum());
     for xs in sets {
         for (i, &xi) in xs.iter().enumerate() {
-            let diffs = xs
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, &xj)| i64::from(xj) - i64::from(xi));
-            den.push(product(core::iter::once(i64::from(xi)).chain(diffs)));
+            den.push(product(
+                core::iter::once(i64::from(xi)).chain(differences(xs, i)),
+            ));
         }
     }
     Scalar::invert_batch_alloc(&mut den);
@@ -279,6 +379,83 @@ fn lagrange_chunk(sets: &[&[u32]]) -> Vec<Lagrange> {
             inverses: inverses.by_ref().take(xs.len()).collect(),
         })
         .collect()
+}
+
+/// `x_j - x_i` for every `j != i` of `xs`, in order.
+fn differences(xs: &[u32], i: usize) -> impl Iterator<Item = i64> + '_ {
+    let xi = xs.get(i).map_or(0, |&x| i64::from(x));
+    xs.iter()
+        .enumerate()
+        .filter(move |&(j, _)| j != i)
+        .map(move |(_, &xj)| i64::from(xj) - xi)
+}
+
+/// [`lagrange_at_zero_batch`] for sets (already checked) that are mostly
+/// translates of one another, as the holder sets of a Harary graph are:
+/// `None` when fewer than two sets share each shape on average.
+///
+/// The shape of a set is its offsets from its first entry. Since
+/// `d_i = x_i D_i` with `D_i = prod_{j != i} (x_j - x_i)`, and `D_i`
+/// depends on the shape only, the `D_i` of each distinct shape and every
+/// distinct x-coordinate are inverted in one batch, and each set's
+/// `1 / d_i = (1 / x_i)(1 / D_i)` is one multiplication (the sets in
+/// parallel with the `parallel` feature), instead of forming and inverting
+/// every set's own `d_i`. The result is the same field elements.
+fn lagrange_by_shape(sets: &[&[u32]]) -> Option<Vec<Lagrange>> {
+    let mut shape_of: std::collections::HashMap<Vec<i64>, usize> = std::collections::HashMap::new();
+    let mut shapes: Vec<&[u32]> = Vec::new();
+    let mut shape_ids = Vec::with_capacity(sets.len());
+    for &xs in sets {
+        let first = i64::from(*xs.first()?);
+        let key: Vec<i64> = xs.iter().map(|&x| i64::from(x) - first).collect();
+        let next = shapes.len();
+        let id = *shape_of.entry(key).or_insert(next);
+        if id == next {
+            shapes.push(xs);
+        }
+        shape_ids.push(id);
+    }
+    if shapes.len() * 2 > sets.len() {
+        return None;
+    }
+    // 1 / D_i of each shape, shape after shape, and where each shape starts.
+    let mut starts = Vec::with_capacity(shapes.len());
+    let mut inv_d: Vec<Scalar> = Vec::new();
+    for xs in &shapes {
+        starts.push(inv_d.len());
+        inv_d.extend((0..xs.len()).map(|i| product(differences(xs, i))));
+    }
+    Scalar::invert_batch_alloc(&mut inv_d);
+    // 1 / x of every x-coordinate used.
+    let mut all: Vec<u32> = sets.iter().flat_map(|xs| xs.iter().copied()).collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut inv_x: Vec<Scalar> = all.iter().map(|&x| Scalar::from(x)).collect();
+    Scalar::invert_batch_alloc(&mut inv_x);
+    let one = |(xs, id): (&&[u32], usize)| -> Option<Lagrange> {
+        let start = *starts.get(id)?;
+        let inverses = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let ix = inv_x.get(all.binary_search(x).ok()?)?;
+                Some(ix * inv_d.get(start + i)?)
+            })
+            .collect::<Option<Vec<Scalar>>>()?;
+        Some(Lagrange {
+            scale: product(xs.iter().map(|&x| i64::from(x))),
+            inverses,
+        })
+    };
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        sets.par_iter().zip(shape_ids).map(one).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        sets.iter().zip(shape_ids).map(one).collect()
+    }
 }
 
 /// The product in the field of nonzero integers (each below `2^32` in
@@ -307,16 +484,62 @@ fn product(factors: impl Iterator<Item = i64>) -> Scalar {
     if negative { -all } else { all }
 }
 
+/// Products summed in one 512-bit accumulator before a reduction in
+/// [`combine_at_zero`]: each product of two canonical values is below
+/// `l^2 < 2^506`, so 64 of them stay below `2^512`.
+const LAZY_TERMS: usize = 64;
+
 /// `sum_i coeffs[i] * shares[i].y`: the secret through `shares` when
 /// `coeffs` are the [`lagrange_at_zero`] coefficients of their
-/// x-coordinates, in the same order (the caller's duty). `t`
-/// multiplications; the partial sums are wiped.
-pub(crate) fn combine_at_zero(coeffs: &[Scalar], shares: &[Share]) -> Scalar {
+/// x-coordinates, in the same order (the caller's duty).
+///
+/// The products are taken as plain 256 x 256-bit integer products of the
+/// canonical bytes and summed in a 512-bit accumulator, reduced modulo `l`
+/// once per [`LAZY_TERMS`] (64) terms ([`Scalar::from_bytes_mod_order_wide`]),
+/// instead of one modular multiplication and one modular addition per term:
+/// no share value is made a [`Scalar`] first. Constant time in the values;
+/// the accumulator is wiped.
+pub(crate) fn combine_at_zero<S: ShareValue>(coeffs: &[Scalar], shares: &[S]) -> Scalar {
     let mut sum = Zeroizing::new(Scalar::ZERO);
-    for (c, s) in coeffs.iter().zip(shares) {
-        *sum += c * s.y;
+    let mut acc = Zeroizing::new([0u64; 8]);
+    let mut wide = Zeroizing::new([0u8; 64]);
+    let mut terms = coeffs.iter().zip(shares).peekable();
+    while terms.peek().is_some() {
+        *acc = [0u64; 8];
+        for (c, s) in terms.by_ref().take(LAZY_TERMS) {
+            mul_add(&mut acc, &limbs(c.as_bytes()), &limbs(s.value()));
+        }
+        for (out, limb) in wide.chunks_exact_mut(8).zip(acc.iter()) {
+            out.copy_from_slice(&limb.to_le_bytes());
+        }
+        *sum += Scalar::from_bytes_mod_order_wide(&wide);
     }
     *sum
+}
+
+/// `acc += a * b` on little-endian 64-bit limbs, schoolbook; the caller
+/// keeps the sum below `2^512`. Constant time.
+fn mul_add(acc: &mut [u64; 8], a: &[u64; 4], b: &[u64; 4]) {
+    for (i, &ai) in a.iter().enumerate() {
+        let mut carry = 0u128;
+        for (j, &bj) in b.iter().enumerate() {
+            let slot = &mut acc[i + j];
+            let t = u128::from(*slot) + u128::from(ai) * u128::from(bj) + carry;
+            #[allow(clippy::cast_possible_truncation, reason = "the low limb")]
+            {
+                *slot = t as u64;
+            }
+            carry = t >> 64;
+        }
+        for slot in acc.iter_mut().skip(i + 4) {
+            let t = u128::from(*slot) + carry;
+            #[allow(clippy::cast_possible_truncation, reason = "the low limb")]
+            {
+                *slot = t as u64;
+            }
+            carry = t >> 64;
+        }
+    }
 }
 
 /// `Ok` when `xs` is a holder set [`lagrange_at_zero`] accepts: non-empty,
@@ -840,6 +1063,136 @@ mod tests {
         let secret = random_scalar(&mut r);
         let shares = split(&secret, t, &xs, &mut r).unwrap();
         (shares, secret)
+    }
+
+    /// Translated holder sets (windows of a ring, as a Harary graph's,
+    /// some wrapping around) take the shape path, which gives the
+    /// coefficients of the definition and of the per-set path; sets of
+    /// mostly distinct shapes do not take it.
+    #[test]
+    fn lagrange_by_shape_matches_the_definition() {
+        let n = 60u32;
+        let windows: Vec<Vec<u32>> = (0..n)
+            .map(|v| {
+                let mut xs: Vec<u32> = (0..7).map(|d| (v + d) % n + 1).collect();
+                xs.sort_unstable();
+                xs
+            })
+            .collect();
+        let views: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+        let by_shape = lagrange_by_shape(&views).expect("mostly one shape");
+        assert_eq!(by_shape, lagrange_chunk(&views));
+        assert_eq!(lagrange_at_zero_batch(&views).unwrap(), by_shape);
+        for (xs, cached) in windows.iter().zip(&by_shape) {
+            assert_eq!(cached.coefficients(), fresh_lagrange(xs));
+        }
+        let odd: Vec<Vec<u32>> = (1..10u32).map(|i| vec![1, 1 + i, 3 + i * i]).collect();
+        let odd_views: Vec<&[u32]> = odd.iter().map(Vec::as_slice).collect();
+        assert!(lagrange_by_shape(&odd_views).is_none());
+    }
+
+    /// `l - 1` plus `d` (mod 2^256), little-endian bytes.
+    fn order_minus_one_plus(d: u8) -> [u8; 32] {
+        let mut b = (-Scalar::ONE).to_bytes();
+        let mut carry = u16::from(d);
+        for byte in &mut b {
+            let v = u16::from(*byte) + carry;
+            *byte = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        b
+    }
+
+    /// The byte comparison accepts exactly what `from_canonical_bytes`
+    /// does, at and around the group order and the high bits.
+    #[test]
+    fn is_canonical_matches_from_canonical_bytes() {
+        let mut edges = vec![
+            [0u8; 32],
+            order_minus_one_plus(0),
+            order_minus_one_plus(1),
+            order_minus_one_plus(2),
+            [0xff; 32],
+        ];
+        // 2^252, 2^255, 2^256 - 2^255 - 1, 1, and l - 1 with each byte
+        // raised or lowered by one.
+        for (at, bit) in [(31usize, 0x10u8), (31, 0x80), (0, 0x01)] {
+            let mut b = [0u8; 32];
+            b[at] = bit;
+            edges.push(b);
+        }
+        let mut low = [0xffu8; 32];
+        low[31] = 0x7f;
+        edges.push(low);
+        let top = order_minus_one_plus(0);
+        for i in 0..32 {
+            for delta in [1u8, 0xff] {
+                let mut b = top;
+                b[i] = b[i].wrapping_add(delta);
+                edges.push(b);
+            }
+        }
+        let mut r = rng(40);
+        for _ in 0..256 {
+            let mut b = [0u8; 32];
+            r.fill_bytes(&mut b);
+            b[31] &= 0x1f;
+            edges.push(b);
+        }
+        let mut accepted = 0;
+        for b in &edges {
+            let expected = bool::from(Scalar::from_canonical_bytes(*b).is_some());
+            assert_eq!(bool::from(is_canonical(b)), expected, "{b:02x?}");
+            assert_eq!(ShareBytes::new(1, *b).is_some(), expected);
+            accepted += usize::from(expected);
+        }
+        // Both sides of the boundary were exercised.
+        assert!(bool::from(is_canonical(&order_minus_one_plus(0))));
+        assert!(!bool::from(is_canonical(&order_minus_one_plus(1))));
+        assert!(!bool::from(is_canonical(&order_minus_one_plus(2))));
+        assert!(bool::from(is_canonical(&[0u8; 32])));
+        assert!(!bool::from(is_canonical(&[0xff; 32])));
+        assert!(accepted > 100 && accepted < edges.len());
+    }
+
+    /// The lazily reduced sum of products equals the field's own, for
+    /// runs shorter and longer than one accumulator (64 terms) and at the
+    /// largest values, and reads `Share` and `ShareBytes` alike.
+    #[test]
+    fn combine_at_zero_matches_field_arithmetic() {
+        let mut r = rng(41);
+        let top = -Scalar::ONE;
+        for len in [0usize, 1, 2, 17, 63, 64, 65, 128, 200] {
+            for extreme in [false, true] {
+                let coeffs: Vec<Scalar> = (0..len)
+                    .map(|_| if extreme { top } else { random_scalar(&mut r) })
+                    .collect();
+                let shares: Vec<Share> = (0..len)
+                    .map(|i| Share {
+                        x: u32::try_from(i).unwrap() + 1,
+                        y: if extreme { top } else { random_scalar(&mut r) },
+                    })
+                    .collect();
+                let expected: Scalar = coeffs.iter().zip(&shares).map(|(c, s)| c * s.y).sum();
+                assert_eq!(combine_at_zero(&coeffs, &shares), expected, "{len}");
+                let bytes: Vec<ShareBytes> = shares
+                    .iter()
+                    .map(|s| ShareBytes::new(s.x, s.y.to_bytes()).unwrap())
+                    .collect();
+                assert_eq!(combine_at_zero(&coeffs, &bytes), expected, "{len}");
+                for (b, s) in bytes.iter().zip(&shares) {
+                    assert_eq!(b.to_share().unwrap(), *s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn share_bytes_debug_hides_the_value() {
+        let b = ShareBytes::new(3, Scalar::from(0xabcdu64).to_bytes()).unwrap();
+        let text = format!("{b:?}");
+        assert!(text.contains("redacted") && text.contains('3'));
+        assert!(!text.contains("205") && !text.contains("171"));
     }
 
     proptest! {

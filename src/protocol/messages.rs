@@ -14,11 +14,12 @@ use core::fmt;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::ristretto::RistrettoPoint;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::codec::{Decode, Encode, Reader, put_len, put_u32};
 use crate::crypto::aead::CIPHERTEXT_LEN;
 pub use crate::crypto::identity::SignatureBytes;
+use crate::crypto::shamir::ShareBytes;
 use crate::error::{ClientIndex, DecodeError};
 use crate::params::{Params, RoundId};
 use crate::vector;
@@ -858,24 +859,66 @@ impl Encode for UnmaskResponse {
 impl Decode for UnmaskResponse {
     type Context = Params;
     fn decode(p: &Params, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let raw = UnmaskShares::decode(p, bytes, 0)?;
+        let shares = raw
+            .shares
+            .iter()
+            .map(|(owner, kind, value)| {
+                let share = value.to_share().ok_or(DecodeError::NonCanonical)?;
+                Ok(ShareEntry {
+                    owner: *owner,
+                    kind: *kind,
+                    share: share.y,
+                })
+            })
+            .collect::<Result<_, DecodeError>>()?;
+        Ok(Self {
+            session: raw.session,
+            shares,
+        })
+    }
+}
+
+/// An [`UnmaskResponse`] as the server takes it in: each share's value kept
+/// as its canonical bytes ([`ShareBytes`], checked by a comparison with the
+/// group order), never made a [`Scalar`] here. Accepts and rejects exactly
+/// the bytes [`UnmaskResponse::decode`] does. The values are zeroized on
+/// drop.
+#[derive(Debug)]
+pub(crate) struct UnmaskShares {
+    /// The session id.
+    pub(crate) session: SessionId,
+    /// `(owner, kind, value)` ascending by owner; each value's `x` is the
+    /// holder given to [`UnmaskShares::decode`].
+    pub(crate) shares: Vec<(ClientIndex, ShareKind, ShareBytes)>,
+}
+
+impl UnmaskShares {
+    /// Decodes an [`UnmaskResponse`] sent by `holder`.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnmaskResponse::decode`].
+    pub(crate) fn decode(p: &Params, bytes: &[u8], holder: u32) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, kind::UNMASK_RESPONSE)?;
         let session = r.array()?;
         let count = r.count(p.clients_usize(), 37)?;
         let mut prev = 0;
-        let shares = (0..count)
-            .map(|_| {
-                let owner = ascending_index(&mut r, p.clients(), &mut prev)?;
-                let kind = match r.u8()? {
-                    0 => ShareKind::SelfSeed,
-                    1 => ShareKind::MaskKey,
-                    _ => return Err(DecodeError::NonCanonical),
-                };
-                let share = Option::from(Scalar::from_canonical_bytes(r.array()?))
-                    .ok_or(DecodeError::NonCanonical)?;
-                Ok(ShareEntry { owner, kind, share })
-            })
-            .collect::<Result<_, DecodeError>>()?;
+        // Allocated at its final size: no reallocation leaves a copy of a
+        // share behind.
+        let mut shares = Vec::with_capacity(count);
+        for _ in 0..count {
+            let owner = ascending_index(&mut r, p.clients(), &mut prev)?;
+            let kind = match r.u8()? {
+                0 => ShareKind::SelfSeed,
+                1 => ShareKind::MaskKey,
+                _ => return Err(DecodeError::NonCanonical),
+            };
+            let value = Zeroizing::new(r.array()?);
+            let value = ShareBytes::new(holder, *value).ok_or(DecodeError::NonCanonical)?;
+            shares.push((owner, kind, value));
+        }
         r.finish()?;
         Ok(Self { session, shares })
     }

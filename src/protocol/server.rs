@@ -32,14 +32,14 @@ use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::labels;
 use crate::crypto::prg::{self, PrgKey, Sign};
 use crate::crypto::secret::SecretScalar;
-use crate::crypto::shamir::{self, Share};
+use crate::crypto::shamir::{self, Share, ShareBytes};
 use crate::error::{ClientFault, ClientIndex, Error, Misuse, Outcome, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
     AdvertiseKeys, ClientKeys, Commitments, ConsistencyRequest, ConsistencyResponse,
     DeliveredShares, Evidence, KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareDelivery,
-    ShareKeys, ShareKind, UnmaskRequest, UnmaskResponse, index_bitmap,
+    ShareKeys, ShareKind, UnmaskRequest, UnmaskShares, index_bitmap,
 };
 use crate::protocol::signed::{
     Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
@@ -59,6 +59,10 @@ type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
 /// A reconstructed secret waiting for its check: the candidate from its
 /// first t shares and its dealer's `C_0`, decompressed and as sent.
 type Candidate = Option<(SecretScalar, (RistrettoPoint, [u8; 32]))>;
+
+/// The shares of one UnmaskResponse: `(owner, kind, value)` ascending by
+/// owner, each value's `x` its holder (spec/protocol.md section 5.3).
+pub(super) type Answers = Vec<(ClientIndex, ShareKind, ShareBytes)>;
 
 /// What R3 derives from one reconstructed secret.
 enum Derived {
@@ -81,6 +85,24 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) ->
     {
         items.into_iter().map(f).collect()
     }
+}
+
+/// The position of `key` in the ascending `sorted`, looked for at `from`
+/// and after: galloping (positions `from`, `from + 1`, `from + 3`, ...
+/// until one is not below `key`), then a binary search in the last step.
+/// `O(log d)` for a key `d` places on.
+fn find_from(sorted: &[ClientIndex], from: usize, key: ClientIndex) -> Option<usize> {
+    let rest = sorted.get(from..)?;
+    let mut step = 1;
+    while step < rest.len() && rest.get(step - 1).is_some_and(|&x| x < key) {
+        step *= 2;
+    }
+    let low = step / 2;
+    let found = rest
+        .get(low..step.min(rest.len()))?
+        .binary_search(&key)
+        .ok()?;
+    Some(from + low + found)
 }
 
 /// Messages from this many bytes up are fingerprinted on another thread
@@ -154,9 +176,10 @@ pub(super) enum State {
         sum: Vec<u64>,
         dropped: Vec<ClientIndex>,
         answered: BTreeSet<ClientIndex>,
-        /// Owner -> shares received of its secret (self seed for survivors,
-        /// mask key for dropped).
-        shares: BTreeMap<ClientIndex, Vec<Share>>,
+        /// The shares received, one list per UnmaskResponse in arrival
+        /// order (an imported server: one list per owner), sorted by owner
+        /// only at [`Server::finish`].
+        shares: Vec<Answers>,
     },
     Over,
 }
@@ -665,7 +688,7 @@ impl Server {
                 if answered.contains(&from) {
                     return Err(self.fault(from, ClientFault::Duplicate));
                 }
-                let msg = match UnmaskResponse::decode(params, bytes) {
+                let msg = match UnmaskShares::decode(params, bytes, from) {
                     Ok(m) => m,
                     Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
                 };
@@ -674,11 +697,11 @@ impl Server {
                 }
                 let topo = &self.topo;
                 let u3 = &self.u3;
-                let fits = msg.shares.iter().all(|e| {
-                    let near = e.owner == from || topo.adjacent(from, e.owner);
-                    let kind_ok = match e.kind {
-                        ShareKind::SelfSeed => u3.binary_search(&e.owner).is_ok(),
-                        ShareKind::MaskKey => dropped.binary_search(&e.owner).is_ok(),
+                let fits = msg.shares.iter().all(|&(owner, kind, _)| {
+                    let near = owner == from || topo.adjacent(from, owner);
+                    let kind_ok = match kind {
+                        ShareKind::SelfSeed => u3.binary_search(&owner).is_ok(),
+                        ShareKind::MaskKey => dropped.binary_search(&owner).is_ok(),
                     };
                     near && kind_ok
                 });
@@ -686,18 +709,9 @@ impl Server {
                     return Err(self.exclude(from, ClientFault::WrongAnswer));
                 }
                 answered.insert(from);
-                for e in &msg.shares {
-                    // Allocated once at the most holders a secret has (k + 1),
-                    // so no reallocation leaves a copy of a share behind.
-                    let holders = params.degree() as usize + 1;
-                    shares
-                        .entry(e.owner)
-                        .or_insert_with(|| Vec::with_capacity(holders))
-                        .push(Share {
-                            x: from,
-                            y: e.share,
-                        });
-                }
+                // The decoded list is kept as it is (moved, not copied): no
+                // share is copied or sorted per message.
+                shares.push(msg.shares);
                 Ok(())
             }
             State::Over => Err(Misuse::RoundOver.into()),
@@ -888,7 +902,7 @@ impl Server {
                     sum,
                     dropped,
                     answered: BTreeSet::new(),
-                    shares: BTreeMap::new(),
+                    shares: Vec::new(),
                 };
                 Ok(Step::Deliver(out))
             }
@@ -920,16 +934,16 @@ impl Server {
                     sum,
                     dropped,
                     answered: BTreeSet::new(),
-                    shares: BTreeMap::new(),
+                    shares: Vec::new(),
                 };
                 Ok(Step::Deliver(out))
             }
             State::Unmask {
                 sum,
                 dropped,
-                mut shares,
+                shares,
                 ..
-            } => self.finish(sum, &dropped, &mut shares).map(Step::Done),
+            } => self.finish(sum, &dropped, &shares).map(Step::Done),
             State::Over => Err(Misuse::RoundOver.into()),
         }
     }
@@ -1105,21 +1119,45 @@ impl Server {
         &mut self,
         mut sum: Vec<u64>,
         dropped: &[ClientIndex],
-        shares: &mut BTreeMap<ClientIndex, Vec<Share>>,
+        shares: &[Answers],
     ) -> Result<Aggregate, Error> {
         let t = self.params.threshold_usize();
         let session = self.session;
         let round = self.round;
+        // Each secret's shares, by reference (no share is copied): U3 in
+        // order, then the dropped.
+        let u3 = &self.u3;
+        // A response's owners ascend, so each is searched for from where
+        // the previous one was found (galloping), in U3 or the dropped.
+        let mut lists: Vec<Vec<&ShareBytes>> = vec![Vec::new(); u3.len() + dropped.len()];
+        for answer in shares {
+            let mut from = [0, 0];
+            for (owner, kind, value) in answer {
+                let (set, offset, cursor) = match kind {
+                    ShareKind::SelfSeed => (u3.as_slice(), 0, &mut from[0]),
+                    ShareKind::MaskKey => (dropped, u3.len(), &mut from[1]),
+                };
+                let Some(at) = find_from(set, *cursor, *owner) else {
+                    continue;
+                };
+                *cursor = at;
+                if let Some(list) = lists.get_mut(offset + at) {
+                    list.push(value);
+                }
+            }
+        }
         // (owner, its shares, its mask public key if it dropped)
-        let mut jobs: Vec<(ClientIndex, Vec<Share>, Option<PublicKeyBytes>)> =
-            Vec::with_capacity(self.u3.len() + dropped.len());
-        for &u in &self.u3 {
-            jobs.push((u, shares.remove(&u).unwrap_or_default(), None));
-        }
-        for &v in dropped {
-            let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
-            jobs.push((v, shares.remove(&v).unwrap_or_default(), Some(s_pk)));
-        }
+        let owners = u3
+            .iter()
+            .map(|&u| (u, None))
+            .chain(dropped.iter().map(|&v| {
+                let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
+                (v, Some(s_pk))
+            }));
+        let mut jobs: Vec<(ClientIndex, Vec<&ShareBytes>, Option<PublicKeyBytes>)> = owners
+            .zip(lists)
+            .map(|((owner, s_pk), list)| (owner, list, s_pk))
+            .collect();
         for (_, list, _) in &mut jobs {
             list.sort_unstable_by_key(|s| s.x);
         }
@@ -1187,7 +1225,12 @@ impl Server {
                 .into_iter()
                 .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i)?.0)))
                 .collect(),
-            |(i, (owner, list, _), c)| (i, Self::recheck(&session, *owner, list, c, t)),
+            |(i, (owner, list, _), c)| {
+                // Made scalars only here, for a secret being rechecked (the
+                // bytes are canonical: none is left out).
+                let list: Vec<Share> = list.iter().filter_map(|s| s.to_share()).collect();
+                (i, Self::recheck(&session, *owner, &list, c, t))
+            },
         );
         let mut faults: Vec<(ClientIndex, ClientIndex)> = rechecked
             .iter()
@@ -1399,5 +1442,34 @@ impl Server {
             holders,
             Ok(shamir::interpolate_at_zero(first).ok().map(SecretScalar)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_from;
+
+    /// Galloping from any start finds exactly what a binary search of the
+    /// rest finds, present or not, at every distance.
+    #[test]
+    fn find_from_matches_a_binary_search_of_the_rest() {
+        for len in 0..40u32 {
+            let sorted: Vec<u32> = (0..len).map(|i| 3 * i + 1).collect();
+            for from in 0..=sorted.len() + 1 {
+                for key in 0..3 * len + 3 {
+                    let expected = sorted
+                        .get(from..)
+                        .and_then(|rest| rest.binary_search(&key).ok())
+                        .map(|i| from + i);
+                    assert_eq!(
+                        find_from(&sorted, from, key),
+                        expected,
+                        "{len} {from} {key}"
+                    );
+                }
+            }
+        }
+        assert_eq!(find_from(&[5, 9, 12], 0, 12), Some(2));
+        assert_eq!(find_from(&[5, 9, 12], 1, 5), None);
     }
 }

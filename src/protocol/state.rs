@@ -30,7 +30,7 @@ use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::prg::Sign;
 use crate::crypto::secret::SecretScalar;
-use crate::crypto::shamir::Share;
+use crate::crypto::shamir::{ShareBytes, ShareValue};
 use crate::error::{ClientFault, ClientIndex, DecodeError, Error, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
@@ -39,7 +39,7 @@ use crate::protocol::client::{
     KeysInner, PeerKeys, SharesInner, Signed,
 };
 use crate::protocol::host::{Client, ClientPhase, Stage};
-use crate::protocol::messages::{MaskingSet, ShareKeys, index_bitmap};
+use crate::protocol::messages::{MaskingSet, ShareKeys, ShareKind, index_bitmap};
 use crate::protocol::server::{Server, State};
 
 /// The first four bytes of every export.
@@ -886,13 +886,18 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
             w.u64s(sum);
             w.indices(dropped.iter());
             w.indices(answered.iter());
-            w.len(shares.len());
-            for (owner, list) in shares {
-                w.u32(*owner);
+            // Owner by owner, each owner's shares in arrival order.
+            let mut by_owner: BTreeMap<ClientIndex, Vec<&ShareBytes>> = BTreeMap::new();
+            for (owner, _, sh) in shares.iter().flatten() {
+                by_owner.entry(*owner).or_default().push(sh);
+            }
+            w.len(by_owner.len());
+            for (owner, list) in by_owner {
+                w.u32(owner);
                 w.len(list.len());
                 for sh in list {
                     w.u32(sh.x);
-                    w.put(sh.y.as_bytes());
+                    w.put(sh.value());
                 }
             }
         }
@@ -990,24 +995,32 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
             let dropped = indices(&mut r, n)?;
             let answered: BTreeSet<ClientIndex> = indices(&mut r, n)?.into_iter().collect();
             let holders = params.degree() as usize + 1;
-            // Each asker not yet heard from adds at most one share per
-            // owner: a list allocated at what it holds plus that never
-            // reallocates (no copy of a share left behind), and its size is
-            // justified by the lists in the input, not by the parameters.
-            let askers = if params.is_malicious() { &u4 } else { &u3 };
-            let pending = askers.iter().filter(|a| !answered.contains(a)).count();
-            let shares = map(&mut r, n, 4, |r, _| {
+            // One list per owner, allocated at what the input holds (the
+            // responses still to come are lists of their own): no
+            // reallocation leaves a copy of a share behind.
+            let kind = |owner: &ClientIndex| {
+                if u3.binary_search(owner).is_ok() {
+                    ShareKind::SelfSeed
+                } else {
+                    ShareKind::MaskKey
+                }
+            };
+            let shares = map(&mut r, n, 4, |r, owner| {
                 let c = count(r, holders, 4 + 32)?;
-                let mut list = Vec::with_capacity(holders.min(c + pending));
+                let mut list = Vec::with_capacity(c);
                 for _ in 0..c {
                     let x = r.u32()?;
                     if x == 0 || x > n {
                         return Err(DecodeError::IndexOutOfRange);
                     }
-                    list.push(Share { x, y: scalar(r)?.0 });
+                    let y = Zeroizing::new(r.array::<32>()?);
+                    let sh = ShareBytes::new(x, *y).ok_or(DecodeError::NonCanonical)?;
+                    list.push((owner, kind(&owner), sh));
                 }
                 Ok(list)
-            })?;
+            })?
+            .into_values()
+            .collect();
             State::Unmask {
                 sum,
                 dropped,
@@ -1222,8 +1235,7 @@ mod tests {
     }
 
     /// Share lists of an imported server are allocated at what they hold
-    /// plus one per asker not yet heard from (never reallocated, never
-    /// sized by the parameters alone): the finding
+    /// (never reallocated, never sized by the parameters alone): the finding
     /// `fuzz/regressions/decode_server_state/share_list_capacity_from_params`
     /// asked for 300 MB on a 1 KB input.
     #[test]
@@ -1232,21 +1244,12 @@ mod tests {
         let mut checked = 0;
         for pt in &servers {
             let s = decode_server(pt).unwrap();
-            let State::Unmask {
-                answered, shares, ..
-            } = &s.state
-            else {
+            let State::Unmask { shares, .. } = &s.state else {
                 continue;
             };
-            let askers = if s.params.is_malicious() {
-                &s.u4
-            } else {
-                &s.u3
-            };
-            let pending = askers.iter().filter(|a| !answered.contains(a)).count();
-            let holders = s.params.degree() as usize + 1;
-            for list in shares.values() {
-                assert_eq!(list.capacity(), holders.min(list.len() + pending));
+            for list in shares {
+                assert!(!list.is_empty());
+                assert_eq!(list.capacity(), list.len());
                 checked += 1;
             }
         }
@@ -1262,7 +1265,7 @@ mod tests {
         if let Ok(s) = decode_server(&finding)
             && let State::Unmask { shares, .. } = &s.state
         {
-            assert!(shares.values().all(|l| l.capacity() < 1 << 16));
+            assert!(shares.iter().all(|l| l.capacity() < 1 << 16));
         }
     }
 
