@@ -184,12 +184,18 @@ impl Commitments {
     }
 }
 
-/// From this many points up, [`check_points`] offers half of them to
-/// another thread (with the `parallel` feature); below it the hand-off
-/// costs more than it saves (one decompression is a field exponentiation,
-/// some microseconds).
+/// From this many points up, [`check_points`] shares them with another
+/// thread (with the `parallel` feature); below it the hand-off costs more
+/// than it saves (one decompression is a field exponentiation, some
+/// microseconds).
 #[cfg(feature = "parallel")]
 const PARALLEL_MIN_POINTS: usize = 16;
+
+/// Points per piece of a shared check (`all_points_shared`): the most the
+/// caller waits for once it has checked every piece left (a piece a
+/// worker took last), about 15 us.
+#[cfg(feature = "parallel")]
+const SHARED_PIECE_POINTS: usize = 4;
 
 /// Whether a 32-byte string is the canonical encoding of a Ristretto255
 /// point (RFC 9496 section 4.3.1: decoding refuses every other string).
@@ -206,39 +212,53 @@ fn all_points(bytes: &[u8]) -> bool {
 
 /// Checks that `bytes` is a sequence of canonical Ristretto255 point
 /// encodings, 32 bytes each, as [`Commitments::decode`] would, without
-/// keeping the points. From `PARALLEL_MIN_POINTS` (16) points up, half of
-/// them are offered to the rayon pool (feature `parallel`,
-/// `all_points_shared`); the answer does not depend on who checks which.
+/// keeping the points. From `PARALLEL_MIN_POINTS` (16) points up, they are
+/// shared with the rayon pool (feature `parallel`, `all_points_shared`);
+/// the answer does not depend on who checks which.
 ///
 /// # Errors
 ///
 /// - [`DecodeError::NonCanonical`]: a 32-byte string that is not a point.
 /// - [`DecodeError::Truncated`]: `bytes` is not a whole number of points
 ///   (only if the caller cut it wrongly).
+#[cfg(test)]
 pub(crate) fn check_points(bytes: &[u8]) -> Result<(), DecodeError> {
+    check_points_beside(bytes, || ()).0
+}
+
+/// [`check_points`], running `first` on the calling thread once the points
+/// are offered to the pool, before it takes its own share of them: the
+/// pool's worker wakes up while `first` runs.
+fn check_points_beside<R>(bytes: &[u8], first: impl FnOnce() -> R) -> (Result<(), DecodeError>, R) {
     if !bytes.len().is_multiple_of(POINT_LEN) {
-        return Err(DecodeError::Truncated);
+        return (Err(DecodeError::Truncated), first());
     }
     #[cfg(feature = "parallel")]
-    let all = if bytes.len() >= PARALLEL_MIN_POINTS * POINT_LEN {
-        all_points_shared(bytes)
+    let (all, r) = if bytes.len() >= PARALLEL_MIN_POINTS * POINT_LEN {
+        all_points_shared(bytes, first)
     } else {
-        all_points(bytes)
+        let r = first();
+        (all_points(bytes), r)
     };
     #[cfg(not(feature = "parallel"))]
-    let all = all_points(bytes);
-    if all {
+    let (all, r) = {
+        let r = first();
+        (all_points(bytes), r)
+    };
+    let checked = if all {
         Ok(())
     } else {
         Err(DecodeError::NonCanonical)
-    }
+    };
+    (checked, r)
 }
 
 /// [`check_points`] for `bytes` made of whole lists of `t` points each
 /// (the commitment lists of one message), keeping the first point of each
 /// list, its constant-term commitment `C_0`, decompressed: one per list, in
-/// order. The other points are checked by [`check_points`], so the work is
-/// the same decompressions, none twice.
+/// order. The other points are checked by [`check_points`] (the constant
+/// terms are decompressed while the pool takes its share of them), so the
+/// work is the same decompressions, none twice.
 ///
 /// # Errors
 ///
@@ -250,79 +270,94 @@ pub(crate) fn check_lists(bytes: &[u8], t: usize) -> Result<Vec<RistrettoPoint>,
         .filter(|&len| len > 0 && bytes.len().is_multiple_of(len))
         .ok_or(DecodeError::Truncated)?;
     let lists = bytes.len() / list_len;
-    let mut constant_terms = Vec::with_capacity(lists);
     let mut rest = Vec::with_capacity(bytes.len() - lists * POINT_LEN);
     for list in bytes.chunks_exact(list_len) {
-        let (first, tail) = list.split_at(POINT_LEN);
-        constant_terms.push(decode_constant_term(first).ok_or(DecodeError::NonCanonical)?);
-        rest.extend_from_slice(tail);
+        rest.extend_from_slice(&list[POINT_LEN..]);
     }
-    check_points(&rest)?;
-    Ok(constant_terms)
+    let (checked, constant_terms) = check_points_beside(&rest, || {
+        bytes
+            .chunks_exact(list_len)
+            .map(|list| decode_constant_term(list).ok_or(DecodeError::NonCanonical))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    checked?;
+    constant_terms
 }
 
-/// [`all_points`] with the back half offered to the rayon pool while the
-/// calling thread checks the front half; if no worker has taken the back
-/// half by then, the caller checks it too. So the caller never waits for
-/// a worker to wake up (on a loaded machine that can take longer than the
-/// whole check), only for one that is already checking: at worst this is
-/// the sequential check plus one spawn. `rayon::join` would not do: called
-/// from outside the pool it hands both halves to the pool and blocks.
+/// [`all_points`] shared with the rayon pool, piece by piece
+/// (`SHARED_PIECE_POINTS` points each): one job is offered to the pool,
+/// then the calling thread runs `first` and checks pieces too; each side
+/// claims the next unclaimed piece until none is left or one is bad. So the
+/// caller never waits for a worker to wake up (on a loaded machine that can
+/// take longer than the whole check), and once every piece is claimed it
+/// waits at most for the piece a worker is checking: at worst this is the
+/// sequential check plus one spawn and one piece, and a worker that wakes
+/// up late still takes its share of what is left. `rayon::join` would not
+/// do: called from outside the pool it hands both halves to the pool and
+/// blocks.
 #[cfg(feature = "parallel")]
-fn all_points_shared(bytes: &[u8]) -> bool {
+fn all_points_shared<R>(bytes: &[u8], first: impl FnOnce() -> R) -> (bool, R) {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU8, Ordering};
-    /// The back half is free to take, ...
-    const FREE: u8 = 0;
-    /// ... being checked by a worker, ...
-    const WORKER: u8 = 1;
-    /// ... taken back by the caller, ...
-    const CALLER: u8 = 2;
-    /// ... or checked by a worker, with this answer.
-    const GOOD: u8 = 3;
-    const BAD: u8 = 4;
-    struct Back {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const PIECE: usize = SHARED_PIECE_POINTS * POINT_LEN;
+    struct Shared {
         points: Vec<u8>,
-        state: AtomicU8,
+        /// The next piece to claim (may run past the last).
+        next: AtomicUsize,
+        /// Pieces checked, by either side.
+        done: AtomicUsize,
+        /// Whether a piece held a string that is not a point.
+        bad: AtomicBool,
+    }
+    impl Shared {
+        fn pieces(&self) -> usize {
+            self.points.len().div_ceil(PIECE)
+        }
+        /// Claims and checks pieces until none is left or one is bad.
+        fn work(&self) {
+            let pieces = self.pieces();
+            while !self.bad.load(Ordering::Acquire) {
+                let i = self.next.fetch_add(1, Ordering::AcqRel);
+                let end = i.saturating_add(1).saturating_mul(PIECE);
+                let Some(piece) = (i < pieces)
+                    .then(|| self.points.get(i * PIECE..end.min(self.points.len())))
+                    .flatten()
+                else {
+                    return;
+                };
+                if !all_points(piece) {
+                    self.bad.store(true, Ordering::Release);
+                }
+                self.done.fetch_add(1, Ordering::AcqRel);
+            }
+        }
     }
 
-    let mid = bytes.len() / POINT_LEN / 2 * POINT_LEN;
-    let (front, back) = bytes.split_at(mid);
     // A copy (at most a few kilobytes of public points), so the job needs
     // no borrow and the caller may return before it runs.
-    let shared = Arc::new(Back {
-        points: back.to_vec(),
-        state: AtomicU8::new(FREE),
+    let shared = Arc::new(Shared {
+        points: bytes.to_vec(),
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        bad: AtomicBool::new(false),
     });
     let job = Arc::clone(&shared);
-    rayon::spawn(move || {
-        let take = job
-            .state
-            .compare_exchange(FREE, WORKER, Ordering::AcqRel, Ordering::Acquire);
-        if take.is_ok() {
-            let answer = if all_points(&job.points) { GOOD } else { BAD };
-            job.state.store(answer, Ordering::Release);
-        }
-    });
-    let front_good = all_points(front);
-    let take_back =
-        shared
-            .state
-            .compare_exchange(FREE, CALLER, Ordering::AcqRel, Ordering::Acquire);
-    if take_back.is_ok() {
-        return front_good && all_points(back);
-    }
-    if !front_good {
-        // The worker's answer cannot change this one.
-        return false;
-    }
-    // A worker is checking the back half: at most half the check is left.
+    rayon::spawn(move || job.work());
+    let r = first();
+    shared.work();
+    // Every piece is claimed, or one was bad: wait for the pieces a worker
+    // is still checking. `bad` is set before `done` counts its piece, so it
+    // is read again once every piece is counted.
+    let pieces = shared.pieces();
     loop {
-        match shared.state.load(Ordering::Acquire) {
-            GOOD => return true,
-            BAD => return false,
-            _ => std::thread::yield_now(),
+        if shared.bad.load(Ordering::Acquire) {
+            return (false, r);
         }
+        if shared.done.load(Ordering::Acquire) == pieces {
+            return (!shared.bad.load(Ordering::Acquire), r);
+        }
+        std::thread::yield_now();
     }
 }
 
@@ -860,12 +895,14 @@ mod tests {
         let mut bad = [0xff; 32];
         bad[0] = 0xed;
         bad[31] = 0x7f;
-        for t in [1, 3, 15, 16, 40] {
+        // 18 and 41: a last shared piece shorter than the others; every
+        // slot, so a bad point in each piece is found.
+        for t in [1, 3, 15, 16, 18, 40, 41] {
             let (_, _, c) = dealt(t as u32 + 1, t, 99);
             let good = c.encode();
             assert_eq!(check_points(&good), Ok(()), "t {t}");
             assert_eq!(check_points(&[]), Ok(()));
-            for slot in [0, t / 2, t - 1] {
+            for slot in 0..t {
                 let mut bytes = good.clone();
                 bytes[slot * 32..slot * 32 + 32].copy_from_slice(&bad);
                 assert_eq!(

@@ -307,7 +307,7 @@ fn split_points(bytes: &[u8]) -> Commitments {
 }
 
 fn put_commitments(out: &mut Vec<u8>, c: &Commitments) {
-    c.iter().for_each(|p| out.extend_from_slice(p));
+    out.extend_from_slice(c.as_flattened());
 }
 
 /// R1 (client to server): Feldman commitments to the two sharing
@@ -452,31 +452,97 @@ pub struct ShareDelivery {
     pub shares: Vec<DeliveredShares>,
 }
 
+/// One entry of a [`ShareDelivery`], borrowed: the sender, the ShareKeys
+/// it sent (its commitments and signature are forwarded) and the ciphertext
+/// it addressed to the receiver.
+type Forwarded<'a> = (ClientIndex, &'a ShareKeys, &'a Ciphertext);
+
+/// The length of a [`ShareDelivery`] with entries made of these parts.
+fn share_delivery_len(entries: impl Iterator<Item = (usize, usize)>) -> usize {
+    2 + 32
+        + 4
+        + entries
+            .map(|(points, signature)| 4 + 32 * points + signature + CIPHERTEXT_LEN)
+            .sum::<usize>()
+}
+
+/// Writes a [`ShareDelivery`] header and its entry count.
+fn put_share_delivery_head(out: &mut Vec<u8>, session: &SessionId, count: usize) {
+    out.extend_from_slice(&[VERSION, kind::SHARE_DELIVERY]);
+    out.extend_from_slice(session);
+    put_len(out, count);
+}
+
+/// Writes one [`ShareDelivery`] entry (spec/wire-format.md section 5).
+fn put_delivered(
+    out: &mut Vec<u8>,
+    sender: ClientIndex,
+    [key_commitments, seed_commitments]: [&Commitments; 2],
+    signature: &Option<SignatureBytes>,
+    ciphertext: &Ciphertext,
+) {
+    put_u32(out, sender);
+    put_commitments(out, key_commitments);
+    put_commitments(out, seed_commitments);
+    put_opt_signature(out, signature);
+    out.extend_from_slice(ciphertext);
+}
+
 impl Encode for ShareDelivery {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[VERSION, kind::SHARE_DELIVERY]);
-        out.extend_from_slice(&self.session);
-        put_len(out, self.shares.len());
+        put_share_delivery_head(out, &self.session, self.shares.len());
         for d in &self.shares {
-            put_u32(out, d.sender);
-            put_commitments(out, &d.key_commitments);
-            put_commitments(out, &d.seed_commitments);
-            put_opt_signature(out, &d.signature);
-            out.extend_from_slice(&d.ciphertext);
+            put_delivered(
+                out,
+                d.sender,
+                [&d.key_commitments, &d.seed_commitments],
+                &d.signature,
+                &d.ciphertext,
+            );
         }
     }
     fn encoded_len(&self) -> usize {
-        2 + 32
-            + 4
-            + self
-                .shares
-                .iter()
-                .map(|d| {
-                    4 + 32 * (d.key_commitments.len() + d.seed_commitments.len())
-                        + opt_len(&d.signature)
-                        + CIPHERTEXT_LEN
-                })
-                .sum::<usize>()
+        share_delivery_len(self.shares.iter().map(|d| {
+            (
+                d.key_commitments.len() + d.seed_commitments.len(),
+                opt_len(&d.signature),
+            )
+        }))
+    }
+}
+
+impl ShareDelivery {
+    /// The bytes of the `ShareDelivery` whose entries are `entries`
+    /// (ascending by sender), each made of the ShareKeys its sender sent:
+    /// the same bytes as `ShareDelivery { session, shares }.to_bytes()`
+    /// with each [`DeliveredShares`] built from that ShareKeys, written
+    /// straight into one buffer of the exact length, with no intermediate
+    /// copy of the commitments.
+    ///
+    /// Implements spec/protocol.md section 5.2 (R1 close, the deliveries).
+    pub(crate) fn encode_forwarded<'a>(
+        session: &SessionId,
+        entries: impl ExactSizeIterator<Item = Forwarded<'a>> + Clone,
+    ) -> Vec<u8> {
+        let len = share_delivery_len(entries.clone().map(|(_, msg, _)| {
+            (
+                msg.key_commitments.len() + msg.seed_commitments.len(),
+                opt_len(&msg.signature),
+            )
+        }));
+        let mut out = Vec::with_capacity(len);
+        put_share_delivery_head(&mut out, session, entries.len());
+        for (sender, msg, ciphertext) in entries {
+            put_delivered(
+                &mut out,
+                sender,
+                [&msg.key_commitments, &msg.seed_commitments],
+                &msg.signature,
+                ciphertext,
+            );
+        }
+        debug_assert_eq!(out.len(), len);
+        out
     }
 }
 
