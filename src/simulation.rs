@@ -196,19 +196,34 @@ impl Inputs for RandomInputs {
         self.count
     }
     fn input(&self, index: ClientIndex) -> Cow<'_, [u64]> {
-        let mut rng = chacha20::ChaCha20Rng::from_seed(self.key);
-        rng.set_stream(u64::from(index));
-        let mut bytes = vec![0u8; self.dim * 8];
-        rng.fill_bytes(&mut bytes);
         let top = crate::vector::mask(self.bits);
-        Cow::Owned(
-            bytes
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) & top)
-                .collect(),
-        )
+        // Chunk `c` starts at keystream block `c * INPUT_CHUNK / 8` of the
+        // stream, so the chunks can be drawn in parallel.
+        let fill = |(c, chunk): (usize, &mut [u64])| {
+            let mut rng = chacha20::ChaCha20Rng::from_seed(self.key);
+            rng.set_stream(u64::from(index));
+            rng.set_block_pos((c * INPUT_CHUNK / 8) as u64);
+            let mut bytes = vec![0u8; chunk.len() * 8];
+            rng.fill_bytes(&mut bytes);
+            for (x, b) in chunk.iter_mut().zip(bytes.chunks_exact(8)) {
+                *x = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) & top;
+            }
+        };
+        let mut out = vec![0u64; self.dim];
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            out.par_chunks_mut(INPUT_CHUNK).enumerate().for_each(fill);
+        }
+        #[cfg(not(feature = "parallel"))]
+        out.chunks_mut(INPUT_CHUNK).enumerate().for_each(fill);
+        Cow::Owned(out)
     }
 }
+
+/// Elements of one [`RandomInputs`] draw: 64 KiB of keystream, a whole
+/// number of 64-byte blocks.
+const INPUT_CHUNK: usize = 8192;
 
 fn mean(total: Duration, count: usize) -> Duration {
     u32::try_from(count)
@@ -752,6 +767,24 @@ mod tests {
             assert_eq!(inputs.input(2).as_ref(), &all[1][..]);
             assert_ne!(all[0], all[1]);
             assert_ne!(all[1], all[2]);
+        }
+    }
+
+    #[test]
+    fn random_inputs_are_one_keystream_per_client_whatever_the_chunks() {
+        let m = 2 * INPUT_CHUNK + 5;
+        let p = Params::new(4, 2, 64, m as u32, Graph::Complete).unwrap();
+        let inputs = RandomInputs::new(&p, &mut chacha20::ChaCha20Rng::seed_from_u64(3));
+        for i in [1u32, 4] {
+            let mut rng = chacha20::ChaCha20Rng::from_seed(inputs.key);
+            rng.set_stream(u64::from(i));
+            let mut bytes = vec![0u8; 8 * m];
+            rng.fill_bytes(&mut bytes);
+            let expected: Vec<u64> = bytes
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            assert_eq!(inputs.input(i).as_ref(), &expected[..], "client {i}");
         }
     }
 

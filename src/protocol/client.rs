@@ -580,7 +580,14 @@ impl AwaitingShares {
         let mut head = Vec::new();
         masked_input_head(&me.session, &[], &signature, &mut head);
         let prg = self.common.params.prg();
-        let ((mut complaints, opened, bad), (mut out, or)) = join(
+        // Allocated by the caller's thread: the message leaves with the
+        // caller, and a buffer from a pool thread's arena can come back as
+        // fresh pages (page faults) each time.
+        let mut out = vec![0u8; head.len() + packed];
+        // The masking goes first: it starts on the first thread free, and the
+        // share checks wait to be taken by the next one.
+        let (or, (mut complaints, opened, bad)) = join(
+            || prg::mask_and_pack(prg, &masks, bits, input, &mut out[head.len()..]),
             || {
                 let mut complaints = Vec::new();
                 let mut opened = Vec::with_capacity(msg.shares.len());
@@ -595,11 +602,6 @@ impl AwaitingShares {
                 }
                 let bad = bad_deliveries(&me.session, index, t, &opened);
                 (complaints, opened, bad)
-            },
-            || {
-                let mut out = vec![0u8; head.len() + packed];
-                let or = prg::mask_and_pack(prg, &masks, bits, input, &mut out[head.len()..]);
-                (out, or)
             },
         );
         if or & !top != 0 {
