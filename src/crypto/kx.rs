@@ -1,6 +1,7 @@
 //! Key agreement and the key schedule (spec/crypto.md sections 2 to 4).
 
 use curve25519_dalek::Scalar;
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -35,6 +36,62 @@ pub(crate) fn agree(secret: &StaticSecret, peer: &PublicKeyBytes) -> Option<Zero
         Some(Zeroizing::new(shared.to_bytes()))
     } else {
         None
+    }
+}
+
+/// `[8]P` for a point `P` of edwards25519 whose Montgomery u-coordinate is
+/// `peer` (either of the two: X25519 sees only u), ready for
+/// [`agree_rebuilt`]. `None` when `peer` is not a canonical encoding or not
+/// a point of the curve (a point of its twist, u = -1 among them): X25519
+/// still defines an agreement there, which [`agree`] computes.
+///
+/// Costs about one field inversion and one square root; the server
+/// prepares each peer once for all the rebuilt secrets it meets
+/// (spec/crypto.md section 3.1).
+pub(crate) fn edwards_peer(peer: &PublicKeyBytes) -> Option<EdwardsPoint> {
+    if !is_canonical_public_key(peer) {
+        return None;
+    }
+    Some(MontgomeryPoint(*peer).to_edwards(0)?.mul_by_cofactor())
+}
+
+/// [`agree`] in variable time, for a secret the caller has rebuilt from
+/// shares and so may compute on openly: the server's pairwise keys of a
+/// dropped client (spec/crypto.md section 3.1). `peer8` comes from
+/// [`edwards_peer`]; the result is the same 32 bytes as [`agree`] with the
+/// same public key, `None` when they are all zero.
+///
+/// X25519 multiplies `P` by the clamped scalar `c` (`2^254 <= c < 2^255`,
+/// `c = 0 mod 8`) and keeps u. Since `8` divides `c`, `c P = (c / 8) [8]P`,
+/// and `[8]P` lies in the subgroup of prime order `l`, so `c / 8` may be
+/// reduced mod `l`: one variable-time Edwards multiplication (`wNAF`, the
+/// vector backend where the CPU has it) instead of the constant-time
+/// Montgomery ladder, then `u = (Z + Y) / (Z - Y)`.
+pub(crate) fn agree_rebuilt(
+    secret: &StaticSecret,
+    peer8: &EdwardsPoint,
+) -> Option<Zeroizing<[u8; 32]>> {
+    let mut c = Zeroizing::new(secret.to_bytes());
+    c[0] &= 248;
+    c[31] &= 127;
+    c[31] |= 64;
+    // c / 8: shift the little-endian integer right by three bits.
+    let mut eighth = Zeroizing::new([0u8; 32]);
+    for i in 0..32 {
+        let next = c.get(i + 1).copied().unwrap_or(0);
+        eighth[i] = (c[i] >> 3) | (next << 5);
+    }
+    let scalar = Zeroizing::new(Scalar::from_bytes_mod_order(*eighth));
+    let product = Zeroizing::new(EdwardsPoint::vartime_double_scalar_mul_basepoint(
+        &scalar,
+        peer8,
+        &Scalar::ZERO,
+    ));
+    let u = Zeroizing::new(product.to_montgomery().to_bytes());
+    if bool::from(u.ct_eq(&[0u8; 32])) {
+        None
+    } else {
+        Some(u)
     }
 }
 
@@ -176,6 +233,69 @@ mod tests {
         assert!(!is_canonical_public_key(&p), "p itself");
         p[0] = 0xec;
         assert!(is_canonical_public_key(&p), "p - 1");
+    }
+
+    /// `agree_rebuilt` gives `agree`'s bytes for every secret and every
+    /// peer on the curve: random keys, peers with a torsion component
+    /// (`P + T` for each point `T` of order dividing 8), and secrets at the
+    /// clamping edges. Peers `edwards_peer` refuses are those `agree` must
+    /// handle: non-canonical encodings, twist points.
+    #[test]
+    fn rebuilt_agreement_is_x25519() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(25519);
+        let mut secrets: Vec<[u8; 32]> = (0..40)
+            .map(|_| {
+                let mut b = [0u8; 32];
+                rng.fill_bytes(&mut b);
+                b
+            })
+            .collect();
+        secrets.extend([[0u8; 32], [0xff; 32], {
+            let mut b = [0u8; 32];
+            b[31] = 0x40;
+            b
+        }]);
+        // The small-order points themselves (every agreement all zero), then
+        // random points with each torsion component.
+        let mut peers: Vec<EdwardsPoint> = EIGHT_TORSION.to_vec();
+        for _ in 0..12 {
+            let mut b = [0u8; 32];
+            rng.fill_bytes(&mut b);
+            let p = EdwardsPoint::mul_base_clamped(b);
+            peers.extend(EIGHT_TORSION.iter().map(|t| p + t));
+        }
+        let mut compared = 0;
+        for (i, s) in secrets.iter().enumerate() {
+            let secret = StaticSecret::from(*s);
+            // Every peer for a few secrets, a few peers for every secret.
+            let step = if i < 3 { 1 } else { 7 };
+            for p in peers.iter().skip(i % step).step_by(step) {
+                let pk = p.to_montgomery().to_bytes();
+                // Every point of the curve has an Edwards preimage.
+                let p8 = edwards_peer(&pk).expect("a point of the curve");
+                let expected = agree(&secret, &pk).map(|k| *k);
+                assert_eq!(agree_rebuilt(&secret, &p8).map(|k| *k), expected);
+                compared += 1;
+            }
+        }
+        assert!(compared > 170, "{compared}");
+        // A twist point (u = 2 is not on the curve), u = -1, and
+        // non-canonical encodings are refused, never mapped to another key.
+        let mut two = [0u8; 32];
+        two[0] = 2;
+        assert!(MontgomeryPoint(two).to_edwards(0).is_none());
+        assert!(edwards_peer(&two).is_none());
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        assert!(edwards_peer(&minus_one).is_none());
+        let good = public_key(&StaticSecret::from([0x42; 32]));
+        let mut high = good;
+        high[31] |= 0x80;
+        assert!(edwards_peer(&good).is_some());
+        assert!(edwards_peer(&high).is_none());
     }
 
     #[test]

@@ -1446,9 +1446,24 @@ impl Server {
                     .map(move |u| (i, u))
             })
             .collect();
+        // Each neighbour's key is prepared once ([8]P on edwards25519) for
+        // the variable-time agreement: the server rebuilt these secrets, so
+        // their use leaks nothing it may not know (spec/crypto.md 3.1).
+        let mut peers: Vec<ClientIndex> = pairs.iter().map(|&(_, u)| u).collect();
+        peers.sort_unstable();
+        peers.dedup();
+        let prepared = par_map(peers.clone(), |u| kx::edwards_peer(&keys.get(&u)?.1));
         let pair_keys = par_map(pairs, |(i, u)| {
             let (v, s_sk) = dropped_sk.get(i)?;
-            let shared = kx::agree(s_sk, &keys.get(&u)?.1)?;
+            let pk = &keys.get(&u)?.1;
+            let p8 = peers
+                .binary_search(&u)
+                .ok()
+                .and_then(|j| prepared.get(j)?.as_ref());
+            let shared = match p8 {
+                Some(p8) => kx::agree_rebuilt(s_sk, p8)?,
+                None => kx::agree(s_sk, pk)?,
+            };
             let key = kx::pair_mask_key(&shared, &session, u, *v);
             Some((key, if u < *v { Sign::Minus } else { Sign::Plus }))
         });
