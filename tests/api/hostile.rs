@@ -216,7 +216,7 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
     let Step::Deliver(d) = server.close_phase().unwrap() else {
         panic!()
     };
-    let req = UnmaskRequest::decode(&params, &d.iter().find(|(i, _)| *i == 1).unwrap().1).unwrap();
+    let req = UnmaskRequest::decode(&params, &d.message(1).unwrap()).unwrap();
     assert_eq!(req.survivors, vec![1, 3, 4]);
     assert_eq!(req.dropped, vec![2]);
     (s2.remove(&1).unwrap(), req, params)
@@ -793,6 +793,7 @@ fn pending_and_excluded_follow_the_round() {
         panic!()
     };
     assert_eq!(server.pending(), vec![1, 3, 4]);
+    let d = d.into_vec();
     let (i, msg) = &d[0];
     let (_, out) = clients.get_mut(i).unwrap().receive(msg, &mut r).unwrap();
     server.receive(*i, &out).unwrap();
