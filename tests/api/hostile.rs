@@ -10,7 +10,7 @@ use secagg::{
     DecodeError, Encode, Error, Graph, Outcome, Params, Server, ServerFault, StateKey, Step,
 };
 
-use crate::common::{ROUND, rng};
+use crate::common::{ROUND, rng, top};
 
 /// What a tamper hook does with one client message.
 enum Act {
@@ -68,11 +68,7 @@ fn round_with(
 ) -> Run {
     let mut r = rng(seed);
     let n = params.clients();
-    let top = if params.bits() == 64 {
-        u64::MAX
-    } else {
-        (1 << params.bits()) - 1
-    };
+    let top = top(params);
     let inputs: Vec<Vec<u64>> = (0..n)
         .map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect())
         .collect();
