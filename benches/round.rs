@@ -32,7 +32,7 @@ fn input(params: &Params, i: u32) -> Vec<u64> {
 
 fn deliver(step: Step) -> Vec<(u32, Vec<u8>)> {
     match step {
-        Step::Deliver(m) => m,
+        Step::Deliver(m) => m.into_vec(),
         _ => panic!("round ended early"),
     }
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, Rng, SeedableRng, UnwrapErr};
 use secagg::{
-    Aggregate, Client, ClientIndex, Identity, Params, Phase, Roster, RoundId, Server, Step,
+    Aggregate, Client, ClientIndex, Identity, Outbox, Params, Phase, Roster, RoundId, Server, Step,
 };
 
 // ---------------------------------------------------------------------------
@@ -466,12 +466,18 @@ impl Hub {
         }
     }
 
-    fn deliver(&mut self, messages: Vec<(ClientIndex, Vec<u8>)>) {
-        for (index, bytes) in messages {
-            let sent = match self.writers.get_mut(&index) {
-                Some(w) if !self.gone.contains(&index) => write_frame(w, DELIVER, index, &bytes),
+    /// Writes each message as it is built; none is built for a client
+    /// already gone.
+    fn deliver(&mut self, messages: Outbox) {
+        for &index in messages.recipients() {
+            let w = match self.writers.get_mut(&index) {
+                Some(w) if !self.gone.contains(&index) => w,
                 _ => continue,
             };
+            let Some(bytes) = messages.message(index) else {
+                continue;
+            };
+            let sent = write_frame(w, DELIVER, index, &bytes);
             if let Err(e) = sent {
                 eprintln!("server: writing to client {index}: {e}");
                 self.gone.insert(index);

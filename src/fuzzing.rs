@@ -1221,10 +1221,10 @@ impl ServerRun<'_> {
             Step::Deliver(d) => {
                 let n = self.params.clients();
                 assert!(
-                    d.iter().all(|(u, _)| (1..=n).contains(u)),
+                    d.recipients().iter().all(|u| (1..=n).contains(u)),
                     "delivery outside the roster"
                 );
-                Some(d)
+                Some(d.into_vec())
             }
             Step::Done(_) => panic!("round done before its last phase"),
         }

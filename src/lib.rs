@@ -27,7 +27,7 @@ pub use crate::error::{
 pub use crate::params::{Graph, Params, ParamsBuilder, Policy, RoundId, ServerModel};
 pub use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
 pub use crate::protocol::host::{Client, ClientPhase};
-pub use crate::protocol::server::{Aggregate, Server, Step};
+pub use crate::protocol::server::{Aggregate, Outbox, Server, Step};
 pub use crate::protocol::state::{StateError, StateKey};
 #[cfg(feature = "ffi")]
 pub mod ffi;

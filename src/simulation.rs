@@ -28,7 +28,7 @@ use crate::crypto::identity::{Identity, Roster};
 use crate::error::{ClientIndex, Error, Phase};
 use crate::params::{Params, RoundId};
 use crate::protocol::client::{AwaitingKeys, AwaitingShares, AwaitingUnmask};
-use crate::protocol::server::{Aggregate, Server, Step};
+use crate::protocol::server::{Aggregate, Outbox, Server, Step};
 
 /// Which clients drop out, and when. A client listed in several sets drops
 /// at the earliest.
@@ -543,8 +543,8 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     // R1.
     let (mut next, mut client_time, mut server_time) =
         (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
-    let total = deliveries.len();
-    for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+    let (total, mut built) = (deliveries.len(), Duration::ZERO);
+    for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
         let msg = wire.on_server_message(Phase::AdvertiseKeys, i, msg);
         down[i as usize] += msg.len();
         let mut state = match waiting.remove(&i) {
@@ -574,6 +574,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         }
         progress(Phase::ShareKeys, done + 1, total);
     }
+    times[0].server += built;
     let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = next;
     let count = waiting.len();
     let (step, time) = serve(|| server.close_phase());
@@ -592,8 +593,8 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     // R2.
     let (mut next, mut client_time, mut server_time) =
         (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
-    let total = deliveries.len();
-    for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+    let (total, mut built) = (deliveries.len(), Duration::ZERO);
+    for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
         let msg = wire.on_server_message(Phase::ShareKeys, i, msg);
         down[i as usize] += msg.len();
         let mut state = match waiting.remove(&i) {
@@ -618,6 +619,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         }
         progress(Phase::MaskedInput, done + 1, total);
     }
+    times[1].server += built;
     let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = next;
     let count = waiting.len();
     let (step, time) = serve(|| server.close_phase());
@@ -637,8 +639,8 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     let mut request_phase = Phase::MaskedInput;
     if params.is_malicious() {
         let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
-        let total = deliveries.len();
-        for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+        let (total, mut built) = (deliveries.len(), Duration::ZERO);
+        for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
             let msg = wire.on_server_message(Phase::MaskedInput, i, msg);
             down[i as usize] += msg.len();
             let state = match waiting.get_mut(&i) {
@@ -666,6 +668,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
             }
             progress(Phase::Consistency, done + 1, total);
         }
+        times[2].server += built;
         let (step, time) = serve(|| server.close_phase());
         server_time += time;
         times[3] = PhaseTime {
@@ -682,8 +685,8 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
 
     // R3.
     let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
-    let total = deliveries.len();
-    for (done, (i, msg)) in deliveries.into_iter().enumerate() {
+    let (total, mut built) = (deliveries.len(), Duration::ZERO);
+    for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
         let msg = wire.on_server_message(request_phase, i, msg);
         down[i as usize] += msg.len();
         let gone_now = gone(&dropouts.during_unmask, i)
@@ -709,6 +712,8 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         }
         progress(Phase::Unmask, done + 1, total);
     }
+    let asked = if params.is_malicious() { 3 } else { 2 };
+    times[asked].server += built;
     let (step, time) = serve(|| server.close_phase());
     server_time += time;
     times[4] = PhaseTime {
@@ -730,6 +735,20 @@ fn serve<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let out = f();
     (out, start.elapsed())
+}
+
+/// The messages of `outbox`, each built when it is reached inside a
+/// [`ServerScope`] ([`serve`]): building them is the server's work, closing
+/// the phase before, timed into `*time`, and each message is the server's
+/// heap until the client drops it. One message is built at a time, so the
+/// round never holds all the R1 deliveries.
+fn build(outbox: Outbox, time: &mut Duration) -> impl Iterator<Item = (ClientIndex, Vec<u8>)> {
+    let mut messages = outbox.into_iter();
+    core::iter::from_fn(move || {
+        let (item, spent) = serve(|| messages.next());
+        *time += spent;
+        item
+    })
 }
 
 /// The server's phase sequence is fixed: Done only after Unmask.

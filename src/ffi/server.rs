@@ -1,12 +1,12 @@
 //! The server handle.
 
-use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use super::{
     Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
     free, give, handle, handle_mut, input, map_error, need, output, put, state_key, with_rng,
 };
-use crate::{Aggregate, Error, Outcome, Phase, Server, Step};
+use crate::{Aggregate, Error, Outbox, Outcome, Phase, Server, Step};
 
 /// The phase a server handle accepts messages for.
 #[repr(C)]
@@ -111,8 +111,14 @@ pub struct SecaggFault {
 /// from two threads at once.
 pub struct SecaggServer {
     server: Server,
-    /// The messages to deliver after the last phase close.
-    outgoing: BTreeMap<u32, Vec<u8>>,
+    /// The messages to deliver after the last phase close, each built when
+    /// it is asked for.
+    outgoing: Option<Outbox>,
+    /// The message last built from `outgoing`, with its recipient: the
+    /// usual pair of [`secagg_server_message`] calls (its length, then its
+    /// bytes) builds it once. Behind a lock because that function takes a
+    /// shared handle.
+    built: Mutex<Option<(u32, Vec<u8>)>>,
     result: Option<Aggregate>,
     /// The outcome and client of the last receive or phase close.
     last: (SecaggOutcome, u32),
@@ -122,7 +128,7 @@ impl core::fmt::Debug for SecaggServer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SecaggServer")
             .field("server", &self.server)
-            .field("outgoing", &self.outgoing.len())
+            .field("outgoing", &self.outgoing.as_ref().map_or(0, Outbox::len))
             .finish_non_exhaustive()
     }
 }
@@ -159,7 +165,8 @@ pub unsafe extern "C" fn secagg_server_new(
         };
         let s = SecaggServer {
             server,
-            outgoing: BTreeMap::new(),
+            outgoing: None,
+            built: Mutex::new(None),
             result: None,
             last: (SecaggOutcome::None, 0),
         };
@@ -212,11 +219,12 @@ pub unsafe extern "C" fn secagg_server_close_phase(server: *mut SecaggServer) ->
     boundary(|| {
         // SAFETY: NULL or a live, unaliased handle.
         let s = unsafe { handle_mut(server)? };
-        s.outgoing.clear();
+        s.outgoing = None;
+        *s.built.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         let r = s.server.close_phase();
         s.last = SecaggOutcome::from_result(&r);
         match r? {
-            Step::Deliver(msgs) => s.outgoing = msgs.into_iter().collect(),
+            Step::Deliver(msgs) => s.outgoing = Some(msgs),
             Step::Done(agg) => s.result = Some(agg),
         }
         Ok(())
@@ -306,7 +314,10 @@ pub unsafe extern "C" fn secagg_server_clients(
         // SAFETY: NULL or a live handle.
         let s = unsafe { handle(server)? };
         let items: Vec<u32> = match list {
-            0 => s.outgoing.keys().copied().collect(),
+            0 => s
+                .outgoing
+                .as_ref()
+                .map_or_else(Vec::new, |o| o.recipients().to_vec()),
             1 => s.server.pending(),
             2 => s.server.excluded(),
             3 => s
@@ -356,10 +367,12 @@ pub unsafe extern "C" fn secagg_server_message(
     boundary(|| {
         // SAFETY: NULL or a live handle.
         let s = unsafe { handle(server)? };
-        let msg = s
-            .outgoing
-            .get(&to)
-            .ok_or(Fail::from(SecaggStatus::NotFound))?;
+        let mut built = s.built.lock().unwrap_or_else(PoisonError::into_inner);
+        if built.as_ref().is_none_or(|(v, _)| *v != to) {
+            let msg = s.outgoing.as_ref().and_then(|o| o.message(to));
+            *built = msg.map(|m| (to, m));
+        }
+        let (_, msg) = built.as_ref().ok_or(Fail::from(SecaggStatus::NotFound))?;
         // SAFETY: the caller's contract on the buffer.
         unsafe { output(msg, buf, cap, len) }
     })
@@ -509,7 +522,8 @@ pub unsafe extern "C" fn secagg_server_import(
         let server = Server::import(bytes, &key, &round, phase)?;
         let s = SecaggServer {
             server,
-            outgoing: BTreeMap::new(),
+            outgoing: None,
+            built: Mutex::new(None),
             result: None,
             last: (SecaggOutcome::None, 0),
         };

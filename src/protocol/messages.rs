@@ -452,10 +452,15 @@ pub struct ShareDelivery {
     pub shares: Vec<DeliveredShares>,
 }
 
-/// One entry of a [`ShareDelivery`], borrowed: the sender, the ShareKeys
-/// it sent (its commitments and signature are forwarded) and the ciphertext
-/// it addressed to the receiver.
-type Forwarded<'a> = (ClientIndex, &'a ShareKeys, &'a Ciphertext);
+/// One entry of a [`ShareDelivery`], borrowed from the ShareKeys its sender
+/// sent: the sender, its two commitment lists and its signature (forwarded)
+/// and the ciphertext it addressed to the receiver.
+pub(crate) type Forwarded<'a> = (
+    ClientIndex,
+    [&'a Commitments; 2],
+    &'a Option<SignatureBytes>,
+    &'a Ciphertext,
+);
 
 /// The length of a [`ShareDelivery`] with entries made of these parts.
 fn share_delivery_len(entries: impl Iterator<Item = (usize, usize)>) -> usize {
@@ -513,7 +518,8 @@ impl Encode for ShareDelivery {
 
 impl ShareDelivery {
     /// The bytes of the `ShareDelivery` whose entries are `entries`
-    /// (ascending by sender), each made of the ShareKeys its sender sent:
+    /// (ascending by sender), each made of the parts of the ShareKeys its
+    /// sender sent:
     /// the same bytes as `ShareDelivery { session, shares }.to_bytes()`
     /// with each [`DeliveredShares`] built from that ShareKeys, written
     /// straight into one buffer of the exact length, with no intermediate
@@ -524,22 +530,15 @@ impl ShareDelivery {
         session: &SessionId,
         entries: impl ExactSizeIterator<Item = Forwarded<'a>> + Clone,
     ) -> Vec<u8> {
-        let len = share_delivery_len(entries.clone().map(|(_, msg, _)| {
-            (
-                msg.key_commitments.len() + msg.seed_commitments.len(),
-                opt_len(&msg.signature),
-            )
-        }));
+        let len = share_delivery_len(
+            entries
+                .clone()
+                .map(|(_, [kc, sc], signature, _)| (kc.len() + sc.len(), opt_len(signature))),
+        );
         let mut out = Vec::with_capacity(len);
         put_share_delivery_head(&mut out, session, entries.len());
-        for (sender, msg, ciphertext) in entries {
-            put_delivered(
-                &mut out,
-                sender,
-                [&msg.key_commitments, &msg.seed_commitments],
-                &msg.signature,
-                ciphertext,
-            );
+        for (sender, commitments, signature, ciphertext) in entries {
+            put_delivered(&mut out, sender, commitments, signature, ciphertext);
         }
         debug_assert_eq!(out.len(), len);
         out

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod host;
 pub mod messages;
+pub mod outbox;
 pub mod server;
 pub(crate) mod signed;
 pub mod state;

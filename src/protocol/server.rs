@@ -2,9 +2,13 @@
 //!
 //! Sans-IO: the host hands every client message to [`Server::receive`] in any
 //! order and calls [`Server::close_phase`] at its deadline, which returns the
-//! messages to deliver or, after the last phase, the [`Aggregate`]. Masked
-//! inputs are added into one running sum as they arrive: memory is O(m) for
-//! the vector plus O(n k) for keys, ciphertexts in transit and shares.
+//! messages to deliver (an [`Outbox`]) or, after the last phase, the
+//! [`Aggregate`]. Masked inputs are added into one running sum as they
+//! arrive: memory is O(m) for the vector plus O(n k) for keys, ciphertexts
+//! in transit and shares, and O(n k t) for the commitments received. The
+//! ShareKeys close does not build the deliveries: its [`Outbox`] builds
+//! each when the host asks for it (together they are ~k times the size of
+//! what was received).
 //!
 //! A message that breaks the protocol is rejected with an [`Error::Client`]
 //! naming its sender and saying, in its [`Outcome`], what became of it:
@@ -18,6 +22,7 @@
 use core::fmt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::ristretto::RistrettoPoint;
@@ -38,13 +43,16 @@ use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
     AdvertiseKeys, ClientKeys, Commitments, ConsistencyRequest, ConsistencyResponse, Evidence,
-    KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareDelivery, ShareKeys, ShareKind,
-    UnmaskRequest, UnmaskShares, index_bitmap,
+    KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareKeys, ShareKind, UnmaskRequest,
+    UnmaskShares, index_bitmap,
 };
 use crate::protocol::signed::{
     Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
 };
 use crate::vector;
+
+use super::outbox::Forward;
+pub use super::outbox::Outbox;
 
 /// The most batches R3's secret check is split into (spec/crypto.md section
 /// 8.3), so that they run in parallel.
@@ -75,7 +83,7 @@ enum Derived {
 
 /// Maps `f` over `items`, in parallel with the `parallel` feature; the
 /// results keep the order of `items`.
-fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+pub(super) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
@@ -126,174 +134,13 @@ fn join_large<A: Send, B: Send>(
     (a(), b())
 }
 
-/// The R1 close's deliveries: per receiver in U2 (`u2`, ascending, the
-/// senders of `sent` in order), the bytes of its ShareDelivery, with an
-/// entry per sender in U2 that addressed it a ciphertext, ascending by
-/// sender. Each delivery is written straight from the ShareKeys received
-/// ([`ShareDelivery::encode_forwarded`]), its commitments copied once, into
-/// a buffer of its exact length; the deliveries are built in parallel with
-/// the `parallel` feature.
-///
-/// Implements spec/protocol.md section 5.2 (R1 close).
-fn share_deliveries(
-    session: &SessionId,
-    u2: &[ClientIndex],
-    sent: &[ShareKeys],
-) -> Vec<(ClientIndex, Vec<u8>)> {
-    // Per receiver (by position in `u2`): (sender position, ciphertext
-    // position) of what it is sent. The senders come in ascending order,
-    // so each list is ascending by sender. Neighbourhoods are symmetric,
-    // so a receiver gets about as many ciphertexts as it sent.
-    let mut inbox: Vec<Vec<(usize, usize)>> = sent
-        .iter()
-        .map(|msg| Vec::with_capacity(msg.ciphertexts.len()))
-        .collect();
-    for (s, msg) in sent.iter().enumerate() {
-        for (c, (receiver, _)) in msg.ciphertexts.iter().enumerate() {
-            if let Ok(r) = u2.binary_search(receiver) {
-                inbox[r].push((s, c));
-            }
-        }
-    }
-    let jobs: Vec<(ClientIndex, Vec<(usize, usize)>)> = u2.iter().copied().zip(inbox).collect();
-    par_map(jobs, |(receiver, list)| {
-        let entries = list
-            .iter()
-            .map(|&(s, c)| (u2[s], &sent[s], &sent[s].ciphertexts[c].1));
-        (receiver, ShareDelivery::encode_forwarded(session, entries))
-    })
-}
-
-#[cfg(test)]
-mod share_delivery_tests {
-    use super::*;
-    use crate::crypto::aead::CIPHERTEXT_LEN;
-    use crate::protocol::messages::DeliveredShares;
-
-    /// The deliveries as built before `share_deliveries`: a
-    /// [`DeliveredShares`] per (sender, receiver in `u2`), then `to_bytes`.
-    fn reference(
-        session: &SessionId,
-        sent: &[(ClientIndex, ShareKeys)],
-    ) -> Vec<(ClientIndex, Vec<u8>)> {
-        let mut inbox: BTreeMap<ClientIndex, Vec<DeliveredShares>> =
-            sent.iter().map(|(v, _)| (*v, Vec::new())).collect();
-        for (sender, msg) in sent {
-            for (receiver, ciphertext) in &msg.ciphertexts {
-                if let Some(list) = inbox.get_mut(receiver) {
-                    list.push(DeliveredShares {
-                        sender: *sender,
-                        key_commitments: msg.key_commitments.clone(),
-                        seed_commitments: msg.seed_commitments.clone(),
-                        signature: msg.signature,
-                        ciphertext: *ciphertext,
-                    });
-                }
-            }
-        }
-        inbox
-            .into_iter()
-            .map(|(v, shares)| {
-                let msg = ShareDelivery {
-                    session: *session,
-                    shares,
-                };
-                (v, msg.to_bytes())
-            })
-            .collect()
-    }
-
-    fn share_keys(from: ClientIndex, t: usize, signed: bool, to: &[ClientIndex]) -> ShareKeys {
-        let point = |j: usize, list: u8| {
-            let mut p = [list; 32];
-            p[0] = from as u8;
-            p[1] = j as u8;
-            p
-        };
-        ShareKeys {
-            session: [7; 32],
-            key_commitments: (0..t).map(|j| point(j, 1)).collect(),
-            seed_commitments: (0..t).map(|j| point(j, 2)).collect(),
-            signature: signed.then_some([from as u8 ^ 0x5a; 64]),
-            ciphertexts: to
-                .iter()
-                .map(|&v| (v, [(from * 16 + v) as u8; CIPHERTEXT_LEN]))
-                .collect(),
-        }
-    }
-
-    /// Implements the check of spec/protocol.md section 5.2 (R1 close):
-    /// the deliveries written straight from the ShareKeys are the bytes of
-    /// the `ShareDelivery` values they stand for.
-    #[test]
-    fn deliveries_are_the_share_delivery_bytes() {
-        // Client 4 dropped (not in U2): what is addressed to it, and to 1
-        // and 6, is not delivered. Client 9 hears from 2 only (a single
-        // sender); 7 from nobody (an empty delivery).
-        let cases: Vec<Vec<(ClientIndex, &[ClientIndex])>> = vec![
-            vec![
-                (2, &[1, 3, 4, 5, 9]),
-                (3, &[2, 4, 5]),
-                (5, &[2, 3, 6]),
-                (7, &[]),
-                (9, &[]),
-            ],
-            vec![(3, &[1, 2, 4])],
-            vec![(1, &[2]), (2, &[1])],
-        ];
-        for (t, signed) in [(1, false), (3, true), (4, false)] {
-            for case in &cases {
-                let sent: Vec<(ClientIndex, ShareKeys)> = case
-                    .iter()
-                    .map(|&(from, to)| (from, share_keys(from, t, signed, to)))
-                    .collect();
-                let u2: Vec<ClientIndex> = sent.iter().map(|(v, _)| *v).collect();
-                let msgs: Vec<ShareKeys> = sent.iter().map(|(_, m)| m.clone()).collect();
-                let session = [0x33; 32];
-                let got = share_deliveries(&session, &u2, &msgs);
-                assert_eq!(got, reference(&session, &sent), "t {t} case {case:?}");
-                assert_eq!(got.len(), u2.len());
-            }
-        }
-        // The single-sender delivery of the first case, entry by entry.
-        let sent: Vec<ShareKeys> = cases[0]
-            .iter()
-            .map(|&(from, to)| share_keys(from, 2, false, to))
-            .collect();
-        let got = share_deliveries(&[1; 32], &[2, 3, 5, 7, 9], &sent);
-        let (v, bytes) = &got[4];
-        assert_eq!(*v, 9);
-        let expected = ShareDelivery {
-            session: [1; 32],
-            shares: vec![DeliveredShares {
-                sender: 2,
-                key_commitments: sent[0].key_commitments.clone(),
-                seed_commitments: sent[0].seed_commitments.clone(),
-                signature: None,
-                ciphertext: [(2 * 16 + 9) as u8; CIPHERTEXT_LEN],
-            }],
-        };
-        assert_eq!(bytes, &expected.to_bytes());
-        assert_eq!(
-            got[3],
-            (
-                7,
-                ShareDelivery {
-                    session: [1; 32],
-                    shares: Vec::new()
-                }
-                .to_bytes()
-            )
-        );
-    }
-}
-
 /// What [`Server::close_phase`] hands back.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Step {
-    /// Messages for the host to deliver: `(client, bytes)`, ascending.
-    Deliver(Vec<(ClientIndex, Vec<u8>)>),
+    /// Messages for the host to deliver, one per recipient, ascending by
+    /// client; each is built when the host asks for it (see [`Outbox`]).
+    Deliver(Outbox),
     /// The round is over.
     Done(Aggregate),
 }
@@ -362,7 +209,8 @@ pub struct Server {
     /// Public keys of U1.
     pub(super) keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
     /// Feldman commitments of U2: mask-key polynomial, self-seed polynomial.
-    pub(super) commitments: BTreeMap<ClientIndex, [Commitments; 2]>,
+    /// Shared with the R1 close's [`Outbox`] while it lives.
+    pub(super) commitments: BTreeMap<ClientIndex, Arc<[Commitments; 2]>>,
     /// The constant-term commitments `C_0` of each ShareKeys accepted (mask
     /// key, self seed), decompressed when its points were checked, so R3
     /// checks the secrets without decompressing them again. Not part of
@@ -967,15 +815,19 @@ impl Server {
                 if received.len() < t {
                     return Err(self.abort(Phase::ShareKeys, received.len()));
                 }
-                let (u2, sent): (Vec<ClientIndex>, Vec<ShareKeys>) = received.into_iter().unzip();
+                let (u2, sent): (Vec<ClientIndex>, Vec<Forward>) = received
+                    .into_iter()
+                    .map(|(v, msg)| (v, Forward::from(msg)))
+                    .unzip();
                 self.u2 = u2;
-                let out = share_deliveries(&self.session, &self.u2, &sent);
-                // The commitments are kept for R3, moved, not copied; the
-                // ciphertexts are dropped.
-                for (&sender, msg) in self.u2.iter().zip(sent) {
+                // The commitments are kept for R3, shared with the
+                // deliveries, not copied; the ciphertexts go with the
+                // deliveries.
+                for (&sender, msg) in self.u2.iter().zip(&sent) {
                     self.commitments
-                        .insert(sender, [msg.key_commitments, msg.seed_commitments]);
+                        .insert(sender, Arc::clone(&msg.commitments));
                 }
+                let out = Outbox::share_deliveries(self.session, self.u2.clone(), sent);
                 self.state = State::MaskedInput {
                     sum: vec![0; self.params.dim_usize()],
                     received: BTreeMap::new(),
@@ -1031,7 +883,7 @@ impl Server {
                         survivors: self.u3.clone(),
                     }
                     .to_bytes();
-                    let out = self.u3.iter().map(|&u| (u, bytes.clone())).collect();
+                    let out = Outbox::shared(self.u3.clone(), bytes);
                     self.state = State::Consistency {
                         sum,
                         dropped,
@@ -1040,7 +892,7 @@ impl Server {
                     };
                     return Ok(Step::Deliver(out));
                 }
-                let out = self.unmask_requests(&dropped, None);
+                let out = Outbox::built(self.unmask_requests(&dropped, None));
                 self.state = State::Unmask {
                     sum,
                     dropped,
@@ -1072,7 +924,7 @@ impl Server {
                 if short < t {
                     return Err(self.abort(Phase::Consistency, short));
                 }
-                let out = self.unmask_requests(&dropped, Some(&signatures));
+                let out = Outbox::built(self.unmask_requests(&dropped, Some(&signatures)));
                 self.state = State::Unmask {
                     sum,
                     dropped,
@@ -1112,7 +964,9 @@ impl Server {
 
     /// Per client in U1: the session id and the keys of itself and its
     /// neighbours in U1 (spec/protocol.md section 5.2, R0 close).
-    fn key_broadcasts(&self) -> Vec<(ClientIndex, Vec<u8>)> {
+    /// The complete graph's broadcast is the same bytes for everyone, held
+    /// once.
+    fn key_broadcasts(&self) -> Outbox {
         let entry = |v: ClientIndex| {
             let (c_pk, s_pk) = self.keys[&v];
             ClientKeys {
@@ -1129,25 +983,26 @@ impl Server {
                     keys: self.u1.iter().map(|&v| entry(v)).collect(),
                 }
                 .to_bytes();
-                self.u1.iter().map(|&u| (u, bytes.clone())).collect()
+                Outbox::shared(self.u1.clone(), bytes)
             }
-            Topology::Harary { .. } => self
-                .u1
-                .iter()
-                .map(|&u| {
-                    let keys = self
-                        .topo
-                        .restrict(u, &self.u1, true)
-                        .into_iter()
-                        .map(entry)
-                        .collect();
-                    let msg = KeyBroadcast {
-                        session: self.session,
-                        keys,
-                    };
-                    (u, msg.to_bytes())
-                })
-                .collect(),
+            Topology::Harary { .. } => Outbox::built(
+                self.u1
+                    .iter()
+                    .map(|&u| {
+                        let keys = self
+                            .topo
+                            .restrict(u, &self.u1, true)
+                            .into_iter()
+                            .map(entry)
+                            .collect();
+                        let msg = KeyBroadcast {
+                            session: self.session,
+                            keys,
+                        };
+                        (u, msg.to_bytes())
+                    })
+                    .collect(),
+            ),
         }
     }
 

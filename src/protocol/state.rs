@@ -16,6 +16,7 @@
 
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -812,7 +813,8 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
     w.put(&s.session);
     put_keys(&mut w, &s.keys);
     w.len(s.commitments.len());
-    for (i, [kc, sc]) in &s.commitments {
+    for (i, c) in &s.commitments {
+        let [kc, sc] = &**c;
         w.u32(*i);
         kc.iter().chain(sc).for_each(|p| w.put(p));
     }
@@ -931,7 +933,7 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
     let commitments = map(&mut r, n, 64 * t, |r, _| {
         let mut read =
             || -> Result<Vec<[u8; 32]>, DecodeError> { (0..t).map(|_| r.array()).collect() };
-        Ok([read()?, read()?])
+        Ok(Arc::new([read()?, read()?]))
     })?;
     let key_signatures = sigs(&mut r, n)?;
     let bitmap_max = (n as usize).div_ceil(8);

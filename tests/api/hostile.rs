@@ -10,7 +10,7 @@ use secagg::{
     DecodeError, Encode, Error, Graph, Outcome, Params, Server, ServerFault, StateKey, Step,
 };
 
-use crate::common::{ROUND, rng};
+use crate::common::{ROUND, rng, top};
 
 /// What a tamper hook does with one client message.
 enum Act {
@@ -68,11 +68,7 @@ fn round_with(
 ) -> Run {
     let mut r = rng(seed);
     let n = params.clients();
-    let top = if params.bits() == 64 {
-        u64::MAX
-    } else {
-        (1 << params.bits()) - 1
-    };
+    let top = top(params);
     let inputs: Vec<Vec<u64>> = (0..n)
         .map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect())
         .collect();
@@ -216,7 +212,7 @@ fn client_at_unmask() -> (AwaitingUnmask, UnmaskRequest, Params) {
     let Step::Deliver(d) = server.close_phase().unwrap() else {
         panic!()
     };
-    let req = UnmaskRequest::decode(&params, &d.iter().find(|(i, _)| *i == 1).unwrap().1).unwrap();
+    let req = UnmaskRequest::decode(&params, &d.message(1).unwrap()).unwrap();
     assert_eq!(req.survivors, vec![1, 3, 4]);
     assert_eq!(req.dropped, vec![2]);
     (s2.remove(&1).unwrap(), req, params)
@@ -793,6 +789,7 @@ fn pending_and_excluded_follow_the_round() {
         panic!()
     };
     assert_eq!(server.pending(), vec![1, 3, 4]);
+    let d = d.into_vec();
     let (i, msg) = &d[0];
     let (_, out) = clients.get_mut(i).unwrap().receive(msg, &mut r).unwrap();
     server.receive(*i, &out).unwrap();

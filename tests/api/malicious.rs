@@ -398,6 +398,7 @@ fn key_substitution_is_refused_in_the_malicious_model() {
         // it forwards the genuine signatures (it can make no others that
         // verify under the roster keys).
         let plain = params(10, 10, false);
+        let d = d.into_vec();
         let mut forged = KeyBroadcast::decode(&p, &d[0].1).unwrap();
         for k in forged.keys.iter_mut().filter(|k| k.index != 1) {
             let (_, own) = AwaitingKeys::new(&plain, ROUND, k.index, &mut r).unwrap();
@@ -456,7 +457,7 @@ fn keys_from_another_round_are_refused() {
     let Ok(Step::Deliver(d)) = server.close_phase() else {
         panic!()
     };
-    let mut kb = KeyBroadcast::decode(&p, &d[0].1).unwrap();
+    let mut kb = KeyBroadcast::decode(&p, &d.message(1).unwrap()).unwrap();
     let old = AdvertiseKeys::decode(&p, &old).unwrap();
     kb.keys.push(secagg::protocol::messages::ClientKeys {
         index: 2,

@@ -153,7 +153,7 @@ fn download<T>(
 
 fn deliveries(step: Result<Step, Error>) -> Result<Vec<(ClientIndex, Vec<u8>)>, Error> {
     match step? {
-        Step::Deliver(d) => Ok(d),
+        Step::Deliver(d) => Ok(d.into_vec()),
         _ => panic!("done before the last phase"),
     }
 }

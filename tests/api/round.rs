@@ -2,7 +2,7 @@
 use secagg::simulation::{Dropouts, run};
 use secagg::{Graph, Params, Prg, ServerModel};
 
-use crate::common::rng;
+use crate::common::{ROUND, rng, top};
 
 #[test]
 fn complete_graph_one_dropout_after_shares() {
@@ -22,36 +22,35 @@ fn complete_graph_one_dropout_after_shares() {
     assert!(r.ok());
 }
 
+/// Three round shapes: the complete graph with `m` past one 4096-element
+/// PRG chunk (b = 32), a Harary graph (b = 64), the malicious model
+/// (b = 17).
+fn shapes() -> [Params; 3] {
+    let harary = Graph::Harary {
+        degree: 4,
+        seed: [3; 32],
+    };
+    [
+        Params::new(5, 3, 32, 4100, Graph::Complete).unwrap(),
+        Params::new(9, 3, 64, 37, harary).unwrap(),
+        Params::new(7, 5, 17, 9, Graph::Complete)
+            .unwrap()
+            .with_model(ServerModel::Malicious { corrupt: 1 })
+            .unwrap(),
+    ]
+}
+
 /// Rounds with the AES-128-CTR mask PRG give the exact sum: both lane
 /// widths, the complete and Harary graphs, both server models, with clients
 /// dropping after their shares (their pairwise masks removed by the server
 /// through the same PRG).
 #[test]
 fn aes_prg_rounds_sum_correctly() {
-    let harary = Graph::Harary {
-        degree: 4,
-        seed: [3; 32],
-    };
-    let cases = [
-        (Params::new(5, 3, 32, 4100, Graph::Complete).unwrap(), 11),
-        (Params::new(9, 3, 64, 37, harary).unwrap(), 12),
-        (
-            Params::new(7, 5, 17, 9, Graph::Complete)
-                .unwrap()
-                .with_model(ServerModel::Malicious { corrupt: 1 })
-                .unwrap(),
-            13,
-        ),
-    ];
-    for (params, seed) in cases {
+    for (params, seed) in shapes().into_iter().zip(11..) {
         let params = params.with_prg(Prg::Aes128Ctr);
         let n = u64::from(params.clients());
         let m = u64::from(params.dim());
-        let top = if params.bits() == 64 {
-            u64::MAX
-        } else {
-            (1 << params.bits()) - 1
-        };
+        let top = top(&params);
         let inputs: Vec<Vec<u64>> = (1..=n)
             .map(|i| {
                 (0..m)
@@ -148,4 +147,125 @@ fn out_of_range_input_keeps_the_share_state() {
         .map(|j| inputs.iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
         .collect();
     assert_eq!(agg.sum, want);
+}
+
+/// How a test round takes the messages of each phase close.
+#[derive(Clone, Copy, Debug)]
+enum Take {
+    /// The by-value iterator, each message built when it is reached.
+    Iterate,
+    /// `Outbox::into_vec`, every message built at once.
+    IntoVec,
+    /// `Outbox::message` for each of `Outbox::recipients`.
+    OneByOne,
+}
+
+/// A seeded round driven message by message, client 2 dropping after its
+/// ShareKeys, the messages taken from each close as `take` says: every
+/// message the server sent, in order, and the aggregate.
+fn round_taking(
+    params: &secagg::Params,
+    take: Take,
+    seed: u64,
+) -> (Vec<(u32, Vec<u8>)>, secagg::Aggregate) {
+    use secagg::{Client, Identity, Roster, Server, Step};
+    let mut r = rng(seed);
+    let n = params.clients();
+    let top = top(params);
+    let input = |i: u32| -> Vec<u64> {
+        (0..u64::from(params.dim()))
+            .map(|j| (u64::from(i) * 7919 + j * 31) & top)
+            .collect()
+    };
+    let (mut server, mut clients) = if params.is_malicious() {
+        let ids: Vec<Identity> = (0..n).map(|_| Identity::generate(&mut r)).collect();
+        let keys: Vec<_> = ids.iter().map(Identity::public_key).collect();
+        let roster = Roster::new(&keys).unwrap();
+        let server = Server::with_roster(params, ROUND, &roster, &mut r).unwrap();
+        let clients: Vec<(Client, Vec<u8>)> = (1..=n)
+            .map(|i| Client::with_identity(params, ROUND, i, &ids[i as usize - 1], &roster, &mut r))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (server, clients)
+    } else {
+        let server = Server::new(params, ROUND, &mut r).unwrap();
+        let clients: Vec<(Client, Vec<u8>)> = (1..=n)
+            .map(|i| Client::new(params, ROUND, i, &mut r))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (server, clients)
+    };
+    for (i, (client, advertise)) in (1..=n).zip(&mut clients) {
+        client.set_input(&input(i)).unwrap();
+        server.receive(i, advertise).unwrap();
+    }
+    let mut sent = Vec::new();
+    let mut closes = 0;
+    loop {
+        let outbox = match server.close_phase().unwrap() {
+            Step::Deliver(outbox) => outbox,
+            Step::Done(aggregate) => return (sent, aggregate),
+            _ => unreachable!(),
+        };
+        closes += 1;
+        let recipients = outbox.recipients().to_vec();
+        assert_eq!(outbox.len(), recipients.len());
+        assert!(recipients.windows(2).all(|w| w[0] < w[1]));
+        let mut handle = |i: u32, bytes: Vec<u8>| {
+            sent.push((i, bytes.clone()));
+            if i == 2 && closes == 2 {
+                return;
+            }
+            let reply = clients[i as usize - 1].0.receive(&bytes, &mut r).unwrap();
+            server.receive(i, &reply).unwrap();
+        };
+        match take {
+            Take::Iterate => outbox.into_iter().for_each(|(i, b)| handle(i, b)),
+            Take::IntoVec => outbox
+                .into_vec()
+                .into_iter()
+                .for_each(|(i, b)| handle(i, b)),
+            Take::OneByOne => {
+                for &i in outbox.recipients() {
+                    handle(i, outbox.message(i).unwrap());
+                }
+                for v in (0..=n + 1).filter(|v| recipients.binary_search(v).is_err()) {
+                    assert_eq!(outbox.message(v), None, "close {closes}, client {v}");
+                }
+            }
+        }
+    }
+}
+
+/// A round gives the same messages and the same sum whichever way its
+/// deliveries are taken from the `Outbox` (spec/protocol.md section 5.2):
+/// the complete graph (one shared KeyBroadcast), the Harary graph (built
+/// KeyBroadcasts), the malicious model (one shared ConsistencyRequest).
+#[test]
+fn outbox_taken_any_way_gives_the_same_round() {
+    for (params, seed) in shapes().into_iter().zip(41..) {
+        let (sent, aggregate) = round_taking(&params, Take::Iterate, seed);
+        for take in [Take::IntoVec, Take::OneByOne] {
+            let (other, agg) = round_taking(&params, take, seed);
+            assert!(other == sent, "{take:?} {params:?}");
+            assert_eq!(agg, aggregate, "{take:?} {params:?}");
+        }
+        let n = params.clients();
+        let survivors: Vec<u32> = (1..=n).filter(|&i| i != 2).collect();
+        assert_eq!(aggregate.survivors, survivors);
+        let top = top(&params);
+        let want: Vec<u64> = (0..u64::from(params.dim()))
+            .map(|j| {
+                survivors
+                    .iter()
+                    .fold(0u64, |a, &i| a.wrapping_add(u64::from(i) * 7919 + j * 31))
+                    & top
+            })
+            .collect();
+        assert_eq!(aggregate.sum, want, "{params:?}");
+        // Every client heard the KeyBroadcast and the ShareDelivery; the
+        // survivors one or two more messages.
+        let phases = if params.is_malicious() { 4 } else { 3 };
+        assert_eq!(sent.len(), 2 * n as usize + (phases - 2) * survivors.len());
+    }
 }

@@ -251,7 +251,9 @@ fn exports() -> (Vec<u8>, Vec<u8>) {
     let Step::Deliver(out) = server.close_phase().unwrap() else {
         unreachable!()
     };
-    let reply = clients[0].receive(&out[0].1, &mut r).unwrap();
+    let reply = clients[0]
+        .receive(&out.message(1).unwrap(), &mut r)
+        .unwrap();
     server.receive(1, &reply).unwrap();
     assert_eq!(clients[0].phase(), ClientPhase::ShareDelivery);
     assert_eq!(server.phase(), Some(Phase::ShareKeys));
@@ -465,7 +467,7 @@ fn at_share_delivery() -> (Client, Vec<u8>) {
     let Step::Deliver(out) = server.close_phase().unwrap() else {
         unreachable!()
     };
-    (clients.swap_remove(0), out[0].1.clone())
+    (clients.swap_remove(0), out.message(1).unwrap())
 }
 
 #[test]
