@@ -505,7 +505,22 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         Ok(s) => s,
         Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
     };
-    let gone = |list: &[ClientIndex], i: ClientIndex| list.contains(&i);
+    // The dropout lists, sorted once: each client is looked up in them, so
+    // a linear search would cost O(n * dropouts) per phase (5 * 10^10
+    // comparisons at n = 10^6 with 5 % dropping).
+    let sorted = |list: &[ClientIndex]| {
+        let mut list = list.to_vec();
+        list.sort_unstable();
+        list
+    };
+    let dropouts = &Dropouts {
+        before_keys: sorted(&dropouts.before_keys),
+        after_keys: sorted(&dropouts.after_keys),
+        after_shares: sorted(&dropouts.after_shares),
+        during_consistency: sorted(&dropouts.during_consistency),
+        during_unmask: sorted(&dropouts.during_unmask),
+    };
+    let gone = |list: &[ClientIndex], i: ClientIndex| list.binary_search(&i).is_ok();
 
     // R0.
     let mut waiting: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
