@@ -133,25 +133,50 @@ impl Topology {
 fn permutation(seed: &[u8; 32], round: &RoundId, n: u32) -> Vec<u32> {
     let key = hkdf32(Some(round), seed, &[labels::GRAPH, &n.to_le_bytes()]);
     let mut stream = ChaCha20::new((&*key).into(), &[0u8; 12].into());
+    // The keystream is read in blocks of `WORDS` words: the same words, in
+    // the same order, as reading 8 bytes at a time, without a cipher call
+    // per word.
+    const WORDS: usize = 512;
+    let mut block = [0u64; WORDS];
+    let mut used = WORDS;
     let mut next = || {
-        let mut w = [0u8; 8];
-        stream.apply_keystream(&mut w);
-        u64::from_le_bytes(w)
+        if used == WORDS {
+            let mut bytes = [0u8; WORDS * 8];
+            stream.apply_keystream(&mut bytes);
+            for (w, b) in block.iter_mut().zip(bytes.chunks_exact(8)) {
+                let mut le = [0u8; 8];
+                le.copy_from_slice(b);
+                *w = u64::from_le_bytes(le);
+            }
+            used = 0;
+        }
+        let w = block[used];
+        used += 1;
+        w
     };
     let mut at: Vec<u32> = (1..=n).collect();
     for i in (1..at.len()).rev() {
         let bound = i as u64 + 1;
-        // Accept r below the largest multiple of `bound`: uniform mod bound.
-        let zone = u64::MAX - (u64::MAX % bound + 1) % bound;
         let j = loop {
             let r = next();
-            if r <= zone {
+            // Accept r below the largest multiple of `bound`: uniform mod
+            // bound. That multiple is above 2^64 - 2^32 (bound <= n <=
+            // 2^32), so only a word whose top 32 bits are all ones needs
+            // the exact limit, and its division.
+            if r >> 32 != u64::from(u32::MAX) || r <= rejection_limit(bound) {
                 break (r % bound) as usize;
             }
         };
         at.swap(i, j);
     }
     at
+}
+
+/// The largest `r` that [`permutation`] accepts for `bound`: one below the
+/// largest multiple of `bound` that fits in 64 bits, plus `bound - 1`, so
+/// that `r % bound` is uniform over the accepted words.
+fn rejection_limit(bound: u64) -> u64 {
+    u64::MAX - (u64::MAX % bound + 1) % bound
 }
 
 #[cfg(test)]
@@ -199,6 +224,74 @@ mod tests {
         s.sort_unstable();
         assert_eq!(s, (1..=50).collect::<Vec<_>>());
         assert_eq!(a, permutation(&[1; 32], &[0; 32], 50));
+    }
+
+    /// The permutation as spec/params.md section 3 words it: one 8-byte
+    /// word of keystream at a time, each checked against the exact limit.
+    fn reference_permutation(seed: &[u8; 32], round: &RoundId, n: u32) -> Vec<u32> {
+        let key = hkdf32(Some(round), seed, &[labels::GRAPH, &n.to_le_bytes()]);
+        let mut stream = ChaCha20::new((&*key).into(), &[0u8; 12].into());
+        let mut at: Vec<u32> = (1..=n).collect();
+        for i in (1..at.len()).rev() {
+            let bound = i as u64 + 1;
+            let zone = u64::MAX - (u64::MAX % bound + 1) % bound;
+            let j = loop {
+                let mut w = [0u8; 8];
+                stream.apply_keystream(&mut w);
+                let r = u64::from_le_bytes(w);
+                if r <= zone {
+                    break (r % bound) as usize;
+                }
+            };
+            at.swap(i, j);
+        }
+        at
+    }
+
+    /// Reading the keystream in blocks, and checking the exact limit only
+    /// for words in the top 2^32, gives the same permutation, across block
+    /// boundaries (n well past 512 words) and for small n.
+    #[test]
+    fn block_reads_give_the_specified_permutation() {
+        for (n, seed) in [(1, 1), (2, 2), (3, 3), (511, 4), (513, 5), (5000, 6)] {
+            assert_eq!(
+                permutation(&[seed; 32], &[9; 32], n),
+                reference_permutation(&[seed; 32], &[9; 32], n),
+                "n {n}"
+            );
+        }
+    }
+
+    /// `rejection_limit(b) + 1` is a multiple of `b` (2^64 itself for a
+    /// power of two), and at least `2^64 - 2^32` for every `b <= 2^32`,
+    /// which is what lets `permutation` skip it for lower words.
+    #[test]
+    fn rejection_limit_is_the_last_full_multiple() {
+        let bounds = [
+            1u64,
+            2,
+            3,
+            7,
+            1 << 20,
+            1_000_003,
+            (1 << 31) + 1,
+            u64::from(u32::MAX) - 1,
+            u64::from(u32::MAX),
+            1 << 32,
+        ];
+        for b in bounds {
+            let end = u128::from(rejection_limit(b)) + 1;
+            assert_eq!(end % u128::from(b), 0, "bound {b}");
+            assert!(
+                end > (1u128 << 64) - u128::from(b),
+                "bound {b}: not the last"
+            );
+            assert!(end <= 1u128 << 64);
+            assert!(
+                rejection_limit(b) >= u64::MAX - u64::from(u32::MAX),
+                "bound {b}"
+            );
+        }
     }
 
     #[test]
