@@ -6,6 +6,8 @@
 //! ChaCha20 under `HKDF(ikm = seed, info = "secagg/v1/graph" || n)`, words read
 //! as little-endian u64 and reduced by rejection sampling (no modulo bias).
 
+use std::sync::{Arc, Mutex};
+
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 
@@ -33,13 +35,56 @@ pub(crate) enum Topology {
         /// n.
         n: u32,
     },
-    /// Ring positions: `pos[u]` is client u's slot (index 0 unused) and
-    /// `at[p]` the client in slot p.
-    Harary {
-        half: u32,
-        pos: Vec<u32>,
-        at: Vec<u32>,
-    },
+    /// The ring of a Harary graph and its half-degree.
+    Harary { half: u32, ring: Arc<Ring> },
+}
+
+/// The ring order of a Harary graph: `pos[u]` is client u's slot (index 0
+/// unused) and `at[p]` the client in slot p. Public: it follows from the
+/// parameters and the round id alone.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    pub(crate) pos: Vec<u32>,
+    pub(crate) at: Vec<u32>,
+}
+
+/// What a ring depends on: the label seed, the round id and n.
+type RingKey = ([u8; 32], RoundId, u32);
+
+/// The last ring built in this process. Every client of a round builds the
+/// same O(n) ring; a host that runs many clients of one round in one
+/// process (a simulation) builds it once. The ring is public, so sharing
+/// it between clients reveals nothing; the cache holds one ring, replaced
+/// by the next round's.
+static LAST_RING: Mutex<Option<(RingKey, Arc<Ring>)>> = Mutex::new(None);
+
+impl Ring {
+    /// The ring for `(seed, round, n)`: the cached one when it matches, or
+    /// a new one (built outside the lock, then cached). A poisoned lock
+    /// only disables the cache.
+    fn shared(seed: &[u8; 32], round: &RoundId, n: u32) -> Arc<Self> {
+        let key: RingKey = (*seed, *round, n);
+        if let Ok(last) = LAST_RING.lock()
+            && let Some((k, ring)) = last.as_ref()
+            && *k == key
+        {
+            return Arc::clone(ring);
+        }
+        let ring = Arc::new(Self::build(seed, round, n));
+        if let Ok(mut last) = LAST_RING.lock() {
+            *last = Some((key, Arc::clone(&ring)));
+        }
+        ring
+    }
+
+    fn build(seed: &[u8; 32], round: &RoundId, n: u32) -> Self {
+        let at = permutation(seed, round, n);
+        let mut pos = vec![0u32; at.len() + 1];
+        for (p, &u) in (0u32..).zip(&at) {
+            pos[u as usize] = p;
+        }
+        Self { pos, at }
+    }
 }
 
 impl Topology {
@@ -48,18 +93,10 @@ impl Topology {
         let n = params.clients();
         match params.graph() {
             Graph::Complete => Self::Complete { n },
-            Graph::Harary { degree, seed } => {
-                let at = permutation(seed, round, n);
-                let mut pos = vec![0u32; at.len() + 1];
-                for (p, &u) in (0u32..).zip(&at) {
-                    pos[u as usize] = p;
-                }
-                Self::Harary {
-                    half: degree / 2,
-                    pos,
-                    at,
-                }
-            }
+            Graph::Harary { degree, seed } => Self::Harary {
+                half: degree / 2,
+                ring: Ring::shared(seed, round, n),
+            },
         }
     }
 
@@ -67,7 +104,8 @@ impl Topology {
     pub(crate) fn adjacent(&self, u: ClientIndex, v: ClientIndex) -> bool {
         match self {
             Self::Complete { .. } => u != v,
-            Self::Harary { half, pos, at } => {
+            Self::Harary { half, ring } => {
+                let (pos, at) = (&ring.pos, &ring.at);
                 if u == v {
                     return false;
                 }
@@ -110,7 +148,8 @@ impl Topology {
     pub(crate) fn neighbours(&self, u: ClientIndex) -> Vec<ClientIndex> {
         match self {
             Self::Complete { n } => (1..=*n).filter(|&v| v != u).collect(),
-            Self::Harary { half, pos, at } => {
+            Self::Harary { half, ring } => {
+                let (pos, at) = (&ring.pos, &ring.at);
                 let n = at.len();
                 let p = pos[u as usize] as usize;
                 let h = *half as usize;
@@ -196,6 +235,50 @@ mod tests {
         )
         .unwrap();
         Topology::new(&p, &[0; 32])
+    }
+
+    #[test]
+    fn shared_rings_match_their_key() {
+        let (seed, other_seed) = ([3u8; 32], [4u8; 32]);
+        // Interleaved keys: a cached ring is never returned for another
+        // seed, round or n.
+        for (seed, round, n) in [
+            (&seed, [1u8; 32], 500),
+            (&seed, [2u8; 32], 500),
+            (&seed, [1u8; 32], 500),
+            (&other_seed, [1u8; 32], 500),
+            (&seed, [1u8; 32], 499),
+            (&seed, [1u8; 32], 500),
+        ] {
+            let shared = Ring::shared(seed, &round, n);
+            let fresh = Ring::build(seed, &round, n);
+            assert_eq!(shared.at, fresh.at);
+            assert_eq!(shared.pos, fresh.pos);
+        }
+        // Two topologies of one round share one ring (other tests may
+        // replace the cache in between, hence the retries).
+        let round = [9u8; 32];
+        let p = Params::new(
+            300,
+            4,
+            16,
+            1,
+            Graph::Harary {
+                degree: 6,
+                seed: [5; 32],
+            },
+        )
+        .unwrap();
+        let shared =
+            (0..100).any(
+                |_| match (Topology::new(&p, &round), Topology::new(&p, &round)) {
+                    (Topology::Harary { ring: a, .. }, Topology::Harary { ring: b, .. }) => {
+                        Arc::ptr_eq(&a, &b)
+                    }
+                    _ => false,
+                },
+            );
+        assert!(shared);
     }
 
     #[test]

@@ -133,7 +133,7 @@ fn pick_holders(
     let mut sets: Vec<Vec<u32>> = Vec::new();
     let mut known: HashMap<Vec<u32>, usize> = HashMap::new();
     let mut picks: Vec<Option<usize>> = vec![None; jobs.len()];
-    let Topology::Harary { half, pos, at } = topo else {
+    let Topology::Harary { half, ring } = topo else {
         for ((_, list, _), pick) in jobs.iter().zip(&mut picks) {
             let Some(first) = list.get(..t) else {
                 continue;
@@ -142,6 +142,7 @@ fn pick_holders(
         }
         return (sets, picks);
     };
+    let (pos, at) = (&ring.pos, &ring.at);
     let n = at.len();
     let slot = |x: ClientIndex| pos.get(x as usize).map(|&p| p as usize);
     let mut job_of: Vec<Option<usize>> = vec![None; n + 1];
