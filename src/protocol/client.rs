@@ -50,6 +50,7 @@ use crate::protocol::messages::{
     KeyBroadcast, SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind, UnmaskRequest,
     UnmaskResponse, index_bitmap, masked_input_head,
 };
+use crate::protocol::parallel::{failing_in_groups, join, map_all};
 use crate::protocol::signed::{
     Parts, advertise_parts, bitmap_members, consistency_parts, masked_with_parts, neighbour_bitmap,
     shares_parts,
@@ -650,34 +651,6 @@ const HOLDER_GROUPS: usize = 4;
 /// The fewest items in one group of a holder's share check.
 const HOLDER_GROUP_MIN: usize = 8;
 
-/// One share to check: the dealer's commitments, the holder, the share.
-type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
-
-/// `a` and `b`, in parallel with the `parallel` feature.
-fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    #[cfg(feature = "parallel")]
-    {
-        rayon::join(a, b)
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        (a(), b())
-    }
-}
-
-/// `f` over `items`, in parallel with the `parallel` feature, in order.
-fn map_all<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        items.par_iter().map(f).collect()
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        items.iter().map(f).collect()
-    }
-}
-
 /// The senders of `opened` whose commitments do not decode, or whose shares
 /// do not lie on the polynomials they committed to (Feldman's check,
 /// spec/crypto.md section 8.3). The commitments are decoded per sender in
@@ -724,30 +697,19 @@ fn bad_deliveries(
     }
     let seed = Zeroizing::new(<[u8; 32]>::from(transcript.finalize()));
     let size = items.len().div_ceil(HOLDER_GROUPS).max(HOLDER_GROUP_MIN);
-    let groups: Vec<(usize, &[ShareItem<'_>])> = items.chunks(size).enumerate().collect();
-    let failed = map_all(&groups, |&(g, group)| {
-        let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed);
-        rng.set_stream(g as u64);
-        if feldman::verify_batch(group, &mut rng) {
-            Vec::new()
-        } else {
-            feldman::find_bad(group, &mut rng)
-                .into_iter()
-                .map(|i| g * size + i)
-                .collect()
-        }
-    });
+    let failed = failing_in_groups(
+        &items,
+        size,
+        &seed,
+        feldman::verify_batch,
+        feldman::find_bad,
+    );
     // Every weight-combined share lives in the batch checks; the items'
     // scalars are copies of the held shares, wiped here.
     for item in &mut items {
         zeroize::Zeroize::zeroize(&mut item.2);
     }
-    bad.extend(
-        failed
-            .into_iter()
-            .flatten()
-            .filter_map(|i| whose.get(i).copied()),
-    );
+    bad.extend(failed.into_iter().filter_map(|i| whose.get(i).copied()));
     bad
 }
 

@@ -5,6 +5,7 @@ pub mod client;
 pub mod host;
 pub mod messages;
 pub mod outbox;
+mod parallel;
 pub mod server;
 pub(crate) mod signed;
 pub mod state;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::crypto::identity::SignatureBytes;
 use crate::error::ClientIndex;
 use crate::protocol::messages::{Ciphertext, Commitments, SessionId, ShareDelivery, ShareKeys};
-use crate::protocol::server::par_map;
+use crate::protocol::parallel::par_map;
 
 /// The messages of one phase close, for the host to deliver: one per
 /// recipient, recipients ascending.

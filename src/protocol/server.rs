@@ -46,6 +46,7 @@ use crate::protocol::messages::{
     KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareKeys, ShareKind, UnmaskRequest,
     UnmaskShares, index_bitmap,
 };
+use crate::protocol::parallel::{failing_in_groups, par_map};
 use crate::protocol::signed::{
     Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
 };
@@ -81,20 +82,6 @@ enum Derived {
     /// A dropped client's X25519 mask secret, and whether its public key
     /// is the one the client advertised.
     MaskSecret(ClientIndex, x25519_dalek::StaticSecret, bool),
-}
-
-/// Maps `f` over `items`, in parallel with the `parallel` feature; the
-/// results keep the order of `items`.
-pub(super) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        items.into_par_iter().map(f).collect()
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        items.into_iter().map(f).collect()
-    }
 }
 
 /// The holder sets each secret of `jobs` (each list ascending by holder) is
@@ -225,7 +212,7 @@ fn join_large<A: Send, B: Send>(
 ) -> (A, B) {
     #[cfg(feature = "parallel")]
     if len >= JOIN_MIN_BYTES {
-        return rayon::join(a, b);
+        return super::parallel::join(a, b);
     }
     let _ = len;
     (a(), b())
@@ -1482,24 +1469,16 @@ impl Server {
             .len()
             .div_ceil(SECRET_BATCH_GROUPS)
             .max(SECRET_BATCH_MIN);
-        let groups: Vec<(usize, &[(&RistrettoPoint, &Scalar)])> =
-            items.chunks(size).enumerate().collect();
-        let bad = par_map(groups, |(g, group)| {
-            let mut rng = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
-            rng.set_stream(g as u64);
-            if feldman::verify_secrets_batch(group, &mut rng) {
-                Vec::new()
-            } else {
-                feldman::find_bad_secrets(group, &mut rng)
-                    .into_iter()
-                    .map(|i| g * size + i)
-                    .collect()
-            }
-        });
         failed.extend(
-            bad.into_iter()
-                .flatten()
-                .filter_map(|i| position.get(i).copied()),
+            failing_in_groups(
+                &items,
+                size,
+                &seed,
+                feldman::verify_secrets_batch,
+                feldman::find_bad_secrets,
+            )
+            .into_iter()
+            .filter_map(|i| position.get(i).copied()),
         );
         failed.sort_unstable();
         failed
