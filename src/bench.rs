@@ -142,6 +142,10 @@ pub struct PublicKeyWork {
     pub agreement_rate: f64,
     /// Ristretto255 decodings per second on one thread.
     pub decompress_rate: f64,
+    /// Seconds one thread takes for the batched check of those points: one
+    /// variable-time multiscalar multiplication over all of them
+    /// ([`multiscalar_seconds`]).
+    pub client_multiscalar: f64,
 }
 
 impl PublicKeyWork {
@@ -151,10 +155,10 @@ impl PublicKeyWork {
             .map(|a| per_thread(a as f64 / self.agreement_rate.max(1.0), threads))
     }
 
-    /// A client's decodings on all threads.
+    /// A client's decodings and its batched check, on all threads.
     pub fn client(&self, threads: usize) -> Duration {
         per_thread(
-            self.client_points as f64 / self.decompress_rate.max(1.0),
+            self.client_points as f64 / self.decompress_rate.max(1.0) + self.client_multiscalar,
             threads,
         )
     }
@@ -197,11 +201,13 @@ impl Floor {
             (agg.survivors.len() as u64, cancelled, dropped.len() as u64)
         });
         let server_bytes = removed.map(|(u3, cancelled, _)| (u3 + cancelled) * row);
+        let client_points = 2 * u64::from(params.degree()) * u64::from(params.threshold());
         let public_key = PublicKeyWork {
             server_agreements: removed.map(|(_, cancelled, dropped)| cancelled + dropped),
-            client_points: 2 * u64::from(params.degree()) * u64::from(params.threshold()),
+            client_points,
             agreement_rate: agreement_rate(),
             decompress_rate: decompress_rate(),
+            client_multiscalar: multiscalar_seconds(client_points),
         };
         let sample = client_bytes.max(server_bytes.unwrap_or(0));
         let rate = keystream_rate(
@@ -287,6 +293,44 @@ pub fn decompress_rate() -> f64 {
     let decoded = encoded.iter().filter(|c| c.decompress().is_some()).count();
     std::hint::black_box(decoded);
     f64::from(PUBLIC_KEY_SAMPLE) / start.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// The most points [`multiscalar_seconds`] multiplies at once.
+const MULTISCALAR_SAMPLE_MAX: u64 = 1 << 16;
+
+/// Seconds one thread takes for one variable-time multiscalar
+/// multiplication over `points` Ristretto255 points with full-size
+/// scalars: the batched Feldman check of a client's shares (spec/crypto.md
+/// section 8.3) combines its `2 k t` commitment points with the weights
+/// times the powers of its index, as one such multiplication at the least.
+/// Best of three. Above 2^16 points, 2^16 are timed and the time scaled
+/// linearly (an overestimate: Pippenger's cost per point falls as the
+/// count grows).
+pub fn multiscalar_seconds(points: u64) -> f64 {
+    use curve25519_dalek::traits::VartimeMultiscalarMul;
+    use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_POINT};
+    if points == 0 {
+        return 0.0;
+    }
+    let sample = points.min(MULTISCALAR_SAMPLE_MAX);
+    let step = Scalar::from(0x9e37_79b9_7f4a_7c15u64) * Scalar::from(0x6a09_e667_f3bc_c909u64);
+    let mut point = RISTRETTO_BASEPOINT_POINT;
+    let mut scalar = step;
+    let (bases, scalars): (Vec<RistrettoPoint>, Vec<Scalar>) = (0..sample)
+        .map(|_| {
+            point += RISTRETTO_BASEPOINT_POINT;
+            scalar *= step;
+            (point, scalar)
+        })
+        .unzip();
+    let best = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(RistrettoPoint::vartime_multiscalar_mul(&scalars, &bases));
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    best * points as f64 / sample as f64
 }
 
 /// The threads the library's PRG work runs on.

@@ -683,6 +683,7 @@ impl Outcome {
                 "server_ratio": f.server().map(|s| ms(r.times[4].server) / ms(s).max(1e-9)),
                 "agreements_per_s_one_thread": f.public_key.agreement_rate,
                 "decompress_per_s_one_thread": f.public_key.decompress_rate,
+                "client_multiscalar_ms_one_thread": f.public_key.client_multiscalar * 1e3,
                 "client_points": f.public_key.client_points,
                 "client_with_public_key_ms": ms(f.client_with_public_key()),
                 "client_ratio_with_public_key":
@@ -864,7 +865,7 @@ impl Outcome {
             rows.push((
                 "+ public key, client",
                 format!(
-                    "{} points to decode: {:.3} ms on {}; R2 client mean is {:.2} x both",
+                    "{} points to decode and check: {:.3} ms on {}; R2 client mean is {:.2} x both",
                     grouped(f.public_key.client_points),
                     ms(f.public_key.client(f.threads)),
                     threads(f.threads),
@@ -1142,6 +1143,21 @@ mod tests {
             let both = f[format!("{with}_with_public_key_ms")].as_f64().unwrap();
             assert!(both > f[format!("{alone}_ms")].as_f64().unwrap());
         }
+        // The client's public-key work: its decodings and one multiscalar
+        // check, spread over the floor's threads.
+        let threads = f["threads"].as_f64().unwrap();
+        let points = f["client_points"].as_f64().unwrap();
+        let pk_ms = (points / f["decompress_per_s_one_thread"].as_f64().unwrap() * 1e3
+            + f["client_multiscalar_ms_one_thread"].as_f64().unwrap())
+            / threads;
+        assert!(f["client_multiscalar_ms_one_thread"].as_f64().unwrap() > 0.0);
+        assert!(
+            (f["client_with_public_key_ms"].as_f64().unwrap()
+                - f["client_ms"].as_f64().unwrap()
+                - pk_ms)
+                .abs()
+                <= 1e-3 * pk_ms
+        );
         assert!(close(
             f["server_ratio_with_public_key"].as_f64().unwrap(),
             ratio(
