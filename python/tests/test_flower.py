@@ -761,6 +761,32 @@ def test_malicious_state_is_sealed_in_the_context_between_every_stage():
     assert _common.RECORD_STATE not in grid.context(2).state.config_records
 
 
+def test_a_replayed_round_id_is_refused_by_every_node(monkeypatch):
+    # A server that gives round 2 the round id of round 1 (which would let it
+    # replay the nodes' signed keys of round 1).
+    import secagg.flower.workflow as workflow_module
+
+    class FixedRoundIds:
+        urandom = staticmethod(lambda k: b"\x42" * k)
+
+    monkeypatch.setattr(workflow_module, "os", FixedRoundIds)
+    n = 5
+    upd, w = updates(n, seed=18)
+    grid = InProcessGrid(malicious_apps(upd, w, registered(n)))
+    wf = sf.SecAggPlusWorkflow(3, 2, roster=registered(n))
+    strategy = Recording(n)
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), strategy, num_rounds=2)
+    # Round 1 completed; in round 2 every node refused at setup.
+    assert sorted(nid for nid, _ in grid.errors) == list(range(1, n + 1))
+    assert all("StaleMessage" in r and "already took part in a round with this round id" in r for _, r in grid.errors)
+    assert wf.last_state.round_id == b"\x42" * 32 and wf.last_state.sum is None
+    ours = parameters_to_ndarrays(compat.arrayrecord_to_parameters(ctx.state.array_records[MAIN_PARAMS_RECORD], True))
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))
+    # Each node's Context holds the one round id it took part with.
+    assert grid.context(1).state.config_records[_common.RECORD_ROUNDS]["used"] == b"\x42" * 32
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

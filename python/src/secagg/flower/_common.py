@@ -24,6 +24,11 @@ RECORD_STATE = "secagg.flower.state"
 #: Name of the ConfigRecord in a node's ``Context`` that holds the key its
 #: state is sealed under when ``SECAGG_FLOWER_STATE_KEY`` is not set.
 RECORD_KEY = "secagg.flower.key"
+#: Name of the ConfigRecord in a node's ``Context`` that holds every round
+#: id the node took part in during the run (32 bytes each, under
+#: ``"used"``): a node never takes part in two rounds with one round id
+#: (spec/protocol.md section 2).
+RECORD_ROUNDS = "secagg.flower.rounds"
 #: Environment variable: a node's 32-byte state-sealing key, 64 hex digits.
 ENV_STATE_KEY = "SECAGG_FLOWER_STATE_KEY"
 

@@ -83,6 +83,24 @@ def _bytes(cfg: ConfigRecord, name: str) -> bytes:
     return v
 
 
+def _claim_round_id(ctxt: Context, rid: bytes) -> None:
+    """Records ``rid`` as used by this node in this run; refuses a round id
+    it already took part with (spec/protocol.md section 2: a server that
+    replays a round id could replay the node's signed keys of that round)."""
+    if len(rid) != 32:
+        raise ValueError("the setup record's round id must be 32 bytes")
+    rec = ctxt.state.config_records.get(c.RECORD_ROUNDS)
+    used = rec.get("used") if rec is not None else b""
+    if not isinstance(used, bytes) or len(used) % 32:
+        raise ValueError(f"the node's {c.RECORD_ROUNDS!r} record is malformed")
+    if any(used[at : at + 32] == rid for at in range(0, len(used), 32)):
+        raise c.StaleMessage(
+            "setup refused: this node already took part in a round with this round id "
+            "(a replayed round)"
+        )
+    ctxt.state.config_records[c.RECORD_ROUNDS] = ConfigRecord({"used": used + rid})
+
+
 def _roster(cfg: ConfigRecord, params: Params, index: int, identity: Identity,
             directory: Mapping[int, bytes]) -> Roster:
     """The round's roster from the server's index-to-node mapping and this
@@ -125,6 +143,7 @@ def _setup(msg: Message, ctxt: Context, cfg: ConfigRecord, identity: Optional[Id
     index = cfg.get("index")
     if not isinstance(index, int):
         raise TypeError("the setup record lacks the node's index")
+    _claim_round_id(ctxt, rid)
     if params.malicious:
         if identity is None or directory is None:
             raise c.ModelMismatch(
