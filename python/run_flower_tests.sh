@@ -9,4 +9,5 @@ venv="${SECAGG_VENV:-$PWD/target/python-venv}"
 "$venv/bin/python" -m pip install --quiet "flwr[simulation]==1.41.0"
 cd python
 "$venv/bin/python" -m pytest -q tests/test_flower.py \
-  --doctest-modules "$("$venv/bin/python" -c 'import secagg, os; print(os.path.dirname(secagg.__file__))')/flower/_common.py"
+  --doctest-modules "$("$venv/bin/python" -c 'import secagg, os; print(os.path.dirname(secagg.__file__))')/flower/_common.py" \
+  "$("$venv/bin/python" -c 'import secagg, os; print(os.path.dirname(secagg.__file__))')/flower/mod.py"

@@ -110,9 +110,8 @@ def assert_close(got, want, tol):
         assert np.abs(g - e).max() <= tol
 
 
-def test_result_matches_flower_and_the_integer_sum_is_exact(monkeypatch):
-    n = 7
-    upd, w = updates(n)
+def record_quantized(monkeypatch):
+    """Every vector the mods quantise from now on, in order."""
     sent = {}
     real = sf_mod.c.quantize
 
@@ -122,6 +121,13 @@ def test_result_matches_flower_and_the_integer_sum_is_exact(monkeypatch):
         return v
 
     monkeypatch.setattr(sf_mod.c, "quantize", recording)
+    return sent
+
+
+def test_result_matches_flower_and_the_integer_sum_is_exact(monkeypatch):
+    n = 7
+    upd, w = updates(n)
+    sent = record_quantized(monkeypatch)
     wf = sf.SecAggPlusWorkflow(5, 3)
     ours, _, _, _ = run(n, wf, sf.secaggplus_mod, upd=(upd, w))
     theirs, _, _, _ = run(n, flower_workflows.SecAggPlusWorkflow(5, 3), flower_mods.secaggplus_mod, upd=(upd, w))
@@ -340,18 +346,25 @@ def test_num_shares_float_and_auto_resolve_at_setup():
     assert_close(ours, want, bound(upd, q))
 
 
-def test_state_lives_in_the_context_until_unmask_then_is_gone():
+def states_seen(node_apps, wf, node):
+    """Runs a round; returns the grid and node ``node``'s sealed state record
+    as each stage's message reaches it, by stage."""
     seen = {}
 
     def fault(msg):
-        if msg.metadata.dst_node_id == 1 and stage_of(msg) is not None:
-            seen[stage_of(msg)] = grid.context(1).state.config_records.get(_common.RECORD_STATE)
+        if msg.metadata.dst_node_id == node and stage_of(msg) is not None:
+            seen[stage_of(msg)] = grid.context(node).state.config_records.get(_common.RECORD_STATE)
         return None
 
+    grid = InProcessGrid(node_apps, fault=fault)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(len(node_apps)))
+    return grid, seen
+
+
+def test_state_lives_in_the_context_until_unmask_then_is_gone():
     n = 5
     upd = updates(n)
-    grid = InProcessGrid(apps(*upd, sf.secaggplus_mod), fault=fault)
-    run_workflow(grid, DefaultWorkflow(fit_workflow=sf.SecAggPlusWorkflow(3, 2)), Recording(n))
+    grid, seen = states_seen(apps(*upd, sf.secaggplus_mod), sf.SecAggPlusWorkflow(3, 2), 1)
     assert seen["setup"] is None
     assert [seen[s]["phase"] for s in STAGES[1:]] == ["keys", "shares", "unmask"]
     assert isinstance(seen["unmask"]["sealed"], bytes)
@@ -497,3 +510,299 @@ def test_fedprox_keeps_working():
     ours = parameters_to_ndarrays(compat.arrayrecord_to_parameters(ctx.state.array_records[MAIN_PARAMS_RECORD], True))
     want, q = weighted(upd, w, list(upd))
     assert_close(ours, want, bound(upd, q))
+
+
+# -- the malicious-server model -------------------------------------------
+
+IDS = {nid: secagg.Identity.from_secret(bytes([nid]) * 32) for nid in range(1, 10)}
+
+
+def registered(n):
+    """The deployer's directory: every node's verifying key by node id."""
+    return {nid: IDS[nid].public_key for nid in range(1, n + 1)}
+
+
+def malicious_apps(upd, w, directory, identities=None):
+    identities = identities or IDS
+    return {
+        nid: ClientApp(
+            client_fn=lambda ctx: Numpy(ctx.node_id, upd, w).to_client(),
+            mods=[sf.secaggplus_mod_with_identity(identities[nid], directory)],
+        )
+        for nid in upd
+    }
+
+
+def run_malicious(n, wf, fault=None, upd=None, nodes=None, directory=None):
+    upd = upd or updates(n)
+    grid = InProcessGrid(nodes or malicious_apps(*upd, directory or registered(n)), fault=fault)
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    params = parameters_to_ndarrays(compat.arrayrecord_to_parameters(ctx.state.array_records[MAIN_PARAMS_RECORD], True))
+    return params, grid
+
+
+def test_malicious_round_sums_right_and_runs_the_consistency_stage(monkeypatch):
+    n = 7
+    upd, w = updates(n, seed=11)
+    sent = record_quantized(monkeypatch)
+    stages = []
+    wf = sf.SecAggPlusWorkflow(5, 3, roster=registered(n))
+    ours, grid = run_malicious(
+        n, wf, upd=(upd, w), fault=lambda m: stages.append(stage_of(m)) if m.metadata.dst_node_id == 1 else None,
+    )
+    st = wf.last_state
+    assert st.params.malicious and (st.params.degree, st.params.threshold) == (4, 3)
+    assert stages == ["setup", "share_keys", "collect_masked_vectors", "consistency", "unmask"]
+    assert grid.errors == [] and st.survivors == list(range(1, n + 1))
+    total = sum(v.astype(object) for v in sent.values())
+    assert len(sent) == n and [int(x) for x in st.sum] == [int(x) % (1 << 32) for x in total]
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))
+
+
+@pytest.mark.parametrize("stage", ["share_keys", "collect_masked_vectors", "consistency", "unmask"])
+def test_malicious_round_survives_a_drop(stage):
+    n, gone = 7, 3
+    upd, w = updates(n, seed=12)
+    wf = sf.SecAggPlusWorkflow(5, 3, roster=registered(n))
+    ours, grid = run_malicious(n, wf, fault=dropping(gone, stage, "drop"), upd=(upd, w))
+    # Dropped at R1 (share_keys) or R2 (collect_masked_vectors): out of the
+    # sum; after its masked vector (consistency, unmask): in it.
+    nodes = [i for i in upd if i != gone] if stage in ("share_keys", "collect_masked_vectors") else list(upd)
+    assert wf.last_state.survivors == nodes and grid.errors == []
+    want, q = weighted(upd, w, nodes)
+    assert_close(ours, want, bound(nodes, q))
+
+
+def test_malicious_secagg_workflow_and_auto_parameters():
+    n = 7
+    upd, w = updates(n, seed=13)
+    wf = sf.SecAggWorkflow(5, roster=registered(n))  # complete graph: 2t > n + c
+    ours, _ = run_malicious(n, wf, upd=(upd, w))
+    p = wf.last_state.params
+    assert p.malicious and p.degree == n - 1 and p.threshold == 5
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))
+    auto = sf.SecAggPlusWorkflow("auto", roster=lambda nid: IDS[nid].public_key)
+    ours, _ = run_malicious(n, auto, upd=(upd, w))
+    derived = secagg.Params.secagg_plus(n, dim=1 + 11, malicious=True)
+    assert auto.last_state.params.malicious
+    assert (auto.last_state.params.degree, auto.last_state.params.threshold) == (derived.degree, derived.threshold)
+    assert_close(ours, want, bound(upd, q))
+
+
+def test_malicious_round_with_distributed_dp():
+    n = 7
+    upd, w = updates(n, seed=2)
+    wf = sf.SecAggPlusWorkflow(
+        5, 3, noise_multiplier=0.01, clipping_norm=5.0, num_sampled_clients=n, roster=registered(n)
+    )
+    ours, grid = run_malicious(n, wf, upd=(upd, w))
+    assert grid.errors == [] and wf.last_state.params.malicious and wf.last_state.params.dp is not None
+    # The unweighted mean within the DP test's bound (see there).
+    want = [sum(upd[i][k] for i in upd) / n for k in range(len(SHAPES))]
+    assert max(np.abs(a - b).max() for a, b in zip(ours, want)) < 0.25
+    assert wf.last_state.privacy_report.survivors == n
+
+
+class SubstitutingServer(sf.SecAggPlusWorkflow):
+    """A server that takes node 3's place: its roster holds an impostor's key
+    for node 3, and it replaces node 3's signed keys by the impostor's."""
+
+    impostor = secagg.Identity.from_secret(b"\x99" * 32)
+
+    def _receive(self, state, nid, message):
+        if nid == 3 and state.server.phase == "advertise_keys":
+            if state.params.malicious:
+                keys = [IDS[i].public_key if i != 3 else self.impostor.public_key for i in sorted(state.index_of)]
+                fake = secagg.Client(
+                    state.params, state.round_id, state.index_of[3], self.impostor, secagg.Roster(keys)
+                )
+            else:
+                fake = secagg.Client(state.params, state.round_id, state.index_of[3])
+            message = fake.message
+        return super()._receive(state, nid, message)
+
+
+def test_a_substituted_roster_key_is_refused_by_every_node_and_no_sum_is_released():
+    n = 7
+    roster = {**registered(n), 3: SubstitutingServer.impostor.public_key}
+    wf = SubstitutingServer(5, 3, roster=roster)
+    ours, grid = run_malicious(n, wf)
+    # Each node checks node 3's signature against the directory's key: the
+    # four neighbours of node 3 (k = 4) refuse the broadcast with the crate's
+    # SERVER_BAD_SIGNATURE naming client 3, and node 3 sees its own keys
+    # replaced ...
+    refused = dict(grid.errors)
+    assert len(refused) == 5 and "ServerFault" in refused[3] and "SERVER_MISSING_OWN_KEYS" in refused.pop(3)
+    assert all("ServerFault" in r and "SERVER_BAD_SIGNATURE" in r and "(client 3)" in r for r in refused.values())
+    # ... so too few remain and the round ends without a sum.
+    assert any(isinstance(f, secagg.NotEnoughSurvivors) for f in wf.last_state.failures)
+    assert wf.last_state.sum is None
+    assert all(np.all(a == 0) for a in ours)
+
+
+def test_the_substitution_goes_unnoticed_by_semi_honest_nodes():
+    # The same server in the semi-honest model: nothing is signed, so only
+    # node 3 itself can tell; its neighbours mask with the server's keys.
+    n = 7
+    wf = SubstitutingServer(5, 3)
+    _, grid, _, _ = run(n, wf, sf.secaggplus_mod)
+    assert [nid for nid, _ in grid.errors] == [3] and "SERVER_MISSING_OWN_KEYS" in grid.errors[0][1]
+    assert wf.last_state.sum is not None and wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
+
+
+class LyingMapping(sf.SecAggPlusWorkflow):
+    """A server that sends every node another index-to-node mapping."""
+
+    def __init__(self, *a, mapping, **k):
+        super().__init__(*a, **k)
+        self.mapping = mapping
+
+    def _content(self, state, stage, to, **extra):
+        if "nodes" in extra:
+            extra["nodes"] = _common.encode_nodes(self.mapping(sorted(state.index_of)))
+        return super()._content(state, stage, to, **extra)
+
+
+@pytest.mark.parametrize(
+    "mapping, why",
+    [
+        (lambda nodes: nodes[:4] + [99] + nodes[5:], "node 99 is not in this node's directory"),
+        (lambda nodes: nodes[:4] + [1] + nodes[5:], "names a node twice"),
+        (lambda nodes: nodes[:-1], "has 48 bytes, not 8 for each of its parameters' 7 clients"),
+    ],
+)
+def test_a_bad_mapping_is_refused_by_every_node(mapping, why):
+    n = 7
+    wf = LyingMapping(5, 3, roster=registered(n), mapping=mapping)
+    ours, grid = run_malicious(n, wf)
+    assert sorted(nid for nid, _ in grid.errors) == list(range(1, n + 1))
+    assert all("RosterMismatch" in r and why in r for _, r in grid.errors)
+    assert wf.last_state.sum is None and all(np.all(a == 0) for a in ours)
+
+
+def assert_refused_and_the_rest_summed(n, wf, refusing, seed, identities=None):
+    """Nodes ``refusing`` refuse at setup with RosterMismatch (the key at
+    their index is not theirs) and the round sums the others right."""
+    upd, w = updates(n, seed=seed)
+    ours, grid = run_malicious(n, wf, upd=(upd, w), nodes=malicious_apps(upd, w, registered(n), identities))
+    assert sorted(nid for nid, _ in grid.errors) == refusing
+    assert all("RosterMismatch" in r and "is not this node's identity" in r for _, r in grid.errors)
+    rest = [i for i in upd if i not in refusing]
+    assert wf.last_state.survivors == rest
+    want, q = weighted(upd, w, rest)
+    assert_close(ours, want, bound(rest, q))
+
+
+def test_a_swapped_mapping_is_refused_by_the_swapped_nodes_and_the_rest_sum_right():
+    # k = 6, t = 4: each survivor keeps at least 4 neighbours to certify it.
+    n = 9
+    wf = LyingMapping(7, 4, roster=registered(n), mapping=lambda nodes: [nodes[1], nodes[0]] + nodes[2:])
+    assert_refused_and_the_rest_summed(n, wf, [1, 2], seed=14)
+
+
+def test_a_node_whose_identity_is_not_the_directorys_is_refused():
+    n = 7
+    impostor = {**IDS, 4: secagg.Identity.from_secret(b"\x77" * 32)}
+    wf = sf.SecAggPlusWorkflow(5, 3, roster=registered(n))
+    assert_refused_and_the_rest_summed(n, wf, [4], seed=15, identities=impostor)
+
+
+def test_a_sampled_node_without_a_registered_key_is_left_out():
+    n = 7
+    upd, w = updates(n, seed=16)
+    roster = {nid: k for nid, k in registered(n).items() if nid != 6}
+    wf = sf.SecAggPlusWorkflow(5, 3, roster=roster)
+    ours, grid = run_malicious(n, wf, upd=(upd, w))
+    nodes = [i for i in upd if i != 6]
+    assert grid.errors == [] and wf.last_state.params.clients == n - 1
+    assert wf.last_state.survivors == list(range(1, n))  # indices 1..6 of nodes 1-5 and 7
+    assert [wf.last_state.node_of[i] for i in wf.last_state.survivors] == nodes
+    want, q = weighted(upd, w, nodes)
+    assert_close(ours, want, bound(nodes, q))
+
+
+def test_the_server_model_must_match_the_node():
+    n = 5
+    upd, w = updates(n, seed=17)
+    # A malicious server and plain nodes: every node refuses, and the server
+    # stops at once, naming the mismatch.
+    with pytest.raises(sf.ProtocolMismatch, match="no identity: use secagg.flower.secaggplus_mod_with_identity"):
+        run(n, sf.SecAggPlusWorkflow(3, 2, roster=registered(n)), sf.secaggplus_mod, upd=(upd, w))
+    # A semi-honest server and nodes that require the malicious model: the same.
+    with pytest.raises(sf.ProtocolMismatch, match="requires the malicious-server model"):
+        run_malicious(n, sf.SecAggPlusWorkflow(3, 2), upd=(upd, w))
+    # A node that allows a semi-honest round takes part without its identity.
+    lenient = {
+        nid: ClientApp(
+            client_fn=lambda ctx: Numpy(ctx.node_id, upd, w).to_client(),
+            mods=[sf.secaggplus_mod_with_identity(IDS[nid], registered(n), require_malicious=False)],
+        )
+        for nid in upd
+    }
+    wf = sf.SecAggPlusWorkflow(3, 2)
+    ours, grid = run_malicious(n, wf, upd=(upd, w), nodes=lenient)
+    assert grid.errors == [] and not wf.last_state.params.malicious
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))
+
+
+def test_malicious_state_is_sealed_in_the_context_between_every_stage():
+    n = 5
+    upd, w = updates(n)
+    wf = sf.SecAggPlusWorkflow(3, 2, roster=registered(n))
+    grid, seen = states_seen(malicious_apps(upd, w, registered(n)), wf, 2)
+    assert seen["setup"] is None
+    assert [seen[s]["phase"] for s in ("share_keys", "collect_masked_vectors", "consistency", "unmask")] == [
+        "keys", "shares", "consistency", "unmask",
+    ]
+    assert IDS[2].secret_bytes() not in seen["consistency"]["sealed"]
+    assert _common.RECORD_STATE not in grid.context(2).state.config_records
+
+
+def test_a_replayed_round_id_is_refused_by_every_node(monkeypatch):
+    # A server that gives round 2 the round id of round 1 (which would let it
+    # replay the nodes' signed keys of round 1).
+    import secagg.flower.workflow as workflow_module
+
+    class FixedRoundIds:
+        urandom = staticmethod(lambda k: b"\x42" * k)
+
+    monkeypatch.setattr(workflow_module, "os", FixedRoundIds)
+    n = 5
+    upd, w = updates(n, seed=18)
+    grid = InProcessGrid(malicious_apps(upd, w, registered(n)))
+    wf = sf.SecAggPlusWorkflow(3, 2, roster=registered(n))
+    strategy = Recording(n)
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), strategy, num_rounds=2)
+    # Round 1 completed; in round 2 every node refused at setup.
+    assert sorted(nid for nid, _ in grid.errors) == list(range(1, n + 1))
+    assert all("StaleMessage" in r and "already took part in a round with this round id" in r for _, r in grid.errors)
+    assert wf.last_state.round_id == b"\x42" * 32 and wf.last_state.sum is None
+    ours = parameters_to_ndarrays(compat.arrayrecord_to_parameters(ctx.state.array_records[MAIN_PARAMS_RECORD], True))
+    want, q = weighted(upd, w, list(upd))
+    assert_close(ours, want, bound(upd, q))
+    # Each node's Context holds the one round id it took part with.
+    assert grid.context(1).state.config_records[_common.RECORD_ROUNDS]["used"] == b"\x42" * 32
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"roster": {1: b"short"}}, "32-byte"),
+        ({"roster": [b"\0" * 32]}, "must map node ids"),
+        ({"corrupt_clients": 1}, "pass `roster` too"),
+        ({"roster": {}, "corrupt_clients": 2}, "raise `reconstruction_threshold`"),
+    ],
+)
+def test_bad_malicious_arguments_fail_at_construction(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        sf.SecAggPlusWorkflow(5, 3, **kwargs)
+
+
+def test_bad_directories_fail_at_construction():
+    with pytest.raises(ValueError, match="32-byte"):
+        sf.secaggplus_mod_with_identity(IDS[1], {1: b"\0" * 31})
+    with pytest.raises(TypeError, match="secagg.Identity"):
+        sf.secaggplus_mod_with_identity(IDS[1].public_key, registered(3))

@@ -13,7 +13,10 @@ Client (``ClientApp(..., mods=[secaggplus_mod])``)::
 
 The workflow keeps Flower's constructor arguments and its four stage
 methods (each returns False to halt the round); the mod keeps each node's
-state sealed in its ``Context``. :mod:`secagg.flower.testing` has an
+state sealed in its ``Context``. The malicious-server model is opt-in: the
+workflow's ``roster=`` (node id to registered Ed25519 verifying key) on the
+server, :func:`secaggplus_mod_with_identity` (the node's identity and its
+own directory of the same keys) on each node. :mod:`secagg.flower.testing` has an
 in-process Grid that runs both (or Flower's own pair) in one process.
 Needs ``pip install secagg[flower]``; ``import secagg`` works without it.
 """
@@ -32,13 +35,15 @@ from ._common import (
     RECORD_CONFIGS,
     RECORD_MASKED,
     RECORD_STATE,
+    ModelMismatch,
     ProtocolMismatch,
+    RosterMismatch,
     StaleMessage,
     dequantize,
     quantize,
 )
-from .mod import secagg_mod, secaggplus_mod
-from .workflow import SecAggPlusWorkflow, SecAggWorkflow, WorkflowState
+from .mod import secagg_mod, secagg_mod_with_identity, secaggplus_mod, secaggplus_mod_with_identity
+from .workflow import RosterSource, SecAggPlusWorkflow, SecAggWorkflow, WorkflowState
 
 __all__ = [
     "SecAggPlusWorkflow",
@@ -46,7 +51,12 @@ __all__ = [
     "WorkflowState",
     "secaggplus_mod",
     "secagg_mod",
+    "secaggplus_mod_with_identity",
+    "secagg_mod_with_identity",
+    "RosterSource",
     "ProtocolMismatch",
+    "ModelMismatch",
+    "RosterMismatch",
     "StaleMessage",
     "quantize",
     "dequantize",

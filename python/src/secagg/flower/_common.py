@@ -24,6 +24,11 @@ RECORD_STATE = "secagg.flower.state"
 #: Name of the ConfigRecord in a node's ``Context`` that holds the key its
 #: state is sealed under when ``SECAGG_FLOWER_STATE_KEY`` is not set.
 RECORD_KEY = "secagg.flower.key"
+#: Name of the ConfigRecord in a node's ``Context`` that holds every round
+#: id the node took part in during the run (32 bytes each, under
+#: ``"used"``): a node never takes part in two rounds with one round id
+#: (spec/protocol.md section 2).
+RECORD_ROUNDS = "secagg.flower.rounds"
 #: Environment variable: a node's 32-byte state-sealing key, 64 hex digits.
 ENV_STATE_KEY = "SECAGG_FLOWER_STATE_KEY"
 
@@ -34,11 +39,20 @@ FLOWER_KEY_STAGE = "stage"
 SETUP = "setup"
 SHARE_KEYS = "share_keys"
 COLLECT_MASKED_VECTORS = "collect_masked_vectors"
+#: The malicious-server model's consistency round (spec/protocol.md section
+#: 4.5), between the masked vectors and the unmask stage; a semi-honest
+#: round has no such stage.
+CONSISTENCY = "consistency"
 UNMASK = "unmask"
-STAGES = (SETUP, SHARE_KEYS, COLLECT_MASKED_VECTORS, UNMASK)
+STAGES = (SETUP, SHARE_KEYS, COLLECT_MASKED_VECTORS, CONSISTENCY, UNMASK)
 
 #: The client phase (``secagg.Client.phase``) a stage's message needs.
-PHASE_FOR_STAGE = {SHARE_KEYS: "keys", COLLECT_MASKED_VECTORS: "shares", UNMASK: "unmask"}
+PHASE_FOR_STAGE = {
+    SHARE_KEYS: "keys",
+    COLLECT_MASKED_VECTORS: "shares",
+    CONSISTENCY: "consistency",
+    UNMASK: "unmask",
+}
 
 #: The text Flower's ``secaggplus_mod`` receives as its stage when this
 #: package's workflow talks to it; it ends up in the node's error reply.
@@ -52,6 +66,20 @@ class ProtocolMismatch(RuntimeError):
     """The server and a node run different secure-aggregation layers (Flower's
     own workflow against this package's mod, or the reverse), or different
     versions of this package's layout."""
+
+
+class ModelMismatch(ProtocolMismatch):
+    """The server's round and a node disagree on the server model: the
+    server runs the malicious-server model and the node has no identity
+    (plain :func:`~secagg.flower.secaggplus_mod`), or the server runs the
+    semi-honest model and the node requires the malicious one."""
+
+
+class RosterMismatch(RuntimeError):
+    """A node refused the round's roster (malicious-server model): the
+    server's index-to-node mapping names a node that is not in the node's
+    directory of registered keys, names a node twice, or puts at the node's
+    own index a node whose registered key is not the node's identity."""
 
 
 class StaleMessage(RuntimeError):
@@ -75,6 +103,33 @@ def parse_stage_tag(tag: object) -> str:
         f"secure-aggregation stage tag {tag!r} is not one of {PROTOCOL}: "
         "server and node run different versions of secagg.flower"
     )
+
+
+def encode_nodes(nodes: Sequence[int]) -> bytes:
+    """The index-to-node mapping of a malicious round: node ``nodes[i - 1]``
+    is client ``i``, each id as 8 bytes big-endian (Flower's node ids are
+    unsigned 64-bit integers, wider than a ConfigRecord's signed ints).
+
+    >>> decode_nodes(encode_nodes([3, 1 << 63])) == [3, 1 << 63]
+    True
+    """
+    return b"".join(int(nid).to_bytes(8, "big") for nid in nodes)
+
+
+def decode_nodes(data: bytes) -> List[int]:
+    """The node ids of :func:`encode_nodes`; ``ValueError`` when ``data`` is
+    not a whole number of 8-byte ids."""
+    if len(data) % 8:
+        raise ValueError(f"an index-to-node mapping of {len(data)} bytes is not 8 bytes per node")
+    return [int.from_bytes(data[at : at + 8], "big") for at in range(0, len(data), 8)]
+
+
+def verifying_key(key: object, what: str) -> bytes:
+    """``key`` as 32 bytes (an Ed25519 verifying key); ``ValueError``
+    otherwise."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) != 32:
+        raise ValueError(f"{what} must be a 32-byte Ed25519 verifying key")
+    return bytes(key)
 
 
 def uniform(n: int) -> "npt.NDArray[np.float64]":

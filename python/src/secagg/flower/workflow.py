@@ -3,10 +3,11 @@ drop-in replacements for Flower's classes of the same names."""
 
 from __future__ import annotations
 
+import collections.abc
 import os
 from dataclasses import dataclass, field
-from logging import DEBUG, ERROR, INFO
-from typing import Dict, List, Optional, Tuple, Union, cast
+from logging import DEBUG, ERROR, INFO, WARNING
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union, cast
 
 import numpy as np
 
@@ -21,19 +22,24 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp.grid import Grid
 
-from .. import ClientFault, DpConfig, Params, PrivacyReport, SecaggError, Server
+from .. import ClientFault, DpConfig, Params, PrivacyReport, Roster, SecaggError, Server
 from . import _common as c
 
 Number = Union[int, float]
+#: The registered verifying keys of the malicious-server model: node id to
+#: 32-byte Ed25519 key, as a Mapping or a function (``None`` for a node
+#: without one).
+RosterSource = Union[Mapping[int, bytes], Callable[[int], Optional[bytes]]]
 
 
 @dataclass
 class WorkflowState:  # pylint: disable=too-many-instance-attributes
-    """What the four stages of one round share (one object per round)."""
+    """What the stages of one round share (one object per round)."""
 
     nid_to_proxies: Dict[int, ClientProxy] = field(default_factory=dict)
     nid_to_fitins: Dict[int, RecordDict] = field(default_factory=dict)
-    #: Node id to the crate's client index (1..n, by ascending node id).
+    #: Node id to the crate's client index (1..n, by ascending node id;
+    #: in the malicious model, of the sampled nodes with a registered key).
     index_of: Dict[int, int] = field(default_factory=dict)
     #: Client index to node id.
     node_of: Dict[int, int] = field(default_factory=dict)
@@ -84,6 +90,18 @@ def _check_num_shares(num_shares: object) -> Union[int, float, str]:
     return num_shares
 
 
+def _check_roster(roster: object) -> Optional[RosterSource]:
+    """``roster`` validated: ``None``, a callable, or a Mapping whose every
+    value is a 32-byte key."""
+    if roster is None or callable(roster):
+        return roster  # type: ignore[return-value]
+    if not isinstance(roster, collections.abc.Mapping):
+        raise TypeError("`roster` must map node ids to 32-byte verifying keys (a Mapping or a function)")
+    for nid, key in roster.items():
+        c.verifying_key(key, f"`roster`'s key of node {nid}")
+    return roster
+
+
 class SecAggPlusWorkflow:
     """Flower's SecAgg+ fit workflow on this package's protocol.
 
@@ -124,9 +142,31 @@ class SecAggPlusWorkflow:
     global model and logs the privacy report of every round (also in
     ``last_state.privacy_report``). The quantisation arguments do not apply
     then; ``modulus_range`` still sets the modulus.
+
+    The malicious-server model (spec/protocol.md section 4.5) is opt-in:
+    ``roster`` gives every registered node's 32-byte Ed25519 verifying key
+    by node id, as a Mapping or as a function of the node id that returns
+    the key (``None`` for a node without one). The round's parameters then
+    select the malicious model; the server is built with the roster in the
+    order of the client indices (the sampled nodes with a key, by ascending
+    node id) and checks every signature against it; and a
+    consistency stage (:meth:`consistency_stage`, the survivors sign the
+    survivor set) runs between the masked vectors and the unmask stage. A
+    sampled node without a registered key is left out of the round (logged
+    and counted as a failure). ``corrupt_clients`` is c, the corrupt clients
+    tolerated among any client's k neighbours: by default the largest that
+    k and t allow (``min(t - 1, 2t - k - 1)``; ``2t - n - 1`` instead of
+    ``2t - k - 1`` on the complete graph); ``num_shares="auto"`` derives k,
+    t and c from ``corrupt_fraction`` and ``dropout_fraction`` with the
+    crate's malicious derivation. A fixed ``num_shares`` needs ``2t > k``
+    (``2t > n`` on the complete graph). Each node takes part with
+    :func:`secagg.flower.secaggplus_mod_with_identity`, its own identity and
+    a directory of the same keys given to it out of band; the setup message
+    tells it the index-to-node mapping (every sampled node id), which it
+    checks against that directory.
     """
 
-    def __init__(  # pylint: disable=too-many-arguments
+    def __init__(  # pylint: disable=too-many-arguments,too-many-locals
         self,
         num_shares: Union[int, float, str],
         reconstruction_threshold: Union[int, float, str] = "auto",
@@ -144,6 +184,8 @@ class SecAggPlusWorkflow:
         num_sampled_clients: Optional[int] = None,
         dp_delta: float = 1e-5,
         prg: str = "aes",
+        roster: Optional[RosterSource] = None,
+        corrupt_clients: Optional[int] = None,
     ) -> None:
         if prg not in ("aes", "chacha20"):
             raise ValueError(f"`prg` must be 'aes' or 'chacha20', not {prg!r}")
@@ -211,11 +253,31 @@ class SecAggPlusWorkflow:
         self.reveal_fit_metadata = reveal_fit_metadata
         self.corrupt_fraction = corrupt_fraction
         self.dropout_fraction = dropout_fraction
+        self.roster = _check_roster(roster)
+        if corrupt_clients is not None:
+            if roster is None:
+                raise ValueError("`corrupt_clients` applies to the malicious-server model: pass `roster` too")
+            if isinstance(corrupt_clients, bool) or not isinstance(corrupt_clients, int) or corrupt_clients < 0:
+                raise ValueError("`corrupt_clients` must be an int >= 0")
+            if self.num_shares == "auto":
+                raise ValueError(
+                    "with num_shares='auto' the corrupt count comes from `corrupt_fraction`; "
+                    "`corrupt_clients` is for a fixed num_shares"
+                )
+        self.corrupt_clients = corrupt_clients
+        if roster is not None and isinstance(self.num_shares, int) and isinstance(t, int):
+            if min(t - 1, 2 * t - self.num_shares) < (corrupt_clients or 0):
+                raise ValueError(
+                    "the malicious-server model needs t > c and 2t - k > c for a unique survivor "
+                    f"set (k = {self.num_shares - 1}, t = {t}, c = {corrupt_clients or 0}): "
+                    "raise `reconstruction_threshold`"
+                )
         self.last_state: Optional[WorkflowState] = None
 
     def __call__(self, grid: Grid, context: Context) -> None:
-        """Runs one round: the four stages in turn, stopping at the first that
-        returns False."""
+        """Runs one round: the stages in turn (the consistency stage only in
+        the malicious-server model), stopping at the first that returns
+        False."""
         if not isinstance(context, LegacyContext):
             raise TypeError(f"Expect a LegacyContext, but get {type(context).__name__}.")
         state = WorkflowState()
@@ -227,6 +289,7 @@ class SecAggPlusWorkflow:
             self.setup_stage,
             self.share_keys_stage,
             self.collect_masked_vectors_stage,
+            self.consistency_stage,
             self.unmask_stage,
         ):
             if not step(grid, context, state):
@@ -237,6 +300,27 @@ class SecAggPlusWorkflow:
     # -- parameters -----------------------------------------------------
 
     def _params(self, n: int, dim: int, dp: bool = False) -> Params:
+        """The round's parameters for ``n`` clients: semi-honest, or of the
+        malicious-server model when the workflow has a roster."""
+        params = self._semi_honest_params(n, dim, dp)
+        if self.roster is None or params.malicious:
+            return params
+        t = params.threshold
+        # A unique survivor set needs t > c and 2t - k > c (2t - n > c on
+        # the complete graph; spec/params.md section 4.7.2).
+        k = n if params.degree >= n - 1 else params.degree
+        most = min(t - 1, 2 * t - k - 1)
+        corrupt = most if self.corrupt_clients is None else self.corrupt_clients
+        if not 0 <= corrupt <= most:
+            raise ValueError(
+                f"the malicious-server model needs t > c and 2t - {'n' if k == n else 'k'} > c for a "
+                f"unique survivor set ({n} clients, k = {params.degree}, t = {t}, c = {corrupt}): "
+                "raise `reconstruction_threshold`"
+                + ("" if self.corrupt_clients is None else " or lower `corrupt_clients`")
+            )
+        return Params._wrap(params._with_malicious(corrupt))  # pylint: disable=protected-access
+
+    def _semi_honest_params(self, n: int, dim: int, dp: bool) -> Params:
         bits = self.modulus_range.bit_length() - 1
         limit = c.max_clients(self.modulus_range, self.quantization_range)
         if not dp and n > limit:
@@ -248,7 +332,8 @@ class SecAggPlusWorkflow:
         if self.num_shares == "auto":
             return Params.secagg_plus(
                 n, dim, bits, corrupt_fraction=self.corrupt_fraction,
-                dropout_fraction=self.dropout_fraction, prg=self.prg,
+                dropout_fraction=self.dropout_fraction, malicious=self.roster is not None,
+                prg=self.prg,
             )
         if isinstance(self.num_shares, float):
             shares = max(3, int(np.ceil(self.num_shares * n)))
@@ -287,7 +372,7 @@ class SecAggPlusWorkflow:
                 reason = r.error.reason or ""
                 if c.PROTOCOL in reason and "expect setup stage" in reason:
                     mismatched.append((nid, "runs Flower's own secaggplus_mod"))
-                elif "ProtocolMismatch" in reason:
+                elif "ProtocolMismatch" in reason or "ModelMismatch" in reason:
                     mismatched.append((nid, reason))
                 state.failures.append(Exception(r.error))
                 continue
@@ -303,9 +388,10 @@ class SecAggPlusWorkflow:
             # that no node understands stops at once, saying why.
             what = "; ".join(f"node {nid}: {why}" for nid, why in mismatched[:3])
             text = (
-                f"{len(mismatched)} node(s) do not run secagg.flower's mod of {c.PROTOCOL} "
-                f"({what}): give every node secagg.flower.secaggplus_mod, or run Flower's "
-                "own workflow with Flower's mod"
+                f"{len(mismatched)} node(s) do not run the secagg.flower mod of {c.PROTOCOL} "
+                f"that pairs with this workflow ({what}): give every node "
+                "secagg.flower.secaggplus_mod (secaggplus_mod_with_identity in the "
+                "malicious-server model), or run Flower's own workflow with Flower's mod"
             )
             if not ok:
                 raise c.ProtocolMismatch(text)
@@ -340,11 +426,47 @@ class SecAggPlusWorkflow:
         state.active_node_ids = {state.node_of[i] for i in state.outgoing}
         return True
 
-    # -- the four stages --------------------------------------------------
+    def _exchange(
+        self, grid: Grid, context: LegacyContext, state: WorkflowState, stage: str,
+        contents: Optional[Dict[int, RecordDict]] = None,
+    ) -> bool:
+        """Sends each active node its message of ``stage`` (or ``contents``),
+        hands the replies to the server and closes the phase."""
+        if contents is None:
+            contents = {nid: self._content(state, stage, state.index_of[nid]) for nid in state.active_node_ids}
+        for r in self._send(grid, context, state, stage, contents):
+            msg = r.content.config_records[c.RECORD_CONFIGS].get("msg")
+            if isinstance(msg, bytes):
+                self._receive(state, r.metadata.src_node_id, msg)
+        return self._close(state, stage)
+
+    # -- the stages -------------------------------------------------------
+
+    def _registered_keys(self, state: WorkflowState) -> Dict[int, bytes]:
+        """Malicious model: each sampled node's registered key; a node
+        without one leaves the round (``state`` loses it). Empty in the
+        semi-honest model."""
+        if self.roster is None:
+            return {}
+        keys: Dict[int, bytes] = {}
+        for nid in sorted(state.nid_to_fitins):
+            if callable(self.roster):
+                key = self.roster(nid)
+            else:
+                key = self.roster.get(nid)
+            if key is None:
+                log(WARNING, "[secagg setup] node %s has no registered key: left out of the round", nid)
+                state.failures.append(Exception(f"node {nid}: no registered verifying key"))
+                del state.nid_to_fitins[nid], state.nid_to_proxies[nid]
+                continue
+            keys[nid] = c.verifying_key(key, f"`roster`'s key of node {nid}")
+        return keys
 
     def setup_stage(self, grid: Grid, context: LegacyContext, state: WorkflowState) -> bool:
         """Samples the clients (``strategy.configure_fit``), fixes the round's
-        parameters and indices, and collects every client's keys."""
+        parameters and indices, and collects every client's keys (in the
+        malicious model, of the sampled nodes with a registered key, and
+        with the index-to-node mapping)."""
         cfg = context.state.config_records[MAIN_CONFIGS_RECORD]
         current_round = cast(int, cfg[WorkflowKey.CURRENT_ROUND])
         parameters = compat.arrayrecord_to_parameters(
@@ -360,6 +482,7 @@ class SecAggPlusWorkflow:
         )
         state.nid_to_fitins = {p.node_id: compat.fitins_to_recorddict(f, True) for p, f in proxy_fitins}
         state.nid_to_proxies = {p.node_id: p for p, _ in proxy_fitins}
+        keys = self._registered_keys(state)
         nids = sorted(state.nid_to_fitins)
         if len(nids) < 2:
             log(ERROR, "The number of samples should be greater than 1.")
@@ -381,8 +504,12 @@ class SecAggPlusWorkflow:
             state.dp_seed = os.urandom(32)
             state.global_arrays = parameters_to_ndarrays(parameters)
             extra["dp_seed"] = state.dp_seed
+        roster = None
+        if self.roster is not None:
+            roster = Roster([keys[nid] for nid in nids])
+            extra["nodes"] = c.encode_nodes(nids)
         state.round_id = os.urandom(32)
-        state.server = Server(state.params, state.round_id)
+        state.server = Server(state.params, state.round_id, roster)
         state.clipping_range = self.clipping_range
         state.quantization_range = self.quantization_range
         state.max_weight = self.max_weight
@@ -401,22 +528,11 @@ class SecAggPlusWorkflow:
                 {c.FLOWER_KEY_STAGE: c.MISMATCH_MARKER}
             )
             contents[nid] = content
-        for r in self._send(grid, context, state, c.SETUP, contents):
-            msg = r.content.config_records[c.RECORD_CONFIGS].get("msg")
-            if isinstance(msg, bytes):
-                self._receive(state, r.metadata.src_node_id, msg)
-        return self._close(state, c.SETUP)
+        return self._exchange(grid, context, state, c.SETUP, contents)
 
     def share_keys_stage(self, grid: Grid, context: LegacyContext, state: WorkflowState) -> bool:
         """Forwards the key broadcasts and collects the encrypted shares."""
-        contents = {
-            nid: self._content(state, c.SHARE_KEYS, state.index_of[nid]) for nid in state.active_node_ids
-        }
-        for r in self._send(grid, context, state, c.SHARE_KEYS, contents):
-            msg = r.content.config_records[c.RECORD_CONFIGS].get("msg")
-            if isinstance(msg, bytes):
-                self._receive(state, r.metadata.src_node_id, msg)
-        return self._close(state, c.SHARE_KEYS)
+        return self._exchange(grid, context, state, c.SHARE_KEYS)
 
     def collect_masked_vectors_stage(
         self, grid: Grid, context: LegacyContext, state: WorkflowState
@@ -445,18 +561,21 @@ class SecAggPlusWorkflow:
         state.nid_to_fitins = {}
         return self._close(state, c.COLLECT_MASKED_VECTORS)
 
+    def consistency_stage(self, grid: Grid, context: LegacyContext, state: WorkflowState) -> bool:
+        """Malicious-server model only (a no-op otherwise): delivers the
+        survivor set to the clients that sent a masked vector and collects
+        their signatures on it (spec/protocol.md section 4.5)."""
+        if state.params is None or not state.params.malicious:
+            return True
+        return self._exchange(grid, context, state, c.CONSISTENCY)
+
     def unmask_stage(self, grid: Grid, context: LegacyContext, state: WorkflowState) -> bool:
         """Collects the unmasking shares, removes the masks, undoes the
         quantisation and hands the weighted average to
         ``strategy.aggregate_fit``."""
         cfg = context.state.config_records[MAIN_CONFIGS_RECORD]
         current_round = cast(int, cfg[WorkflowKey.CURRENT_ROUND])
-        contents = {nid: self._content(state, c.UNMASK, state.index_of[nid]) for nid in state.active_node_ids}
-        for r in self._send(grid, context, state, c.UNMASK, contents):
-            msg = r.content.config_records[c.RECORD_CONFIGS].get("msg")
-            if isinstance(msg, bytes):
-                self._receive(state, r.metadata.src_node_id, msg)
-        if not self._close(state, c.UNMASK):
+        if not self._exchange(grid, context, state, c.UNMASK):
             return False
         server = cast(Server, state.server)
         if state.outgoing:
@@ -504,7 +623,10 @@ class SecAggPlusWorkflow:
 class SecAggWorkflow(SecAggPlusWorkflow):
     """Flower's SecAgg workflow (every client holds a share of every other)
     on this package's protocol; pair it with :func:`secagg.flower.secagg_mod`.
-    Same constructor as ``flwr.server.workflow.SecAggWorkflow``."""
+    Same constructor as ``flwr.server.workflow.SecAggWorkflow``, plus
+    ``prg`` and the malicious-server model's ``roster`` and
+    ``corrupt_clients`` (see :class:`SecAggPlusWorkflow`; on the complete
+    graph it needs ``2t > n + c``)."""
 
     def __init__(  # pylint: disable=too-many-arguments
         self,
@@ -517,12 +639,15 @@ class SecAggWorkflow(SecAggPlusWorkflow):
         timeout: Optional[float] = None,
         reveal_fit_metadata: bool = True,
         prg: str = "aes",
+        roster: Optional[RosterSource] = None,
+        corrupt_clients: Optional[int] = None,
     ) -> None:
         super().__init__(
             1.0, reconstruction_threshold, max_weight=max_weight, clipping_range=clipping_range,
             quantization_range=quantization_range, modulus_range=modulus_range, timeout=timeout,
-            reveal_fit_metadata=reveal_fit_metadata, prg=prg,
+            reveal_fit_metadata=reveal_fit_metadata, prg=prg, roster=roster,
+            corrupt_clients=corrupt_clients,
         )
 
 
-__all__ = ["SecAggPlusWorkflow", "SecAggWorkflow", "WorkflowState"]
+__all__ = ["SecAggPlusWorkflow", "SecAggWorkflow", "WorkflowState", "RosterSource"]
