@@ -258,7 +258,15 @@ pub fn run_with_progress<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Report {
-    drive(params, inputs, dropouts, rng, progress, &mut Honest)
+    drive(
+        params,
+        inputs,
+        dropouts,
+        rng,
+        progress,
+        &mut Honest,
+        UPLOAD_BATCH,
+    )
 }
 
 /// [`run`], calling `record` with every message after its receiver handled
@@ -280,6 +288,7 @@ pub fn run_recorded<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         rng,
         &mut |_, _, _| {},
         &mut Recorder(record),
+        1,
     )
 }
 
@@ -295,7 +304,7 @@ pub fn run_on_wire<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     rng: &mut R,
     wire: &mut dyn Wire,
 ) -> Report {
-    drive(params, inputs, dropouts, rng, &mut |_, _, _| {}, wire)
+    drive(params, inputs, dropouts, rng, &mut |_, _, _| {}, wire, 1)
 }
 
 /// Which way a message travels, and the client at the other end.
@@ -375,28 +384,79 @@ impl Wire for Recorder<'_> {
     }
 }
 
-/// Hands one client message to the server through `wire`; returns the time
-/// the server spent on what arrived.
-fn upload(
-    server: &mut Server,
-    wire: &mut dyn Wire,
+/// How many client messages [`run`] and [`run_with_progress`] hand to the
+/// server at once ([`Server::receive_all`]), unless they reach
+/// [`UPLOAD_BATCH_BYTES`] first.
+const UPLOAD_BATCH: usize = 256;
+
+/// The most bytes of client messages queued for one [`Server::receive_all`].
+const UPLOAD_BATCH_BYTES: usize = 1 << 20;
+
+/// Client messages on their way to the server through the wire, handed
+/// over `batch` at a time (one at a time with a wire that observes them,
+/// so its events keep their order).
+struct Uploads {
     phase: Phase,
-    from: ClientIndex,
-    bytes: Vec<u8>,
-) -> Duration {
-    let mut spent = Duration::ZERO;
-    for (claimed, msg) in wire.on_client_message(phase, from, bytes) {
-        // A rejected message is the sender's problem; the server records it.
-        let (verdict, time) = serve(|| server.receive(claimed, &msg));
-        spent += time;
-        wire.on_delivered(&Event {
+    batch: usize,
+    pending: Vec<(ClientIndex, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl Uploads {
+    fn new(phase: Phase, batch: usize) -> Self {
+        Self {
             phase,
-            direction: Direction::ToServer { from: claimed },
-            bytes: &msg,
-            refused: verdict.err(),
-        });
+            batch: batch.max(1),
+            pending: Vec::new(),
+            bytes: 0,
+        }
     }
-    spent
+
+    /// Queues what arrives of client `from`'s message `bytes`, handing the
+    /// queue to the server whenever it is full; returns the time the
+    /// server spent.
+    fn push(
+        &mut self,
+        server: &mut Server,
+        wire: &mut dyn Wire,
+        from: ClientIndex,
+        bytes: Vec<u8>,
+    ) -> Duration {
+        let mut spent = Duration::ZERO;
+        for (claimed, msg) in wire.on_client_message(self.phase, from, bytes) {
+            self.bytes += msg.len();
+            self.pending.push((claimed, msg));
+            if self.pending.len() >= self.batch || self.bytes >= UPLOAD_BATCH_BYTES {
+                spent += self.flush(server, wire);
+            }
+        }
+        spent
+    }
+
+    /// Hands every queued message to the server; returns its time.
+    fn flush(&mut self, server: &mut Server, wire: &mut dyn Wire) -> Duration {
+        if self.pending.is_empty() {
+            return Duration::ZERO;
+        }
+        let batch: Vec<(ClientIndex, &[u8])> = self
+            .pending
+            .iter()
+            .map(|(i, m)| (*i, m.as_slice()))
+            .collect();
+        // A rejected message is the sender's problem; the server records it.
+        let (verdicts, time) = serve(|| server.receive_all(&batch));
+        for ((claimed, msg), verdict) in self.pending.iter().zip(verdicts) {
+            wire.on_delivered(&Event {
+                phase: self.phase,
+                direction: Direction::ToServer { from: *claimed },
+                bytes: msg,
+                refused: verdict.err(),
+            });
+        }
+        self.pending.clear();
+        self.bytes = 0;
+        time
+    }
 }
 
 /// Reports a server message to `wire` once its receiver handled it (or
@@ -417,7 +477,8 @@ fn downloaded(
 }
 
 /// The one round driver behind [`run`], [`run_with_progress`],
-/// [`run_recorded`] and [`run_on_wire`]. Randomness is drawn in a fixed
+/// [`run_recorded`] and [`run_on_wire`]; the server takes client messages
+/// `batch` at a time ([`Uploads`]), 1 for a wire that sees every event. Randomness is drawn in a fixed
 /// order (spec/conformance.md relies on it): the round id (32 bytes); in the
 /// malicious model each client's identity (32 bytes) in ascending index
 /// order; the server's nonce; each client's R0 keys in ascending index
@@ -434,6 +495,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
     wire: &mut dyn Wire,
+    batch: usize,
 ) -> Report {
     let n = params.clients_usize();
     assert_eq!(inputs.count(), n, "one input per client");
@@ -526,6 +588,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     let mut waiting: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
     let mut client_time = Duration::ZERO;
     let mut server_time = Duration::ZERO;
+    let mut uploads = Uploads::new(Phase::AdvertiseKeys, batch);
     for i in (1..=params.clients()).filter(|&i| !gone(&dropouts.before_keys, i)) {
         let start = Instant::now();
         let started = match identities.get(i as usize - 1) {
@@ -537,10 +600,11 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         };
         client_time += start.elapsed();
         up[i as usize] += msg.len();
-        server_time += upload(&mut server, wire, Phase::AdvertiseKeys, i, msg);
+        server_time += uploads.push(&mut server, wire, i, msg);
         waiting.insert(i, state);
         progress(Phase::AdvertiseKeys, i as usize, n);
     }
+    server_time += uploads.flush(&mut server, wire);
     let count = waiting.len();
     let (step, time) = serve(|| server.close_phase());
     server_time += time;
@@ -559,6 +623,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     let (mut next, mut client_time, mut server_time) =
         (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
     let (total, mut built) = (deliveries.len(), Duration::ZERO);
+    let mut uploads = Uploads::new(Phase::ShareKeys, batch);
     for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
         let msg = wire.on_server_message(Phase::AdvertiseKeys, i, msg);
         down[i as usize] += msg.len();
@@ -582,13 +647,14 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         match r {
             Ok((state, out)) => {
                 up[i as usize] += out.len();
-                server_time += upload(&mut server, wire, Phase::ShareKeys, i, out);
+                server_time += uploads.push(&mut server, wire, i, out);
                 next.insert(i, state);
             }
             Err(e) => client_errors.push((i, e)),
         }
         progress(Phase::ShareKeys, done + 1, total);
     }
+    server_time += uploads.flush(&mut server, wire);
     times[0].server += built;
     let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = next;
     let count = waiting.len();
@@ -609,6 +675,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     let (mut next, mut client_time, mut server_time) =
         (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
     let (total, mut built) = (deliveries.len(), Duration::ZERO);
+    let mut uploads = Uploads::new(Phase::MaskedInput, batch);
     for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
         let msg = wire.on_server_message(Phase::ShareKeys, i, msg);
         down[i as usize] += msg.len();
@@ -627,13 +694,14 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         match r {
             Ok((state, out)) => {
                 up[i as usize] += out.len();
-                server_time += upload(&mut server, wire, Phase::MaskedInput, i, out);
+                server_time += uploads.push(&mut server, wire, i, out);
                 next.insert(i, state);
             }
             Err(e) => client_errors.push((i, e)),
         }
         progress(Phase::MaskedInput, done + 1, total);
     }
+    server_time += uploads.flush(&mut server, wire);
     times[1].server += built;
     let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = next;
     let count = waiting.len();
@@ -655,6 +723,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     if params.is_malicious() {
         let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
         let (total, mut built) = (deliveries.len(), Duration::ZERO);
+        let mut uploads = Uploads::new(Phase::Consistency, batch);
         for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
             let msg = wire.on_server_message(Phase::MaskedInput, i, msg);
             down[i as usize] += msg.len();
@@ -674,7 +743,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
             match r {
                 Ok(out) => {
                     up[i as usize] += out.len();
-                    server_time += upload(&mut server, wire, Phase::Consistency, i, out);
+                    server_time += uploads.push(&mut server, wire, i, out);
                 }
                 Err(e) => {
                     waiting.remove(&i);
@@ -683,6 +752,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
             }
             progress(Phase::Consistency, done + 1, total);
         }
+        server_time += uploads.flush(&mut server, wire);
         times[2].server += built;
         let (step, time) = serve(|| server.close_phase());
         server_time += time;
@@ -701,6 +771,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     // R3.
     let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
     let (total, mut built) = (deliveries.len(), Duration::ZERO);
+    let mut uploads = Uploads::new(Phase::Unmask, batch);
     for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
         let msg = wire.on_server_message(request_phase, i, msg);
         down[i as usize] += msg.len();
@@ -721,12 +792,13 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         match r {
             Ok(out) => {
                 up[i as usize] += out.len();
-                server_time += upload(&mut server, wire, Phase::Unmask, i, out);
+                server_time += uploads.push(&mut server, wire, i, out);
             }
             Err(e) => client_errors.push((i, e)),
         }
         progress(Phase::Unmask, done + 1, total);
     }
+    server_time += uploads.flush(&mut server, wire);
     let asked = if params.is_malicious() { 3 } else { 2 };
     times[asked].server += built;
     let (step, time) = serve(|| server.close_phase());

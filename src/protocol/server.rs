@@ -46,7 +46,7 @@ use crate::protocol::messages::{
     KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareKeys, ShareKind, UnmaskRequest,
     UnmaskShares, index_bitmap,
 };
-use crate::protocol::parallel::{failing_in_groups, par_map};
+use crate::protocol::parallel::{failing_in_groups, map_all, par_map};
 use crate::protocol::signed::{
     Parts, advertise_parts, consistency_parts, masked_with_parts, neighbour_bitmap, shares_parts,
 };
@@ -216,6 +216,15 @@ fn join_large<A: Send, B: Send>(
     }
     let _ = len;
     (a(), b())
+}
+
+/// How many messages [`Server::receive_all`] checks at once.
+const RECEIVE_GROUP: usize = 1024;
+
+/// The checks of one message made ahead by [`Server::receive_all`].
+enum Prechecked {
+    ShareKeys(Box<Result<(ShareKeys, [RistrettoPoint; 2]), ClientFault>>),
+    Unmask(Result<UnmaskShares, ClientFault>),
 }
 
 /// What [`Server::close_phase`] hands back.
@@ -501,6 +510,142 @@ impl Server {
     /// (the table of spec/protocol.md section 5.4);
     /// [`Error::Misuse`] once the round is over.
     pub fn receive(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
+        self.receive_checked(from, bytes, None)
+    }
+
+    /// Takes a batch of messages of the current phase: the same results,
+    /// in the same order, and the same state as [`Server::receive`] called
+    /// on each in turn, but the checks of each message that depend only on
+    /// its bytes run for the whole batch at once, spread over the threads
+    /// with the `parallel` feature. Those are the costly ones in two
+    /// phases: decoding a ShareKeys (every commitment point is decompressed)
+    /// and checking its signature, and decoding an UnmaskResponse (every
+    /// share is checked to be a canonical scalar) and its owners. A server
+    /// that gathers the messages arriving in a window and hands them over
+    /// together takes them on every core; in the other phases this is
+    /// [`Server::receive`] in a loop.
+    ///
+    /// Messages are checked in groups of at most 1,024 at a time, so the
+    /// memory a batch takes beyond its bytes is bounded by a group's.
+    ///
+    /// # Errors
+    /// One result per message, as [`Server::receive`] gives it.
+    pub fn receive_all(&mut self, batch: &[(ClientIndex, &[u8])]) -> Vec<Result<(), Error>> {
+        let mut results = Vec::with_capacity(batch.len());
+        for group in batch.chunks(RECEIVE_GROUP) {
+            let prechecked = self.precheck(group);
+            for (&(from, bytes), pre) in group.iter().zip(prechecked) {
+                results.push(self.receive_checked(from, bytes, pre));
+            }
+        }
+        results
+    }
+
+    /// The checks of `group` that depend only on each message's bytes, for
+    /// the messages that would reach them (a sender in the phase's set,
+    /// not excluded, not yet heard from); `None` for the others and in the
+    /// phases without costly checks.
+    fn precheck(&self, group: &[(ClientIndex, &[u8])]) -> Vec<Option<Prechecked>> {
+        let fresh = |from: ClientIndex, set: &[ClientIndex]| {
+            set.binary_search(&from).is_ok()
+                && !self.excluded.contains(&from)
+                && !self.accepted.contains_key(&from)
+        };
+        match &self.state {
+            State::ShareKeys { .. } => map_all(group, |&(from, bytes)| {
+                fresh(from, &self.u1)
+                    .then(|| Prechecked::ShareKeys(Box::new(self.check_share_keys(from, bytes))))
+            }),
+            State::Unmask { dropped, .. } => {
+                let askers = if self.params.is_malicious() {
+                    &self.u4
+                } else {
+                    &self.u3
+                };
+                map_all(group, |&(from, bytes)| {
+                    fresh(from, askers)
+                        .then(|| Prechecked::Unmask(self.check_unmask(from, bytes, dropped)))
+                })
+            }
+            _ => group.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// Decodes a ShareKeys from `from` and checks what depends on its bytes
+    /// alone: the session, its recipients (`from`'s neighbours in U1) and,
+    /// in the malicious model, its signature. Returns the message and its
+    /// two constant-term commitments, decompressed.
+    fn check_share_keys(
+        &self,
+        from: ClientIndex,
+        bytes: &[u8],
+    ) -> Result<(ShareKeys, [RistrettoPoint; 2]), ClientFault> {
+        let (msg, constant_terms) = ShareKeys::decode_keeping_constant_terms(&self.params, bytes)
+            .map_err(ClientFault::Malformed)?;
+        if msg.session != self.session {
+            return Err(ClientFault::WrongSession);
+        }
+        let expected = self.topo.restrict(from, &self.u1, false);
+        if !expected
+            .into_iter()
+            .eq(msg.ciphertexts.iter().map(|(v, _)| *v))
+        {
+            return Err(ClientFault::WrongRecipients);
+        }
+        if let Some(roster) = &self.roster {
+            let parts = shares_parts(
+                &self.session,
+                from,
+                &msg.key_commitments,
+                &msg.seed_commitments,
+            );
+            let ok = msg
+                .signature
+                .is_some_and(|sig| roster.verify(from, labels::SIG_SHARES, &parts.parts(), &sig));
+            if !ok {
+                return Err(ClientFault::BadSignature);
+            }
+        }
+        Ok((msg, constant_terms))
+    }
+
+    /// Decodes an UnmaskResponse from `from` and checks what depends on its
+    /// bytes alone: the session, and that every share is of an owner that
+    /// `from` neighbours (or is), of the kind the request asked for (a seed
+    /// share of a member of U3, a key share of a `dropped` client).
+    fn check_unmask(
+        &self,
+        from: ClientIndex,
+        bytes: &[u8],
+        dropped: &[ClientIndex],
+    ) -> Result<UnmaskShares, ClientFault> {
+        let msg =
+            UnmaskShares::decode(&self.params, bytes, from).map_err(ClientFault::Malformed)?;
+        if msg.session != self.session {
+            return Err(ClientFault::WrongSession);
+        }
+        let fits = msg.shares.iter().all(|&(owner, kind, _)| {
+            let near = owner == from || self.topo.adjacent(from, owner);
+            let kind_ok = match kind {
+                ShareKind::SelfSeed => self.u3.binary_search(&owner).is_ok(),
+                ShareKind::MaskKey => dropped.binary_search(&owner).is_ok(),
+            };
+            near && kind_ok
+        });
+        if !fits {
+            return Err(ClientFault::WrongAnswer);
+        }
+        Ok(msg)
+    }
+
+    /// [`Server::receive`], with the checks of [`Server::precheck`] when
+    /// they were made.
+    fn receive_checked(
+        &mut self,
+        from: ClientIndex,
+        bytes: &[u8],
+        pre: Option<Prechecked>,
+    ) -> Result<(), Error> {
         let hasher = self.resend_key.hasher();
         let (fingerprint, result) =
             if !self.excluded.contains(&from) && self.accepted.contains_key(&from) {
@@ -515,7 +660,7 @@ impl Server {
                     // message stands.
                     return Ok(());
                 }
-                (fingerprint, self.intake(from, bytes))
+                (fingerprint, self.intake(from, bytes, pre))
             } else {
                 // A first message from `from` in this phase: its
                 // fingerprint is only kept, so it is taken beside the
@@ -523,7 +668,7 @@ impl Server {
                 join_large(
                     bytes.len(),
                     || hasher.fingerprint(bytes),
-                    || self.intake(from, bytes),
+                    || self.intake(from, bytes, pre),
                 )
             };
         if result.is_ok() {
@@ -561,7 +706,12 @@ impl Server {
     }
 
     /// The phase logic behind [`Server::receive`].
-    fn intake(&mut self, from: ClientIndex, bytes: &[u8]) -> Result<(), Error> {
+    fn intake(
+        &mut self,
+        from: ClientIndex,
+        bytes: &[u8],
+        pre: Option<Prechecked>,
+    ) -> Result<(), Error> {
         let n = self.params.clients();
         if matches!(self.state, State::Over) {
             return Err(Misuse::RoundOver.into());
@@ -653,36 +803,17 @@ impl Server {
                 if received.contains_key(&from) {
                     return Err(self.exclude(from, ClientFault::Duplicate));
                 }
-                let (msg, constant_terms) =
-                    match ShareKeys::decode_keeping_constant_terms(params, bytes) {
-                        Ok(m) => m,
-                        Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
-                    };
-                if msg.session != self.session {
-                    return Err(self.exclude(from, ClientFault::WrongSession));
+                let checked = match pre {
+                    Some(Prechecked::ShareKeys(checked)) => *checked,
+                    _ => self.check_share_keys(from, bytes),
+                };
+                let (msg, constant_terms) = match checked {
+                    Ok(m) => m,
+                    Err(fault) => return Err(self.exclude(from, fault)),
+                };
+                if let State::ShareKeys { received } = &mut self.state {
+                    received.insert(from, msg);
                 }
-                let expected = self.topo.restrict(from, &self.u1, false);
-                if !expected
-                    .into_iter()
-                    .eq(msg.ciphertexts.iter().map(|(v, _)| *v))
-                {
-                    return Err(self.exclude(from, ClientFault::WrongRecipients));
-                }
-                if let Some(roster) = &self.roster {
-                    let parts = shares_parts(
-                        &self.session,
-                        from,
-                        &msg.key_commitments,
-                        &msg.seed_commitments,
-                    );
-                    let ok = msg.signature.is_some_and(|sig| {
-                        roster.verify(from, labels::SIG_SHARES, &parts.parts(), &sig)
-                    });
-                    if !ok {
-                        return Err(self.exclude(from, ClientFault::BadSignature));
-                    }
-                }
-                received.insert(from, msg);
                 self.constant_terms.insert(from, constant_terms);
                 Ok(())
             }
@@ -765,12 +896,7 @@ impl Server {
                 signatures.insert(from, msg.signature);
                 Ok(())
             }
-            State::Unmask {
-                answered,
-                shares,
-                dropped,
-                ..
-            } => {
+            State::Unmask { answered, .. } => {
                 let askers = if self.params.is_malicious() {
                     &self.u4
                 } else {
@@ -782,30 +908,29 @@ impl Server {
                 if answered.contains(&from) {
                     return Err(self.fault(from, ClientFault::Duplicate));
                 }
-                let msg = match UnmaskShares::decode(params, bytes, from) {
-                    Ok(m) => m,
-                    Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
+                let checked = match pre {
+                    Some(Prechecked::Unmask(checked)) => checked,
+                    _ => {
+                        let dropped = match &self.state {
+                            State::Unmask { dropped, .. } => dropped.as_slice(),
+                            _ => &[],
+                        };
+                        self.check_unmask(from, bytes, dropped)
+                    }
                 };
-                if msg.session != self.session {
-                    return Err(self.exclude(from, ClientFault::WrongSession));
+                let msg = match checked {
+                    Ok(m) => m,
+                    Err(fault) => return Err(self.exclude(from, fault)),
+                };
+                if let State::Unmask {
+                    answered, shares, ..
+                } = &mut self.state
+                {
+                    answered.insert(from);
+                    // The decoded list is kept as it is (moved, not copied):
+                    // no share is copied or sorted per message.
+                    shares.push(msg.shares);
                 }
-                let topo = &self.topo;
-                let u3 = &self.u3;
-                let fits = msg.shares.iter().all(|&(owner, kind, _)| {
-                    let near = owner == from || topo.adjacent(from, owner);
-                    let kind_ok = match kind {
-                        ShareKind::SelfSeed => u3.binary_search(&owner).is_ok(),
-                        ShareKind::MaskKey => dropped.binary_search(&owner).is_ok(),
-                    };
-                    near && kind_ok
-                });
-                if !fits {
-                    return Err(self.exclude(from, ClientFault::WrongAnswer));
-                }
-                answered.insert(from);
-                // The decoded list is kept as it is (moved, not copied): no
-                // share is copied or sorted per message.
-                shares.push(msg.shares);
                 Ok(())
             }
             State::Over => Err(Misuse::RoundOver.into()),

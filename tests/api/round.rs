@@ -269,3 +269,151 @@ fn outbox_taken_any_way_gives_the_same_round() {
         assert_eq!(sent.len(), 2 * n as usize + (phases - 2) * survivors.len());
     }
 }
+
+/// `Server::receive_all` gives the same result per message, the same
+/// deliveries and the same aggregate as `Server::receive` on each message
+/// in turn, with hostile messages in the batches: garbage from a client
+/// before its real message (ShareKeys and UnmaskResponse, the phases whose
+/// checks run ahead for the whole batch), a byte-identical resend, a
+/// different second message, strangers, and a dropped client.
+#[test]
+fn receive_all_matches_receive_in_turn() {
+    use secagg::{Client, ClientFault, Error, Identity, Roster, Server, Step};
+    let harary = Graph::Harary {
+        degree: 6,
+        seed: [8; 32],
+    };
+    let shapes = [
+        Params::new(12, 3, 32, 40, harary).unwrap(),
+        Params::new(12, 7, 17, 9, Graph::Complete)
+            .unwrap()
+            .with_model(ServerModel::Malicious { corrupt: 1 })
+            .unwrap(),
+    ];
+    for (params, seed) in shapes.into_iter().zip(61..) {
+        let n = params.clients();
+        let top = top(&params);
+        let mut r = rng(seed);
+        let (mut one, mut all, mut clients) = if params.is_malicious() {
+            let ids: Vec<Identity> = (0..n).map(|_| Identity::generate(&mut r)).collect();
+            let keys: Vec<_> = ids.iter().map(Identity::public_key).collect();
+            let roster = Roster::new(&keys).unwrap();
+            let one = Server::with_roster(&params, ROUND, &roster, &mut rng(seed + 100)).unwrap();
+            let all = Server::with_roster(&params, ROUND, &roster, &mut rng(seed + 100)).unwrap();
+            let clients: Vec<(Client, Vec<u8>)> = (1..=n)
+                .map(|i| {
+                    Client::with_identity(&params, ROUND, i, &ids[i as usize - 1], &roster, &mut r)
+                })
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (one, all, clients)
+        } else {
+            let one = Server::new(&params, ROUND, &mut rng(seed + 100)).unwrap();
+            let all = Server::new(&params, ROUND, &mut rng(seed + 100)).unwrap();
+            let clients: Vec<(Client, Vec<u8>)> = (1..=n)
+                .map(|i| Client::new(&params, ROUND, i, &mut r))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (one, all, clients)
+        };
+        let input = |i: u32| -> Vec<u64> {
+            (0..u64::from(params.dim()))
+                .map(|j| (u64::from(i) * 7919 + j * 31) & top)
+                .collect()
+        };
+        let mut replies: Vec<(u32, Vec<u8>)> = Vec::new();
+        for (i, (client, advertise)) in (1..=n).zip(&mut clients) {
+            client.set_input(&input(i)).unwrap();
+            replies.push((i, advertise.clone()));
+        }
+        let mut phase = 0;
+        let mut malformed = 0;
+        loop {
+            // The batch: the real replies ascending, garbage from client 3
+            // before its ShareKeys and from client 4 before its
+            // UnmaskResponse; then a resend, a changed second message,
+            // strangers and client 2, which dropped after its ShareKeys.
+            let last = if params.is_malicious() { 4 } else { 3 };
+            let garbage = vec![0x5a_u8; 40];
+            let mut batch: Vec<(u32, Vec<u8>)> = Vec::new();
+            for (i, msg) in &replies {
+                if (phase == 1 && *i == 3) || (phase == last && *i == 4) {
+                    batch.push((*i, garbage.clone()));
+                }
+                batch.push((*i, msg.clone()));
+            }
+            if let Some((i, msg)) = replies.first() {
+                batch.push((*i, msg.clone()));
+            }
+            if let Some((i, _)) = replies.get(4).filter(|_| phase >= 2) {
+                batch.push((*i, garbage.clone()));
+            }
+            batch.extend([(0, garbage.clone()), (n + 3, garbage.clone())]);
+            if phase >= 2 {
+                batch.push((2, garbage.clone()));
+            }
+            let in_turn: Vec<Result<(), Error>> =
+                batch.iter().map(|(i, m)| one.receive(*i, m)).collect();
+            let borrowed: Vec<(u32, &[u8])> =
+                batch.iter().map(|(i, m)| (*i, m.as_slice())).collect();
+            let together = all.receive_all(&borrowed);
+            assert_eq!(
+                format!("{together:?}"),
+                format!("{in_turn:?}"),
+                "phase {phase} {params:?}"
+            );
+            malformed += in_turn
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Err(Error::Client {
+                            fault: ClientFault::Malformed(_),
+                            ..
+                        })
+                    )
+                })
+                .count();
+            assert_eq!(all.excluded(), one.excluded());
+            assert_eq!(all.pending(), one.pending());
+            let (a, b) = (one.close_phase().unwrap(), all.close_phase().unwrap());
+            match (a, b) {
+                (Step::Deliver(a), Step::Deliver(b)) => {
+                    let a = a.into_vec();
+                    assert!(a == b.into_vec(), "phase {phase} {params:?}");
+                    replies.clear();
+                    for (i, bytes) in a {
+                        if i == 2 && phase == 1 {
+                            continue;
+                        }
+                        let reply = clients[i as usize - 1].0.receive(&bytes, &mut r).unwrap();
+                        replies.push((i, reply));
+                    }
+                }
+                (Step::Done(a), Step::Done(b)) => {
+                    assert_eq!(a, b);
+                    // Client 3 was excluded with its garbage ShareKeys,
+                    // client 2 dropped; client 4's garbage answer excludes
+                    // it from the unmasking, but its input counts.
+                    assert!(!a.survivors.contains(&2) && !a.survivors.contains(&3));
+                    assert!(a.survivors.contains(&4));
+                    let want: Vec<u64> = (0..u64::from(params.dim()))
+                        .map(|j| {
+                            a.survivors.iter().fold(0u64, |acc, &i| {
+                                acc.wrapping_add(u64::from(i) * 7919 + j * 31)
+                            }) & top
+                        })
+                        .collect();
+                    assert_eq!(a.sum, want, "{params:?}");
+                    break;
+                }
+                (a, b) => panic!("phase {phase}: {a:?} against {b:?}"),
+            }
+            phase += 1;
+        }
+        // Every phase's garbage from a client still in it (R1 and the last:
+        // the clients excluded for it; the changed second messages are
+        // duplicates, not garbage) was found malformed.
+        assert!(malformed >= 2, "{params:?}");
+    }
+}
