@@ -1084,6 +1084,9 @@ struct ServerRun<'a> {
     genuine: [BTreeMap<ClientIndex, Vec<u8>>; 5],
     /// Per phase, the bytes the server accepted from each index.
     accepted: [BTreeMap<ClientIndex, Vec<u8>>; 5],
+    /// Whether each phase's messages go to the server as one
+    /// `Server::receive_all` batch.
+    batched: bool,
 }
 
 impl ServerRun<'_> {
@@ -1093,8 +1096,36 @@ impl ServerRun<'_> {
             .any(|r| r.phase <= phase && matches!(r.act, Act::Drop(j) if j == u))
     }
 
-    fn send(&mut self, phase: usize, from: ClientIndex, bytes: Vec<u8>, own: bool) {
-        match self.server.receive(from, &bytes) {
+    /// Hands `msgs` (sender, bytes, whether they are its own unchanged
+    /// message) to the server in order: one at a time, or as one batch
+    /// through `Server::receive_all` when the run is batched, which must
+    /// give the same verdicts.
+    fn send_all(&mut self, phase: usize, msgs: Vec<(ClientIndex, Vec<u8>, bool)>) {
+        let verdicts: Vec<Result<(), Error>> = if self.batched {
+            let batch: Vec<(ClientIndex, &[u8])> =
+                msgs.iter().map(|(u, m, _)| (*u, m.as_slice())).collect();
+            self.server.receive_all(&batch)
+        } else {
+            msgs.iter()
+                .map(|(u, m, _)| self.server.receive(*u, m))
+                .collect()
+        };
+        assert_eq!(verdicts.len(), msgs.len(), "one verdict per message");
+        for ((from, bytes, own), verdict) in msgs.into_iter().zip(verdicts) {
+            self.judge(phase, from, bytes, own, verdict);
+        }
+    }
+
+    /// Checks the server's verdict on one message.
+    fn judge(
+        &mut self,
+        phase: usize,
+        from: ClientIndex,
+        bytes: Vec<u8>,
+        own: bool,
+        verdict: Result<(), Error>,
+    ) {
+        match verdict {
             Ok(()) => match self.accepted[phase].get(&from) {
                 // A byte-identical resend is a no-op (spec/protocol.md
                 // section 5.1); anything else accepted twice is a bug.
@@ -1120,8 +1151,9 @@ impl ServerRun<'_> {
         }
     }
 
-    /// Delivers the records of `phase` (early or late ones) in order.
-    fn records_of(&mut self, phase: usize, early: bool) {
+    /// The messages of the records of `phase` (early or late ones), in
+    /// order.
+    fn records_of(&self, phase: usize, early: bool) -> Vec<(ClientIndex, Vec<u8>, bool)> {
         let mut out = Vec::new();
         for r in self
             .records
@@ -1129,26 +1161,24 @@ impl ServerRun<'_> {
             .filter(|r| r.phase == phase && r.early == early)
         {
             match &r.act {
-                Act::Raw(from, b) => out.push((*from, b.to_vec())),
+                Act::Raw(from, b) => out.push((*from, b.to_vec(), false)),
                 Act::Replay(from, j, ops) => {
                     if let Some(m) = self.genuine[phase].get(j) {
                         let mut m = m.clone();
                         mutate(&mut m, ops);
-                        out.push((*from, m));
+                        out.push((*from, m, false));
                     }
                 }
                 Act::Mutate(..) | Act::Drop(_) => {}
             }
         }
-        for (from, bytes) in out {
-            self.send(phase, from, bytes, false);
-        }
+        out
     }
 
     /// Delivers one phase: early records, each client's own (possibly
     /// mutated) message, late records.
     fn deliver(&mut self, phase: usize) {
-        self.records_of(phase, true);
+        let mut msgs = self.records_of(phase, true);
         let own: Vec<(ClientIndex, Vec<u8>)> = self.genuine[phase]
             .iter()
             .map(|(&u, m)| {
@@ -1165,9 +1195,10 @@ impl ServerRun<'_> {
             .collect();
         for (u, m) in own {
             let unchanged = self.genuine[phase].get(&u) == Some(&m);
-            self.send(phase, u, m, unchanged);
+            msgs.push((u, m, unchanged));
         }
-        self.records_of(phase, false);
+        msgs.extend(self.records_of(phase, false));
+        self.send_all(phase, msgs);
     }
 
     /// Whether the server accepted client `u`'s own message of `phase`,
@@ -1414,9 +1445,10 @@ impl ServerRun<'_> {
 /// Fuzzes the server with arbitrary client messages from arbitrary indices
 /// in every phase, around a round of real clients.
 ///
-/// First byte: the scenario (semi-honest shapes, then malicious ones, whose
-/// honest round runs the consistency phase between MaskedInput and
-/// Unmask). Then records, each an op byte (bits 0..2 the phase: R0, R1, R2,
+/// First byte: the scenario in its low 7 bits (semi-honest shapes, then
+/// malicious ones, whose honest round runs the consistency phase between
+/// MaskedInput and Unmask); its top bit hands each phase's messages to the
+/// server as one `Server::receive_all` batch instead of one by one. Then records, each an op byte (bits 0..2 the phase: R0, R1, R2,
 /// Unmask; bit 5 set: the consistency phase instead; bits 2..4 the kind,
 /// bit 4 early) and its operands: raw bytes from an index (`0`, `n + 1` and
 /// any `u32` included), a mutation of a client's own message, a replay of
@@ -1430,7 +1462,9 @@ impl ServerRun<'_> {
 /// every share of it against the dealer's own commitments).
 pub fn server(data: &[u8]) {
     let mut inp = Input(data);
-    let scenario = usize::from(inp.u8()) % SERVER_SHAPES.len();
+    let first = inp.u8();
+    let scenario = usize::from(first & 0x7f) % SERVER_SHAPES.len();
+    let batched = first & 0x80 != 0;
     let Some(params) = shape_params(&SERVER_SHAPES[scenario]) else {
         return;
     };
@@ -1463,6 +1497,7 @@ pub fn server(data: &[u8]) {
         clean,
         genuine: Default::default(),
         accepted: Default::default(),
+        batched,
     }
     .run(scenario, &ids);
 }
