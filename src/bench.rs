@@ -135,6 +135,15 @@ pub struct PublicKeyWork {
     /// plus one per dropped client (its rebuilt key must reproduce its
     /// advertised `s_pk`). `None` when the round did not finish.
     pub server_agreements: Option<u64>,
+    /// The secrets the server rebuilds in R3 (a seed per member of U3, a
+    /// mask key per dropped client), each checked against its dealer's
+    /// `C_0` (spec/crypto.md section 8.3). `None` when the round did not
+    /// finish.
+    pub server_secrets: Option<u64>,
+    /// Seconds one thread takes for that check: one variable-time
+    /// multiscalar multiplication over one point per secret with 128-bit
+    /// weights ([`multiscalar_seconds`]).
+    pub server_multiscalar: Option<f64>,
     /// The Ristretto255 points a client decodes in R2 to check the shares
     /// it was dealt: `2 t` per neighbour (spec/crypto.md section 8.3).
     pub client_points: u64,
@@ -149,10 +158,14 @@ pub struct PublicKeyWork {
 }
 
 impl PublicKeyWork {
-    /// The server's agreements on all threads.
+    /// The server's agreements and its check of the rebuilt secrets, on
+    /// all threads.
     pub fn server(&self, threads: usize) -> Option<Duration> {
-        self.server_agreements
-            .map(|a| per_thread(a as f64 / self.agreement_rate.max(1.0), threads))
+        let agreements = self.server_agreements? as f64 / self.agreement_rate.max(1.0);
+        Some(per_thread(
+            agreements + self.server_multiscalar.unwrap_or(0.0),
+            threads,
+        ))
     }
 
     /// A client's decodings and its batched check, on all threads.
@@ -204,10 +217,13 @@ impl Floor {
         let client_points = 2 * u64::from(params.degree()) * u64::from(params.threshold());
         let public_key = PublicKeyWork {
             server_agreements: removed.map(|(_, cancelled, dropped)| cancelled + dropped),
+            server_secrets: removed.map(|(u3, _, dropped)| u3 + dropped),
+            server_multiscalar: removed
+                .map(|(u3, _, dropped)| multiscalar_seconds(u3 + dropped, 128)),
             client_points,
             agreement_rate: agreement_rate(),
             decompress_rate: decompress_rate(),
-            client_multiscalar: multiscalar_seconds(client_points),
+            client_multiscalar: multiscalar_seconds(client_points, 256),
         };
         let sample = client_bytes.max(server_bytes.unwrap_or(0));
         let rate = keystream_rate(
@@ -299,14 +315,15 @@ pub fn decompress_rate() -> f64 {
 const MULTISCALAR_SAMPLE_MAX: u64 = 1 << 16;
 
 /// Seconds one thread takes for one variable-time multiscalar
-/// multiplication over `points` Ristretto255 points with full-size
-/// scalars: the batched Feldman check of a client's shares (spec/crypto.md
-/// section 8.3) combines its `2 k t` commitment points with the weights
-/// times the powers of its index, as one such multiplication at the least.
-/// Best of three. Above 2^16 points, 2^16 are timed and the time scaled
-/// linearly (an overestimate: Pippenger's cost per point falls as the
-/// count grows).
-pub fn multiscalar_seconds(points: u64) -> f64 {
+/// multiplication over `points` Ristretto255 points with scalars below
+/// `2^bits` (`bits` at most 256): full-size for the batched Feldman check of
+/// a client's shares (spec/crypto.md section 8.3), which combines its
+/// `2 k t` commitment points with the weights times the powers of its
+/// index, and 128-bit weights for the server's check of its rebuilt
+/// secrets. Best of three. Above 2^16 points, 2^16 are timed and the time
+/// scaled linearly (an overestimate: Pippenger's cost per point falls as
+/// the count grows).
+pub fn multiscalar_seconds(points: u64, bits: u32) -> f64 {
     use curve25519_dalek::traits::VartimeMultiscalarMul;
     use curve25519_dalek::{RistrettoPoint, Scalar, constants::RISTRETTO_BASEPOINT_POINT};
     if points == 0 {
@@ -316,11 +333,16 @@ pub fn multiscalar_seconds(points: u64) -> f64 {
     let step = Scalar::from(0x9e37_79b9_7f4a_7c15u64) * Scalar::from(0x6a09_e667_f3bc_c909u64);
     let mut point = RISTRETTO_BASEPOINT_POINT;
     let mut scalar = step;
+    // Bytes at and above bit `bits` cleared (whole bytes: 128 and 256 are
+    // the sizes used).
+    let keep = (bits.min(256) / 8) as usize;
     let (bases, scalars): (Vec<RistrettoPoint>, Vec<Scalar>) = (0..sample)
         .map(|_| {
             point += RISTRETTO_BASEPOINT_POINT;
             scalar *= step;
-            (point, scalar)
+            let mut bytes = scalar.to_bytes();
+            bytes[keep..].fill(0);
+            (point, Scalar::from_bytes_mod_order(bytes))
         })
         .unzip();
     let best = (0..3)

@@ -689,6 +689,8 @@ impl Outcome {
                 "client_ratio_with_public_key":
                     ms(r.times[2].client_mean) / ms(f.client_with_public_key()).max(1e-9),
                 "server_agreements": f.public_key.server_agreements,
+                "server_secrets": f.public_key.server_secrets,
+                "server_multiscalar_ms_one_thread": f.public_key.server_multiscalar.map(|s| s * 1e3),
                 "server_with_public_key_ms": f.server_with_public_key().map(ms),
                 "server_ratio_with_public_key": f
                     .server_with_public_key()
@@ -880,8 +882,9 @@ impl Outcome {
                 rows.push((
                     "+ public key, server",
                     format!(
-                        "{} X25519 agreements: {:.3} ms on {}; R3 server is {:.2} x both",
+                        "{} X25519 agreements, {} secrets to check: {:.3} ms on {}; R3 server is {:.2} x both",
                         grouped(agreements),
+                        grouped(f.public_key.server_secrets.unwrap_or(0)),
                         ms(pk),
                         threads(f.threads),
                         ms(r.times[4].server) / ms(both).max(1e-9)
@@ -1136,6 +1139,23 @@ mod tests {
         // The public-key work: 2 t points per neighbour for a client; one
         // agreement per dropped client and per pair of it with U3.
         assert_eq!(f["client_points"], 2 * k * t);
+        // The server's: its agreements and one check of its rebuilt
+        // secrets (one per survivor, one per dropped client).
+        let threads = f["threads"].as_f64().unwrap();
+        let secrets = f["server_secrets"].as_u64().unwrap();
+        assert_eq!(secrets, 18 + 2);
+        let server_pk_ms = (f["server_agreements"].as_f64().unwrap()
+            / f["agreements_per_s_one_thread"].as_f64().unwrap()
+            * 1e3
+            + f["server_multiscalar_ms_one_thread"].as_f64().unwrap())
+            / threads;
+        assert!(
+            (f["server_with_public_key_ms"].as_f64().unwrap()
+                - f["server_ms"].as_f64().unwrap()
+                - server_pk_ms)
+                .abs()
+                <= 1e-3 * server_pk_ms
+        );
         let agreements = f["server_agreements"].as_u64().unwrap();
         let pairs = server_bytes / (300 * 4) - 18;
         assert_eq!(agreements, pairs + 2);
@@ -1145,7 +1165,6 @@ mod tests {
         }
         // The client's public-key work: its decodings and one multiscalar
         // check, spread over the floor's threads.
-        let threads = f["threads"].as_f64().unwrap();
         let points = f["client_points"].as_f64().unwrap();
         let pk_ms = (points / f["decompress_per_s_one_thread"].as_f64().unwrap() * 1e3
             + f["client_multiscalar_ms_one_thread"].as_f64().unwrap())
