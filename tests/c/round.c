@@ -887,6 +887,22 @@ static void batch_round(void) {
         inputs[k] = (k / M) * 1000 + k % M;
     }
     static const uint8_t junk[5] = {0xFF, 0xFE, 0xFD, 0xFC, 0xFB};
+    /* A caller's error takes nothing (the round below would differ) and
+     * writes nothing; an empty batch needs no arrays. */
+    const uint32_t two[2] = {1, 2};
+    const uint8_t *holed[2] = {junk, NULL};
+    const size_t lens2[2] = {sizeof junk, 1};
+    SecaggStatus untouched[2] = {SECAGG_STATUS_PANIC, SECAGG_STATUS_PANIC};
+    EXPECT(secagg_server_receive_all(all, 2, two, holed, lens2, untouched, NULL, NULL),
+           SECAGG_STATUS_NULL_POINTER);
+    ASSERT(untouched[0] == SECAGG_STATUS_PANIC && untouched[1] == SECAGG_STATUS_PANIC);
+    EXPECT(secagg_server_receive_all(all, 2, two, NULL, lens2, untouched, NULL, NULL),
+           SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_receive_all(all, 2, two, holed, lens2, NULL, NULL, NULL),
+           SECAGG_STATUS_NULL_POINTER);
+    EXPECT(secagg_server_receive_all(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL),
+           SECAGG_STATUS_NULL_POINTER);
+    OK(secagg_server_receive_all(all, 0, NULL, NULL, NULL, NULL, NULL, NULL));
     uint32_t senders[MAX_BATCH];
     const uint8_t *messages[MAX_BATCH];
     size_t lens[MAX_BATCH];
