@@ -252,22 +252,6 @@ typedef enum SecaggPrg {
     SECAGG_PRG_AES128_CTR = 1,
 } SecaggPrg;
 
-// The phase a server handle accepts messages for.
-typedef enum SecaggServerPhase {
-    // R0: AdvertiseKeys.
-    SECAGG_SERVER_PHASE_ADVERTISE_KEYS = 0,
-    // R1: ShareKeys.
-    SECAGG_SERVER_PHASE_SHARE_KEYS = 1,
-    // R2: MaskedInput.
-    SECAGG_SERVER_PHASE_MASKED_INPUT = 2,
-    // R2.5 (malicious model): ConsistencyResponse.
-    SECAGG_SERVER_PHASE_CONSISTENCY = 3,
-    // R3: UnmaskResponse.
-    SECAGG_SERVER_PHASE_UNMASK = 4,
-    // The round is over (finished or aborted).
-    SECAGG_SERVER_PHASE_OVER = 5,
-} SecaggServerPhase;
-
 // What the server did about the client whose message (or, at a phase
 // close, whose shares) it refused: spec/protocol.md section 5.4, read with
 // [`secagg_server_outcome`]. The values are stable.
@@ -290,6 +274,22 @@ typedef enum SecaggOutcome {
     // reason.
     SECAGG_OUTCOME_ABORTED = 4,
 } SecaggOutcome;
+
+// The phase a server handle accepts messages for.
+typedef enum SecaggServerPhase {
+    // R0: AdvertiseKeys.
+    SECAGG_SERVER_PHASE_ADVERTISE_KEYS = 0,
+    // R1: ShareKeys.
+    SECAGG_SERVER_PHASE_SHARE_KEYS = 1,
+    // R2: MaskedInput.
+    SECAGG_SERVER_PHASE_MASKED_INPUT = 2,
+    // R2.5 (malicious model): ConsistencyResponse.
+    SECAGG_SERVER_PHASE_CONSISTENCY = 3,
+    // R3: UnmaskResponse.
+    SECAGG_SERVER_PHASE_UNMASK = 4,
+    // The round is over (finished or aborted).
+    SECAGG_SERVER_PHASE_OVER = 5,
+} SecaggServerPhase;
 
 // Which list [`secagg_server_clients`] returns.
 typedef enum SecaggClientList {
@@ -891,6 +891,67 @@ enum SecaggStatus secagg_server_receive(struct SecaggServer *server,
                                         const uint8_t *bytes,
                                         size_t len,
                                         uint32_t *fault_index);
+
+// Takes a batch of `count` messages of the current phase, message `k` from
+// client `senders[k]` with bytes `(messages[k], lens[k])`: the same
+// statuses, in the same order, and the same server state as
+// [`secagg_server_receive`] on each message in turn, but the checks that
+// depend only on a message's bytes (ShareKeys and UnmaskResponse) run for
+// the whole batch over the library's threads (spec/protocol.md section
+// 5.1).
+//
+// Returns `SECAGG_STATUS_OK` when every message was handed to the server;
+// each message's own status is then `statuses[k]`, the index
+// [`secagg_server_receive`] writes to its `fault_index` is
+// `fault_indices[k]` and its [`SecaggOutcome`] (what
+// [`secagg_server_outcome`] reports after that call) is `outcomes[k]`;
+// `fault_indices` and `outcomes` may be NULL (not written).
+// [`secagg_server_outcome`] then describes the last message of the batch
+// (`SECAGG_OUTCOME_NONE` for an empty one).
+//
+// Argument errors are checked before any message is taken; then nothing
+// is written, the round is unchanged and [`secagg_server_outcome`]
+// reports `SECAGG_OUTCOME_NONE`. They are `SECAGG_STATUS_NULL_POINTER`
+// for a NULL handle, a NULL `senders`, `messages`, `lens` or `statuses`
+// when `count > 0`, or a NULL message with a non-zero length, and
+// `SECAGG_STATUS_INVALID_ARGUMENT` for a count or length whose bytes
+// overflow.
+//
+// Beyond what [`secagg_server_receive`] allocates for a message, the
+// call allocates a few words a message (the batch's list and each
+// message's result): in proportion to `count`, as the caller's own arrays.
+//
+// ```c
+// uint32_t senders[2] = {1, 2};
+// const uint8_t *messages[2] = {msg1, msg2};
+// size_t lens[2] = {len1, len2};
+// SecaggStatus statuses[2];
+// uint32_t faults[2];
+// SecaggOutcome outcomes[2];
+// if (secagg_server_receive_all(server, 2, senders, messages, lens,
+//                               statuses, faults, outcomes) != SECAGG_STATUS_OK) {
+//     /* a caller's error: nothing was taken */
+// }
+// for (size_t k = 0; k < 2; k++) {
+//     if (statuses[k] != SECAGG_STATUS_OK) {
+//         /* client faults[k] refused, outcomes[k] says what the server did */
+//     }
+// }
+// ```
+//
+// # Safety
+// `server` is NULL or a live handle; `senders`, `messages` and `lens` are
+// NULL or `count` readable elements, and each `messages[k]` NULL or
+// `lens[k]` readable bytes; `statuses`, `fault_indices` and `outcomes` are
+// NULL or `count` writable elements.
+enum SecaggStatus secagg_server_receive_all(struct SecaggServer *server,
+                                            size_t count,
+                                            const uint32_t *senders,
+                                            const uint8_t *const *messages,
+                                            const size_t *lens,
+                                            enum SecaggStatus *statuses,
+                                            uint32_t *fault_indices,
+                                            enum SecaggOutcome *outcomes);
 
 // Closes the current phase (the host's deadline passed). After it, the
 // messages to deliver are read with [`secagg_server_recipients`] and

@@ -611,8 +611,8 @@ class SubstitutingServer(sf.SecAggPlusWorkflow):
 
     impostor = secagg.Identity.from_secret(b"\x99" * 32)
 
-    def _receive(self, state, nid, message):
-        if nid == 3 and state.server.phase == "advertise_keys":
+    def _receive_all(self, state, replies):
+        if state.server.phase == "advertise_keys":
             if state.params.malicious:
                 keys = [IDS[i].public_key if i != 3 else self.impostor.public_key for i in sorted(state.index_of)]
                 fake = secagg.Client(
@@ -620,8 +620,8 @@ class SubstitutingServer(sf.SecAggPlusWorkflow):
                 )
             else:
                 fake = secagg.Client(state.params, state.round_id, state.index_of[3])
-            message = fake.message
-        return super()._receive(state, nid, message)
+            replies = [(nid, fake.message if nid == 3 else msg) for nid, msg in replies]
+        return super()._receive_all(state, replies)
 
 
 def test_a_substituted_roster_key_is_refused_by_every_node_and_no_sum_is_released():

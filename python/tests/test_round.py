@@ -587,6 +587,73 @@ def test_aes_prg_round() -> None:
     assert aes_log != chacha_log  # other masks
 
 
+def test_receive_all_matches_receive() -> None:
+    """Server.receive_all over a round with a stranger, a resend, a
+    truncated ShareKeys before the sender's real one and garbage before a
+    real unmask response gives, message by message, what Server.receive
+    raises (the same class, code, client and outcome), the same messages at
+    every close and the same sum as a twin server fed one by one."""
+    params = Params(clients=5, threshold=3, dim=4)
+    rid = os.urandom(32)
+    one = Server(params, rid, rng=secagg.Rng(41))
+    batched = Server(params, rid, rng=secagg.Rng(41))
+    rng = secagg.Rng(42)
+    cs = {i: secagg.Client(params, rid, i, rng=rng) for i in range(1, 6)}
+    inputs = {i: np.full(4, 100 * i + 1, dtype=np.uint64) for i in cs}
+
+    def seen(e: Optional[secagg.SecaggError]) -> object:
+        return None if e is None else (type(e), e.code, e.index, getattr(e, "outcome", None))
+
+    def receive_both(batch: list) -> tuple:
+        """Each result as (code, index, outcome), and the close's messages."""
+        want = []
+        for sender, msg in batch:
+            try:
+                one.receive(sender, msg)
+                want.append(None)
+            except ClientFault as e:
+                want.append(e)
+        got = batched.receive_all(iter(batch))
+        assert [seen(e) for e in got] == [seen(e) for e in want]
+        out = batched.close_phase()
+        assert one.close_phase() == out
+        return [None if e is None else (e.code, e.index, e.outcome) for e in got], out or {}
+
+    code, Outcome = secagg.CODES, secagg.Outcome
+    r0 = [(i, c.message) for i, c in cs.items()] + [(9, b"\x01\x02"), (1, cs[1].message)]
+    results, out = receive_both(r0)
+    assert results == [None] * 5 + [(code["CLIENT_UNKNOWN_SENDER"], 9, Outcome.IGNORED), None]
+    keys = {i: c.receive_keys(out[i]) for i, c in cs.items()}
+    results, out = receive_both([(2, keys[2][:-1])] + list(keys.items()))
+    assert results == [
+        (code["CLIENT_MALFORMED"], 2, Outcome.EXCLUDED),
+        None,
+        (code["CLIENT_NOT_IN_PHASE"], 2, Outcome.IGNORED),
+        None,
+        None,
+        None,
+    ]
+    alive = [1, 3, 4, 5]
+    assert sorted(out) == alive
+    results, out = receive_both([(i, cs[i].receive_shares(out[i], inputs[i])) for i in alive])
+    assert results == [None] * 4
+    r3 = [(i, cs[i].receive_unmask(out[i])) for i in alive]
+    r3.insert(3, (5, b"\xff" * 7))
+    results, out = receive_both(r3)
+    assert results == [
+        None,
+        None,
+        None,
+        (code["CLIENT_MALFORMED"], 5, Outcome.EXCLUDED),
+        (code["CLIENT_NOT_IN_PHASE"], 5, Outcome.IGNORED),
+    ]
+    assert out == {} and one.phase == batched.phase == "over"
+    # Client 5 was excluded after its masked input was accepted: in the sum.
+    assert batched.sum.tolist() == one.sum.tolist() == [sum(100 * i + 1 for i in alive)] * 4
+    assert batched.misbehaved == one.misbehaved == [(2, "CLIENT_MALFORMED"), (5, "CLIENT_MALFORMED")]
+    assert batched.receive_all([]) == []
+
+
 def test_client_fault_outcome() -> None:
     """A garbage masked input: ClientFault with outcome EXCLUDED; the real
     one after it is ignored (IGNORED); the round completes with the other

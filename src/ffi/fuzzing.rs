@@ -13,6 +13,17 @@ fn ok(s: SecaggStatus) -> bool {
     s == SecaggStatus::Ok
 }
 
+/// A client status comes with an outcome naming the same client (`who`,
+/// the client `fault` names); any other status with none.
+fn outcome_agrees(st: SecaggStatus, fault: u32, outcome: SecaggOutcome, who: u32) {
+    if (20..40).contains(&(st as i32)) {
+        assert!(outcome != SecaggOutcome::None && outcome != SecaggOutcome::Aborted);
+        assert_eq!(who, fault);
+    } else {
+        assert_eq!((outcome, who), (SecaggOutcome::None, 0));
+    }
+}
+
 /// Seed inputs: one per selector, with valid encodings where one exists.
 pub fn seeds() -> Vec<Vec<u8>> {
     let params = crate::Params::new(3, 2, 16, 2, crate::Graph::Complete)
@@ -24,7 +35,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
     let mut out = vec![[&[0u8][..], &params].concat(), [&[1u8][..], &dp].concat()];
     out.push([2u8; 65].to_vec());
     for sel in 3u8..=6 {
-        for phase in 0u8..3 {
+        for phase in [0u8, 1, 2, 192, 193, 194] {
             out.push(vec![sel, phase, 1, 2, 3, 4, 5, 6, 7, 8]);
         }
     }
@@ -323,6 +334,48 @@ pub fn entry_points(data: &[u8]) {
                     }
                 };
                 ok(st);
+            } else if phase >= 192 {
+                // A batch through secagg_server_receive_all: the bytes from
+                // a sender, again (a resend), and from another client.
+                let from = u32::from(phase % 4);
+                let senders = [from, from, from % 3 + 1];
+                let messages = [bytes.as_ptr(); 3];
+                let lens = [bytes.len(); 3];
+                let mut statuses = [SecaggStatus::Panic; 3];
+                let mut faults = [u32::MAX; 3];
+                let mut outcomes = [SecaggOutcome::Aborted; 3];
+                // SAFETY: live server; arrays of 3, each message readable.
+                ok(unsafe {
+                    secagg_server_receive_all(
+                        s,
+                        3,
+                        senders.as_ptr(),
+                        messages.as_ptr(),
+                        lens.as_ptr(),
+                        statuses.as_mut_ptr(),
+                        faults.as_mut_ptr(),
+                        outcomes.as_mut_ptr(),
+                    )
+                });
+                for k in 0..3 {
+                    ok(statuses[k]);
+                    let who = if outcomes[k] == SecaggOutcome::None {
+                        0
+                    } else {
+                        senders[k]
+                    };
+                    outcome_agrees(statuses[k], faults[k], outcomes[k], who);
+                }
+                // A byte-identical resend of a message taken is a no-op.
+                assert!(statuses[0] != SecaggStatus::Ok || statuses[1] == SecaggStatus::Ok);
+                // The handle's outcome is the last message's.
+                let (mut outcome, mut who) = (SecaggOutcome::Aborted, u32::MAX);
+                // SAFETY: live server, valid out-pointers.
+                ok(unsafe { secagg_server_outcome(s, &mut outcome, &mut who) });
+                assert_eq!(outcome, outcomes[2]);
+                outcome_agrees(statuses[2], faults[2], outcome, who);
+                // SAFETY: live server.
+                ok(unsafe { secagg_server_close_phase(s) });
             } else {
                 let from = u32::from(phase / 3);
                 // SAFETY: live server, readable bytes.
@@ -330,17 +383,10 @@ pub fn entry_points(data: &[u8]) {
                     secagg_server_receive(s, from, bytes.as_ptr(), bytes.len(), &mut fault)
                 };
                 ok(st);
-                // A client status comes with an outcome naming the same
-                // client; any other status with none.
                 let (mut outcome, mut who) = (SecaggOutcome::Aborted, u32::MAX);
                 // SAFETY: live server, valid out-pointers.
                 ok(unsafe { secagg_server_outcome(s, &mut outcome, &mut who) });
-                if (20..40).contains(&(st as i32)) {
-                    assert!(outcome != SecaggOutcome::None && outcome != SecaggOutcome::Aborted);
-                    assert_eq!(who, fault);
-                } else {
-                    assert_eq!((outcome, who), (SecaggOutcome::None, 0));
-                }
+                outcome_agrees(st, fault, outcome, who);
                 // SAFETY: live server.
                 ok(unsafe { secagg_server_close_phase(s) });
             }

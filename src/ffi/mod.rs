@@ -637,6 +637,19 @@ pub(crate) unsafe fn input<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], 
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
+/// Copies `data` into a caller's array of `data.len()` elements; NULL (an
+/// optional output) is skipped.
+///
+/// # Safety
+/// `out` is NULL or valid for writes of `data.len()` elements.
+pub(crate) unsafe fn fill<T: Copy>(out: *mut T, data: &[T]) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable for `data.len()` elements by the
+        // caller's contract; Rust-owned `data` cannot overlap caller memory.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), out, data.len()) };
+    }
+}
+
 /// A fixed-size array input (32-byte keys, ids and seeds).
 ///
 /// # Safety

@@ -4,7 +4,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{
     Fail, SecaggParams, SecaggRng, SecaggRoster, SecaggStatus, array, boundary, boundary_indexed,
-    free, give, handle, handle_mut, input, map_error, need, output, put, state_key, with_rng,
+    fill, free, give, handle, handle_mut, input, map_error, need, output, put, state_key, with_rng,
 };
 use crate::{Aggregate, Error, Outbox, Outcome, Phase, Server, Step};
 
@@ -201,6 +201,117 @@ pub unsafe extern "C" fn secagg_server_receive(
         let r = s.server.receive(from, bytes);
         s.last = SecaggOutcome::from_result(&r);
         r?;
+        Ok(())
+    })
+}
+
+/// Takes a batch of `count` messages of the current phase, message `k` from
+/// client `senders[k]` with bytes `(messages[k], lens[k])`: the same
+/// statuses, in the same order, and the same server state as
+/// [`secagg_server_receive`] on each message in turn, but the checks that
+/// depend only on a message's bytes (ShareKeys and UnmaskResponse) run for
+/// the whole batch over the library's threads (spec/protocol.md section
+/// 5.1).
+///
+/// Returns `SECAGG_STATUS_OK` when every message was handed to the server;
+/// each message's own status is then `statuses[k]`, the index
+/// [`secagg_server_receive`] writes to its `fault_index` is
+/// `fault_indices[k]` and its [`SecaggOutcome`] (what
+/// [`secagg_server_outcome`] reports after that call) is `outcomes[k]`;
+/// `fault_indices` and `outcomes` may be NULL (not written).
+/// [`secagg_server_outcome`] then describes the last message of the batch
+/// (`SECAGG_OUTCOME_NONE` for an empty one).
+///
+/// Argument errors are checked before any message is taken; then nothing
+/// is written, the round is unchanged and [`secagg_server_outcome`]
+/// reports `SECAGG_OUTCOME_NONE`. They are `SECAGG_STATUS_NULL_POINTER`
+/// for a NULL handle, a NULL `senders`, `messages`, `lens` or `statuses`
+/// when `count > 0`, or a NULL message with a non-zero length, and
+/// `SECAGG_STATUS_INVALID_ARGUMENT` for a count or length whose bytes
+/// overflow.
+///
+/// Beyond what [`secagg_server_receive`] allocates for a message, the
+/// call allocates a few words a message (the batch's list and each
+/// message's result): in proportion to `count`, as the caller's own arrays.
+///
+/// ```c
+/// uint32_t senders[2] = {1, 2};
+/// const uint8_t *messages[2] = {msg1, msg2};
+/// size_t lens[2] = {len1, len2};
+/// SecaggStatus statuses[2];
+/// uint32_t faults[2];
+/// SecaggOutcome outcomes[2];
+/// if (secagg_server_receive_all(server, 2, senders, messages, lens,
+///                               statuses, faults, outcomes) != SECAGG_STATUS_OK) {
+///     /* a caller's error: nothing was taken */
+/// }
+/// for (size_t k = 0; k < 2; k++) {
+///     if (statuses[k] != SECAGG_STATUS_OK) {
+///         /* client faults[k] refused, outcomes[k] says what the server did */
+///     }
+/// }
+/// ```
+///
+/// # Safety
+/// `server` is NULL or a live handle; `senders`, `messages` and `lens` are
+/// NULL or `count` readable elements, and each `messages[k]` NULL or
+/// `lens[k]` readable bytes; `statuses`, `fault_indices` and `outcomes` are
+/// NULL or `count` writable elements.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secagg_server_receive_all(
+    server: *mut SecaggServer,
+    count: usize,
+    senders: *const u32,
+    messages: *const *const u8,
+    lens: *const usize,
+    statuses: *mut SecaggStatus,
+    fault_indices: *mut u32,
+    outcomes: *mut SecaggOutcome,
+) -> SecaggStatus {
+    boundary(|| {
+        // SAFETY: NULL or a live, unaliased handle.
+        let s = unsafe { handle_mut(server)? };
+        s.last = (SecaggOutcome::None, 0);
+        // SAFETY: NULL or `count` readable elements each.
+        let (senders, messages, lens) = unsafe {
+            (
+                input(senders, count)?,
+                input(messages, count)?,
+                input(lens, count)?,
+            )
+        };
+        if count > 0 {
+            need(statuses)?;
+        }
+        let batch = senders
+            .iter()
+            .zip(messages)
+            .zip(lens)
+            // SAFETY: each message is NULL or `lens[k]` readable bytes.
+            .map(|((&from, &ptr), &len)| Ok((from, unsafe { input(ptr, len)? })))
+            .collect::<Result<Vec<_>, Fail>>()?;
+        let results = s.server.receive_all(&batch);
+        let (status, index): (Vec<SecaggStatus>, Vec<u32>) = results
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map_or_else(map_error, |()| (SecaggStatus::Ok, 0))
+            })
+            .unzip();
+        let outcome: Vec<SecaggOutcome> = results
+            .iter()
+            .map(|r| SecaggOutcome::from_result(r).0)
+            .collect();
+        s.last = results
+            .last()
+            .map_or((SecaggOutcome::None, 0), SecaggOutcome::from_result);
+        // SAFETY: NULL (skipped) or `count` writable elements each, and
+        // every vector has one entry per message.
+        unsafe {
+            fill(statuses, &status);
+            fill(fault_indices, &index);
+            fill(outcomes, &outcome);
+        }
         Ok(())
     })
 }

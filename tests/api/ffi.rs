@@ -215,6 +215,130 @@ fn server_outcome_follows_the_last_call() {
     }
 }
 
+/// `secagg_server_receive_all` gives each message the status, fault index
+/// and outcome `secagg_server_receive` gives it in turn, leaves the same
+/// server behind, and refuses a caller's error before taking anything
+/// (spec/ffi.md section 2).
+#[test]
+fn server_receive_all_matches_receive_in_turn() {
+    let round = [9u8; 32];
+    let mut params: *mut SecaggParams = ptr::null_mut();
+    let mut client: *mut SecaggClient = ptr::null_mut();
+    let (mut one, mut all): (*mut SecaggServer, *mut SecaggServer) =
+        (ptr::null_mut(), ptr::null_mut());
+    let pending = |s: *const SecaggServer| {
+        let mut buf = [0u32; 8];
+        let mut len = 0usize;
+        // SAFETY: live handle, a buffer of 8.
+        let st = unsafe {
+            secagg_server_clients(
+                s,
+                SecaggClientList::Pending as i32,
+                buf.as_mut_ptr(),
+                8,
+                &mut len,
+            )
+        };
+        assert_eq!(st, SecaggStatus::Ok);
+        buf[..len].to_vec()
+    };
+    // SAFETY: valid out-pointers and inputs; live handles, each freed once.
+    unsafe {
+        assert_eq!(
+            secagg_params_new(3, 2, 32, 2, &mut params),
+            SecaggStatus::Ok
+        );
+        for s in [&mut one, &mut all] {
+            let st = secagg_server_new(params, round.as_ptr(), ptr::null(), ptr::null_mut(), s);
+            assert_eq!(st, SecaggStatus::Ok);
+        }
+        let st = secagg_client_new(
+            params,
+            round.as_ptr(),
+            3,
+            ptr::null(),
+            ptr::null(),
+            ptr::null_mut(),
+            &mut client,
+        );
+        assert_eq!(st, SecaggStatus::Ok);
+        let mut keys = vec![0u8; 256];
+        let mut len = 0usize;
+        let st = secagg_client_message(client, keys.as_mut_ptr(), keys.len(), &mut len);
+        assert_eq!(st, SecaggStatus::Ok);
+        keys.truncate(len);
+        let junk = [0xFFu8; 3];
+        // Garbage, the same sender again, a stranger, a client's real keys
+        // and their byte-identical resend.
+        let batch: [(u32, &[u8]); 5] = [(2, &junk), (2, &junk), (9, &junk), (3, &keys), (3, &keys)];
+        let mut want = Vec::new();
+        for &(from, bytes) in &batch {
+            let mut fault = u32::MAX;
+            let st = secagg_server_receive(one, from, bytes.as_ptr(), bytes.len(), &mut fault);
+            let (mut o, mut i) = (SecaggOutcome::Aborted, u32::MAX);
+            assert_eq!(secagg_server_outcome(one, &mut o, &mut i), SecaggStatus::Ok);
+            want.push((st, fault, o));
+        }
+        assert_eq!(
+            want,
+            [
+                (SecaggStatus::ClientMalformed, 2, SecaggOutcome::Excluded),
+                (SecaggStatus::ClientNotInPhase, 2, SecaggOutcome::Ignored),
+                (SecaggStatus::ClientUnknownSender, 9, SecaggOutcome::Ignored),
+                (SecaggStatus::Ok, 0, SecaggOutcome::None),
+                (SecaggStatus::Ok, 0, SecaggOutcome::None),
+            ]
+        );
+        let senders: Vec<u32> = batch.iter().map(|b| b.0).collect();
+        let mut messages: Vec<*const u8> = batch.iter().map(|b| b.1.as_ptr()).collect();
+        let lens: Vec<usize> = batch.iter().map(|b| b.1.len()).collect();
+        let mut statuses = [SecaggStatus::Panic; 5];
+        let mut faults = [u32::MAX; 5];
+        let mut outcomes = [SecaggOutcome::Aborted; 5];
+        let (f, o) = (faults.as_mut_ptr(), outcomes.as_mut_ptr());
+        // Arrays of 5; each message NULL or `lens[k]` readable bytes.
+        let receive_all = |messages: &[*const u8], statuses: *mut SecaggStatus| {
+            let (senders, lens) = (senders.as_ptr(), lens.as_ptr());
+            secagg_server_receive_all(all, 5, senders, messages.as_ptr(), lens, statuses, f, o)
+        };
+        // A NULL message with a length is the caller's error: nothing taken
+        // or written.
+        messages[1] = ptr::null();
+        let st = receive_all(&messages, statuses.as_mut_ptr());
+        assert_eq!(st, SecaggStatus::NullPointer);
+        assert_eq!(statuses, [SecaggStatus::Panic; 5]);
+        assert_eq!(pending(all), [1, 2, 3]);
+        messages[1] = junk.as_ptr();
+        let st = receive_all(&messages, ptr::null_mut());
+        assert_eq!(st, SecaggStatus::NullPointer, "statuses are required");
+        assert_eq!(pending(all), [1, 2, 3]);
+        let st = receive_all(&messages, statuses.as_mut_ptr());
+        assert_eq!(st, SecaggStatus::Ok);
+        let got: Vec<_> = (0..5)
+            .map(|k| (statuses[k], faults[k], outcomes[k]))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(pending(all), pending(one));
+        assert_eq!(pending(all), [1]);
+        // An empty batch needs no arrays.
+        let st = secagg_server_receive_all(
+            all,
+            0,
+            ptr::null(),
+            ptr::null(),
+            ptr::null(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        assert_eq!(st, SecaggStatus::Ok);
+        secagg_client_free(client);
+        secagg_server_free(one);
+        secagg_server_free(all);
+        secagg_params_free(params);
+    }
+}
+
 #[test]
 fn fuzz_corpus_replays() {
     let dir = crate::fuzz_corpus::fuzz_dir();

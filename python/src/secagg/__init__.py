@@ -55,6 +55,7 @@ from ._errors import (
     ServerFault,
     StateError,
     check,
+    error,
     exception_for,
 )
 from ._native import ffi, lib
@@ -841,6 +842,45 @@ class Server:
         ``Outcome.IGNORED`` (dropped, nothing recorded); the round goes on
         either way."""
         self._check(lib.secagg_server_receive(self._ptr, sender, _bytes_in(message), len(message), ffi.NULL))
+
+    def receive_all(self, messages: Iterable[Tuple[int, bytes]]) -> List[Optional[SecaggError]]:
+        """Takes a batch of ``(sender, message)`` pairs of the current phase:
+        the same results, in order, and the same server as :meth:`receive`
+        on each in turn, but the checks that depend only on a message's
+        bytes run for the whole batch over the library's threads
+        (``secagg_server_receive_all``, spec/protocol.md section 5.1). One
+        result per message: ``None`` when it was taken, else the exception
+        :meth:`receive` would raise for it (a :class:`ClientFault` with
+        ``index`` and ``outcome``), returned, not raised. A sender outside
+        ``uint32`` or a message that is not bytes raises before any message
+        is taken.
+
+        >>> import secagg
+        >>> params = secagg.Params(clients=3, threshold=2, dim=2)
+        >>> server = secagg.Server(params, bytes(32))
+        >>> client = secagg.Client(params, bytes(32), 1)
+        >>> results = server.receive_all([(2, b"garbage"), (1, client.message), (9, b"x")])
+        >>> [None if e is None else (e.name, e.index, e.outcome.name) for e in results]
+        [('CLIENT_MALFORMED', 2, 'EXCLUDED'), None, ('CLIENT_UNKNOWN_SENDER', 9, 'IGNORED')]
+        """
+        batch = list(messages)
+        n = len(batch)
+        senders = ffi.new("uint32_t[]", [sender for sender, _ in batch])
+        buffers = [_bytes_in(message) for _, message in batch]  # alive during the call
+        pointers = ffi.new("const uint8_t *[]", buffers)
+        lens = ffi.new("size_t[]", [len(message) for _, message in batch])
+        statuses = ffi.new("SecaggStatus[]", n)
+        faults = ffi.new("uint32_t[]", n)
+        outcomes = ffi.new("SecaggOutcome[]", n)
+        check(
+            lib.secagg_server_receive_all(
+                self._ptr, n, senders, pointers, lens, statuses, faults, outcomes
+            )
+        )
+        return [
+            error(int(statuses[k]), int(faults[k]), Outcome(int(outcomes[k])) if outcomes[k] else None)
+            for k in range(n)
+        ]
 
     def close_phase(self) -> Optional[Dict[int, bytes]]:
         """Closes the phase: the messages to deliver, by client index, or

@@ -195,11 +195,28 @@ def exception_for(code: int) -> Type[SecaggError]:
     return _BY_CODE.get(code, ApiError)
 
 
+def error(status: int, index: int = 0, outcome: Optional[Outcome] = None) -> Optional[SecaggError]:
+    """The exception of ``status``, not raised (a :class:`ClientFault` with
+    ``outcome``); ``None`` when it is OK.
+
+    >>> from secagg._errors import error, CODES
+    >>> error(0) is None
+    True
+    >>> e = error(CODES["CLIENT_MALFORMED"], 2)
+    >>> type(e).__name__, e.name, e.index
+    ('ClientFault', 'CLIENT_MALFORMED', 2)
+    """
+    if status == 0:
+        return None
+    cls = exception_for(status)
+    if issubclass(cls, ClientFault):
+        return cls(status, index, outcome)
+    return cls(status, index)
+
+
 def check(status: int, index: int = 0, outcome: Optional[Outcome] = None) -> None:
     """Raises the exception of ``status`` unless it is OK (a
     :class:`ClientFault` with ``outcome``)."""
-    if status != 0:
-        cls = exception_for(status)
-        if issubclass(cls, ClientFault):
-            raise cls(status, index, outcome)
-        raise cls(status, index)
+    e = error(status, index, outcome)
+    if e is not None:
+        raise e

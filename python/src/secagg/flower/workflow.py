@@ -7,7 +7,7 @@ import collections.abc
 import os
 from dataclasses import dataclass, field
 from logging import DEBUG, ERROR, INFO, WARNING
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union, cast
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, cast
 
 import numpy as np
 
@@ -407,13 +407,19 @@ class SecAggPlusWorkflow:
             rec[k] = v  # type: ignore[assignment]
         return RecordDict({c.RECORD_CONFIGS: rec})
 
-    def _receive(self, state: WorkflowState, nid: int, message: bytes) -> bool:
-        try:
-            cast(Server, state.server).receive(state.index_of[nid], message)
-        except ClientFault as e:
-            state.failures.append(e)
-            return False
-        return True
+    def _receive_all(self, state: WorkflowState, replies: List[Tuple[int, Any]]) -> List[bool]:
+        """Hands a stage's replies, ``(node, message)`` in the order they
+        came, to the server in one batch (``Server.receive_all``: the same
+        results as one by one, the costly checks over the library's
+        threads). Whether each was taken; a refused one is a failure of the
+        round. A non-client error (a bug) is raised after the batch."""
+        server = cast(Server, state.server)
+        results = server.receive_all((state.index_of[nid], msg) for nid, msg in replies)
+        for e in results:
+            if e is not None and not isinstance(e, ClientFault):
+                raise e
+        state.failures.extend(e for e in results if e is not None)
+        return [e is None for e in results]
 
     def _close(self, state: WorkflowState, stage: str) -> bool:
         try:
@@ -434,10 +440,12 @@ class SecAggPlusWorkflow:
         hands the replies to the server and closes the phase."""
         if contents is None:
             contents = {nid: self._content(state, stage, state.index_of[nid]) for nid in state.active_node_ids}
+        replies = []
         for r in self._send(grid, context, state, stage, contents):
             msg = r.content.config_records[c.RECORD_CONFIGS].get("msg")
             if isinstance(msg, bytes):
-                self._receive(state, r.metadata.src_node_id, msg)
+                replies.append((r.metadata.src_node_id, msg))
+        self._receive_all(state, replies)
         return self._close(state, stage)
 
     # -- the stages -------------------------------------------------------
@@ -545,6 +553,8 @@ class SecAggPlusWorkflow:
             extra = self._content(state, c.COLLECT_MASKED_VECTORS, state.index_of[nid])
             content.config_records[c.RECORD_CONFIGS] = extra.config_records[c.RECORD_CONFIGS]
             contents[nid] = content
+        kept: List[Message] = []
+        replies: List[Tuple[int, Any]] = []
         for r in self._send(grid, context, state, c.COLLECT_MASKED_VECTORS, contents):
             nid = r.metadata.src_node_id
             arr = r.content.array_records.get(c.RECORD_MASKED)
@@ -555,7 +565,12 @@ class SecAggPlusWorkflow:
             if masked.dtype != np.uint8 or masked.ndim != 1:
                 state.failures.append(Exception(f"node {nid}: masked vector is not bytes"))
                 continue
-            if self._receive(state, nid, masked.tobytes()):
+            # A view, not a copy: the batch holds every reply's vector.
+            replies.append((nid, memoryview(np.ascontiguousarray(masked))))
+            kept.append(r)
+        for r, taken in zip(kept, self._receive_all(state, replies)):
+            if taken:
+                nid = r.metadata.src_node_id
                 fitres = compat.recorddict_to_fitres(r.content, keep_input=True)
                 state.legacy_results[state.index_of[nid]] = (state.nid_to_proxies[nid], fitres)
         state.nid_to_fitins = {}
