@@ -97,6 +97,61 @@ impl Dealing {
     }
 }
 
+/// The shares one holder was dealt in R2: one share at index `x` from each
+/// of `items` secrets, each secret with its own commitments (a mask key and
+/// a self-mask seed per neighbour: `2 k` items), as `bad_deliveries` checks
+/// them (spec/crypto.md section 8.3, "Holder").
+pub struct HolderShares {
+    items: Vec<(Commitments, Scalar)>,
+    x: u32,
+}
+
+impl core::fmt::Debug for HolderShares {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HolderShares")
+            .field("items", &self.items.len())
+            .field("x", &self.x)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HolderShares {
+    /// Deals `items` random secrets with threshold `threshold`, each to
+    /// holders `1..threshold` and `x`, and keeps the share at `x`. `None`
+    /// for arguments the sharing refuses (`threshold` 0, or `x` below
+    /// `threshold`).
+    pub fn new<R: CryptoRng + ?Sized>(
+        items: usize,
+        threshold: usize,
+        x: u32,
+        rng: &mut R,
+    ) -> Option<Self> {
+        let mut xs: Vec<u32> = (1..u32::try_from(threshold).ok()?).collect();
+        xs.push(x);
+        let items = (0..items)
+            .map(|_| {
+                let secret = shamir::random_scalar(rng);
+                let (shares, c) = feldman::split_committed(&secret, threshold, &xs, rng).ok()?;
+                Some((c, shares.last()?.y))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { items, x })
+    }
+
+    /// Checks every share in batches of `group` items (at least 1), the
+    /// batches one after another on this thread, each with its own
+    /// weights from `rng`: the holder's check without its parallelism.
+    pub fn verify_batch<R: CryptoRng + ?Sized>(&self, group: usize, rng: &mut R) -> bool {
+        let items: Vec<(&Commitments, u32, Scalar)> =
+            self.items.iter().map(|(c, y)| (c, self.x, *y)).collect();
+        let mut ok = true;
+        for batch in items.chunks(group.max(1)) {
+            ok &= feldman::verify_batch(batch, rng);
+        }
+        ok
+    }
+}
+
 // ----- The PRG floor (DESIGN.md section 8) -----
 
 /// The most keystream [`Floor::measure`] generates to time the PRG.

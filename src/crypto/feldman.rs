@@ -15,10 +15,12 @@
 //! (P. Feldman, "A practical scheme for non-interactive verifiable secret
 //! sharing", FOCS 1987, section 3).
 //!
-//! [`verify_batch`] checks many shares at once with one multiscalar
-//! multiplication and random 128-bit weights: a batch containing any wrong
-//! share passes with probability at most `2^-128`; [`find_bad`] then names
-//! the wrong ones by bisection. [`verify_secret`] and
+//! [`verify_batch`] checks many shares at once with random 128-bit weights
+//! and one multiscalar multiplication (for a holder's shares, all at its
+//! own index, after evaluating each dealer's commitments at that index):
+//! a batch containing any wrong share passes with probability at most
+//! `2^-128`; [`find_bad`] then names the wrong ones by bisection.
+//! [`verify_secret`] and
 //! [`verify_secrets_batch`] check reconstructed secrets against their
 //! constant-term commitments `C_0` alone, the same check at `x = 0` (the
 //! server's, spec/crypto.md section 8.3).
@@ -39,7 +41,11 @@
 //! [`split_committed`]: [`shamir::split`]'s `O(N t)` plus `t` fixed-base
 //! multiplications and compressions. [`verify_share`]: one multiscalar
 //! multiplication of size `t`. [`verify_batch`] over `M` items: one of size
-//! at most `M t` (fewer when consecutive items share their commitments).
+//! at most `M t` (fewer when consecutive items share their commitments);
+//! when every item has the same index `x` instead `t - 1` multiplications by
+//! `x` per item (Horner's rule; double-and-add, about `bits(x) + ones(x)`
+//! group additions each, for small `x`) and one multiscalar multiplication
+//! of size at most `M` with 128-bit scalars.
 //! [`find_bad`] with `b` wrong items among `M`: about `2 b log2(M / b)`
 //! batch checks of shrinking size. [`verify_secrets_batch`] over `M`
 //! secrets: one of size `M` (one constant-term commitment each, decoded
@@ -409,32 +415,88 @@ pub(crate) fn verify_share(c: &Commitments, x: u32, y: &Scalar) -> bool {
 /// (sum_i r_i y_i) G == sum_i r_i sum_j x_i^j C_ij
 /// ```
 ///
-/// as one variable-time multiscalar multiplication (the left side, a
-/// combination of shares, in constant time). Consecutive items with the
-/// same commitments (the same reference) share their `t` points, so `M`
-/// shares of one secret cost a multiscalar multiplication of size `t`, not
-/// `M t`.
+/// (the left side, a combination of shares, in constant time). The right
+/// side involves only public values and is computed in variable time, in
+/// one of two orders:
+///
+/// - when every item has the same index `x` (a holder checking the shares
+///   it was dealt), factored as `sum_i r_i F_i` with `F_i = sum_j x^j C_ij`:
+///   each `F_i` by Horner's rule (`t - 1` multiplications by the small
+///   public `x`, [`times`]), then one multiscalar multiplication of size `M`
+///   with the 128-bit weights;
+/// - otherwise as one multiscalar multiplication of size at most `M t`
+///   whose scalars are `r_i x_i^j`.
+///
+/// Either way consecutive items with the same commitments (the same
+/// reference) share their points, so `M` shares of one secret cost a
+/// multiscalar multiplication of size `t`, not `M t`. Both orders compute
+/// the same point from the same weights, so the verdict does not depend on
+/// which one runs.
 ///
 /// If every item is right this returns true; if any is wrong it returns
 /// false except with probability at most `2^-128` over the weights
 /// (spec/crypto.md section 8.3). An item with `x = 0` is wrong. An empty
-/// batch is true. Draws 16 bytes from `rng` per item.
+/// batch is true. Draws 16 bytes from `rng` per item, in order.
 pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
     items: &[(&Commitments, u32, Scalar)],
     rng: &mut R,
+) -> bool {
+    verify_batch_in(items, rng, Order::Fastest)
+}
+
+/// How [`verify_batch_in`] evaluates the right side.
+#[derive(Clone, Copy)]
+enum Order {
+    /// Factored at one common index, as a holder's items are; else general.
+    Fastest,
+    /// Always one multiscalar multiplication over every commitment point.
+    #[cfg(test)]
+    General,
+}
+
+/// [`verify_batch`], its right side evaluated as `order` says.
+fn verify_batch_in<R: CryptoRng + ?Sized>(
+    items: &[(&Commitments, u32, Scalar)],
+    rng: &mut R,
+    order: Order,
 ) -> bool {
     if items.iter().any(|&(_, x, _)| x == 0) {
         return false;
     }
     // sum_i r_i y_i: a combination of shares, wiped after use.
     let mut combined = Zeroizing::new(Scalar::ZERO);
+    let weights: Vec<Scalar> = items
+        .iter()
+        .map(|(_, _, y)| {
+            let r = weight(rng);
+            *combined += r * y;
+            r
+        })
+        .collect();
+    let expected = match (order, common_index(items)) {
+        (Order::Fastest, Some(x)) => right_side_at(items, x, &weights),
+        _ => right_side(items, &weights),
+    };
+    let actual = RISTRETTO_BASEPOINT_TABLE * &*combined;
+    actual == expected
+}
+
+/// The index every item has, if they all have the same one (`None` for an
+/// empty batch).
+fn common_index(items: &[(&Commitments, u32, Scalar)]) -> Option<u32> {
+    let (&(_, x, _), rest) = items.split_first()?;
+    rest.iter().all(|&(_, other, _)| other == x).then_some(x)
+}
+
+/// `sum_i r_i sum_j x_i^j C_ij` (`r_i` = `weights[i]`) as one multiscalar
+/// multiplication with scalars `r_i x_i^j`, a run of items with the same
+/// commitments summing its scalars on their `t` points.
+fn right_side(items: &[(&Commitments, u32, Scalar)], weights: &[Scalar]) -> RistrettoPoint {
     let mut scalars: Vec<Scalar> = Vec::new();
     let mut points: Vec<&RistrettoPoint> = Vec::new();
     let mut run: Option<&Commitments> = None;
     let mut run_start = 0;
-    for &(c, x, ref y) in items {
-        let r = weight(rng);
-        *combined += r * y;
+    for (&(c, x, _), &r) in items.iter().zip(weights) {
         // A new run of items with the same commitments: new coefficients.
         if !run.is_some_and(|prev| core::ptr::eq(prev, c)) {
             run = Some(c);
@@ -449,9 +511,97 @@ pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
             power *= x;
         }
     }
-    let expected = RistrettoPoint::vartime_multiscalar_mul(&scalars, points);
-    let actual = RISTRETTO_BASEPOINT_TABLE * &*combined;
-    actual == expected
+    RistrettoPoint::vartime_multiscalar_mul(&scalars, points)
+}
+
+/// [`right_side`] when every item has index `x`: `sum_i r_i F_i` with
+/// `F_i = sum_j x^j C_ij` ([`evaluate`]), one multiscalar multiplication of
+/// one point per run of items with the same commitments (its weights
+/// summed). The same point as [`right_side`]: only the order of the sum
+/// differs.
+///
+/// Cheaper because each commitment point costs one Horner step (a dozen
+/// group additions or fewer for an index below 2^7) instead of its part in
+/// a multiscalar multiplication with a scalar `r_i x^j` of up to 253 bits,
+/// and the one multiscalar multiplication left has `M` points with 128-bit
+/// scalars instead of `M t` (and stays below dalek's Pippenger cut-off,
+/// whose digits always span 256 bits). Instructions per holder check (`bad_deliveries`'
+/// groups run one after another; benches/feldman_count.rs), general then
+/// factored: `(k, t) = (16, 6)`, `x = 57`: 9.8 M, 6.3 M; `(30, 17)`,
+/// `x = 517`: 52.0 M, 32.1 M; `(38, 22)`, `x = 517,013`: 85.6 M, 72.5 M;
+/// `(38, 22)`, `x = 2^32 - 5`: 87.7 M, 86.5 M. The other factoring,
+/// `sum_j x^j D_j` with `D_j = sum_i r_i C_ij` (`t` multiscalar
+/// multiplications of `M` points, then Horner's rule once), counted more
+/// than the general order at every size (13.7 M, 56.5 M, 91.6 M): each of
+/// dalek's Straus multiplications pays 256 doublings however short its
+/// scalars.
+fn right_side_at(
+    items: &[(&Commitments, u32, Scalar)],
+    x: u32,
+    weights: &[Scalar],
+) -> RistrettoPoint {
+    let mut scalars: Vec<Scalar> = Vec::with_capacity(items.len());
+    let mut points: Vec<RistrettoPoint> = Vec::with_capacity(items.len());
+    let mut run: Option<&Commitments> = None;
+    for (&(c, _, _), &r) in items.iter().zip(weights) {
+        match scalars.last_mut() {
+            Some(sum) if run.is_some_and(|prev| core::ptr::eq(prev, c)) => *sum += r,
+            _ => {
+                run = Some(c);
+                scalars.push(r);
+                points.push(evaluate(c, x));
+            }
+        }
+    }
+    RistrettoPoint::vartime_multiscalar_mul(&scalars, &points)
+}
+
+/// `sum_j x^j C_j` by Horner's rule: `t - 1` steps of [`times`] and one
+/// addition. Variable time; public inputs only.
+fn evaluate(c: &Commitments, x: u32) -> RistrettoPoint {
+    let mut high_first = c.points.iter().rev();
+    let mut acc = high_first
+        .next()
+        .copied()
+        .unwrap_or_else(RistrettoPoint::identity);
+    for p in high_first {
+        acc = times(&acc, x) + p;
+    }
+    acc
+}
+
+/// The most group additions [`times`] spends on double-and-add; above it
+/// dalek's NAF multiplication is cheaper. Measured per Horner step (in
+/// instructions): double-and-add costs about 2,500 per addition, the NAF
+/// multiplication about 27,000 plus 550 per bit of `x` (its fixed part
+/// builds a table of odd multiples and two 256-digit NAFs). So the cut is
+/// near 12 additions: every `x` below 2^7, and larger `x` up to 2^12 with
+/// few one bits.
+const DOUBLE_AND_ADD_MAX: u32 = 12;
+
+/// `x P` for a public `x`, in variable time: left-to-right double-and-add
+/// (`bits(x) - 1` doublings and `ones(x) - 1` additions, each a full group
+/// addition: the Ristretto API has no cheaper doubling) when that takes at
+/// most `DOUBLE_AND_ADD_MAX` additions, else dalek's variable-time NAF
+/// multiplication (`vartime_double_scalar_mul_basepoint` with a zero
+/// base-point scalar), which skips the leading zero bits of `x`.
+fn times(p: &RistrettoPoint, x: u32) -> RistrettoPoint {
+    let bits = u32::BITS - x.leading_zeros();
+    if x == 0 || bits + x.count_ones() - 2 > DOUBLE_AND_ADD_MAX {
+        return RistrettoPoint::vartime_double_scalar_mul_basepoint(
+            &Scalar::from(x),
+            p,
+            &Scalar::ZERO,
+        );
+    }
+    let mut acc = *p;
+    for bit in (0..bits - 1).rev() {
+        acc = acc + acc;
+        if (x >> bit) & 1 == 1 {
+            acc += p;
+        }
+    }
+    acc
 }
 
 /// The positions in `items` of the items that fail [`verify_share`],
@@ -753,6 +903,164 @@ mod tests {
         ];
         assert!(!verify_batch(&items, &mut r));
         assert_eq!(find_bad(&items, &mut r), vec![0, 1]);
+    }
+
+    /// One secret with threshold `t` dealt to `x` and the `t - 1` least
+    /// other indices: its commitments and the share at `x`.
+    fn dealt_at(x: u32, t: usize, seed: u64) -> (Commitments, Scalar) {
+        let mut r = rng(seed);
+        let mut xs: Vec<u32> = (1..).filter(|&v| v != x).take(t - 1).collect();
+        xs.push(x);
+        let secret = random_scalar(&mut r);
+        let (shares, c) = split_committed(&secret, t, &xs, &mut r).unwrap();
+        assert_eq!(shares.last().unwrap().x, x);
+        (c, shares.last().unwrap().y)
+    }
+
+    /// `c` with `C_j` moved by `G`: commitments no dealer of the shares made.
+    fn moved(c: &Commitments, j: usize) -> Commitments {
+        let mut c = c.clone();
+        c.points[j] += RISTRETTO_BASEPOINT_POINT;
+        c.compressed[j] = c.points[j].compress();
+        c
+    }
+
+    /// Both orders of the batch check, from the same seed: the verdict, and
+    /// the generator's next output (the same bytes were drawn).
+    fn both_orders(items: &[(&Commitments, u32, Scalar)], seed: u64) -> [(bool, u64); 2] {
+        [Order::Fastest, Order::General].map(|order| {
+            let mut r = rng(seed);
+            let ok = verify_batch_in(items, &mut r, order);
+            (ok, r.next_u64())
+        })
+    }
+
+    #[test]
+    fn times_is_scalar_multiplication() {
+        let p = RISTRETTO_BASEPOINT_POINT * random_scalar(&mut rng(40));
+        // Both sides of the cut, and the ends.
+        for x in [
+            0,
+            1,
+            2,
+            3,
+            57,
+            100,
+            127,
+            517,
+            1000,
+            4095,
+            4096,
+            8191,
+            1 << 20,
+        ]
+        .into_iter()
+        .chain([517_013, u32::MAX - 4, u32::MAX])
+        {
+            assert_eq!(times(&p, x), p * Scalar::from(x), "x {x}");
+        }
+        let mut r = rng(41);
+        for _ in 0..200 {
+            let x = r.next_u32() >> (r.next_u32() % 32);
+            assert_eq!(times(&p, x), p * Scalar::from(x), "x {x}");
+        }
+    }
+
+    /// The holder's factored order and the general one: the same right side
+    /// from the same weights, the same verdict and the same bytes drawn, on
+    /// good batches and with one wrong share or one wrong commitment point,
+    /// for small and large indices.
+    #[test]
+    fn factored_and_general_orders_agree() {
+        let xs = [1, 2, 57, 517, 4096, 517_013, u32::MAX - 4, u32::MAX];
+        for (t, count) in [(1, 1), (1, 9), (2, 2), (2, 8), (6, 32), (22, 5), (22, 19)] {
+            for (xi, &x) in xs.iter().enumerate() {
+                let seed = ((t as u64) << 32) | ((count as u64) << 8) | xi as u64;
+                let dealt: Vec<_> = (0..count)
+                    .map(|i| dealt_at(x, t, seed * 64 + i as u64))
+                    .collect();
+                let good: Vec<_> = dealt.iter().map(|(c, y)| (c, x, *y)).collect();
+                let case = format!("t {t} count {count} x {x}");
+                assert_eq!(common_index(&good), Some(x));
+                let mut r = rng(seed);
+                let weights: Vec<Scalar> = (0..count).map(|_| weight(&mut r)).collect();
+                assert_eq!(
+                    right_side_at(&good, x, &weights),
+                    right_side(&good, &weights),
+                    "{case}"
+                );
+                assert_eq!(both_orders(&good, seed).map(|(ok, _)| ok), [true; 2]);
+                let bad_at = count / 2;
+                // One wrong share.
+                let mut items = good.clone();
+                items[bad_at].2 += Scalar::ONE;
+                let [fast, general] = both_orders(&items, seed);
+                assert_eq!(fast, general, "{case}");
+                assert!(!fast.0, "{case}");
+                assert_eq!(find_bad(&items, &mut r), vec![bad_at], "{case}");
+                // One wrong commitment point, the constant term or the last.
+                for j in [0, t - 1] {
+                    let wrong = moved(&dealt[bad_at].0, j);
+                    let mut items = good.clone();
+                    items[bad_at].0 = &wrong;
+                    assert_eq!(
+                        right_side_at(&items, x, &weights),
+                        right_side(&items, &weights),
+                        "{case} j {j}"
+                    );
+                    let [fast, general] = both_orders(&items, seed);
+                    assert_eq!(fast, general, "{case} j {j}");
+                    assert!(!fast.0, "{case} j {j}");
+                    assert_eq!(find_bad(&items, &mut r), vec![bad_at], "{case} j {j}");
+                }
+            }
+        }
+    }
+
+    /// Items at one index whose consecutive commitments are the same (the
+    /// same share twice, errors that cancel unweighted): the factored order
+    /// merges their weights as the general one merges their scalars.
+    #[test]
+    fn factored_order_merges_runs_of_one_commitment() {
+        let mut r = rng(42);
+        let (c, y) = dealt_at(9, 6, 42);
+        let (other, z) = dealt_at(9, 6, 43);
+        let d = random_scalar(&mut r);
+        let runs = [
+            vec![(&c, 9, y), (&c, 9, y), (&other, 9, z), (&c, 9, y)],
+            vec![(&c, 9, y + d), (&c, 9, y - d), (&other, 9, z)],
+        ];
+        for (items, ok) in runs.iter().zip([true, false]) {
+            let weights: Vec<Scalar> = items.iter().map(|_| weight(&mut r)).collect();
+            assert_eq!(
+                right_side_at(items, 9, &weights),
+                right_side(items, &weights)
+            );
+            assert_eq!(both_orders(items, 44).map(|(v, _)| v), [ok; 2]);
+        }
+        assert_eq!(find_bad(&runs[1], &mut r), vec![0, 1]);
+    }
+
+    /// Mixed indices take the general order; an empty batch is true and
+    /// draws nothing; index 0 is refused, by either order, before anything
+    /// is drawn.
+    #[test]
+    fn mixed_empty_and_zero_index_batches() {
+        let (c, y) = dealt_at(5, 3, 45);
+        let (d, z) = dealt_at(6, 3, 46);
+        assert_eq!(common_index(&[(&c, 5, y), (&d, 6, z)]), None);
+        assert_eq!(common_index(&[]), None);
+        assert!(both_orders(&[(&c, 5, y), (&d, 6, z)], 47)[0].0);
+        let fresh = rng(48).next_u64();
+        assert_eq!(both_orders(&[], 48), [(true, fresh); 2]);
+        let (secret, _, c0) = dealt(5, 3, 49);
+        for items in [
+            vec![(&c0, 0, secret)],
+            vec![(&c0, 0, secret), (&c0, 0, secret)],
+        ] {
+            assert_eq!(both_orders(&items, 48), [(false, fresh); 2]);
+        }
+        assert!(!verify_batch(&[(&c, 5, y), (&c0, 0, secret)], &mut rng(48)));
     }
 
     #[test]
