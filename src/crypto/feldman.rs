@@ -45,7 +45,8 @@
 //! when every item has the same index `x` instead `t - 1` multiplications by
 //! `x` per item (Horner's rule; double-and-add, about `bits(x) + ones(x)`
 //! group additions each, for small `x`) and one multiscalar multiplication
-//! of size at most `M` with 128-bit scalars.
+//! of size at most `M` with 128-bit scalars (unless `x >= 2^16` and
+//! `M t >= 1,000`, where the first form costs less).
 //! [`find_bad`] with `b` wrong items among `M`: about `2 b log2(M / b)`
 //! batch checks of shrinking size. [`verify_secrets_batch`] over `M`
 //! secrets: one of size `M` (one constant-term commitment each, decoded
@@ -423,7 +424,9 @@ pub(crate) fn verify_share(c: &Commitments, x: u32, y: &Scalar) -> bool {
 ///   it was dealt), factored as `sum_i r_i F_i` with `F_i = sum_j x^j C_ij`:
 ///   each `F_i` by Horner's rule (`t - 1` multiplications by the small
 ///   public `x`, [`times`]), then one multiscalar multiplication of size `M`
-///   with the 128-bit weights;
+///   with the 128-bit weights; except for `x >= 2^16` in a batch of 1,000
+///   commitment points or more, where that costs more
+///   ([`factored_is_cheaper`]);
 /// - otherwise as one multiscalar multiplication of size at most `M t`
 ///   whose scalars are `r_i x_i^j`.
 ///
@@ -474,7 +477,9 @@ fn verify_batch_in<R: CryptoRng + ?Sized>(
         })
         .collect();
     let expected = match (order, common_index(items)) {
-        (Order::Fastest, Some(x)) => right_side_at(items, x, &weights),
+        (Order::Fastest, Some(x)) if factored_is_cheaper(items, x) => {
+            right_side_at(items, x, &weights)
+        }
         _ => right_side(items, &weights),
     };
     let actual = RISTRETTO_BASEPOINT_TABLE * &*combined;
@@ -486,6 +491,36 @@ fn verify_batch_in<R: CryptoRng + ?Sized>(
 fn common_index(items: &[(&Commitments, u32, Scalar)]) -> Option<u32> {
     let (&(_, x, _), rest) = items.split_first()?;
     rest.iter().all(|&(_, other, _)| other == x).then_some(x)
+}
+
+/// From this index up [`times`] costs about 40,000 instructions (its NAF
+/// path at 17 bits and more), about what a point costs in dalek's
+/// Pippenger multiplication from `LARGE_BATCH_POINTS` points up (8-bit
+/// windows).
+const LARGE_INDEX: u32 = 1 << 16;
+
+/// See `LARGE_INDEX`.
+const LARGE_BATCH_POINTS: usize = 1000;
+
+/// Whether [`right_side_at`] counts fewer instructions than [`right_side`]
+/// for `items`, all at index `x`: everywhere but at a large index
+/// (`LARGE_INDEX`) in a large batch (`M t` of at least
+/// `LARGE_BATCH_POINTS` commitment points), where each Horner step costs as
+/// much as the point it replaces and the factored order's own
+/// multiscalar multiplication pays for its `M` points on top. Measured
+/// (benches/feldman_count.rs, one batch; general then factored): `(M, t)
+/// = (40, 22)`, `x = 517,013`: 39.2 M, 37.7 M; `(50, 22)`: 46.6 M, 47.0 M;
+/// `(60, 17)`: 43.0 M, 43.6 M; `(200, 6)`: 41.8 M, 51.2 M; `(76, 22)`:
+/// 64.7 M, 64.5 M at `x = 65,537`, 63.7 M, 60.6 M at `x = 8,193`, 67.0 M,
+/// 85.3 M at `x = 2^32 - 5`; `(60, 17)`, `x = 999`: 40.2 M, 35.7 M. Below
+/// `LARGE_INDEX` the factored order is never the dearer in large batches
+/// either: `(61, 67)`: 151.2 M, 150.4 M at `x = 9,999`; `(72, 78)`:
+/// 203.7 M, 193.1 M at `x = 999`, 197.4 M, 125.0 M at `x = 100`. A
+/// holder's groups at γ = δ = 5 % stay below `LARGE_BATCH_POINTS` up to
+/// n = 10^6 (`(19, 22)`: 418 points); larger γ, δ at large n reach it.
+fn factored_is_cheaper(items: &[(&Commitments, u32, Scalar)], x: u32) -> bool {
+    x < LARGE_INDEX
+        || items.iter().map(|(c, _, _)| c.threshold()).sum::<usize>() < LARGE_BATCH_POINTS
 }
 
 /// `sum_i r_i sum_j x_i^j C_ij` (`r_i` = `weights[i]`) as one multiscalar
@@ -1014,6 +1049,32 @@ mod tests {
                     assert_eq!(find_bad(&items, &mut r), vec![bad_at], "{case} j {j}");
                 }
             }
+        }
+    }
+
+    /// The general order for a large index in a large batch only; the
+    /// verdict is the same either way.
+    #[test]
+    fn large_index_in_a_large_batch_takes_the_general_order() {
+        for (x, count, factored) in [
+            (517_013, 45, true),
+            (517_013, 46, false),
+            (65_535, 46, true),
+            (65_536, 46, false),
+            (57, 200, true),
+            (u32::MAX, 45, true),
+            (u32::MAX, 46, false),
+        ] {
+            let (c, y) = dealt_at(x, 22, 50);
+            let mut items = vec![(&c, x, y); count];
+            assert_eq!(
+                factored_is_cheaper(&items, x),
+                factored,
+                "x {x} count {count}"
+            );
+            assert_eq!(both_orders(&items, 51).map(|(ok, _)| ok), [true; 2]);
+            items[count - 1].2 += Scalar::ONE;
+            assert_eq!(both_orders(&items, 51).map(|(ok, _)| ok), [false; 2]);
         }
     }
 
