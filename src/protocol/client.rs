@@ -651,6 +651,11 @@ const HOLDER_GROUPS: usize = 4;
 /// The fewest items in one group of a holder's share check.
 const HOLDER_GROUP_MIN: usize = 8;
 
+/// The items in each group of a holder's share check of `items` shares.
+pub(crate) fn holder_group_size(items: usize) -> usize {
+    items.div_ceil(HOLDER_GROUPS).max(HOLDER_GROUP_MIN)
+}
+
 /// The senders of `opened` whose commitments do not decode, or whose shares
 /// do not lie on the polynomials they committed to (Feldman's check,
 /// spec/crypto.md section 8.3). The commitments are decoded per sender in
@@ -696,7 +701,7 @@ fn bad_deliveries(
         whose.extend([d.sender, d.sender]);
     }
     let seed = Zeroizing::new(<[u8; 32]>::from(transcript.finalize()));
-    let size = items.len().div_ceil(HOLDER_GROUPS).max(HOLDER_GROUP_MIN);
+    let size = holder_group_size(items.len());
     let failed = failing_in_groups(
         &items,
         size,
