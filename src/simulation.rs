@@ -258,15 +258,64 @@ pub fn run_with_progress<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Report {
-    drive(
-        params,
-        inputs,
-        dropouts,
-        rng,
-        progress,
-        &mut Honest,
-        UPLOAD_BATCH,
-    )
+    honestly(params, inputs, dropouts, rng, progress, Clients::InTurn)
+}
+
+/// [`run_with_progress`] with the clients of each phase run side by side on
+/// every core (with the `parallel` feature; one after the other without it),
+/// for rounds of many clients: the round of n = 10^6 clients is one client's
+/// work a million times over.
+///
+/// Each client draws from its own ChaCha20 stream instead of taking turns on
+/// `rng`: at the start of each phase a 32-byte key is drawn from `rng`, and
+/// client `i` reads stream `i` of that key. So the round differs from
+/// [`run`]'s for the same `rng` (keys, masks and shares), and it is exact in
+/// the same way and the same whatever the number of threads. The clients'
+/// times ([`PhaseTime::client_mean`]) are each client's own wall time while
+/// the others share the machine, so they are not the one-client figures
+/// [`run`] gives.
+///
+/// ```
+/// use secagg::simulation::{run_concurrent, Dropouts};
+/// use secagg::{Graph, Params};
+/// use rand_core::SeedableRng;
+/// let mut rng = chacha20::ChaCha20Rng::seed_from_u64(1);
+/// let params = Params::new(20, 11, 32, 8, Graph::Harary { degree: 14, seed: [0; 32] })?;
+/// let inputs: Vec<Vec<u64>> = (1..=20).map(|i| vec![i; 8]).collect();
+/// let dropouts = Dropouts { after_shares: vec![4, 9], ..Default::default() };
+/// let report = run_concurrent(&params, &inputs, &dropouts, &mut rng, &mut |_, _, _| {});
+/// assert!(report.ok());
+/// assert_eq!(report.result?.sum, vec![210 - 4 - 9; 8]);
+/// # Ok::<(), secagg::Error>(())
+/// ```
+///
+/// # Panics
+/// If `inputs.count()` is not n.
+pub fn run_concurrent<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
+    params: &Params,
+    inputs: &I,
+    dropouts: &Dropouts,
+    rng: &mut R,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Report {
+    honestly(params, inputs, dropouts, rng, progress, Clients::Concurrent)
+}
+
+/// [`drive`] over an honest wire, the server taking the client messages
+/// [`UPLOAD_BATCH`] at a time.
+fn honestly<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
+    params: &Params,
+    inputs: &I,
+    dropouts: &Dropouts,
+    rng: &mut R,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+    clients: Clients,
+) -> Report {
+    let pace = Pace {
+        batch: UPLOAD_BATCH,
+        clients,
+    };
+    drive(params, inputs, dropouts, rng, progress, &mut Honest, pace)
 }
 
 /// [`run`], calling `record` with every message after its receiver handled
@@ -288,7 +337,10 @@ pub fn run_recorded<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         rng,
         &mut |_, _, _| {},
         &mut Recorder(record),
-        1,
+        Pace {
+            batch: 1,
+            clients: Clients::InTurn,
+        },
     )
 }
 
@@ -304,7 +356,18 @@ pub fn run_on_wire<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     rng: &mut R,
     wire: &mut dyn Wire,
 ) -> Report {
-    drive(params, inputs, dropouts, rng, &mut |_, _, _| {}, wire, 1)
+    drive(
+        params,
+        inputs,
+        dropouts,
+        rng,
+        &mut |_, _, _| {},
+        wire,
+        Pace {
+            batch: 1,
+            clients: Clients::InTurn,
+        },
+    )
 }
 
 /// Which way a message travels, and the client at the other end.
@@ -476,13 +539,115 @@ fn downloaded(
     });
 }
 
+/// How [`drive`] moves the round along: client messages go to the server
+/// `batch` at a time ([`Uploads`]), and the clients run as `clients` says.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    batch: usize,
+    clients: Clients,
+}
+
+/// How [`drive`] runs the clients' side of each phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clients {
+    /// One client at a time on this thread, each drawing from the round's
+    /// rng in the documented order.
+    InTurn,
+    /// [`CONCURRENT_CHUNK`] clients at a time on the rayon pool, each
+    /// drawing from its own stream ([`run_concurrent`]).
+    Concurrent,
+}
+
+/// The most input and output a [`Clients::Concurrent`] phase holds at once
+/// for the clients it runs side by side: 64 MiB, at 8 bytes per element of
+/// each client's input (its masked input is no larger).
+const CONCURRENT_BYTES: usize = 64 << 20;
+
+/// The most clients a [`Clients::Concurrent`] phase runs at once: enough
+/// to keep every core busy between the server's turns.
+const CONCURRENT_CHUNK: usize = 256;
+
+impl Clients {
+    /// How many clients to take at a time: one in turn; concurrently
+    /// [`CONCURRENT_CHUNK`], fewer where their vectors would pass
+    /// [`CONCURRENT_BYTES`] (8 clients at m = 10^6), never fewer than two.
+    fn chunk(self, params: &Params) -> usize {
+        match self {
+            Self::InTurn => 1,
+            Self::Concurrent => {
+                (CONCURRENT_BYTES / (8 * params.dim_usize()).max(1)).clamp(2, CONCURRENT_CHUNK)
+            }
+        }
+    }
+
+    /// The key of this phase's per-client streams, drawn from `rng`
+    /// ([`Clients::Concurrent`] only: [`Clients::InTurn`] draws nothing, so
+    /// the documented order stays).
+    fn phase_key<R: CryptoRng + ?Sized>(self, rng: &mut R) -> Option<[u8; 32]> {
+        (self == Self::Concurrent).then(|| {
+            let mut key = [0u8; 32];
+            rng.fill_bytes(&mut key);
+            key
+        })
+    }
+
+    /// Runs `job` on each of `jobs` (a client and what it works on) and
+    /// times each, giving the results in the order of `jobs`. With a `key`
+    /// the jobs run in parallel, client `i` drawing from stream `i` of
+    /// ChaCha20 under `key`; without one they run in turn, drawing from
+    /// `rng`.
+    fn work<J, T, R>(
+        key: Option<[u8; 32]>,
+        rng: &mut R,
+        jobs: Vec<(ClientIndex, J)>,
+        job: impl Fn(J, &mut dyn CryptoRng) -> T + Sync,
+    ) -> Vec<(ClientIndex, T, Duration)>
+    where
+        J: Send,
+        T: Send,
+        R: CryptoRng + ?Sized,
+    {
+        let timed = |job_rng: &mut dyn CryptoRng, j: J| {
+            let start = Instant::now();
+            let out = job(j, job_rng);
+            (out, start.elapsed())
+        };
+        let Some(key) = key else {
+            let mut rng = rng;
+            return jobs
+                .into_iter()
+                .map(|(i, j)| {
+                    let (out, time) = timed(&mut rng, j);
+                    (i, out, time)
+                })
+                .collect();
+        };
+        let one = |(i, j): (ClientIndex, J)| {
+            let mut own = chacha20::ChaCha20Rng::from_seed(key);
+            own.set_stream(u64::from(i));
+            let (out, time) = timed(&mut own, j);
+            (i, out, time)
+        };
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            jobs.into_par_iter().map(one).collect()
+        }
+        #[cfg(not(feature = "parallel"))]
+        jobs.into_iter().map(one).collect()
+    }
+}
+
 /// The one round driver behind [`run`], [`run_with_progress`],
 /// [`run_recorded`] and [`run_on_wire`]; the server takes client messages
 /// `batch` at a time ([`Uploads`]), 1 for a wire that sees every event. Randomness is drawn in a fixed
 /// order (spec/conformance.md relies on it): the round id (32 bytes); in the
 /// malicious model each client's identity (32 bytes) in ascending index
 /// order; the server's nonce; each client's R0 keys in ascending index
-/// order; each client's R1 draws in ascending index order.
+/// order; each client's R1 draws in ascending index order. With
+/// [`Clients::Concurrent`] the clients draw from their own streams instead,
+/// keyed by 32 bytes drawn at the start of each of the five client phases
+/// (before R0, R1, R2, the consistency phase when there is one, and R3).
 ///
 /// Every `Server` call runs inside a [`ServerScope`] ([`serve`]) and no
 /// client work runs during one (clients and server take turns on this
@@ -495,14 +660,11 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
     wire: &mut dyn Wire,
-    batch: usize,
+    pace: Pace,
 ) -> Report {
     let n = params.clients_usize();
     assert_eq!(inputs.count(), n, "one input per client");
     let mut times = [PhaseTime::default(); 5];
-    let mut up = vec![0usize; n + 1];
-    let mut down = vec![0usize; n + 1];
-    let mut client_errors = Vec::new();
     let mut survivors = [0usize; 3];
     let bits = params.bits();
 
@@ -513,9 +675,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     let report = |result: Result<Aggregate, Error>,
                   times: [PhaseTime; 5],
                   survivors: [usize; 3],
-                  up: &[usize],
-                  down: &[usize],
-                  client_errors: Vec<(ClientIndex, Error)>| {
+                  tally: Tally| {
         let expected = result.as_ref().ok().map(|agg| {
             let mut sum = vec![0u64; params.dim_usize()];
             for &u in &agg.survivors {
@@ -524,7 +684,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
             crate::vector::reduce(&mut sum, bits);
             sum
         });
-        let active: Vec<usize> = (1..=n).filter(|&i| up[i] > 0).collect();
+        let active: Vec<usize> = (1..=n).filter(|&i| tally.up[i] > 0).collect();
         let avg = |v: &[usize]| {
             if active.is_empty() {
                 0.0
@@ -536,14 +696,19 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
             result,
             expected,
             times,
-            upload_per_client: avg(up),
-            download_per_client: avg(down),
+            upload_per_client: avg(&tally.up),
+            download_per_client: avg(&tally.down),
             survivors,
-            client_errors,
+            client_errors: tally.client_errors,
             round,
             server_peak_heap: heap_base
                 .and_then(|base| Some(server_heap()?.peak.saturating_sub(base))),
         }
+    };
+    let tally = Tally {
+        up: vec![0; n + 1],
+        down: vec![0; n + 1],
+        client_errors: Vec::new(),
     };
 
     let identities: Vec<Identity> = if params.is_malicious() {
@@ -554,7 +719,7 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     let keys: Vec<[u8; 32]> = identities.iter().map(Identity::public_key).collect();
     let roster = match Roster::new(&keys) {
         Ok(r) => r,
-        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
+        Err(e) => return report(Err(e), times, survivors, tally),
     };
     let (server, _) = serve(|| {
         if params.is_malicious() {
@@ -565,7 +730,15 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
     });
     let mut server = match server {
         Ok(s) => s,
-        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
+        Err(e) => return report(Err(e), times, survivors, tally),
+    };
+    let mut desk = Desk {
+        server: &mut server,
+        wire,
+        progress,
+        tally,
+        pace,
+        chunk: pace.clients.chunk(params),
     };
     // The dropout lists, sorted once: each client is looked up in them, so
     // a linear search would cost O(n * dropouts) per phase (5 * 10^10
@@ -583,236 +756,263 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
         during_unmask: sorted(&dropouts.during_unmask),
     };
     let gone = |list: &[ClientIndex], i: ClientIndex| list.binary_search(&i).is_ok();
-
-    // R0.
-    let mut waiting: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
-    let mut client_time = Duration::ZERO;
-    let mut server_time = Duration::ZERO;
-    let mut uploads = Uploads::new(Phase::AdvertiseKeys, batch);
-    for i in (1..=params.clients()).filter(|&i| !gone(&dropouts.before_keys, i)) {
-        let start = Instant::now();
-        let started = match identities.get(i as usize - 1) {
-            Some(id) => AwaitingKeys::with_identity(params, round, i, id, &roster, rng),
-            None => AwaitingKeys::new(params, round, i, rng),
-        };
-        let Ok((state, msg)) = started else {
-            continue;
-        };
-        client_time += start.elapsed();
-        up[i as usize] += msg.len();
-        server_time += uploads.push(&mut server, wire, i, msg);
-        waiting.insert(i, state);
-        progress(Phase::AdvertiseKeys, i as usize, n);
-    }
-    server_time += uploads.flush(&mut server, wire);
-    let count = waiting.len();
-    let (step, time) = serve(|| server.close_phase());
-    server_time += time;
-    times[0] = PhaseTime {
-        server: server_time,
-        client_mean: mean(client_time, count),
-    };
-    let deliveries = match step {
-        Ok(Step::Deliver(d)) => d,
-        Ok(Step::Done(_)) => unreachable_done(),
-        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
-    };
-    survivors[0] = serve(|| server.survivor_sets()[0].len()).0;
-
-    // R1.
-    let (mut next, mut client_time, mut server_time) =
-        (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
-    let (total, mut built) = (deliveries.len(), Duration::ZERO);
-    let mut uploads = Uploads::new(Phase::ShareKeys, batch);
-    for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
-        let msg = wire.on_server_message(Phase::AdvertiseKeys, i, msg);
-        down[i as usize] += msg.len();
-        let mut state = match waiting.remove(&i) {
-            Some(state) if !gone(&dropouts.after_keys, i) => state,
-            _ => {
-                downloaded(wire, Phase::AdvertiseKeys, i, &msg, None);
-                continue;
-            }
-        };
-        let start = Instant::now();
-        let r = state.receive(&msg, rng);
-        client_time += start.elapsed();
-        downloaded(
-            wire,
-            Phase::AdvertiseKeys,
-            i,
-            &msg,
-            r.as_ref().err().copied(),
-        );
-        match r {
-            Ok((state, out)) => {
-                up[i as usize] += out.len();
-                server_time += uploads.push(&mut server, wire, i, out);
-                next.insert(i, state);
-            }
-            Err(e) => client_errors.push((i, e)),
-        }
-        progress(Phase::ShareKeys, done + 1, total);
-    }
-    server_time += uploads.flush(&mut server, wire);
-    times[0].server += built;
-    let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = next;
-    let count = waiting.len();
-    let (step, time) = serve(|| server.close_phase());
-    server_time += time;
-    times[1] = PhaseTime {
-        server: server_time,
-        client_mean: mean(client_time, count),
-    };
-    let deliveries = match step {
-        Ok(Step::Deliver(d)) => d,
-        Ok(Step::Done(_)) => unreachable_done(),
-        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
-    };
-    survivors[1] = serve(|| server.survivor_sets()[1].len()).0;
-
-    // R2.
-    let (mut next, mut client_time, mut server_time) =
-        (BTreeMap::new(), Duration::ZERO, Duration::ZERO);
-    let (total, mut built) = (deliveries.len(), Duration::ZERO);
-    let mut uploads = Uploads::new(Phase::MaskedInput, batch);
-    for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
-        let msg = wire.on_server_message(Phase::ShareKeys, i, msg);
-        down[i as usize] += msg.len();
-        let mut state = match waiting.remove(&i) {
-            Some(state) if !gone(&dropouts.after_shares, i) => state,
-            _ => {
-                downloaded(wire, Phase::ShareKeys, i, &msg, None);
-                continue;
-            }
-        };
-        let input = inputs.input(i);
-        let start = Instant::now();
-        let r = state.receive(&msg, &input);
-        client_time += start.elapsed();
-        downloaded(wire, Phase::ShareKeys, i, &msg, r.as_ref().err().copied());
-        match r {
-            Ok((state, out)) => {
-                up[i as usize] += out.len();
-                server_time += uploads.push(&mut server, wire, i, out);
-                next.insert(i, state);
-            }
-            Err(e) => client_errors.push((i, e)),
-        }
-        progress(Phase::MaskedInput, done + 1, total);
-    }
-    server_time += uploads.flush(&mut server, wire);
-    times[1].server += built;
-    let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = next;
-    let count = waiting.len();
-    let (step, time) = serve(|| server.close_phase());
-    server_time += time;
-    times[2] = PhaseTime {
-        server: server_time,
-        client_mean: mean(client_time, count),
-    };
-    let mut deliveries = match step {
-        Ok(Step::Deliver(d)) => d,
-        Ok(Step::Done(_)) => unreachable_done(),
-        Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
-    };
-    survivors[2] = serve(|| server.survivor_sets()[2].len()).0;
-
-    // Consistency (malicious model).
-    let mut request_phase = Phase::MaskedInput;
-    if params.is_malicious() {
-        let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
-        let (total, mut built) = (deliveries.len(), Duration::ZERO);
-        let mut uploads = Uploads::new(Phase::Consistency, batch);
-        for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
-            let msg = wire.on_server_message(Phase::MaskedInput, i, msg);
-            down[i as usize] += msg.len();
-            let state = match waiting.get_mut(&i) {
-                Some(state) if !gone(&dropouts.during_consistency, i) => state,
-                _ => {
-                    waiting.remove(&i);
-                    downloaded(wire, Phase::MaskedInput, i, &msg, None);
+    let stays = |list: &[ClientIndex], i: ClientIndex| (!gone(list, i)).then_some(());
+    // The phases; an error of the server's ends the round with it.
+    let mut phases = || -> Result<Aggregate, Error> {
+        // R0.
+        let mut waiting: BTreeMap<ClientIndex, AwaitingKeys> = BTreeMap::new();
+        let mut client_time = Duration::ZERO;
+        let mut server_time = Duration::ZERO;
+        let mut uploads = Uploads::new(Phase::AdvertiseKeys, pace.batch);
+        let key = pace.clients.phase_key(rng);
+        let present: Vec<ClientIndex> = (1..=params.clients())
+            .filter(|&i| !gone(&dropouts.before_keys, i))
+            .collect();
+        for some in present.chunks(desk.chunk) {
+            let jobs = some.iter().map(|&i| (i, i)).collect();
+            let start =
+                |i: ClientIndex, rng: &mut dyn CryptoRng| match identities.get(i as usize - 1) {
+                    Some(id) => AwaitingKeys::with_identity(params, round, i, id, &roster, rng),
+                    None => AwaitingKeys::new(params, round, i, rng),
+                };
+            for (i, started, time) in Clients::work(key, rng, jobs, start) {
+                let Ok((state, msg)) = started else {
                     continue;
-                }
-            };
-            let start = Instant::now();
-            let r = state.consistency(&msg);
-            client_time += start.elapsed();
-            count += 1;
-            downloaded(wire, Phase::MaskedInput, i, &msg, r.as_ref().err().copied());
-            match r {
-                Ok(out) => {
-                    up[i as usize] += out.len();
-                    server_time += uploads.push(&mut server, wire, i, out);
-                }
-                Err(e) => {
-                    waiting.remove(&i);
-                    client_errors.push((i, e));
-                }
+                };
+                client_time += time;
+                desk.tally.up[i as usize] += msg.len();
+                server_time += uploads.push(desk.server, desk.wire, i, msg);
+                waiting.insert(i, state);
+                (desk.progress)(Phase::AdvertiseKeys, i as usize, n);
             }
-            progress(Phase::Consistency, done + 1, total);
         }
-        server_time += uploads.flush(&mut server, wire);
-        times[2].server += built;
-        let (step, time) = serve(|| server.close_phase());
-        server_time += time;
-        times[3] = PhaseTime {
-            server: server_time,
+        server_time += uploads.flush(desk.server, desk.wire);
+        let count = waiting.len();
+        let (step, time) = desk.close();
+        times[0] = PhaseTime {
+            server: server_time + time,
             client_mean: mean(client_time, count),
         };
-        deliveries = match step {
-            Ok(Step::Deliver(d)) => d,
-            Ok(Step::Done(_)) => unreachable_done(),
-            Err(e) => return report(Err(e), times, survivors, &up, &down, client_errors),
+        let deliveries = step?;
+        survivors[0] = serve(|| desk.server.survivor_sets()[0].len()).0;
+
+        // R1.
+        let r1 = desk.answer(
+            deliveries,
+            (Phase::AdvertiseKeys, Phase::ShareKeys),
+            &mut waiting,
+            |i| stays(&dropouts.after_keys, i),
+            rng,
+            |mut state, msg, (), rng| {
+                let (next, out) = state.receive(msg, rng)?;
+                Ok((Some(next), out))
+            },
+        );
+        times[0].server += r1.built;
+        let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = r1.next;
+        let (step, time) = desk.close();
+        times[1] = PhaseTime {
+            server: r1.server + time,
+            client_mean: mean(r1.client, waiting.len()),
         };
-        request_phase = Phase::Consistency;
+        let deliveries = step?;
+        survivors[1] = serve(|| desk.server.survivor_sets()[1].len()).0;
+
+        // R2.
+        let r2 = desk.answer(
+            deliveries,
+            (Phase::ShareKeys, Phase::MaskedInput),
+            &mut waiting,
+            |i| (!gone(&dropouts.after_shares, i)).then(|| inputs.input(i)),
+            rng,
+            |mut state, msg, input, _| {
+                let (next, out) = state.receive(msg, &input)?;
+                Ok((Some(next), out))
+            },
+        );
+        times[1].server += r2.built;
+        let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = r2.next;
+        let (step, time) = desk.close();
+        times[2] = PhaseTime {
+            server: r2.server + time,
+            client_mean: mean(r2.client, waiting.len()),
+        };
+        let mut deliveries = step?;
+        survivors[2] = serve(|| desk.server.survivor_sets()[2].len()).0;
+
+        // Consistency (malicious model).
+        let mut request_phase = Phase::MaskedInput;
+        if params.is_malicious() {
+            let signed = desk.answer(
+                deliveries,
+                (Phase::MaskedInput, Phase::Consistency),
+                &mut waiting,
+                |i| stays(&dropouts.during_consistency, i),
+                rng,
+                |mut state, msg, (), _| {
+                    let out = state.consistency(msg)?;
+                    Ok((Some(state), out))
+                },
+            );
+            times[2].server += signed.built;
+            waiting.extend(signed.next);
+            let (step, time) = desk.close();
+            times[3] = PhaseTime {
+                server: signed.server + time,
+                client_mean: mean(signed.client, signed.count),
+            };
+            deliveries = step?;
+            request_phase = Phase::Consistency;
+        }
+
+        // R3.
+        let r3 = desk.answer(
+            deliveries,
+            (request_phase, Phase::Unmask),
+            &mut waiting,
+            |i| {
+                let gone_now = gone(&dropouts.during_unmask, i)
+                    || (!params.is_malicious() && gone(&dropouts.during_consistency, i));
+                (!gone_now).then_some(())
+            },
+            rng,
+            |mut state, msg, (), _| Ok((None::<AwaitingUnmask>, state.receive(msg)?)),
+        );
+        let asked = if params.is_malicious() { 3 } else { 2 };
+        times[asked].server += r3.built;
+        let (step, time) = serve(|| desk.server.close_phase());
+        times[4] = PhaseTime {
+            server: r3.server + time,
+            client_mean: mean(r3.client, r3.count),
+        };
+        match step? {
+            Step::Done(agg) => Ok(agg),
+            Step::Deliver(_) => unreachable_done(),
+        }
+    };
+    let result = phases();
+    report(result, times, survivors, desk.tally)
+}
+
+/// The bytes each client sent and received (indexed by client, 0 unused)
+/// and the clients' refusals, over a round of [`drive`].
+struct Tally {
+    up: Vec<usize>,
+    down: Vec<usize>,
+    client_errors: Vec<(ClientIndex, Error)>,
+}
+
+/// What every client phase of [`drive`] works with: the server, the wire,
+/// the progress callback, the tally and the pace.
+struct Desk<'a> {
+    server: &'a mut Server,
+    wire: &'a mut dyn Wire,
+    progress: &'a mut dyn FnMut(Phase, usize, usize),
+    tally: Tally,
+    pace: Pace,
+    /// Clients taken at a time ([`Clients::chunk`]).
+    chunk: usize,
+}
+
+/// What one client phase of [`Desk::answer`] gave.
+struct Answered<N> {
+    /// The clients' next states, of those that answered.
+    next: BTreeMap<ClientIndex, N>,
+    /// The clients' time, summed.
+    client: Duration,
+    /// The server's time taking the answers.
+    server: Duration,
+    /// The server's time building its messages (the work of closing the
+    /// phase before).
+    built: Duration,
+    /// The clients that handled their message, answering or refusing it.
+    count: usize,
+}
+
+impl Desk<'_> {
+    /// Closes the server's phase, timed: the messages it sends (every
+    /// phase but the last delivers).
+    fn close(&mut self) -> (Result<Outbox, Error>, Duration) {
+        let (step, time) = serve(|| self.server.close_phase());
+        let outbox = match step {
+            Ok(Step::Deliver(d)) => Ok(d),
+            Ok(Step::Done(_)) => unreachable_done(),
+            Err(e) => Err(e),
+        };
+        (outbox, time)
     }
 
-    // R3.
-    let (mut client_time, mut server_time, mut count) = (Duration::ZERO, Duration::ZERO, 0);
-    let (total, mut built) = (deliveries.len(), Duration::ZERO);
-    let mut uploads = Uploads::new(Phase::Unmask, batch);
-    for (done, (i, msg)) in build(deliveries, &mut built).enumerate() {
-        let msg = wire.on_server_message(request_phase, i, msg);
-        down[i as usize] += msg.len();
-        let gone_now = gone(&dropouts.during_unmask, i)
-            || (!params.is_malicious() && gone(&dropouts.during_consistency, i));
-        let mut state = match waiting.remove(&i) {
-            Some(state) if !gone_now => state,
-            _ => {
-                downloaded(wire, request_phase, i, &msg, None);
-                continue;
-            }
+    /// One client phase: each message of `outbox` (the server's messages of
+    /// phase `from`) is built when reached; a receiver still `waiting` that
+    /// `admit` lets through (with what it needs beside its state, such as
+    /// its input) handles it with `answer` (in turn or side by side, as the
+    /// pace says), and its answer of phase `to` goes to the server. Others
+    /// drop their state and ignore the message.
+    fn answer<S, X, N, R>(
+        &mut self,
+        outbox: Outbox,
+        (from, to): (Phase, Phase),
+        waiting: &mut BTreeMap<ClientIndex, S>,
+        mut admit: impl FnMut(ClientIndex) -> Option<X>,
+        rng: &mut R,
+        answer: impl Fn(S, &[u8], X, &mut dyn CryptoRng) -> Result<(Option<N>, Vec<u8>), Error> + Sync,
+    ) -> Answered<N>
+    where
+        S: Send,
+        X: Send,
+        N: Send,
+        R: CryptoRng + ?Sized,
+    {
+        let mut out = Answered {
+            next: BTreeMap::new(),
+            client: Duration::ZERO,
+            server: Duration::ZERO,
+            built: Duration::ZERO,
+            count: 0,
         };
-        let start = Instant::now();
-        let r = state.receive(&msg);
-        client_time += start.elapsed();
-        count += 1;
-        downloaded(wire, request_phase, i, &msg, r.as_ref().err().copied());
-        match r {
-            Ok(out) => {
-                up[i as usize] += out.len();
-                server_time += uploads.push(&mut server, wire, i, out);
+        let (total, mut done) = (outbox.len(), 0);
+        let mut uploads = Uploads::new(to, self.pace.batch);
+        let mut messages = build(outbox, &mut out.built);
+        let key = self.pace.clients.phase_key(rng);
+        let job = |(state, msg, extra): (S, Vec<u8>, X), rng: &mut dyn CryptoRng| {
+            let r = answer(state, &msg, extra, rng);
+            (msg, r)
+        };
+        loop {
+            let (mut jobs, before) = (Vec::new(), done);
+            for (i, msg) in messages.by_ref().take(self.chunk) {
+                done += 1;
+                let msg = self.wire.on_server_message(from, i, msg);
+                self.tally.down[i as usize] += msg.len();
+                match waiting.remove(&i).zip(admit(i)) {
+                    Some((state, extra)) => jobs.push((i, (state, msg, extra))),
+                    None => downloaded(self.wire, from, i, &msg, None),
+                }
             }
-            Err(e) => client_errors.push((i, e)),
+            if done == before {
+                break;
+            }
+            for (i, (msg, r), time) in Clients::work(key, rng, jobs, job) {
+                out.client += time;
+                out.count += 1;
+                downloaded(self.wire, from, i, &msg, r.as_ref().err().copied());
+                match r {
+                    Ok((state, answer)) => {
+                        self.tally.up[i as usize] += answer.len();
+                        out.server += uploads.push(self.server, self.wire, i, answer);
+                        if let Some(state) = state {
+                            out.next.insert(i, state);
+                        }
+                    }
+                    Err(e) => self.tally.client_errors.push((i, e)),
+                }
+            }
+            (self.progress)(to, done, total);
         }
-        progress(Phase::Unmask, done + 1, total);
+        drop(messages);
+        out.server += uploads.flush(self.server, self.wire);
+        out
     }
-    server_time += uploads.flush(&mut server, wire);
-    let asked = if params.is_malicious() { 3 } else { 2 };
-    times[asked].server += built;
-    let (step, time) = serve(|| server.close_phase());
-    server_time += time;
-    times[4] = PhaseTime {
-        server: server_time,
-        client_mean: mean(client_time, count),
-    };
-    let result = match step {
-        Ok(Step::Done(agg)) => Ok(agg),
-        Ok(Step::Deliver(_)) => unreachable_done(),
-        Err(e) => Err(e),
-    };
-    report(result, times, survivors, &up, &down, client_errors)
 }
 
 /// Runs one server call `f` inside a [`ServerScope`] (its allocations are
@@ -827,8 +1027,9 @@ fn serve<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 /// The messages of `outbox`, each built when it is reached inside a
 /// [`ServerScope`] ([`serve`]): building them is the server's work, closing
 /// the phase before, timed into `*time`, and each message is the server's
-/// heap until the client drops it. One message is built at a time, so the
-/// round never holds all the R1 deliveries.
+/// heap until the client drops it. One message is built at a time and
+/// [`drive`] takes one client's (or one concurrent chunk's) at a time, so
+/// the round never holds all the R1 deliveries.
 fn build(outbox: Outbox, time: &mut Duration) -> impl Iterator<Item = (ClientIndex, Vec<u8>)> {
     let mut messages = outbox.into_iter();
     core::iter::from_fn(move || {
@@ -926,6 +1127,109 @@ mod tests {
         crate::vector::reduce(&mut sum, 20);
         assert_eq!(agg.survivors, vec![1, 3, 4, 5, 6]);
         assert_eq!(agg.sum, sum);
+    }
+
+    /// The concurrent round: exact under dropouts at every phase, in both
+    /// models; the same messages whatever the number of threads; every
+    /// client's keys its own; and not the in-turn round of the same seed
+    /// (the per-client streams are used).
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn concurrent_clients_give_an_exact_round_whatever_the_threads() {
+        use crate::codec::Decode;
+        use crate::params::ServerModel;
+        use crate::protocol::messages::AdvertiseKeys;
+
+        let n = 24u32;
+        let graph = Graph::Harary {
+            degree: 14,
+            seed: [7; 32],
+        };
+        let semi = Params::new(n, 9, 32, 40, graph).unwrap();
+        let malicious = semi
+            .clone()
+            .with_model(ServerModel::Malicious { corrupt: 0 })
+            .unwrap();
+        let inputs: Vec<Vec<u64>> = (1..=u64::from(n))
+            .map(|i| (0..40).map(|j| i * 1000 + j).collect())
+            .collect();
+        let dropouts = Dropouts {
+            before_keys: vec![2],
+            after_keys: vec![3],
+            after_shares: vec![5, 8],
+            during_consistency: vec![11],
+            during_unmask: vec![13],
+        };
+        type Transcript = Vec<(Phase, Direction, Vec<u8>, Option<Error>)>;
+        let round = |params: &Params, threads: usize, clients: Clients| -> (Report, Transcript) {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut events = Vec::new();
+                let mut record = |e: &Event<'_>| {
+                    events.push((e.phase, e.direction, e.bytes.to_vec(), e.refused));
+                };
+                let report = drive(
+                    params,
+                    &inputs,
+                    &dropouts,
+                    &mut chacha20::ChaCha20Rng::seed_from_u64(6),
+                    &mut |_, _, _| {},
+                    &mut Recorder(&mut record),
+                    Pace {
+                        batch: UPLOAD_BATCH,
+                        clients,
+                    },
+                );
+                (report, events)
+            })
+        };
+        for params in [&semi, &malicious] {
+            let (one, events) = round(params, 1, Clients::Concurrent);
+            assert!(one.ok(), "{:?}", one.result);
+            let agg = one.result.as_ref().unwrap();
+            // 2 and 3 never sent ShareKeys, 5 and 8 never sent MaskedInput;
+            // 11 and 13 did, so their inputs count.
+            let expected: Vec<u32> = (1..=n).filter(|i| ![2, 3, 5, 8].contains(i)).collect();
+            assert_eq!(agg.survivors, expected);
+            let mut sum = vec![0u64; 40];
+            for &u in &expected {
+                crate::vector::add_assign(&mut sum, &inputs[u as usize - 1]);
+            }
+            crate::vector::reduce(&mut sum, 32);
+            assert_eq!(agg.sum, sum);
+
+            let (three, same) = round(params, 3, Clients::Concurrent);
+            assert_eq!(three.result, one.result);
+            assert!(events == same, "the transcript depends on the threads");
+
+            let keys = |events: &Transcript| -> Vec<[u8; 32]> {
+                events
+                    .iter()
+                    .filter(|(phase, d, _, _)| {
+                        *phase == Phase::AdvertiseKeys && matches!(d, Direction::ToServer { .. })
+                    })
+                    .flat_map(|(_, _, bytes, _)| {
+                        let m = AdvertiseKeys::decode(params, bytes).unwrap();
+                        [m.c_pk, m.s_pk]
+                    })
+                    .collect()
+            };
+            let mut ours = keys(&events);
+            assert_eq!(ours.len(), 2 * (n as usize - 1));
+            let (_, in_turn) = round(params, 1, Clients::InTurn);
+            let theirs = keys(&in_turn);
+            assert!(ours.iter().all(|k| !theirs.contains(k)));
+            ours.sort_unstable();
+            ours.dedup();
+            assert_eq!(
+                ours.len(),
+                2 * (n as usize - 1),
+                "two clients drew the same key"
+            );
+        }
     }
 
     #[test]
