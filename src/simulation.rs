@@ -808,14 +808,10 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
                 Ok((Some(next), out))
             },
         );
-        times[0].server += r1.built;
-        let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = r1.next;
         let (step, time) = desk.close();
-        times[1] = PhaseTime {
-            server: r1.server + time,
-            client_mean: mean(r1.client, waiting.len()),
-        };
+        r1.record(&mut times, (0, 1), time);
         let deliveries = step?;
+        let mut waiting: BTreeMap<ClientIndex, AwaitingShares> = r1.next;
         survivors[1] = serve(|| desk.server.survivor_sets()[1].len()).0;
 
         // R2.
@@ -830,14 +826,10 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
                 Ok((Some(next), out))
             },
         );
-        times[1].server += r2.built;
-        let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = r2.next;
         let (step, time) = desk.close();
-        times[2] = PhaseTime {
-            server: r2.server + time,
-            client_mean: mean(r2.client, waiting.len()),
-        };
+        r2.record(&mut times, (1, 2), time);
         let mut deliveries = step?;
+        let mut waiting: BTreeMap<ClientIndex, AwaitingUnmask> = r2.next;
         survivors[2] = serve(|| desk.server.survivor_sets()[2].len()).0;
 
         // Consistency (malicious model).
@@ -854,14 +846,10 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
                     Ok((Some(state), out))
                 },
             );
-            times[2].server += signed.built;
-            waiting.extend(signed.next);
             let (step, time) = desk.close();
-            times[3] = PhaseTime {
-                server: signed.server + time,
-                client_mean: mean(signed.client, signed.count),
-            };
+            signed.record(&mut times, (2, 3), time);
             deliveries = step?;
+            waiting.extend(signed.next);
             request_phase = Phase::Consistency;
         }
 
@@ -879,12 +867,8 @@ fn drive<I: Inputs + ?Sized, R: CryptoRng + ?Sized>(
             |mut state, msg, (), _| Ok((None::<AwaitingUnmask>, state.receive(msg)?)),
         );
         let asked = if params.is_malicious() { 3 } else { 2 };
-        times[asked].server += r3.built;
         let (step, time) = serve(|| desk.server.close_phase());
-        times[4] = PhaseTime {
-            server: r3.server + time,
-            client_mean: mean(r3.client, r3.count),
-        };
+        r3.record(&mut times, (asked, 4), time);
         match step? {
             Step::Done(agg) => Ok(agg),
             Step::Deliver(_) => unreachable_done(),
@@ -927,6 +911,24 @@ struct Answered<N> {
     built: Duration,
     /// The clients that handled their message, answering or refusing it.
     count: usize,
+}
+
+impl<N> Answered<N> {
+    /// Records the phase in `times`: at `at` the server's time taking the
+    /// answers plus `closing` (its close of the phase), and the clients'
+    /// mean over those that handled their message; at `asked`, the phase
+    /// whose messages they answered, the time spent building those.
+    fn record(&self, times: &mut [PhaseTime; 5], (asked, at): (usize, usize), closing: Duration) {
+        if let Some(before) = times.get_mut(asked) {
+            before.server += self.built;
+        }
+        if let Some(phase) = times.get_mut(at) {
+            *phase = PhaseTime {
+                server: self.server + closing,
+                client_mean: mean(self.client, self.count),
+            };
+        }
+    }
 }
 
 impl Desk<'_> {
