@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use rand_core::SeedableRng;
-use secagg::{AwaitingKeys, AwaitingShares, AwaitingUnmask, Params, RoundId, Server, Step};
+use secagg::{
+    AwaitingKeys, AwaitingShares, AwaitingUnmask, Params, Phase, RoundId, Server, StateKey, Step,
+};
 
 type Rng = chacha20::ChaCha20Rng;
 
@@ -30,7 +32,7 @@ fn input(params: &Params, i: u32) -> Vec<u64> {
         .collect()
 }
 
-fn deliver(step: Step) -> Vec<(u32, Vec<u8>)> {
+fn deliver(step: Step) -> Messages {
     match step {
         Step::Deliver(m) => m.into_vec(),
         _ => panic!("round ended early"),
@@ -74,6 +76,19 @@ fn client_r2(
 /// `dropped` leave before sending their masked input; the bench then times
 /// the last `close_phase`. Also returns the messages to client 1.
 fn round_to_unmask(params: &Params, dropped: &[u32]) -> (Server, [Vec<u8>; 3]) {
+    let (mut server, answers, to_one) = round_to_answers(params, dropped);
+    for (i, out) in &answers {
+        server.receive(*i, out).expect("R3 in");
+    }
+    (server, to_one)
+}
+
+/// Messages by client index.
+type Messages = Vec<(u32, Vec<u8>)>;
+
+/// [`round_to_unmask`] before the server takes the unmask answers: the
+/// server, the answers by client, and the messages to client 1.
+fn round_to_answers(params: &Params, dropped: &[u32]) -> (Server, Messages, [Vec<u8>; 3]) {
     let n = params.clients();
     let mut server = Server::new(params, ROUND, &mut Rng::seed_from_u64(0)).expect("server");
     let mut rngs: Vec<Rng> = (1..=n).map(rng_of).collect();
@@ -103,12 +118,12 @@ fn round_to_unmask(params: &Params, dropped: &[u32]) -> (Server, [Vec<u8>; 3]) {
         r2.push((i, next));
     }
     let r = deliver(server.close_phase().expect("close R2"));
-    for (i, c) in &mut r2 {
-        let out = c.receive(&message_to(&r, *i)).expect("R3");
-        server.receive(*i, &out).expect("R3 in");
-    }
+    let answers = r2
+        .iter_mut()
+        .map(|(i, c)| (*i, c.receive(&message_to(&r, *i)).expect("R3")))
+        .collect();
     let to_one = [message_to(&b, 1), message_to(&d, 1), message_to(&r, 1)];
-    (server, to_one)
+    (server, answers, to_one)
 }
 
 fn params(n: u32, m: u32) -> Params {
@@ -173,9 +188,35 @@ fn server_unmask(c: &mut Criterion) {
     g.finish();
 }
 
+/// The server taking every unmask answer of a round of 1,000 without
+/// dropout (`Server::receive_all`, as a host that gathers them does):
+/// decoding and checking about `(k + 1) n` shares.
+fn server_receive_answers(c: &mut Criterion) {
+    let p = params(1000, 1000);
+    let (server, answers, _) = round_to_answers(&p, &[]);
+    // Each iteration takes the answers into a fresh copy of the server,
+    // imported from its sealed state.
+    let key = StateKey::generate(&mut rng_of(0));
+    let sealed = server.export(&key, &mut rng_of(0));
+    let batch: Vec<(u32, &[u8])> = answers.iter().map(|(i, m)| (*i, m.as_slice())).collect();
+    let mut g = c.benchmark_group("server_receive_answers_n1000");
+    g.bench_function("receive_all", |bench| {
+        bench.iter_batched(
+            || Server::import(&sealed, &key, &ROUND, Some(Phase::Unmask)).expect("import"),
+            |mut s| {
+                let verdicts = s.receive_all(&batch);
+                assert!(verdicts.iter().all(Result::is_ok), "an answer refused");
+                black_box(s)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10);
-    targets = client, server_unmask
+    targets = client, server_unmask, server_receive_answers
 }
 criterion_main!(benches);

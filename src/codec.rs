@@ -49,6 +49,15 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// Takes a fixed-size array by reference: no copy of it is made (a
+    /// secret read this way leaves no copy behind to wipe).
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`] if fewer than `N` bytes remain.
+    pub fn array_ref<const N: usize>(&mut self) -> Result<&'a [u8; N], DecodeError> {
+        <&[u8; N]>::try_from(self.take(N)?).map_err(|_| DecodeError::Truncated)
+    }
+
     /// Takes a fixed-size array.
     ///
     /// # Errors

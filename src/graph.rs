@@ -111,7 +111,8 @@ impl Topology {
                 }
                 let n = at.len() as u64;
                 let (a, b) = (u64::from(pos[u as usize]), u64::from(pos[v as usize]));
-                let d = (a + n - b) % n;
+                // a, b < n: no division.
+                let d = if a >= b { a - b } else { a + n - b };
                 d.min(n - d) <= u64::from(*half)
             }
         }

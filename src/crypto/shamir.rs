@@ -95,8 +95,10 @@ pub(crate) struct ShareBytes {
     /// The holder's x-coordinate (its client index).
     #[zeroize(skip)]
     pub(crate) x: u32,
-    /// The value, canonical: below the group order `l`.
-    y: [u8; 32],
+    /// The value, canonical (below the group order `l`), as four
+    /// little-endian 64-bit limbs: the form [`combine_at_zero`] reads, and
+    /// four words to wipe on drop.
+    y: [u64; 4],
 }
 
 impl fmt::Debug for ShareBytes {
@@ -108,39 +110,49 @@ impl fmt::Debug for ShareBytes {
 impl ShareBytes {
     /// The share `(x, y)` if `y` is a canonical scalar encoding
     /// ([`is_canonical`]), else `None`.
-    pub(crate) fn new(x: u32, y: [u8; 32]) -> Option<Self> {
-        bool::from(is_canonical(&y)).then_some(Self { x, y })
+    pub(crate) fn new(x: u32, y: &[u8; 32]) -> Option<Self> {
+        bool::from(is_canonical(y)).then(|| Self { x, y: limbs(y) })
+    }
+
+    /// The value's 32 little-endian bytes.
+    pub(crate) fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        for (chunk, limb) in out.chunks_exact_mut(8).zip(self.y) {
+            chunk.copy_from_slice(&limb.to_le_bytes());
+        }
+        out
     }
 
     /// The share as a [`Share`]; `None` cannot happen (the bytes were
     /// checked canonical on the way in).
     pub(crate) fn to_share(&self) -> Option<Share> {
-        Option::<Scalar>::from(Scalar::from_canonical_bytes(self.y)).map(|y| Share { x: self.x, y })
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(*self.to_bytes()))
+            .map(|y| Share { x: self.x, y })
     }
 }
 
-/// The little-endian bytes of a share's value, as [`Lagrange::combine`] and
-/// [`combine_at_zero`] read them.
+/// A share's value as four little-endian 64-bit limbs, as
+/// [`Lagrange::combine`] and [`combine_at_zero`] read it.
 pub(crate) trait ShareValue {
     /// The value, canonical (below `l`).
-    fn value(&self) -> &[u8; 32];
+    fn limbs(&self) -> [u64; 4];
 }
 
 impl ShareValue for Share {
-    fn value(&self) -> &[u8; 32] {
-        self.y.as_bytes()
+    fn limbs(&self) -> [u64; 4] {
+        limbs(self.y.as_bytes())
     }
 }
 
 impl<T: ShareValue> ShareValue for &T {
-    fn value(&self) -> &[u8; 32] {
-        (*self).value()
+    fn limbs(&self) -> [u64; 4] {
+        (*self).limbs()
     }
 }
 
 impl ShareValue for ShareBytes {
-    fn value(&self) -> &[u8; 32] {
-        &self.y
+    fn limbs(&self) -> [u64; 4] {
+        self.y
     }
 }
 
@@ -507,7 +519,7 @@ pub(crate) fn combine_at_zero<S: ShareValue>(coeffs: &[Scalar], shares: &[S]) ->
     while terms.peek().is_some() {
         *acc = [0u64; 8];
         for (c, s) in terms.by_ref().take(LAZY_TERMS) {
-            mul_add(&mut acc, &limbs(c.as_bytes()), &limbs(s.value()));
+            mul_add(&mut acc, &limbs(c.as_bytes()), &s.limbs());
         }
         for (out, limb) in wide.chunks_exact_mut(8).zip(acc.iter()) {
             out.copy_from_slice(&limb.to_le_bytes());
@@ -1143,7 +1155,7 @@ mod tests {
         for b in &edges {
             let expected = bool::from(Scalar::from_canonical_bytes(*b).is_some());
             assert_eq!(bool::from(is_canonical(b)), expected, "{b:02x?}");
-            assert_eq!(ShareBytes::new(1, *b).is_some(), expected);
+            assert_eq!(ShareBytes::new(1, b).is_some(), expected);
             accepted += usize::from(expected);
         }
         // Both sides of the boundary were exercised.
@@ -1177,7 +1189,7 @@ mod tests {
                 assert_eq!(combine_at_zero(&coeffs, &shares), expected, "{len}");
                 let bytes: Vec<ShareBytes> = shares
                     .iter()
-                    .map(|s| ShareBytes::new(s.x, s.y.to_bytes()).unwrap())
+                    .map(|s| ShareBytes::new(s.x, s.y.as_bytes()).unwrap())
                     .collect();
                 assert_eq!(combine_at_zero(&coeffs, &bytes), expected, "{len}");
                 for (b, s) in bytes.iter().zip(&shares) {
@@ -1189,7 +1201,7 @@ mod tests {
 
     #[test]
     fn share_bytes_debug_hides_the_value() {
-        let b = ShareBytes::new(3, Scalar::from(0xabcdu64).to_bytes()).unwrap();
+        let b = ShareBytes::new(3, Scalar::from(0xabcdu64).as_bytes()).unwrap();
         let text = format!("{b:?}");
         assert!(text.contains("redacted") && text.contains('3'));
         assert!(!text.contains("205") && !text.contains("171"));

@@ -14,7 +14,7 @@ use core::fmt;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::ristretto::RistrettoPoint;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec::{Decode, Encode, Reader, put_len, put_u32};
 use crate::crypto::aead::CIPHERTEXT_LEN;
@@ -980,8 +980,8 @@ impl UnmaskShares {
                 1 => ShareKind::MaskKey,
                 _ => return Err(DecodeError::NonCanonical),
             };
-            let value = Zeroizing::new(r.array()?);
-            let value = ShareBytes::new(holder, *value).ok_or(DecodeError::NonCanonical)?;
+            // Read in place and copied once, into the share.
+            let value = ShareBytes::new(holder, r.array_ref()?).ok_or(DecodeError::NonCanonical)?;
             shares.push((owner, kind, value));
         }
         r.finish()?;

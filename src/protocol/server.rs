@@ -197,6 +197,26 @@ fn pick_holders(
     (sets, picks)
 }
 
+/// The share the unmask requests ask for of each client index `0..=n` (0
+/// unused): a seed share of a member of `u3`, a key share of a member of
+/// `dropped`, none of anyone else; one lookup per share received instead of
+/// a search.
+pub(super) fn asked_kinds(
+    n: u32,
+    u3: &[ClientIndex],
+    dropped: &[ClientIndex],
+) -> Vec<Option<ShareKind>> {
+    let mut asked = vec![None; n as usize + 1];
+    for (set, kind) in [(u3, ShareKind::SelfSeed), (dropped, ShareKind::MaskKey)] {
+        for &i in set {
+            if let Some(entry) = asked.get_mut(i as usize) {
+                *entry = Some(kind);
+            }
+        }
+    }
+    asked
+}
+
 /// Messages from this many bytes up are fingerprinted on another thread
 /// while they are checked and added (with the `parallel` feature); below it
 /// the hand-off costs more than it saves.
@@ -277,6 +297,9 @@ pub(super) enum State {
     Unmask {
         sum: Vec<u64>,
         dropped: Vec<ClientIndex>,
+        /// The share asked of each client index (0 unused): derived from U3
+        /// and `dropped` ([`asked_kinds`]), not exported.
+        asked: Vec<Option<ShareKind>>,
         answered: BTreeSet<ClientIndex>,
         /// The shares received, one list per UnmaskResponse in arrival
         /// order (an imported server: one list per owner), sorted by owner
@@ -556,7 +579,7 @@ impl Server {
                 fresh(from, &self.u1)
                     .then(|| Prechecked::ShareKeys(Box::new(self.check_share_keys(from, bytes))))
             }),
-            State::Unmask { dropped, .. } => {
+            State::Unmask { asked, .. } => {
                 let askers = if self.params.is_malicious() {
                     &self.u4
                 } else {
@@ -564,7 +587,7 @@ impl Server {
                 };
                 map_all(group, |&(from, bytes)| {
                     fresh(from, askers)
-                        .then(|| Prechecked::Unmask(self.check_unmask(from, bytes, dropped)))
+                        .then(|| Prechecked::Unmask(self.check_unmask(from, bytes, asked)))
                 })
             }
             _ => group.iter().map(|_| None).collect(),
@@ -611,13 +634,14 @@ impl Server {
 
     /// Decodes an UnmaskResponse from `from` and checks what depends on its
     /// bytes alone: the session, and that every share is of an owner that
-    /// `from` neighbours (or is), of the kind the request asked for (a seed
-    /// share of a member of U3, a key share of a `dropped` client).
+    /// `from` neighbours (or is), of the kind the request asked for
+    /// (`asked`, by owner: a seed share of a member of U3, a key share of a
+    /// dropped client).
     fn check_unmask(
         &self,
         from: ClientIndex,
         bytes: &[u8],
-        dropped: &[ClientIndex],
+        asked: &[Option<ShareKind>],
     ) -> Result<UnmaskShares, ClientFault> {
         let msg =
             UnmaskShares::decode(&self.params, bytes, from).map_err(ClientFault::Malformed)?;
@@ -626,11 +650,7 @@ impl Server {
         }
         let fits = msg.shares.iter().all(|&(owner, kind, _)| {
             let near = owner == from || self.topo.adjacent(from, owner);
-            let kind_ok = match kind {
-                ShareKind::SelfSeed => self.u3.binary_search(&owner).is_ok(),
-                ShareKind::MaskKey => dropped.binary_search(&owner).is_ok(),
-            };
-            near && kind_ok
+            near && asked.get(owner as usize) == Some(&Some(kind))
         });
         if !fits {
             return Err(ClientFault::WrongAnswer);
@@ -911,11 +931,11 @@ impl Server {
                 let checked = match pre {
                     Some(Prechecked::Unmask(checked)) => checked,
                     _ => {
-                        let dropped = match &self.state {
-                            State::Unmask { dropped, .. } => dropped.as_slice(),
+                        let asked = match &self.state {
+                            State::Unmask { asked, .. } => asked.as_slice(),
                             _ => &[],
                         };
-                        self.check_unmask(from, bytes, dropped)
+                        self.check_unmask(from, bytes, asked)
                     }
                 };
                 let msg = match checked {
@@ -1103,6 +1123,7 @@ impl Server {
                 }
                 let out = Outbox::built(self.unmask_requests(&dropped, None));
                 self.state = State::Unmask {
+                    asked: asked_kinds(self.params.clients(), &self.u3, &dropped),
                     sum,
                     dropped,
                     answered: BTreeSet::new(),
@@ -1135,6 +1156,7 @@ impl Server {
                 }
                 let out = Outbox::built(self.unmask_requests(&dropped, Some(&signatures)));
                 self.state = State::Unmask {
+                    asked: asked_kinds(self.params.clients(), &self.u3, &dropped),
                     sum,
                     dropped,
                     answered: BTreeSet::new(),
@@ -1688,7 +1710,7 @@ mod tests {
             .map(|&x| {
                 let mut y = [0u8; 32];
                 y[..4].copy_from_slice(&x.to_le_bytes());
-                ShareBytes::new(x, y).unwrap()
+                ShareBytes::new(x, &y).unwrap()
             })
             .collect()
     }

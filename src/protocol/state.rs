@@ -31,7 +31,7 @@ use crate::crypto::identity::{Identity, Roster};
 use crate::crypto::kx::{self, PublicKeyBytes};
 use crate::crypto::prg::Sign;
 use crate::crypto::secret::SecretScalar;
-use crate::crypto::shamir::{ShareBytes, ShareValue};
+use crate::crypto::shamir::ShareBytes;
 use crate::error::{ClientFault, ClientIndex, DecodeError, Error, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
@@ -883,6 +883,7 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
             dropped,
             answered,
             shares,
+            ..
         } => {
             w.u8(S_UNMASK);
             w.u64s(sum);
@@ -899,7 +900,7 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
                 w.len(list.len());
                 for sh in list {
                     w.u32(sh.x);
-                    w.put(sh.value());
+                    w.put(&*sh.to_bytes());
                 }
             }
         }
@@ -1015,8 +1016,7 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
                     if x == 0 || x > n {
                         return Err(DecodeError::IndexOutOfRange);
                     }
-                    let y = Zeroizing::new(r.array::<32>()?);
-                    let sh = ShareBytes::new(x, *y).ok_or(DecodeError::NonCanonical)?;
+                    let sh = ShareBytes::new(x, r.array_ref()?).ok_or(DecodeError::NonCanonical)?;
                     list.push((owner, kind(&owner), sh));
                 }
                 Ok(list)
@@ -1024,6 +1024,7 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
             .into_values()
             .collect();
             State::Unmask {
+                asked: super::server::asked_kinds(n, &u3, &dropped),
                 sum,
                 dropped,
                 answered,

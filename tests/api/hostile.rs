@@ -690,20 +690,20 @@ fn colluding_holders_cannot_move_a_secret_off_its_commitment() {
     assert_eq!(agg.misbehaved, vec![]);
 }
 
-#[test]
-fn unmask_answer_of_the_wrong_kind_is_discarded_and_named() {
+/// A round of six on the complete graph in which client 6 stops before
+/// `phase` and client 1 sends its unmask answer as `edit` leaves it: client
+/// 1 is excluded for a wrong answer, its input stays in and the sum of 1 to
+/// 5 is exact.
+fn unmask_answer_is_discarded_and_named(phase: usize, edit: impl Fn(&mut UnmaskResponse)) {
     let params = complete(6, 3);
     let p2 = params.clone();
-    let run = round(&params, 10, |phase, from, b| {
-        if phase == 2 && from == 6 {
+    let run = round(&params, 10, |at, from, b| {
+        if at == phase && from == 6 {
             return Act::Drop;
         }
-        if phase == 3 && from == 1 {
-            // Claims a self-seed share for the dropped client 6.
+        if at == 3 && from == 1 {
             let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
-            for s in &mut m.shares {
-                s.kind = secagg::protocol::messages::ShareKind::SelfSeed;
-            }
+            edit(&mut m);
             return Act::Send(m.to_bytes());
         }
         Act::Send(b)
@@ -712,6 +712,30 @@ fn unmask_answer_of_the_wrong_kind_is_discarded_and_named() {
     let agg = run.result.as_ref().unwrap();
     assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5]);
     assert_eq!(agg.sum, run.expected_sum(&agg.survivors));
+}
+
+#[test]
+fn unmask_share_of_a_client_nobody_asked_about_is_discarded_and_named() {
+    // Client 6 leaves before dealing its shares: it is neither in U3 nor
+    // among the dropped whose keys are rebuilt, so no share of its is
+    // asked. Client 1 adds a key share for it, as if it had dropped after
+    // dealing (the highest owner: the list stays ascending).
+    unmask_answer_is_discarded_and_named(1, |m| {
+        let mut extra = m.shares[0].clone();
+        extra.owner = 6;
+        extra.kind = secagg::protocol::messages::ShareKind::MaskKey;
+        m.shares.push(extra);
+    });
+}
+
+#[test]
+fn unmask_answer_of_the_wrong_kind_is_discarded_and_named() {
+    // Claims a self-seed share for the dropped client 6.
+    unmask_answer_is_discarded_and_named(2, |m| {
+        for s in &mut m.shares {
+            s.kind = secagg::protocol::messages::ShareKind::SelfSeed;
+        }
+    });
 }
 
 #[test]
