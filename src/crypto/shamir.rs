@@ -95,10 +95,11 @@ pub(crate) struct ShareBytes {
     /// The holder's x-coordinate (its client index).
     #[zeroize(skip)]
     pub(crate) x: u32,
-    /// The value, canonical (below the group order `l`), as four
-    /// little-endian 64-bit limbs: the form [`combine_at_zero`] reads, and
-    /// four words to wipe on drop.
-    y: [u64; 4],
+    /// The value, canonical (below the group order `l`), as eight
+    /// little-endian 32-bit words: eight words to wipe on drop rather than
+    /// 32 bytes, and no wider alignment than the index beside it (a share
+    /// in a list of `(owner, kind, share)` takes 44 bytes).
+    y: [u32; 8],
 }
 
 impl fmt::Debug for ShareBytes {
@@ -111,14 +112,22 @@ impl ShareBytes {
     /// The share `(x, y)` if `y` is a canonical scalar encoding
     /// ([`is_canonical`]), else `None`.
     pub(crate) fn new(x: u32, y: &[u8; 32]) -> Option<Self> {
-        bool::from(is_canonical(y)).then(|| Self { x, y: limbs(y) })
+        bool::from(is_canonical(y)).then(|| {
+            let mut words = [0u32; 8];
+            for (word, chunk) in words.iter_mut().zip(y.chunks_exact(4)) {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(chunk);
+                *word = u32::from_le_bytes(b);
+            }
+            Self { x, y: words }
+        })
     }
 
     /// The value's 32 little-endian bytes.
     pub(crate) fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         let mut out = Zeroizing::new([0u8; 32]);
-        for (chunk, limb) in out.chunks_exact_mut(8).zip(self.y) {
-            chunk.copy_from_slice(&limb.to_le_bytes());
+        for (chunk, word) in out.chunks_exact_mut(4).zip(self.y) {
+            chunk.copy_from_slice(&word.to_le_bytes());
         }
         out
     }
@@ -152,7 +161,13 @@ impl<T: ShareValue> ShareValue for &T {
 
 impl ShareValue for ShareBytes {
     fn limbs(&self) -> [u64; 4] {
-        self.y
+        let mut out = [0u64; 4];
+        for (limb, pair) in out.iter_mut().zip(self.y.chunks_exact(2)) {
+            if let [lo, hi] = pair {
+                *limb = u64::from(*lo) | (u64::from(*hi) << 32);
+            }
+        }
+        out
     }
 }
 
@@ -1197,6 +1212,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_share_in_an_answer_list_takes_44_bytes() {
+        // (owner, kind, share): how the server keeps every share it takes,
+        // 36 million of them at n = 10^6.
+        use crate::protocol::messages::ShareKind;
+        assert_eq!(core::mem::size_of::<(u32, ShareKind, ShareBytes)>(), 44);
     }
 
     #[test]
