@@ -85,11 +85,11 @@ impl PartialEq for Share {
 
 impl Eq for Share {}
 
-/// A share as it arrived: the holder's x-coordinate and the little-endian
-/// bytes of the value, already checked canonical ([`ShareBytes::new`]), so
-/// no [`Scalar`] need be built to store it: [`Lagrange::combine`] reads the
-/// bytes as they are, and [`ShareBytes::to_share`] makes the [`Share`] only
-/// where one is needed. Zeroized on drop, hidden by `Debug`.
+/// A share as it arrived: the holder's x-coordinate and the value, checked
+/// canonical ([`ShareBytes::new`]) and kept as little-endian words, so no
+/// [`Scalar`] need be built to store it: [`Lagrange::combine`] reads the
+/// words as integer limbs, and [`ShareBytes::to_share`] makes the
+/// [`Share`] only where one is needed. Zeroized on drop, hidden by `Debug`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct ShareBytes {
     /// The holder's x-coordinate (its client index).
