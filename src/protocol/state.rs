@@ -40,7 +40,7 @@ use crate::protocol::client::{
     KeysInner, PeerKeys, SharesInner, Signed,
 };
 use crate::protocol::host::{Client, ClientPhase, Stage};
-use crate::protocol::messages::{MaskingSet, ShareKeys, ShareKind, index_bitmap};
+use crate::protocol::messages::{MaskingSet, ShareKeys, index_bitmap};
 use crate::protocol::server::{Server, State};
 
 /// The first four bytes of every export.
@@ -1001,14 +1001,16 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
             // One list per owner, allocated at what the input holds (the
             // responses still to come are lists of their own): no
             // reallocation leaves a copy of a share behind.
-            let kind = |owner: &ClientIndex| {
-                if u3.binary_search(owner).is_ok() {
-                    ShareKind::SelfSeed
-                } else {
-                    ShareKind::MaskKey
-                }
-            };
+            // The kind of share asked of each owner, as when the requests
+            // went out: the shares of a client nobody was asked about are
+            // never kept, so an input holding one is not an export.
+            let asked = super::server::asked_kinds(n, &u3, &dropped);
             let shares = map(&mut r, n, 4, |r, owner| {
+                let kind = asked
+                    .get(owner as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or(DecodeError::NonCanonical)?;
                 let c = count(r, holders, 4 + 32)?;
                 let mut list = Vec::with_capacity(c);
                 for _ in 0..c {
@@ -1017,14 +1019,14 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
                         return Err(DecodeError::IndexOutOfRange);
                     }
                     let sh = ShareBytes::new(x, r.array_ref()?).ok_or(DecodeError::NonCanonical)?;
-                    list.push((owner, kind(&owner), sh));
+                    list.push((owner, kind, sh));
                 }
                 Ok(list)
             })?
             .into_values()
             .collect();
             State::Unmask {
-                asked: super::server::asked_kinds(n, &u3, &dropped),
+                asked,
                 sum,
                 dropped,
                 answered,
@@ -1148,6 +1150,7 @@ pub(crate) fn plaintext_of_server(s: &Server) -> Zeroizing<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::messages::ShareKind;
     use rand_core::Rng;
 
     fn seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
@@ -1270,6 +1273,67 @@ mod tests {
         {
             assert!(shares.iter().all(|l| l.capacity() < 1 << 16));
         }
+    }
+
+    /// A server state whose share lists name an owner that is neither a
+    /// survivor nor dropped (the server never keeps such a share) does not
+    /// decode; the kind of each share comes from the lists, as at intake.
+    #[test]
+    fn shares_of_an_owner_nobody_was_asked_about_are_refused() {
+        let (_, servers) = seeds();
+        let mut checked = 0;
+        for pt in &servers {
+            let s = decode_server(pt).unwrap();
+            let State::Unmask {
+                dropped, shares, ..
+            } = &s.state
+            else {
+                continue;
+            };
+            for (owner, kind, _) in shares.iter().flatten() {
+                let expected = if s.u3.contains(owner) {
+                    ShareKind::SelfSeed
+                } else {
+                    assert!(dropped.contains(owner));
+                    ShareKind::MaskKey
+                };
+                assert_eq!(*kind, expected);
+            }
+            // A dropped client with shares is no longer listed as dropped:
+            // its shares now belong to nobody asked about.
+            let Some(&gone) = dropped
+                .iter()
+                .find(|v| shares.iter().flatten().any(|(o, _, _)| o == *v))
+            else {
+                continue;
+            };
+            let forget = |s: &mut Server, drop_shares: bool| {
+                if let State::Unmask {
+                    dropped, shares, ..
+                } = &mut s.state
+                {
+                    dropped.retain(|&v| v != gone);
+                    if drop_shares {
+                        for list in shares.iter_mut() {
+                            list.retain(|(o, _, _)| *o != gone);
+                        }
+                        shares.retain(|list| !list.is_empty());
+                    }
+                }
+            };
+            let mut stranger = decode_server(pt).unwrap();
+            forget(&mut stranger, false);
+            assert_eq!(
+                decode_server(&encode_server(&stranger)).err(),
+                Some(DecodeError::NonCanonical)
+            );
+            // Without its shares, the same state decodes.
+            let mut without = decode_server(pt).unwrap();
+            forget(&mut without, true);
+            assert!(decode_server(&encode_server(&without)).is_ok());
+            checked += 1;
+        }
+        assert!(checked > 0);
     }
 
     #[test]
