@@ -98,15 +98,21 @@ def version() -> str:
 
 
 def _bytes_in(data: Any, what: str = "message") -> Any:
+    """``data``'s bytes as a ``uint8_t[]`` (no copy). Its length, ``len()``
+    of the result, is the byte count: ``len()`` of a memoryview counts its
+    items (or rows), not its bytes."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
     return ffi.from_buffer("uint8_t[]", data)
 
 
 def _fixed32(data: Any, what: str) -> Any:
-    if not isinstance(data, (bytes, bytearray)) or len(data) != 32:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError(f"{what} must be 32 bytes")
-    return ffi.from_buffer("uint8_t[]", data)
+    buf = ffi.from_buffer("uint8_t[]", data)
+    if len(buf) != 32:
+        raise ValueError(f"{what} must be 32 bytes")
+    return buf
 
 
 def _read(fn: Any, *args: Any, ctype: str = "uint8_t") -> Any:
@@ -256,7 +262,8 @@ class Params:
     def from_bytes(cls, data: bytes) -> "Params":
         """Decodes the canonical encoding (as a client receives it)."""
         out = ffi.new("SecaggParams **")
-        check(lib.secagg_params_decode(_bytes_in(data, "params"), len(data), out))
+        buf = _bytes_in(data, "params")
+        check(lib.secagg_params_decode(buf, len(buf), out))
         return cls._wrap(out[0])
 
     def to_bytes(self) -> bytes:
@@ -511,7 +518,8 @@ class DpConfig:
     def from_bytes(cls, data: bytes) -> "DpConfig":
         """Decodes the canonical encoding."""
         out = ffi.new("SecaggDpConfig **")
-        check(lib.secagg_dp_config_decode(_bytes_in(data, "config"), len(data), out))
+        buf = _bytes_in(data, "config")
+        check(lib.secagg_dp_config_decode(buf, len(buf), out))
         return cls._wrap(out[0])
 
     def to_bytes(self) -> bytes:
@@ -659,11 +667,12 @@ class Client:
         """
         if phase not in _CLIENT_PHASES:
             raise ValueError(f"phase must be one of {_CLIENT_PHASES}")
+        sealed = _bytes_in(state, "state")
         out = ffi.new("SecaggClient **")
         check(
             lib.secagg_client_import(
-                _bytes_in(state, "state"),
-                len(state),
+                sealed,
+                len(sealed),
                 _fixed32(key, "key"),
                 _fixed32(round_id, "round_id"),
                 _CLIENT_PHASES.index(phase),
@@ -715,7 +724,8 @@ class Client:
 
     def _call(self, fn: Any, data: bytes, *extra: Any) -> bytes:
         fault = ffi.new("uint32_t *")
-        check(fn(self._ptr, _bytes_in(data), len(data), *extra, fault), fault[0])
+        buf = _bytes_in(data)
+        check(fn(self._ptr, buf, len(buf), *extra, fault), fault[0])
         return self.message
 
     def receive_keys(self, broadcast: bytes) -> bytes:
@@ -797,11 +807,12 @@ class Server:
         """
         if phase not in _PHASES:
             raise ValueError(f"phase must be one of {_PHASES}")
+        sealed = _bytes_in(state, "state")
         out = ffi.new("SecaggServer **")
         check(
             lib.secagg_server_import(
-                _bytes_in(state, "state"),
-                len(state),
+                sealed,
+                len(sealed),
                 _fixed32(key, "key"),
                 _fixed32(round_id, "round_id"),
                 _PHASES.index(phase),
@@ -841,7 +852,8 @@ class Server:
         ``Outcome.NAMED`` (recorded, still in the round) or
         ``Outcome.IGNORED`` (dropped, nothing recorded); the round goes on
         either way."""
-        self._check(lib.secagg_server_receive(self._ptr, sender, _bytes_in(message), len(message), ffi.NULL))
+        buf = _bytes_in(message)
+        self._check(lib.secagg_server_receive(self._ptr, sender, buf, len(buf), ffi.NULL))
 
     def receive_all(self, messages: Iterable[Tuple[int, bytes]]) -> List[Optional[SecaggError]]:
         """Takes a batch of ``(sender, message)`` pairs of the current phase:
@@ -868,7 +880,7 @@ class Server:
         senders = ffi.new("uint32_t[]", [sender for sender, _ in batch])
         buffers = [_bytes_in(message) for _, message in batch]  # alive during the call
         pointers = ffi.new("const uint8_t *[]", buffers)
-        lens = ffi.new("size_t[]", [len(message) for _, message in batch])
+        lens = ffi.new("size_t[]", [len(buf) for buf in buffers])
         statuses = ffi.new("SecaggStatus[]", n)
         faults = ffi.new("uint32_t[]", n)
         outcomes = ffi.new("SecaggOutcome[]", n)
