@@ -141,7 +141,8 @@ def test_a_client_answers_one_unmask_request() -> None:
     reopened from its export), and refuses another survivor set
     (SERVER_SURVIVOR_SET_CHANGED, nothing revealed, still done); a refused
     request before answering spends it (phase "over", then
-    MISUSE_ROUND_OVER)."""
+    MISUSE_ROUND_OVER, or SERVER_MALFORMED for bytes that do not
+    decode)."""
     params = Params(clients=4, threshold=2, dim=4, bits=16)
     rid, key = os.urandom(32), os.urandom(32)
     # Twin servers from one seed: the same messages until the masked
@@ -190,12 +191,68 @@ def test_a_client_answers_one_unmask_request() -> None:
     with pytest.raises(MisuseError) as m:
         cs[2].receive_unmask(all_four[2])
     assert m.value.name == "MISUSE_ROUND_OVER"
+    with pytest.raises(ServerFault) as e:  # bytes that do not decode: still malformed first
+        cs[2].receive_unmask(b"\x02")
+    assert e.value.name == "SERVER_MALFORMED" and cs[2].phase == "over"
     # The others answer: the round completes with client 2 counted dropped
     # after its masked input (in the sum).
     for i in (1, 3, 4):
         a.receive(i, cs[i].receive_unmask(all_four[i]))
     assert a.close_phase() is None
     assert a.survivors == [1, 2, 3, 4] and a.sum.tolist() == [10] * 4
+
+
+def test_a_refused_consistency_request_leaves_the_client_usable() -> None:
+    """Malicious model: a consistency request of another session is
+    SERVER_WRONG_SESSION and the client stays in "consistency"; it then
+    signs the survivor set, answers its byte-identical repeat with the same
+    signature and refuses another set (SERVER_SURVIVOR_SET_CHANGED, from a
+    twin server that missed client 8's masked input); the round sums
+    exactly."""
+    n = 8
+    params = Params(clients=n, threshold=5, dim=2, corrupt=1)
+    ids = [Identity.from_secret(bytes([0x30 + i]) * 32) for i in range(n)]
+    roster = Roster([i.public_key for i in ids])
+    rid = os.urandom(32)
+    a, b = Server(params, rid, roster, rng=Rng(3)), Server(params, rid, roster, rng=Rng(3))
+    cs = {i: secagg.Client(params, rid, i, ids[i - 1], roster) for i in range(1, n + 1)}
+    for i, c in cs.items():
+        a.receive(i, c.message)
+        b.receive(i, c.message)
+    out, twin = a.close_phase(), b.close_phase()
+    assert out == twin
+    for i, c in cs.items():
+        msg = c.receive_keys(out[i])
+        a.receive(i, msg)
+        b.receive(i, msg)
+    out, twin = a.close_phase(), b.close_phase()
+    assert out == twin
+    for i, c in cs.items():
+        msg = c.receive_shares(out[i], [i, 1000 * i])
+        a.receive(i, msg)
+        if i != 8:
+            b.receive(i, msg)
+    out, twin = a.close_phase(), b.close_phase()
+    assert a.phase == b.phase == "consistency" and cs[1].phase == "consistency"
+    assert out[1] != twin[1]
+    other = bytearray(out[1])
+    other[2] ^= 1
+    with pytest.raises(ServerFault) as e:
+        cs[1].receive_consistency(bytes(other))
+    assert e.value.name == "SERVER_WRONG_SESSION" and cs[1].phase == "consistency"
+    signed = {i: c.receive_consistency(out[i]) for i, c in cs.items()}
+    assert cs[1].phase == "unmask"
+    assert cs[1].receive_consistency(out[1]) == signed[1]
+    with pytest.raises(ServerFault) as e:
+        cs[1].receive_consistency(twin[1])
+    assert e.value.name == "SERVER_SURVIVOR_SET_CHANGED" and cs[1].phase == "unmask"
+    for i, msg in signed.items():
+        a.receive(i, msg)
+    out = a.close_phase()
+    for i, c in cs.items():
+        a.receive(i, c.receive_unmask(out[i]))
+    assert a.close_phase() is None
+    assert a.survivors == list(range(1, 9)) and a.sum.tolist() == [36, 36000]
 
 
 def test_a_duplicate_masked_input_is_named_and_the_first_stands() -> None:

@@ -84,8 +84,11 @@ pub(super) enum Stage {
 ///
 /// What happens on an error is what the typed state does: server bytes that
 /// do not decode, or a caller's mistake ([`Error::Misuse`]), leave the
-/// client as it was; a decoded server message that it refuses ends its
-/// round ([`ClientPhase::Over`]), having revealed nothing beyond its earlier
+/// client as it was, and so does a refused consistency request and, once
+/// the unmask request is answered ([`ClientPhase::Done`]), any other
+/// request ([`AwaitingUnmask::consistency`], [`AwaitingUnmask::receive`]);
+/// any other decoded server message that it refuses ends its round
+/// ([`ClientPhase::Over`]), having revealed nothing beyond its earlier
 /// messages. A byte-identical repeat of the consistency or unmask request
 /// already answered gets the same answer.
 ///

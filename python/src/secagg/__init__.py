@@ -605,7 +605,10 @@ class Client:
     In the malicious-server model pass ``identity`` and ``roster``; ``rng``
     is for tests only (:class:`Rng`), production uses the OS source. A
     refused server message raises :class:`ServerFault`; one that does not
-    decode leaves the client usable, any other refusal ends its round.
+    decode leaves the client usable, as does a refused consistency request
+    and, once the unmask request is answered (phase ``"done"``), any
+    request but its byte-identical repeat; any other refusal ends its
+    round (phase ``"over"``).
     """
 
     def __init__(
