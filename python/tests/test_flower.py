@@ -255,6 +255,13 @@ def test_flower_workflow_with_our_mod_is_refused_by_every_node():
 
 
 def train(records):
+    """A train message of run 1 to node 1, as the SuperLink would stamp it
+    (a new Message takes its run id from this process's task identity,
+    which run_workflow otherwise sets)."""
+    from flwr.common.constant import SUPERLINK_NODE_ID
+    from flwr.supercore.task_identity import TaskIdentity
+
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
     return Message(RecordDict(records), dst_node_id=1, message_type=MessageType.TRAIN, group_id="1")
 
 
