@@ -559,3 +559,66 @@ def test_dp_config_refusals() -> None:
     with pytest.raises(ValueError, match="sum must not hold negative values"):
         dp.decode(np.array([-1] * 8), 5, bytes(32))
 
+
+
+def test_one_handle_from_several_threads() -> None:
+    """The native calls release the GIL and a handle must not serve two at
+    once (spec/ffi.md section 4): the package runs the calls of several
+    threads on one Client, Server or Rng one at a time. Two threads
+    answering one delivery on each client get one answer and one
+    OUT_OF_ORDER (without the locks: a crash or corrupted state); clients
+    drawing from one shared Rng, and a server fed from several threads
+    while another reads it, give the exact sum."""
+    import threading
+
+    n, m = 6, 100_000
+    params = Params(clients=n, threshold=4, dim=m)
+    rid = os.urandom(32)
+    shared = Rng(77)
+    server = Server(params, rid, rng=shared)
+    cs: Dict[int, secagg.Client] = {}
+
+    def in_threads(work: Callable[[int], object], keys: list) -> list:
+        results: list = [None] * len(keys)
+        gate = threading.Barrier(len(keys))
+
+        def run(k: int) -> None:
+            gate.wait()
+            try:
+                results[k] = work(keys[k])
+            except secagg.SecaggError as e:
+                results[k] = e.name
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(len(keys))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    def make(i: int) -> None:
+        cs[i] = secagg.Client(params, rid, i, rng=shared)
+
+    in_threads(make, list(range(1, n + 1)))
+    assert len({c.message for c in cs.values()}) == n
+    in_threads(lambda i: server.receive(i, cs[i].message), list(range(1, n + 1)))
+    out = server.close_phase()
+    keys = in_threads(lambda i: cs[i].receive_keys(out[i]), list(range(1, n + 1)))
+    in_threads(lambda k: server.receive(k + 1, keys[k]), list(range(n)))
+    out = server.close_phase()
+    inputs = {i: np.full(m, i, dtype=np.uint64) for i in cs}
+    answers = in_threads(lambda i: cs[i].receive_shares(out[i], inputs[i]), [i for i in cs for _ in (0, 1)])
+    for i in cs:
+        pair = answers[2 * (i - 1) : 2 * i]
+        assert sorted(map(type, pair), key=str) == sorted([bytes, str], key=str), pair
+        assert "OUT_OF_ORDER" in pair and cs[i].phase == "unmask"
+    masked = {i: cs[i].message for i in cs}
+    pending = in_threads(
+        lambda k: server.receive(k, masked[k]) if k else server.pending, list(range(n + 1))
+    )
+    assert pending[1:] == [None] * n and server.pending == []
+    out = server.close_phase()
+    in_threads(lambda i: server.receive(i, cs[i].receive_unmask(out[i])), list(range(1, n + 1)))
+    assert server.close_phase() is None
+    assert server.survivors == list(range(1, n + 1))
+    assert server.sum.tolist() == [sum(range(1, n + 1))] * m

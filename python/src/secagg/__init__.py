@@ -31,8 +31,10 @@ True
 
 from __future__ import annotations
 
+import threading
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -95,6 +97,21 @@ _SHORT = CODES["SHORT_BUFFER"]
 def version() -> str:
     """The native library's version."""
     return ffi.string(lib.secagg_version()).decode()
+
+
+@contextmanager
+def _held(*objects: Any) -> Iterator[None]:
+    """Holds the lock of each :class:`Client`, :class:`Server` or
+    :class:`Rng` given (``None`` skipped), in order: a handle's first, then
+    the random source's, which takes no other lock, so two calls never wait
+    on each other. The native calls release the GIL and a handle must not
+    be used by two of them at once (spec/ffi.md section 4): the lock runs
+    the calls of several threads on one object one at a time."""
+    with ExitStack() as stack:
+        for o in objects:
+            if o is not None:
+                stack.enter_context(o._lock)
+        yield
 
 
 def _bytes_in(data: Any, what: str = "message") -> Any:
@@ -369,11 +386,13 @@ class Rng:
         out = ffi.new("SecaggRng **")
         check(lib.secagg_rng_new_seeded(seed, out))
         self._ptr = ffi.gc(out[0], lib.secagg_rng_free)
+        self._lock = threading.Lock()
 
     def bytes(self, n: int) -> bytes:
         """The next ``n`` bytes of the stream."""
         buf = ffi.new("uint8_t[]", n)
-        check(lib.secagg_rng_fill(self._ptr, buf, n))
+        with _held(self):
+            check(lib.secagg_rng_fill(self._ptr, buf, n))
         return bytes(ffi.buffer(buf, n))
 
 
@@ -398,7 +417,8 @@ class Identity:
         """A fresh identity from the operating system's random source (or a
         test :class:`Rng`)."""
         out = ffi.new("SecaggIdentity **")
-        check(lib.secagg_identity_generate(_rng(rng), out))
+        with _held(rng):
+            check(lib.secagg_identity_generate(_rng(rng), out))
         return cls(out[0])
 
     @classmethod
@@ -603,12 +623,13 @@ class Client:
     message of that phase and returns this client's answer (bytes).
 
     In the malicious-server model pass ``identity`` and ``roster``; ``rng``
-    is for tests only (:class:`Rng`), production uses the OS source. A
-    refused server message raises :class:`ServerFault`; one that does not
-    decode leaves the client usable, as does a refused consistency request
-    and, once the unmask request is answered (phase ``"done"``), any
-    request but its byte-identical repeat; any other refusal ends its
-    round (phase ``"over"``).
+    is for tests only (:class:`Rng`), production uses the OS source. Calls
+    on one client from several threads run one at a time. A refused server
+    message raises :class:`ServerFault`; one that does not decode leaves
+    the client usable, as does a refused consistency request and, once the
+    unmask request is answered (phase ``"done"``), any request but its
+    byte-identical repeat; any other refusal ends its round (phase
+    ``"over"``).
     """
 
     def __init__(
@@ -621,18 +642,20 @@ class Client:
         rng: Optional[Rng] = None,
     ) -> None:
         self._rng = rng
+        self._lock = threading.RLock()
         out = ffi.new("SecaggClient **")
-        check(
-            lib.secagg_client_new(
-                params._ptr,
-                _fixed32(round_id, "round_id"),
-                index,
-                identity._ptr if identity is not None else ffi.NULL,
-                roster._ptr if roster is not None else ffi.NULL,
-                _rng(rng),
-                out,
+        with _held(rng):
+            check(
+                lib.secagg_client_new(
+                    params._ptr,
+                    _fixed32(round_id, "round_id"),
+                    index,
+                    identity._ptr if identity is not None else ffi.NULL,
+                    roster._ptr if roster is not None else ffi.NULL,
+                    _rng(rng),
+                    out,
+                )
             )
-        )
         self._ptr = ffi.gc(out[0], lib.secagg_client_free)
         self.index = index
 
@@ -684,6 +707,7 @@ class Client:
         )
         self = cls.__new__(cls)
         self._rng = rng
+        self._lock = threading.RLock()
         self._ptr = ffi.gc(out[0], lib.secagg_client_free)
         idx = ffi.new("uint32_t *")
         check(lib.secagg_client_index(self._ptr, idx))
@@ -708,12 +732,14 @@ class Client:
         >>> isinstance(sealed, bytes) and len(sealed) > 60
         True
         """
-        return _read_bytes(lib.secagg_client_export, self._ptr, _fixed32(key, "key"), _rng(rng))
+        with _held(self, rng):
+            return _read_bytes(lib.secagg_client_export, self._ptr, _fixed32(key, "key"), _rng(rng))
 
     @property
     def message(self) -> bytes:
         """The message to send now (AdvertiseKeys right after creation)."""
-        return _read_bytes(lib.secagg_client_message, self._ptr)
+        with _held(self):
+            return _read_bytes(lib.secagg_client_message, self._ptr)
 
     @property
     def phase(self) -> str:
@@ -722,18 +748,20 @@ class Client:
         once it answered the unmask request, or ``"over"`` after it refused
         a server message."""
         p = ffi.new("SecaggClientPhase *")
-        check(lib.secagg_client_phase(self._ptr, p))
+        with _held(self):
+            check(lib.secagg_client_phase(self._ptr, p))
         return _CLIENT_PHASES[int(p[0])]
 
-    def _call(self, fn: Any, data: bytes, *extra: Any) -> bytes:
+    def _call(self, fn: Any, data: bytes, *extra: Any, rng: Optional[Rng] = None) -> bytes:
         fault = ffi.new("uint32_t *")
         buf = _bytes_in(data)
-        check(fn(self._ptr, buf, len(buf), *extra, fault), fault[0])
-        return self.message
+        with _held(self, rng):
+            check(fn(self._ptr, buf, len(buf), *extra, fault), fault[0])
+            return self.message
 
     def receive_keys(self, broadcast: bytes) -> bytes:
         """R1: the KeyBroadcast in, the ShareKeys message out."""
-        return self._call(lib.secagg_client_receive_keys, broadcast, _rng(self._rng))
+        return self._call(lib.secagg_client_receive_keys, broadcast, _rng(self._rng), rng=self._rng)
 
     def receive_shares(self, delivery: bytes, values: "npt.ArrayLike") -> bytes:
         """R2: the ShareDelivery and this client's input (``dim`` integers
@@ -765,7 +793,8 @@ class Server:
 
     A client's bad message raises :class:`ClientFault` with ``index`` the
     client and ``outcome`` what the server did about it (an
-    :class:`Outcome`); the round carries on.
+    :class:`Outcome`); the round carries on. Calls on one server from
+    several threads run one at a time.
     """
 
     def __init__(
@@ -775,16 +804,18 @@ class Server:
         roster: Optional[Roster] = None,
         rng: Optional[Rng] = None,
     ) -> None:
+        self._lock = threading.RLock()
         out = ffi.new("SecaggServer **")
-        check(
-            lib.secagg_server_new(
-                params._ptr,
-                _fixed32(round_id, "round_id"),
-                roster._ptr if roster is not None else ffi.NULL,
-                _rng(rng),
-                out,
+        with _held(rng):
+            check(
+                lib.secagg_server_new(
+                    params._ptr,
+                    _fixed32(round_id, "round_id"),
+                    roster._ptr if roster is not None else ffi.NULL,
+                    _rng(rng),
+                    out,
+                )
             )
-        )
         self._ptr = ffi.gc(out[0], lib.secagg_server_free)
 
     @classmethod
@@ -823,6 +854,7 @@ class Server:
             )
         )
         self = cls.__new__(cls)
+        self._lock = threading.RLock()
         self._ptr = ffi.gc(out[0], lib.secagg_server_free)
         return self
 
@@ -834,7 +866,8 @@ class Server:
         servers from copies of one state (spec/state.md section 6).
         ``rng`` (tests only) draws the nonce.
         """
-        return _read_bytes(lib.secagg_server_export, self._ptr, _fixed32(key, "key"), _rng(rng))
+        with _held(self, rng):
+            return _read_bytes(lib.secagg_server_export, self._ptr, _fixed32(key, "key"), _rng(rng))
 
     def _check(self, status: int) -> None:
         """Raises the exception of ``status``; a :class:`ClientFault` with
@@ -856,7 +889,8 @@ class Server:
         ``Outcome.IGNORED`` (dropped, nothing recorded); the round goes on
         either way."""
         buf = _bytes_in(message)
-        self._check(lib.secagg_server_receive(self._ptr, sender, buf, len(buf), ffi.NULL))
+        with _held(self):  # the outcome read describes this call
+            self._check(lib.secagg_server_receive(self._ptr, sender, buf, len(buf), ffi.NULL))
 
     def receive_all(self, messages: Iterable[Tuple[int, bytes]]) -> List[Optional[SecaggError]]:
         """Takes a batch of ``(sender, message)`` pairs of the current phase:
@@ -887,11 +921,12 @@ class Server:
         statuses = ffi.new("SecaggStatus[]", n)
         faults = ffi.new("uint32_t[]", n)
         outcomes = ffi.new("SecaggOutcome[]", n)
-        check(
-            lib.secagg_server_receive_all(
-                self._ptr, n, senders, pointers, lens, statuses, faults, outcomes
+        with _held(self):
+            check(
+                lib.secagg_server_receive_all(
+                    self._ptr, n, senders, pointers, lens, statuses, faults, outcomes
+                )
             )
-        )
         return [
             error(int(statuses[k]), int(faults[k]), Outcome(int(outcomes[k])) if outcomes[k] else None)
             for k in range(n)
@@ -903,23 +938,26 @@ class Server:
         :class:`NotEnoughSurvivors` when too few clients remain, and
         :class:`ClientFault` with ``outcome`` ``Outcome.ABORTED`` when a
         client's shares make the round fail; the round is over then."""
-        self._check(lib.secagg_server_close_phase(self._ptr))
-        if self.phase == "over":
-            return None
-        return {
-            i: _read_bytes(lib.secagg_server_message, self._ptr, i)
-            for i in _read_u32(lib.secagg_server_recipients, self._ptr)
-        }
+        with _held(self):
+            self._check(lib.secagg_server_close_phase(self._ptr))
+            if self.phase == "over":
+                return None
+            return {
+                i: _read_bytes(lib.secagg_server_message, self._ptr, i)
+                for i in _read_u32(lib.secagg_server_recipients, self._ptr)
+            }
 
     @property
     def phase(self) -> str:
         """The phase whose messages :meth:`receive` accepts."""
         p = ffi.new("SecaggServerPhase *")
-        check(lib.secagg_server_phase(self._ptr, p))
+        with _held(self):
+            check(lib.secagg_server_phase(self._ptr, p))
         return _PHASES[int(p[0])]
 
     def _list(self, which: int) -> List[int]:
-        return _read_u32(lib.secagg_server_clients, self._ptr, which)
+        with _held(self):
+            return _read_u32(lib.secagg_server_clients, self._ptr, which)
 
     @property
     def pending(self) -> List[int]:
@@ -940,18 +978,20 @@ class Server:
     def sum(self) -> "npt.NDArray[np.uint64]":
         """The sum mod 2**b of the survivors' inputs (after the round)."""
         n = ffi.new("size_t *")
-        status = lib.secagg_server_sum(self._ptr, ffi.NULL, 0, n)
-        if status not in (0, _SHORT):
-            check(status)
-        out = np.empty(n[0] if status == _SHORT else 0, dtype=np.uint64)
-        if out.size:
-            check(lib.secagg_server_sum(self._ptr, ffi.from_buffer("uint64_t[]", out, require_writable=True), out.size, n))
+        with _held(self):
+            status = lib.secagg_server_sum(self._ptr, ffi.NULL, 0, n)
+            if status not in (0, _SHORT):
+                check(status)
+            out = np.empty(n[0] if status == _SHORT else 0, dtype=np.uint64)
+            if out.size:
+                check(lib.secagg_server_sum(self._ptr, ffi.from_buffer("uint64_t[]", out, require_writable=True), out.size, n))
         return out
 
     @property
     def misbehaved(self) -> List[Tuple[int, str]]:
         """The clients that broke the protocol, with their fault's name."""
-        buf, n = _read(lib.secagg_server_misbehaved, self._ptr, ctype="SecaggFault")
+        with _held(self):
+            buf, n = _read(lib.secagg_server_misbehaved, self._ptr, ctype="SecaggFault")
         names = {v: k for k, v in CODES.items()}
         return [(buf[k].index, names.get(buf[k].code, "UNKNOWN")) for k in range(n)]
 
@@ -959,5 +999,6 @@ class Server:
     def session(self) -> bytes:
         """The 32-byte session id (zero before the first phase closes)."""
         buf = ffi.new("uint8_t[32]")
-        check(lib.secagg_server_session(self._ptr, buf))
+        with _held(self):
+            check(lib.secagg_server_session(self._ptr, buf))
         return bytes(buf)
