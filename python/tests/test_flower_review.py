@@ -366,6 +366,12 @@ def test_the_sealing_key_comes_from_the_environment_or_the_context(monkeypatch):
     assert _common.RECORD_KEY not in ctx.state.config_records
     rec = ctx.state.config_records[_common.RECORD_STATE]
     assert rec["phase"] == "keys" and rec["round_id"] == RID
+    # Only the sealed state and what binds it: no key or share in the clear.
+    assert set(ctx.state.config_records) == {_common.RECORD_ROUNDS, _common.RECORD_STATE}
+    assert set(rec) == {
+        "run_id", "group_id", "round_id", "clipping_range", "target_range", "max_weight",
+        "reveal_fit_metadata", "dim", "sealed", "phase",
+    }
     client = secagg.Client.from_state(rec["sealed"], key, RID, "keys")
     assert client.index == 1 and len(advertise) > 0
     with pytest.raises(secagg.StateError) as e:
@@ -378,6 +384,7 @@ def test_the_sealing_key_comes_from_the_environment_or_the_context(monkeypatch):
     monkeypatch.delenv(_common.ENV_STATE_KEY)
     ctx = fresh_context()
     sf.secaggplus_mod(setup_msg(), ctx, never)
+    assert set(ctx.state.config_records) == {_common.RECORD_ROUNDS, _common.RECORD_KEY, _common.RECORD_STATE}
     own = ctx.state.config_records[_common.RECORD_KEY]["key"]
     assert isinstance(own, bytes) and len(own) == 32
     sealed = ctx.state.config_records[_common.RECORD_STATE]["sealed"]
@@ -515,3 +522,24 @@ def test_a_mismatched_pair_fails_at_the_first_message():
     assert grid.got == {nid: ["setup"] for nid in range(1, n + 1)}
     assert sorted(nid for nid, _ in grid.errors) == [1, 2, 3, 4, 5]
     assert all("the server runs Flower's own SecAggPlusWorkflow" in r for _, r in grid.errors)
+
+
+def test_the_quantiser_refuses_what_could_wrap():
+    """sf.quantize: a weight outside [0, max_weight] or a non-finite update
+    raises ValueError; the ends 0 and max_weight give q = 0 and q = R; every
+    element lies in [0, R]. sf.dequantize refuses a zero total weight."""
+    x = [np.array([-100.0, -8.0, 0.0, 8.0, 100.0])]
+    for bad in (-1, 1000.5):
+        with pytest.raises(ValueError, match=r"outside \[0, max_weight = 1000.0\]"):
+            sf.quantize(x, bad, 8.0, R, 1000.0)
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="NaN or an infinity"):
+            sf.quantize([np.array([0.0, bad])], 10, 8.0, R, 1000.0)
+    top = sf.quantize(x, 1000, 8.0, R, 1000.0)
+    assert top.dtype == np.uint64 and top.tolist() == [R, 0, 0, R // 2, R, R]
+    zero = sf.quantize(x, 0, 8.0, R, 1000.0)
+    assert zero.tolist() == [0] + [R // 2] * 5
+    with pytest.raises(ValueError, match="weights sum to zero"):
+        sf.dequantize(zero, 1, [(5,)], 8.0, R)
+    back = sf.dequantize(top, 1, [(5,)], 8.0, R)[0]
+    assert back.tolist() == [-8.0, -8.0, 0.0, 8.0, 8.0]
