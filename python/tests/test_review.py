@@ -622,3 +622,22 @@ def test_one_handle_from_several_threads() -> None:
     assert server.close_phase() is None
     assert server.survivors == list(range(1, n + 1))
     assert server.sum.tolist() == [sum(range(1, n + 1))] * m
+
+
+def test_a_live_handle_cannot_be_duplicated() -> None:
+    """spec/ffi.md section 6 forbids answering from two copies of one state:
+    a Client or Server cannot be deep-copied or pickled (TypeError); a
+    shallow copy is the same handle, so it sees every call of the original."""
+    import copy
+    import pickle
+
+    params = Params(clients=3, threshold=2, dim=2)
+    rid = os.urandom(32)
+    client, server = secagg.Client(params, rid, 1), Server(params, rid)
+    for handle in (client, server):
+        for duplicate in (copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError):
+                duplicate(handle)
+    alias = copy.copy(server)
+    server.receive(1, client.message)
+    assert alias.pending == [2, 3]
