@@ -368,8 +368,16 @@ class Params:
         return self._info()[5]
 
     def __repr__(self) -> str:
+        """The parameters' fields, the mask PRG included.
+
+        >>> Params(clients=3, threshold=2, bits=16, dim=4, prg="aes")
+        Params(clients=3, threshold=2, bits=16, dim=4, degree=2, malicious=False, prg='aes')
+        """
         c, t, b, d, k, mal = self._info()
-        return f"Params(clients={c}, threshold={t}, bits={b}, dim={d}, degree={k}, malicious={mal})"
+        return (
+            f"Params(clients={c}, threshold={t}, bits={b}, dim={d}, degree={k}, "
+            f"malicious={mal}, prg={self.prg!r})"
+        )
 
 
 class Rng:
