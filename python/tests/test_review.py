@@ -113,6 +113,14 @@ def test_fixed_size_inputs_refuse_other_lengths() -> None:
         Server(params, bytes(32)).receive(1, "hello")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="params must be bytes, not list"):
         Params.from_bytes([1, 2])  # type: ignore[arg-type]
+    # A strided view is refused by name, as a key or a message, before any
+    # byte is read.
+    strided = memoryview(bytes(64))[::2]
+    assert len(strided) == 32 and not strided.c_contiguous
+    with pytest.raises(ValueError, match="round_id must be 32 bytes"):
+        Server(params, strided)
+    with pytest.raises(TypeError, match="message must be contiguous bytes"):
+        Server(params, bytes(32)).receive(1, memoryview(secagg.Client(params, bytes(32), 1).message)[::2])
 
 
 def test_receive_all_caller_errors_take_nothing() -> None:

@@ -120,11 +120,15 @@ def _bytes_in(data: Any, what: str = "message") -> Any:
     items (or rows), not its bytes."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
+    if isinstance(data, memoryview) and not data.c_contiguous:
+        raise TypeError(f"{what} must be contiguous bytes, not a strided memoryview")
     return ffi.from_buffer("uint8_t[]", data)
 
 
 def _fixed32(data: Any, what: str) -> Any:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if not isinstance(data, (bytes, bytearray, memoryview)) or (
+        isinstance(data, memoryview) and not data.c_contiguous
+    ):
         raise ValueError(f"{what} must be 32 bytes")
     buf = ffi.from_buffer("uint8_t[]", data)
     if len(buf) != 32:
