@@ -429,8 +429,9 @@ def test_secrets_stay_sealed_and_out_of_reprs() -> None:
 
 def test_input_dtypes_and_layouts() -> None:
     """receive_shares takes any integer dtype, byte order and layout (a
-    list, a strided view, big-endian) and sums it exactly; refuses bools,
-    objects, floats, complex and 0-d input with TypeError or ValueError
+    list of Python ints, those above 2**63 included, a strided view,
+    big-endian) and sums it exactly; refuses bools, objects, floats,
+    complex, negative, 2**64 and 0-d input with TypeError or ValueError
     and values of 2**bits with MISUSE_INPUT_RANGE, leaving the client
     usable; 2**64 - 1 sums modulo 2**64 with bits = 64."""
     params = Params(clients=4, threshold=3, dim=4, bits=64)
@@ -446,7 +447,7 @@ def test_input_dtypes_and_layouts() -> None:
     inputs = {
         1: np.array([top, 1, 2, 3], dtype=np.uint64),
         2: strided,
-        3: [top >> 1, 7, 8, 9],  # a list of Python ints below 2**63
+        3: [1 << 63, 7, 8, 9],  # Python ints that numpy alone reads as float64
         4: np.array([1, 2, 3, 127], dtype=">i8"),  # big-endian, signed
     }
     c = cs[1]
@@ -458,8 +459,9 @@ def test_input_dtypes_and_layouts() -> None:
         (np.uint64(5), ValueError),
         (np.array([[1, 2, 3, 4]], dtype=np.uint64), ValueError),
         ([1, 2, 3, -4], ValueError),
-        ([top + 1, 0, 0, 0], TypeError),  # beyond uint64: an object array
-        ([top, 0, 0, 0], TypeError),  # numpy reads this list as float64
+        ([top + 1, 0, 0, 0], ValueError),  # beyond uint64
+        ([-1, top, 0, 0], ValueError),  # negative, beside a value above 2**63
+        ([1.5, top, 0, 0], TypeError),  # a float among the ints
     ):
         with pytest.raises(exc):
             c.receive_shares(out[1], bad)
@@ -471,7 +473,7 @@ def test_input_dtypes_and_layouts() -> None:
         server.receive(i, c.receive_unmask(out[i]))
     assert server.close_phase() is None
     want = [sum(int(np.asarray(v, dtype=np.uint64)[k]) for v in inputs.values()) % (1 << 64) for k in range(4)]
-    assert server.sum.tolist() == want == [(top + (top >> 1) + 1) % (1 << 64), 1 + 2 + 7 + 2, 2 + 4 + 8 + 3, 3 + 6 + 9 + 127]
+    assert server.sum.tolist() == want == [(top + (1 << 63) + 1) % (1 << 64), 1 + 2 + 7 + 2, 2 + 4 + 8 + 3, 3 + 6 + 9 + 127]
     assert server.sum.dtype == np.uint64
 
     small = Params(clients=3, threshold=2, dim=2, bits=16)

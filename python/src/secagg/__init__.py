@@ -161,8 +161,23 @@ def _read_u32(fn: Any, *args: Any) -> List[int]:
 
 def _uint_vector(values: Any, what: str = "input") -> "npt.NDArray[np.uint64]":
     """A contiguous uint64 copy of an integer array; refuses floats, bools,
-    negative values and non-1-D shapes (no per-element Python loop)."""
+    negative values and non-1-D shapes (no per-element Python loop for an
+    array).
+
+    A sequence of Python ints with one of ``2**63`` or more beside smaller
+    ones is what numpy alone reads as float64 (and one of ``2**64`` or more
+    as objects): it is read as integers instead, refused only for a value
+    outside ``0 .. 2**64 - 1``.
+    """
     arr = np.asarray(values)
+    if arr.ndim == 1 and arr.dtype.kind in "fO" and not isinstance(values, np.ndarray):
+        items = list(values)
+        if items and all(type(x) is int for x in items):
+            if min(items) < 0:
+                raise ValueError(f"{what} must not hold negative values")
+            if max(items) >> 64:
+                raise ValueError(f"{what} must hold values below 2**64")
+            arr = np.array(items, dtype=np.uint64)
     if arr.ndim != 1:
         raise ValueError(f"{what} must be one-dimensional, not of shape {arr.shape}")
     if arr.dtype.kind not in "ui":
