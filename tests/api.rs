@@ -20,6 +20,8 @@ mod outcomes;
 mod property;
 #[path = "api/resources.rs"]
 mod resources;
+#[path = "api/review.rs"]
+mod review;
 #[path = "api/round.rs"]
 mod round;
 #[path = "api/spec.rs"]

@@ -283,7 +283,10 @@ pub fn corrupt_bound(clients: u32, degree: u32, corrupt_fraction: f64) -> Option
 /// the smallest t with `t > ceil((n + c) / 2)`, where n = `clients` and
 /// c = `corrupt` (the corrupt count A of spec/params.md section 4.2.2, as
 /// [`corrupt_bound()`] gives for the complete graph), and at least 2;
-/// `None` when the `survivors` cannot reach it (or it exceeds n).
+/// `None` when the `survivors` cannot reach it: the consistency close
+/// needs t signers among each client's neighbours, the client itself not
+/// counted (spec/protocol.md section 5.2), so S survivors give each of
+/// them only S − 1, and t must be below S (hence below n).
 ///
 /// Such a t has `2t > n + c`: two sets each certified by t of the n clients
 /// overlap in at least `2t − n > c` clients, so an honest one certified
@@ -294,7 +297,8 @@ pub fn corrupt_bound(clients: u32, degree: u32, corrupt_fraction: f64) -> Option
 /// # use secagg::params::secagg_plus::complete_threshold_malicious;
 /// assert_eq!(complete_threshold_malicious(100, 5, 95), Some(54));
 /// assert_eq!(complete_threshold_malicious(100, 6, 95), Some(54));
-/// assert_eq!(complete_threshold_malicious(100, 10, 55), None);
+/// assert_eq!(complete_threshold_malicious(100, 10, 56), None);
+/// assert_eq!(complete_threshold_malicious(3, 0, 3), None);
 /// ```
 #[must_use]
 pub fn complete_threshold_malicious(clients: u32, corrupt: u32, survivors: u32) -> Option<u32> {
@@ -302,7 +306,7 @@ pub fn complete_threshold_malicious(clients: u32, corrupt: u32, survivors: u32) 
     // ceil((n + c) / 2) + 1, in u64: no overflow for any u32 inputs.
     let t = (n + c).div_ceil(2) + 1;
     let t = u32::try_from(t.max(2)).ok()?;
-    (t <= survivors && t <= clients).then_some(t)
+    (t < survivors && t < clients).then_some(t)
 }
 
 /// The search of spec/params.md section 4.2: the first even k that
@@ -873,12 +877,16 @@ mod tests {
         assert_eq!(complete_threshold_malicious(100, 5, 95), Some(54));
         assert_eq!(complete_threshold_malicious(100, 6, 95), Some(54));
         assert_eq!(complete_threshold_malicious(100, 0, 100), Some(51));
-        assert_eq!(complete_threshold_malicious(100, 10, 56), Some(56));
+        // t must be below S: each of S survivors has S - 1 signers.
+        assert_eq!(complete_threshold_malicious(100, 10, 57), Some(56));
+        assert_eq!(complete_threshold_malicious(100, 10, 56), None);
         assert_eq!(complete_threshold_malicious(100, 10, 55), None);
-        assert_eq!(complete_threshold_malicious(2, 0, 2), Some(2));
-        assert_eq!(complete_threshold_malicious(3, 0, 3), Some(3));
-        assert_eq!(complete_threshold_malicious(3, 1, 3), Some(3));
-        assert_eq!(complete_threshold_malicious(3, 2, 3), None);
+        assert_eq!(complete_threshold_malicious(2, 0, 2), None);
+        assert_eq!(complete_threshold_malicious(3, 0, 3), None);
+        assert_eq!(complete_threshold_malicious(3, 1, 3), None);
+        assert_eq!(complete_threshold_malicious(4, 0, 4), Some(3));
+        assert_eq!(complete_threshold_malicious(4, 1, 4), None);
+        assert_eq!(complete_threshold_malicious(4, 0, 3), None);
         assert_eq!(
             complete_threshold_malicious(u32::MAX, u32::MAX, u32::MAX),
             None
@@ -886,11 +894,11 @@ mod tests {
         for n in 2..200u32 {
             for c in 0..n {
                 if let Some(t) = complete_threshold_malicious(n, c, n) {
-                    assert!(2 * t > n + c && t <= n && t >= 2, "n={n} c={c}");
+                    assert!(2 * t > n + c && t < n && t >= 2, "n={n} c={c}");
                     assert!(t > (n + c).div_ceil(2));
                     assert!(t - 1 <= (n + c).div_ceil(2));
-                    assert_eq!(complete_threshold_malicious(n, c, t), Some(t));
-                    assert_eq!(complete_threshold_malicious(n, c, t - 1), None);
+                    assert_eq!(complete_threshold_malicious(n, c, t + 1), Some(t));
+                    assert_eq!(complete_threshold_malicious(n, c, t), None);
                 }
             }
         }

@@ -1,0 +1,567 @@
+//! Claims of spec/threat-model.md, spec/protocol.md and spec/state.md
+//! checked from the public API where no other test pins their values:
+//! burned keys, one recorded fault per client, refusals of malformed or
+//! misplaced server messages, answers about non-neighbours, the edges of
+//! the parameters (n = 2, t = n, b = 1 and 64, m = 0 and 1), and a server
+//! whose round is over, also after an export.
+
+use std::collections::BTreeMap;
+
+use rand_core::Rng;
+use secagg::protocol::messages::{
+    AdvertiseKeys, ShareDelivery, ShareEntry, ShareKind, UnmaskRequest, UnmaskResponse,
+};
+use secagg::simulation::{Direction, Dropouts, Event, Report, Wire, run_on_wire};
+use secagg::{
+    ClientFault, ClientIndex, Decode, Encode, Error, Graph, Misuse, Outcome, Params, Phase, Server,
+    ServerFault, ServerModel, StateKey, Step,
+};
+
+use crate::common::{rng, top};
+
+/// A wire whose hooks see every client and server message, and which
+/// records every refusal the server made of a client message.
+struct Tap<U, D> {
+    up: U,
+    down: D,
+    refused: Vec<(Phase, ClientIndex, Error)>,
+}
+
+impl<U, D> Wire for Tap<U, D>
+where
+    U: FnMut(Phase, ClientIndex, Vec<u8>) -> Vec<(ClientIndex, Vec<u8>)>,
+    D: FnMut(Phase, ClientIndex, Vec<u8>) -> Vec<u8>,
+{
+    fn on_client_message(
+        &mut self,
+        phase: Phase,
+        from: ClientIndex,
+        bytes: Vec<u8>,
+    ) -> Vec<(ClientIndex, Vec<u8>)> {
+        (self.up)(phase, from, bytes)
+    }
+
+    fn on_server_message(&mut self, phase: Phase, to: ClientIndex, bytes: Vec<u8>) -> Vec<u8> {
+        (self.down)(phase, to, bytes)
+    }
+
+    fn on_delivered(&mut self, event: &Event<'_>) {
+        if let (Direction::ToServer { from }, Some(e)) = (event.direction, event.refused) {
+            self.refused.push((event.phase, from, e));
+        }
+    }
+}
+
+/// A simulated round's report and the server's refusals, in order.
+struct Ran {
+    report: Report,
+    refused: Vec<(Phase, ClientIndex, Error)>,
+    inputs: Vec<Vec<u64>>,
+    params: Params,
+}
+
+impl Ran {
+    /// The exact sum mod `2^b` of the inputs of `over`.
+    fn sum_of(&self, over: &[ClientIndex]) -> Vec<u64> {
+        let top = top(&self.params);
+        let mut s = vec![0u64; self.params.dim() as usize];
+        for &u in over {
+            for (a, x) in s.iter_mut().zip(&self.inputs[u as usize - 1]) {
+                *a = a.wrapping_add(*x) & top;
+            }
+        }
+        s
+    }
+
+    /// The round finished with survivors `over`, their exact sum and the
+    /// faults `misbehaved`.
+    fn finished(&self, over: &[ClientIndex], misbehaved: &[(ClientIndex, ClientFault)]) {
+        let agg = self.report.result.as_ref().expect("the round finishes");
+        assert_eq!(agg.survivors, over);
+        assert_eq!(agg.sum, self.sum_of(over));
+        assert_eq!(agg.misbehaved, misbehaved);
+    }
+
+    /// The server's refusals of `from`'s messages.
+    fn refused_of(&self, from: ClientIndex) -> Vec<(Phase, Error)> {
+        self.refused
+            .iter()
+            .filter(|(_, i, _)| *i == from)
+            .map(|(p, _, e)| (*p, *e))
+            .collect()
+    }
+}
+
+/// Random inputs below `2^b` for every client of `params`.
+fn inputs(params: &Params, seed: u64) -> Vec<Vec<u64>> {
+    let mut r = rng(seed ^ 0x1e);
+    let top = top(params);
+    (0..params.clients())
+        .map(|_| (0..params.dim()).map(|_| r.next_u64() & top).collect())
+        .collect()
+}
+
+/// Runs a round of `params` (seeded) through the hooks `up` (client to
+/// server) and `down` (server to client).
+fn ran(
+    params: &Params,
+    seed: u64,
+    dropouts: &Dropouts,
+    up: impl FnMut(Phase, ClientIndex, Vec<u8>) -> Vec<(ClientIndex, Vec<u8>)>,
+    down: impl FnMut(Phase, ClientIndex, Vec<u8>) -> Vec<u8>,
+) -> Ran {
+    let inputs = inputs(params, seed);
+    let mut tap = Tap {
+        up,
+        down,
+        refused: Vec::new(),
+    };
+    let report = run_on_wire(params, &inputs, dropouts, &mut rng(seed), &mut tap);
+    Ran {
+        report,
+        refused: tap.refused,
+        inputs,
+        params: params.clone(),
+    }
+}
+
+fn pass(_: Phase, from: ClientIndex, b: Vec<u8>) -> Vec<(ClientIndex, Vec<u8>)> {
+    vec![(from, b)]
+}
+
+fn keep(_: Phase, _: ClientIndex, b: Vec<u8>) -> Vec<u8> {
+    b
+}
+
+fn client_error(index: ClientIndex, fault: ClientFault, outcome: Outcome) -> Error {
+    Error::Client {
+        index,
+        fault,
+        outcome,
+    }
+}
+
+fn complete(n: u32, t: u32) -> Params {
+    Params::new(n, t, 32, 8, Graph::Complete).unwrap()
+}
+
+fn malicious(n: u32, t: u32, corrupt: u32) -> Params {
+    complete(n, t)
+        .with_model(ServerModel::Malicious { corrupt })
+        .unwrap()
+}
+
+/// The n clients' indices, ascending.
+fn all(p: &Params) -> Vec<ClientIndex> {
+    (1..=p.clients()).collect()
+}
+
+// ----- The client against a hostile server (P4) -----
+
+/// A ShareDelivery that names its receiver among the senders is refused
+/// with `UnexpectedPeer` naming the receiver itself (protocol.md section
+/// 4.3: every sender must be a neighbour, and a client is not its own),
+/// before it masks anything: the receiver sends no MaskedInput, counts as
+/// dropped after R1, and the others' sum is exact, with nobody blamed.
+#[test]
+fn delivery_naming_the_receiver_as_a_sender_is_refused() {
+    for p in [complete(5, 3), malicious(7, 5, 1)] {
+        let r = ran(&p, 2, &Dropouts::default(), pass, |phase, to, b| {
+            if phase == Phase::ShareKeys && to == 1 {
+                let mut d = ShareDelivery::decode(&p, &b).unwrap();
+                let mut own = d.shares[0].clone();
+                own.sender = 1;
+                d.shares.insert(0, own);
+                return d.to_bytes();
+            }
+            b
+        });
+        assert_eq!(
+            r.report.client_errors,
+            [(1, Error::Server(ServerFault::UnexpectedPeer { peer: 1 }))]
+        );
+        r.finished(&all(&p)[1..], &[]);
+    }
+}
+
+// ----- Malicious clients against the server (P3, protocol.md 5.1, 5.4) -----
+
+/// Both keys of both clients of a duplicated key are burned (protocol.md
+/// section 5.1): a later client advertising either key of either of them,
+/// whether the copied one or not, is excluded with `DuplicateKey` too, and
+/// the round sums exactly the clients whose keys were their own.
+#[test]
+fn burned_keys_exclude_whoever_advertises_one_later() {
+    let p = complete(8, 3);
+    let mut seen: BTreeMap<ClientIndex, AdvertiseKeys> = BTreeMap::new();
+    let r = ran(
+        &p,
+        3,
+        &Dropouts::default(),
+        |phase, from, b| {
+            if phase != Phase::AdvertiseKeys {
+                return vec![(from, b)];
+            }
+            let mut m = AdvertiseKeys::decode(&p, &b).unwrap();
+            match from {
+                // Client 3 copies client 1's mask key.
+                3 => m.s_pk = seen[&1].s_pk,
+                // Client 5 advertises client 1's other key, never copied.
+                5 => m.c_pk = seen[&1].c_pk,
+                // Client 6 advertises the copier's own other key.
+                6 => m.s_pk = seen[&3].c_pk,
+                _ => {}
+            }
+            seen.insert(from, m.clone());
+            vec![(from, m.to_bytes())]
+        },
+        keep,
+    );
+    for i in [3, 5, 6] {
+        assert_eq!(
+            r.refused_of(i),
+            [(
+                Phase::AdvertiseKeys,
+                client_error(i, ClientFault::DuplicateKey, Outcome::Excluded)
+            )]
+        );
+    }
+    // Client 1 gets no error of its own, but is excluded with client 3.
+    assert!(r.refused_of(1).is_empty());
+    r.finished(
+        &[2, 4, 7, 8],
+        &[
+            (1, ClientFault::DuplicateKey),
+            (3, ClientFault::DuplicateKey),
+            (5, ClientFault::DuplicateKey),
+            (6, ClientFault::DuplicateKey),
+        ],
+    );
+}
+
+/// Each client is recorded once, with its first fault (protocol.md section
+/// 5.1): a client named `Duplicate` in R2 (its first masked input stands)
+/// and then excluded for a `WrongAnswer` in R3 gets both errors, but
+/// `Aggregate::misbehaved` holds the first only, and its input is in the
+/// sum. Both models.
+#[test]
+fn each_client_is_recorded_once_with_its_first_fault() {
+    for p in [complete(5, 3), malicious(5, 4, 2)] {
+        let r = ran(
+            &p,
+            4,
+            &Dropouts::default(),
+            |phase, from, b| {
+                if from != 2 {
+                    return vec![(from, b)];
+                }
+                match phase {
+                    Phase::MaskedInput => {
+                        let mut other = b.clone();
+                        *other.last_mut().unwrap() ^= 1;
+                        vec![(2, b), (2, other)]
+                    }
+                    Phase::Unmask => {
+                        let mut m = UnmaskResponse::decode(&p, &b).unwrap();
+                        m.shares[0].kind = ShareKind::MaskKey;
+                        vec![(2, m.to_bytes())]
+                    }
+                    _ => vec![(2, b)],
+                }
+            },
+            keep,
+        );
+        assert_eq!(
+            r.refused_of(2),
+            [
+                (
+                    Phase::MaskedInput,
+                    client_error(2, ClientFault::Duplicate, Outcome::Named)
+                ),
+                (
+                    Phase::Unmask,
+                    client_error(2, ClientFault::WrongAnswer, Outcome::Excluded)
+                ),
+            ]
+        );
+        r.finished(&all(&p), &[(2, ClientFault::Duplicate)]);
+    }
+}
+
+/// On a Harary graph a holder's unmask answer may hold shares of its
+/// neighbours and itself only: a share of a survivor it does not
+/// neighbour, of the very kind asked of that survivor, is `WrongAnswer`
+/// and excludes the holder; its input stays in the sum, which is exact,
+/// and nobody else is named. Both models.
+#[test]
+fn unmask_share_of_a_non_neighbour_is_a_wrong_answer() {
+    let graph = Graph::Harary {
+        degree: 4,
+        seed: [3; 32],
+    };
+    let semi = Params::new(10, 3, 32, 8, graph).unwrap();
+    let mal = semi
+        .clone()
+        .with_model(ServerModel::Malicious { corrupt: 1 })
+        .unwrap();
+    for p in [semi, mal] {
+        // The phase whose close sends the unmask request.
+        let asks = if p.is_malicious() {
+            Phase::Consistency
+        } else {
+            Phase::MaskedInput
+        };
+        let stranger: std::cell::Cell<Option<ClientIndex>> = std::cell::Cell::new(None);
+        let r = ran(
+            &p,
+            5,
+            &Dropouts::default(),
+            |phase, from, b| {
+                if phase != Phase::Unmask || from != 4 {
+                    return vec![(from, b)];
+                }
+                let mut m = UnmaskResponse::decode(&p, &b).unwrap();
+                let owner = stranger.get().unwrap();
+                let at = m.shares.partition_point(|s| s.owner < owner);
+                m.shares.insert(
+                    at,
+                    ShareEntry {
+                        owner,
+                        kind: ShareKind::SelfSeed,
+                        share: curve25519_dalek::Scalar::ONE,
+                    },
+                );
+                vec![(4, m.to_bytes())]
+            },
+            |phase, to, b| {
+                if phase == asks && to == 4 {
+                    let req = UnmaskRequest::decode(&p, &b).unwrap();
+                    assert!(req.dropped.is_empty());
+                    stranger.set((1..=10).find(|i| !req.survivors.contains(i)));
+                }
+                b
+            },
+        );
+        assert!(stranger.get().is_some());
+        assert_eq!(
+            r.refused_of(4),
+            [(
+                Phase::Unmask,
+                client_error(4, ClientFault::WrongAnswer, Outcome::Excluded)
+            )]
+        );
+        r.finished(&all(&p), &[(4, ClientFault::WrongAnswer)]);
+    }
+}
+
+// ----- The edges of the parameters -----
+
+/// The smallest roster, n = 2 with t = 2 = n, at the edge widths b = 1 and
+/// 64 and lengths m = 0 and 1: every round sums exactly, and one client
+/// missing in any phase ends the round with `NotEnoughSurvivors` naming
+/// that phase, the one client left and t. The smallest malicious roster
+/// that can finish, n = 4 with t = 3 and c = 1 (`2t > n + c`, and t at most
+/// the n - 1 neighbours that sign for a client), at the same edges: exact
+/// without dropouts and with one client silent at the unmask request.
+#[test]
+fn smallest_rosters_at_the_edge_widths() {
+    for bits in [1u8, 64] {
+        for dim in [0u32, 1] {
+            let seed = u64::from(bits) * 10 + u64::from(dim);
+            let p = Params::new(2, 2, bits, dim, Graph::Complete).unwrap();
+            let r = ran(&p, seed, &Dropouts::default(), pass, keep);
+            assert!(r.refused.is_empty());
+            r.finished(&[1, 2], &[]);
+            let one = |phase: Phase| {
+                let mut d = Dropouts::default();
+                match phase {
+                    Phase::AdvertiseKeys => d.before_keys = vec![2],
+                    Phase::ShareKeys => d.after_keys = vec![2],
+                    Phase::MaskedInput => d.after_shares = vec![2],
+                    _ => d.during_unmask = vec![2],
+                }
+                d
+            };
+            for phase in [
+                Phase::AdvertiseKeys,
+                Phase::ShareKeys,
+                Phase::MaskedInput,
+                Phase::Unmask,
+            ] {
+                let r = ran(&p, seed, &one(phase), pass, keep);
+                assert_eq!(
+                    r.report.result,
+                    Err(Error::NotEnoughSurvivors {
+                        phase,
+                        survivors: 1,
+                        threshold: 2
+                    }),
+                    "{phase:?}, b = {bits}, m = {dim}"
+                );
+            }
+            let p = Params::new(4, 3, bits, dim, Graph::Complete)
+                .unwrap()
+                .with_model(ServerModel::Malicious { corrupt: 1 })
+                .unwrap();
+            let r = ran(&p, seed, &Dropouts::default(), pass, keep);
+            assert!(r.refused.is_empty());
+            r.finished(&[1, 2, 3, 4], &[]);
+            let d = Dropouts {
+                during_unmask: vec![3],
+                ..Dropouts::default()
+            };
+            ran(&p, seed, &d, pass, keep).finished(&[1, 2, 3, 4], &[]);
+        }
+    }
+}
+
+// ----- A round that is over (protocol.md section 5.1, state.md) -----
+
+/// Drives a semi-honest round of n = 3, t = 2 by hand with `Client`s:
+/// returns the server once the round is done, with the aggregate and the
+/// last message each client sent.
+fn done_server() -> (Server, secagg::Aggregate, Vec<(ClientIndex, Vec<u8>)>) {
+    let p = Params::new(3, 2, 16, 4, Graph::Complete).unwrap();
+    let mut r = rng(6);
+    let mut server = Server::new(&p, crate::common::ROUND, &mut r).unwrap();
+    let mut clients = Vec::new();
+    let mut last = Vec::new();
+    for i in 1..=3 {
+        let (mut c, msg) = secagg::Client::new(&p, crate::common::ROUND, i, &mut r).unwrap();
+        c.set_input(&[u64::from(i) * 1000; 4]).unwrap();
+        server.receive(i, &msg).unwrap();
+        clients.push(c);
+    }
+    loop {
+        match server.close_phase().unwrap() {
+            Step::Deliver(out) => {
+                last.clear();
+                for (i, msg) in out {
+                    let reply = clients[i as usize - 1].receive(&msg, &mut r).unwrap();
+                    server.receive(i, &reply).unwrap();
+                    last.push((i, reply));
+                }
+            }
+            Step::Done(agg) => return (server, agg, last),
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// Once a round is over, whether it finished or aborted, the server takes
+/// nothing more: every message, a byte-identical resend of one it accepted
+/// and one from outside the roster alike, is `Misuse(RoundOver)` (checked
+/// before the sender, protocol.md section 5.1), so is `close_phase`;
+/// `phase()` is `None` and nothing is pending. The same holds for the
+/// server exported then and imported as over (`phase` `None`), which
+/// refuses to be imported as being in any phase.
+#[test]
+fn a_round_over_takes_nothing_more_also_after_an_export() {
+    let (server, agg, last) = done_server();
+    assert_eq!(agg.sum, vec![6000; 4]);
+    assert_eq!(agg.survivors, vec![1, 2, 3]);
+    let key = StateKey::new([0x4b; 32]);
+    let sealed = server.export(&key, &mut rng(7));
+    let imported = Server::import(&sealed, &key, &crate::common::ROUND, None).unwrap();
+    for phase in [
+        Phase::AdvertiseKeys,
+        Phase::ShareKeys,
+        Phase::MaskedInput,
+        Phase::Consistency,
+        Phase::Unmask,
+    ] {
+        assert_eq!(
+            Server::import(&sealed, &key, &crate::common::ROUND, Some(phase)).unwrap_err(),
+            Error::State(secagg::StateError::Phase)
+        );
+    }
+    // An aborted round: t = 3 of 3 and client 3 never advertises.
+    let p = Params::new(3, 3, 16, 4, Graph::Complete).unwrap();
+    let mut r = rng(8);
+    let mut aborted = Server::new(&p, crate::common::ROUND, &mut r).unwrap();
+    for i in 1..=2 {
+        let (_, msg) = secagg::AwaitingKeys::new(&p, crate::common::ROUND, i, &mut r).unwrap();
+        aborted.receive(i, &msg).unwrap();
+    }
+    assert_eq!(
+        aborted.close_phase().unwrap_err(),
+        Error::NotEnoughSurvivors {
+            phase: Phase::AdvertiseKeys,
+            survivors: 2,
+            threshold: 3
+        }
+    );
+    let over = Error::Misuse(Misuse::RoundOver);
+    for mut s in [server, imported, aborted] {
+        assert_eq!(s.phase(), None);
+        assert!(s.pending().is_empty());
+        for (i, msg) in &last {
+            assert_eq!(s.receive(*i, msg), Err(over));
+        }
+        assert_eq!(s.receive(0, b"garbage"), Err(over));
+        assert_eq!(s.receive(u32::MAX, &[]), Err(over));
+        let batch: Vec<(ClientIndex, &[u8])> = last.iter().map(|(i, m)| (*i, &m[..])).collect();
+        assert!(s.receive_all(&batch).iter().all(|e| *e == Err(over)));
+        assert!(matches!(s.close_phase(), Err(e) if e == over));
+        assert_eq!(s.phase(), None);
+    }
+}
+
+/// spec/params.md section 4.7.3: the complete-graph threshold of the
+/// malicious model is returned only when the survivors can reach it. With
+/// `S` survivors, each of them finds `S - 1` signers among its neighbours
+/// at the consistency close, which needs `t` of them (protocol.md section
+/// 5.2): so every t returned must let a round in which `n - S` clients
+/// vanish before signing finish, with the exact sum of the inputs masked;
+/// and `Params::secagg_plus_malicious` never returns parameters with which
+/// even a round without dropouts cannot finish (`t` above the `k`
+/// neighbours that sign for a client).
+#[test]
+fn malicious_complete_threshold_is_reachable_by_its_survivors() {
+    use secagg::params::secagg_plus::complete_threshold_malicious;
+    let mut rounds = 0;
+    for n in 2..=9u32 {
+        for c in 0..n {
+            for survivors in 2..=n {
+                let Some(t) = complete_threshold_malicious(n, c, survivors) else {
+                    continue;
+                };
+                let p = Params::new(n, t, 16, 3, Graph::Complete)
+                    .and_then(|p| p.with_model(ServerModel::Malicious { corrupt: c }))
+                    .unwrap();
+                let gone: Vec<ClientIndex> = (survivors + 1..=n).collect();
+                let d = Dropouts {
+                    during_consistency: gone,
+                    ..Dropouts::default()
+                };
+                let r = ran(&p, u64::from(n * 100 + c * 10 + survivors), &d, pass, keep);
+                let agg = r.report.result.as_ref().unwrap_or_else(|e| {
+                    panic!("n = {n}, c = {c}, S = {survivors}: t = {t} gives {e:?}")
+                });
+                // Those that vanished after masking are in the sum.
+                assert_eq!(agg.sum, r.sum_of(&all(&p)));
+                rounds += 1;
+            }
+        }
+    }
+    assert!(rounds > 20, "{rounds} rounds");
+    for n in 2..=120u32 {
+        for g in [0.0, 0.01, 0.05, 0.1, 0.2, 0.3] {
+            for d in [0.0, 0.01, 0.05, 0.1, 0.2, 0.3] {
+                match Params::secagg_plus_malicious(n, 32, 1, g, d, &mut rng(1)) {
+                    Ok(p) => assert!(
+                        p.threshold() <= p.degree(),
+                        "n = {n}, {g}, {d}: k = {}, t = {}",
+                        p.degree(),
+                        p.threshold()
+                    ),
+                    Err(e) => assert_eq!(
+                        e,
+                        Error::Params(secagg::ParamsError::NoSafeThreshold),
+                        "n = {n}, {g}, {d}"
+                    ),
+                }
+            }
+        }
+    }
+}
