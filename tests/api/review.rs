@@ -565,3 +565,144 @@ fn malicious_complete_threshold_is_reachable_by_its_survivors() {
         }
     }
 }
+
+/// A holder that could not open a dealer's shares complains and holds
+/// nothing of it (protocol.md sections 4.3 and 4.4): its unmask answer has
+/// no share of that dealer, one share of every other peer it masked with
+/// and of itself, of the kind asked; the dealer is named `Undecryptable`
+/// by that holder (accused, not excluded), and its input, with every
+/// other, is in the exact sum. Both models (the server here garbles the
+/// dealer's ciphertext in the holder's ShareDelivery).
+#[test]
+fn a_complainer_answers_nothing_for_the_dealer_it_accused() {
+    for p in [complete(5, 3), malicious(7, 5, 1)] {
+        let asks = if p.is_malicious() {
+            Phase::Consistency
+        } else {
+            Phase::MaskedInput
+        };
+        let asked: std::cell::RefCell<Option<UnmaskRequest>> = std::cell::RefCell::new(None);
+        let answer: std::cell::RefCell<Option<UnmaskResponse>> = std::cell::RefCell::new(None);
+        let r = ran(
+            &p,
+            12,
+            &Dropouts::default(),
+            |phase, from, b| {
+                if phase == Phase::Unmask && from == 1 {
+                    *answer.borrow_mut() = Some(UnmaskResponse::decode(&p, &b).unwrap());
+                }
+                vec![(from, b)]
+            },
+            |phase, to, b| {
+                if phase == Phase::ShareKeys && to == 1 {
+                    let mut d = ShareDelivery::decode(&p, &b).unwrap();
+                    let two = d.shares.iter_mut().find(|s| s.sender == 2).unwrap();
+                    *two.ciphertext.last_mut().unwrap() ^= 0x80;
+                    return d.to_bytes();
+                }
+                if phase == asks && to == 1 {
+                    *asked.borrow_mut() = Some(UnmaskRequest::decode(&p, &b).unwrap());
+                }
+                b
+            },
+        );
+        assert!(r.refused.is_empty());
+        r.finished(
+            &all(&p),
+            &[(2, ClientFault::Undecryptable { reported_by: 1 })],
+        );
+        let req = asked.borrow().clone().unwrap();
+        assert_eq!(req.survivors, all(&p));
+        let answer = answer.borrow_mut().take().unwrap();
+        let owners: Vec<(ClientIndex, ShareKind)> =
+            answer.shares.iter().map(|s| (s.owner, s.kind)).collect();
+        let want: Vec<(ClientIndex, ShareKind)> = all(&p)
+            .into_iter()
+            .filter(|&o| o != 2)
+            .map(|o| (o, ShareKind::SelfSeed))
+            .collect();
+        assert_eq!(owners, want);
+    }
+}
+
+/// Malicious model (crypto.md section 9): every signed message is bound
+/// to its sender's index, so a message of client 2 taken as client 3's is
+/// refused in every signed phase, with the fault of the first check it
+/// fails, and the round sums exactly the clients whose messages were their
+/// own (client 3 excluded before masking: not in the sum; in the
+/// consistency round: its input stays). The unmask answer carries no
+/// signature: taken as client 3's, its shares sit at client 3's index, fail
+/// the dealers' commitments and client 3 is named `BadShare` of the first
+/// dealer checked, its answer discarded, the sum still exact.
+#[test]
+fn a_message_taken_from_another_sender_is_refused_in_the_malicious_model() {
+    let p = malicious(7, 5, 1);
+    let without_3: Vec<ClientIndex> = vec![1, 2, 4, 5, 6, 7];
+    for (phase, fault, outcome, over) in [
+        (
+            Phase::AdvertiseKeys,
+            ClientFault::BadSignature,
+            Outcome::Excluded,
+            &without_3,
+        ),
+        (
+            Phase::ShareKeys,
+            ClientFault::WrongRecipients,
+            Outcome::Excluded,
+            &without_3,
+        ),
+        (
+            Phase::MaskedInput,
+            ClientFault::BadSignature,
+            Outcome::Excluded,
+            &without_3,
+        ),
+        (
+            Phase::Consistency,
+            ClientFault::BadSignature,
+            Outcome::Excluded,
+            &all(&p),
+        ),
+    ] {
+        let mut of_2: Option<Vec<u8>> = None;
+        let r = ran(
+            &p,
+            13,
+            &Dropouts::default(),
+            |at, from, b| {
+                if at == phase && from == 2 {
+                    of_2 = Some(b.clone());
+                }
+                if at == phase && from == 3 {
+                    return vec![(3, of_2.clone().unwrap())];
+                }
+                vec![(from, b)]
+            },
+            keep,
+        );
+        assert_eq!(
+            r.refused_of(3),
+            [(phase, client_error(3, fault, outcome))],
+            "{phase:?}"
+        );
+        r.finished(over, &[(3, fault)]);
+    }
+    let mut of_2: Option<Vec<u8>> = None;
+    let r = ran(
+        &p,
+        13,
+        &Dropouts::default(),
+        |at, from, b| {
+            if at == Phase::Unmask && from == 2 {
+                of_2 = Some(b.clone());
+            }
+            if at == Phase::Unmask && from == 3 {
+                return vec![(3, of_2.clone().unwrap())];
+            }
+            vec![(from, b)]
+        },
+        keep,
+    );
+    assert!(r.refused.is_empty());
+    r.finished(&all(&p), &[(3, ClientFault::BadShare { owner: 1 })]);
+}
