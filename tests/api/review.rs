@@ -706,3 +706,99 @@ fn a_message_taken_from_another_sender_is_refused_in_the_malicious_model() {
     assert!(r.refused.is_empty());
     r.finished(&all(&p), &[(3, ClientFault::BadShare { owner: 1 })]);
 }
+
+// ----- Secret hygiene (P6) -----
+
+/// The ways a `Debug` implementation could print `secret`: as a byte
+/// list, in hex either case, and its first 8 bytes alone.
+fn renderings(secret: &[u8]) -> Vec<String> {
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    vec![
+        format!("{secret:?}"),
+        format!("{:?}", &secret[..8])
+            .trim_end_matches(']')
+            .to_owned(),
+        hex.clone(),
+        hex.to_uppercase(),
+        hex[..16].to_owned(),
+    ]
+}
+
+fn assert_hidden(what: &str, debug: &str, secrets: &[Vec<u8>]) {
+    for s in secrets {
+        for r in renderings(s) {
+            assert!(!debug.contains(&r), "{what} prints a secret: {debug}");
+        }
+    }
+}
+
+/// Secrets are never printed (threat-model.md P6): through a whole
+/// malicious-model round, the `Debug` of every client at every phase, of
+/// the server, the identities and the state key shows none of the
+/// identities' Ed25519 secrets nor the state key, and an unmask answer's
+/// `Debug` shows none of the shares in it (each is `<redacted>`).
+#[test]
+fn debug_never_prints_a_secret() {
+    let p = malicious(4, 3, 1);
+    let mut r = rng(14);
+    let ids: Vec<secagg::Identity> = (0..4).map(|_| secagg::Identity::generate(&mut r)).collect();
+    let roster = secagg::Roster::new(
+        &ids.iter()
+            .map(secagg::Identity::public_key)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let key_bytes = [0x3c; 32];
+    let key = StateKey::new(key_bytes);
+    let mut secrets: Vec<Vec<u8>> = ids.iter().map(|id| id.secret_bytes().to_vec()).collect();
+    secrets.push(key_bytes.to_vec());
+    let round = [0x21; 32];
+    let mut server = Server::with_roster(&p, round, &roster, &mut r).unwrap();
+    let mut clients = Vec::new();
+    for i in 1..=4u32 {
+        let (mut c, msg) =
+            secagg::Client::with_identity(&p, round, i, &ids[i as usize - 1], &roster, &mut r)
+                .unwrap();
+        c.set_input(&[u64::from(i); 8]).unwrap();
+        server.receive(i, &msg).unwrap();
+        clients.push(c);
+    }
+    let mut shares_seen = 0;
+    let agg = loop {
+        for c in &clients {
+            assert_hidden("Client", &format!("{c:?}"), &secrets);
+        }
+        assert_hidden("Server", &format!("{server:?}"), &secrets);
+        match server.close_phase().unwrap() {
+            Step::Deliver(out) => {
+                for (i, msg) in out {
+                    let reply = clients[i as usize - 1].receive(&msg, &mut r).unwrap();
+                    if let Ok(answer) = UnmaskResponse::decode(&p, &reply) {
+                        let values: Vec<Vec<u8>> = answer
+                            .shares
+                            .iter()
+                            .map(|s| s.share.to_bytes().to_vec())
+                            .collect();
+                        let debug = format!("{answer:?}");
+                        assert_hidden("UnmaskResponse", &debug, &values);
+                        assert_eq!(debug.matches("<redacted>").count(), values.len());
+                        shares_seen += values.len();
+                    }
+                    server.receive(i, &reply).unwrap();
+                }
+            }
+            Step::Done(agg) => break agg,
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(agg.sum, vec![10; 8]);
+    assert_eq!(shares_seen, 16);
+    for id in &ids {
+        let debug = format!("{id:?}");
+        assert_hidden("Identity", &debug, &secrets);
+        // The matcher sees what is printed: the public key is.
+        assert!(renderings(&id.public_key()).iter().any(|r| debug.contains(r)));
+    }
+    assert_hidden("StateKey", &format!("{key:?}"), &secrets);
+    assert_hidden("Roster", &format!("{roster:?}"), &secrets);
+}
