@@ -797,8 +797,87 @@ fn debug_never_prints_a_secret() {
         let debug = format!("{id:?}");
         assert_hidden("Identity", &debug, &secrets);
         // The matcher sees what is printed: the public key is.
-        assert!(renderings(&id.public_key()).iter().any(|r| debug.contains(r)));
+        assert!(
+            renderings(&id.public_key())
+                .iter()
+                .any(|r| debug.contains(r))
+        );
     }
     assert_hidden("StateKey", &format!("{key:?}"), &secrets);
     assert_hidden("Roster", &format!("{roster:?}"), &secrets);
+}
+
+// ----- Exported state (state.md) -----
+
+/// The burned keys survive an export (state.md section 5: the AdvertiseKeys
+/// body keeps them; who advertised each accepted key is derived again): a
+/// server exported and imported after every AdvertiseKeys gives the same
+/// result for each as one that never left memory, excluding both clients
+/// of a copied key and every later advertiser of any of their four keys,
+/// and closes R0 with the same U1 and the same key broadcasts.
+#[test]
+fn burned_keys_survive_an_export() {
+    let p = complete(10, 3);
+    let mut r = rng(15);
+    let key = StateKey::new([0x77; 32]);
+    let round = crate::common::ROUND;
+    let mut msgs: Vec<AdvertiseKeys> = Vec::new();
+    for i in 1..=10 {
+        let (_, bytes) = secagg::AwaitingKeys::new(&p, round, i, &mut r).unwrap();
+        msgs.push(AdvertiseKeys::decode(&p, &bytes).unwrap());
+    }
+    msgs[2].s_pk = msgs[0].s_pk; // 3 copies 1's mask key
+    msgs[4].c_pk = msgs[0].c_pk; // 5 advertises 1's other key
+    msgs[5].s_pk = msgs[2].c_pk; // 6 advertises 3's own other key
+    msgs[6].c_pk = msgs[1].s_pk; // 7 copies 2's key: both excluded
+    msgs[7].s_pk = msgs[6].s_pk; // 8 advertises 7's own other key
+    let mut kept = Server::new(&p, round, &mut rng(16)).unwrap();
+    let mut moved = Server::new(&p, round, &mut rng(16)).unwrap();
+    let mut results = Vec::new();
+    for (i, m) in (1..=10).zip(&msgs) {
+        let bytes = m.to_bytes();
+        let a = kept.receive(i, &bytes);
+        let b = moved.receive(i, &bytes);
+        assert_eq!(a, b, "client {i}");
+        results.push(a);
+        let sealed = moved.export(&key, &mut r);
+        moved = Server::import(&sealed, &key, &round, Some(Phase::AdvertiseKeys)).unwrap();
+        assert_eq!(moved.pending(), kept.pending());
+        assert_eq!(moved.excluded(), kept.excluded());
+    }
+    let dup = |i| {
+        Err(client_error(
+            i,
+            ClientFault::DuplicateKey,
+            Outcome::Excluded,
+        ))
+    };
+    assert_eq!(
+        results,
+        [
+            Ok(()),
+            Ok(()),
+            dup(3),
+            Ok(()),
+            dup(5),
+            dup(6),
+            dup(7),
+            dup(8),
+            Ok(()),
+            Ok(())
+        ]
+    );
+    assert_eq!(kept.excluded(), [1, 2, 3, 5, 6, 7, 8]);
+    let close = |s: &mut Server| {
+        let Step::Deliver(out) = s.close_phase().unwrap() else {
+            unreachable!()
+        };
+        (
+            s.survivor_sets()[0].to_vec(),
+            out.into_iter().collect::<Vec<_>>(),
+        )
+    };
+    let (a, b) = (close(&mut kept), close(&mut moved));
+    assert_eq!(a.0, [4, 9, 10]);
+    assert_eq!(a, b);
 }
