@@ -881,3 +881,49 @@ fn burned_keys_survive_an_export() {
     assert_eq!(a.0, [4, 9, 10]);
     assert_eq!(a, b);
 }
+
+/// The keys of a client excluded for another reason than a copied key are
+/// forgotten (protocol.md section 5.1): client 1, excluded for a different
+/// second AdvertiseKeys (its first withdrawn too), does not burn its keys,
+/// so a later client advertising one of them is accepted and is in U1,
+/// while client 1 is not; its third message, a resend of its first, is
+/// `NotInPhase` and changes nothing.
+#[test]
+fn keys_of_a_client_excluded_otherwise_are_forgotten() {
+    let p = complete(5, 3);
+    let round = crate::common::ROUND;
+    let mut r = rng(17);
+    let mut msgs: Vec<AdvertiseKeys> = Vec::new();
+    for i in 1..=5 {
+        let (_, bytes) = secagg::AwaitingKeys::new(&p, round, i, &mut r).unwrap();
+        msgs.push(AdvertiseKeys::decode(&p, &bytes).unwrap());
+    }
+    let mut server = Server::new(&p, round, &mut r).unwrap();
+    let first = msgs[0].to_bytes();
+    let mut second = msgs[0].clone();
+    second.s_pk = msgs[4].s_pk;
+    second.c_pk = msgs[4].c_pk;
+    assert_eq!(server.receive(1, &first), Ok(()));
+    assert_eq!(
+        server.receive(1, &second.to_bytes()),
+        Err(client_error(1, ClientFault::Duplicate, Outcome::Excluded))
+    );
+    assert_eq!(
+        server.receive(1, &first),
+        Err(client_error(1, ClientFault::NotInPhase, Outcome::Ignored))
+    );
+    msgs[2].c_pk = msgs[0].c_pk;
+    for i in 2..=5u32 {
+        assert_eq!(server.receive(i, &msgs[i as usize - 1].to_bytes()), Ok(()));
+    }
+    assert_eq!(server.excluded(), [1]);
+    assert!(server.pending().is_empty());
+    let Step::Deliver(out) = server.close_phase().unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(server.survivor_sets()[0], [2, 3, 4, 5]);
+    assert_eq!(
+        out.into_iter().map(|(i, _)| i).collect::<Vec<_>>(),
+        [2, 3, 4, 5]
+    );
+}
