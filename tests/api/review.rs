@@ -927,3 +927,66 @@ fn keys_of_a_client_excluded_otherwise_are_forgotten() {
         [2, 3, 4, 5]
     );
 }
+
+// ----- Canonical encodings (wire-format.md section 2, rule 5) -----
+
+/// A packed vector's padding bits must be zero: a MaskedInput at b = 13,
+/// m = 7 (91 bits in 12 bytes) with its top padding bit set is
+/// `Malformed(NonCanonical)` and excludes its sender, whose masks are then
+/// removed like those of a client that dropped after R1: the sum over the
+/// others is exact. Both models.
+#[test]
+fn masked_input_padding_bits_must_be_zero() {
+    let semi = Params::new(7, 5, 13, 7, Graph::Complete).unwrap();
+    let mal = semi
+        .clone()
+        .with_model(ServerModel::Malicious { corrupt: 1 })
+        .unwrap();
+    for p in [semi, mal] {
+        let r = ran(
+            &p,
+            18,
+            &Dropouts::default(),
+            |phase, from, mut b| {
+                if phase == Phase::MaskedInput && from == 2 {
+                    *b.last_mut().unwrap() |= 0x80;
+                }
+                vec![(from, b)]
+            },
+            keep,
+        );
+        let fault = ClientFault::Malformed(secagg::DecodeError::NonCanonical);
+        assert_eq!(
+            r.refused_of(2),
+            [(
+                Phase::MaskedInput,
+                client_error(2, fault, Outcome::Excluded)
+            )]
+        );
+        r.finished(&[1, 3, 4, 5, 6, 7], &[(2, fault)]);
+    }
+}
+
+/// A survivor bitmap's padding bits must be zero: a ConsistencyRequest
+/// over n = 7 (one byte, bit 7 padding) with it set is refused by the
+/// client as `Malformed(NonCanonical)`; it signs nothing, and the round
+/// certifies the survivor set with the six other signatures and sums every
+/// input, the refusing client's included.
+#[test]
+fn survivor_bitmap_padding_bits_must_be_zero() {
+    let p = malicious(7, 5, 1);
+    let r = ran(&p, 19, &Dropouts::default(), pass, |phase, to, mut b| {
+        if phase == Phase::MaskedInput && to == 1 {
+            *b.last_mut().unwrap() |= 0x80;
+        }
+        b
+    });
+    assert_eq!(
+        r.report.client_errors,
+        [(
+            1,
+            Error::Server(ServerFault::Malformed(secagg::DecodeError::NonCanonical))
+        )]
+    );
+    r.finished(&all(&p), &[]);
+}
