@@ -990,3 +990,34 @@ fn survivor_bitmap_padding_bits_must_be_zero() {
     );
     r.finished(&all(&p), &[]);
 }
+
+// ----- A client's policy (README, Params::check_policy) -----
+
+/// `check_policy` takes parameters exactly at the policy's minimums and
+/// refuses, with `ParamsError::Policy`, one below either minimum or
+/// semi-honest parameters under `require_malicious`; the same parameters
+/// decoded from their bytes get the same verdicts.
+#[test]
+fn policy_minimums_are_inclusive_and_refusals_typed() {
+    use secagg::{ParamsError, Policy};
+    let refused = Err(Error::Params(ParamsError::Policy));
+    let semi = complete(7, 5);
+    let mal = malicious(7, 5, 1);
+    let at = |t, n, m| Policy {
+        min_threshold: t,
+        min_clients: n,
+        require_malicious: m,
+    };
+    for p in [semi.clone(), mal.clone()] {
+        let q = Params::decode(&p.to_bytes()).unwrap();
+        assert_eq!(q, p);
+        for p in [&p, &q] {
+            assert_eq!(p.check_policy(&at(5, 7, false)), Ok(()));
+            assert_eq!(p.check_policy(&at(6, 7, false)), refused);
+            assert_eq!(p.check_policy(&at(5, 8, false)), refused);
+            assert_eq!(p.check_policy(&at(0, 0, false)), Ok(()));
+        }
+    }
+    assert_eq!(semi.check_policy(&at(2, 2, true)), refused);
+    assert_eq!(mal.check_policy(&at(2, 2, true)), Ok(()));
+}
