@@ -1021,3 +1021,83 @@ fn policy_minimums_are_inclusive_and_refusals_typed() {
     assert_eq!(semi.check_policy(&at(2, 2, true)), refused);
     assert_eq!(mal.check_policy(&at(2, 2, true)), Ok(()));
 }
+
+// ----- Constructors refuse what the model does not allow -----
+
+/// Every constructor refuses a caller's mistake with its `Misuse`, and
+/// nothing is built: an index outside `1..=n` (`ClientIndex`), a model
+/// without its credentials or credentials without the model (`Identity`),
+/// a roster of another size than n (`Roster`), and an identity that is
+/// not the roster's key for the index (`Identity`); the right ones build.
+#[test]
+fn constructors_refuse_the_wrong_model_roster_index_or_identity() {
+    use secagg::{AwaitingKeys, Client, Identity, Roster};
+    let semi = complete(4, 3);
+    let mal = malicious(4, 3, 1);
+    let mut r = rng(20);
+    let round = crate::common::ROUND;
+    let ids: Vec<Identity> = (0..5).map(|_| Identity::generate(&mut r)).collect();
+    let keys: Vec<[u8; 32]> = ids.iter().map(Identity::public_key).collect();
+    let roster = Roster::new(&keys[..4]).unwrap();
+    let short = Roster::new(&keys[..3]).unwrap();
+    let long = Roster::new(&keys).unwrap();
+    let misuse = |m| Error::Misuse(m);
+    for i in [0, 5, u32::MAX] {
+        assert_eq!(
+            AwaitingKeys::new(&semi, round, i, &mut r).unwrap_err(),
+            misuse(Misuse::ClientIndex)
+        );
+        assert_eq!(
+            Client::new(&semi, round, i, &mut r).unwrap_err(),
+            misuse(Misuse::ClientIndex)
+        );
+        assert_eq!(
+            AwaitingKeys::with_identity(&mal, round, i, &ids[0], &roster, &mut r).unwrap_err(),
+            misuse(Misuse::ClientIndex)
+        );
+    }
+    assert_eq!(
+        AwaitingKeys::new(&mal, round, 1, &mut r).unwrap_err(),
+        misuse(Misuse::Identity)
+    );
+    assert_eq!(
+        Client::new(&mal, round, 1, &mut r).unwrap_err(),
+        misuse(Misuse::Identity)
+    );
+    assert_eq!(
+        AwaitingKeys::with_identity(&semi, round, 1, &ids[0], &roster, &mut r).unwrap_err(),
+        misuse(Misuse::Identity)
+    );
+    for bad in [&short, &long] {
+        assert_eq!(
+            AwaitingKeys::with_identity(&mal, round, 1, &ids[0], bad, &mut r).unwrap_err(),
+            misuse(Misuse::Roster)
+        );
+        assert_eq!(
+            Server::with_roster(&mal, round, bad, &mut r).unwrap_err(),
+            misuse(Misuse::Roster)
+        );
+    }
+    // Client 2 holding client 1's identity, or one outside the roster.
+    for id in [&ids[0], &ids[4]] {
+        assert_eq!(
+            AwaitingKeys::with_identity(&mal, round, 2, id, &roster, &mut r).unwrap_err(),
+            misuse(Misuse::Identity)
+        );
+        assert_eq!(
+            Client::with_identity(&mal, round, 2, id, &roster, &mut r).unwrap_err(),
+            misuse(Misuse::Identity)
+        );
+    }
+    assert_eq!(
+        Server::new(&mal, round, &mut r).unwrap_err(),
+        misuse(Misuse::Identity)
+    );
+    assert_eq!(
+        Server::with_roster(&semi, round, &roster, &mut r).unwrap_err(),
+        misuse(Misuse::Identity)
+    );
+    assert!(Server::with_roster(&mal, round, &roster, &mut r).is_ok());
+    assert!(AwaitingKeys::with_identity(&mal, round, 2, &ids[1], &roster, &mut r).is_ok());
+    assert!(Client::new(&semi, round, 4, &mut r).is_ok());
+}
