@@ -1101,3 +1101,80 @@ fn constructors_refuse_the_wrong_model_roster_index_or_identity() {
     assert!(AwaitingKeys::with_identity(&mal, round, 2, &ids[1], &roster, &mut r).is_ok());
     assert!(Client::new(&semi, round, 4, &mut r).is_ok());
 }
+
+/// The set a client signed, and the request it answered, survive its
+/// export (state.md sections 1 and 4, protocol.md sections 4.4 and 4.5): a
+/// copy imported after it signed the survivor set refuses a consistency
+/// request for another set (`SurvivorSetChanged`), stays usable, and signs
+/// the genuine request again with the same bytes; a copy imported after it
+/// answered its unmask request refuses another request the same way and
+/// still answers the genuine one with the same bytes. The live clients then
+/// finish the round with the exact sum.
+#[test]
+fn a_signed_set_and_an_answered_request_survive_an_export() {
+    use secagg::protocol::messages::ConsistencyRequest;
+    use secagg::{Client, ClientPhase, Identity, Roster};
+    let p = malicious(7, 5, 1);
+    let mut r = rng(21);
+    let round = crate::common::ROUND;
+    let key = StateKey::new([0x19; 32]);
+    let ids: Vec<Identity> = (0..7).map(|_| Identity::generate(&mut r)).collect();
+    let roster = Roster::new(&ids.iter().map(Identity::public_key).collect::<Vec<_>>()).unwrap();
+    let mut server = Server::with_roster(&p, round, &roster, &mut r).unwrap();
+    let mut clients = Vec::new();
+    for i in 1..=7u32 {
+        let (mut c, msg) =
+            Client::with_identity(&p, round, i, &ids[i as usize - 1], &roster, &mut r).unwrap();
+        c.set_input(&[u64::from(i) << 20; 8]).unwrap();
+        server.receive(i, &msg).unwrap();
+        clients.push(c);
+    }
+    let mut checked = [false; 2];
+    let agg = loop {
+        let out = match server.close_phase().unwrap() {
+            Step::Deliver(out) => out,
+            Step::Done(agg) => break agg,
+            _ => unreachable!(),
+        };
+        for (i, bytes) in out {
+            let c = &mut clients[i as usize - 1];
+            let phase = c.phase();
+            let reply = c.receive(&bytes, &mut r).unwrap();
+            if i == 3 && phase == ClientPhase::ConsistencyRequest {
+                assert_eq!(c.phase(), ClientPhase::UnmaskRequest);
+                let sealed = c.export(&key, &mut r);
+                let mut copy = Client::import(&sealed, &key, &round, c.phase()).unwrap();
+                let mut other = ConsistencyRequest::decode(&p, &bytes).unwrap();
+                assert_eq!(other.survivors, all(&p));
+                other.survivors.retain(|&v| v != 7);
+                assert_eq!(
+                    copy.receive(&other.to_bytes(), &mut r),
+                    Err(Error::Server(ServerFault::SurvivorSetChanged))
+                );
+                assert_eq!(copy.phase(), ClientPhase::UnmaskRequest);
+                assert_eq!(copy.receive(&bytes, &mut r).unwrap(), reply);
+                checked[0] = true;
+            }
+            if i == 3 && phase == ClientPhase::UnmaskRequest {
+                assert_eq!(c.phase(), ClientPhase::Done);
+                let sealed = c.export(&key, &mut r);
+                let mut copy = Client::import(&sealed, &key, &round, ClientPhase::Done).unwrap();
+                let mut other = UnmaskRequest::decode(&p, &bytes).unwrap();
+                let moved = other.survivors.pop().unwrap();
+                other.dropped.push(moved);
+                assert_eq!(
+                    copy.receive(&other.to_bytes(), &mut r),
+                    Err(Error::Server(ServerFault::SurvivorSetChanged))
+                );
+                // Refusing it did not spend the answered state.
+                assert_eq!(copy.phase(), ClientPhase::Done);
+                assert_eq!(copy.receive(&bytes, &mut r).unwrap(), reply);
+                checked[1] = true;
+            }
+            server.receive(i, &reply).unwrap();
+        }
+    };
+    assert_eq!(checked, [true, true]);
+    assert_eq!(agg.sum, vec![28 << 20; 8]);
+    assert!(agg.misbehaved.is_empty());
+}
