@@ -725,6 +725,33 @@ impl Server {
         self.excluded.iter().copied().collect()
     }
 
+    /// Whether `bytes` carry the header (this version, the type byte) of a
+    /// client message of a phase before the current one: an at-least-once
+    /// transport retrying a message after its phase closed. It is late, as
+    /// a message after the deadline is (`NotInPhase`, ignored), not
+    /// malformed: an honest client is never excluded for a retry
+    /// (spec/protocol.md section 5.4). Only the header is read; what
+    /// follows it is not decoded.
+    fn of_an_earlier_phase(&self, bytes: &[u8]) -> bool {
+        use super::messages::kind::{
+            ADVERTISE_KEYS, CONSISTENCY_RESPONSE, MASKED_INPUT, SHARE_KEYS,
+        };
+        let earlier: &[u8] = match self.state {
+            State::AdvertiseKeys { .. } | State::Over => &[],
+            State::ShareKeys { .. } => &[ADVERTISE_KEYS],
+            State::MaskedInput { .. } => &[ADVERTISE_KEYS, SHARE_KEYS],
+            State::Consistency { .. } => &[ADVERTISE_KEYS, SHARE_KEYS, MASKED_INPUT],
+            State::Unmask { .. } if self.params.is_malicious() => &[
+                ADVERTISE_KEYS,
+                SHARE_KEYS,
+                MASKED_INPUT,
+                CONSISTENCY_RESPONSE,
+            ],
+            State::Unmask { .. } => &[ADVERTISE_KEYS, SHARE_KEYS, MASKED_INPUT],
+        };
+        matches!(bytes, [version, kind, ..] if *version == crate::codec::VERSION && earlier.contains(kind))
+    }
+
     /// The phase logic behind [`Server::receive`].
     fn intake(
         &mut self,
@@ -748,7 +775,7 @@ impl Server {
             fault: ClientFault::NotInPhase,
             outcome: Outcome::Ignored,
         };
-        if self.excluded.contains(&from) {
+        if self.excluded.contains(&from) || self.of_an_earlier_phase(bytes) {
             return Err(not_in_phase);
         }
         let params = &self.params;

@@ -1178,3 +1178,96 @@ fn a_signed_set_and_an_answered_request_survive_an_export() {
     assert_eq!(agg.sum, vec![28 << 20; 8]);
     assert!(agg.misbehaved.is_empty());
 }
+
+// ----- Retries of an earlier phase (P3, protocol.md section 5.4) -----
+
+/// A late retry of an accepted message, after its phase closed (an
+/// at-least-once transport), is out of phase: `NotInPhase`, ignored, never
+/// a fault. The client keeps its place and the sum is exact, in every pair
+/// of phases of both models, whether the retry arrives before or after the
+/// client's message of the new phase (where it was taken for a second,
+/// different message before).
+#[test]
+fn a_late_retry_of_an_earlier_phase_is_ignored() {
+    for p in [complete(5, 3), malicious(7, 5, 1)] {
+        let mut phases = vec![Phase::AdvertiseKeys, Phase::ShareKeys, Phase::MaskedInput];
+        if p.is_malicious() {
+            phases.push(Phase::Consistency);
+        }
+        phases.push(Phase::Unmask);
+        for (i, &previous) in phases.iter().enumerate() {
+            for &current in &phases[i + 1..] {
+                for after in [false, true] {
+                    let mut kept: Option<Vec<u8>> = None;
+                    let r = ran(
+                        &p,
+                        9,
+                        &Dropouts::default(),
+                        |phase, from, b| {
+                            if from != 2 {
+                                return vec![(from, b)];
+                            }
+                            if phase == previous {
+                                kept = Some(b.clone());
+                            }
+                            if phase != current {
+                                return vec![(from, b)];
+                            }
+                            let old = (2, kept.clone().expect("kept"));
+                            if after {
+                                vec![(2, b), old]
+                            } else {
+                                vec![old, (2, b)]
+                            }
+                        },
+                        keep,
+                    );
+                    assert_eq!(
+                        r.refused_of(2),
+                        vec![(
+                            current,
+                            client_error(2, ClientFault::NotInPhase, Outcome::Ignored)
+                        )],
+                        "{previous:?} retried in {current:?}"
+                    );
+                    r.finished(&all(&p), &[]);
+                }
+            }
+        }
+    }
+}
+
+/// A client message of a later phase than the current one is no retry: it
+/// is malformed (`UnexpectedType`) and excludes its sender, as before.
+#[test]
+fn a_message_of_a_later_phase_is_malformed() {
+    let p = complete(5, 3);
+    let mut kept: Option<Vec<u8>> = None;
+    let r = ran(
+        &p,
+        10,
+        &Dropouts::default(),
+        |phase, from, b| {
+            if from == 1 && phase == Phase::ShareKeys {
+                kept = Some(b.clone());
+            }
+            if from == 2 && phase == Phase::ShareKeys {
+                // Client 1's ShareKeys was seen first (ascending order).
+                let mut later = kept.clone().expect("kept");
+                later[1] = 0x03; // the MaskedInput type
+                return vec![(2, later)];
+            }
+            vec![(from, b)]
+        },
+        keep,
+    );
+    let malformed = ClientFault::Malformed(secagg::DecodeError::UnexpectedType(0x03));
+    assert_eq!(
+        r.refused_of(2),
+        vec![(
+            Phase::ShareKeys,
+            client_error(2, malformed, Outcome::Excluded)
+        )]
+    );
+    r.finished(&[1, 3, 4, 5], &[(2, malformed)]);
+}

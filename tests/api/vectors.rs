@@ -37,7 +37,7 @@ use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secagg::protocol::messages::{
     AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, KeyBroadcast, MaskedInput,
-    ShareDelivery, ShareKeys, UnmaskRequest, UnmaskResponse,
+    ShareDelivery, ShareKeys, UnmaskRequest, UnmaskResponse, kind,
 };
 use secagg::simulation::{Direction, Dropouts, Event, Wire, run_on_wire, run_recorded};
 use secagg::{
@@ -196,6 +196,42 @@ fn message_name(phase: Phase, to_server: bool, malicious: bool) -> &'static str 
         (Phase::Consistency, false) => "UnmaskRequest",
         (Phase::Unmask, true) => "UnmaskResponse",
         (Phase::Unmask, false) => unreachable!("the server sends nothing after Unmask"),
+    }
+}
+
+/// The `message` of an entry: [`message_name`] of its phase, except for an
+/// injected client message of an earlier phase (a late retry), which is
+/// named by the type its bytes carry.
+fn entry_name(
+    phase: Phase,
+    to_server: bool,
+    malicious: bool,
+    injected: bool,
+    bytes: &[u8],
+) -> &'static str {
+    let carried = match bytes.get(1) {
+        Some(&kind::ADVERTISE_KEYS) => Some(Phase::AdvertiseKeys),
+        Some(&kind::SHARE_KEYS) => Some(Phase::ShareKeys),
+        Some(&kind::MASKED_INPUT) => Some(Phase::MaskedInput),
+        Some(&kind::CONSISTENCY_RESPONSE) => Some(Phase::Consistency),
+        _ => None,
+    };
+    match carried {
+        Some(earlier) if to_server && injected && rank(earlier) < rank(phase) => {
+            message_name(earlier, true, malicious)
+        }
+        _ => message_name(phase, to_server, malicious),
+    }
+}
+
+/// A phase's place in a round.
+fn rank(phase: Phase) -> u8 {
+    match phase {
+        Phase::AdvertiseKeys => 0,
+        Phase::ShareKeys => 1,
+        Phase::MaskedInput => 2,
+        Phase::Consistency => 3,
+        Phase::Unmask => 4,
     }
 }
 
@@ -458,6 +494,14 @@ enum Tamper {
     Duplicate { phase: Phase, from: ClientIndex },
     /// Deliver `from`'s message in `phase` twice, byte for byte (a retry).
     Resend { phase: Phase, from: ClientIndex },
+    /// Deliver `from`'s message of `phase` again in the later phase
+    /// `again`, after its message of that phase (an at-least-once transport
+    /// retrying after the phase closed).
+    Retry {
+        phase: Phase,
+        from: ClientIndex,
+        again: Phase,
+    },
     /// Deliver `from`'s message in `phase`, then a copy claiming sender `claimed`.
     Inject {
         phase: Phase,
@@ -630,6 +674,11 @@ impl Tamper {
             }
             Self::Duplicate { phase, from } => head("duplicate", phase, "from", from),
             Self::Resend { phase, from } => head("resend", phase, "from", from),
+            Self::Retry { phase, from, again } => {
+                let mut o = head("retry", phase, "from", from);
+                o.push(("again", s(again.to_string())));
+                o
+            }
             Self::Inject {
                 phase,
                 from,
@@ -1213,6 +1262,20 @@ fn cases() -> Vec<Case> {
             },
         ),
         bad(
+            "bad_share_keys_late_retry",
+            "Client 2's AdvertiseKeys arrives again during R1, after its ShareKeys (an \
+             at-least-once transport retrying after R0 closed): a message of an earlier \
+             phase is late, not malformed (NotInPhase, ignored); client 2 keeps its place \
+             and the round finishes with all five.",
+            60,
+            Dropouts::default(),
+            Tamper::Retry {
+                phase: Phase::AdvertiseKeys,
+                from: 2,
+                again: Phase::ShareKeys,
+            },
+        ),
+        bad(
             "bad_share_keys_not_in_phase",
             "Client 2 never advertises; a copy of client 1's ShareKeys claims to come from \
              client 2, which is not in U1: rejected (NotInPhase); the round finishes with \
@@ -1514,7 +1577,7 @@ impl Entry {
             ("phase", s(self.phase.to_string())),
             ("from", from),
             ("to", to),
-            ("message", s(message_name(self.phase, up, malicious))),
+            ("message", s(self.message_name(up, malicious))),
             ("hex", s(hex(&self.bytes))),
         ];
         if let Some(t) = self.tampered {
@@ -1527,6 +1590,16 @@ impl Entry {
             o.push(("error", error_json(e)));
         }
         J::Obj(o)
+    }
+
+    fn message_name(&self, up: bool, malicious: bool) -> &'static str {
+        entry_name(
+            self.phase,
+            up,
+            malicious,
+            self.tampered == Some(INJECTED),
+            &self.bytes,
+        )
     }
 
     fn to(&self) -> Option<ClientIndex> {
@@ -1544,6 +1617,8 @@ struct TamperWire<'a> {
     hits: usize,
     marks: VecDeque<Mark>,
     entries: Vec<Entry>,
+    /// The message a `Retry` delivers again.
+    kept: Option<Vec<u8>>,
 }
 
 impl Wire for TamperWire<'_> {
@@ -1600,6 +1675,16 @@ impl Wire for TamperWire<'_> {
             }
             Tamper::Resend { phase: p, from: f } if hit(p, f) => {
                 vec![(from, bytes.clone(), None), (from, bytes, Some(INJECTED))]
+            }
+            Tamper::Retry {
+                phase: p, from: f, ..
+            } if hit(p, f) => {
+                self.kept = Some(bytes.clone());
+                vec![(from, bytes, None)]
+            }
+            Tamper::Retry { from: f, again, .. } if hit(again, f) => {
+                let old = self.kept.clone().unwrap_or_default();
+                vec![(from, bytes, None), (from, old, Some(INJECTED))]
             }
             Tamper::Inject {
                 phase: p,
@@ -1789,6 +1874,7 @@ fn generate(case: &Case) -> J {
                 hits: 0,
                 marks: VecDeque::new(),
                 entries: Vec::new(),
+                kept: None,
             };
             let report = run_on_wire(
                 &case.params,
@@ -1926,7 +2012,7 @@ fn vectors_regenerate_byte_for_byte() {
         .iter()
         .filter(|n| n.starts_with("bad_malicious_"))
         .count();
-    assert_eq!((bad, bad_malicious), (35, 7), "bad_* cases");
+    assert_eq!((bad, bad_malicious), (36, 7), "bad_* cases");
 }
 
 /// Every fault and refusal the spec names appears in some vector, as a
@@ -2719,7 +2805,13 @@ fn replay(name: &str) {
         );
         let expected = m.get("error");
         let to_server = m["to"] == "server";
-        let kind = message_name(phase, to_server, malicious);
+        let kind = entry_name(
+            phase,
+            to_server,
+            malicious,
+            tampered == Some(INJECTED),
+            &bytes,
+        );
         assert_eq!(m["message"], kind, "{at}");
         // Every message decodes and re-encodes to its bytes; a tampered one
         // either fails to decode or is canonical too.
