@@ -365,7 +365,9 @@ pub enum ParamsError {
     /// `n` is outside `2..=MAX_CLIENTS`.
     ClientCount,
     /// `t` is outside `2..=k + 1` (a threshold of one lets any single
-    /// neighbour reconstruct a client's secrets).
+    /// neighbour reconstruct a client's secrets), or above k in the
+    /// malicious-server model (a survivor set is certified by t of a
+    /// client's k neighbours).
     Threshold,
     /// `b` is outside `1..=64`.
     Bits,
@@ -391,7 +393,9 @@ impl fmt::Display for ParamsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::ClientCount => "client count out of range",
-            Self::Threshold => "threshold must be at least 2 and at most the neighbourhood size",
+            Self::Threshold => {
+                "threshold must be at least 2 and at most k + 1 (k in the malicious-server model)"
+            }
             Self::Bits => "modulus bits must be in 1..=64",
             Self::Dimension => "vector length too large",
             Self::Degree => "Harary degree must be even, at least 2 and below n",

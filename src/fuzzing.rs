@@ -182,23 +182,26 @@ fn party_rng(scenario: usize, u: ClientIndex) -> DetRng {
 /// hit the edges of the count checks and of the bit packing; bit 7 the
 /// server model. Semi-honest: the complete graph, t = 2. Malicious (every
 /// signature field present): per n a graph, t and c that meet the
-/// uniqueness rule, with t from 2 to 6 (the commitment lists) and masking
-/// sets of 1, 4 (padded), 8 (whole byte) and 10 (two bytes) neighbours.
+/// uniqueness rule and t <= k, with t from 2 to 6 (the commitment lists)
+/// and masking sets of 2, 4 (padded), 8 (whole byte) and 10 (two bytes)
+/// neighbours.
 /// Every byte gives parameters.
 pub fn small_params(sel: u8) -> Option<Params> {
     const CLIENTS: [u32; 4] = [2, 5, 9, 300];
     const BITS: [u8; 8] = [1, 7, 8, 16, 32, 33, 63, 64];
     const DIMS: [u32; 4] = [0, 1, 3, 11];
-    // (Harary degree, 0 for the complete graph; t; c) for each n.
-    const MALICIOUS: [(u32, u32, u32); 4] = [(0, 2, 1), (0, 4, 2), (8, 5, 1), (10, 6, 1)];
+    // (n; Harary degree, 0 for the complete graph; t; c). No malicious
+    // parameters have n = 2 (t <= k = 1 < 2): the smallest roster is 3.
+    const MALICIOUS: [(u32, u32, u32, u32); 4] =
+        [(3, 0, 2, 0), (5, 0, 4, 2), (9, 8, 5, 1), (300, 10, 6, 1)];
     let i = usize::from(sel & 3);
     let bits = BITS[usize::from((sel >> 2) & 7)];
     let dim = DIMS[usize::from((sel >> 5) & 3)];
     if sel & 0x80 == 0 {
         return Params::new(CLIENTS[i], 2, bits, dim, Graph::Complete).ok();
     }
-    let (degree, t, corrupt) = MALICIOUS[i];
-    shape_params(&(CLIENTS[i], t, degree, bits, dim, Some(corrupt)))
+    let (n, degree, t, corrupt) = MALICIOUS[i];
+    shape_params(&(n, t, degree, bits, dim, Some(corrupt)))
 }
 
 /// First byte: the parameters ([`small_params`]); the rest: one message of

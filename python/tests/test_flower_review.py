@@ -324,6 +324,13 @@ def test_num_shares_resolution_at_setup():
     assert (auto.degree, auto.threshold, auto.malicious) == (52, 37, True)
     with pytest.raises(ValueError, match=r"2t - k > c .*k = 4, t = 2, c = 0"):
         sf.SecAggPlusWorkflow(5, 2, roster={})
+    # t signers among k neighbours certify a survivor set: t = k + 1 could
+    # never finish, at construction or once n fixes the complete graph.
+    with pytest.raises(ValueError, match=r"needs t <= k.*k = 4, t = 5"):
+        sf.SecAggPlusWorkflow(5, 5, roster={})
+    assert sf.SecAggPlusWorkflow(5, 4, roster={})._params(9, 12).threshold == 4
+    with pytest.raises(ValueError, match=r"needs t <= k.*7 clients, k = 6, t = 7"):
+        sf.SecAggWorkflow(7, roster={})._params(7, 12)
     with pytest.raises(TypeError, match="num_shares"):
         sf.SecAggPlusWorkflow(True, 2)
 
@@ -444,7 +451,7 @@ def test_messages_that_are_not_this_workflows():
     assert dict(ctx.state.config_records) == {}
 
 
-MAL_PARAMS = secagg.Params(clients=3, threshold=3, dim=4, corrupt=1)
+MAL_PARAMS = secagg.Params(clients=3, threshold=2, dim=4, corrupt=0)
 
 
 def mal_setup(nodes, index=1):

@@ -328,6 +328,12 @@ impl Params {
     /// graph (spec/params.md section 4.7.2).
     pub fn with_model(mut self, model: ServerModel) -> Result<Self, Error> {
         if let ServerModel::Malicious { corrupt } = model {
+            // A survivor set is certified by t signers among a client's k
+            // neighbours, itself not counted (spec/protocol.md section
+            // 4.5): with t = k + 1 no round could finish.
+            if self.threshold > self.degree() {
+                return Err(ParamsError::Threshold.into());
+            }
             let (t, c) = (u64::from(self.threshold), u64::from(corrupt));
             let unique = match self.graph {
                 Graph::Complete => 2 * t > u64::from(self.clients) + c,
@@ -483,10 +489,18 @@ impl Params {
         self.threshold - 1
     }
 
-    /// k + 1 - t: the most holders of one client's secrets that may drop
-    /// out while its masks can still be removed.
+    /// The most holders of one client's secrets (its neighbours and
+    /// itself) that may drop out while the round still finishes: k + 1 - t,
+    /// so that t remain to remove its masks; in the malicious-server model
+    /// k - t, since its survivor set must also be certified by t signers
+    /// among its k neighbours (spec/protocol.md section 4.5).
     pub fn max_dropped_holders(&self) -> u32 {
-        self.degree() + 1 - self.threshold
+        let holders = if self.is_malicious() {
+            self.degree()
+        } else {
+            self.degree() + 1
+        };
+        holders.saturating_sub(self.threshold)
     }
 
     /// n, the roster size.

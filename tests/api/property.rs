@@ -124,15 +124,22 @@ fn case() -> impl Strategy<Value = Case> {
                 let k = harary_degree.unwrap_or(n - 1);
                 // Thresholds spread over 2..=k+1, weighted towards ones that can finish.
                 let mut t = 2 + (tpick * (k)) / 1001 / if tpick % 3 == 0 { 1 } else { 2 };
-                if malicious {
-                    // The least threshold with a unique survivor set at c = 0.
-                    let base = if harary_degree.is_some() { k } else { n };
+                // The least threshold with a unique survivor set at c = 0;
+                // the malicious model also needs t <= k (t signers among k
+                // neighbours), so a roster with no such t (n = 2) runs
+                // semi-honest.
+                let base = if harary_degree.is_some() { k } else { n };
+                let malicious = malicious && base / 2 < k;
+                let top = if malicious {
                     t = t.max(base / 2 + 1);
-                }
+                    k
+                } else {
+                    k + 1
+                };
                 Case {
                     n,
                     harary_degree,
-                    t: t.min(k + 1),
+                    t: t.min(top),
                     bits,
                     dim,
                     fates,

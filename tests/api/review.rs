@@ -1271,3 +1271,87 @@ fn a_message_of_a_later_phase_is_malformed() {
     );
     r.finished(&[1, 3, 4, 5], &[(2, malformed)]);
 }
+
+// ----- The malicious model's threshold (spec/params.md section 4.7) -----
+
+/// A survivor set is certified by t signers among a client's k neighbours,
+/// so malicious-model parameters with t = k + 1, which no round could
+/// finish, are refused (`ParamsError::Threshold`), by `with_model` and by
+/// `Params::decode` alike; t = k is accepted.
+#[test]
+fn malicious_parameters_that_can_never_finish_are_refused() {
+    let harary = |degree| Graph::Harary {
+        degree,
+        seed: [1; 32],
+    };
+    for (n, t, c, graph) in [
+        (2, 2, 1, Graph::Complete),
+        (5, 5, 1, Graph::Complete),
+        (10, 5, 1, harary(4)),
+    ] {
+        let p = Params::new(n, t, 32, 2, graph.clone()).unwrap();
+        assert_eq!(
+            p.clone()
+                .with_model(ServerModel::Malicious { corrupt: c })
+                .err(),
+            Some(Error::Params(secagg::ParamsError::Threshold)),
+            "n = {n}, t = {t}, c = {c}, {graph:?}"
+        );
+        // The same parameters, encoded by hand in the malicious model.
+        let mut bytes = p.to_bytes();
+        let model_at = bytes.len() - 2;
+        assert_eq!(&bytes[model_at..], &[0, 0], "semi-honest, no extension");
+        bytes.truncate(model_at);
+        bytes.push(1);
+        bytes.extend_from_slice(&c.to_le_bytes());
+        bytes.push(0);
+        assert_eq!(
+            Params::decode(&bytes).err(),
+            Some(Error::Params(secagg::ParamsError::Threshold))
+        );
+    }
+    let at_k = Params::new(5, 4, 32, 2, Graph::Complete)
+        .unwrap()
+        .with_model(ServerModel::Malicious { corrupt: 1 })
+        .unwrap();
+    assert_eq!(Params::decode(&at_k.to_bytes()).unwrap(), at_k);
+}
+
+/// `max_dropped_holders` is what a round tolerates: k + 1 - t semi-honest,
+/// k - t in the malicious model (the survivor set needs t signers among
+/// the k neighbours). n = 7, t = 5 on the complete graph: one client
+/// dropping after its shares or during the consistency round leaves an
+/// exact sum, two end the round at the consistency close.
+#[test]
+fn malicious_rounds_tolerate_max_dropped_holders() {
+    let p = malicious(7, 5, 1);
+    assert_eq!(p.max_dropped_holders(), 1);
+    assert_eq!(complete(7, 5).max_dropped_holders(), 2);
+    for gone in [vec![7], vec![6, 7]] {
+        for d in [
+            Dropouts {
+                after_shares: gone.clone(),
+                ..Dropouts::default()
+            },
+            Dropouts {
+                during_consistency: gone.clone(),
+                ..Dropouts::default()
+            },
+        ] {
+            let r = ran(&p, 2, &d, pass, keep);
+            if gone.len() as u32 <= p.max_dropped_holders() {
+                assert!(r.report.ok(), "{d:?}: {:?}", r.report.result);
+            } else {
+                assert_eq!(
+                    r.report.result.as_ref().err(),
+                    Some(&Error::NotEnoughSurvivors {
+                        phase: Phase::Consistency,
+                        survivors: 4,
+                        threshold: 5,
+                    }),
+                    "{d:?}"
+                );
+            }
+        }
+    }
+}

@@ -159,7 +159,8 @@ class SecAggPlusWorkflow:
     ``2t - k - 1`` on the complete graph); ``num_shares="auto"`` derives k,
     t and c from ``corrupt_fraction`` and ``dropout_fraction`` with the
     crate's malicious derivation. A fixed ``num_shares`` needs ``2t > k``
-    (``2t > n`` on the complete graph). Each node takes part with
+    (``2t > n`` on the complete graph) and ``t <= k`` (the survivor set is
+    certified by t of a client's k neighbours). Each node takes part with
     :func:`secagg.flower.secaggplus_mod_with_identity`, its own identity and
     a directory of the same keys given to it out of band; the setup message
     tells it the index-to-node mapping (every sampled node id), which it
@@ -266,6 +267,12 @@ class SecAggPlusWorkflow:
                 )
         self.corrupt_clients = corrupt_clients
         if roster is not None and isinstance(self.num_shares, int) and isinstance(t, int):
+            if t >= self.num_shares:
+                raise ValueError(
+                    "the malicious-server model needs t <= k: a survivor set is certified by t "
+                    f"signers among a client's k neighbours (k = {self.num_shares - 1}, t = {t}): "
+                    "lower `reconstruction_threshold` or raise `num_shares`"
+                )
             if min(t - 1, 2 * t - self.num_shares) < (corrupt_clients or 0):
                 raise ValueError(
                     "the malicious-server model needs t > c and 2t - k > c for a unique survivor "
@@ -308,6 +315,12 @@ class SecAggPlusWorkflow:
         t = params.threshold
         # A unique survivor set needs t > c and 2t - k > c (2t - n > c on
         # the complete graph; spec/params.md section 4.7.2).
+        if t > params.degree:
+            raise ValueError(
+                f"the malicious-server model needs t <= k: a survivor set is certified by t "
+                f"signers among a client's k neighbours ({n} clients, k = {params.degree}, "
+                f"t = {t}): lower `reconstruction_threshold`"
+            )
         k = n if params.degree >= n - 1 else params.degree
         most = min(t - 1, 2 * t - k - 1)
         corrupt = most if self.corrupt_clients is None else self.corrupt_clients
