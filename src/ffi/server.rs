@@ -272,12 +272,14 @@ pub unsafe extern "C" fn secagg_server_receive_all(
         // SAFETY: NULL or a live, unaliased handle.
         let s = unsafe { handle_mut(server)? };
         s.last = (SecaggOutcome::None, 0);
-        // SAFETY: NULL or `count` readable elements each.
-        let (senders, messages, lens) = unsafe {
+        // SAFETY: NULL or `count` readable elements each. The widest
+        // elements come first, so a count whose bytes overflow is refused
+        // before any slice is made of the narrower `senders`.
+        let (messages, lens, senders) = unsafe {
             (
-                input(senders, count)?,
                 input(messages, count)?,
                 input(lens, count)?,
+                input(senders, count)?,
             )
         };
         if count > 0 {
