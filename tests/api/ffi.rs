@@ -656,8 +656,8 @@ fn refused_calls_change_nothing() {
         assert_eq!(phase(c), SecaggClientPhase::AwaitingKeys);
 
         // The server: senders 1 and 2 in, then what must change nothing.
-        for i in 1..=2 {
-            let m = message(clients[i]);
+        for (i, &client) in clients.iter().enumerate().take(3).skip(1) {
+            let m = message(client);
             ok(secagg_server_receive(
                 server,
                 i as u32,
@@ -1032,10 +1032,27 @@ fn dp_argument_rules() {
         ok(secagg_dp_options_default(
             10.0, 1e-5, 1.0, 8, 24, 4, &mut opts,
         ));
+        // The documented defaults: discrete Gaussian, beta e^-0.5, wrap
+        // probability 1e-6, every client honest, one round, no limit.
         assert_eq!(
             (opts.mechanism, opts.rounds, opts.epsilon_limit),
             (0, 1, 0.0)
         );
+        assert_eq!((opts.beta, opts.wrap_probability), ((-0.5f64).exp(), 1e-6));
+        assert_eq!((opts.clients, opts.min_honest, opts.corrupt), (4, 4, 0));
+        assert_eq!(
+            (opts.dim, opts.bits, opts.epsilon, opts.delta, opts.clip),
+            (8, 24, 10.0, 1e-5, 1.0)
+        );
+        // The padded dimension is the next power of two.
+        let mut five = opts;
+        five.dim = 5;
+        let mut cfg: *mut SecaggDpConfig = ptr::null_mut();
+        ok(secagg_dp_config_new(&five, &mut cfg));
+        let mut d = 0usize;
+        ok(secagg_dp_config_padded_dim(cfg, &mut d));
+        assert_eq!(d, 8);
+        secagg_dp_config_free(cfg);
         let good = opts;
         let sentinel = ptr::NonNull::<SecaggDpConfig>::dangling().as_ptr();
         let mut dp = sentinel;
@@ -1128,6 +1145,21 @@ fn dp_argument_rules() {
         ));
         assert_eq!((len, report.survivors, report.epsilon), (8, 4, 10.0));
         assert!(report.epsilon_reached <= 10.0);
+        // The mean is the sum divided by the survivors.
+        let mut mean = [0f64; 8];
+        ok(secagg_dp_decode(
+            dp,
+            enc.as_ptr(),
+            8,
+            4,
+            seed.as_ptr(),
+            true,
+            mean.as_mut_ptr(),
+            8,
+            &mut len,
+            &mut report,
+        ));
+        assert_eq!(mean, out.map(|v| v / 4.0));
         // Encode: what is refused writes neither the values nor the length.
         let mut enc = [5u64; 8];
         let mut len = 77usize;
@@ -1238,6 +1270,18 @@ fn dp_argument_rules() {
             secagg_params_with_dp(other, dp, &mut with),
             SecaggStatus::DpParamsMismatch
         );
+        assert_eq!(with, dangling);
+        // Another b, another m: refused too.
+        for (b, m) in [(23, 8), (24, 7), (24, 16)] {
+            let mut p: *mut SecaggParams = ptr::null_mut();
+            ok(secagg_params_new(4, 3, b, m, &mut p));
+            assert_eq!(
+                secagg_params_with_dp(p, dp, &mut with),
+                SecaggStatus::DpParamsMismatch,
+                "b {b}, m {m}"
+            );
+            secagg_params_free(p);
+        }
         assert_eq!(with, dangling);
         ok(secagg_params_with_dp(params, dp, &mut with));
         secagg_params_free(params);

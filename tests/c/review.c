@@ -399,9 +399,21 @@ static void two_call_protocol(void) {
     /* Server messages of a close, per recipient; asking for one client's
      * length and then another's bytes gives each its own message. */
     round_start(&r, p, 4, 22, NULL);
+    uint8_t session[32], session2[32];
+    OK(secagg_server_session(r.server, session));
+    ASSERT(all_bytes(session, 0, sizeof session));
     collect(&r, 0);
     OK(secagg_server_close_phase(r.server));
+    /* After R0 closes the session id is set, and stays. */
+    OK(secagg_server_session(r.server, session));
+    OK(secagg_server_session(r.server, session2));
+    ASSERT(!all_bytes(session, 0, sizeof session) && memcmp(session, session2, 32) == 0);
     ctx.server = r.server;
+    /* Every client has a broadcast, listed in ascending order. */
+    uint32_t *to = check_output("server_recipients(R0)", out_server_recipients, &ctx,
+                                sizeof(uint32_t), 1, &count);
+    ASSERT(count == 4 && to[0] == 1 && to[1] == 2 && to[2] == 3 && to[3] == 4);
+    free(to);
     uint8_t *msgs[5] = {0};
     size_t lens[5] = {0};
     for (uint32_t i = 1; i <= 4; i++) {
@@ -944,18 +956,46 @@ static void no_borrowing(void) {
     deliver(&r, 1);
     collect(&r, 0);
     OK(secagg_server_close_phase(r.server));
-    /* The consistency round. */
+    /* The consistency round. Each request handed to the unmask function
+     * first does not decode as an unmask request: refused, the client
+     * waits as before; so do the earlier functions. */
     for (uint32_t i = 1; i <= N; i++) {
         size_t len = 0;
         uint8_t *msg = server_bytes(r.server, i, &len);
         ASSERT(msg != NULL);
         uint32_t fault = 77;
+        EXPECT(secagg_client_receive_unmask(r.clients[i], msg, len, &fault),
+               SECAGG_STATUS_SERVER_MALFORMED);
+        ASSERT(fault == 0);
+        EXPECT(secagg_client_receive_keys(r.clients[i], msg, len, NULL, &fault),
+               SECAGG_STATUS_OUT_OF_ORDER);
+        uint64_t input[M] = {0};
+        EXPECT(secagg_client_receive_shares(r.clients[i], msg, len, input, M, &fault),
+               SECAGG_STATUS_OUT_OF_ORDER);
+        SecaggClientPhase ph;
+        OK(secagg_client_phase(r.clients[i], &ph));
+        ASSERT(ph == SECAGG_CLIENT_PHASE_AWAITING_CONSISTENCY);
         OK(secagg_client_receive_consistency(r.clients[i], msg, len, &fault));
         ASSERT(fault == 0);
         free(msg);
     }
     collect(&r, 0);
     OK(secagg_server_close_phase(r.server));
+    /* An unmask request handed to the consistency function: refused as
+     * undecodable, the client still awaits it. */
+    for (uint32_t i = 1; i <= N; i++) {
+        size_t len = 0;
+        uint8_t *msg = server_bytes(r.server, i, &len);
+        ASSERT(msg != NULL);
+        uint32_t fault = 77;
+        EXPECT(secagg_client_receive_consistency(r.clients[i], msg, len, &fault),
+               SECAGG_STATUS_SERVER_MALFORMED);
+        ASSERT(fault == 0);
+        SecaggClientPhase ph;
+        OK(secagg_client_phase(r.clients[i], &ph));
+        ASSERT(ph == SECAGG_CLIENT_PHASE_AWAITING_UNMASK);
+        free(msg);
+    }
     deliver(&r, 2);
     collect(&r, 0);
     OK(secagg_server_close_phase(r.server));
