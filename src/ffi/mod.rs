@@ -847,6 +847,11 @@ pub unsafe extern "C" fn secagg_rng_fill(
             // Nothing drawn: a failed call leaves the stream where it was.
             return Err(SecaggStatus::NullPointer.into());
         }
+        if len > isize::MAX as usize {
+            // No caller has that many bytes: refused as every overflowing
+            // length is, before anything is drawn or allocated.
+            return Err(SecaggStatus::InvalidArgument.into());
+        }
         let mut bytes = vec![0u8; len];
         rand_core::Rng::fill_bytes(&mut r.inner, &mut bytes);
         let mut n = 0usize;

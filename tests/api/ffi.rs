@@ -1296,3 +1296,31 @@ fn dp_argument_rules() {
         secagg_params_free(other);
     }
 }
+
+/// `secagg_rng_fill` with a length whose bytes overflow is
+/// `INVALID_ARGUMENT` (the status of every other such length), not a
+/// caught panic, and draws nothing: the stream goes on as a twin's.
+#[test]
+fn rng_fill_refuses_an_overflowing_length() {
+    let (mut a, mut b): (*mut SecaggRng, *mut SecaggRng) = (ptr::null_mut(), ptr::null_mut());
+    let mut buf = [0u8; 32];
+    let mut twin = [1u8; 32];
+    // SAFETY: valid out-pointers; live handles, each freed once. The
+    // overflowing lengths are refused before `buf` is written.
+    unsafe {
+        ok(secagg_rng_new_seeded(4, &mut a));
+        ok(secagg_rng_new_seeded(4, &mut b));
+        for len in [usize::MAX, TOO_LONG] {
+            assert_eq!(
+                secagg_rng_fill(a, buf.as_mut_ptr(), len),
+                SecaggStatus::InvalidArgument
+            );
+        }
+        assert_eq!(buf, [0; 32]);
+        ok(secagg_rng_fill(a, buf.as_mut_ptr(), 32));
+        ok(secagg_rng_fill(b, twin.as_mut_ptr(), 32));
+        assert_eq!(buf, twin);
+        secagg_rng_free(a);
+        secagg_rng_free(b);
+    }
+}
