@@ -974,7 +974,8 @@ enum SecaggStatus secagg_server_phase(const struct SecaggServer *server,
 // What the server did about the client the last [`secagg_server_receive`]
 // or [`secagg_server_close_phase`] on this handle refused
 // (spec/protocol.md section 5.4): writes the [`SecaggOutcome`] to
-// `*outcome` and the client to `*index` (NULL: not written). After a call
+// `*outcome` (a NULL `outcome` is `SECAGG_STATUS_NULL_POINTER`) and the
+// client to `*index` (a NULL `index` is not written). After a call
 // that succeeded or failed without a `SECAGG_STATUS_CLIENT_*` code, the
 // outcome is `SECAGG_OUTCOME_NONE` and the index 0. An imported server
 // starts with `SECAGG_OUTCOME_NONE`.
