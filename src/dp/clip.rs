@@ -2,8 +2,9 @@
 
 use super::DpError;
 
-/// The L2 norm, computed without overflow (scaled by the largest
-/// magnitude).
+/// The L2 norm, computed without intermediate overflow (scaled by the
+/// largest magnitude): infinite only when the norm itself exceeds
+/// `f64::MAX`.
 ///
 /// ```
 /// use secagg::dp::clip::l2_norm;
@@ -48,7 +49,19 @@ pub fn clip_l2(x: &mut [f64], clip: f64) -> Result<f64, DpError> {
     let norm = l2_norm(x)?;
     if norm > clip {
         let f = clip / norm;
-        x.iter_mut().for_each(|v| *v *= f);
+        if f.is_normal() {
+            x.iter_mut().for_each(|v| *v *= f);
+        } else {
+            // The norm exceeds f64::MAX (finite elements near it), or the
+            // factor underflows (a tiny clip of a huge vector): either way
+            // `x * f` would lose the direction (all zeros). Divide by the
+            // largest magnitude first (every element is then in [-1, 1],
+            // the norm in [1, sqrt(len)]), then clip.
+            let max = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            x.iter_mut().for_each(|v| *v /= max);
+            let f = clip / l2_norm(x)?;
+            x.iter_mut().for_each(|v| *v *= f);
+        }
         // Rounding can leave the norm an ulp above the clip: shave it.
         let after = l2_norm(x)?;
         if after > clip {
