@@ -6,6 +6,8 @@
 mod common;
 #[path = "api/dp.rs"]
 mod dp;
+#[path = "api/dp_review.rs"]
+mod dp_review;
 #[path = "api/ffi.rs"]
 mod ffi;
 #[path = "api/fuzz_corpus.rs"]
