@@ -67,8 +67,16 @@
 //! caller then uses the complete graph (k = n − 1).
 //!
 //! Like the reference, the model draws a client's k neighbours from all n
-//! clients rather than from the n − 1 others; the difference in the tails is
-//! of relative order k / n and is part of the rule being reproduced.
+//! clients rather than from the n − 1 others. For the union bounds of checks
+//! 2 and 3 this loses nothing: a uniformly random client's k neighbours,
+//! under a random labelling, are a uniformly random k-subset of the n
+//! clients (each k-subset T arises from the n − k owners outside it, with
+//! probability `(n − k) / (n C(n − 1, k)) = 1 / C(n, k)`). So the sum over
+//! all n clients of each one's own bad-event probability (a surviving owner
+//! sees S − 1 survivors among n − 1 others, a dropped one S) is exactly
+//! n times the model's: `S P[Z' ≤ τ] + (n − S) P[Z'' ≤ τ] = n P[Z_k ≤ τ]`,
+//! and likewise for corrupt neighbours, where only the n − A honest owners'
+//! terms count (unit test `union_bound_over_owners_is_exact`).
 //!
 //! # Security
 //!
@@ -1039,18 +1047,90 @@ mod tests {
                 assert!((direct - ours).abs() <= 1e-13 * direct.max(1e-300), "{x}");
                 total += direct;
                 let lower = h.sum_between(0.0, x);
-                let mut exact = 0.0;
-                let mut y = 0.0;
-                while y <= x {
-                    exact += choose(marked, y) * choose(population - marked, draws - y)
-                        / choose(population, draws);
-                    y += 1.0;
-                }
+                let exact = direct_lower(population, marked, draws, x);
                 assert!((lower - exact).abs() <= 1e-13, "{x}: {lower} vs {exact}");
                 x += 1.0;
             }
             assert!((total - 1.0).abs() < 1e-12);
         }
+    }
+
+    /// The module docs' identity: the model's n P[Z_k ≤ τ] (k draws from all
+    /// n clients) is exactly the sum over the n clients of each one's own
+    /// probability (k draws from the n − 1 others); for corrupt neighbours
+    /// the honest owners' sum is at most the model's. Checked by direct
+    /// summation at small n, then for every derived (k, t), semi-honest and
+    /// malicious, on a grid, where the per-owner sum must also meet check 3
+    /// (2^−20) and the honest owners' privacy sum 2^−41.
+    #[test]
+    fn union_bound_over_owners_is_exact() {
+        let lower = direct_lower;
+        for (n, s, k) in [(30.0, 24.0, 8.0), (40.0, 31.0, 10.0), (25.0, 5.0, 6.0)] {
+            for tau in 0..=8 {
+                let tau = f64::from(tau);
+                let model = n * lower(n, s, k, tau);
+                let owners =
+                    s * lower(n - 1.0, s - 1.0, k, tau) + (n - s) * lower(n - 1.0, s, k, tau);
+                assert!(
+                    (model - owners).abs() <= 1e-12 * model.max(1e-300),
+                    "{n} {s} {k}"
+                );
+            }
+        }
+
+        let tail = |population: f64, marked: f64, draws: f64, from: f64, to: f64| {
+            Hypergeometric::new(population, marked, draws).sum_between(from, to)
+        };
+        let fractions = [0.01, 0.05, 0.1, 0.2, 0.3];
+        let mut checked = 0;
+        for n in [100u32, 300, 1_000, 3_000, 10_000] {
+            for &g in &fractions {
+                for &d in &fractions {
+                    for malicious in [false, true] {
+                        let derived = if malicious {
+                            derive_malicious(n, g, d)
+                        } else {
+                            derive(n, g, d)
+                        };
+                        let Some((k, t)) = derived else { continue };
+                        let (nf, kf, tf) = (f64::from(n), f64::from(k), f64::from(t));
+                        let (a, s) = counts(n, g, d);
+                        let (af, sf) = (f64::from(a), f64::from(s));
+                        // Check 3 with the client's own share not counted:
+                        // fewer than t surviving neighbours.
+                        let model = nf * tail(nf, sf, kf, 0.0, tf - 1.0);
+                        let owners = sf * tail(nf - 1.0, sf - 1.0, kf, 0.0, tf - 1.0)
+                            + (nf - sf) * tail(nf - 1.0, sf, kf, 0.0, tf - 1.0);
+                        assert!(
+                            (model - owners).abs() <= 1e-9 * model.max(1e-300),
+                            "n={n} {g} {d}: {model:e} vs {owners:e}"
+                        );
+                        assert!(owners < CORRECTNESS_FAILURE, "n={n} {g} {d} {malicious}");
+                        // Privacy: more than c corrupt neighbours, at honest
+                        // owners only (A corrupt among the n − 1 others).
+                        let c = f64::from(corrupt_bound(n, k, g).unwrap());
+                        let honest = (nf - af) * tail(nf - 1.0, af, kf, c + 1.0, kf);
+                        assert!(honest <= nf * tail(nf, af, kf, c + 1.0, kf) * (1.0 + 1e-9));
+                        assert!(honest < PER_EVENT_FAILURE, "n={n} {g} {d}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // Most of the grid has a sparse graph in both classes.
+        assert!(checked > 150, "{checked}");
+    }
+
+    /// P[X <= to] by direct summation of the pmf's binomial products.
+    fn direct_lower(population: f64, marked: f64, draws: f64, to: f64) -> f64 {
+        let mut sum = 0.0;
+        let mut x = 0.0;
+        while x <= to {
+            sum += choose(marked, x) * choose(population - marked, draws - x)
+                / choose(population, draws);
+            x += 1.0;
+        }
+        sum
     }
 
     fn choose(m: f64, x: f64) -> f64 {
