@@ -2,16 +2,19 @@
 //!
 //! ```text
 //! secagg simulate [--clients N] [--dim M] [--bits B] [--dropout F] ... [--prg aes] [--json]
-//! secagg params --clients N [--corrupt F] [--dropout F] [--json]
+//! secagg params --clients N [--corrupt F] [--dropout F] [--malicious] [--json]
 //! ```
 //!
 //! `simulate` runs one round in this process through
 //! [`secagg::simulation::run_with_progress`] (every message is encoded and
 //! decoded) and prints the per-phase times, bytes per client, survivor counts,
 //! the PRG floor of DESIGN.md section 8 and the server's own peak heap (this
-//! binary installs [`secagg::bench::ServerHeap`] to count it). Exit codes: 0 when the round
-//! finished with the plaintext sum, 1 when it aborted or the sum differs,
-//! 2 for bad arguments.
+//! binary installs [`secagg::bench::ServerHeap`] to count it). The result
+//! is checked here too: the server's survivors must be the clients that
+//! sent their masked input, and its sum the one recomputed from their
+//! inputs. Exit codes: 0 when the round finished with the plaintext sum,
+//! 1 when it aborted or the sum differs, 2 for bad arguments (and for a
+//! run that needs more memory than the machine has available).
 
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
@@ -25,9 +28,12 @@ use rand_core::{CryptoRng, SeedableRng as _, UnwrapErr};
 use secagg::bench::{Floor, server_heap_target};
 use secagg::dp::DpConfig;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
-use secagg::simulation::{Dropouts, RandomInputs, Report, run_concurrent, run_with_progress};
-use secagg::{ClientIndex, Graph, Params, Phase, Prg, ServerModel};
+use secagg::simulation::{
+    Dropouts, Inputs, RandomInputs, Report, run_concurrent, run_with_progress,
+};
+use secagg::{Aggregate, ClientIndex, Graph, Params, Phase, Prg, ServerModel};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 /// Counts the server's own heap in `simulate` (`server_peak_heap_bytes`):
 /// allocations inside the server's calls, apart from the clients living in
@@ -125,9 +131,10 @@ struct SimulateArgs {
     prg: PrgArg,
     /// Run the clients of each phase side by side on every core, each
     /// drawing from its own stream (`secagg::simulation::run_concurrent`),
-    /// for rounds of many clients. The round is exact in the same way, but
-    /// not the one the same --seed gives without it, and the clients' times
-    /// are taken while they share the machine.
+    /// for rounds of many clients. With the same --seed the inputs, who
+    /// drops and so the sum are those of the run without it (the keys and
+    /// masks are not), and the clients' times are taken while they share
+    /// the machine.
     #[arg(long, conflicts_with = "dp")]
     concurrent_clients: bool,
     /// Print one JSON object instead of the table.
@@ -169,28 +176,29 @@ struct DpSpec {
     clip: f64,
 }
 
+/// Parses `--dp`; the values' ranges are [`DpConfig::new`]'s to check.
 fn dp_spec(s: &str) -> Result<DpSpec, String> {
-    let mut spec = DpSpec {
-        epsilon: f64::NAN,
-        delta: f64::NAN,
-        clip: f64::NAN,
-    };
+    let (mut epsilon, mut delta, mut clip) = (None, None, None);
     for part in s.split(',') {
         let (key, value) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}` is not key=value"))?;
         let value: f64 = value.trim().parse().map_err(|e| format!("{key}: {e}"))?;
         match key.trim() {
-            "epsilon" => spec.epsilon = value,
-            "delta" => spec.delta = value,
-            "clip" => spec.clip = value,
+            "epsilon" => epsilon = Some(value),
+            "delta" => delta = Some(value),
+            "clip" => clip = Some(value),
             other => return Err(format!("unknown DP key `{other}` (epsilon, delta, clip)")),
         }
     }
-    if spec.epsilon.is_nan() || spec.delta.is_nan() || spec.clip.is_nan() {
-        return Err("--dp needs epsilon=, delta= and clip=".to_owned());
+    match (epsilon, delta, clip) {
+        (Some(epsilon), Some(delta), Some(clip)) => Ok(DpSpec {
+            epsilon,
+            delta,
+            clip,
+        }),
+        _ => Err("--dp needs epsilon=, delta= and clip=".to_owned()),
     }
-    Ok(spec)
 }
 
 /// Arguments of `secagg params`.
@@ -205,6 +213,10 @@ struct ParamsArgs {
     /// Fraction of clients that may drop out.
     #[arg(long, default_value_t = 0.05, value_parser = fraction)]
     dropout: f64,
+    /// Derive for the malicious-server model (`Params::secagg_plus_malicious`,
+    /// spec/params.md section 4.7), as `simulate --malicious` does.
+    #[arg(long)]
+    malicious: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -238,6 +250,22 @@ impl fmt::Display for UsageError {
     }
 }
 
+/// Why `simulate` gave no [`Outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RunError {
+    /// The arguments do not make a round: exit code 2.
+    Usage(UsageError),
+    /// A `--dp` round aborted (the DP layer returns no report then): exit
+    /// code 1, as for any other aborted round.
+    Aborted(String),
+}
+
+impl From<UsageError> for RunError {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
+    }
+}
+
 fn main() -> ExitCode {
     // Usage errors exit with code 2 inside `parse`.
     let cli = Cli::parse();
@@ -263,9 +291,13 @@ fn simulate_command(args: &SimulateArgs) -> ExitCode {
     }
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e) => {
+        Err(RunError::Usage(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
+        }
+        Err(RunError::Aborted(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILED);
         }
     };
     if args.json {
@@ -337,17 +369,21 @@ struct Outcome {
     corrupt: f64,
     /// The DP figures of a `--dp` run (`None` when its round aborted).
     dp: Option<secagg::dp::SimulationReport>,
+    /// What [`check_aggregate`] found wrong with the server's aggregate.
+    check: Option<String>,
 }
 
 /// Runs `secagg simulate` for `args`, OS randomness unless `--seed`.
 ///
 /// # Errors
-/// [`UsageError`] when the arguments do not make a round (fractions summing
-/// above 1, parameters [`Params::new`] rejects, no SecAgg+ parameters).
+/// [`RunError::Usage`] when the arguments do not make a round (fractions
+/// summing above 1, parameters [`Params::new`] rejects, no SecAgg+
+/// parameters, more memory than this machine has); [`RunError::Aborted`]
+/// when a `--dp` round aborted.
 fn simulate(
     args: &SimulateArgs,
     progress: &mut dyn FnMut(Phase, usize, usize),
-) -> Result<Outcome, UsageError> {
+) -> Result<Outcome, RunError> {
     match args.seed {
         Some(seed) => simulate_with(args, &mut seeded_rng(seed), progress),
         None => simulate_with(args, &mut UnwrapErr(getrandom::SysRng), progress),
@@ -360,7 +396,7 @@ fn simulate_with<R: CryptoRng + ?Sized>(
     args: &SimulateArgs,
     rng: &mut R,
     progress: &mut dyn FnMut(Phase, usize, usize),
-) -> Result<Outcome, UsageError> {
+) -> Result<Outcome, RunError> {
     let counts = dropout_counts(args)?;
     let dp = match args.dp {
         Some(spec) => Some(
@@ -382,8 +418,13 @@ fn simulate_with<R: CryptoRng + ?Sized>(
             .with_dp(config)
             .map_err(|e| UsageError(format!("--dp: {e}")))?;
     }
+    check_memory(
+        &params,
+        dp.is_some().then_some(args.dim),
+        available_memory(),
+    )?;
     let dropouts = choose_dropouts(args.clients, counts, rng);
-    let (report, dp_report) = match &dp {
+    let (report, dp_report, check) = match &dp {
         None => {
             let inputs = RandomInputs::new(&params, rng);
             let report = if args.concurrent_clients {
@@ -391,18 +432,32 @@ fn simulate_with<R: CryptoRng + ?Sized>(
             } else {
                 run_with_progress(&params, &inputs, &dropouts, rng, progress)
             };
-            (report, None)
+            let check = report
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|agg| check_aggregate(&params, &inputs, &dropouts, agg));
+            (report, None, check)
         }
         Some(config) => {
             let inputs = float_inputs(args.clients, args.dim, 2.0 * config.clip, rng);
             match secagg::dp::simulate_with_progress(
                 &params, config, &inputs, &dropouts, rng, progress,
             ) {
-                Ok((dp, report)) => (report, Some(dp)),
-                Err(secagg::dp::SimulationError::Round(e)) => {
-                    return Err(UsageError(format!("the DP round aborted: {e}")));
+                Ok((dp, report)) => {
+                    // The DP layer encodes the inputs itself: only the
+                    // survivor set can be checked from here.
+                    let check = report
+                        .result
+                        .as_ref()
+                        .ok()
+                        .and_then(|agg| check_survivors(args.clients, &dropouts, agg));
+                    (report, Some(dp), check)
                 }
-                Err(e) => return Err(UsageError(format!("--dp: {e}"))),
+                Err(secagg::dp::SimulationError::Round(e)) => {
+                    return Err(RunError::Aborted(format!("the DP round aborted: {e}")));
+                }
+                Err(e) => return Err(UsageError(format!("--dp: {e}")).into()),
             }
         }
     };
@@ -416,7 +471,115 @@ fn simulate_with<R: CryptoRng + ?Sized>(
         concurrent: args.concurrent_clients,
         corrupt: args.corrupt,
         dp: dp_report,
+        check,
     })
+}
+
+/// Checks the server's aggregate apart from the library's own
+/// [`Report::ok`] (which sums over the survivors the server names): the
+/// survivors must be exactly the clients that sent their masked input, and
+/// the sum, recomputed here element by element from their inputs, must be
+/// the server's. `None` when both hold, else what differs.
+fn check_aggregate<I: Inputs + ?Sized>(
+    params: &Params,
+    inputs: &I,
+    dropouts: &Dropouts,
+    agg: &Aggregate,
+) -> Option<String> {
+    if let Some(e) = check_survivors(params.clients(), dropouts, agg) {
+        return Some(e);
+    }
+    let modulus_mask = u64::MAX >> (64 - u32::from(params.bits()));
+    let mut sum = vec![0u64; params.dim() as usize];
+    for &u in &agg.survivors {
+        for (s, x) in sum.iter_mut().zip(inputs.input(u).iter()) {
+            *s = s.wrapping_add(*x) & modulus_mask;
+        }
+    }
+    if sum.len() != agg.sum.len() {
+        return Some(format!(
+            "the aggregate has {} elements, not m = {}",
+            agg.sum.len(),
+            sum.len()
+        ));
+    }
+    let first = sum.iter().zip(&agg.sum).position(|(a, b)| a != b)?;
+    Some(format!(
+        "the aggregate differs from the plaintext sum of the survivors' inputs \
+         (first at element {first})"
+    ))
+}
+
+/// The survivor half of [`check_aggregate`]: the server's survivors must be
+/// the clients `1..=n` less those that dropped before their masked input
+/// (those that drop during unmask are still in the sum).
+fn check_survivors(n: u32, dropouts: &Dropouts, agg: &Aggregate) -> Option<String> {
+    let gone = |i: &ClientIndex| {
+        dropouts.before_keys.contains(i)
+            || dropouts.after_keys.contains(i)
+            || dropouts.after_shares.contains(i)
+    };
+    let expected: Vec<ClientIndex> = (1..=n).filter(|i| !gone(i)).collect();
+    (agg.survivors != expected).then(|| {
+        format!(
+            "the server summed {} clients, not the {} that sent their masked input",
+            agg.survivors.len(),
+            expected.len()
+        )
+    })
+}
+
+/// Bytes of memory a `simulate` run cannot do without, a lower bound: four
+/// vectors of m `u64` (the server's running sum, one client's input and its
+/// masked vector, the plaintext sum to compare), and with `--dp` the n float
+/// inputs of `--dim` elements and their n encodings of the padded m, all
+/// held at once by `secagg::dp::simulate`.
+fn memory_needed(params: &Params, dp_dim: Option<u32>) -> u64 {
+    let lane = std::mem::size_of::<u64>() as u64;
+    let row = u64::from(params.dim()) * lane;
+    let dp = dp_dim.map_or(0, |dim| {
+        u64::from(params.clients()) * (u64::from(dim) * lane + row)
+    });
+    4 * row + dp
+}
+
+/// The memory the kernel says a new process can still get (`MemAvailable`
+/// of /proc/meminfo), on Linux; `None` elsewhere or if unreadable.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses a run whose [`memory_needed`] is above `available` (when known),
+/// instead of letting it die of an allocation failure after minutes.
+///
+/// # Errors
+/// [`UsageError`] naming both figures.
+fn check_memory(
+    params: &Params,
+    dp_dim: Option<u32>,
+    available: Option<u64>,
+) -> Result<(), UsageError> {
+    let needed = memory_needed(params, dp_dim);
+    match available {
+        Some(available) if needed > available => {
+            let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+            Err(UsageError(format!(
+                "n = {}, m = {}{} needs at least {:.1} GiB of memory; {:.1} GiB is available",
+                params.clients(),
+                params.dim(),
+                match dp_dim {
+                    Some(dim) => format!(" (--dim {dim} padded, with --dp)"),
+                    None => String::new(),
+                },
+                gib(needed),
+                gib(available)
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// round(F * n) clients per dropout category, in protocol order: before
@@ -627,6 +790,15 @@ fn threads(n: usize) -> String {
     }
 }
 
+/// The server model as printed: `malicious` or `semi-honest`.
+fn model_name(params: &Params) -> &'static str {
+    if params.is_malicious() {
+        "malicious"
+    } else {
+        "semi-honest"
+    }
+}
+
 /// The graph kind as printed: `complete` or `harary`.
 fn graph_kind(params: &Params) -> &'static str {
     match params.graph() {
@@ -644,7 +816,7 @@ impl Outcome {
             Ok(_) if !self.report.ok() => {
                 Some("the aggregate differs from the plaintext sum".to_owned())
             }
-            Ok(_) => None,
+            Ok(_) => self.check.clone(),
         }
     }
 
@@ -654,6 +826,23 @@ impl Outcome {
             .result
             .as_ref()
             .map_or(0, |agg| agg.misbehaved.len())
+    }
+
+    /// SHA-256 of the aggregate's elements as 8-byte little-endian words,
+    /// in hex: runs with the same `--seed` give the same digest. `None` when
+    /// the round aborted.
+    fn sum_digest(&self) -> Option<String> {
+        let agg = self.report.result.as_ref().ok()?;
+        let mut h = Sha256::new();
+        for x in &agg.sum {
+            h.update(x.to_le_bytes());
+        }
+        let mut hex = String::with_capacity(64);
+        for byte in h.finalize() {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+        }
+        Some(hex)
     }
 
     /// The bit-packed size of one input vector, `ceil(m * b / 8)`.
@@ -712,7 +901,7 @@ impl Outcome {
             })
         });
         json!({
-            "ok": r.ok(),
+            "ok": self.error().is_none(),
             "error": self.error(),
             "clients": p.clients(),
             "dim": p.dim(),
@@ -740,7 +929,7 @@ impl Outcome {
                 "download_per_client": r.download_per_client,
                 "packed_vector": self.packed_vector(),
             },
-            "model": if p.is_malicious() { "malicious" } else { "semi-honest" },
+            "model": model_name(p),
             "dp": self.dp.map(|d| json!({
                 "epsilon": d.epsilon,
                 "delta": d.delta,
@@ -752,6 +941,7 @@ impl Outcome {
                 "scale": d.scale,
                 "wrap_bound": d.wrap_bound,
             })),
+            "sum_sha256": self.sum_digest(),
             "misbehaving_clients": self.misbehaving(),
             "client_errors": r
                 .client_errors
@@ -994,14 +1184,20 @@ struct Derived {
     params: Params,
 }
 
-/// Derives SecAgg+ (k, t) for `args` with [`Params::secagg_plus`].
+/// Derives SecAgg+ (k, t) for `args` with [`Params::secagg_plus`], or
+/// [`Params::secagg_plus_malicious`] with `--malicious`.
 ///
 /// # Errors
 /// When no safe parameters exist for the fractions.
 fn derive_params(args: &ParamsArgs) -> Result<Derived, UsageError> {
     // The label seed is not printed, so any generator will do.
     let mut rng = seeded_rng(0);
-    let params = Params::secagg_plus(args.clients, 32, 1, args.corrupt, args.dropout, &mut rng)
+    let derive = if args.malicious {
+        Params::secagg_plus_malicious
+    } else {
+        Params::secagg_plus
+    };
+    let params = derive(args.clients, 32, 1, args.corrupt, args.dropout, &mut rng)
         .map_err(|e| UsageError(e.to_string()))?;
     Ok(Derived {
         args: args.clone(),
@@ -1022,10 +1218,11 @@ impl Derived {
         // Writing to a String cannot fail.
         let _ = writeln!(
             s,
-            "n = {}, corrupt = {}, dropout = {}\nk = {}, t = {}: {kind}",
+            "n = {}, corrupt = {}, dropout = {}, {} server\nk = {}, t = {}: {kind}",
             p.clients(),
             self.args.corrupt,
             self.args.dropout,
+            model_name(p),
             p.degree(),
             p.threshold()
         );
@@ -1041,6 +1238,7 @@ impl Derived {
             "k": p.degree(),
             "t": p.threshold(),
             "graph": graph_kind(p),
+            "model": model_name(p),
         })
     }
 }
@@ -1415,7 +1613,10 @@ mod tests {
         }
         assert!(parse(&["--bits", "64", "--dropout", "0.999"]).is_ok());
 
-        let reject = |line: &[&str]| simulate(&args(line), &mut |_, _, _| {}).unwrap_err();
+        let reject = |line: &[&str]| match simulate(&args(line), &mut |_, _, _| {}) {
+            Err(RunError::Usage(e)) => e,
+            other => panic!("{line:?}: {other:?}"),
+        };
         let e = reject(&["--dropout", "0.6", "--drop-during-unmask", "0.6"]);
         assert!(e.0.contains("above 1"), "{e}");
         let e = reject(&[
@@ -1458,6 +1659,103 @@ mod tests {
         let mut argv = vec!["secagg", "params"];
         argv.extend_from_slice(&["--clients", "100", "--dropout", "1"]);
         assert!(Cli::try_parse_from(argv).is_err());
+    }
+
+    /// README.md's main job: `simulate` alone is 100 clients, 100,000
+    /// elements, 32 bits.
+    #[test]
+    fn defaults() {
+        let a = args(&[]);
+        assert_eq!((a.clients, a.dim, a.bits), (100, 100_000, 32));
+        assert_eq!((a.dropout, a.corrupt, a.prg), (0.0, 0.05, PrgArg::Chacha20));
+        assert!(!a.json && !a.malicious && !a.concurrent_clients && a.seed.is_none());
+    }
+
+    /// `ok` does not rest on the library's own comparison alone, which
+    /// sums over the survivors the server names: the CLI recomputes the sum
+    /// over the clients that sent their masked input. (With the comparison
+    /// in `check_aggregate` removed, the wrong sum and the short survivor
+    /// set below pass and this test fails.)
+    #[test]
+    fn ok_is_an_independent_check() {
+        let params = Params::new(6, 3, 8, 5, Graph::Complete).unwrap();
+        // Near 2^8, so the sum wraps.
+        let inputs: Vec<Vec<u64>> = (1..=6u64)
+            .map(|i| (0..5).map(|j| 190 + 9 * i + j).collect())
+            .collect();
+        let dropouts = Dropouts {
+            after_shares: vec![4],
+            ..Dropouts::default()
+        };
+        let report = secagg::simulation::run(&params, &inputs, &dropouts, &mut seeded_rng(3));
+        let agg = report.result.clone().unwrap();
+        let by_hand: Vec<u64> = (0..5)
+            .map(|j| {
+                [1, 2, 3, 5, 6]
+                    .iter()
+                    .map(|&i| inputs[i - 1][j])
+                    .sum::<u64>()
+                    % 256
+            })
+            .collect();
+        assert_eq!(agg.sum, by_hand);
+        assert_eq!(check_aggregate(&params, &inputs, &dropouts, &agg), None);
+
+        let mut wrong = agg.clone();
+        wrong.sum[2] = (wrong.sum[2] + 1) % 256;
+        let e = check_aggregate(&params, &inputs, &dropouts, &wrong).unwrap();
+        assert!(e.contains("differs") && e.contains("element 2"), "{e}");
+        // Client 5 left out, with its input: consistent with the survivors
+        // the server names, so the library's own expected sum agrees.
+        let mut short = agg.clone();
+        short.survivors.retain(|&u| u != 5);
+        for (s, x) in short.sum.iter_mut().zip(&inputs[4]) {
+            *s = (*s + 256 - x) % 256;
+        }
+        let e = check_aggregate(&params, &inputs, &dropouts, &short).unwrap();
+        assert!(e.contains("summed 4 clients, not the 5"), "{e}");
+        let mut long = agg.clone();
+        long.sum.push(0);
+        let e = check_aggregate(&params, &inputs, &dropouts, &long).unwrap();
+        assert!(e.contains("6 elements, not m = 5"), "{e}");
+
+        // What the check finds makes the run fail: `ok` false, the error
+        // named, the table's result FAILED (and exit code 1, from `error`).
+        let mut outcome = simulate(
+            &args(&["--clients", "8", "--dim", "6", "--seed", "2"]),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        assert_eq!(
+            (outcome.to_json()["ok"].clone(), outcome.error()),
+            (json!(true), None)
+        );
+        outcome.check = Some("the server summed 7 clients, not the 8".to_owned());
+        assert!(outcome.report.ok());
+        let j = outcome.to_json();
+        assert_eq!(j["ok"], false);
+        assert_eq!(j["error"], "the server summed 7 clients, not the 8");
+        assert!(outcome.table().contains("FAILED: the server summed"));
+    }
+
+    /// A run is refused when its lower bound of memory is above what is
+    /// available: the bound is four m-vectors of u64, plus, with --dp, n
+    /// float inputs and n encodings.
+    #[test]
+    fn memory_bound() {
+        let p = Params::new(10, 6, 32, 1 << 20, Graph::Complete).unwrap();
+        // A vector of 2^20 u64 is 8 MiB.
+        assert_eq!(memory_needed(&p, None), 32 << 20);
+        assert_eq!(
+            memory_needed(&p, Some(1000)),
+            (32 << 20) + 10 * (1000 * 8 + (8 << 20))
+        );
+        assert_eq!(check_memory(&p, None, None), Ok(()));
+        assert_eq!(check_memory(&p, None, Some(32 << 20)), Ok(()));
+        let e = check_memory(&p, None, Some((32 << 20) - 1)).unwrap_err();
+        assert!(e.0.contains("0.0 GiB is available"), "{e}");
+        let e = check_memory(&p, Some(1000), Some(100 << 20)).unwrap_err();
+        assert!(e.0.contains("--dim 1000 padded, with --dp"), "{e}");
     }
 
     #[test]
