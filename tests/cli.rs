@@ -418,6 +418,48 @@ fn bad_input_is_named_never_a_panic() {
     }
 }
 
+/// Output that cannot be written (a full device, a reader that went away,
+/// as in `secagg ... | head`) is an error message and exit code 1, not the
+/// panic of `print!`.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_output_is_an_error_not_a_panic() {
+    use std::process::Stdio;
+    let lines: [&[&str]; 3] = [
+        &["simulate", "--clients", "5", "--dim", "4", "--json"],
+        &["simulate", "--clients", "5", "--dim", "4"],
+        &["params", "--clients", "100"],
+    ];
+    for line in lines {
+        let full = std::fs::File::create("/dev/full").expect("/dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_secagg"))
+            .args(line)
+            .stdout(full)
+            .output()
+            .expect("runs");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{line:?}: {err}");
+        assert!(err.starts_with("error: writing the output"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        if line[0] == "params" {
+            // Too quick to be sure the reader is gone before it writes.
+            continue;
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_secagg"))
+            .args(line)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("exits");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{line:?}: {err}");
+        assert!(err.contains("Broken pipe"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
 /// t = n on the complete graph: one client dropping aborts the round.
 const ABORTS: &str = "simulate --clients 10 --dim 8 --complete --threshold 10 --dropout 0.1";
 /// The same with `--dp`.

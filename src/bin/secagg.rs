@@ -13,11 +13,13 @@
 //! is checked here too: the server's survivors must be the clients that
 //! sent their masked input, and its sum the one recomputed from their
 //! inputs. Exit codes: 0 when the round finished with the plaintext sum,
-//! 1 when it aborted or the sum differs, 2 for bad arguments (and for a
-//! run that needs more memory than the machine has available).
+//! 1 when it aborted, the sum differs or the output could not be written,
+//! 2 for bad arguments (and for a run that needs more memory than the
+//! machine has available).
 
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -291,26 +293,18 @@ fn simulate_command(args: &SimulateArgs) -> ExitCode {
     }
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(RunError::Usage(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        Err(RunError::Aborted(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(RunError::Usage(e)) => return fail(EXIT_USAGE, &e),
+        Err(RunError::Aborted(e)) => return fail(EXIT_FAILED, &e),
     };
-    if args.json {
-        println!("{}", outcome.to_json());
+    let printed = if args.json {
+        emit(&format!("{}\n", outcome.to_json()))
     } else {
-        print!("{}", outcome.table());
-    }
-    match outcome.error() {
-        None => ExitCode::SUCCESS,
-        Some(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_FAILED)
-        }
+        emit(&outcome.table())
+    };
+    match (outcome.error(), printed) {
+        (Some(e), _) => fail(EXIT_FAILED, &e),
+        (None, Err(code)) => code,
+        (None, Ok(())) => ExitCode::SUCCESS,
     }
 }
 
@@ -318,18 +312,34 @@ fn simulate_command(args: &SimulateArgs) -> ExitCode {
 fn params_command(args: &ParamsArgs) -> ExitCode {
     match derive_params(args) {
         Ok(derived) => {
-            if args.json {
-                println!("{}", derived.to_json());
+            let printed = if args.json {
+                emit(&format!("{}\n", derived.to_json()))
             } else {
-                print!("{}", derived.text());
-            }
-            ExitCode::SUCCESS
+                emit(&derived.text())
+            };
+            printed.err().unwrap_or(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        }
+        Err(e) => fail(EXIT_USAGE, &e),
     }
+}
+
+/// Writes `text` to stdout. A closed or failing stdout (`secagg ... | head`)
+/// is reported on stderr with exit code 1 instead of the panic of `print!`.
+///
+/// # Errors
+/// The exit code to return when stdout could not take the text.
+fn emit(text: &str) -> Result<(), ExitCode> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| fail(EXIT_FAILED, &format!("writing the output: {e}")))
+}
+
+/// Prints `error: {e}` on stderr (ignoring a stderr that cannot take it)
+/// and returns `code`.
+fn fail(code: u8, e: &dyn fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+    ExitCode::from(code)
 }
 
 // ----- Randomness -----
