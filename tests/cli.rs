@@ -720,21 +720,27 @@ fn upload_and_download_columns() {
     }
 }
 
-/// The command lines in README.md and benches/README.md that run the
-/// binary, and the argument lists of benches/readme_table.py and
+/// The command lines in README.md, benches/README.md and spec/ that run
+/// the binary (code blocks and inline code), and the argument lists of benches/readme_table.py and
 /// benches/targets.py, parse with the current CLI and give an exact round
 /// (run with n and m shrunk to at most 30 and 64).
 #[test]
 fn documented_command_lines_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut lines: Vec<Vec<String>> = Vec::new();
-    for doc in ["README.md", "benches/README.md"] {
-        let text = std::fs::read_to_string(root.join(doc)).expect("doc");
+    let mut docs = vec![root.join("README.md"), root.join("benches/README.md")];
+    for spec in std::fs::read_dir(root.join("spec")).expect("spec/") {
+        docs.push(spec.expect("spec/").path());
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).expect("doc");
         lines.extend(secagg_lines(&text));
     }
-    // README.md: the main job and the three rounds at scale; benches/README.md:
-    // two in section 1, the loop's three for each PRG, two in 1b, perf's.
-    assert!(lines.len() >= 15, "{lines:?}");
+    // README.md: the main job, the three rounds at scale and the Flower
+    // comparison's; benches/README.md: two in section 1, the loop's three
+    // for each PRG, two in 1b, perf's, the params line; spec/crypto.md's
+    // four and spec/conformance.md's.
+    assert!(lines.len() >= 22, "{lines:?}");
     // benches/flower_compare.py's run for README's comparison (k = 21
     // holders, t = 11, 10 % dropping, n = 500, m = 10^5, AES-128-CTR):
     // `--degree k-1 --threshold t --dropout D --prg P --json`.
@@ -772,20 +778,32 @@ fn documented_command_lines_run() {
             "{line:?} (run as {shrunk:?}): {}",
             stderr(&out)
         );
-        if shrunk.iter().any(|a| a == "--json") {
-            let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-            assert_eq!(j["ok"], true, "{line:?}");
-        } else if shrunk[0] == "simulate" {
-            assert!(stdout(&out).contains("OK: "), "{line:?}");
+        let json = shrunk.iter().any(|a| a == "--json");
+        match (shrunk[0].as_str(), json) {
+            ("simulate", true) => {
+                let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                assert_eq!(j["ok"], true, "{line:?}");
+            }
+            ("simulate", false) => assert!(stdout(&out).contains("OK: "), "{line:?}"),
+            (_, true) => {
+                let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                assert!(j["k"].is_u64() && j["t"].is_u64(), "{line:?}");
+            }
+            (_, false) => assert!(stdout(&out).contains("k = "), "{line:?}"),
         }
     }
 }
 
-/// The arguments after the binary of every shell line in `text`'s code
-/// blocks that runs `secagg simulate` or `secagg params` (continuations
-/// joined, `$prg` of the loop expanded to both PRGs).
+/// The arguments after the binary of every command in `text` that runs
+/// `secagg simulate` or `secagg params`: each shell line of its code blocks
+/// (continuations joined, comments dropped) and each inline code span.
+/// An inline span without arguments (`secagg simulate`) names the command
+/// and is left out. Placeholders become values: `$prg` and `chacha20|aes`
+/// both PRGs, the seed `S` 1, `N` 100, `F` 0.1, and an optional `[...]`
+/// part is kept.
 fn secagg_lines(text: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
+    // (command, whether it is an inline span)
+    let mut commands: Vec<(String, bool)> = Vec::new();
     let mut in_block = false;
     let mut pending = String::new();
     for raw in text.lines() {
@@ -802,19 +820,45 @@ fn secagg_lines(text: &str) -> Vec<Vec<String>> {
             pending.push(' ');
             continue;
         }
-        let full = format!("{pending}{l}");
+        commands.push((format!("{pending}{l}"), false));
         pending.clear();
-        let words: Vec<&str> = full.split_whitespace().collect();
+    }
+    // Inline spans, outside the code blocks (which have no single backticks
+    // that matter here): every other piece between backticks.
+    let prose: String = text.split("```").step_by(2).collect::<Vec<_>>().join(" ");
+    commands.extend(
+        prose
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|span| (span.to_owned(), true)),
+    );
+
+    let mut out = Vec::new();
+    for (command, inline) in commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
         let Some(at) = words
             .iter()
             .position(|w| *w == "simulate" || *w == "params")
         else {
             continue;
         };
-        if at == 0 || !(words[at - 1].ends_with("secagg") || words[at - 1] == "--") {
+        if at == 0
+            || !(words[at - 1].ends_with("secagg") || words[at - 1] == "--")
+            || inline && at + 1 == words.len()
+        {
             continue;
         }
-        let args: Vec<String> = words[at..].iter().map(|w| (*w).to_owned()).collect();
+        let args: Vec<String> = words[at..]
+            .iter()
+            .map(|w| match w.trim_matches(|c| c == '[' || c == ']') {
+                "S" => "1".to_owned(),
+                "N" => "100".to_owned(),
+                "F" => "0.1".to_owned(),
+                "$prg" | "chacha20|aes" => "$prg".to_owned(),
+                w => w.to_owned(),
+            })
+            .collect();
         if args.iter().any(|a| a == "$prg") {
             for prg in ["chacha20", "aes"] {
                 out.push(
