@@ -539,11 +539,12 @@ fn check_survivors(n: u32, dropouts: &Dropouts, agg: &Aggregate) -> Option<Strin
     })
 }
 
-/// Bytes of memory a `simulate` run cannot do without, a lower bound: four
-/// vectors of m `u64` (the server's running sum, one client's input and its
-/// masked vector, the plaintext sum to compare), and with `--dp` the n float
-/// inputs of `--dim` elements and their n encodings of the padded m, all
-/// held at once by `secagg::dp::simulate`.
+/// Bytes of memory a `simulate` run cannot do without, a lower bound: the
+/// four vectors of m `u64` live at once while the result is checked (the
+/// server's sum, the library's expected sum, [`check_aggregate`]'s own and
+/// the input it is adding), and with `--dp` the n float inputs of `--dim`
+/// elements and their n encodings of the padded m, which
+/// `secagg::dp::simulate_with_progress` holds at once.
 fn memory_needed(params: &Params, dp_dim: Option<u32>) -> u64 {
     let lane = std::mem::size_of::<u64>() as u64;
     let row = u64::from(params.dim()) * lane;
