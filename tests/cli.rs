@@ -659,53 +659,19 @@ fn quoted_k_and_t() {
 fn upload_and_download_columns() {
     // (flags, k and t, (m, upload / packed), download KB at n = 100)
     type Row<'a> = (&'a str, (u64, u64), &'a [(f64, &'a str)], Option<&'a str>);
+    #[rustfmt::skip]
     let rows: &[Row] = &[
         // README, first table.
-        (
-            "",
-            (12, 6),
-            &[(1e5, "1.0052"), (1e6, "1.0005")],
-            Some("6.7"),
-        ),
+        ("", (12, 6), &[(1e5, "1.0052"), (1e6, "1.0005")], Some("6.7")),
         ("--dropout 0.1", (16, 6), &[(1e5, "0.9062")], Some("8.8")),
         ("--complete", (99, 51), &[(1e5, "1.0387")], Some("338.8")),
-        (
-            "--degree 30 --threshold 17",
-            (30, 17),
-            &[(1e4, "1.1242")],
-            Some("37.5"),
-        ),
-        (
-            "--malicious",
-            (16, 11),
-            &[(1e5, "1.0079"), (1e6, "1.0008")],
-            Some("20.6"),
-        ),
-        (
-            "--malicious --dropout 0.1",
-            (26, 16),
-            &[(1e5, "0.9115")],
-            Some("40.2"),
-        ),
-        (
-            "--malicious --degree 52 --threshold 37",
-            (52, 37),
-            &[(1e4, "1.2300")],
-            None,
-        ),
-        (
-            "--malicious --complete",
-            (99, 51),
-            &[(1e5, "1.0395")],
-            Some("366.5"),
-        ),
+        ("--degree 30 --threshold 17", (30, 17), &[(1e4, "1.1242")], Some("37.5")),
+        ("--malicious", (16, 11), &[(1e5, "1.0079"), (1e6, "1.0008")], Some("20.6")),
+        ("--malicious --dropout 0.1", (26, 16), &[(1e5, "0.9115")], Some("40.2")),
+        ("--malicious --degree 52 --threshold 37", (52, 37), &[(1e4, "1.2300")], None),
+        ("--malicious --complete", (99, 51), &[(1e5, "1.0395")], Some("366.5")),
         // README, the targets' table (the n = 100 rows are above).
-        (
-            "--degree 36 --threshold 19 --dropout 0.1",
-            (36, 19),
-            &[(1e4, "1.0419"), (1e5, "0.9142")],
-            None,
-        ),
+        ("--degree 36 --threshold 19 --dropout 0.1", (36, 19), &[(1e4, "1.0419"), (1e5, "0.9142")], None),
     ];
     let run = |n: &str, m: u64, flags: &str, kt: (u64, u64)| {
         let dim = m.to_string();
