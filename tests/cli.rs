@@ -483,8 +483,12 @@ fn aborted_round_reports_ok_false() {
     assert_eq!(j["sum_sha256"], Value::Null);
 }
 
-/// A `--dp` run that cannot fit in this machine's memory (n float vectors
-/// and their n encodings of 2^28 elements) is refused before it starts.
+/// A run that cannot fit in this machine's memory is refused before it
+/// starts: with `--dp`, n float vectors and their n encodings of 2^28
+/// elements; at the most clients, 2^24 client states holding at least
+/// 64 bytes per neighbour each (k from `secagg params`). Where the
+/// machine has that much memory (or no /proc/meminfo) there is nothing to
+/// check.
 #[test]
 fn run_beyond_memory_is_refused() {
     let Some(available) = std::fs::read_to_string("/proc/meminfo")
@@ -493,29 +497,34 @@ fn run_beyond_memory_is_refused() {
             let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
+        .map(|kib| kib * 1024)
     else {
         return;
     };
-    let n = 200u64;
-    let needed = n * 2 * (1 << 28) * 8;
-    if needed <= available * 1024 {
-        return;
+    let most = "16777216";
+    let k = u64_at(&params_json(&["--clients", most]), "k");
+    let dp = "epsilon=1,delta=1e-5,clip=1";
+    for (needed, line) in [
+        (
+            200 * 2 * (1 << 28) * 8,
+            ["--clients", "200", "--dim", "268435456", "--dp", dp],
+        ),
+        (
+            (1 << 24) * 64 * k,
+            ["--clients", most, "--dim", "1", "--seed", "1"],
+        ),
+    ] {
+        if needed <= available {
+            continue;
+        }
+        let out = secagg(&[&["simulate"][..], &line].concat());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{line:?}: {err}");
+        assert!(
+            err.contains("GiB of memory") && err.contains("is available"),
+            "{err}"
+        );
     }
-    let out = secagg(&[
-        "simulate",
-        "--clients",
-        "200",
-        "--dim",
-        "268435456",
-        "--dp",
-        "epsilon=1,delta=1e-5,clip=1",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.contains("GiB of memory") && err.contains("is available"),
-        "{err}"
-    );
 }
 
 /// `secagg params` prints the library's derivation: `derive` (and

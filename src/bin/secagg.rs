@@ -33,7 +33,7 @@ use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{
     Dropouts, Inputs, RandomInputs, Report, run_concurrent, run_with_progress,
 };
-use secagg::{Aggregate, ClientIndex, Graph, Params, Phase, Prg, ServerModel};
+use secagg::{Aggregate, AwaitingShares, ClientIndex, Graph, Params, Phase, Prg, ServerModel};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -428,9 +428,12 @@ fn simulate_with<R: CryptoRng + ?Sized>(
             .with_dp(config)
             .map_err(|e| UsageError(format!("--dp: {e}")))?;
     }
+    // Every client but those dropping before shares answers R1.
+    let share_senders = args.clients - u32::try_from(counts[0]).unwrap_or(args.clients);
     check_memory(
         &params,
         dp.is_some().then_some(args.dim),
+        share_senders,
         available_memory(),
     )?;
     let dropouts = choose_dropouts(args.clients, counts, rng);
@@ -542,16 +545,20 @@ fn check_survivors(n: u32, dropouts: &Dropouts, agg: &Aggregate) -> Option<Strin
 /// Bytes of memory a `simulate` run cannot do without, a lower bound: the
 /// four vectors of m `u64` live at once while the result is checked (the
 /// server's sum, the library's expected sum, [`check_aggregate`]'s own and
-/// the input it is adding), and with `--dp` the n float inputs of `--dim`
-/// elements and their n encodings of the padded m, which
-/// `secagg::dp::simulate_with_progress` holds at once.
-fn memory_needed(params: &Params, dp_dim: Option<u32>) -> u64 {
+/// the input it is adding); the states of the `share_senders` clients that
+/// answer R1, which the round driver holds together until R2, each with
+/// the keys it derived with its k neighbours (a 32-byte share-encryption
+/// key and a 32-byte mask key each, at least 64 bytes); and with `--dp`
+/// the n float inputs of `--dim` elements and their n encodings of the
+/// padded m, which `secagg::dp::simulate_with_progress` holds at once.
+fn memory_needed(params: &Params, dp_dim: Option<u32>, share_senders: u32) -> u64 {
     let lane = std::mem::size_of::<u64>() as u64;
     let row = u64::from(params.dim()) * lane;
+    let state = std::mem::size_of::<AwaitingShares>() as u64 + 64 * u64::from(params.degree());
     let dp = dp_dim.map_or(0, |dim| {
         u64::from(params.clients()) * (u64::from(dim) * lane + row)
     });
-    4 * row + dp
+    4 * row + u64::from(share_senders) * state + dp
 }
 
 /// The memory the kernel says a new process can still get (`MemAvailable`
@@ -571,9 +578,10 @@ fn available_memory() -> Option<u64> {
 fn check_memory(
     params: &Params,
     dp_dim: Option<u32>,
+    share_senders: u32,
     available: Option<u64>,
 ) -> Result<(), UsageError> {
-    let needed = memory_needed(params, dp_dim);
+    let needed = memory_needed(params, dp_dim, share_senders);
     match available {
         Some(available) if needed > available => {
             let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
@@ -1750,22 +1758,26 @@ mod tests {
     }
 
     /// A run is refused when its lower bound of memory is above what is
-    /// available: the bound is four m-vectors of u64, plus, with --dp, n
-    /// float inputs and n encodings.
+    /// available: the bound is four m-vectors of u64, the R1 states with
+    /// 64 bytes per neighbour, plus, with --dp, n float inputs and n
+    /// encodings.
     #[test]
     fn memory_bound() {
         let p = Params::new(10, 6, 32, 1 << 20, Graph::Complete).unwrap();
+        let state = std::mem::size_of::<AwaitingShares>() as u64 + 64 * 9;
         // A vector of 2^20 u64 is 8 MiB.
-        assert_eq!(memory_needed(&p, None), 32 << 20);
+        let plain = (32 << 20) + 10 * state;
+        assert_eq!(memory_needed(&p, None, 10), plain);
+        assert_eq!(memory_needed(&p, None, 7), plain - 3 * state);
         assert_eq!(
-            memory_needed(&p, Some(1000)),
-            (32 << 20) + 10 * (1000 * 8 + (8 << 20))
+            memory_needed(&p, Some(1000), 10),
+            plain + 10 * (1000 * 8 + (8 << 20))
         );
-        assert_eq!(check_memory(&p, None, None), Ok(()));
-        assert_eq!(check_memory(&p, None, Some(32 << 20)), Ok(()));
-        let e = check_memory(&p, None, Some((32 << 20) - 1)).unwrap_err();
+        assert_eq!(check_memory(&p, None, 10, None), Ok(()));
+        assert_eq!(check_memory(&p, None, 10, Some(plain)), Ok(()));
+        let e = check_memory(&p, None, 10, Some(plain - 1)).unwrap_err();
         assert!(e.0.contains("0.0 GiB is available"), "{e}");
-        let e = check_memory(&p, Some(1000), Some(100 << 20)).unwrap_err();
+        let e = check_memory(&p, Some(1000), 10, Some(100 << 20)).unwrap_err();
         assert!(e.0.contains("--dim 1000 padded, with --dp"), "{e}");
     }
 
