@@ -74,44 +74,44 @@ enum Command {
 #[derive(Debug, Clone, Args)]
 struct SimulateArgs {
     /// Number of clients n.
-    #[arg(long, default_value_t = 100, value_parser = clients_parser())]
+    #[arg(long, default_value_t = 100, value_parser = clients_parser(), allow_negative_numbers = true)]
     clients: u32,
     /// Vector length m.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_DIM)))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_DIM)), allow_negative_numbers = true)]
     dim: u32,
     /// Modulus bits b: sums are taken mod 2^b.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..=64))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..=64), allow_negative_numbers = true)]
     bits: u8,
     /// Fraction of clients that drop after sending their shares (R1), before
     /// their masked input (R2): the expensive case for the server.
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.0, value_parser = fraction, allow_negative_numbers = true)]
     dropout: f64,
     /// Fraction of clients that drop after advertising keys (R0), before
     /// sending shares (R1).
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.0, value_parser = fraction, allow_negative_numbers = true)]
     drop_before_shares: f64,
     /// Fraction of clients that send their masked input (R2) but never
     /// answer the unmask request (R3).
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.0, value_parser = fraction, allow_negative_numbers = true)]
     drop_during_unmask: f64,
     /// Fraction of clients assumed to collude with the server, for the
     /// SecAgg+ (k, t) derivation.
-    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.05, value_parser = fraction, allow_negative_numbers = true)]
     corrupt: f64,
     /// Use a Harary graph of this degree k (even, 2..n) with a random label
     /// seed; 0 means the complete graph.
-    #[arg(long, conflicts_with = "complete")]
+    #[arg(long, conflicts_with = "complete", allow_negative_numbers = true)]
     degree: Option<u32>,
     /// Use the complete graph (SecAgg), k = n - 1.
     #[arg(long)]
     complete: bool,
     /// Shamir threshold t (2..=k+1). Without it: the derived t, or a
     /// majority of the k + 1 share holders when the graph is given.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threshold: Option<u32>,
     /// Draw every random value (keys, inputs, who drops) from a generator
     /// seeded with this number instead of the OS, to replay a run.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Run the malicious-server model: Ed25519 identities, signed keys and
     /// masking sets, and the consistency round (spec/protocol.md section
@@ -207,13 +207,13 @@ fn dp_spec(s: &str) -> Result<DpSpec, String> {
 #[derive(Debug, Clone, Args)]
 struct ParamsArgs {
     /// Number of clients n.
-    #[arg(long, value_parser = clients_parser())]
+    #[arg(long, value_parser = clients_parser(), allow_negative_numbers = true)]
     clients: u32,
     /// Fraction of clients that may collude with the server.
-    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.05, value_parser = fraction, allow_negative_numbers = true)]
     corrupt: f64,
     /// Fraction of clients that may drop out.
-    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.05, value_parser = fraction, allow_negative_numbers = true)]
     dropout: f64,
     /// Derive for the malicious-server model (`Params::secagg_plus_malicious`,
     /// spec/params.md section 4.7), as `simulate --malicious` does.
