@@ -305,6 +305,7 @@ fn dropout_flags() {
 #[test]
 fn bad_input_is_named_never_a_panic() {
     // (command line, exit code, what stderr says)
+    #[rustfmt::skip]
     let cases: &[(&str, i32, &str)] = &[
         ("", 2, "Usage"),
         ("frobnicate", 2, "unrecognized subcommand"),
@@ -326,94 +327,34 @@ fn bad_input_is_named_never_a_panic() {
         ("simulate --dim -1", 2, "invalid value '-1' for '--dim"),
         ("simulate --bits -8", 2, "invalid value '-8' for '--bits"),
         ("simulate --seed -1", 2, "invalid value '-1' for '--seed"),
-        (
-            "simulate --degree -4",
-            2,
-            "invalid value '-4' for '--degree",
-        ),
-        (
-            "simulate --threshold -2",
-            2,
-            "invalid value '-2' for '--threshold",
-        ),
-        (
-            "params --clients 100 --dropout -0.5",
-            2,
-            "-0.5 is not a fraction",
-        ),
+        ("simulate --degree -4", 2, "invalid value '-4' for '--degree"),
+        ("simulate --threshold -2", 2, "invalid value '-2' for '--threshold"),
+        ("params --clients 100 --dropout -0.5", 2, "-0.5 is not a fraction"),
         ("simulate --drop-before-shares inf", 2, "not a fraction"),
         ("simulate --drop-during-unmask 1e9", 2, "not a fraction"),
         ("simulate --corrupt nan", 2, "not a fraction"),
         ("simulate --prg des", 2, "possible values: chacha20, aes"),
         ("simulate --seed x", 2, "--seed"),
         ("simulate --complete --degree 4", 2, "cannot be used with"),
-        (
-            "simulate --concurrent-clients --dp epsilon=1,delta=1e-5,clip=1",
-            2,
-            "cannot be used with",
-        ),
+        ("simulate --concurrent-clients --dp epsilon=1,delta=1e-5,clip=1", 2, "cannot be used with"),
         ("simulate --dp epsilon=1,delta=1e-5", 2, "needs epsilon="),
         ("simulate --dp epsilon=1,delta=1e-5,clip=x", 2, "clip"),
-        (
-            "simulate --dp epsilon=1,delta=1e-5,clip=1,mu=2",
-            2,
-            "unknown DP key",
-        ),
-        (
-            "simulate --clients 10 --dim 8 --dp epsilon=1,delta=1e-5,clip=nan",
-            2,
-            "clip must be positive",
-        ),
-        (
-            "simulate --clients 10 --dim 8 --dp epsilon=0,delta=1e-5,clip=1",
-            2,
-            "epsilon must be positive",
-        ),
-        (
-            "simulate --clients 10 --dim 8 --dp epsilon=1,delta=1,clip=1",
-            2,
-            "delta",
-        ),
-        (
-            "simulate --clients 10 --dim 0 --dp epsilon=1,delta=1e-5,clip=1",
-            2,
-            "--dp",
-        ),
-        (
-            "simulate --dropout 0.6 --drop-during-unmask 0.6",
-            2,
-            "above 1",
-        ),
+        ("simulate --dp epsilon=1,delta=1e-5,clip=1,mu=2", 2, "unknown DP key"),
+        ("simulate --clients 10 --dim 8 --dp epsilon=1,delta=1e-5,clip=nan", 2, "clip must be positive"),
+        ("simulate --clients 10 --dim 8 --dp epsilon=0,delta=1e-5,clip=1", 2, "epsilon must be positive"),
+        ("simulate --clients 10 --dim 8 --dp epsilon=1,delta=1,clip=1", 2, "delta"),
+        ("simulate --clients 10 --dim 0 --dp epsilon=1,delta=1e-5,clip=1", 2, "--dp"),
+        ("simulate --dropout 0.6 --drop-during-unmask 0.6", 2, "above 1"),
         ("simulate --clients 10 --degree 3", 2, "Harary degree"),
-        (
-            "simulate --clients 10 --degree 4294967295",
-            2,
-            "Harary degree",
-        ),
+        ("simulate --clients 10 --degree 4294967295", 2, "Harary degree"),
         ("simulate --clients 10 --threshold 1", 2, "threshold"),
-        (
-            "simulate --clients 10 --threshold 4294967295",
-            2,
-            "threshold",
-        ),
-        (
-            "simulate --clients 10 --degree 4 --threshold 2 --malicious",
-            2,
-            "--malicious with t = 2",
-        ),
-        (
-            "simulate --corrupt 0.6 --dropout 0.45",
-            2,
-            "no SecAgg+ parameters",
-        ),
+        ("simulate --clients 10 --threshold 4294967295", 2, "threshold"),
+        ("simulate --clients 10 --degree 4 --threshold 2 --malicious", 2, "--malicious with t = 2"),
+        ("simulate --corrupt 0.6 --dropout 0.45", 2, "no SecAgg+ parameters"),
         ("params", 2, "--clients"),
         ("params --clients 1", 2, "--clients"),
         ("params --clients 100 --dropout NaN", 2, "not a fraction"),
-        (
-            "params --clients 100 --corrupt 0.6 --dropout 0.45",
-            2,
-            "error:",
-        ),
+        ("params --clients 100 --corrupt 0.6 --dropout 0.45", 2, "error:"),
         (ABORTS, 1, "round aborted: not enough survivors"),
         (ABORTS_DP, 1, "the DP round aborted: not enough survivors"),
     ];
