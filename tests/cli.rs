@@ -573,6 +573,8 @@ fn quoted_k_and_t() {
             (38, 20),
         ),
         ("README, n = 10,000", &["--clients", "10000"], (34, 20)),
+        // "at n = 30,000 ... linear in n at this k and t".
+        ("README, n = 30,000", &["--clients", "30000"], (34, 20)),
         ("README, n = 100,000", &["--clients", "100000"], (36, 21)),
         ("README, n = 10^6", &["--clients", "1000000"], (38, 22)),
         (
