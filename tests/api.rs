@@ -12,6 +12,8 @@ mod dp_review;
 mod ffi;
 #[path = "api/fuzz_corpus.rs"]
 mod fuzz_corpus;
+#[path = "api/harary_attack.rs"]
+mod harary_attack;
 #[path = "api/hostile.rs"]
 mod hostile;
 #[path = "api/malicious.rs"]
