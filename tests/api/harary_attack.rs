@@ -13,9 +13,10 @@
 //! A corrupt client is one whose secrets and held shares the attacker
 //! knows, and which signs any survivor set it is asked to (its signature
 //! is made here from its identity key, as spec/crypto.md section 9 says).
-//! The same search finds an attack once two corrupt clients sit in one
-//! neighbourhood (`2t - k = c`), and a per-client plan unmasks an input in
-//! the semi-honest model: the counts would catch a failure.
+//! A per-client plan (two stories) unmasks every input in the semi-honest
+//! model, and with the holders' certification checks removed from the
+//! client the c = 1 search and that plan both unmask inputs in the
+//! malicious model too: the counts would catch a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -207,6 +208,16 @@ impl Round {
         sk.sign(&msg).to_bytes()
     }
 
+    /// The consistency request for the survivor set `set`.
+    fn consistency_request(&self, set: &[ClientIndex]) -> Vec<u8> {
+        ConsistencyRequest {
+            session: self.session,
+            clients: self.params.clients(),
+            survivors: set.to_vec(),
+        }
+        .to_bytes()
+    }
+
     /// The unmask request for `w` when the survivor set is `set`: `set`
     /// seen from `w`.
     fn request(&self, w: ClientIndex, set: &[ClientIndex], evidence: Option<Evidence>) -> Vec<u8> {
@@ -247,12 +258,7 @@ impl Round {
         let mut forks: Vec<(ClientIndex, Client)> =
             members.iter().map(|&w| (w, self.fork(w))).collect();
         let evidence = if self.params.is_malicious() {
-            let req = ConsistencyRequest {
-                session: self.session,
-                clients: self.params.clients(),
-                survivors: set.to_vec(),
-            }
-            .to_bytes();
+            let req = self.consistency_request(set);
             let mut signatures = Vec::new();
             forks.retain_mut(|(w, c)| match c.receive(&req, &mut rng(0)) {
                 Ok(bytes) => {
@@ -458,7 +464,9 @@ fn two_stories_unmask_in_the_semi_honest_model_only() {
 /// The trimmed-delivery attack on H(4, 9): client 1 receives shares from
 /// t - 1 = 2 of its neighbours only. The two-stories plan on it unmasks it
 /// in the semi-honest model; in the malicious model neither that plan nor
-/// any of the 21147 world partitions unmasks anyone.
+/// any of the 21147 world partitions unmasks anyone, nor, with one of the
+/// two kept senders corrupt (c = 1), any of the 4140 partitions of the
+/// others.
 #[test]
 fn trimmed_delivery_fails_on_a_harary_graph() {
     let nb = params(None).neighbours(&ROUND, 1);
@@ -476,6 +484,13 @@ fn trimmed_delivery_fails_on_a_harary_graph() {
     assert_eq!(plans, 21147);
     assert!(answered);
     assert!(exposed.is_empty(), "exposed: {exposed:?}");
+    let mal = run(&params(Some(1)), &nb[..1], keep);
+    for survive in [true, false] {
+        let (exposed, plans, answered) = exhaustive(&mal, survive);
+        assert_eq!(plans, 4140);
+        assert!(answered);
+        assert!(exposed.is_empty(), "survive {survive}: exposed {exposed:?}");
+    }
 }
 
 /// spec/protocol.md section 4.5, spec/params.md section 4.7.2: a survivor
@@ -490,12 +505,7 @@ fn certification_counts_only_the_owners_neighbours() {
     let p = params(Some(0));
     let round = run(&p, &[], |_, _| true);
     let all: Vec<ClientIndex> = (1..=N).collect();
-    let req = ConsistencyRequest {
-        session: round.session,
-        clients: N,
-        survivors: all.clone(),
-    }
-    .to_bytes();
+    let req = round.consistency_request(&all);
     // Every client's own signature on the full set.
     let own: BTreeMap<ClientIndex, [u8; 64]> = all
         .iter()
@@ -542,13 +552,14 @@ fn certification_counts_only_the_owners_neighbours() {
     assert!((1..=N).all(|x| x == o || count(x, &short) >= T as usize));
     let mut c = round.fork(holder);
     c.receive(&req, &mut rng(0)).unwrap();
+    // (`.err()`: the shares of a wrong answer are not printed.)
     assert_eq!(
         c.receive(
             &round.request(holder, &all, Some(evidence(&short))),
             &mut rng(0)
         )
-        .unwrap_err(),
-        Error::Server(ServerFault::NotCertified { peer: o })
+        .err(),
+        Some(Error::Server(ServerFault::NotCertified { peer: o }))
     );
     // The state is spent; a fresh holder with one more neighbour's
     // signature answers, with its share of o's self-mask seed.
@@ -568,4 +579,52 @@ fn certification_counts_only_the_owners_neighbours() {
             .iter()
             .any(|e| e.owner == o && e.kind == ShareKind::SelfSeed)
     );
+}
+
+/// Check 4 of spec/protocol.md section 4.5: a holder gives a survivor's
+/// self-mask-seed share only if that survivor's signed masking set covers
+/// its neighbours in the survivor set. Client 1 was delivered shares from
+/// two neighbours only; the full set, signed by the eight others and so
+/// certified at every client, still names client 1's other neighbours:
+/// its neighbour holders refuse, naming it, and so they do when its signed
+/// masking set is left out of the evidence.
+#[test]
+fn a_survivors_own_masking_set_bounds_the_set() {
+    let p = params(Some(0));
+    let nb = p.neighbours(&ROUND, 1);
+    let round = run(&p, &[], |to, from| to != 1 || nb[..2].contains(&from));
+    let all: Vec<ClientIndex> = (1..=N).collect();
+    let req = round.consistency_request(&all);
+    assert_eq!(
+        round.fork(1).receive(&req, &mut rng(0)).err(),
+        Some(Error::Server(ServerFault::UnexpectedPeer { peer: nb[2] }))
+    );
+    let signatures: Vec<(ClientIndex, [u8; 64])> =
+        (2..=N).map(|w| (w, round.sign(w, &all))).collect();
+    for x in 1..=N {
+        let signed = p.neighbours(&ROUND, x).iter().filter(|&&v| v != 1).count();
+        assert!(signed >= T as usize, "certified at {x}");
+    }
+    for holder in &nb[2..] {
+        for with_own in [true, false] {
+            let mut c = round.fork(*holder);
+            c.receive(&req, &mut rng(0)).unwrap();
+            let masking_sets = round
+                .masking_sets
+                .iter()
+                .filter(|m| with_own || m.owner != 1)
+                .cloned()
+                .collect();
+            let evidence = Evidence {
+                masking_sets,
+                signatures: signatures.clone(),
+            };
+            assert_eq!(
+                c.receive(&round.request(*holder, &all, Some(evidence)), &mut rng(0))
+                    .err(),
+                Some(Error::Server(ServerFault::NotCertified { peer: 1 })),
+                "holder {holder}, own masking set {with_own}"
+            );
+        }
+    }
 }
