@@ -14,9 +14,12 @@
 //! knows, and which signs any survivor set it is asked to (its signature
 //! is made here from its identity key, as spec/crypto.md section 9 says).
 //! A per-client plan (two stories) unmasks every input in the semi-honest
-//! model, and with the holders' certification checks removed from the
-//! client the c = 1 search and that plan both unmask inputs in the
-//! malicious model too: the counts would catch a failure.
+//! model, so the share count would catch a failure; with the holders'
+//! certification checks taken out of the client (checked by editing it),
+//! the c = 1 search and that plan unmask inputs in the malicious model too.
+//! The search covers plans whose worlds are shown exactly their members
+//! (and the corrupt clients), not sets that also list clients who signed
+//! another set (spec/security.md, P2).
 
 use std::collections::{BTreeMap, BTreeSet};
 
