@@ -4,6 +4,8 @@
 
 #[path = "api/common.rs"]
 mod common;
+#[path = "api/crypto_review.rs"]
+mod crypto_review;
 #[path = "api/dp.rs"]
 mod dp;
 #[path = "api/dp_review.rs"]

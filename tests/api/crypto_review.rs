@@ -1,0 +1,409 @@
+//! The formulas of spec/crypto.md, spec/state.md and spec/wire-format.md
+//! recomputed from the primitive crates alone (hkdf, sha2, x25519-dalek,
+//! chacha20, aes, chacha20poly1305, ed25519-dalek, curve25519-dalek) and
+//! compared with the bytes the crate produced: the messages of the
+//! protocols/v2 round files and the crate's sealed exports. None of these
+//! checks goes through the crate's own key schedule, PRG or codec.
+
+use std::path::Path;
+
+use aes::Aes128;
+use aes::cipher::BlockCipherEncrypt;
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use curve25519_dalek::Scalar;
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+use ed25519_dalek::{Signature, VerifyingKey};
+use hkdf::Hkdf;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::vectors::unhex;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v2");
+
+fn h32(v: &Value) -> [u8; 32] {
+    unhex(v.as_str().unwrap()).try_into().unwrap()
+}
+
+fn scalar(v: &Value) -> Scalar {
+    Option::from(Scalar::from_canonical_bytes(h32(v))).expect("canonical scalar")
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `HKDF-SHA256(salt, ikm, info)` to 32 bytes (RFC 5869).
+fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(info, &mut out)
+        .unwrap();
+    out
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn x25519(k: &[u8; 32], u: &[u8; 32]) -> [u8; 32] {
+    x25519_dalek::x25519(*k, *u)
+}
+
+/// `PRG(K)`: `m` elements mod `2^b` (spec/crypto.md section 5), from the
+/// bare ChaCha20 keystream or the AES-128 block function of big-endian
+/// counters.
+fn prg(aes: bool, key: &[u8; 32], b: u32, m: usize) -> Vec<u64> {
+    let lane = if b <= 32 { 4 } else { 8 };
+    let mut stream = vec![0u8; m * lane];
+    if aes {
+        let cipher = Aes128::new(&<[u8; 16]>::try_from(&key[..16]).unwrap().into());
+        for (j, block) in stream.chunks_mut(16).enumerate() {
+            let mut ctr = (j as u128).to_be_bytes().into();
+            cipher.encrypt_block(&mut ctr);
+            block.copy_from_slice(&ctr[..block.len()]);
+        }
+    } else {
+        ChaCha20::new(key.into(), &[0u8; 12].into()).apply_keystream(&mut stream);
+    }
+    stream
+        .chunks_exact(lane)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w[..lane].copy_from_slice(c);
+            u64::from_le_bytes(w) & mask_of(b)
+        })
+        .collect()
+}
+
+fn mask_of(b: u32) -> u64 {
+    if b == 64 { u64::MAX } else { (1u64 << b) - 1 }
+}
+
+/// The packing of wire-format.md section 3, element `i` at bits
+/// `i*b .. (i+1)*b`, least significant first.
+fn unpack(bytes: &[u8], b: u32, m: usize) -> Vec<u64> {
+    let bit = |j: usize| u64::from((bytes[j / 8] >> (j % 8)) & 1);
+    (0..m)
+        .map(|i| (0..b as usize).map(|k| bit(i * b as usize + k) << k).sum())
+        .collect()
+}
+
+fn u32le(x: u64) -> [u8; 4] {
+    u32::try_from(x).unwrap().to_le_bytes()
+}
+
+/// A bitmap of `w` bits, bit `j` in bit `j mod 8` of byte `j / 8`.
+fn bitmap(w: usize, set: impl Fn(usize) -> bool) -> Vec<u8> {
+    let mut out = vec![0u8; w.div_ceil(8)];
+    for j in (0..w).filter(|&j| set(j)) {
+        out[j / 8] |= 1 << (j % 8);
+    }
+    out
+}
+
+fn verify(vk: &[u8; 32], msg: &[u8], sig: &[u8]) {
+    let vk = VerifyingKey::from_bytes(vk).unwrap();
+    let sig = Signature::from_bytes(&sig.try_into().unwrap());
+    vk.verify_strict(msg, &sig)
+        .expect("signature over the transcript of spec/crypto.md section 9");
+}
+
+/// The one message of `kind` sent by client `u` (to the server), or sent to
+/// client `u` by the server.
+fn msg(round: &Value, kind: &str, from: Option<u64>, to: Option<u64>) -> Option<Vec<u8>> {
+    let who = |x: Option<u64>, s: &str| x.map_or(s.to_owned(), |u| u.to_string());
+    let (f, t) = (who(from, "server"), who(to, "server"));
+    // Files write an index as a number or as a string.
+    let name = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let mut hits = round["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["message"] == kind && name(&m["from"]) == f && name(&m["to"]) == t);
+    let out = hits.next().map(|m| unhex(m["hex"].as_str().unwrap()));
+    assert!(hits.next().is_none(), "one {kind} from {f} to {t}");
+    out
+}
+
+fn indices(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
+fn eval(coeffs: &[Scalar], x: u64) -> Scalar {
+    let x = Scalar::from(x);
+    coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c)
+}
+
+/// Every honest round file with intermediates: each derived value and each
+/// byte the crate put in a message, recomputed from the drawn secrets by
+/// the formulas of spec/crypto.md sections 3 to 9 and wire-format.md
+/// sections 3 and 5.
+#[test]
+#[allow(clippy::too_many_lines, reason = "one walk over a round's formulas")]
+fn round_files_follow_the_key_schedule_masks_and_signatures() {
+    let mut rounds = 0;
+    let mut aes_rounds = 0;
+    let mut widths = std::collections::BTreeSet::new();
+    let mut signatures = 0;
+    let mut masked_inputs = 0;
+    for entry in std::fs::read_dir(format!("{DIR}/intermediates")).unwrap() {
+        let path = entry.unwrap().path();
+        let iv = read(&path);
+        let round = read(&Path::new(DIR).join(path.file_name().unwrap()));
+        let p = &round["params"];
+        let (n, t, b, m) = (
+            p["clients"].as_u64().unwrap(),
+            p["threshold"].as_u64().unwrap() as usize,
+            p["bits"].as_u64().unwrap() as u32,
+            p["dim"].as_u64().unwrap() as usize,
+        );
+        let malicious = p["server_model"] == "malicious";
+        let aes = p["prg"] == "aes128ctr";
+        let params = unhex(p["params_hex"].as_str().unwrap());
+        let round_id = h32(&round["round_id_hex"]);
+        let nonce = h32(&iv["server_nonce_hex"]);
+        let clients = iv["clients"].as_array().unwrap();
+        let sig_len = if malicious { 64 } else { 0 };
+        rounds += 1;
+        aes_rounds += usize::from(aes);
+        widths.insert(b);
+
+        // Section 3: c_pk, s_sk = HKDF(round, a_u, mask-sk), s_pk, and the
+        // AdvertiseKeys bytes (wire-format.md 0x01), signed in the malicious
+        // model over section 9's transcript.
+        let mut keys = std::collections::BTreeMap::new();
+        for c in clients.iter().filter(|c| c.get("c_sk_hex").is_some()) {
+            let u = c["index"].as_u64().unwrap();
+            let c_sk = h32(&c["c_sk_hex"]);
+            let a = scalar(&c["mask_key_hex"]);
+            let s_sk = hkdf(&round_id, a.as_bytes(), b"secagg/v1/mask-sk");
+            let c_pk = x25519(&c_sk, &x25519_dalek::X25519_BASEPOINT_BYTES);
+            let s_pk = x25519(&s_sk, &x25519_dalek::X25519_BASEPOINT_BYTES);
+            assert_eq!(h32(&c["s_sk_hex"]), s_sk);
+            let adv = msg(&round, "AdvertiseKeys", Some(u), None).unwrap();
+            assert_eq!(adv.len(), 98 + sig_len);
+            assert_eq!(adv[..2], [2, 1]);
+            assert_eq!(adv[2..34], round_id);
+            assert_eq!(adv[34..66], c_pk, "{path:?}: c_pk of {u}");
+            assert_eq!(adv[66..98], s_pk, "{path:?}: s_pk of {u}");
+            if malicious {
+                let id = &iv["identities"][(u - 1) as usize];
+                let vk = h32(&id["public_key_hex"]);
+                let sk = h32(&id["secret_key_hex"]);
+                assert_eq!(
+                    ed25519_dalek::SigningKey::from_bytes(&sk)
+                        .verifying_key()
+                        .to_bytes(),
+                    vk
+                );
+                let signed = cat(&[
+                    b"secagg/v2/sig-advertise",
+                    &Sha256::digest(&params),
+                    &round_id,
+                    &u32le(u),
+                    &c_pk,
+                    &s_pk,
+                ]);
+                verify(&vk, &signed, &adv[98..]);
+                signatures += 1;
+            }
+            keys.insert(u, (c_sk, c_pk, s_sk, s_pk));
+        }
+
+        // The session id over U1 ascending.
+        let u1 = indices(&round["survivor_sets"]["u1"]);
+        let mut h = Sha256::new();
+        h.update(b"secagg/v1/session");
+        h.update(&params);
+        h.update(round_id);
+        h.update(nonce);
+        for u in &u1 {
+            let (_, c_pk, _, s_pk) = keys[u];
+            h.update(u32le(*u));
+            h.update(c_pk);
+            h.update(s_pk);
+        }
+        let session: [u8; 32] = h.finalize().into();
+        assert_eq!(session, h32(&round["session_id_hex"]), "{path:?}: session");
+
+        for c in clients.iter().filter(|c| c.get("seed_hex").is_some()) {
+            let u = c["index"].as_u64().unwrap();
+            let (c_sk, _, s_sk, _) = keys[&u];
+            let poly =
+                |k: &str| -> Vec<Scalar> { c[k].as_array().unwrap().iter().map(scalar).collect() };
+            let (fa, fb) = (poly("mask_key_polynomial"), poly("seed_polynomial"));
+            assert_eq!((fa.len(), fb.len()), (t, t));
+            assert_eq!(fa[0], scalar(&c["mask_key_hex"]));
+            assert_eq!(fb[0], scalar(&c["seed_hex"]));
+
+            // ShareKeys: the 2t commitments C_j = c_j G (section 8.2), in the
+            // malicious model signed with the session (section 9), then one
+            // ChaCha20-Poly1305 ciphertext per holder (section 4).
+            let sk = msg(&round, "ShareKeys", Some(u), None).unwrap();
+            assert_eq!(sk[..2], [2, 2]);
+            assert_eq!(sk[2..34], session);
+            let commits: Vec<u8> = fa
+                .iter()
+                .chain(&fb)
+                .flat_map(|c| (RISTRETTO_BASEPOINT_POINT * c).compress().to_bytes())
+                .collect();
+            let end = 34 + 64 * t;
+            assert_eq!(sk[34..end], commits[..], "{path:?}: commitments of {u}");
+            if malicious {
+                let vk = h32(&iv["identities"][(u - 1) as usize]["public_key_hex"]);
+                let signed = cat(&[b"secagg/v2/sig-shares", &session, &u32le(u), &commits]);
+                verify(&vk, &signed, &sk[end..end + 64]);
+                signatures += 1;
+            }
+            let body = &sk[end + sig_len..];
+            let count = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+            assert_eq!(body.len(), 4 + count * 84, "{path:?}: ShareKeys ends");
+            let mut receivers = Vec::new();
+            for e in body[4..].chunks_exact(84) {
+                let v = u64::from(u32::from_le_bytes(e[..4].try_into().unwrap()));
+                receivers.push(v);
+                let (_, c_pk_v, _, _) = keys[&v];
+                let k = hkdf(
+                    &session,
+                    &x25519(&c_sk, &c_pk_v),
+                    &cat(&[b"secagg/v1/share-key", &u32le(u), &u32le(v)]),
+                );
+                let aad = cat(&[b"secagg/v1/share-aad", &session, &u32le(u), &u32le(v), &[2]]);
+                let pt = ChaCha20Poly1305::new(&k.into())
+                    .decrypt(
+                        &[0u8; 12].into(),
+                        Payload {
+                            msg: &e[4..],
+                            aad: &aad,
+                        },
+                    )
+                    .expect("the share ciphertext opens under k_uv, nonce 0, the AAD");
+                let want = cat(&[eval(&fa, v).as_bytes(), eval(&fb, v).as_bytes()]);
+                assert_eq!(pt, want, "{path:?}: shares of {u} for {v}");
+                // The key is directional: k_vu does not open it.
+                let k_vu = hkdf(
+                    &session,
+                    &x25519(&c_sk, &c_pk_v),
+                    &cat(&[b"secagg/v1/share-key", &u32le(v), &u32le(u)]),
+                );
+                assert!(
+                    ChaCha20Poly1305::new(&k_vu.into())
+                        .decrypt(
+                            &[0u8; 12].into(),
+                            Payload {
+                                msg: &e[4..],
+                                aad: &aad
+                            }
+                        )
+                        .is_err()
+                );
+            }
+            let mut holders: Vec<u64> = indices(&c["neighbours"])
+                .into_iter()
+                .filter(|v| u1.contains(v))
+                .collect();
+            holders.sort_unstable();
+            assert_eq!(receivers, holders, "{path:?}: N(u) ∩ U1, ascending");
+
+            // MaskedInput: y_u = x_u + PRG(q_u) + sum s(u,v) PRG(p_uv) mod 2^b.
+            let Some(mi) = msg(&round, "MaskedInput", Some(u), None) else {
+                continue;
+            };
+            let sd = msg(&round, "ShareDelivery", None, Some(u)).unwrap();
+            let entry = 4 + 64 * t + sig_len + 80;
+            let cnt = u32::from_le_bytes(sd[34..38].try_into().unwrap()) as usize;
+            assert_eq!(sd.len(), 38 + cnt * entry);
+            let senders: Vec<u64> = sd[38..]
+                .chunks_exact(entry)
+                .map(|e| u64::from(u32::from_le_bytes(e[..4].try_into().unwrap())))
+                .collect();
+            let q = hkdf(
+                &session,
+                fb[0].as_bytes(),
+                &cat(&[b"secagg/v1/self-mask", &u32le(u)]),
+            );
+            let input: Vec<u64> = round["inputs"][(u - 1) as usize]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().parse().unwrap())
+                .collect();
+            // s(u,v) * PRG as a multiplication by +1 or -1 mod 2^64 (then 2^b).
+            let add = |y: &mut [u64], mask: Vec<u64>, sign: u64| {
+                y.iter_mut()
+                    .zip(mask)
+                    .for_each(|(a, r)| *a = a.wrapping_add(r.wrapping_mul(sign)));
+            };
+            let mut y = input;
+            add(&mut y, prg(aes, &q, b, m), 1);
+            for &v in &senders {
+                let (_, _, _, s_pk_v) = keys[&v];
+                let info = cat(&[b"secagg/v1/pair-mask", &u32le(u.min(v)), &u32le(u.max(v))]);
+                let p_uv = hkdf(&session, &x25519(&s_sk, &s_pk_v), &info);
+                add(
+                    &mut y,
+                    prg(aes, &p_uv, b, m),
+                    if u < v { 1 } else { u64::MAX },
+                );
+            }
+            y.iter_mut().for_each(|a| *a &= mask_of(b));
+            let complaints = u32::from_le_bytes(mi[34..38].try_into().unwrap()) as usize;
+            let vec_at = 38 + 4 * complaints + sig_len;
+            assert_eq!(mi.len(), vec_at + (m * b as usize).div_ceil(8));
+            assert_eq!(unpack(&mi[vec_at..], b, m), y, "{path:?}: y_{u}");
+            // Padding bits of the last byte are zero.
+            if !(m * b as usize).is_multiple_of(8) {
+                assert_eq!(mi.last().unwrap() >> ((m * b as usize) % 8), 0);
+            }
+            masked_inputs += 1;
+            if malicious {
+                let vk = h32(&iv["identities"][(u - 1) as usize]["public_key_hex"]);
+                let mut nbrs = indices(&c["neighbours"]);
+                nbrs.sort_unstable();
+                let bits = bitmap(nbrs.len(), |j| senders.contains(&nbrs[j]));
+                let signed = cat(&[b"secagg/v2/sig-masked-with", &session, &u32le(u), &bits]);
+                verify(&vk, &signed, &mi[38 + 4 * complaints..vec_at]);
+                signatures += 1;
+                // The consistency vote: D(S) of the survivor set it was sent.
+                let (Some(req), Some(resp)) = (
+                    msg(&round, "ConsistencyRequest", None, Some(u)),
+                    msg(&round, "ConsistencyResponse", Some(u), None),
+                ) else {
+                    continue;
+                };
+                assert_eq!(req[34..38], u32le(n));
+                let set = &req[38..];
+                assert_eq!(set.len() as u64, n.div_ceil(8));
+                let u3 = indices(&round["survivor_sets"]["u3"]);
+                assert_eq!(set, bitmap(n as usize, |j| u3.contains(&(j as u64 + 1))));
+                let d = Sha256::digest(cat(&[b"secagg/v2/survivor-set", &session, &u32le(n), set]));
+                let signed = cat(&[b"secagg/v2/sig-consistency", &session, &u32le(u), &d]);
+                assert_eq!(resp.len(), 98);
+                verify(&vk, &signed, &resp[34..]);
+                signatures += 1;
+            }
+        }
+    }
+    // The walk covered both PRGs, both lane widths and the edge widths, and
+    // the malicious transcripts.
+    assert!(
+        rounds >= 10 && aes_rounds >= 1,
+        "{rounds} rounds, {aes_rounds} AES"
+    );
+    assert!(
+        widths.is_superset(&[1, 13, 32, 33, 64].into()),
+        "{widths:?}"
+    );
+    assert!(
+        signatures >= 40 && masked_inputs >= 30,
+        "{signatures} {masked_inputs}"
+    );
+}
