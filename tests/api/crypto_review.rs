@@ -20,6 +20,12 @@ use hkdf::Hkdf;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use rand_core::Rng;
+use secagg::{
+    Client, ClientPhase, DecodeError, Error, Graph, Params, Phase, Server, StateError, StateKey,
+};
+
+use crate::common::{ROUND, rng};
 use crate::vectors::unhex;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v2");
@@ -406,4 +412,229 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
         signatures >= 40 && masked_inputs >= 30,
         "{signatures} {masked_inputs}"
     );
+}
+
+// ----- spec/state.md: the envelope and the client plaintext -----
+
+const STATE_KEY: [u8; 32] = [0x6b; 32];
+
+/// `"SAST" || 2 || 2 || role || phase || round` (spec/state.md section 2).
+fn state_header(role: u8, phase: u8) -> Vec<u8> {
+    cat(&[b"SAST", &[2, 2, role, phase], &ROUND])
+}
+
+/// Seals `pt` as spec/state.md section 2 says, with nonce `nonce`.
+fn seal(header: &[u8], nonce: [u8; 12], pt: &[u8]) -> Vec<u8> {
+    let ct = ChaCha20Poly1305::new(&STATE_KEY.into())
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: pt,
+                aad: header,
+            },
+        )
+        .unwrap();
+    cat(&[header, &nonce, &ct])
+}
+
+/// Opens an export with the primitive alone; checks the header first.
+fn unseal(export: &[u8], header: &[u8]) -> Vec<u8> {
+    assert_eq!(export[..40], *header, "header");
+    ChaCha20Poly1305::new(&STATE_KEY.into())
+        .decrypt(
+            &<[u8; 12]>::try_from(&export[40..52]).unwrap().into(),
+            Payload {
+                msg: &export[52..],
+                aad: header,
+            },
+        )
+        .expect("the export opens with ChaCha20-Poly1305 under the host's key, aad = header")
+}
+
+/// A fresh client 2 of a semi-honest round (awaiting its KeyBroadcast),
+/// its export and the plaintext spec/state.md section 4 gives for it,
+/// computed from the RNG stream of spec/conformance.md section 2 (c_sk,
+/// then 64 bytes reduced mod l) and the documented layout.
+fn fresh_client() -> (Params, Client, Vec<u8>, Vec<u8>) {
+    let p = Params::new(5, 3, 16, 4, Graph::Complete).unwrap();
+    let mut r = rng(7);
+    let mut probe = rng(7);
+    let (mut client, adv) = Client::new(&p, ROUND, 2, &mut r).unwrap();
+    let mut c_sk = [0u8; 32];
+    probe.fill_bytes(&mut c_sk);
+    let mut wide = [0u8; 64];
+    probe.fill_bytes(&mut wide);
+    let a = Scalar::from_bytes_mod_order_wide(&wide);
+    let s_sk = hkdf(&ROUND, a.as_bytes(), b"secagg/v1/mask-sk");
+    let g = x25519_dalek::X25519_BASEPOINT_BYTES;
+    assert_eq!(adv[34..66], x25519(&c_sk, &g));
+    assert_eq!(adv[66..98], x25519(&s_sk, &g));
+    client.set_input(&[1, 2, 0xffff, 0]).unwrap();
+    let mut nonce = [0u8; 12];
+    probe.fill_bytes(&mut nonce);
+    let export = client.export(&StateKey::new(STATE_KEY), &mut r);
+    assert_eq!(
+        export[40..52],
+        nonce,
+        "the nonce is the next 12 bytes of the RNG"
+    );
+    let params = p.to_bytes();
+    let input: Vec<u8> = [1u64, 2, 0xffff, 0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let pt = cat(&[
+        &ROUND,
+        &u32le(params.len() as u64),
+        &params,
+        &u32le(2),
+        &[0, 1],
+        &input,
+        &[0],
+        &c_sk,
+        a.as_bytes(),
+    ]);
+    (p, client, export, pt)
+}
+
+fn import(bytes: &[u8], phase: ClientPhase) -> Result<Client, Error> {
+    Client::import(bytes, &StateKey::new(STATE_KEY), &ROUND, phase)
+}
+
+/// spec/state.md sections 2 and 4: an export is the header, a nonce from
+/// the caller's RNG and the ChaCha20-Poly1305 seal of the documented
+/// plaintext under the host's key with the header as associated data; an
+/// export sealed independently from that layout imports to the same client.
+#[test]
+fn client_export_is_the_documented_envelope_and_plaintext() {
+    let (_, client, export, pt) = fresh_client();
+    let header = state_header(1, 0);
+    assert_eq!(unseal(&export, &header), pt);
+    assert_eq!(export.len(), 40 + 12 + pt.len() + 16);
+    // Built from the spec alone, the same state imports and behaves alike:
+    // it re-exports (under the same nonce stream) to the same plaintext.
+    let forged = seal(&header, [9; 12], &pt);
+    let back = import(&forged, ClientPhase::KeyBroadcast).unwrap();
+    assert_eq!(back.index(), client.index());
+    let again = back.export(&StateKey::new(STATE_KEY), &mut rng(1));
+    assert_eq!(unseal(&again, &header), pt);
+}
+
+/// spec/state.md section 3 step 6: a header edited to pass steps 2 to 5
+/// (the phase, round or role the importer asks for) fails authentication.
+#[test]
+fn an_edited_header_fails_authentication() {
+    let (_, _, export, _) = fresh_client();
+    let auth =
+        |r: Result<Client, Error>| matches!(r, Err(Error::State(StateError::Authentication)));
+    for (byte, phase) in [
+        (1, ClientPhase::ShareDelivery),
+        (2, ClientPhase::ConsistencyRequest),
+        (3, ClientPhase::UnmaskRequest),
+        (4, ClientPhase::Done),
+        (5, ClientPhase::Over),
+    ] {
+        let mut e = export.clone();
+        e[7] = byte;
+        assert!(auth(import(&e, phase)), "phase byte {byte}");
+    }
+    let mut e = export.clone();
+    e[8] ^= 1;
+    let mut other = ROUND;
+    other[0] ^= 1;
+    let r = Client::import(
+        &e,
+        &StateKey::new(STATE_KEY),
+        &other,
+        ClientPhase::KeyBroadcast,
+    );
+    assert!(auth(r));
+    // A client export relabelled as a server's, imported as a server.
+    let mut e = export;
+    e[6] = 2;
+    let r = Server::import(
+        &e,
+        &StateKey::new(STATE_KEY),
+        &ROUND,
+        Some(Phase::AdvertiseKeys),
+    );
+    assert!(matches!(r, Err(Error::State(StateError::Authentication))));
+}
+
+/// spec/state.md sections 3 step 7 and 4: a plaintext that authenticates
+/// but breaks the layout (trailing byte, cut, index out of range,
+/// non-canonical mask key, input element above 2^b, flag other than 0/1,
+/// another round, credentials in a semi-honest round) is Malformed, and
+/// the documented one imports.
+#[test]
+fn sealed_plaintexts_that_break_the_layout_are_malformed() {
+    let (p, _, _, pt) = fresh_client();
+    let header = state_header(1, 0);
+    let at = |pt: &[u8]| import(&seal(&header, [3; 12], pt), ClientPhase::KeyBroadcast);
+    assert!(at(&pt).is_ok());
+    let plen = p.to_bytes().len();
+    let idx = 36 + plen;
+    let (cred, inp) = (idx + 4, idx + 5);
+    let key_at = pt.len() - 32;
+    let edit = |i: usize, v: &[u8]| {
+        let mut b = pt.clone();
+        b[i..i + v.len()].copy_from_slice(v);
+        b
+    };
+    // l, the group order, little-endian: the smallest non-canonical scalar.
+    let mut l = [0u8; 32];
+    l[..16].copy_from_slice(&0x14de_f9de_a2f7_9cd6_5812_631a_5cf5_d3edu128.to_le_bytes());
+    l[31] = 0x10;
+    // A well-formed credentials block (an Ed25519 secret and a roster
+    // with its key at index 2) in a semi-honest round.
+    let vk = |i: u8| {
+        ed25519_dalek::SigningKey::from_bytes(&[i; 32])
+            .verifying_key()
+            .to_bytes()
+    };
+    let roster: Vec<u8> = (1..=5).flat_map(vk).collect();
+    let creds = cat(&[&pt[..cred], &[1], &[2; 32], &roster, &pt[cred + 1..]]);
+    let mut long = pt.clone();
+    long.push(0);
+    let cases: Vec<(&str, Vec<u8>, DecodeError)> = vec![
+        ("trailing byte", long, DecodeError::TrailingBytes),
+        ("cut", pt[..pt.len() - 1].to_vec(), DecodeError::Truncated),
+        (
+            "index 0",
+            edit(idx, &u32le(0)),
+            DecodeError::IndexOutOfRange,
+        ),
+        (
+            "index n + 1",
+            edit(idx, &u32le(6)),
+            DecodeError::IndexOutOfRange,
+        ),
+        (
+            "credentials flag 2",
+            edit(cred, &[2]),
+            DecodeError::NonCanonical,
+        ),
+        (
+            "credentials, semi-honest",
+            creds,
+            DecodeError::NonCanonical,
+        ),
+        ("input flag 2", edit(inp, &[2]), DecodeError::NonCanonical),
+        (
+            "input above 2^b",
+            edit(inp + 1, &[0, 0, 1]),
+            DecodeError::NonCanonical,
+        ),
+        ("mask key = l", edit(key_at, &l), DecodeError::NonCanonical),
+        ("another round", edit(0, &[0x53]), DecodeError::NonCanonical),
+    ];
+    for (what, bad, want) in cases {
+        match at(&bad) {
+            Err(Error::State(StateError::Malformed(e))) => assert_eq!(e, want, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // The largest canonical scalar, l - 1, is accepted.
+    l[0] -= 1;
+    assert!(at(&edit(key_at, &l)).is_ok());
 }
