@@ -159,6 +159,38 @@ mod tests {
         assert_eq!(key.hasher().fingerprint(&msg).0, want);
     }
 
+    /// spec/crypto.md section 10 from the primitives: `fk` is the first 16
+    /// bytes of HKDF-SHA256 with no salt, the nonce as input and the label
+    /// as info; the message is zero-padded to whole blocks (none for an
+    /// empty or whole-block message) and followed by `u64(len) || 0^8`.
+    #[test]
+    fn key_and_padding_follow_the_spec() {
+        let nonce = [0x3c; 32];
+        let mut okm = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(None, &nonce)
+            .expand(b"secagg/v2/resend-key", &mut okm)
+            .unwrap_or_default();
+        let key = FingerprintKey::from_nonce(&nonce);
+        let fk: [u8; 16] = core::array::from_fn(|i| okm[i]);
+        assert_eq!(key.0, fk);
+        for len in [0usize, 1, 15, 16, 17, 37, 64] {
+            let msg: Vec<u8> = (0..len).map(|i| (i as u8) ^ 0xa5).collect();
+            let mut padded = msg.clone();
+            padded.resize(len.div_ceil(16) * 16, 0);
+            padded.extend_from_slice(&(len as u64).to_le_bytes());
+            padded.extend_from_slice(&[0; 8]);
+            let blocks: Vec<_> = padded
+                .chunks_exact(16)
+                .map(|c| core::array::from_fn::<u8, 16, _>(|i| c[i]).into())
+                .collect();
+            assert_eq!(blocks.len(), len.div_ceil(16) + 1);
+            let mut p = Polyval::new(&fk.into());
+            p.update(&blocks);
+            let want: [u8; 16] = p.finalize().into();
+            assert_eq!(key.hasher().fingerprint(&msg).0, want, "length {len}");
+        }
+    }
+
     fn hex16(s: &str) -> [u8; 16] {
         let mut out = [0u8; 16];
         for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {

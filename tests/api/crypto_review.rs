@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 
 use rand_core::Rng;
 use secagg::{
-    Client, ClientPhase, DecodeError, Error, Graph, Params, Phase, Server, StateError, StateKey,
+    AwaitingKeys, Client, ClientPhase, DecodeError, Error, Graph, Params, Phase, Server,
+    StateError, StateKey, Step,
 };
 
 use crate::common::{ROUND, rng};
@@ -83,6 +84,15 @@ fn prg(aes: bool, key: &[u8; 32], b: u32, m: usize) -> Vec<u64> {
             u64::from_le_bytes(w) & mask_of(b)
         })
         .collect()
+}
+
+/// `l = 2^252 + 27742317777372353535851937790883648493`, little-endian
+/// (spec/crypto.md section 1; the low term is 0x14def9dea2f79cd65812631a5cf5d3ed).
+fn group_order() -> [u8; 32] {
+    let mut l = [0u8; 32];
+    l[..16].copy_from_slice(&27_742_317_777_372_353_535_851_937_790_883_648_493u128.to_le_bytes());
+    l[31] = 0x10;
+    l
 }
 
 fn mask_of(b: u32) -> u64 {
@@ -581,10 +591,8 @@ fn sealed_plaintexts_that_break_the_layout_are_malformed() {
         b[i..i + v.len()].copy_from_slice(v);
         b
     };
-    // l, the group order, little-endian: the smallest non-canonical scalar.
-    let mut l = [0u8; 32];
-    l[..16].copy_from_slice(&0x14de_f9de_a2f7_9cd6_5812_631a_5cf5_d3edu128.to_le_bytes());
-    l[31] = 0x10;
+    // l: the smallest non-canonical scalar.
+    let mut l = group_order();
     // A well-formed credentials block (an Ed25519 secret and a roster
     // with its key at index 2) in a semi-honest round.
     let vk = |i: u8| {
@@ -614,11 +622,7 @@ fn sealed_plaintexts_that_break_the_layout_are_malformed() {
             edit(cred, &[2]),
             DecodeError::NonCanonical,
         ),
-        (
-            "credentials, semi-honest",
-            creds,
-            DecodeError::NonCanonical,
-        ),
+        ("credentials, semi-honest", creds, DecodeError::NonCanonical),
         ("input flag 2", edit(inp, &[2]), DecodeError::NonCanonical),
         (
             "input above 2^b",
@@ -637,4 +641,110 @@ fn sealed_plaintexts_that_break_the_layout_are_malformed() {
     // The largest canonical scalar, l - 1, is accepted.
     l[0] -= 1;
     assert!(at(&edit(key_at, &l)).is_ok());
+}
+
+// ----- spec/crypto.md section 4: what a receiver does with a plaintext -----
+
+/// n = 3, t = 2: client 1's MaskedInput complaints when the ciphertext
+/// from client 2 in its ShareDelivery is replaced by `edit` of the genuine
+/// plaintext, sealed again under `k_21` recomputed from the spec (client
+/// 2's `c_sk` is the first 32 bytes of its RNG, spec/conformance.md
+/// section 2).
+fn complaints_of_1(edit: impl Fn(&mut [u8; 64])) -> Vec<u32> {
+    let p = Params::new(3, 2, 16, 2, Graph::Complete).unwrap();
+    let mut rngs: Vec<_> = (0..=3).map(|u| rng(100 + u)).collect();
+    let mut server = Server::new(&p, ROUND, &mut rngs[0]).unwrap();
+    let mut waiting = Vec::new();
+    let mut c_pk = Vec::new();
+    for u in 1..=3u32 {
+        let (st, adv) = AwaitingKeys::new(&p, ROUND, u, &mut rngs[u as usize]).unwrap();
+        server.receive(u, &adv).unwrap();
+        c_pk.push(<[u8; 32]>::try_from(&adv[34..66]).unwrap());
+        waiting.push(Some(st));
+    }
+    let Step::Deliver(kb) = server.close_phase().unwrap() else {
+        panic!("R0 closes")
+    };
+    let mut shares = Vec::new();
+    for (u, msg) in kb {
+        let mut st = waiting[u as usize - 1].take().unwrap();
+        let (st, sk) = st.receive(&msg, &mut rngs[u as usize]).unwrap();
+        server.receive(u, &sk).unwrap();
+        shares.push(Some(st));
+    }
+    let Step::Deliver(sd) = server.close_phase().unwrap() else {
+        panic!("R1 closes")
+    };
+    let mut delivery = sd.message(1).unwrap();
+    let session: [u8; 32] = delivery[2..34].try_into().unwrap();
+    // The first entry is sender 2's: index, 2t points, 80-byte ciphertext.
+    assert_eq!(delivery[38..42], u32le(2));
+    let ct = 42 + 64 * 2;
+    let mut c_sk_2 = [0u8; 32];
+    rng(102).fill_bytes(&mut c_sk_2);
+    let k = hkdf(
+        &session,
+        &x25519(&c_sk_2, &c_pk[0]),
+        &cat(&[b"secagg/v1/share-key", &u32le(2), &u32le(1)]),
+    );
+    let aad = cat(&[b"secagg/v1/share-aad", &session, &u32le(2), &u32le(1), &[2]]);
+    let aead = ChaCha20Poly1305::new(&k.into());
+    let nonce = [0u8; 12].into();
+    let pt = aead
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &delivery[ct..ct + 80],
+                aad: &aad,
+            },
+        )
+        .unwrap();
+    let mut pt: [u8; 64] = pt.try_into().unwrap();
+    edit(&mut pt);
+    let sealed = aead
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: &pt,
+                aad: &aad,
+            },
+        )
+        .unwrap();
+    delivery[ct..ct + 80].copy_from_slice(&sealed);
+    let mut st = shares[0].take().unwrap();
+    let (_, mi) = st.receive(&delivery, &[5, 6]).unwrap();
+    let count = u32::from_le_bytes(mi[34..38].try_into().unwrap()) as usize;
+    mi[38..38 + 4 * count]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// `y + l` as a 256-bit little-endian integer: the same value mod `l`, not
+/// canonical (every `y < l < 2^253`, so it does not overflow).
+fn plus_order(y: &mut [u8]) {
+    let l = group_order();
+    let mut carry = 0u16;
+    for (a, b) in y.iter_mut().zip(l) {
+        let s = u16::from(*a) + u16::from(b) + carry;
+        *a = s as u8;
+        carry = s >> 8;
+    }
+    assert_eq!(carry, 0);
+}
+
+/// A ciphertext that opens to a share that is not a canonical scalar
+/// (either of the two; `y + l`, which reduces to the right share, included),
+/// or to a canonical share that fails the sender's commitments, leaves its
+/// receiver without that sender's share: it complains about the sender.
+/// The genuine plaintext sealed again under the recomputed key draws no
+/// complaint, so the key and AAD are right.
+#[test]
+fn an_opened_share_that_is_not_canonical_is_a_complaint() {
+    assert_eq!(complaints_of_1(|_| {}), Vec::<u32>::new());
+    assert_eq!(complaints_of_1(|pt| plus_order(&mut pt[..32])), [2]);
+    assert_eq!(complaints_of_1(|pt| plus_order(&mut pt[32..])), [2]);
+    assert_eq!(complaints_of_1(|pt| pt[32..].fill(0xff)), [2]);
+    // Canonical but not f(1): the commitments refuse it.
+    assert_eq!(complaints_of_1(|pt| pt[0] ^= 1), [2]);
 }
