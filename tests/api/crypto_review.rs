@@ -748,3 +748,70 @@ fn an_opened_share_that_is_not_canonical_is_a_complaint() {
     // Canonical but not f(1): the commitments refuse it.
     assert_eq!(complaints_of_1(|pt| pt[0] ^= 1), [2]);
 }
+
+// ----- spec/crypto.md section 9: strict verification -----
+
+/// An AdvertiseKeys signature by client 1's own key that ed25519-dalek's
+/// cofactorless `verify` accepts but `verify_strict` does not: `R` is the
+/// identity (small order) and `S = k a` with `k = H(R || A || M)`, so
+/// `[S]B = R + [k]A`. The server refuses it as it refuses a flipped
+/// signature (spec/crypto.md section 9: strict verification, no
+/// small-order `R`).
+#[test]
+fn a_signature_with_a_small_order_r_is_refused() {
+    use ed25519_dalek::Verifier;
+    use sha2::Sha512;
+    let p = Params::new(5, 3, 16, 2, Graph::Complete)
+        .unwrap()
+        .with_model(secagg::ServerModel::Malicious { corrupt: 0 })
+        .unwrap();
+    let secrets: Vec<[u8; 32]> = (1..=5u8).map(|i| [i; 32]).collect();
+    let ids: Vec<secagg::Identity> = secrets
+        .iter()
+        .map(secagg::Identity::from_secret_bytes)
+        .collect();
+    let keys: Vec<[u8; 32]> = ids.iter().map(secagg::Identity::public_key).collect();
+    let roster = secagg::Roster::new(&keys).unwrap();
+    let (_, adv) = Client::with_identity(&p, ROUND, 1, &ids[0], &roster, &mut rng(8)).unwrap();
+    assert_eq!(adv.len(), 162);
+    // RFC 8032 section 5.1.5: a is the clamped first half of SHA-512(secret).
+    let h = Sha512::digest(secrets[0]);
+    let mut a = <[u8; 32]>::try_from(&h[..32]).unwrap();
+    a[0] &= 248;
+    a[31] &= 127;
+    a[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(a);
+    let mut r = [0u8; 32];
+    r[0] = 1; // the identity's compressed encoding
+    let signed = cat(&[
+        b"secagg/v2/sig-advertise",
+        &Sha256::digest(p.to_bytes()),
+        &ROUND,
+        &u32le(1),
+        &adv[34..98],
+    ]);
+    let k: [u8; 64] = Sha512::digest(cat(&[&r, &keys[0], &signed])).into();
+    let s = Scalar::from_bytes_mod_order_wide(&k) * a;
+    let forged = Signature::from_bytes(&cat(&[&r, s.as_bytes()]).try_into().unwrap());
+    let vk = VerifyingKey::from_bytes(&keys[0]).unwrap();
+    assert!(
+        vk.verify(&signed, &forged).is_ok(),
+        "cofactorless verify accepts it"
+    );
+    assert!(vk.verify_strict(&signed, &forged).is_err());
+    // The genuine signature is over exactly this transcript.
+    verify(&keys[0], &signed, &adv[98..]);
+
+    let refusal = |sig: &[u8]| {
+        let mut server = Server::with_roster(&p, ROUND, &roster, &mut rng(9)).unwrap();
+        let msg = cat(&[&adv[..98], sig]);
+        server.receive(1, &msg).unwrap_err()
+    };
+    let mut flipped = adv[98..].to_vec();
+    flipped[40] ^= 1;
+    let want = refusal(&flipped);
+    assert!(format!("{want}").contains("signature"), "{want}");
+    assert_eq!(refusal(&forged.to_bytes()), want);
+    let mut server = Server::with_roster(&p, ROUND, &roster, &mut rng(9)).unwrap();
+    assert!(server.receive(1, &adv).is_ok());
+}
