@@ -815,3 +815,156 @@ fn a_signature_with_a_small_order_r_is_refused() {
     let mut server = Server::with_roster(&p, ROUND, &roster, &mut rng(9)).unwrap();
     assert!(server.receive(1, &adv).is_ok());
 }
+
+// ----- spec/crypto.md section 7: redacted Debug -----
+
+/// Renderings a `Debug` could print a secret in: bytes as a list, hex in
+/// either case, or the first 8 bytes.
+fn shows(debug: &str, secret: &[u8]) -> bool {
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let list = format!("{:?}", &secret[..8]);
+    [
+        hex[..16].to_owned(),
+        hex[..16].to_uppercase(),
+        list.trim_end_matches(']').to_owned(),
+    ]
+    .iter()
+    .any(|r| debug.contains(r))
+}
+
+/// Through a whole semi-honest round, no client's `Debug` shows any of its
+/// round secrets (c_sk, the mask key a_u, s_sk, the self-mask seed b_u,
+/// the polynomial coefficients, the share, pairwise mask and self-mask
+/// keys, all recomputed from its RNG stream and the spec's formulas), and
+/// the server's shows neither its session nonce nor the resend-fingerprint
+/// key derived from it (sections 3, 7 and 10).
+#[test]
+fn debug_shows_no_round_secret() {
+    let p = Params::new(4, 3, 16, 3, Graph::Complete).unwrap();
+    let t = 3;
+    let g = x25519_dalek::X25519_BASEPOINT_BYTES;
+    let mut rngs: Vec<_> = (0..=4).map(|u| rng(200 + u)).collect();
+    let mut streams: Vec<_> = (0..=4).map(|u| rng(200 + u)).collect();
+    let mut draw = |u: usize, len: usize| {
+        let mut b = vec![0u8; len];
+        streams[u].fill_bytes(&mut b);
+        b
+    };
+    let nonce = draw(0, 32);
+    let mut fk = [0u8; 32];
+    Hkdf::<Sha256>::new(None, &nonce)
+        .expand(b"secagg/v2/resend-key", &mut fk)
+        .unwrap();
+    let server_secrets = vec![nonce.clone(), fk[..16].to_vec()];
+    let wide = |b: Vec<u8>| Scalar::from_bytes_mod_order_wide(&b.try_into().unwrap());
+    let mut server = Server::new(&p, ROUND, &mut rngs[0]).unwrap();
+    let mut clients = Vec::new();
+    let mut secrets: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
+    let mut s_keys = vec![([0u8; 32], [0u8; 32])];
+    for (u, r) in rngs.iter_mut().enumerate().skip(1) {
+        let (mut c, adv) = Client::new(&p, ROUND, u as u32, r).unwrap();
+        c.set_input(&[7, 8, 9]).unwrap();
+        server.receive(u as u32, &adv).unwrap();
+        clients.push(c);
+        let c_sk: [u8; 32] = draw(u, 32).try_into().unwrap();
+        let a = wide(draw(u, 64));
+        let s_sk = hkdf(&ROUND, a.as_bytes(), b"secagg/v1/mask-sk");
+        // b_u, then t - 1 coefficients for each polynomial (drawn in R1).
+        let mut mine = vec![c_sk.to_vec(), a.to_bytes().to_vec(), s_sk.to_vec()];
+        mine.extend((0..2 * t - 1).map(|_| wide(draw(u, 64)).to_bytes().to_vec()));
+        secrets.push(mine);
+        s_keys.push((c_sk, s_sk));
+        assert_eq!(adv[34..66], x25519(&c_sk, &g));
+    }
+    let mut session = None;
+    loop {
+        for (i, c) in clients.iter().enumerate() {
+            let debug = format!("{c:?}");
+            for s in &secrets[i + 1] {
+                assert!(
+                    !shows(&debug, s),
+                    "client {} prints a secret: {debug}",
+                    i + 1
+                );
+            }
+        }
+        let debug = format!("{server:?}");
+        for s in &server_secrets {
+            assert!(!shows(&debug, s), "server prints a secret: {debug}");
+        }
+        match server.close_phase().unwrap() {
+            Step::Deliver(out) => {
+                for (u, msg) in out {
+                    // The KeyBroadcast carries the session first.
+                    session.get_or_insert(<[u8; 32]>::try_from(&msg[2..34]).unwrap());
+                    let reply = clients[u as usize - 1]
+                        .receive(&msg, &mut rngs[u as usize])
+                        .unwrap();
+                    if reply[1] == 2 {
+                        // ShareKeys: C_0 of both polynomials are a_u G and
+                        // b_u G, so the recomputed secrets are the client's.
+                        let mine = &secrets[u as usize];
+                        for (at, s) in [(34, &mine[1]), (34 + 32 * t, &mine[3])] {
+                            let s = Scalar::from_canonical_bytes(s.clone().try_into().unwrap());
+                            let c = RISTRETTO_BASEPOINT_POINT * s.unwrap();
+                            assert_eq!(reply[at..at + 32], c.compress().to_bytes());
+                        }
+                    }
+                    server.receive(u, &reply).unwrap();
+                }
+                if let Some(s) = session {
+                    add_pair_keys(&mut secrets, &s_keys, &s, &p);
+                }
+            }
+            Step::Done(agg) => {
+                assert_eq!(agg.sum, [28, 32, 36]);
+                break;
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert!(secrets.iter().skip(1).all(|s| s.len() == 3 + 5 + 1 + 6));
+    // The matcher sees a secret that is printed.
+    assert!(shows(&format!("{:?}", secrets[2][4]), &secrets[2][4]));
+}
+
+/// Adds, once, each client's share keys, pairwise mask keys and self-mask
+/// key (needs the session and the peers' public keys, recomputed).
+fn add_pair_keys(
+    secrets: &mut [Vec<Vec<u8>>],
+    s_keys: &[([u8; 32], [u8; 32])],
+    session: &[u8; 32],
+    p: &Params,
+) {
+    let g = x25519_dalek::X25519_BASEPOINT_BYTES;
+    let n = p.clients() as usize;
+    if secrets[1].len() > 8 {
+        return;
+    }
+    for u in 1..=n {
+        let (c_sk, s_sk) = s_keys[u];
+        let b_u = secrets[u][3].clone();
+        secrets[u].push(
+            hkdf(
+                session,
+                &b_u,
+                &cat(&[b"secagg/v1/self-mask", &u32le(u as u64)]),
+            )
+            .to_vec(),
+        );
+        for v in (1..=n).filter(|&v| v != u) {
+            let (c_sk_v, s_sk_v) = s_keys[v];
+            let (uu, vv) = (u as u64, v as u64);
+            let share = cat(&[b"secagg/v1/share-key", &u32le(uu), &u32le(vv)]);
+            let pair = cat(&[
+                b"secagg/v1/pair-mask",
+                &u32le(uu.min(vv)),
+                &u32le(uu.max(vv)),
+            ]);
+            let k = hkdf(session, &x25519(&c_sk, &x25519(&c_sk_v, &g)), &share);
+            let q = hkdf(session, &x25519(&s_sk, &x25519(&s_sk_v, &g)), &pair);
+            secrets[u].push(k.to_vec());
+            secrets[u].push(q.to_vec());
+        }
+    }
+}
