@@ -158,6 +158,37 @@ fn eval(coeffs: &[Scalar], x: u64) -> Scalar {
     coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c)
 }
 
+/// The parameters' encoding built from wire-format.md section 4 and the
+/// round file's fields (no DP extension in these files).
+fn params_encoding(p: &Value) -> Vec<u8> {
+    let u = |k: &str| p[k].as_u64().unwrap();
+    let mut out = vec![2];
+    out.extend(u32le(u("clients")));
+    out.extend(u32le(u("threshold")));
+    out.push(u("bits") as u8);
+    out.extend(u32le(u("dim")));
+    if p["graph"] == "harary" {
+        out.push(1);
+        out.extend(u32le(u("degree")));
+        out.extend(h32(&p["graph_seed_hex"]));
+    } else {
+        assert_eq!(p["graph"], "complete");
+        out.push(0);
+    }
+    if p["server_model"] == "malicious" {
+        out.push(1);
+        out.extend(u32le(u("corrupt")));
+    } else {
+        out.push(0);
+    }
+    if p["prg"] == "aes128ctr" {
+        out.extend([1, 2, 1, 0, 0, 0, 1]);
+    } else {
+        out.push(0);
+    }
+    out
+}
+
 /// Every honest round file with intermediates: each derived value and each
 /// byte the crate put in a message, recomputed from the drawn secrets by
 /// the formulas of spec/crypto.md sections 3 to 9 and wire-format.md
@@ -184,6 +215,11 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
         let malicious = p["server_model"] == "malicious";
         let aes = p["prg"] == "aes128ctr";
         let params = unhex(p["params_hex"].as_str().unwrap());
+        assert_eq!(
+            params,
+            params_encoding(p),
+            "{path:?}: wire-format.md section 4"
+        );
         let round_id = h32(&round["round_id_hex"]);
         let nonce = h32(&iv["server_nonce_hex"]);
         let clients = iv["clients"].as_array().unwrap();
@@ -967,4 +1003,26 @@ fn add_pair_keys(
             secrets[u].push(q.to_vec());
         }
     }
+}
+
+/// spec/state.md section 5: a server's export at AdvertiseKeys opens with
+/// the primitive alone to `round || u32 len || params || 0 (no roster) ||
+/// nonce`, the nonce being the 32 bytes the server drew first; the
+/// fingerprint key derived from it is not stored (crypto.md section 10).
+#[test]
+fn server_export_keeps_the_nonce_not_the_fingerprint_key() {
+    let p = Params::new(5, 3, 16, 4, Graph::Complete).unwrap();
+    let mut nonce = [0u8; 32];
+    rng(31).fill_bytes(&mut nonce);
+    let server = Server::new(&p, ROUND, &mut rng(31)).unwrap();
+    let export = server.export(&StateKey::new(STATE_KEY), &mut rng(32));
+    let pt = unseal(&export, &state_header(2, 0));
+    let params = p.to_bytes();
+    let head = cat(&[&ROUND, &u32le(params.len() as u64), &params, &[0], &nonce]);
+    assert_eq!(pt[..head.len()], head[..]);
+    let mut fk = [0u8; 32];
+    Hkdf::<Sha256>::new(None, &nonce)
+        .expand(b"secagg/v2/resend-key", &mut fk)
+        .unwrap();
+    assert!(!pt.windows(16).any(|w| w == &fk[..16]));
 }
