@@ -158,6 +158,45 @@ fn eval(coeffs: &[Scalar], x: u64) -> Scalar {
     coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c)
 }
 
+/// wire-format.md 0x04 and conformance.md section 5 step 9: each
+/// UnmaskResponse from `w` answers, ascending by owner, with kind 0 and
+/// `g_owner(w)` for each owner in U3 and kind 1 and `f_owner(w)` for each
+/// dropped one (U2 \ U3), the polynomials evaluated here. Returns the
+/// number of shares checked.
+fn check_unmask_responses(round: &Value, clients: &[Value]) -> usize {
+    let u3 = indices(&round["survivor_sets"]["u3"]);
+    let mut checked = 0;
+    for w in u3.iter().copied() {
+        let Some(resp) = msg(round, "UnmaskResponse", Some(w), None) else {
+            continue;
+        };
+        assert_eq!(resp[..2], [2, 4]);
+        let count = u32::from_le_bytes(resp[34..38].try_into().unwrap()) as usize;
+        assert_eq!(resp.len(), 38 + 37 * count);
+        let mut prev = 0;
+        for e in resp[38..].chunks_exact(37) {
+            let owner = u64::from(u32::from_le_bytes(e[..4].try_into().unwrap()));
+            assert!(owner > prev, "owners ascending");
+            prev = owner;
+            let c = &clients[(owner - 1) as usize];
+            let (kind, poly) = if u3.contains(&owner) {
+                (0, "seed_polynomial")
+            } else {
+                (1, "mask_key_polynomial")
+            };
+            let coeffs: Vec<Scalar> = c[poly].as_array().unwrap().iter().map(scalar).collect();
+            assert_eq!(e[4], kind, "kind of {owner}'s share from {w}");
+            assert_eq!(
+                e[5..],
+                *eval(&coeffs, w).as_bytes(),
+                "{owner}'s share from {w}"
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
 /// The parameters' encoding built from wire-format.md section 4 and the
 /// round file's fields (no DP extension in these files).
 fn params_encoding(p: &Value) -> Vec<u8> {
@@ -201,6 +240,7 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
     let mut widths = std::collections::BTreeSet::new();
     let mut signatures = 0;
     let mut masked_inputs = 0;
+    let mut unmask_shares = 0;
     for entry in std::fs::read_dir(format!("{DIR}/intermediates")).unwrap() {
         let path = entry.unwrap().path();
         let iv = read(&path);
@@ -443,7 +483,9 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
                 signatures += 1;
             }
         }
+        unmask_shares += check_unmask_responses(&round, clients);
     }
+    assert!(unmask_shares >= 60, "{unmask_shares} shares");
     // The walk covered both PRGs, both lane widths and the edge widths, and
     // the malicious transcripts.
     assert!(
