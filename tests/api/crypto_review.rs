@@ -1068,3 +1068,70 @@ fn server_export_keeps_the_nonce_not_the_fingerprint_key() {
         .unwrap();
     assert!(!pt.windows(16).any(|w| w == &fk[..16]));
 }
+
+/// spec/state.md section 4, stage 1: client 1 of n = 3, t = 2, exported
+/// after its KeyBroadcast, seals `session || b_1 || f(1) || g(1) || u32 2
+/// || (v, k_v1, p_1v)` for v = 2, 3: the key that opens v's ciphertext to
+/// it (sender v first) and the pairwise mask key, each recomputed here
+/// from the RNG streams and the key schedule.
+#[test]
+fn client_export_after_the_key_broadcast_holds_the_documented_keys() {
+    let p = Params::new(3, 2, 16, 2, Graph::Complete).unwrap();
+    let mut server = Server::new(&p, ROUND, &mut rng(300)).unwrap();
+    let mut rngs: Vec<_> = (1..=3).map(|u| rng(300 + u)).collect();
+    let mut clients = Vec::new();
+    let mut adv = Vec::new();
+    for (u, r) in (1..=3u32).zip(&mut rngs) {
+        let (c, a) = Client::new(&p, ROUND, u, r).unwrap();
+        server.receive(u, &a).unwrap();
+        clients.push(c);
+        adv.push(a);
+    }
+    let Step::Deliver(kb) = server.close_phase().unwrap() else {
+        panic!("R0 closes")
+    };
+    let kb1 = kb.message(1).unwrap();
+    let session: [u8; 32] = kb1[2..34].try_into().unwrap();
+    clients[0].receive(&kb1, &mut rngs[0]).unwrap();
+    let export = clients[0].export(&StateKey::new(STATE_KEY), &mut rng(9));
+    let pt = unseal(&export, &state_header(1, 1));
+
+    let mut stream = rng(301);
+    let mut draw = |len: usize| {
+        let mut b = vec![0u8; len];
+        stream.fill_bytes(&mut b);
+        b
+    };
+    let c_sk: [u8; 32] = draw(32).try_into().unwrap();
+    let wide = |b: Vec<u8>| Scalar::from_bytes_mod_order_wide(&b.try_into().unwrap());
+    let a = wide(draw(64));
+    let b = wide(draw(64));
+    let (c1, d1) = (wide(draw(64)), wide(draw(64)));
+    let s_sk = hkdf(&ROUND, a.as_bytes(), b"secagg/v1/mask-sk");
+    let params = p.to_bytes();
+    let mut want = cat(&[
+        &ROUND,
+        &u32le(params.len() as u64),
+        &params,
+        &u32le(1),
+        &[0, 0, 1],
+        &session,
+        b.as_bytes(),
+        (a + c1).as_bytes(),
+        (b + d1).as_bytes(),
+        &u32le(2),
+    ]);
+    for v in 2..=3u64 {
+        let peer = &adv[v as usize - 1];
+        let (c_pk, s_pk) = (
+            peer[34..66].try_into().unwrap(),
+            peer[66..98].try_into().unwrap(),
+        );
+        let share = cat(&[b"secagg/v1/share-key", &u32le(v), &u32le(1)]);
+        let pair = cat(&[b"secagg/v1/pair-mask", &u32le(1), &u32le(v)]);
+        want.extend(u32le(v));
+        want.extend(hkdf(&session, &x25519(&c_sk, &c_pk), &share));
+        want.extend(hkdf(&session, &x25519(&s_sk, &s_pk), &pair));
+    }
+    assert_eq!(pt, want);
+}
