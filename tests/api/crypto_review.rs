@@ -1135,3 +1135,72 @@ fn client_export_after_the_key_broadcast_holds_the_documented_keys() {
     }
     assert_eq!(pt, want);
 }
+
+/// spec/crypto.md section 7: a client clears the shares it holds once it
+/// has answered the unmask request. In a round without dropouts client 1
+/// holds `f_v(1)` (mask key) and `g_v(1)` (seed) of every client; its
+/// export awaiting the UnmaskRequest holds every `f_v(1)` (the control:
+/// the polynomials are recomputed from the RNG streams), its export once
+/// it has answered holds none (it revealed only seed shares).
+#[test]
+fn answered_clients_keep_no_mask_key_share() {
+    let (n, t) = (4u32, 3usize);
+    let p = Params::new(n, t as u32, 16, 2, Graph::Complete).unwrap();
+    let mut server = Server::new(&p, ROUND, &mut rng(400)).unwrap();
+    let mut rngs: Vec<_> = (1..=n).map(|u| rng(400 + u64::from(u))).collect();
+    let mut clients = Vec::new();
+    for (u, r) in (1..=n).zip(&mut rngs) {
+        let (mut c, a) = Client::new(&p, ROUND, u, r).unwrap();
+        c.set_input(&[1, 2]).unwrap();
+        server.receive(u, &a).unwrap();
+        clients.push(c);
+    }
+    // f_v(1) for every v: a_v, then (in R1) b_v and the a_v coefficients.
+    let mask_shares: Vec<[u8; 32]> = (1..=n)
+        .map(|v| {
+            let mut s = rng(400 + u64::from(v));
+            let mut c_sk = [0u8; 32];
+            s.fill_bytes(&mut c_sk);
+            let mut draw = || {
+                let mut b = [0u8; 64];
+                s.fill_bytes(&mut b);
+                Scalar::from_bytes_mod_order_wide(&b)
+            };
+            let a = draw();
+            let _b = draw();
+            let coeffs: Vec<Scalar> = std::iter::once(a).chain((1..t).map(|_| draw())).collect();
+            eval(&coeffs, 1).to_bytes()
+        })
+        .collect();
+    let held = |c: &Client, phase: u8| {
+        let pt = unseal(
+            &c.export(&StateKey::new(STATE_KEY), &mut rng(1)),
+            &state_header(1, phase),
+        );
+        mask_shares
+            .iter()
+            .filter(|f| pt.windows(32).any(|w| w == &f[..]))
+            .count()
+    };
+    loop {
+        match server.close_phase().unwrap() {
+            Step::Deliver(out) => {
+                for (u, msg) in out {
+                    let c = &mut clients[u as usize - 1];
+                    if u == 1 && msg[1] == 0x83 {
+                        assert_eq!(held(c, 3), n as usize, "awaiting the UnmaskRequest");
+                    }
+                    let reply = c.receive(&msg, &mut rngs[u as usize - 1]).unwrap();
+                    server.receive(u, &reply).unwrap();
+                }
+            }
+            Step::Done(agg) => {
+                assert_eq!(agg.sum, [4, 8]);
+                break;
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(clients[0].phase(), ClientPhase::Done);
+    assert_eq!(held(&clients[0], 4), 0, "answered");
+}
