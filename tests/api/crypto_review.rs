@@ -1136,6 +1136,29 @@ fn client_export_after_the_key_broadcast_holds_the_documented_keys() {
     assert_eq!(pt, want);
 }
 
+/// A copy of client 1 that refuses an UnmaskRequest of another session is
+/// `Over`, and its export is the bare stage 3 (state.md section 4: a spent
+/// state keeps no secrets; the input was wiped with the MaskedInput).
+fn refused_copy_is_spent(c: &Client, request: &[u8], p: &Params) {
+    let key = StateKey::new(STATE_KEY);
+    let exported = c.export(&key, &mut rng(2));
+    let mut copy = Client::import(&exported, &key, &ROUND, ClientPhase::UnmaskRequest).unwrap();
+    let mut other = request.to_vec();
+    other[2] ^= 1;
+    assert!(copy.receive(&other, &mut rng(3)).is_err());
+    assert_eq!(copy.phase(), ClientPhase::Over);
+    let pt = unseal(&copy.export(&key, &mut rng(4)), &state_header(1, 5));
+    let params = p.to_bytes();
+    let want = cat(&[
+        &ROUND,
+        &u32le(params.len() as u64),
+        &params,
+        &u32le(1),
+        &[0, 0, 3],
+    ]);
+    assert_eq!(pt, want);
+}
+
 /// spec/crypto.md section 7: a client clears the shares it holds once it
 /// has answered the unmask request. In a round without dropouts client 1
 /// holds `f_v(1)` (mask key) and `g_v(1)` (seed) of every client; its
@@ -1189,6 +1212,7 @@ fn answered_clients_keep_no_mask_key_share() {
                     let c = &mut clients[u as usize - 1];
                     if u == 1 && msg[1] == 0x83 {
                         assert_eq!(held(c, 3), n as usize, "awaiting the UnmaskRequest");
+                        refused_copy_is_spent(c, &msg, &p);
                     }
                     let reply = c.receive(&msg, &mut rngs[u as usize - 1]).unwrap();
                     server.receive(u, &reply).unwrap();
