@@ -241,6 +241,7 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
     let mut signatures = 0;
     let mut masked_inputs = 0;
     let mut unmask_shares = 0;
+    let mut broadcasts = 0;
     for entry in std::fs::read_dir(format!("{DIR}/intermediates")).unwrap() {
         let path = entry.unwrap().path();
         let iv = read(&path);
@@ -325,6 +326,28 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
         }
         let session: [u8; 32] = h.finalize().into();
         assert_eq!(session, h32(&round["session_id_hex"]), "{path:?}: session");
+
+        // KeyBroadcast to u (wire-format.md 0x81): Nbar(u) ∩ U1 ascending,
+        // each with the keys and signature of v's AdvertiseKeys.
+        for c in clients {
+            let u = c["index"].as_u64().unwrap();
+            let Some(kb) = msg(&round, "KeyBroadcast", None, Some(u)) else {
+                continue;
+            };
+            assert_eq!(kb[..34], cat(&[&[2, 0x81], &session[..]])[..]);
+            let mut nbar: Vec<u64> = indices(&c["neighbours"]);
+            nbar.push(u);
+            nbar.retain(|v| u1.contains(v));
+            nbar.sort_unstable();
+            let mut want = u32le(nbar.len() as u64).to_vec();
+            for v in nbar {
+                let adv = msg(&round, "AdvertiseKeys", Some(v), None).unwrap();
+                want.extend(u32le(v));
+                want.extend(&adv[34..]);
+            }
+            assert_eq!(kb[34..], want[..], "{path:?}: KeyBroadcast to {u}");
+            broadcasts += 1;
+        }
 
         for c in clients.iter().filter(|c| c.get("seed_hex").is_some()) {
             let u = c["index"].as_u64().unwrap();
@@ -486,6 +509,7 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
         unmask_shares += check_unmask_responses(&round, clients);
     }
     assert!(unmask_shares >= 60, "{unmask_shares} shares");
+    assert!(broadcasts >= 60, "{broadcasts} key broadcasts");
     // The walk covered both PRGs, both lane widths and the edge widths, and
     // the malicious transcripts.
     assert!(
