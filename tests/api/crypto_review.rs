@@ -440,6 +440,24 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
                 .chunks_exact(entry)
                 .map(|e| u64::from(u32::from_le_bytes(e[..4].try_into().unwrap())))
                 .collect();
+            // wire-format.md 0x82: senders N(u) ∩ U2 ascending, each entry
+            // the sender's commitments and signature from its ShareKeys and
+            // its ciphertext to u.
+            let u2 = indices(&round["survivor_sets"]["u2"]);
+            let mut want_senders: Vec<u64> = indices(&c["neighbours"]);
+            want_senders.retain(|v| u2.contains(v));
+            want_senders.sort_unstable();
+            assert_eq!(senders, want_senders, "{path:?}: senders to {u}");
+            for (e, &v) in sd[38..].chunks_exact(entry).zip(&senders) {
+                let from = msg(&round, "ShareKeys", Some(v), None).unwrap();
+                let head = 34 + 64 * t + sig_len;
+                let ct = from[head + 4..]
+                    .chunks_exact(84)
+                    .find(|r| r[..4] == u32le(u))
+                    .unwrap();
+                assert_eq!(e[4..entry - 80], from[34..head], "{path:?}: {v} to {u}");
+                assert_eq!(e[entry - 80..], ct[4..], "{path:?}: {v} to {u}");
+            }
             let q = hkdf(
                 &session,
                 fb[0].as_bytes(),
