@@ -1270,3 +1270,32 @@ fn answered_clients_keep_no_mask_key_share() {
     assert_eq!(clients[0].phase(), ClientPhase::Done);
     assert_eq!(held(&clients[0], 4), 0, "answered");
 }
+
+/// spec/crypto.md sections 5 and 5.1: what keeps every mask keystream far
+/// inside its cipher's limit is the parameters' bound on m. `m = 2^28` at
+/// `b = 64` (8-byte lanes, the longest stream: 2^31 bytes, 2^25 ChaCha20
+/// blocks of the 2^32 a 32-bit counter allows, 2^27 AES blocks) is
+/// accepted, `m = 2^28 + 1` is `ParamsError::Dimension`, also when decoded.
+#[test]
+fn the_dimension_bound_keeps_keystreams_inside_their_limits() {
+    let max = 1u32 << 28;
+    assert_eq!(secagg::params::MAX_DIM, max);
+    let longest = u64::from(max) * 8;
+    assert_eq!((longest / 64, longest / 16), (1 << 25, 1 << 27));
+    assert!(longest / 64 < 1 << 32);
+    assert!(Params::new(5, 3, 64, max, Graph::Complete).is_ok());
+    let err = Params::new(5, 3, 64, max + 1, Graph::Complete).unwrap_err();
+    assert!(
+        matches!(err, Error::Params(secagg::ParamsError::Dimension)),
+        "{err:?}"
+    );
+    let mut enc = Params::new(5, 3, 64, max, Graph::Complete)
+        .unwrap()
+        .to_bytes();
+    enc[10..14].copy_from_slice(&(max + 1).to_le_bytes());
+    let err = Params::decode(&enc).unwrap_err();
+    assert!(
+        matches!(err, Error::Params(secagg::ParamsError::Dimension)),
+        "{err:?}"
+    );
+}
