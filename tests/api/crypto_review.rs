@@ -1176,6 +1176,29 @@ fn client_export_after_the_key_broadcast_holds_the_documented_keys() {
         want.extend(hkdf(&session, &x25519(&s_sk, &s_pk), &pair));
     }
     assert_eq!(pt, want);
+    // Section 3 step 7: sealed again under its own header it imports; under
+    // a header naming another phase (authentic, since the host holds the
+    // key) the plaintext's stage disagrees: Malformed.
+    assert!(
+        import(
+            &seal(&state_header(1, 1), [1; 12], &pt),
+            ClientPhase::ShareDelivery
+        )
+        .is_ok()
+    );
+    let other = import(
+        &seal(&state_header(1, 0), [1; 12], &pt),
+        ClientPhase::KeyBroadcast,
+    );
+    assert!(
+        matches!(
+            other,
+            Err(Error::State(StateError::Malformed(
+                DecodeError::NonCanonical
+            )))
+        ),
+        "{other:?}"
+    );
 }
 
 /// A copy of client 1 that refuses an UnmaskRequest of another session is
