@@ -2,6 +2,8 @@
 //! one module per concern.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+#[path = "api/audit.rs"]
+mod audit;
 #[path = "api/common.rs"]
 mod common;
 #[path = "api/crypto_review.rs"]

@@ -53,16 +53,16 @@ where
 }
 
 /// A simulated round's report and the server's refusals, in order.
-struct Ran {
-    report: Report,
-    refused: Vec<(Phase, ClientIndex, Error)>,
-    inputs: Vec<Vec<u64>>,
-    params: Params,
+pub(crate) struct Ran {
+    pub(crate) report: Report,
+    pub(crate) refused: Vec<(Phase, ClientIndex, Error)>,
+    pub(crate) inputs: Vec<Vec<u64>>,
+    pub(crate) params: Params,
 }
 
 impl Ran {
     /// The exact sum mod `2^b` of the inputs of `over`.
-    fn sum_of(&self, over: &[ClientIndex]) -> Vec<u64> {
+    pub(crate) fn sum_of(&self, over: &[ClientIndex]) -> Vec<u64> {
         let top = top(&self.params);
         let mut s = vec![0u64; self.params.dim() as usize];
         for &u in over {
@@ -75,7 +75,7 @@ impl Ran {
 
     /// The round finished with survivors `over`, their exact sum and the
     /// faults `misbehaved`.
-    fn finished(&self, over: &[ClientIndex], misbehaved: &[(ClientIndex, ClientFault)]) {
+    pub(crate) fn finished(&self, over: &[ClientIndex], misbehaved: &[(ClientIndex, ClientFault)]) {
         let agg = self.report.result.as_ref().expect("the round finishes");
         assert_eq!(agg.survivors, over);
         assert_eq!(agg.sum, self.sum_of(over));
@@ -83,7 +83,7 @@ impl Ran {
     }
 
     /// The server's refusals of `from`'s messages.
-    fn refused_of(&self, from: ClientIndex) -> Vec<(Phase, Error)> {
+    pub(crate) fn refused_of(&self, from: ClientIndex) -> Vec<(Phase, Error)> {
         self.refused
             .iter()
             .filter(|(_, i, _)| *i == from)
@@ -103,7 +103,7 @@ fn inputs(params: &Params, seed: u64) -> Vec<Vec<u64>> {
 
 /// Runs a round of `params` (seeded) through the hooks `up` (client to
 /// server) and `down` (server to client).
-fn ran(
+pub(crate) fn ran(
     params: &Params,
     seed: u64,
     dropouts: &Dropouts,
@@ -125,15 +125,15 @@ fn ran(
     }
 }
 
-fn pass(_: Phase, from: ClientIndex, b: Vec<u8>) -> Vec<(ClientIndex, Vec<u8>)> {
+pub(crate) fn pass(_: Phase, from: ClientIndex, b: Vec<u8>) -> Vec<(ClientIndex, Vec<u8>)> {
     vec![(from, b)]
 }
 
-fn keep(_: Phase, _: ClientIndex, b: Vec<u8>) -> Vec<u8> {
+pub(crate) fn keep(_: Phase, _: ClientIndex, b: Vec<u8>) -> Vec<u8> {
     b
 }
 
-fn client_error(index: ClientIndex, fault: ClientFault, outcome: Outcome) -> Error {
+pub(crate) fn client_error(index: ClientIndex, fault: ClientFault, outcome: Outcome) -> Error {
     Error::Client {
         index,
         fault,
@@ -141,18 +141,18 @@ fn client_error(index: ClientIndex, fault: ClientFault, outcome: Outcome) -> Err
     }
 }
 
-fn complete(n: u32, t: u32) -> Params {
+pub(crate) fn complete(n: u32, t: u32) -> Params {
     Params::new(n, t, 32, 8, Graph::Complete).unwrap()
 }
 
-fn malicious(n: u32, t: u32, corrupt: u32) -> Params {
+pub(crate) fn malicious(n: u32, t: u32, corrupt: u32) -> Params {
     complete(n, t)
         .with_model(ServerModel::Malicious { corrupt })
         .unwrap()
 }
 
 /// The n clients' indices, ascending.
-fn all(p: &Params) -> Vec<ClientIndex> {
+pub(crate) fn all(p: &Params) -> Vec<ClientIndex> {
     (1..=p.clients()).collect()
 }
 
