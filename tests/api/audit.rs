@@ -6,12 +6,12 @@ use std::cell::RefCell;
 
 use curve25519_dalek::Scalar;
 use secagg::protocol::messages::{AdvertiseKeys, MaskedInput, UnmaskRequest, UnmaskResponse};
-use secagg::simulation::Dropouts;
+use secagg::simulation::{Dropouts, run_on_wire};
 use secagg::{
     ClientFault, ClientIndex, Decode, Encode, Error, Outcome, Params, Phase, ServerFault,
 };
 
-use crate::review::{Ran, all, client_error, complete, keep, malicious, pass, ran};
+use crate::review::{Ran, Tap, all, client_error, complete, keep, malicious, pass, ran};
 
 /// Both server models at n = 5, t = 3 on the complete graph.
 fn both_models() -> [Params; 2] {
@@ -264,4 +264,143 @@ fn exactly_t_signers_around_each_peer_certify_and_t_minus_one_do_not() {
     r.finished(&all(&r.params), &[]);
     let (r, answered) = edited_request(8, keep_signers(&[1, 3, 4]));
     refused_and_round_exact(&r, answered, ServerFault::NotCertified { peer: 3 });
+}
+
+/// The RNG of `rng(seed)`, except that the first bytes drawn from it, the
+/// round id of a simulated round, have their lowest bit flipped: a second
+/// round with the same roster, keys drawn and inputs, under another id.
+struct OtherRound(chacha20::ChaCha20Rng, bool);
+
+impl rand_core::TryRng for OtherRound {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        self.0.try_next_u32()
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.0.try_next_u64()
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.try_fill_bytes(dst)?;
+        if !self.1 {
+            self.1 = true;
+            dst[0] ^= 1;
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for OtherRound {}
+
+/// What the wire of [`evidence_from_another_round_is_refused`] saw of
+/// client 1, and what it puts into client 1's unmask request's evidence
+/// (the consistency signatures or masking sets of another round).
+#[derive(Default)]
+struct Replay {
+    advertised: Vec<u8>,
+    request: Option<UnmaskRequest>,
+    signatures: Option<Vec<(ClientIndex, [u8; 64])>>,
+    masking_sets: Option<Vec<secagg::protocol::messages::MaskingSet>>,
+    answered: bool,
+}
+
+/// threat-model.md P5 ("the X25519 mask secret is bound to the round id; a
+/// message replayed from another session or round fails its signature")
+/// and protocol.md section 4.5, check 2. Two malicious-model rounds with
+/// the same roster, the same draws and the same inputs, under round ids
+/// that differ in one bit. Client 1's `c_pk` is the same in both (so are
+/// its draws) but its `s_pk` is not: the mask secret depends on the round.
+/// A server that puts the first round's consistency signatures (on the
+/// same survivor set, by the same signers) into the second round's
+/// evidence is refused with `BadSignature` naming the first signer; with
+/// the first round's signed masking sets, `BadSignature` naming the first
+/// survivor, client 1 itself. The refusing holder sends no answer, and the
+/// others finish with the exact sum.
+#[test]
+fn evidence_from_another_round_is_refused() {
+    let p = malicious(5, 3, 0);
+    let inputs: Vec<Vec<u64>> = (1..=5).map(|i| vec![i * 1000; 8]).collect();
+    let round = |seen: &mut Replay, other: bool| {
+        let seen = RefCell::new(seen);
+        let up = |phase, from, bytes: Vec<u8>| {
+            let mut seen = seen.borrow_mut();
+            match (from, phase) {
+                (1, Phase::AdvertiseKeys) => seen.advertised.clone_from(&bytes),
+                (1, Phase::Unmask) => seen.answered = true,
+                _ => {}
+            }
+            vec![(from, bytes)]
+        };
+        let down = |phase, to, bytes: Vec<u8>| {
+            if phase != Phase::Consistency || to != 1 {
+                return bytes;
+            }
+            let mut seen = seen.borrow_mut();
+            let mut m = UnmaskRequest::decode(&p, &bytes).unwrap();
+            seen.request = Some(m.clone());
+            let e = m.evidence.as_mut().unwrap();
+            if let Some(s) = &seen.signatures {
+                e.signatures.clone_from(s);
+            }
+            if let Some(s) = &seen.masking_sets {
+                e.masking_sets.clone_from(s);
+            }
+            m.to_bytes()
+        };
+        let mut wire = Tap {
+            up,
+            down,
+            refused: Vec::new(),
+        };
+        let d = Dropouts::default();
+        let report = if other {
+            let mut r = OtherRound(crate::common::rng(12), false);
+            run_on_wire(&p, &inputs, &d, &mut r, &mut wire)
+        } else {
+            run_on_wire(&p, &inputs, &d, &mut crate::common::rng(12), &mut wire)
+        };
+        Ran {
+            report,
+            refused: wire.refused,
+            inputs: inputs.clone(),
+            params: p.clone(),
+        }
+    };
+    let mut first = Replay::default();
+    let a = round(&mut first, false);
+    a.finished(&all(&p), &[]);
+    let mut second = Replay::default();
+    let b = round(&mut second, true);
+    b.finished(&all(&p), &[]);
+    let mut id = a.report.round;
+    id[0] ^= 1;
+    assert_eq!(b.report.round, id);
+    let (keys_a, keys_b) = (
+        AdvertiseKeys::decode(&p, &first.advertised).unwrap(),
+        AdvertiseKeys::decode(&p, &second.advertised).unwrap(),
+    );
+    assert_eq!(keys_a.c_pk, keys_b.c_pk, "the same draws");
+    assert_ne!(
+        keys_a.s_pk, keys_b.s_pk,
+        "the mask secret ignores the round"
+    );
+    let old = first.request.unwrap().evidence.unwrap();
+    let new = second.request.unwrap().evidence.unwrap();
+    assert_eq!(
+        old.signatures.iter().map(|s| s.0).collect::<Vec<_>>(),
+        new.signatures.iter().map(|s| s.0).collect::<Vec<_>>(),
+        "the same signers"
+    );
+    let mut replay = Replay {
+        signatures: Some(old.signatures.clone()),
+        ..Replay::default()
+    };
+    let r = round(&mut replay, true);
+    let peer = old.signatures[0].0;
+    refused_and_round_exact(&r, replay.answered, ServerFault::BadSignature { peer });
+    let mut replay = Replay {
+        masking_sets: Some(old.masking_sets),
+        ..Replay::default()
+    };
+    let r = round(&mut replay, true);
+    refused_and_round_exact(&r, replay.answered, ServerFault::BadSignature { peer: 1 });
 }

@@ -21,10 +21,10 @@ use crate::common::{rng, top};
 
 /// A wire whose hooks see every client and server message, and which
 /// records every refusal the server made of a client message.
-struct Tap<U, D> {
-    up: U,
-    down: D,
-    refused: Vec<(Phase, ClientIndex, Error)>,
+pub(crate) struct Tap<U, D> {
+    pub(crate) up: U,
+    pub(crate) down: D,
+    pub(crate) refused: Vec<(Phase, ClientIndex, Error)>,
 }
 
 impl<U, D> Wire for Tap<U, D>
