@@ -404,3 +404,132 @@ fn evidence_from_another_round_is_refused() {
     let r = round(&mut replay, true);
     refused_and_round_exact(&r, replay.answered, ServerFault::BadSignature { peer: 1 });
 }
+
+/// protocol.md section 5.1: in the malicious model's Unmask a client not
+/// in U4 (it did not sign the survivor set) is not expected: its message
+/// is `NotInPhase`, ignored, never a fault. Client 5 masks its input and
+/// then stops before signing; the wire hands the server, as 5's, a copy of
+/// client 4's unmask answer. It is refused `NotInPhase` and ignored: nobody
+/// is named and the sum of all five inputs (5 is in U3) is exact.
+#[test]
+fn an_unmask_answer_from_a_client_that_did_not_sign_is_not_in_phase() {
+    let p = malicious(5, 3, 0);
+    let up = |phase, from, b: Vec<u8>| {
+        if phase == Phase::Unmask && from == 4 {
+            return vec![(4, b.clone()), (5, b)];
+        }
+        vec![(from, b)]
+    };
+    let d = Dropouts {
+        during_consistency: vec![5],
+        ..Dropouts::default()
+    };
+    let r = ran(&p, 9, &d, up, keep);
+    assert_eq!(
+        r.refused,
+        [(
+            Phase::Unmask,
+            5,
+            client_error(5, ClientFault::NotInPhase, Outcome::Ignored)
+        )]
+    );
+    r.finished(&all(&p), &[]);
+}
+
+/// protocol.md section 5.3: "a secret with fewer than t verified shares
+/// aborts the round (`survivors` = the verified shares of the first such
+/// secret)", outcomes taken in a fixed order (U3 ascending), so the error
+/// does not depend on scheduling. n = 6, t = 3, no dropouts: every holder
+/// but 2 and 6 lies about survivor 2's seed (2 verified shares), every
+/// holder but 4 about survivor 4's (1 verified share). The round ends with
+/// `NotEnoughSurvivors { Unmask, survivors: 2, threshold: 3 }`: owner 2's
+/// count, not 4's. Both models.
+#[test]
+fn the_first_secret_short_of_verified_shares_is_the_one_reported() {
+    for p in [complete(6, 3), malicious(6, 4, 0)] {
+        let t = p.threshold();
+        // Malicious n = 6 needs 2t > n: t = 4, so owner 2 keeps 3 verified
+        // shares (2, 5, 6) and owner 4 keeps 1.
+        let honest_for_2: &[ClientIndex] = if t == 3 { &[2, 6] } else { &[2, 5, 6] };
+        let p2 = p.clone();
+        let up = move |phase, from, b: Vec<u8>| {
+            if phase != Phase::Unmask {
+                return vec![(from, b)];
+            }
+            let mut m = UnmaskResponse::decode(&p2, &b).unwrap();
+            for e in &mut m.shares {
+                if (e.owner == 2 && !honest_for_2.contains(&from)) || (e.owner == 4 && from != 4) {
+                    e.share += Scalar::ONE;
+                }
+            }
+            vec![(from, m.to_bytes())]
+        };
+        let r = ran(&p, 10, &Dropouts::default(), up, keep);
+        assert_eq!(
+            r.report.result.as_ref().err(),
+            Some(&Error::NotEnoughSurvivors {
+                phase: Phase::Unmask,
+                survivors: honest_for_2.len(),
+                threshold: t as usize,
+            }),
+            "t = {t}"
+        );
+    }
+}
+
+/// protocol.md section 5.2, R2 close: the round aborts if some survivor
+/// has fewer than t members of U3 in `Nbar(u)` or some client dropped after
+/// R1 has fewer than t in `N(v) ∩ U3`, with `survivors` the smallest such
+/// count. On H(4, 9) with t = 3, clients drop after R1 around client 1:
+/// 1 and three of its neighbours (1 keeps one live neighbour; every
+/// survivor keeps at least 2 in its `Nbar`), then all four neighbours of 1
+/// (1 alone in its `Nbar`; every dropped client keeps at least 2 live
+/// neighbours). The count is recomputed here from `Params::neighbours` of
+/// the round's id, and the round must end at the R2 close with exactly it.
+#[test]
+fn r2_close_aborts_with_the_smallest_neighbourhood_count() {
+    use rand_core::Rng;
+    let p = secagg::Params::new(
+        9,
+        3,
+        32,
+        2,
+        secagg::Graph::Harary {
+            degree: 4,
+            seed: [4; 32],
+        },
+    )
+    .unwrap();
+    let seed = 11;
+    // The simulation draws the round id first.
+    let mut id = [0u8; 32];
+    crate::common::rng(seed).fill_bytes(&mut id);
+    let nb = |u: ClientIndex| p.neighbours(&id, u);
+    let n1 = nb(1);
+    for gone in [vec![1, n1[0], n1[1], n1[2]], n1.clone()] {
+        let u3: Vec<ClientIndex> = all(&p).into_iter().filter(|v| !gone.contains(v)).collect();
+        let live = |v: ClientIndex| nb(v).iter().filter(|x| u3.contains(x)).count();
+        let smallest = all(&p)
+            .into_iter()
+            .map(|v| live(v) + usize::from(u3.contains(&v)))
+            .min()
+            .unwrap();
+        // Only client 1 is that short: one live neighbour, or itself alone.
+        assert_eq!(smallest, 1, "{gone:?}");
+        let d = Dropouts {
+            after_shares: gone.clone(),
+            ..Dropouts::default()
+        };
+        let r = ran(&p, seed, &d, pass, keep);
+        assert_eq!(r.report.round, id);
+        assert_eq!(
+            r.report.result.as_ref().err(),
+            Some(&Error::NotEnoughSurvivors {
+                phase: Phase::MaskedInput,
+                survivors: smallest,
+                threshold: 3,
+            }),
+            "{gone:?}"
+        );
+    }
+}
