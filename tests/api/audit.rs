@@ -533,3 +533,48 @@ fn r2_close_aborts_with_the_smallest_neighbourhood_count() {
         );
     }
 }
+
+/// protocol.md section 4.2: the KeyBroadcast checks run entry by entry in
+/// the broadcast's order, each entry's in the order the section lists
+/// them (a repeated key, then the client's own keys, then neighbour, weak
+/// key and signature), and only then whether the client's own entry was
+/// there at all and whether t entries were. Client 3, n = 5, t = 3: its own
+/// entry (the third) carrying entry 1's `c_pk` is `DuplicateKeys`; entry 2
+/// with a weak key before an own entry with wrong keys is
+/// `WeakKey { peer: 2 }`; a broadcast of entries 1 and 2 only, without its
+/// own, is `MissingOwnKeys` rather than `NotEnoughNeighbours`. Each time
+/// client 3 is spent before dealing, and the others sum exactly.
+#[test]
+fn key_broadcast_checks_run_entry_by_entry_in_the_stated_order() {
+    use secagg::protocol::messages::KeyBroadcast;
+    type Edit = fn(&mut KeyBroadcast);
+    let cases: [(Edit, ServerFault); 3] = [
+        (
+            |m| m.keys[2].c_pk = m.keys[0].c_pk,
+            ServerFault::DuplicateKeys,
+        ),
+        (
+            |m| {
+                m.keys[1].c_pk = [0; 32];
+                m.keys[2].s_pk[0] ^= 1;
+            },
+            ServerFault::WeakKey { peer: 2 },
+        ),
+        (|m| m.keys.truncate(2), ServerFault::MissingOwnKeys),
+    ];
+    let p = complete(5, 3);
+    for (edit, fault) in cases {
+        let down = |phase, to, b: Vec<u8>| {
+            if phase != Phase::AdvertiseKeys || to != 3 {
+                return b;
+            }
+            let mut m = KeyBroadcast::decode(&p, &b).unwrap();
+            assert_eq!(m.keys[2].index, 3);
+            edit(&mut m);
+            m.to_bytes()
+        };
+        let r = ran(&p, 13, &Dropouts::default(), pass, down);
+        assert_eq!(r.report.client_errors, [(3, Error::Server(fault))]);
+        r.finished(&[1, 2, 4, 5], &[]);
+    }
+}
