@@ -11,6 +11,7 @@ use secagg::{
     ClientFault, ClientIndex, Decode, Encode, Error, Outcome, Params, Phase, ServerFault,
 };
 
+use crate::common::rng;
 use crate::review::{Ran, Tap, all, client_error, complete, keep, malicious, pass, ran};
 
 /// Both server models at n = 5, t = 3 on the complete graph.
@@ -353,10 +354,10 @@ fn evidence_from_another_round_is_refused() {
         };
         let d = Dropouts::default();
         let report = if other {
-            let mut r = OtherRound(crate::common::rng(12), false);
+            let mut r = OtherRound(rng(12), false);
             run_on_wire(&p, &inputs, &d, &mut r, &mut wire)
         } else {
-            run_on_wire(&p, &inputs, &d, &mut crate::common::rng(12), &mut wire)
+            run_on_wire(&p, &inputs, &d, &mut rng(12), &mut wire)
         };
         Ran {
             report,
@@ -575,6 +576,53 @@ fn key_broadcast_checks_run_entry_by_entry_in_the_stated_order() {
         };
         let r = ran(&p, 13, &Dropouts::default(), pass, down);
         assert_eq!(r.report.client_errors, [(3, Error::Server(fault))]);
+        r.finished(&[1, 2, 4, 5], &[]);
+    }
+}
+
+/// protocol.md section 4.3: the input's length is checked first, its range
+/// in the masking pass after the refusals of the delivery. Client 3 of
+/// n = 5, t = 3 (b = 32) is handed a ShareDelivery of another session:
+/// with an input holding `2^32` it is refused `WrongSession` (the range
+/// not yet checked), with an input one element short `Misuse(InputLength)`
+/// (before the delivery is read); with the genuine delivery the first
+/// input is `Misuse(InputRange)`. Client 3 sends nothing in each case and
+/// the others' sum is exact.
+#[test]
+fn input_length_is_checked_before_the_delivery_and_range_after_it() {
+    use secagg::Misuse;
+    use secagg::protocol::messages::ShareDelivery;
+    let p = complete(5, 3);
+    let mut too_big: Vec<Vec<u64>> = (1..=5).map(|i| vec![i; 8]).collect();
+    too_big[2][4] = 1 << 32;
+    let mut short = too_big.clone();
+    short[2] = vec![3; 7];
+    for (inputs, other_session, error) in [
+        (&too_big, true, Error::Server(ServerFault::WrongSession)),
+        (&short, true, Error::Misuse(Misuse::InputLength)),
+        (&too_big, false, Error::Misuse(Misuse::InputRange)),
+    ] {
+        let down = |phase, to, b: Vec<u8>| {
+            if phase != Phase::ShareKeys || to != 3 || !other_session {
+                return b;
+            }
+            let mut m = ShareDelivery::decode(&p, &b).unwrap();
+            m.session[0] ^= 1;
+            m.to_bytes()
+        };
+        let mut wire = Tap {
+            up: pass,
+            down,
+            refused: Vec::new(),
+        };
+        let report = run_on_wire(&p, inputs, &Dropouts::default(), &mut rng(14), &mut wire);
+        assert_eq!(report.client_errors, [(3, error)]);
+        let r = Ran {
+            report,
+            refused: wire.refused,
+            inputs: inputs.clone(),
+            params: p.clone(),
+        };
         r.finished(&[1, 2, 4, 5], &[]);
     }
 }
