@@ -626,3 +626,41 @@ fn input_length_is_checked_before_the_delivery_and_range_after_it() {
         r.finished(&[1, 2, 4, 5], &[]);
     }
 }
+
+/// threat-model.md P3, "Proven": "in the malicious model the commitments
+/// are signed by the dealer". The server swaps the first two of dealer 2's
+/// seed commitments in client 3's ShareDelivery, keeping 2's signature
+/// (client 3: at holder x = 1 swapping C_0 and C_1 changes nothing).
+/// Malicious model: client 3 refuses with `BadSignature { peer: 2 }` before
+/// masking, counts as dropped after R1, and the others sum exactly, nobody
+/// named. Semi-honest model (no signature), the same edit makes 2's shares
+/// fail their commitments: client 3 complains, 2 is named `Undecryptable`
+/// by 3 (accused, not proven) and every input is in the exact sum.
+#[test]
+fn a_dealers_commitments_are_bound_by_its_signature() {
+    use secagg::protocol::messages::ShareDelivery;
+    for p in both_models() {
+        let down = |phase, to, b: Vec<u8>| {
+            if phase != Phase::ShareKeys || to != 3 {
+                return b;
+            }
+            let mut m = ShareDelivery::decode(&p, &b).unwrap();
+            let d = m.shares.iter_mut().find(|d| d.sender == 2).unwrap();
+            d.seed_commitments.swap(0, 1);
+            m.to_bytes()
+        };
+        let r = ran(&p, 15, &Dropouts::default(), pass, down);
+        assert!(r.refused.is_empty(), "{:?}", r.refused);
+        if p.is_malicious() {
+            let fault = ServerFault::BadSignature { peer: 2 };
+            assert_eq!(r.report.client_errors, [(3, Error::Server(fault))]);
+            r.finished(&[1, 2, 4, 5], &[]);
+        } else {
+            assert!(r.report.client_errors.is_empty());
+            r.finished(
+                &all(&p),
+                &[(2, ClientFault::Undecryptable { reported_by: 3 })],
+            );
+        }
+    }
+}
