@@ -664,3 +664,28 @@ fn a_dealers_commitments_are_bound_by_its_signature() {
         }
     }
 }
+
+/// threat-model.md P6, "secrets are never carried in errors": every error
+/// type of the public API is `Copy` (so it owns no buffer, key or
+/// zeroizing wrapper) and an enum of at most 32 bytes. A variant holding a
+/// scalar, an X25519 or Ed25519 key, a share or a state key (32 bytes
+/// each, byte arrays with no spare bit pattern for the tag) would make the
+/// enum larger than 32 bytes: only indices, counts and tags fit.
+#[test]
+fn every_error_type_is_copy_and_too_small_to_hold_a_secret() {
+    fn small<T: Copy>(name: &str) {
+        let size = std::mem::size_of::<T>();
+        assert!(size <= 32, "{name} is {size} bytes");
+    }
+    small::<Error>("Error");
+    small::<ClientFault>("ClientFault");
+    small::<ServerFault>("ServerFault");
+    small::<secagg::Misuse>("Misuse");
+    small::<secagg::DecodeError>("DecodeError");
+    small::<secagg::ParamsError>("ParamsError");
+    small::<Outcome>("Outcome");
+    small::<Phase>("Phase");
+    small::<secagg::StateError>("StateError");
+    small::<secagg::dp::DpError>("DpError");
+    small::<secagg::dp::SimulationError>("SimulationError");
+}
