@@ -478,6 +478,54 @@ fn the_first_secret_short_of_verified_shares_is_the_one_reported() {
     }
 }
 
+/// H(4, 9) with t = 3, semi-honest or malicious with c = 1 (`2t - k = 2 >
+/// c`), and the round id the simulation draws first from `rng(seed)`.
+fn harary_9(malicious: bool, seed: u64) -> (Params, secagg::RoundId) {
+    use rand_core::Rng;
+    let p = Params::new(
+        9,
+        3,
+        32,
+        2,
+        secagg::Graph::Harary {
+            degree: 4,
+            seed: [4; 32],
+        },
+    )
+    .unwrap();
+    let p = if malicious {
+        p.with_model(secagg::ServerModel::Malicious { corrupt: 1 })
+            .unwrap()
+    } else {
+        p
+    };
+    let mut id = [0u8; 32];
+    rng(seed).fill_bytes(&mut id);
+    (p, id)
+}
+
+/// Runs a round of `p` under `rng(seed)` (round id `id`) with `dropouts`;
+/// it must end at the close of `phase` with `NotEnoughSurvivors` whose
+/// count is `count`, which the caller recomputed, and that count must be 1
+/// (the cases below leave only client 1 that short).
+fn ends_short(
+    p: &Params,
+    (seed, id): (u64, secagg::RoundId),
+    dropouts: &Dropouts,
+    phase: Phase,
+    count: usize,
+) {
+    assert_eq!(count, 1, "{dropouts:?}");
+    let r = ran(p, seed, dropouts, pass, keep);
+    assert_eq!(r.report.round, id);
+    let want = Error::NotEnoughSurvivors {
+        phase,
+        survivors: count,
+        threshold: 3,
+    };
+    assert_eq!(r.report.result.as_ref().err(), Some(&want), "{dropouts:?}");
+}
+
 /// protocol.md section 5.2, R2 close: the round aborts if some survivor
 /// has fewer than t members of U3 in `Nbar(u)` or some client dropped after
 /// R1 has fewer than t in `N(v) ∩ U3`, with `survivors` the smallest such
@@ -489,22 +537,7 @@ fn the_first_secret_short_of_verified_shares_is_the_one_reported() {
 /// the round's id, and the round must end at the R2 close with exactly it.
 #[test]
 fn r2_close_aborts_with_the_smallest_neighbourhood_count() {
-    use rand_core::Rng;
-    let p = secagg::Params::new(
-        9,
-        3,
-        32,
-        2,
-        secagg::Graph::Harary {
-            degree: 4,
-            seed: [4; 32],
-        },
-    )
-    .unwrap();
-    let seed = 11;
-    // The simulation draws the round id first.
-    let mut id = [0u8; 32];
-    crate::common::rng(seed).fill_bytes(&mut id);
+    let (p, id) = harary_9(false, 11);
     let nb = |u: ClientIndex| p.neighbours(&id, u);
     let n1 = nb(1);
     for gone in [vec![1, n1[0], n1[1], n1[2]], n1.clone()] {
@@ -515,24 +548,33 @@ fn r2_close_aborts_with_the_smallest_neighbourhood_count() {
             .map(|v| live(v) + usize::from(u3.contains(&v)))
             .min()
             .unwrap();
-        // Only client 1 is that short: one live neighbour, or itself alone.
-        assert_eq!(smallest, 1, "{gone:?}");
         let d = Dropouts {
             after_shares: gone.clone(),
             ..Dropouts::default()
         };
-        let r = ran(&p, seed, &d, pass, keep);
-        assert_eq!(r.report.round, id);
-        assert_eq!(
-            r.report.result.as_ref().err(),
-            Some(&Error::NotEnoughSurvivors {
-                phase: Phase::MaskedInput,
-                survivors: smallest,
-                threshold: 3,
-            }),
-            "{gone:?}"
-        );
+        ends_short(&p, (11, id), &d, Phase::MaskedInput, smallest);
     }
+}
+
+/// protocol.md section 5.2, consistency close: the round aborts if any
+/// client `x` of U2 has fewer than t signers in `N(x)` (its status could not
+/// be certified), with `survivors` the smallest such count. H(4, 9), t = 3,
+/// c = 1: three of client 1's four neighbours stop before signing, so 1
+/// has one signer among its neighbours (every other client at least 2,
+/// and U4 has 6 >= t members): the round ends at the consistency close
+/// with the count recomputed here from `Params::neighbours`.
+#[test]
+fn consistency_close_aborts_with_the_smallest_signer_count() {
+    let (p, id) = harary_9(true, 16);
+    let nb = |u: ClientIndex| p.neighbours(&id, u);
+    let gone = nb(1)[..3].to_vec();
+    let signed = |x: ClientIndex| nb(x).iter().filter(|v| !gone.contains(v)).count();
+    let smallest = all(&p).into_iter().map(signed).min().unwrap();
+    let d = Dropouts {
+        during_consistency: gone.clone(),
+        ..Dropouts::default()
+    };
+    ends_short(&p, (16, id), &d, Phase::Consistency, smallest);
 }
 
 /// protocol.md section 4.2: the KeyBroadcast checks run entry by entry in
