@@ -536,7 +536,9 @@ mod attribution {
         liars: BTreeSet<ClientIndex>,
         colluding: bool,
         /// Dealers that publish commitments to another polynomial (their
-        /// seed commitments in the wrong order): the shares they deal fail.
+        /// first two commitments of each kind swapped): the shares they
+        /// deal fail the check at every holder but the one at x = 1, where
+        /// `C_0 + x C_1` is unchanged by the swap.
         bad_dealers: BTreeSet<ClientIndex>,
         rng: chacha20::ChaCha20Rng,
         /// Per owner, the coefficients of the colluders' shared offset.
