@@ -26,6 +26,8 @@ mod malicious;
 mod outcomes;
 #[path = "api/property.rs"]
 mod property;
+#[path = "api/readme.rs"]
+mod readme;
 #[path = "api/resources.rs"]
 mod resources;
 #[path = "api/review.rs"]
