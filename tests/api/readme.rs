@@ -146,3 +146,50 @@ fn same_seed_gives_the_same_bytes() {
     assert!(a == b, "same seed, different bytes");
     assert_ne!(a[0], c[0], "the AdvertiseKeys ignore the seed");
 }
+
+/// README "Security notes": the malicious model needs a unique survivor
+/// set, `2t > n + c` on the complete graph and `2t - k > c` on a Harary
+/// graph of degree k, "checked by `Params`". Every (t, c) of small rosters
+/// on both sides of the bound: `with_model` accepts exactly those that meet
+/// it (and t <= k, the signers being among a client's k neighbours).
+#[test]
+fn malicious_model_accepts_exactly_the_unique_survivor_set_bound() {
+    let mut checked = [0u32; 2];
+    for n in 2..=10u32 {
+        for t in 1..=n {
+            let Ok(p) = Params::new(n, t, 32, 1, Graph::Complete) else {
+                continue;
+            };
+            for c in 0..n {
+                let ok = t < n && 2 * t > n + c;
+                let got = p.clone().with_model(ServerModel::Malicious { corrupt: c });
+                assert_eq!(
+                    got.is_ok(),
+                    ok,
+                    "complete n = {n}, t = {t}, c = {c}: {got:?}"
+                );
+                checked[usize::from(ok)] += 1;
+            }
+        }
+    }
+    let n = 12;
+    for k in (2..n).step_by(2) {
+        for t in 1..=k + 1 {
+            let graph = Graph::Harary {
+                degree: k,
+                seed: [7; 32],
+            };
+            let Ok(p) = Params::new(n, t, 32, 1, graph) else {
+                continue;
+            };
+            for c in 0..n {
+                let ok = t <= k && 2 * t > k + c;
+                let got = p.clone().with_model(ServerModel::Malicious { corrupt: c });
+                assert_eq!(got.is_ok(), ok, "Harary k = {k}, t = {t}, c = {c}: {got:?}");
+                checked[usize::from(ok)] += 1;
+            }
+        }
+    }
+    // Both sides of the bound were reached many times.
+    assert!(checked.iter().all(|&x| x > 50), "{checked:?}");
+}
