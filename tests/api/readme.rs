@@ -193,3 +193,45 @@ fn malicious_model_accepts_exactly_the_unique_survivor_set_bound() {
     // Both sides of the bound were reached many times.
     assert!(checked.iter().all(|&x| x > 50), "{checked:?}");
 }
+
+/// README "Deploying", "Crashes": on a Harary graph the round aborts with
+/// `Error::NotEnoughSurvivors` when one client's neighbourhood loses more
+/// than `Params::max_dropped_holders()` of its members, even when most
+/// clients remain; at that many it completes. n = 20, k = 4, t = 3 (k + 1 -
+/// t = 2): client 1's neighbours mask, then 2 or 3 of them vanish before
+/// the unmask answer (their inputs stay in the sum).
+#[test]
+fn a_harary_neighbourhood_losing_more_than_max_dropped_holders_aborts() {
+    use secagg::Error;
+    use secagg::simulation::{Dropouts, run};
+    let n = 20;
+    let graph = Graph::Harary {
+        degree: 4,
+        seed: [3; 32],
+    };
+    let params = Params::new(n, 3, 32, 2, graph).unwrap();
+    assert_eq!(params.max_dropped_holders(), 2);
+    let inputs: Vec<Vec<u64>> = (1..=u64::from(n)).map(|i| vec![i, 2 * i]).collect();
+    let total: u64 = (1..=u64::from(n)).sum();
+    let first = run(&params, &inputs, &Dropouts::default(), &mut rng(41));
+    assert_eq!(first.result.unwrap().sum, vec![total, 2 * total]);
+    let near = params.neighbours(&first.round, 1);
+    assert_eq!(near.len(), 4);
+    for gone in [2, 3] {
+        let d = Dropouts {
+            during_unmask: near[..gone].to_vec(),
+            ..Dropouts::default()
+        };
+        let r = run(&params, &inputs, &d, &mut rng(41));
+        // The same seed draws the same round id, so the same graph.
+        assert_eq!(r.round, first.round);
+        match (gone, r.result) {
+            (2, Ok(agg)) => {
+                assert_eq!(agg.sum, vec![total, 2 * total]);
+                assert_eq!(agg.survivors.len(), n as usize);
+            }
+            (3, Err(Error::NotEnoughSurvivors { threshold, .. })) => assert_eq!(threshold, 3),
+            (g, other) => panic!("{g} of client 1's neighbours gone: {other:?}"),
+        }
+    }
+}
