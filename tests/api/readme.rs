@@ -235,3 +235,24 @@ fn a_harary_neighbourhood_losing_more_than_max_dropped_holders_aborts() {
         }
     }
 }
+
+/// README "Using it": `Params::secagg_plus` falls back to the complete graph
+/// when no sparse graph meets both bounds. Three clients have no sparse
+/// graph (a Harary graph needs an even degree below n - 1); the fallback's
+/// threshold is 2: above the one corrupt client that 5 % of 3 rounds up
+/// to, a majority, and reached by the two left when one drops, which the
+/// round then survives with their exact sum.
+#[test]
+fn secagg_plus_falls_back_to_the_complete_graph() {
+    use secagg::simulation::{Dropouts, run};
+    let p = Params::secagg_plus(3, 32, 2, 0.05, 0.05, &mut rng(51)).unwrap();
+    assert_eq!(p.graph(), &Graph::Complete);
+    assert_eq!((p.threshold(), p.degree()), (2, 2));
+    let inputs = vec![vec![1, 2], vec![10, 20], vec![100, 200]];
+    let d = Dropouts {
+        after_keys: vec![2],
+        ..Dropouts::default()
+    };
+    let agg = run(&p, &inputs, &d, &mut rng(52)).result.unwrap();
+    assert_eq!((agg.sum, agg.survivors), (vec![101, 202], vec![1, 3]));
+}
