@@ -256,3 +256,36 @@ fn secagg_plus_falls_back_to_the_complete_graph() {
     let agg = run(&p, &inputs, &d, &mut rng(52)).result.unwrap();
     assert_eq!((agg.sum, agg.survivors), (vec![101, 202], vec![1, 3]));
 }
+
+/// README "C and Python": the C suite goes through every function of
+/// include/secagg.h. Each function the header declares is called in
+/// tests/c/round.c or tests/c/review.c.
+#[test]
+fn the_c_suite_calls_every_declared_function() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let header = read("include/secagg.h");
+    let suite = read("tests/c/round.c") + &read("tests/c/review.c");
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let called = |name: &str| {
+        suite.match_indices(name).any(|(at, _)| {
+            let before = suite[..at].chars().next_back();
+            let after = suite[at + name.len()..].trim_start().chars().next();
+            !before.is_some_and(is_ident) && after == Some('(')
+        })
+    };
+    let mut declared: Vec<&str> = header
+        .match_indices("secagg_")
+        .filter_map(|(at, _)| {
+            let rest = &header[at..];
+            let end = rest.find(|c: char| !is_ident(c))?;
+            let prev = header[..at].chars().next_back();
+            (rest[end..].starts_with('(') && !prev.is_some_and(is_ident)).then_some(&rest[..end])
+        })
+        .collect();
+    declared.sort_unstable();
+    declared.dedup();
+    assert!(declared.len() > 40, "{declared:?}");
+    let missing: Vec<_> = declared.iter().filter(|f| !called(f)).collect();
+    assert!(missing.is_empty(), "never called by tests/c: {missing:?}");
+}
