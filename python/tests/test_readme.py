@@ -21,12 +21,15 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_state_example_runs() -> None:
     """The example of "State that survives a process" runs and ends with its
-    assertion (the client reopened from its export awaits the keys)."""
+    assertion (the client reopened from its export awaits the keys), and
+    its comment holds: the AdvertiseKeys is not in the export (the reopened
+    client has no message to send)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     example = next(b for b in blocks if "Client.from_state" in b)
     scope: dict = {}
     exec(compile(example, "python/README.md", "exec"), scope)
     assert scope["client"].phase == "keys" and scope["client"].index == 1
+    assert len(scope["advertise"]) > 0 and scope["client"].message == b""
 
 
 def test_import_secagg_works_without_flower() -> None:
