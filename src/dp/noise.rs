@@ -396,6 +396,74 @@ mod tests {
     use super::*;
     use rand_core::SeedableRng;
 
+    /// An RNG that replays fixed 64-bit words (then zeros).
+    struct Words(Vec<u64>);
+
+    impl rand_core::TryRng for Words {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(u32::try_from(self.try_next_u64()? >> 32).unwrap())
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(if self.0.is_empty() {
+                0
+            } else {
+                self.0.remove(0)
+            })
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            for c in dst.chunks_mut(8) {
+                let w = self.try_next_u64()?.to_le_bytes();
+                c.copy_from_slice(&w[..c.len()]);
+            }
+            Ok(())
+        }
+    }
+
+    impl rand_core::TryCryptoRng for Words {}
+
+    /// spec/dp.md section 4: `Bernoulli(p / q)` draws a uniform integer in
+    /// `[0, q)` by rejection sampling, unbiased. A 64-bit word `x` maps to
+    /// `x mod q` only when `x >= 2^64 mod q` (then each residue has exactly
+    /// `floor(2^64 / q)` preimages); the words below are redrawn. With
+    /// `q = 2^63 + 1`, `2^64 mod q = 2^63 - 1`: the word `2^63 - 2` is
+    /// rejected, `2^63 - 1` (the threshold itself) accepted. Fails when the
+    /// rejection is dropped or its comparison made strict.
+    #[test]
+    fn uniform_below_rejects_exactly_the_biased_words() {
+        let q = (1u64 << 63) + 1;
+        let threshold = u64::MAX - q + 1; // 2^64 - q = 2^64 mod q, as q > 2^63
+        assert_eq!(threshold, (1u64 << 63) - 1);
+        let mut rng = Words(vec![threshold - 1, threshold, u64::MAX]);
+        assert_eq!(below_u64(&mut rng, q), threshold % q);
+        assert_eq!(rng.0, vec![u64::MAX], "one word rejected, one used");
+        // n = 3: 2^64 = 1 mod 3, so only the word 0 is redrawn.
+        let mut rng = Words(vec![0, 0, 5]);
+        assert_eq!(below_u64(&mut rng, 3), 2);
+        // q = 2^127 + 1 > 2^64 (two words per draw, high first):
+        // 2^128 mod q = 2^127 - 1.
+        let q = (1u128 << 127) + 1;
+        let t = (1u128 << 127) - 1;
+        let words = |x: u128| {
+            [
+                u64::try_from(x >> 64).unwrap(),
+                u64::try_from(x & u128::from(u64::MAX)).unwrap(),
+            ]
+        };
+        let mut script = words(t - 1).to_vec();
+        script.extend(words(t));
+        script.extend(words(u128::MAX));
+        let mut rng = Words(script);
+        assert_eq!(below_u128(&mut rng, q), t);
+        assert_eq!(rng.0.len(), 2);
+        // Bernoulli(p / q) is the comparison of that draw with p.
+        let mut rng = Words(vec![0, 2]);
+        assert!(
+            !bernoulli(&mut rng, 2, 3),
+            "the word 0 is redrawn: 2 < 2 fails"
+        );
+    }
+
     #[test]
     fn dp_grid_and_bounds() {
         assert_eq!(DiscreteGaussian::new(0.0), Err(DpError::Noise));
