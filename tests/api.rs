@@ -22,6 +22,8 @@ mod harary_attack;
 mod hostile;
 #[path = "api/malicious.rs"]
 mod malicious;
+#[path = "api/math_checks.rs"]
+mod math_checks;
 #[path = "api/outcomes.rs"]
 mod outcomes;
 #[path = "api/property.rs"]
