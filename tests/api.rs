@@ -4,6 +4,8 @@
 
 #[path = "api/audit.rs"]
 mod audit;
+#[path = "api/checks.rs"]
+mod checks;
 #[path = "api/common.rs"]
 mod common;
 #[path = "api/crypto_review.rs"]

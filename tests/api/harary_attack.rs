@@ -36,12 +36,12 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{ROUND, rng};
 
-const N: u32 = 9;
+pub(crate) const N: u32 = 9;
 const K: u32 = 4;
-const T: u32 = 3;
+pub(crate) const T: u32 = 3;
 
 /// H(4, 9) with t = 3; malicious with the corrupt count `c` when given.
-fn params(c: Option<u32>) -> Params {
+pub(crate) fn params(c: Option<u32>) -> Params {
     let p = Params::new(
         N,
         T,
@@ -79,7 +79,7 @@ fn merge(into: &mut Revealed, from: &Revealed) {
 
 /// A round run to the end of R2 by the real server, every client's state
 /// sealed there so that the attacker can fork it.
-struct Round {
+pub(crate) struct Round {
     params: Params,
     ids: Vec<Identity>,
     key: StateKey,
@@ -88,14 +88,14 @@ struct Round {
     /// The senders each client received shares from (its masking set).
     views: BTreeMap<ClientIndex, BTreeSet<ClientIndex>>,
     /// Every signed masking set, ascending by owner (malicious model).
-    masking_sets: Vec<MaskingSet>,
+    pub(crate) masking_sets: Vec<MaskingSet>,
     /// Clients whose secrets, shares and signing keys the attacker holds.
     corrupt: BTreeSet<ClientIndex>,
 }
 
 /// Runs R0 to R2; the ShareDelivery to client `to` keeps the senders for
 /// which `keep(to, from)` holds.
-fn run(
+pub(crate) fn run(
     params: &Params,
     corrupt: &[ClientIndex],
     keep: impl Fn(ClientIndex, ClientIndex) -> bool,
@@ -183,7 +183,7 @@ impl Round {
     }
 
     /// A copy of client `w` as it stood after sending its masked input.
-    fn fork(&self, w: ClientIndex) -> Client {
+    pub(crate) fn fork(&self, w: ClientIndex) -> Client {
         let phase = if self.params.is_malicious() {
             ClientPhase::ConsistencyRequest
         } else {
@@ -194,7 +194,7 @@ impl Round {
 
     /// Client `signer`'s consistency signature on `set`, made from its
     /// identity key as spec/crypto.md section 9 defines it.
-    fn sign(&self, signer: ClientIndex, set: &[ClientIndex]) -> [u8; 64] {
+    pub(crate) fn sign(&self, signer: ClientIndex, set: &[ClientIndex]) -> [u8; 64] {
         let n = self.params.clients();
         let digest: [u8; 32] = Sha256::new()
             .chain_update(labels::SURVIVOR_SET)
@@ -212,7 +212,7 @@ impl Round {
     }
 
     /// The consistency request for the survivor set `set`.
-    fn consistency_request(&self, set: &[ClientIndex]) -> Vec<u8> {
+    pub(crate) fn consistency_request(&self, set: &[ClientIndex]) -> Vec<u8> {
         ConsistencyRequest {
             session: self.session,
             clients: self.params.clients(),
@@ -223,7 +223,12 @@ impl Round {
 
     /// The unmask request for `w` when the survivor set is `set`: `set`
     /// seen from `w`.
-    fn request(&self, w: ClientIndex, set: &[ClientIndex], evidence: Option<Evidence>) -> Vec<u8> {
+    pub(crate) fn request(
+        &self,
+        w: ClientIndex,
+        set: &[ClientIndex],
+        evidence: Option<Evidence>,
+    ) -> Vec<u8> {
         let view = &self.views[&w];
         // Survivors are `set` seen from `w`, `w` itself included.
         let (mut survivors, dropped): (BTreeSet<_>, BTreeSet<_>) =

@@ -1,0 +1,71 @@
+//! Tests that fail when one security check of the protocol is taken out or
+//! weakened and no other test would notice: each names the rule of
+//! spec/protocol.md it pins.
+
+use std::collections::BTreeSet;
+
+use secagg::protocol::messages::{Evidence, ShareKind, UnmaskResponse};
+use secagg::{ClientIndex, Decode, Error, ServerFault};
+
+use crate::common::{ROUND, rng};
+use crate::harary_attack::{N, T, params, run};
+
+/// spec/protocol.md section 4.5, check 4, `|S ∩ Nbar(o)| >= t`: a holder
+/// gives survivor `o`'s self-mask-seed share only if the survivor set holds
+/// at least t of `o`'s closed neighbourhood. On H(4, 9), holder `w` is
+/// shown `S = {w, a, b}` for two neighbours `a`, `b` of `w` that are not
+/// neighbours of each other: `w` signs it (it holds t of `w`'s closed
+/// neighbourhood), and the evidence carries every client's signature on
+/// `S` (the others' stand for corrupt clients: certified at every client)
+/// and every genuine signed masking set. Only the count rule fails: `a`
+/// and `b` each have `w` alone as a neighbour in `S`, so `w` refuses naming
+/// the lower of them. With a third client that neighbours both, the same
+/// holder answers with both seed shares.
+#[test]
+fn a_survivor_with_fewer_than_t_in_its_closed_neighbourhood_is_not_answered() {
+    let p = params(Some(0));
+    let round = run(&p, &[], |_, _| true);
+    let nb = |x: ClientIndex| p.neighbours(&ROUND, x);
+    let w = 1;
+    let (a, b) = nb(w)
+        .iter()
+        .flat_map(|&a| nb(w).into_iter().map(move |b| (a, b)))
+        .find(|&(a, b)| a < b && !nb(a).contains(&b))
+        .expect("H(4, 9) has two non-adjacent neighbours of 1");
+    let answer = |set: &[ClientIndex]| {
+        let evidence = Evidence {
+            masking_sets: round.masking_sets.clone(),
+            signatures: (1..=N).map(|x| (x, round.sign(x, set))).collect(),
+        };
+        let mut c = round.fork(w);
+        c.receive(&round.consistency_request(set), &mut rng(0))
+            .expect("w signs a set holding t of its closed neighbourhood");
+        c.receive(&round.request(w, set, Some(evidence)), &mut rng(0))
+    };
+    let mut set = vec![w, a, b];
+    set.sort_unstable();
+    for o in [a, b] {
+        let near = nb(o).iter().filter(|v| set.contains(v)).count();
+        assert_eq!(near + 1, T as usize - 1, "{o}: w and itself only");
+    }
+    // (`.err()`: the shares of a wrong answer are not printed.)
+    assert_eq!(
+        answer(&set).err(),
+        Some(Error::Server(ServerFault::NotCertified { peer: a }))
+    );
+    // A common neighbour of a and b (not w) brings each to t.
+    let third = (1..=N)
+        .find(|&x| x != w && nb(x).contains(&a) && nb(x).contains(&b))
+        .expect("H(4, 9) has one");
+    let set: Vec<ClientIndex> = BTreeSet::from([w, a, b, third]).into_iter().collect();
+    let bytes = answer(&set).expect("every survivor has t in its closed neighbourhood");
+    let resp = UnmaskResponse::decode(&p, &bytes).unwrap();
+    for o in [a, b] {
+        assert!(
+            resp.shares
+                .iter()
+                .any(|e| e.owner == o && e.kind == ShareKind::SelfSeed),
+            "{o}"
+        );
+    }
+}
