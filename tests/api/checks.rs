@@ -5,10 +5,12 @@
 use std::collections::BTreeSet;
 
 use secagg::protocol::messages::{Evidence, ShareKind, UnmaskResponse};
-use secagg::{ClientIndex, Decode, Error, ServerFault};
+use secagg::simulation::Dropouts;
+use secagg::{ClientIndex, Decode, Error, Graph, Params, Phase, ServerFault};
 
 use crate::common::{ROUND, rng};
 use crate::harary_attack::{N, T, params, run};
+use crate::review::{keep, malicious, pass, ran};
 
 /// spec/protocol.md section 4.5, check 4, `|S ∩ Nbar(o)| >= t`: a holder
 /// gives survivor `o`'s self-mask-seed share only if the survivor set holds
@@ -68,4 +70,62 @@ fn a_survivor_with_fewer_than_t_in_its_closed_neighbourhood_is_not_answered() {
             "{o}"
         );
     }
+}
+
+/// spec/protocol.md section 5.2, R2 close: fewer than t masked inputs end
+/// the round with `survivors = |U3|`, before the smallest-neighbourhood
+/// count is taken. H(4, 20), t = 3: clients 1 and 2 alone send their masked
+/// inputs (U3 of t - 1 = 2), while some dropped client neighbours neither
+/// (its count would be 0): the round reports 2.
+#[test]
+fn r2_close_below_t_reports_the_survivor_count() {
+    let p = Params::new(
+        20,
+        3,
+        16,
+        2,
+        Graph::Harary {
+            degree: 4,
+            seed: [5; 32],
+        },
+    )
+    .unwrap();
+    let d = Dropouts {
+        after_shares: (3..=20).collect(),
+        ..Dropouts::default()
+    };
+    let r = ran(&p, 3, &d, pass, keep);
+    let nb = |u: ClientIndex| p.neighbours(&r.report.round, u);
+    assert!((3..=20).any(|x| !nb(1).contains(&x) && !nb(2).contains(&x)));
+    assert_eq!(
+        r.report.result.err(),
+        Some(Error::NotEnoughSurvivors {
+            phase: Phase::MaskedInput,
+            survivors: 2,
+            threshold: 3,
+        })
+    );
+}
+
+/// spec/protocol.md section 5.2, consistency close: fewer than t verified
+/// consistency signatures end the round with `survivors = |U4|`, before the
+/// per-client signer count is taken. Malicious, complete graph, n = 5,
+/// t = 3: three clients stop before signing, so U4 holds t - 1 = 2 clients
+/// (each of which has one other signer): the round reports 2.
+#[test]
+fn consistency_close_below_t_reports_the_signer_count() {
+    let p = malicious(5, 3, 0);
+    let d = Dropouts {
+        during_consistency: vec![1, 2, 3],
+        ..Dropouts::default()
+    };
+    let r = ran(&p, 4, &d, pass, keep);
+    assert_eq!(
+        r.report.result.err(),
+        Some(Error::NotEnoughSurvivors {
+            phase: Phase::Consistency,
+            survivors: 2,
+            threshold: 3,
+        })
+    );
 }
