@@ -129,3 +129,49 @@ fn consistency_close_below_t_reports_the_signer_count() {
         })
     );
 }
+
+/// spec/protocol.md section 5.2, R2 close: the round aborts when some
+/// survivor has fewer than t members of U3 in `Nbar(u)`, or some dropped
+/// client fewer than t in `N(v) ∩ U3`, and not at exactly t. On H(4, 9),
+/// t = 3, semi-honest, the smallest set of clients dropping after R1 that
+/// leaves the smallest such count at exactly t - 1 = 2 (recomputed here
+/// from `Params::neighbours`, with U3 of at least t) ends the round there
+/// with that count.
+#[test]
+fn r2_close_aborts_at_t_minus_one_in_a_neighbourhood() {
+    let p = params(None);
+    let id = ran(&p, 9, &Dropouts::default(), pass, keep).report.round;
+    let nb = |u: ClientIndex| p.neighbours(&id, u);
+    let smallest = |gone: &[ClientIndex]| {
+        (1..=N)
+            .map(|v| {
+                let live = nb(v).iter().filter(|x| !gone.contains(x)).count();
+                live + usize::from(!gone.contains(&v))
+            })
+            .min()
+            .unwrap()
+    };
+    let gone: Vec<ClientIndex> = (1u32..1 << N)
+        .map(|bits| {
+            (1..=N)
+                .filter(|i| bits >> (i - 1) & 1 == 1)
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| g.len() <= (N - T) as usize && smallest(g) == T as usize - 1)
+        .min_by_key(Vec::len)
+        .expect("some set of drops leaves a count of t - 1");
+    let d = Dropouts {
+        after_shares: gone,
+        ..Dropouts::default()
+    };
+    let r = ran(&p, 9, &d, pass, keep);
+    assert_eq!(r.report.round, id);
+    assert_eq!(
+        r.report.result.err(),
+        Some(Error::NotEnoughSurvivors {
+            phase: Phase::MaskedInput,
+            survivors: T as usize - 1,
+            threshold: T as usize,
+        })
+    );
+}
