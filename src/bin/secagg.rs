@@ -527,12 +527,20 @@ fn check_aggregate<I: Inputs + ?Sized>(
 /// the clients `1..=n` less those that dropped before their masked input
 /// (those that drop during unmask are still in the sum).
 fn check_survivors(n: u32, dropouts: &Dropouts, agg: &Aggregate) -> Option<String> {
-    let gone = |i: &ClientIndex| {
-        dropouts.before_keys.contains(i)
-            || dropouts.after_keys.contains(i)
-            || dropouts.after_shares.contains(i)
-    };
-    let expected: Vec<ClientIndex> = (1..=n).filter(|i| !gone(i)).collect();
+    // One pass over the dropout lists (a million clients with 5 % dropping
+    // would otherwise be 5 * 10^10 comparisons).
+    let mut gone = vec![false; n as usize + 1];
+    for &i in dropouts
+        .before_keys
+        .iter()
+        .chain(&dropouts.after_keys)
+        .chain(&dropouts.after_shares)
+    {
+        if let Some(g) = gone.get_mut(i as usize) {
+            *g = true;
+        }
+    }
+    let expected: Vec<ClientIndex> = (1..=n).filter(|&i| !gone[i as usize]).collect();
     (agg.survivors != expected).then(|| {
         format!(
             "the server summed {} clients, not the {} that sent their masked input",
