@@ -12,6 +12,8 @@ mod common;
 mod crypto_review;
 #[path = "api/dp.rs"]
 mod dp;
+#[path = "api/dp_mutations.rs"]
+mod dp_mutations;
 #[path = "api/dp_review.rs"]
 mod dp_review;
 #[path = "api/ffi.rs"]
