@@ -232,6 +232,65 @@ fn seed_replays_the_round() {
     );
 }
 
+/// Whether `text` holds a float that is not one: `NaN` or `inf` as Rust
+/// prints them.
+fn has_non_finite(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w.eq_ignore_ascii_case("nan") || w.eq_ignore_ascii_case("inf"))
+}
+
+/// m = 0 is a valid round (spec/params.md section 2 bounds m only from
+/// above, and `Params` accepts it): `--dim 0` runs it, says so in the help
+/// and the table, and its report holds no NaN or inf: no PRG floor (`floor`
+/// null, no ratio), a packed vector of 0 bytes, the digest of an empty sum.
+#[test]
+fn dim_zero_is_a_round_with_nothing_to_mask() {
+    let help = stdout(&secagg(&["simulate", "--help"]));
+    assert!(
+        help_of(&help, "--dim").contains("m = 0 is a valid round"),
+        "{help}"
+    );
+    let empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    for extra in [
+        &[][..],
+        &["--dropout", "0.2"],
+        &["--complete", "--malicious"],
+        &["--concurrent-clients", "--drop-during-unmask", "0.2"],
+    ] {
+        let mut line = vec!["simulate", "--clients", "5", "--dim", "0", "--seed", "3"];
+        line.extend_from_slice(extra);
+        let out = secagg(&line);
+        assert_eq!(out.status.code(), Some(0), "{line:?}: {}", stderr(&out));
+        let table = stdout(&out);
+        assert!(!has_non_finite(&table), "{line:?}: {table}");
+        assert!(table.contains("m = 0,"), "{table}");
+        assert!(
+            table.contains("PRG floor              none: m = 0, no mask to expand"),
+            "{table}"
+        );
+        assert!(
+            table.contains("(keys, shares and an empty vector: m = 0)"),
+            "{table}"
+        );
+        assert!(table.contains("OK: the aggregate equals the plaintext sum"));
+        line.push("--json");
+        let out = secagg(&line);
+        assert_eq!(out.status.code(), Some(0), "{line:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!has_non_finite(&text), "{line:?}: {text}");
+        let j: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!((&j["ok"], &j["dim"]), (&Value::Bool(true), &Value::from(0)));
+        assert_eq!(j["floor"], Value::Null, "{line:?}");
+        assert_eq!(j["bytes"]["packed_vector"], 0);
+        assert_eq!(j["sum_sha256"], empty_sha256);
+        for (phase, t) in j["timings_ms"].as_object().unwrap() {
+            for side in ["server", "client_mean"] {
+                assert!(t[side].as_f64().is_some_and(f64::is_finite), "{phase}");
+            }
+        }
+    }
+}
+
 /// `--prg aes|chacha20` sets the mask PRG; both give an exact round, and
 /// the same seed the same sum (the inputs do not depend on the PRG).
 #[test]
@@ -343,7 +402,8 @@ fn bad_input_is_named_never_a_panic() {
         ("simulate --clients 10 --dim 8 --dp epsilon=1,delta=1e-5,clip=nan", 2, "clip must be positive"),
         ("simulate --clients 10 --dim 8 --dp epsilon=0,delta=1e-5,clip=1", 2, "epsilon must be positive"),
         ("simulate --clients 10 --dim 8 --dp epsilon=1,delta=1,clip=1", 2, "delta"),
-        ("simulate --clients 10 --dim 0 --dp epsilon=1,delta=1e-5,clip=1", 2, "--dp"),
+        ("simulate --clients 10 --dim 0 --dp epsilon=1,delta=1e-5,clip=1", 2,
+         "error: --dp needs --dim in 1..=268435456 (spec/dp.md), not 0: dimension out of range"),
         ("simulate --dropout 0.6 --drop-during-unmask 0.6", 2, "above 1"),
         ("simulate --clients 10 --degree 3", 2, "Harary degree"),
         ("simulate --clients 10 --degree 4294967295", 2, "Harary degree"),

@@ -28,7 +28,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::{CryptoRng, SeedableRng as _, UnwrapErr};
 use secagg::bench::{Floor, server_heap_target};
-use secagg::dp::DpConfig;
+use secagg::dp::{DpConfig, DpError};
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{
     Dropouts, Inputs, RandomInputs, Report, run_concurrent, run_with_progress,
@@ -76,7 +76,11 @@ struct SimulateArgs {
     /// Number of clients n.
     #[arg(long, default_value_t = 100, value_parser = clients_parser(), allow_negative_numbers = true)]
     clients: u32,
-    /// Vector length m.
+    /// Vector length m, 0..=2^28. m = 0 is a valid round (spec/params.md
+    /// section 2 bounds m only from above): the clients agree keys, share
+    /// their secrets and send empty masked vectors, the sum is empty, and
+    /// there is no mask PRG work, so no PRG floor is reported. --dp needs
+    /// m >= 1 (spec/dp.md).
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_DIM)), allow_negative_numbers = true)]
     dim: u32,
     /// Modulus bits b: sums are taken mod 2^b.
@@ -418,7 +422,13 @@ fn simulate_with<R: CryptoRng + ?Sized>(
                 args.bits,
                 args.clients,
             )
-            .map_err(|e| UsageError(format!("--dp: {e}")))?,
+            .map_err(|e| match e {
+                DpError::Dimension => UsageError(format!(
+                    "--dp needs --dim in 1..={MAX_DIM} (spec/dp.md), not {}: {e}",
+                    args.dim
+                )),
+                e => UsageError(format!("--dp: {e}")),
+            })?,
         ),
         None => None,
     };
@@ -1044,7 +1054,9 @@ impl Outcome {
         // The means are over every client that sent anything, so they compare
         // with one full round's upload only when every client finished.
         let everyone_finished = self.dropouts == Dropouts::default() && r.client_errors.is_empty();
-        let upload_note = if everyone_finished && packed > 0 {
+        let upload_note = if packed == 0 {
+            "keys, shares and an empty vector: m = 0".to_owned()
+        } else if everyone_finished {
             format!(
                 "{:.4} x the packed vector, {} B",
                 r.upload_per_client / packed as f64,
@@ -1126,6 +1138,14 @@ impl Outcome {
                     ),
                 ));
             }
+        }
+        if self.floor.is_none() && p.dim() == 0 {
+            rows.push((
+                "PRG floor",
+                "none: m = 0, no mask to expand (an empty vector is a valid round, \
+                 spec/params.md section 2)"
+                    .to_owned(),
+            ));
         }
         if let Some(d) = &self.dp {
             rows.push((
