@@ -13,8 +13,8 @@
 //! is checked here too: the server's survivors must be the clients that
 //! sent their masked input, and its sum the one recomputed from their
 //! inputs. Exit codes: 0 when the round finished with the plaintext sum,
-//! 1 when it aborted, the sum differs or the output could not be written,
-//! 2 for bad arguments (and for a run that needs more memory than the
+//! 1 when it aborted, the sum differs, the OS random source failed or the
+//! output could not be written, 2 for bad arguments (and for a run that needs more memory than the
 //! machine has available).
 
 use std::fmt::{self, Write as _};
@@ -26,7 +26,7 @@ use std::time::Duration;
 use chacha20::ChaCha20Rng;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand_core::{CryptoRng, SeedableRng as _, UnwrapErr};
+use rand_core::{CryptoRng, SeedableRng as _, TryCryptoRng};
 use secagg::bench::{Floor, server_heap_target};
 use secagg::dp::{DpConfig, DpError};
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
@@ -264,6 +264,27 @@ enum RunError {
     /// A `--dp` round aborted (the DP layer returns no report then): exit
     /// code 1, as for any other aborted round.
     Aborted(String),
+    /// The OS random source failed, so no round could be drawn: exit code 1.
+    Randomness(String),
+}
+
+impl RunError {
+    /// The exit code `main` returns for this error.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Aborted(_) | Self::Randomness(_) => EXIT_FAILED,
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(e) => e.fmt(f),
+            Self::Aborted(e) | Self::Randomness(e) => f.write_str(e),
+        }
+    }
 }
 
 impl From<UsageError> for RunError {
@@ -297,8 +318,7 @@ fn simulate_command(args: &SimulateArgs) -> ExitCode {
     }
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(RunError::Usage(e)) => return fail(EXIT_USAGE, &e),
-        Err(RunError::Aborted(e)) => return fail(EXIT_FAILED, &e),
+        Err(e) => return fail(e.exit_code(), &e),
     };
     let printed = if args.json {
         emit(&format!("{}\n", outcome.to_json()))
@@ -356,6 +376,21 @@ fn seeded_rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
+/// The generator of a run without `--seed`: ChaCha20 keyed with 32 bytes
+/// drawn once from `source` (the OS random source, `getrandom`, in
+/// [`simulate`]), so that the source's only chance to fail is here, where
+/// it becomes an error message instead of a panic deep inside a round.
+///
+/// # Errors
+/// [`RunError::Randomness`] naming the OS random source and its error.
+fn os_seeded_rng<S: TryCryptoRng + ?Sized>(source: &mut S) -> Result<ChaCha20Rng, RunError> {
+    let mut key = <ChaCha20Rng as rand_core::SeedableRng>::Seed::default();
+    source
+        .try_fill_bytes(&mut key)
+        .map_err(|e| RunError::Randomness(format!("the OS random source failed: {e}")))?;
+    Ok(ChaCha20Rng::from_seed(key))
+}
+
 /// A uniform value in `0..bound` (`bound > 0`), by rejection: values below
 /// `2^64 mod bound` are redrawn so every residue is equally likely.
 fn below<R: CryptoRng + ?Sized>(rng: &mut R, bound: u64) -> u64 {
@@ -390,18 +425,32 @@ struct Outcome {
 /// Runs `secagg simulate` for `args`, OS randomness unless `--seed`.
 ///
 /// # Errors
-/// [`RunError::Usage`] when the arguments do not make a round (fractions
-/// summing above 1, parameters [`Params::new`] rejects, no SecAgg+
-/// parameters, more memory than this machine has); [`RunError::Aborted`]
-/// when a `--dp` round aborted.
+/// As [`simulate_from`].
 fn simulate(
     args: &SimulateArgs,
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Result<Outcome, RunError> {
-    match args.seed {
-        Some(seed) => simulate_with(args, &mut seeded_rng(seed), progress),
-        None => simulate_with(args, &mut UnwrapErr(getrandom::SysRng), progress),
-    }
+    simulate_from(args, &mut getrandom::SysRng, progress)
+}
+
+/// [`simulate`] with `os` as the OS random source, which keys the run's
+/// generator ([`os_seeded_rng`]) unless `--seed` is given.
+///
+/// # Errors
+/// [`RunError::Usage`] when the arguments do not make a round (fractions
+/// summing above 1, parameters [`Params::new`] rejects, no SecAgg+
+/// parameters, more memory than this machine has); [`RunError::Aborted`]
+/// when a `--dp` round aborted; [`RunError::Randomness`] when `os` failed.
+fn simulate_from<S: TryCryptoRng + ?Sized>(
+    args: &SimulateArgs,
+    os: &mut S,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Result<Outcome, RunError> {
+    let mut rng = match args.seed {
+        Some(seed) => seeded_rng(seed),
+        None => os_seeded_rng(os)?,
+    };
+    simulate_with(args, &mut rng, progress)
 }
 
 /// [`simulate`] with the randomness `rng`. Draws, in order: the parameters'
@@ -1313,6 +1362,49 @@ mod tests {
         // The table renders whatever happened.
         assert!(outcome.table().contains("R3 Unmask"));
         (outcome.report, json)
+    }
+
+    /// An OS random source that always fails, with the error `getrandom`
+    /// gives for a failure it cannot name.
+    struct FailingSource;
+
+    impl rand_core::TryRng for FailingSource {
+        type Error = getrandom::Error;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Err(getrandom::Error::UNEXPECTED)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Err(getrandom::Error::UNEXPECTED)
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> {
+            Err(getrandom::Error::UNEXPECTED)
+        }
+    }
+
+    impl TryCryptoRng for FailingSource {}
+
+    /// A failing OS random source is `error: ...` naming it and exit code 1,
+    /// not a panic; with `--seed` the source is never read; the real source
+    /// keys a generator.
+    #[test]
+    fn failing_os_random_source_is_an_error_not_a_panic() {
+        let line = ["--clients", "4", "--dim", "2"];
+        let e = simulate_from(&args(&line), &mut FailingSource, &mut |_, _, _| {}).unwrap_err();
+        assert_eq!(
+            e,
+            RunError::Randomness("the OS random source failed: unexpected situation".to_owned())
+        );
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            format!("error: {e}"),
+            "error: the OS random source failed: unexpected situation"
+        );
+        let seeded = [&line[..], &["--seed", "1"]].concat();
+        let outcome = simulate_from(&args(&seeded), &mut FailingSource, &mut |_, _, _| {});
+        assert!(outcome.unwrap().report.ok());
+        assert!(os_seeded_rng(&mut getrandom::SysRng).is_ok());
+        assert_eq!(RunError::Usage(UsageError(String::new())).exit_code(), 2);
+        assert_eq!(RunError::Aborted(String::new()).exit_code(), 1);
     }
 
     /// `--prg aes` puts AES-128-CTR in the parameters and the round still
