@@ -332,6 +332,45 @@ fn dp_flag() {
     assert_eq!(dp["survivors"], 10);
 }
 
+/// Extreme `--dp` values the library accepts still give a readable table:
+/// no `inf` ratio over a central Gaussian error of 0 (a clip of 1e-300),
+/// no epsilon printed as hundreds of digits, no NaN.
+#[test]
+fn dp_table_at_extreme_values() {
+    for (dp, says) in [
+        (
+            "epsilon=1,delta=1e-5,clip=1e-300",
+            "central Gaussian 0.0000 (no ratio, divisor 0)",
+        ),
+        (
+            "epsilon=1e-300,delta=1e-5,clip=1",
+            "DP privacy             epsilon 1e-300 reached ",
+        ),
+        (
+            "epsilon=1e300,delta=1e-5,clip=1",
+            "DP privacy             epsilon 1e300 reached ",
+        ),
+    ] {
+        let line = [
+            "simulate",
+            "--clients",
+            "5",
+            "--dim",
+            "3",
+            "--seed",
+            "1",
+            "--dp",
+            dp,
+        ];
+        let out = secagg(&line);
+        let table = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{dp}: {}", stderr(&out));
+        assert!(table.contains(says), "{dp}: {table}");
+        assert!(!has_non_finite(&table), "{dp}: {table}");
+        assert!(table.lines().all(|l| l.len() < 200), "{dp}: {table}");
+    }
+}
+
 /// `--dropout` drops round(F n) clients after their shares; the others are
 /// summed; `--drop-before-shares` and `--drop-during-unmask` likewise.
 #[test]

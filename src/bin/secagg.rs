@@ -854,6 +854,32 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// `x` for the table with `digits` after the point (as given when `None`),
+/// in exponent notation outside `[1e-4, 1e12)` where the fixed form would
+/// print only zeros or hundreds of digits; `not finite` for NaN or an
+/// infinity.
+fn figure(x: f64, digits: Option<usize>) -> String {
+    let plain = x == 0.0 || (1e-4..1e12).contains(&x.abs());
+    match (x.is_finite(), plain, digits) {
+        (false, _, _) => "not finite".to_owned(),
+        (true, true, Some(d)) => format!("{x:.d$}"),
+        (true, true, None) => format!("{x}"),
+        (true, false, Some(d)) => format!("{x:.d$e}"),
+        (true, false, None) => format!("{x:e}"),
+    }
+}
+
+/// `num / den` as `1.234 x`, or `no ratio, divisor 0` when the quotient is
+/// not a finite number (a zero or subnormal divisor).
+fn ratio(num: f64, den: f64) -> String {
+    let r = num / den;
+    if r.is_finite() {
+        format!("{r:.3} x")
+    } else {
+        "no ratio, divisor 0".to_owned()
+    }
+}
+
 /// `1234567` as `1,234,567`.
 fn grouped(n: u64) -> String {
     let digits = n.to_string();
@@ -1200,19 +1226,22 @@ impl Outcome {
             rows.push((
                 "DP privacy",
                 format!(
-                    "epsilon {} reached {:.4} at delta {:e} with {} survivors",
-                    d.epsilon, d.epsilon_reached, d.delta, d.survivors
+                    "epsilon {} reached {} at delta {:e} with {} survivors",
+                    figure(d.epsilon, None),
+                    figure(d.epsilon_reached, Some(4)),
+                    d.delta,
+                    d.survivors
                 ),
             ));
             rows.push((
                 "DP error (MSE/coord)",
                 format!(
-                    "measured {:.4}, predicted {:.4} ({:.3} x), central Gaussian {:.4} ({:.3} x)",
-                    d.measured_mse,
-                    d.predicted_mse,
-                    d.measured_mse / d.predicted_mse,
-                    d.central_gaussian_mse,
-                    d.measured_mse / d.central_gaussian_mse
+                    "measured {}, predicted {} ({}), central Gaussian {} ({})",
+                    figure(d.measured_mse, Some(4)),
+                    figure(d.predicted_mse, Some(4)),
+                    ratio(d.measured_mse, d.predicted_mse),
+                    figure(d.central_gaussian_mse, Some(4)),
+                    ratio(d.measured_mse, d.central_gaussian_mse)
                 ),
             ));
         }
@@ -1936,6 +1965,19 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(figure(0.0, Some(4)), "0.0000");
+        assert_eq!(figure(1.5, Some(4)), "1.5000");
+        assert_eq!(figure(1.5, None), "1.5");
+        assert_eq!(figure(1e-300, None), "1e-300");
+        assert_eq!(figure(1e300, None), "1e300");
+        assert_eq!(figure(1.8e16, Some(4)), "1.8000e16");
+        assert_eq!(figure(1.4e-37, Some(4)), "1.4000e-37");
+        assert_eq!(figure(f64::NAN, Some(4)), "not finite");
+        assert_eq!(figure(f64::INFINITY, None), "not finite");
+        assert_eq!(ratio(3.0, 2.0), "1.500 x");
+        assert_eq!(ratio(0.0, 0.0), "no ratio, divisor 0");
+        assert_eq!(ratio(1.4e-37, 0.0), "no ratio, divisor 0");
+        assert_eq!(ratio(1.0, 1e-320), "no ratio, divisor 0");
         assert_eq!(majority(1), 2);
         assert_eq!(majority(2), 2);
         assert_eq!(majority(4), 3);
