@@ -438,6 +438,10 @@ fn bad_input_is_named_never_a_panic() {
         ("simulate --dp epsilon=1,delta=1e-5", 2, "needs epsilon="),
         ("simulate --dp epsilon=1,delta=1e-5,clip=x", 2, "clip"),
         ("simulate --dp epsilon=1,delta=1e-5,clip=1,mu=2", 2, "unknown DP key"),
+        ("simulate --dp epsilon=1,delta=1e-5,clip=1,epsilon=8", 2,
+         "error: invalid value 'epsilon=1,delta=1e-5,clip=1,epsilon=8' for '--dp <DP>': \
+          DP key `epsilon` given twice"),
+        ("simulate --dp clip=1,epsilon=1,delta=1e-5,clip=2", 2, "DP key `clip` given twice"),
         ("simulate --clients 10 --dim 8 --dp epsilon=1,delta=1e-5,clip=nan", 2, "clip must be positive"),
         ("simulate --clients 10 --dim 8 --dp epsilon=0,delta=1e-5,clip=1", 2, "epsilon must be positive"),
         ("simulate --clients 10 --dim 8 --dp epsilon=1,delta=1,clip=1", 2, "delta"),

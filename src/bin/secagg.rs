@@ -190,11 +190,15 @@ fn dp_spec(s: &str) -> Result<DpSpec, String> {
             .split_once('=')
             .ok_or_else(|| format!("`{part}` is not key=value"))?;
         let value: f64 = value.trim().parse().map_err(|e| format!("{key}: {e}"))?;
-        match key.trim() {
-            "epsilon" => epsilon = Some(value),
-            "delta" => delta = Some(value),
-            "clip" => clip = Some(value),
+        let slot = match key.trim() {
+            "epsilon" => &mut epsilon,
+            "delta" => &mut delta,
+            "clip" => &mut clip,
             other => return Err(format!("unknown DP key `{other}` (epsilon, delta, clip)")),
+        };
+        // A repeated key is refused rather than one of its values dropped.
+        if slot.replace(value).is_some() {
+            return Err(format!("DP key `{}` given twice", key.trim()));
         }
     }
     match (epsilon, delta, clip) {
