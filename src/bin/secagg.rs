@@ -29,6 +29,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::{CryptoRng, SeedableRng as _, TryCryptoRng};
 use secagg::bench::{Floor, server_heap_target};
 use secagg::dp::{DpConfig, DpError};
+use secagg::error::ParamsError;
 use secagg::params::{MAX_CLIENTS, MAX_DIM};
 use secagg::simulation::{
     Dropouts, Inputs, RandomInputs, Report, run_concurrent, run_with_progress,
@@ -740,7 +741,21 @@ fn choose_graph<R: CryptoRng + ?Sized>(
     b: u8,
     m: u32,
 ) -> Result<Params, UsageError> {
-    let invalid = |e: secagg::Error| UsageError(e.to_string());
+    // The library's error, after the flag whose value it refuses.
+    let invalid = |t: u32, k: u32, e: secagg::Error| {
+        let flag = match e {
+            secagg::Error::Params(ParamsError::Degree) => match args.degree {
+                Some(d) => format!("--degree {d} with --clients {n}: "),
+                None => String::new(),
+            },
+            secagg::Error::Params(ParamsError::Threshold) => match args.threshold {
+                Some(_) => format!("--threshold {t} with k = {k}: "),
+                None => format!("t = {t} with k = {k}: "),
+            },
+            _ => String::new(),
+        };
+        UsageError(format!("{flag}{e}"))
+    };
     let graph = match args.degree {
         _ if args.complete => Some(Graph::Complete),
         Some(0) => Some(Graph::Complete),
@@ -758,7 +773,7 @@ fn choose_graph<R: CryptoRng + ?Sized>(
                 Graph::Harary { degree, .. } => degree,
             };
             let t = args.threshold.unwrap_or_else(|| majority(k));
-            Params::new(n, t, b, m, graph).map_err(invalid)
+            Params::new(n, t, b, m, graph).map_err(|e| invalid(t, k, e))
         }
         None => {
             let budget = (args.drop_before_shares + args.dropout + args.drop_during_unmask)
@@ -775,7 +790,8 @@ fn choose_graph<R: CryptoRng + ?Sized>(
                 ))
             })?;
             match args.threshold {
-                Some(t) => Params::new(n, t, b, m, derived.graph().clone()).map_err(invalid),
+                Some(t) => Params::new(n, t, b, m, derived.graph().clone())
+                    .map_err(|e| invalid(t, derived.degree(), e)),
                 None => Ok(derived),
             }
         }
