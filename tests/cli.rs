@@ -464,7 +464,11 @@ fn bad_input_is_named_never_a_panic() {
         ("params", 2, "--clients"),
         ("params --clients 1", 2, "--clients"),
         ("params --clients 100 --dropout NaN", 2, "not a fraction"),
-        ("params --clients 100 --corrupt 0.6 --dropout 0.45", 2, "error:"),
+        ("params --clients 100 --corrupt 0.6 --dropout 0.45", 2,
+         "error: no SecAgg+ parameters for 100 clients, 0.6 corrupt, 0.45 dropout: invalid parameters: \
+          no threshold is both above the corrupt count and reachable"),
+        ("params --clients 3 --malicious", 2,
+         "error: no SecAgg+ parameters for 3 clients, 0.05 corrupt, 0.05 dropout, malicious server: "),
         (ABORTS, 1, "round aborted: not enough survivors"),
         (ABORTS_DP, 1, "the DP round aborted: not enough survivors"),
     ];

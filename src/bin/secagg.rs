@@ -1342,8 +1342,20 @@ fn derive_params(args: &ParamsArgs) -> Result<Derived, UsageError> {
     } else {
         Params::secagg_plus
     };
-    let params = derive(args.clients, 32, 1, args.corrupt, args.dropout, &mut rng)
-        .map_err(|e| UsageError(e.to_string()))?;
+    let params =
+        derive(args.clients, 32, 1, args.corrupt, args.dropout, &mut rng).map_err(|e| {
+            UsageError(format!(
+                "no SecAgg+ parameters for {} clients, {} corrupt, {} dropout{}: {e}",
+                args.clients,
+                args.corrupt,
+                args.dropout,
+                if args.malicious {
+                    ", malicious server"
+                } else {
+                    ""
+                }
+            ))
+        })?;
     Ok(Derived {
         args: args.clone(),
         params,
