@@ -107,6 +107,32 @@ fn defaults_are_the_readme_main_job() {
     }
 }
 
+/// Every help names the exit codes benches/README.md documents, the ones
+/// the other tests here assert.
+#[test]
+fn help_names_the_exit_codes() {
+    for line in [
+        &["--help"][..],
+        &["simulate", "--help"],
+        &["params", "--help"],
+    ] {
+        let out = secagg(line);
+        assert_eq!(out.status.code(), Some(0), "{line:?}");
+        let help = stdout(&out)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for says in [
+            "Exit codes: 0 the round finished with the plaintext sum",
+            "1 the round aborted or its sum differs, the OS random source failed, \
+             or the output could not be written;",
+            "2 bad arguments, or a run needing more memory than is available.",
+        ] {
+            assert!(help.contains(says), "{line:?}: {help}");
+        }
+    }
+}
+
 /// The keys benches/README.md and the issue read the targets from exist
 /// and hold numbers of the right kind.
 #[test]

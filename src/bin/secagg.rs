@@ -53,9 +53,21 @@ const EXIT_USAGE: u8 = 2;
 /// even when the simulation drops fewer clients.
 const MIN_DROPOUT_BUDGET: f64 = 0.05;
 
+/// What `--help` says of the exit codes (those of the module documentation).
+const EXIT_CODES: &str = "Exit codes: 0 the round finished with the plaintext sum (or the \
+    parameters were printed); 1 the round aborted or its sum differs, the OS random source \
+    failed, or the output could not be written; 2 bad arguments, or a run needing more memory \
+    than is available.";
+
 /// Masked secure aggregation (SecAgg / SecAgg+): simulations and parameters.
 #[derive(Debug, Parser)]
-#[command(name = "secagg", version, about, propagate_version = true)]
+#[command(
+    name = "secagg",
+    version,
+    about,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -66,8 +78,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one whole round in this process and print timings and sizes.
+    #[command(after_help = EXIT_CODES)]
     Simulate(SimulateArgs),
     /// Print the SecAgg+ (k, t) derived for a roster.
+    #[command(after_help = EXIT_CODES)]
     Params(ParamsArgs),
 }
 
