@@ -632,6 +632,39 @@ fn run_beyond_memory_is_refused() {
 /// `secagg params` prints the library's derivation: `derive` (and
 /// `derive_malicious` with `--malicious`) where it gives a sparse graph,
 /// the complete graph where it gives none.
+/// `-0` is a fraction in [0, 1), and it is 0: the reports print `0`, not
+/// `-0`.
+#[test]
+fn negative_zero_fractions_are_zero() {
+    let flags = ["--corrupt", "-0", "--dropout", "-0.0"];
+    let j = params_json(&[&["--clients", "100"][..], &flags].concat());
+    assert_eq!(
+        (&j["corrupt"], &j["dropout"]),
+        (&Value::from(0.0), &Value::from(0.0))
+    );
+    assert!(!j.to_string().contains("-0"), "{j}");
+    let text = stdout(&secagg(
+        &[&["params", "--clients", "100"][..], &flags].concat(),
+    ));
+    assert!(
+        text.starts_with("n = 100, corrupt = 0, dropout = 0,"),
+        "{text}"
+    );
+    let line = [
+        "--clients",
+        "4",
+        "--dim",
+        "1",
+        "--seed",
+        "1",
+        "--drop-during-unmask",
+        "-0",
+    ];
+    let j = simulate_json(&[&line[..], &flags].concat());
+    // serde_json prints -0.0 as `-0.0`.
+    assert_eq!(j["corrupt"].to_string(), "0.0");
+}
+
 #[test]
 fn params_matches_the_library_derivation() {
     for n in [

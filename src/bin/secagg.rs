@@ -252,14 +252,15 @@ fn clients_parser() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(2..=i64::from(MAX_CLIENTS))
 }
 
-/// Parses a fraction in `[0, 1)`.
+/// Parses a fraction in `[0, 1)`; `-0` is 0 (it is in the range, and would
+/// otherwise be printed back as `-0`).
 fn fraction(s: &str) -> Result<f64, String> {
     let f: f64 = s
         .trim()
         .parse()
         .map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..1.0).contains(&f) {
-        Ok(f)
+        Ok(f.abs())
     } else {
         Err(format!("{s} is not a fraction in [0, 1)"))
     }
