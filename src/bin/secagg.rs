@@ -129,7 +129,9 @@ struct SimulateArgs {
     #[arg(long, allow_negative_numbers = true)]
     threshold: Option<u32>,
     /// Draw every random value (keys, inputs, who drops) from a generator
-    /// seeded with this number instead of the OS, to replay a run.
+    /// seeded with this number, to replay a run. Without it the generator
+    /// is ChaCha20 keyed with 32 bytes from the OS random source (a failure
+    /// there is exit code 1).
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Run the malicious-server model: Ed25519 identities, signed keys and
