@@ -39,8 +39,10 @@ fn rdp_linear_epsilon(xi: f64, rho: f64, delta: f64, integer_orders: bool) -> f6
     // g'(alpha) = rho + ln(alpha delta) / (alpha - 1)^2: negative below the
     // root of rho (alpha - 1)^2 + ln(alpha delta), positive above, and the
     // root lies in (1, 1/delta). Bisect on ln(alpha - 1).
-    let h = |a: f64| rho * (a - 1.0) * (a - 1.0) + (a * delta).ln();
-    let (mut lo, mut hi) = (-40.0f64, (1.0 / delta).ln());
+    // In logarithms: for a subnormal delta, 1/delta and alpha delta leave
+    // the range of f64 (to infinity, or to 0) while ln delta does not.
+    let h = |a: f64| rho * (a - 1.0) * (a - 1.0) + a.ln() + ln_delta;
+    let (mut lo, mut hi) = (-40.0f64, -ln_delta);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if h(1.0 + mid.exp()) < 0.0 {
@@ -56,9 +58,12 @@ fn rdp_linear_epsilon(xi: f64, rho: f64, delta: f64, integer_orders: bool) -> f6
     } else {
         g(a)
     };
-    let total = xi + eps.max(0.0);
     // Degenerate inputs (an order that rounds to 1) give NaN: no guarantee.
-    if total.is_nan() { f64::INFINITY } else { total }
+    // Tested before the clamp at 0, which would take NaN for 0.
+    if eps.is_nan() {
+        return f64::INFINITY;
+    }
+    xi + eps.max(0.0)
 }
 
 /// The noise mechanism each client uses.
@@ -452,6 +457,26 @@ mod tests {
         // Never worse than rho + 2 sqrt(rho ln(1/delta)) (Bun-Steinke 2016).
         for rho in [1e-3, 0.1, 1.0, 10.0] {
             assert!(zcdp_epsilon(rho, 1e-6) <= rho + 2.0 * (rho * 1e6f64.ln()).sqrt());
+        }
+    }
+
+    /// A subnormal delta (below `f64::MIN_POSITIVE`, where `1 / delta` is
+    /// infinite) gives the epsilon its logarithm says, larger than at any
+    /// larger delta: neither 0 (a NaN clamped at 0 claimed perfect privacy,
+    /// and calibration then chose no noise) nor NaN.
+    #[test]
+    fn dp_subnormal_delta_is_accounted_like_any_other() {
+        for rho in [1e-3, 0.1, 1.0] {
+            let mut last = zcdp_epsilon(rho, 1e-300);
+            for delta in [1e-310, 1e-320, 5e-324] {
+                let e = zcdp_epsilon(rho, delta);
+                assert!(e.is_finite() && e > last, "rho {rho}, delta {delta}: {e}");
+                // Within the textbook bound rho + 2 sqrt(rho ln(1/delta)).
+                assert!(e <= rho + 2.0 * (-rho * delta.ln()).sqrt());
+                last = e;
+            }
+            let int = rdp_linear_epsilon(0.0, rho, 5e-324, true);
+            assert!(int.is_finite() && int >= zcdp_epsilon(rho, 5e-324));
         }
     }
 

@@ -103,6 +103,10 @@ fn dp_review_calibration_meets_the_target_tightly() {
             (0.3, 1e-8, 64, 24, 10, 8, 2, 1),
             (4.0, 1e-3, 300, 16, 50, 30, 5, 10),
             (10.0, 1e-6, 4096, 32, 1000, 500, 100, 3),
+            // Subnormal deltas, where 1 / delta is infinite: the accountant
+            // once reported epsilon 0 there and calibrated no noise.
+            (1.0, 1e-320, 64, 32, 10, 10, 0, 1),
+            (1.0, 5e-324, 64, 32, 10, 10, 0, 1),
         ] {
             let mut c = DpConfig::new(eps, delta, 1.0, m, b, n).unwrap();
             c.mechanism = mechanism;
