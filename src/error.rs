@@ -394,7 +394,7 @@ impl fmt::Display for ParamsError {
         f.write_str(match self {
             Self::ClientCount => "client count out of range",
             Self::Threshold => {
-                "threshold must be at least 2 and at most k + 1 (k in the malicious-server model)"
+                "threshold must be at least 2 and at most k + 1 (at most k in the malicious-server model)"
             }
             Self::Bits => "modulus bits must be in 1..=64",
             Self::Dimension => "vector length too large",
