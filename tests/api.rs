@@ -28,6 +28,8 @@ mod hostile;
 mod malicious;
 #[path = "api/math_checks.rs"]
 mod math_checks;
+#[path = "api/mutations.rs"]
+mod mutations;
 #[path = "api/outcomes.rs"]
 mod outcomes;
 #[path = "api/property.rs"]
