@@ -546,7 +546,7 @@ fn round_files_follow_the_key_schedule_masks_and_signatures() {
 
 // ----- spec/state.md: the envelope and the client plaintext -----
 
-const STATE_KEY: [u8; 32] = [0x6b; 32];
+pub(crate) const STATE_KEY: [u8; 32] = [0x6b; 32];
 
 /// `"SAST" || 2 || 2 || role || phase || round` (spec/state.md section 2).
 fn state_header(role: u8, phase: u8) -> Vec<u8> {
@@ -554,7 +554,7 @@ fn state_header(role: u8, phase: u8) -> Vec<u8> {
 }
 
 /// Seals `pt` as spec/state.md section 2 says, with nonce `nonce`.
-fn seal(header: &[u8], nonce: [u8; 12], pt: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(header: &[u8], nonce: [u8; 12], pt: &[u8]) -> Vec<u8> {
     let ct = ChaCha20Poly1305::new(&STATE_KEY.into())
         .encrypt(
             &nonce.into(),
@@ -568,7 +568,7 @@ fn seal(header: &[u8], nonce: [u8; 12], pt: &[u8]) -> Vec<u8> {
 }
 
 /// Opens an export with the primitive alone; checks the header first.
-fn unseal(export: &[u8], header: &[u8]) -> Vec<u8> {
+pub(crate) fn unseal(export: &[u8], header: &[u8]) -> Vec<u8> {
     assert_eq!(export[..40], *header, "header");
     ChaCha20Poly1305::new(&STATE_KEY.into())
         .decrypt(
@@ -842,7 +842,7 @@ fn complaints_of_1(edit: impl Fn(&mut [u8; 64])) -> Vec<u32> {
 
 /// `y + l` as a 256-bit little-endian integer: the same value mod `l`, not
 /// canonical (every `y < l < 2^253`, so it does not overflow).
-fn plus_order(y: &mut [u8]) {
+pub(crate) fn plus_order(y: &mut [u8]) {
     let l = group_order();
     let mut carry = 0u16;
     for (a, b) in y.iter_mut().zip(l) {

@@ -131,3 +131,50 @@ fn an_input_one_element_long_or_short_is_refused_and_the_state_kept() {
     assert_eq!(c.phase(), ClientPhase::KeyBroadcast);
     c.set_input(&input(1, m)).unwrap();
 }
+
+/// spec/state.md section 5 with spec/wire-format.md section 2: a share the
+/// server keeps in its Unmask state is a canonical scalar (below `l`), and
+/// an import refuses any other encoding. A server of n = 5, t = 3 has
+/// taken client 1's UnmaskResponse; its export, opened and sealed again
+/// with the first share `y` of that response written as `y + l` (the same
+/// value mod `l`), is `Malformed(NonCanonical)`; sealed again unchanged it
+/// imports and the round ends with the exact sum. Accepting `y + l` would
+/// give one state two encodings and hold a share that never passed the
+/// intake's decoder.
+#[test]
+fn a_server_export_holding_a_share_not_below_the_order_is_refused() {
+    use secagg::{DecodeError, StateError, StateKey};
+
+    use crate::crypto_review::{STATE_KEY, plus_order, seal, unseal};
+
+    let (mut server, mut shares, deliveries) = at_share_delivery(43);
+    let mut unmask = mask_all(&mut server, &mut shares, &deliveries, |_, _, _| {});
+    let requests = deliver(&mut server);
+    let first = unmask[0].receive(&requests[0].1).unwrap();
+    server.receive(1, &first).unwrap();
+    // UnmaskResponse: header (2), session (32), count (4), then
+    // owner (4) || kind (1) || share (32) per entry.
+    let y = &first[43..75];
+
+    let key = StateKey::new(STATE_KEY);
+    let export = server.export(&key, &mut rng(44));
+    let header = &export[..40];
+    let pt = unseal(&export, header);
+    let at: Vec<usize> = (0..=pt.len() - 32)
+        .filter(|&i| pt[i..i + 32] == *y)
+        .collect();
+    assert_eq!(at.len(), 1, "the share is in the plaintext once");
+    let mut forged = pt.clone();
+    plus_order(&mut forged[at[0]..at[0] + 32]);
+    let phase = server.phase();
+    assert_eq!(
+        Server::import(&seal(header, [7; 12], &forged), &key, &ROUND, phase).map(|_| ()),
+        Err(Error::State(StateError::Malformed(
+            DecodeError::NonCanonical
+        )))
+    );
+
+    let mut server = Server::import(&seal(header, [8; 12], &pt), &key, &ROUND, phase).unwrap();
+    let agg = finish(&mut server, &mut unmask, &requests[1..]);
+    assert_eq!(agg.sum, sum_of_five());
+}
