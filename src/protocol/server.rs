@@ -64,13 +64,6 @@ const SECRET_BATCH_GROUPS: usize = 8;
 /// 512, 2.15 ms in one).
 const SECRET_BATCH_MIN: usize = 512;
 
-/// A secret of R3 once checked: the secret, or, for a survivor whose
-/// candidate passed, only that its self mask is taken away already.
-enum Rebuilt {
-    Removed,
-    Secret(SecretScalar),
-}
-
 /// One share to check: its dealer's commitments, its holder, its value.
 type ShareItem<'a> = (&'a feldman::Commitments, u32, Scalar);
 
@@ -84,8 +77,6 @@ pub(super) type Answers = Vec<(ClientIndex, ShareKind, ShareBytes)>;
 
 /// What R3 derives from one reconstructed secret.
 enum Derived {
-    /// A survivor's self mask, taken away already.
-    Removed,
     /// A survivor's self-mask key.
     SelfMask(PrgKey),
     /// A dropped client's X25519 mask secret, and whether its public key
@@ -1467,11 +1458,10 @@ impl Server {
             return Err(self.abort(Phase::Unmask, 0));
         };
         // Per secret: the candidate from its interpolation set and its
-        // dealer's C_0 (kept from R1, or that point alone decompressed);
-        // for a survivor with a candidate, the self-mask key it gives.
-        let made: Vec<(Candidate, Option<PrgKey>)> = par_map(
+        // dealer's C_0 (kept from R1, or that point alone decompressed).
+        let candidates: Vec<Candidate> = par_map(
             jobs.iter().zip(&picks).zip(&committed).collect(),
-            |(((owner, list, s_pk), pick), (c, kept))| {
+            |(((_, list, _), pick), (c, kept))| {
                 // The shares of the secret's holder set, in its order.
                 let secret = pick.and_then(|set| {
                     let xs = distinct.get(set)?;
@@ -1492,48 +1482,17 @@ impl Server {
                         .or_else(|| feldman::decode_constant_term(c0))?;
                     Some((point, *c0))
                 });
-                let candidate = secret.zip(c0);
-                let key = match (s_pk, &candidate) {
-                    (None, Some((secret, _))) => {
-                        Some(kx::self_mask_key(&secret.0, &session, *owner))
-                    }
-                    _ => None,
-                };
-                (candidate, key)
+                secret.zip(c0)
             },
         );
-        let (candidates, keys): (Vec<Candidate>, Vec<Option<PrgKey>>) = made.into_iter().unzip();
-        // The survivors' self masks, from their candidates, and the
-        // position of each one's secret.
-        let (guessed_at, guessed): (Vec<usize>, Vec<(PrgKey, Sign)>) = keys
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, key)| Some((i, (key?, Sign::Minus))))
-            .unzip();
         let owners: Vec<ClientIndex> = jobs.iter().map(|(owner, _, _)| *owner).collect();
-        // The candidates are checked while the survivors' self masks they
-        // give are taken away (spec/protocol.md section 5.3): a candidate
-        // that fails has its mask added back below, before the one from
-        // verified shares is taken away.
-        let (prg, bits) = (self.params.prg(), self.params.bits());
-        let (failed, ()) = super::parallel::join(
-            || Self::failed_secrets(&session, &owners, &candidates),
-            || prg::apply_many(prg, &guessed, bits, &mut sum),
-        );
-        let mut tasks: Vec<(PrgKey, Sign)> = failed
-            .iter()
-            .filter_map(|i| {
-                let j = guessed_at.binary_search(i).ok()?;
-                Some((guessed.get(j)?.0.clone(), Sign::Plus))
-            })
-            .collect();
-        drop(guessed);
+        let failed = self.failed_secrets(&owners, &candidates);
         // Only the secrets that failed (or had no candidate) are rebuilt from
         // verified shares.
         let rechecked = par_map(
             failed
-                .iter()
-                .filter_map(|&i| Some((i, jobs.get(i)?, committed.get(i)?.0)))
+                .into_iter()
+                .filter_map(|i| Some((i, jobs.get(i)?, committed.get(i)?.0)))
                 .collect(),
             |(i, (owner, list, _), c)| {
                 // Made scalars only here, for a secret being rechecked (the
@@ -1551,43 +1510,29 @@ impl Server {
         for (owner, x) in faults {
             self.fault(x, ClientFault::BadShare { owner });
         }
-        // A survivor whose candidate passed has its self mask taken away
-        // already.
-        let mut outcomes: Vec<Result<Option<Rebuilt>, usize>> = candidates
+        let mut outcomes: Vec<Result<Option<SecretScalar>, usize>> = candidates
             .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                Ok(c.map(|(secret, _)| {
-                    if guessed_at.binary_search(&i).is_ok() && failed.binary_search(&i).is_err() {
-                        Rebuilt::Removed
-                    } else {
-                        Rebuilt::Secret(secret)
-                    }
-                }))
-            })
+            .map(|c| Ok(c.map(|(secret, _)| secret)))
             .collect();
         for (i, (_, outcome)) in rechecked {
             if let Some(slot) = outcomes.get_mut(i) {
-                *slot = outcome.map(|secret| secret.map(Rebuilt::Secret));
+                *slot = outcome;
             }
         }
-        // Survivors' self-mask keys not taken away yet; each dropped
-        // client's X25519 mask secret and whether it gives the advertised
-        // public key. Derived in parallel, then taken in order, so the first
-        // failure is the one reported whatever the scheduling.
+        // Survivors' self-mask keys; each dropped client's X25519 mask
+        // secret and whether it gives the advertised public key. Derived in
+        // parallel, then taken in order, so the first failure is the one
+        // reported whatever the scheduling.
         let derived = par_map(
             jobs.into_iter()
                 .zip(outcomes)
                 .map(|((owner, _, s_pk), outcome)| (owner, s_pk, outcome))
                 .collect(),
             |(owner, s_pk, outcome)| {
-                let rebuilt = outcome?;
-                Ok(rebuilt.map(|rebuilt| match (rebuilt, s_pk) {
-                    (Rebuilt::Removed, _) => Derived::Removed,
-                    (Rebuilt::Secret(secret), None) => {
-                        Derived::SelfMask(kx::self_mask_key(&secret.0, &session, owner))
-                    }
-                    (Rebuilt::Secret(secret), Some(pk)) => {
+                let secret = outcome?;
+                Ok(secret.map(|secret| match s_pk {
+                    None => Derived::SelfMask(kx::self_mask_key(&secret.0, &session, owner)),
+                    Some(pk) => {
                         let s_sk = kx::mask_secret(&secret.0, &round);
                         let advertised = kx::public_key(&s_sk) == pk;
                         Derived::MaskSecret(owner, s_sk, advertised)
@@ -1595,10 +1540,10 @@ impl Server {
                 }))
             },
         );
+        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(derived.len());
         let mut dropped_sk = Vec::with_capacity(dropped.len());
         for outcome in derived {
             match outcome {
-                Ok(Some(Derived::Removed)) => {}
                 // A survivor's self mask is taken away.
                 Ok(Some(Derived::SelfMask(key))) => tasks.push((key, Sign::Minus)),
                 Ok(Some(Derived::MaskSecret(owner, s_sk, true))) => dropped_sk.push((owner, s_sk)),
@@ -1649,9 +1594,8 @@ impl Server {
             Some((key, if u < *v { Sign::Minus } else { Sign::Plus }))
         });
         tasks.extend(pair_keys.into_iter().flatten());
-        if !tasks.is_empty() {
-            prg::apply_many(prg, &tasks, bits, &mut sum);
-        }
+        let bits = self.params.bits();
+        prg::apply_many(self.params.prg(), &tasks, bits, &mut sum);
         vector::reduce(&mut sum, bits);
         self.state = State::Over;
         Ok(Aggregate {
@@ -1673,17 +1617,13 @@ impl Server {
     /// come from a hash of the session and every `(owner, C_0, s)` checked,
     /// so they are fixed only once the shares are (spec/crypto.md section
     /// 8.3).
-    fn failed_secrets(
-        session: &SessionId,
-        owners: &[ClientIndex],
-        candidates: &[Candidate],
-    ) -> Vec<usize> {
+    fn failed_secrets(&self, owners: &[ClientIndex], candidates: &[Candidate]) -> Vec<usize> {
         let mut failed = Vec::new();
         let mut items: Vec<(&RistrettoPoint, &Scalar)> = Vec::with_capacity(candidates.len());
         let mut position = Vec::with_capacity(candidates.len());
         let mut transcript = Sha256::new();
         transcript.update(labels::SECRET_BATCH);
-        transcript.update(session);
+        transcript.update(self.session);
         for (i, (owner, candidate)) in owners.iter().zip(candidates).enumerate() {
             match candidate {
                 Some((secret, (point, c0))) => {
