@@ -629,9 +629,6 @@ fn run_beyond_memory_is_refused() {
     }
 }
 
-/// `secagg params` prints the library's derivation: `derive` (and
-/// `derive_malicious` with `--malicious`) where it gives a sparse graph,
-/// the complete graph where it gives none.
 /// `-0` is a fraction in [0, 1), and it is 0: the reports print `0`, not
 /// `-0`.
 #[test]
@@ -665,6 +662,41 @@ fn negative_zero_fractions_are_zero() {
     assert_eq!(j["corrupt"].to_string(), "0.0");
 }
 
+/// `simulate` reports the corrupt fraction it derived (k, t) with, and
+/// `null` when `--degree` or `--complete` gave the graph and nothing was
+/// derived; `--threshold` alone still derives the graph, so it keeps it.
+#[test]
+fn corrupt_is_reported_only_when_it_was_used() {
+    let base = [
+        "--clients",
+        "6",
+        "--dim",
+        "2",
+        "--seed",
+        "1",
+        "--corrupt",
+        "0.2",
+    ];
+    for (extra, expected, k) in [
+        (&[][..], Value::from(0.2), None),
+        (&["--threshold", "3"][..], Value::from(0.2), None),
+        (&["--degree", "4"][..], Value::Null, Some(4)),
+        (&["--degree", "0"][..], Value::Null, Some(5)),
+        (&["--complete"][..], Value::Null, Some(5)),
+        (&["--complete", "--malicious"][..], Value::Null, Some(5)),
+    ] {
+        let j = simulate_json(&[&base[..], extra].concat());
+        assert_eq!(j["ok"], Value::Bool(true), "{extra:?}: {j}");
+        assert_eq!(j["corrupt"], expected, "{extra:?}");
+        if let Some(k) = k {
+            assert_eq!(u64_at(&j, "k"), k, "{extra:?}");
+        }
+    }
+}
+
+/// `secagg params` prints the library's derivation: `derive` (and
+/// `derive_malicious` with `--malicious`) where it gives a sparse graph,
+/// the complete graph where it gives none.
 #[test]
 fn params_matches_the_library_derivation() {
     for n in [

@@ -114,7 +114,8 @@ struct SimulateArgs {
     #[arg(long, default_value_t = 0.0, value_parser = fraction, allow_negative_numbers = true)]
     drop_during_unmask: f64,
     /// Fraction of clients assumed to collude with the server, for the
-    /// SecAgg+ (k, t) derivation.
+    /// SecAgg+ (k, t) derivation (unused, and reported as null, when
+    /// --degree or --complete gives the graph).
     #[arg(long, default_value_t = 0.05, value_parser = fraction, allow_negative_numbers = true)]
     corrupt: f64,
     /// Use a Harary graph of this degree k (even, 2..n) with a random label
@@ -437,7 +438,9 @@ struct Outcome {
     seed: Option<u64>,
     /// Whether the clients ran side by side (`--concurrent-clients`).
     concurrent: bool,
-    corrupt: f64,
+    /// The corrupt fraction the (k, t) derivation used: `None` when
+    /// `--degree` or `--complete` gave the graph, so nothing was derived.
+    corrupt: Option<f64>,
     /// The DP figures of a `--dp` run (`None` when its round aborted).
     dp: Option<secagg::dp::SimulationReport>,
     /// What [`check_aggregate`] found wrong with the server's aggregate.
@@ -563,7 +566,7 @@ fn simulate_with<R: CryptoRng + ?Sized>(
         floor,
         seed: args.seed,
         concurrent: args.concurrent_clients,
-        corrupt: args.corrupt,
+        corrupt: (!args.complete && args.degree.is_none()).then_some(args.corrupt),
         dp: dp_report,
         check,
     })
