@@ -570,6 +570,28 @@ def test_dp_config_refusals() -> None:
         dp.decode(np.array([-1] * 8), 5, bytes(32))
 
 
+def in_threads(work: Callable[[int], object], keys: list) -> list:
+    """work(key) for every key, each in its own thread, started together;
+    a SecaggError gives its name as the result."""
+    import threading
+
+    results: list = [None] * len(keys)
+    gate = threading.Barrier(len(keys))
+
+    def run(k: int) -> None:
+        gate.wait()
+        try:
+            results[k] = work(keys[k])
+        except secagg.SecaggError as e:
+            results[k] = e.name
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(keys))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
 
 def test_one_handle_from_several_threads() -> None:
     """The native calls release the GIL and a handle must not serve two at
@@ -579,32 +601,12 @@ def test_one_handle_from_several_threads() -> None:
     OUT_OF_ORDER (without the locks: a crash or corrupted state); clients
     drawing from one shared Rng, and a server fed from several threads
     while another reads it, give the exact sum."""
-    import threading
-
     n, m = 6, 100_000
     params = Params(clients=n, threshold=4, dim=m)
     rid = os.urandom(32)
     shared = Rng(77)
     server = Server(params, rid, rng=shared)
     cs: Dict[int, secagg.Client] = {}
-
-    def in_threads(work: Callable[[int], object], keys: list) -> list:
-        results: list = [None] * len(keys)
-        gate = threading.Barrier(len(keys))
-
-        def run(k: int) -> None:
-            gate.wait()
-            try:
-                results[k] = work(keys[k])
-            except secagg.SecaggError as e:
-                results[k] = e.name
-
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(len(keys))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return results
 
     def make(i: int) -> None:
         cs[i] = secagg.Client(params, rid, i, rng=shared)
