@@ -1,0 +1,130 @@
+"""Claims of secagg.flower (python/README.md "Flower drop-in",
+spec/security.md section F, the docstrings) that test_flower.py and
+test_flower_review.py left open: each test here fails when the code for
+its claim is changed in a way those tests let through."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip(
+    "flwr", reason="Flower is not installed (pip install 'secagg[flower]'; python/run_flower_tests.sh does)"
+)
+
+from flwr.app import ConfigRecord  # noqa: E402
+from flwr.server.workflow import DefaultWorkflow  # noqa: E402
+
+import secagg.flower as sf  # noqa: E402
+from secagg.flower import _common  # noqa: E402
+from secagg.flower.testing import run_workflow, stage_of  # noqa: E402
+from test_flower import Recording, apps, train, updates  # noqa: E402
+from test_flower_review import Counting, final_model, fresh_context, never, setup_msg, stage_msg  # noqa: E402
+
+
+def test_a_tag_of_this_version_naming_no_stage_is_a_mismatch():
+    """parse_stage_tag accepts exactly the five stages of this version: a
+    tag of the right prefix naming another stage is a ProtocolMismatch, at
+    the mod too, before any state is read or the ClientApp runs."""
+    for stage in _common.STAGES:
+        assert _common.parse_stage_tag(_common.stage_tag(stage)) == stage
+    for bad in ("secagg.flower/1/", "secagg.flower/1/fit", "secagg.flower/1/unmask/", "secagg.flower/1/Setup"):
+        with pytest.raises(sf.ProtocolMismatch, match="different versions"):
+            _common.parse_stage_tag(bad)
+        ctx = fresh_context()
+        msg = train({_common.RECORD_CONFIGS: ConfigRecord({"stage": bad, "round_id": bytes(32), "msg": b"\x00"})})
+        with pytest.raises(sf.ProtocolMismatch, match="different versions"):
+            sf.secaggplus_mod(msg, ctx, never)
+        assert dict(ctx.state.config_records) == {}
+
+
+def test_an_index_to_node_mapping_is_whole_8_byte_ids():
+    """decode_nodes refuses bytes that are not a whole number of 8-byte
+    big-endian ids (its docstring); encode_nodes writes them big-endian."""
+    assert _common.encode_nodes([1, 2]) == bytes(7) + b"\x01" + bytes(7) + b"\x02"
+    assert _common.decode_nodes(b"") == []
+    for size in (1, 7, 9, 15):
+        with pytest.raises(ValueError, match="not 8 bytes per node"):
+            _common.decode_nodes(bytes(size))
+
+
+def test_a_context_key_of_another_length_is_replaced():
+    """Without SECAGG_FLOWER_STATE_KEY the sealing key is a random 32-byte
+    key kept in the Context; a key record that is not 32 bytes is replaced
+    by a fresh one, never used."""
+    ctx = fresh_context()
+    ctx.state.config_records[_common.RECORD_KEY] = ConfigRecord({"key": bytes(31)})
+    sf.secaggplus_mod(setup_msg(), ctx, never)
+    key = ctx.state.config_records[_common.RECORD_KEY]["key"]
+    assert isinstance(key, bytes) and len(key) == 32 and key != bytes(32)
+
+
+def test_a_node_dropped_at_a_stage_gets_no_later_message():
+    """Only the clients the server still addresses get the next stage's
+    message: a node whose share-keys reply never came gets nothing after
+    share keys, one dropped at setup nothing after setup, and the others
+    run every stage."""
+    n = 7
+    upd, w = updates(n, seed=31)
+    drops = {2: "share_keys", 5: "setup"}
+
+    def fault(msg):
+        return "drop" if drops.get(msg.metadata.dst_node_id) == stage_of(msg) else None
+
+    grid = Counting(apps(upd, w, sf.secaggplus_mod), fault=fault)
+    wf = sf.SecAggPlusWorkflow(5, 3)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    stages = ["setup", "share_keys", "collect_masked_vectors", "unmask"]
+    assert grid.got == {1: stages, 2: ["setup"], 3: stages, 4: stages, 6: stages, 7: stages}
+    assert wf.last_state.survivors == [1, 3, 4, 6, 7]
+
+
+def test_every_quantised_element_lies_in_the_range_whatever_the_draw(monkeypatch):
+    """quantize's docstring: every element lies in [0, R]. With c = 0.3 and
+    R = 100 the top of the map computes as 100.00000000000001 in floating
+    point; a draw just below 1 keeps its ceiling, 101, which the final clip
+    must bring back to R (one above R is what the wrap bound excludes)."""
+    top = (2**53 - 1) / 2**53
+    monkeypatch.setattr(_common, "uniform", lambda n: np.full(n, top))
+    v = _common.quantize([np.array([1e9, -1e9, 0.3, -0.3])], 10, 0.3, 100, 10.0)
+    assert v.tolist() == [100, 100, 0, 100, 0]
+
+
+def test_a_single_sampled_node_halts_the_round_before_any_message():
+    """Flower's contract: fewer than two sampled clients halt the round at
+    setup (logged, no exception), no node gets a message and the model is
+    unchanged."""
+    upd, w = updates(1, seed=32)
+    grid = Counting(apps(upd, w, sf.secaggplus_mod))
+    wf = sf.SecAggPlusWorkflow(3, 2)
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(1))
+    assert grid.got == {}
+    assert wf.last_state.params is None and wf.last_state.sum is None
+    assert all(np.all(a == 0) for a in final_model(ctx))
+
+
+def test_a_state_key_of_another_length_is_refused_naming_the_variable(monkeypatch):
+    """SECAGG_FLOWER_STATE_KEY must be 64 hex digits: 31 or 33 bytes are
+    refused with a ValueError that names the variable, before any state is
+    sealed."""
+    for bad in ("ab" * 31, "ab" * 33):
+        monkeypatch.setenv(_common.ENV_STATE_KEY, bad)
+        ctx = fresh_context()
+        with pytest.raises(ValueError, match="SECAGG_FLOWER_STATE_KEY must be 64 hex digits"):
+            sf.secaggplus_mod(setup_msg(), ctx, never)
+        assert _common.RECORD_STATE not in ctx.state.config_records
+
+
+def test_a_stage_of_another_flower_round_is_refused_even_with_the_same_round_id():
+    """The node's state is bound to the run, the Flower round (the
+    message's group id) and the round id: a stage message whose group id is
+    another round's is refused although it carries the state's round id,
+    and the state is unchanged."""
+    ctx = fresh_context()
+    sf.secaggplus_mod(setup_msg(), ctx, never)
+    before = dict(ctx.state.config_records[_common.RECORD_STATE])
+    msg = stage_msg("share_keys")
+    msg.metadata.__dict__["_group_id"] = "2"
+    with pytest.raises(sf.StaleMessage, match="round '2' refused: the node's state belongs to run 1, round '1'"):
+        sf.secaggplus_mod(msg, ctx, never)
+    assert dict(ctx.state.config_records[_common.RECORD_STATE]) == before
