@@ -17,7 +17,7 @@ from flwr.server.workflow import DefaultWorkflow  # noqa: E402
 
 import secagg.flower as sf  # noqa: E402
 from secagg.flower import _common  # noqa: E402
-from secagg.flower.testing import run_workflow, stage_of  # noqa: E402
+from secagg.flower.testing import InProcessGrid, run_workflow, stage_of  # noqa: E402
 from test_flower import Recording, apps, train, updates  # noqa: E402
 from test_flower_review import Counting, final_model, fresh_context, never, setup_msg, stage_msg  # noqa: E402
 
@@ -128,3 +128,60 @@ def test_a_stage_of_another_flower_round_is_refused_even_with_the_same_round_id(
     with pytest.raises(sf.StaleMessage, match="round '2' refused: the node's state belongs to run 1, round '1'"):
         sf.secaggplus_mod(msg, ctx, never)
     assert dict(ctx.state.config_records[_common.RECORD_STATE]) == before
+
+
+def test_an_error_reply_of_the_clientapp_is_passed_on_as_it_is():
+    """When the ClientApp under the mod answers the fit with an error reply,
+    the mod returns that reply unchanged (no exception in the node, nothing
+    masked): the server counts the node as dropped with the ClientApp's own
+    error, and the others sum."""
+    from flwr.app import Error, Message
+    from flwr.client import ClientApp
+
+    from test_flower import Numpy
+
+    def failing(msg, ctxt, call_next):
+        return Message(Error(code=0, reason="the fit failed on node 3"), reply_to=msg)
+
+    n = 7
+    upd, w = updates(n, seed=33)
+    nodes = apps(upd, w, sf.secaggplus_mod)
+    nodes[3] = ClientApp(client_fn=lambda ctx: Numpy(ctx.node_id, upd, w).to_client(),
+                         mods=[sf.secaggplus_mod, failing])
+    grid = Counting(nodes)
+    wf = sf.SecAggPlusWorkflow(5, 3)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    assert grid.errors == []
+    assert grid.replies["collect_masked_vectors"][3].error.reason == "the fit failed on node 3"
+    assert [str(f) for f in wf.last_state.failures if "node 3" in str(f)]
+    assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
+
+
+def bad_update_round(bad, **dp):
+    """A round of 5 in which node 3's fit returns ``bad``: node 3 alone
+    replies with an error and the others sum; returns its reason."""
+    n = 5
+    upd, w = updates(n, seed=34)
+    upd[3] = bad
+    grid = InProcessGrid(apps(upd, w, sf.secaggplus_mod))
+    wf = sf.SecAggPlusWorkflow(3, 2, **dp)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    assert [nid for nid, _ in grid.errors] == [3]
+    assert wf.last_state.survivors == [1, 2, 4, 5]
+    return grid.errors[0][1]
+
+
+def test_an_update_of_another_size_is_refused_on_the_node_saying_so():
+    """A fit result with more elements than the global model is refused on
+    the node, naming both sizes, before the crate sees it; the others sum."""
+    reason = bad_update_round([np.zeros((3, 2)), np.zeros(6)])
+    assert "the update encodes to 13 elements, the round expects 12 (the global model's)" in reason
+
+
+def test_a_dp_update_of_other_shapes_is_refused_on_the_node_saying_so():
+    """With distributed DP the update is the fit result less the global
+    model, array by array: a result of the same size but other shapes is
+    refused on the node as such, not broadcast against the model."""
+    reason = bad_update_round([np.zeros((2, 3)), np.zeros(5)], noise_multiplier=1.0, clipping_norm=5.0,
+                              num_sampled_clients=5)
+    assert "the update's shapes differ from the global model's" in reason
