@@ -17,8 +17,8 @@ from flwr.server.workflow import DefaultWorkflow  # noqa: E402
 
 import secagg.flower as sf  # noqa: E402
 from secagg.flower import _common  # noqa: E402
-from secagg.flower.testing import InProcessGrid, run_workflow, stage_of  # noqa: E402
-from test_flower import Recording, apps, train, updates  # noqa: E402
+from secagg.flower.testing import InProcessGrid, _copy, run_workflow, stage_of  # noqa: E402
+from test_flower import SHAPES, Recording, apps, train, updates  # noqa: E402
 from test_flower_review import Counting, final_model, fresh_context, never, setup_msg, stage_msg  # noqa: E402
 
 
@@ -157,14 +157,14 @@ def test_an_error_reply_of_the_clientapp_is_passed_on_as_it_is():
     assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
 
 
-def bad_update_round(bad, **dp):
+def bad_update_round(bad):
     """A round of 5 in which node 3's fit returns ``bad``: node 3 alone
     replies with an error and the others sum; returns its reason."""
     n = 5
     upd, w = updates(n, seed=34)
     upd[3] = bad
     grid = InProcessGrid(apps(upd, w, sf.secaggplus_mod))
-    wf = sf.SecAggPlusWorkflow(3, 2, **dp)
+    wf = sf.SecAggPlusWorkflow(3, 2)
     run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
     assert [nid for nid, _ in grid.errors] == [3]
     assert wf.last_state.survivors == [1, 2, 4, 5]
@@ -178,10 +178,62 @@ def test_an_update_of_another_size_is_refused_on_the_node_saying_so():
     assert "the update encodes to 13 elements, the round expects 12 (the global model's)" in reason
 
 
-def test_a_dp_update_of_other_shapes_is_refused_on_the_node_saying_so():
-    """With distributed DP the update is the fit result less the global
-    model, array by array: a result of the same size but other shapes is
-    refused on the node as such, not broadcast against the model."""
-    reason = bad_update_round([np.zeros((2, 3)), np.zeros(5)], noise_multiplier=1.0, clipping_norm=5.0,
-                              num_sampled_clients=5)
-    assert "the update's shapes differ from the global model's" in reason
+def test_dp_releases_the_global_model_plus_the_mean_update_from_a_nonzero_model():
+    """Distributed DP: each client sends its update (trained minus global
+    model, array by array) and the server adds the released mean to the
+    global model. From a global model of 3s the new model is the mean of the
+    trained models (up to the noise and rounding, below 0.25 at this
+    epsilon), not the global model plus that mean. A node whose result has
+    the model's size but other shapes is refused on the node as such (not
+    broadcast against the model) and the others sum."""
+    from flwr.common import ndarrays_to_parameters
+
+    n = 5
+    upd, w = updates(n, seed=35)
+    upd = {nid: [3.0 + a / 4 for a in arrays] for nid, arrays in upd.items()}
+    upd[3] = [np.zeros((2, 3)), np.zeros(5)]
+    grid = InProcessGrid(apps(upd, w, sf.secaggplus_mod))
+    strategy = Recording(n)
+    strategy.initial_parameters = ndarrays_to_parameters([np.full(s, 3.0) for s in SHAPES])
+    wf = sf.SecAggPlusWorkflow(3, 2, noise_multiplier=0.01, clipping_norm=5.0, num_sampled_clients=n)
+    ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), strategy)
+    assert [nid for nid, _ in grid.errors] == [3]
+    assert "the update's shapes differ from the global model's" in grid.errors[0][1]
+    nodes = [1, 2, 4, 5]
+    assert wf.last_state.survivors == nodes
+    want = [sum(upd[i][k] for i in nodes) / len(nodes) for k in range(len(SHAPES))]
+    assert max(np.abs(a - b).max() for a, b in zip(final_model(ctx), want)) < 0.25
+
+
+def test_a_small_float_threshold_is_at_least_two():
+    """A float reconstruction_threshold is the proportion of num_shares, at
+    least 2: 0.1 of 5 holders is t = 2, and the round runs."""
+    n = 7
+    upd, w = updates(n, seed=36)
+    grid = InProcessGrid(apps(upd, w, sf.secaggplus_mod))
+    wf = sf.SecAggPlusWorkflow(5, 0.1)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    assert (wf.last_state.params.degree, wf.last_state.params.threshold) == (4, 2)
+    assert wf.last_state.survivors == list(range(1, n + 1))
+
+
+def test_a_reply_from_a_node_not_asked_is_ignored():
+    """Each stage takes replies only from the nodes it sent to: a reply that
+    claims to come from a node outside the round (here a copy of node 1's
+    share-keys reply from node 99) is dropped, and the round sums the five."""
+
+    class Forging(InProcessGrid):
+        def send_and_receive(self, messages, *, timeout=None):
+            replies = list(super().send_and_receive(messages, timeout=timeout))
+            if replies and stage_of(replies[0]) == "share_keys":
+                forged = _copy(replies[0])
+                forged.metadata.__dict__["_src_node_id"] = 99
+                replies.append(forged)
+            return replies
+
+    n = 5
+    upd, w = updates(n, seed=37)
+    grid = Forging(apps(upd, w, sf.secaggplus_mod))
+    wf = sf.SecAggPlusWorkflow(3, 2)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    assert wf.last_state.survivors == [1, 2, 3, 4, 5] and wf.last_state.failures == []
