@@ -15,11 +15,24 @@ pytest.importorskip(
 from flwr.app import ConfigRecord  # noqa: E402
 from flwr.server.workflow import DefaultWorkflow  # noqa: E402
 
+import secagg  # noqa: E402
 import secagg.flower as sf  # noqa: E402
 from secagg.flower import _common  # noqa: E402
 from secagg.flower.testing import InProcessGrid, _copy, run_workflow, stage_of  # noqa: E402
-from test_flower import SHAPES, Recording, apps, train, updates  # noqa: E402
+from test_flower import SHAPES, Numpy, Recording, apps, train, updates  # noqa: E402
 from test_flower_review import Counting, final_model, fresh_context, never, setup_msg, stage_msg  # noqa: E402
+
+
+def node_3_with(mod, n, seed):
+    """The ClientApps of ``n`` nodes, node 3's with ``mod`` outside its
+    secagg mod (``mod`` after it when ``mod`` is a pair ``(None, inner)``)."""
+    from flwr.client import ClientApp
+
+    upd, w = updates(n, seed=seed)
+    nodes = apps(upd, w, sf.secaggplus_mod)
+    mods = [sf.secaggplus_mod, mod[1]] if isinstance(mod, tuple) else [mod, sf.secaggplus_mod]
+    nodes[3] = ClientApp(client_fn=lambda ctx: Numpy(ctx.node_id, upd, w).to_client(), mods=mods)
+    return nodes
 
 
 def test_a_tag_of_this_version_naming_no_stage_is_a_mismatch():
@@ -136,19 +149,12 @@ def test_an_error_reply_of_the_clientapp_is_passed_on_as_it_is():
     masked): the server counts the node as dropped with the ClientApp's own
     error, and the others sum."""
     from flwr.app import Error, Message
-    from flwr.client import ClientApp
-
-    from test_flower import Numpy
 
     def failing(msg, ctxt, call_next):
         return Message(Error(code=0, reason="the fit failed on node 3"), reply_to=msg)
 
     n = 7
-    upd, w = updates(n, seed=33)
-    nodes = apps(upd, w, sf.secaggplus_mod)
-    nodes[3] = ClientApp(client_fn=lambda ctx: Numpy(ctx.node_id, upd, w).to_client(),
-                         mods=[sf.secaggplus_mod, failing])
-    grid = Counting(nodes)
+    grid = Counting(node_3_with((None, failing), n, seed=33))
     wf = sf.SecAggPlusWorkflow(5, 3)
     run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
     assert grid.errors == []
@@ -237,3 +243,63 @@ def test_a_reply_from_a_node_not_asked_is_ignored():
     wf = sf.SecAggPlusWorkflow(3, 2)
     run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
     assert wf.last_state.survivors == [1, 2, 3, 4, 5] and wf.last_state.failures == []
+
+
+def test_a_reply_tagged_with_another_stage_counts_as_dropped():
+    """A reply must carry the stage tag of the message it answers: node 3's
+    share-keys reply re-tagged as an unmask reply is not handed to the
+    server; node 3 counts as dropped before masking and the others sum."""
+
+    def retag(msg, ctxt, call_next):
+        reply = call_next(msg, ctxt)
+        rec = reply.content.config_records.get(_common.RECORD_CONFIGS)
+        if rec is not None and rec["stage"] == _common.stage_tag(_common.SHARE_KEYS):
+            rec["stage"] = _common.stage_tag(_common.UNMASK)
+        return reply
+
+    n = 7
+    grid = InProcessGrid(node_3_with(retag, n, seed=38))
+    wf = sf.SecAggPlusWorkflow(5, 3)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
+    assert any("node 3: reply without the 'secagg.flower/1/share_keys' record" in str(f)
+               for f in wf.last_state.failures)
+
+
+def test_an_error_of_the_server_that_is_not_a_client_fault_is_raised(monkeypatch):
+    """A result of Server.receive_all that is not a ClientFault is a bug of
+    the workflow, not a node's fault: it is raised, not counted as a
+    dropped node."""
+    real = secagg.Server.receive_all
+
+    def broken(self, messages):
+        results = real(self, messages)
+        return [secagg.InternalError(secagg.CODES["PANIC"])] + results[1:]
+
+    monkeypatch.setattr(secagg.Server, "receive_all", broken)
+    n = 5
+    upd, w = updates(n, seed=39)
+    with pytest.raises(secagg.InternalError):
+        run_workflow(InProcessGrid(apps(upd, w, sf.secaggplus_mod)),
+                     DefaultWorkflow(fit_workflow=sf.SecAggPlusWorkflow(3, 2)), Recording(n))
+
+
+def test_a_masked_vector_that_is_not_uint8_is_refused():
+    """The masked vector travels as a 1-D uint8 array: node 3's sent as int8
+    (the same bytes) is refused before the server reads it, counted as a
+    failure, and the round goes on without node 3's input."""
+    from flwr.app import Array
+
+    def as_int8(msg, ctxt, call_next):
+        reply = call_next(msg, ctxt)
+        rec = reply.content.array_records.get(_common.RECORD_MASKED) if reply.has_content() else None
+        if rec is not None:
+            rec["masked"] = Array(rec["masked"].numpy().view(np.int8))
+        return reply
+
+    n = 7
+    grid = InProcessGrid(node_3_with(as_int8, n, seed=40))
+    wf = sf.SecAggPlusWorkflow(5, 3)
+    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
+    assert [str(f) for f in wf.last_state.failures] == ["node 3: masked vector is not bytes"]
