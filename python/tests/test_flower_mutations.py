@@ -23,16 +23,22 @@ from test_flower import SHAPES, Numpy, Recording, apps, train, updates  # noqa: 
 from test_flower_review import Counting, final_model, fresh_context, never, setup_msg, stage_msg  # noqa: E402
 
 
-def node_3_with(mod, n, seed):
-    """The ClientApps of ``n`` nodes, node 3's with ``mod`` outside its
-    secagg mod (``mod`` after it when ``mod`` is a pair ``(None, inner)``)."""
+def node_3_with(mod, seed, grid=None):
+    """A round of 7 nodes under SecAggPlusWorkflow(5, 3), node 3's ClientApp
+    with ``mod`` outside its secagg mod (after it when ``mod`` is a pair
+    ``(None, inner)``); returns the grid (``grid`` is its class) and the
+    workflow."""
     from flwr.client import ClientApp
 
+    n = 7
     upd, w = updates(n, seed=seed)
     nodes = apps(upd, w, sf.secaggplus_mod)
     mods = [sf.secaggplus_mod, mod[1]] if isinstance(mod, tuple) else [mod, sf.secaggplus_mod]
     nodes[3] = ClientApp(client_fn=lambda ctx: Numpy(ctx.node_id, upd, w).to_client(), mods=mods)
-    return nodes
+    g = (grid or InProcessGrid)(nodes)
+    wf = sf.SecAggPlusWorkflow(5, 3)
+    run_workflow(g, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    return g, wf
 
 
 def test_a_tag_of_this_version_naming_no_stage_is_a_mismatch():
@@ -153,10 +159,7 @@ def test_an_error_reply_of_the_clientapp_is_passed_on_as_it_is():
     def failing(msg, ctxt, call_next):
         return Message(Error(code=0, reason="the fit failed on node 3"), reply_to=msg)
 
-    n = 7
-    grid = Counting(node_3_with((None, failing), n, seed=33))
-    wf = sf.SecAggPlusWorkflow(5, 3)
-    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    grid, wf = node_3_with((None, failing), 33, Counting)
     assert grid.errors == []
     assert grid.replies["collect_masked_vectors"][3].error.reason == "the fit failed on node 3"
     assert [str(f) for f in wf.last_state.failures if "node 3" in str(f)]
@@ -257,10 +260,7 @@ def test_a_reply_tagged_with_another_stage_counts_as_dropped():
             rec["stage"] = _common.stage_tag(_common.UNMASK)
         return reply
 
-    n = 7
-    grid = InProcessGrid(node_3_with(retag, n, seed=38))
-    wf = sf.SecAggPlusWorkflow(5, 3)
-    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    _, wf = node_3_with(retag, 38)
     assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
     assert any("node 3: reply without the 'secagg.flower/1/share_keys' record" in str(f)
                for f in wf.last_state.failures)
@@ -297,9 +297,6 @@ def test_a_masked_vector_that_is_not_uint8_is_refused():
             rec["masked"] = Array(rec["masked"].numpy().view(np.int8))
         return reply
 
-    n = 7
-    grid = InProcessGrid(node_3_with(as_int8, n, seed=40))
-    wf = sf.SecAggPlusWorkflow(5, 3)
-    run_workflow(grid, DefaultWorkflow(fit_workflow=wf), Recording(n))
+    _, wf = node_3_with(as_int8, 40)
     assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
     assert [str(f) for f in wf.last_state.failures] == ["node 3: masked vector is not bytes"]
