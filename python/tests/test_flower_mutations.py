@@ -194,7 +194,9 @@ def test_dp_releases_the_global_model_plus_the_mean_update_from_a_nonzero_model(
     trained models (up to the noise and rounding, below 0.25 at this
     epsilon), not the global model plus that mean. A node whose result has
     the model's size but other shapes is refused on the node as such (not
-    broadcast against the model) and the others sum."""
+    broadcast against the model) and the others sum. With
+    num_sampled_clients above the n sampled the noise is calibrated for n
+    honest clients."""
     from flwr.common import ndarrays_to_parameters
 
     n = 5
@@ -204,8 +206,10 @@ def test_dp_releases_the_global_model_plus_the_mean_update_from_a_nonzero_model(
     grid = InProcessGrid(apps(upd, w, sf.secaggplus_mod))
     strategy = Recording(n)
     strategy.initial_parameters = ndarrays_to_parameters([np.full(s, 3.0) for s in SHAPES])
-    wf = sf.SecAggPlusWorkflow(3, 2, noise_multiplier=0.01, clipping_norm=5.0, num_sampled_clients=n)
+    wf = sf.SecAggPlusWorkflow(3, 2, noise_multiplier=0.01, clipping_norm=5.0, num_sampled_clients=20)
     ctx = run_workflow(grid, DefaultWorkflow(fit_workflow=wf), strategy)
+    # num_sampled_clients above the n sampled: the noise is calibrated for n.
+    assert wf.last_state.privacy_report.min_honest == n
     assert [nid for nid, _ in grid.errors] == [3]
     assert "the update's shapes differ from the global model's" in grid.errors[0][1]
     nodes = [1, 2, 4, 5]
@@ -300,3 +304,12 @@ def test_a_masked_vector_that_is_not_uint8_is_refused():
     _, wf = node_3_with(as_int8, 40)
     assert wf.last_state.survivors == [1, 2, 4, 5, 6, 7]
     assert [str(f) for f in wf.last_state.failures] == ["node 3: masked vector is not bytes"]
+
+
+def test_a_modulus_above_2_to_the_64_is_refused_at_construction():
+    """modulus_range is a power of two up to 2**64: 2**64 is taken, 2**65
+    refused when the workflow is built, not at a round's setup."""
+    assert sf.SecAggPlusWorkflow(5, 3, modulus_range=1 << 64).modulus_range == 1 << 64
+    for bad in (1 << 65, 1 << 128, 3 << 62):
+        with pytest.raises(ValueError, match="a power of two, at most 2\\*\\*64"):
+            sf.SecAggPlusWorkflow(5, 3, modulus_range=bad)
