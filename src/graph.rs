@@ -149,17 +149,30 @@ impl Topology {
     pub(crate) fn neighbours(&self, u: ClientIndex) -> Vec<ClientIndex> {
         match self {
             Self::Complete { n } => (1..=*n).filter(|&v| v != u).collect(),
+            Self::Harary { half, .. } => {
+                let mut out = Vec::with_capacity(2 * *half as usize);
+                self.for_each_neighbour(u, |v| out.push(v));
+                out.sort_unstable();
+                out.dedup();
+                out
+            }
+        }
+    }
+
+    /// Calls `f` on each neighbour of `u` (not `u`) once, in no particular
+    /// order and without allocating: for a Harary graph the clients in the
+    /// ring slots 1 to k/2 away on either side (distinct, since k < n).
+    pub(crate) fn for_each_neighbour(&self, u: ClientIndex, mut f: impl FnMut(ClientIndex)) {
+        match self {
+            Self::Complete { n } => (1..=*n).filter(|&v| v != u).for_each(f),
             Self::Harary { half, ring } => {
                 let (pos, at) = (&ring.pos, &ring.at);
                 let n = at.len();
                 let p = pos[u as usize] as usize;
-                let h = *half as usize;
-                let mut out: Vec<ClientIndex> = (1..=h)
-                    .flat_map(|d| [at[(p + d) % n], at[(p + n - d) % n]])
-                    .collect();
-                out.sort_unstable();
-                out.dedup();
-                out
+                for d in 1..=*half as usize {
+                    f(at[(p + d) % n]);
+                    f(at[(p + n - d) % n]);
+                }
             }
         }
     }
@@ -290,6 +303,11 @@ mod tests {
                 let nb = t.neighbours(u);
                 assert_eq!(nb.len(), k as usize, "n={n} k={k} u={u}");
                 assert!(!nb.contains(&u));
+                // Each neighbour exactly once, with no duplicate to remove.
+                let mut each = Vec::new();
+                t.for_each_neighbour(u, |v| each.push(v));
+                each.sort_unstable();
+                assert_eq!(each, nb, "n={n} k={k} u={u}");
                 for v in 1..=n {
                     assert_eq!(t.adjacent(u, v), nb.contains(&v));
                     assert_eq!(t.adjacent(u, v), t.adjacent(v, u));
@@ -382,6 +400,9 @@ mod tests {
     fn complete_neighbours() {
         let t = Topology::new(&Params::new(4, 2, 8, 1, Graph::Complete).unwrap(), &[0; 32]);
         assert_eq!(t.neighbours(2), vec![1, 3, 4]);
+        let mut each = Vec::new();
+        t.for_each_neighbour(2, |v| each.push(v));
+        assert_eq!(each, vec![1, 3, 4]);
         assert!(!t.adjacent(2, 2));
     }
 }

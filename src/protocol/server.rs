@@ -241,9 +241,89 @@ fn join_large<A: Send, B: Send>(
 /// How many messages [`Server::receive_all`] checks at once.
 const RECEIVE_GROUP: usize = 1024;
 
+/// The unmask requests are built in at most this many consecutive groups of
+/// askers, in parallel with the `parallel` feature.
+const REQUEST_GROUPS: usize = 8;
+
+/// A set of client indices in `1..=n` that is emptied in O(1): `insert`
+/// tells whether an index is new since the last `clear`.
+struct Marks {
+    /// The generation in which each index was last inserted.
+    stamp: Vec<u32>,
+    now: u32,
+}
+
+impl Marks {
+    fn new(n: usize) -> Self {
+        Self {
+            stamp: vec![0; n + 1],
+            now: 1,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.now = self.now.wrapping_add(1);
+        if self.now == 0 {
+            self.stamp.fill(0);
+            self.now = 1;
+        }
+    }
+
+    fn insert(&mut self, v: ClientIndex) -> bool {
+        match self.stamp.get_mut(v as usize) {
+            Some(s) if *s != self.now => {
+                *s = self.now;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The signers whose consistency signatures go in the evidence for a client
+/// whose surviving neighbourhood is `survivors` (spec/protocol.md section
+/// 4.5): the neighbours that signed (`signed[v]`) of every client checked,
+/// which are the survivors and their neighbours in U2 (`in_u2[v]`);
+/// ascending. `marks` is scratch of n + 1 entries.
+fn evidence_signers(
+    topo: &Topology,
+    survivors: &[ClientIndex],
+    in_u2: &[bool],
+    signed: &[bool],
+    marks: &mut Marks,
+) -> Vec<ClientIndex> {
+    let flag = |set: &[bool], v: ClientIndex| set.get(v as usize).copied().unwrap_or(false);
+    marks.clear();
+    let mut checked = Vec::with_capacity(4 * survivors.len());
+    for &o in survivors {
+        if marks.insert(o) {
+            checked.push(o);
+        }
+        topo.for_each_neighbour(o, |v| {
+            if flag(in_u2, v) && marks.insert(v) {
+                checked.push(v);
+            }
+        });
+    }
+    marks.clear();
+    let mut signers = Vec::with_capacity(2 * checked.len());
+    for &x in &checked {
+        topo.for_each_neighbour(x, |v| {
+            if flag(signed, v) && marks.insert(v) {
+                signers.push(v);
+            }
+        });
+    }
+    signers.sort_unstable();
+    signers
+}
+
 /// The checks of one message made ahead by [`Server::receive_all`].
 enum Prechecked {
+    AdvertiseKeys(Result<AdvertiseKeys, ClientFault>),
     ShareKeys(Box<Result<(ShareKeys, [RistrettoPoint; 2]), ClientFault>>),
+    MaskedInput(Result<Option<MaskingSet>, ClientFault>),
+    Consistency(Result<SignatureBytes, ClientFault>),
     Unmask(Result<UnmaskShares, ClientFault>),
 }
 
@@ -540,13 +620,15 @@ impl Server {
     /// in the same order, and the same state as [`Server::receive`] called
     /// on each in turn, but the checks of each message that depend only on
     /// its bytes run for the whole batch at once, spread over the threads
-    /// with the `parallel` feature. Those are the costly ones in two
-    /// phases: decoding a ShareKeys (every commitment point is decompressed)
-    /// and checking its signature, and decoding an UnmaskResponse (every
-    /// share is checked to be a canonical scalar) and its owners. A server
-    /// that gathers the messages arriving in a window and hands them over
-    /// together takes them on every core; in the other phases this is
-    /// [`Server::receive`] in a loop.
+    /// with the `parallel` feature. Those are the costly ones: decoding a
+    /// ShareKeys (every commitment point is decompressed) and checking its
+    /// signature, decoding an UnmaskResponse (every share is checked to be
+    /// a canonical scalar) and its owners, and in the malicious model the
+    /// signature of every AdvertiseKeys, MaskedInput and
+    /// ConsistencyResponse. A server that gathers the messages arriving in
+    /// a window and hands them over together takes them on every core; in
+    /// the semi-honest model's R0 and R2 this is [`Server::receive`] in a
+    /// loop.
     ///
     /// Messages are checked in groups of at most 1,024 at a time, so the
     /// memory a batch takes beyond its bytes is bounded by a group's.
@@ -569,15 +651,34 @@ impl Server {
     /// not excluded, not yet heard from); `None` for the others and in the
     /// phases without costly checks.
     fn precheck(&self, group: &[(ClientIndex, &[u8])]) -> Vec<Option<Prechecked>> {
-        let fresh = |from: ClientIndex, set: &[ClientIndex]| {
-            set.binary_search(&from).is_ok()
-                && !self.excluded.contains(&from)
-                && !self.accepted.contains_key(&from)
+        let new = |from: ClientIndex| {
+            !self.excluded.contains(&from) && !self.accepted.contains_key(&from)
         };
+        let fresh =
+            |from: ClientIndex, set: &[ClientIndex]| set.binary_search(&from).is_ok() && new(from);
+        let n = self.params.clients();
+        let malicious = self.roster.is_some();
         match &self.state {
+            // Without signatures the checks of R0 and R2 cost less than
+            // spreading them would.
+            State::AdvertiseKeys { .. } if malicious => map_all(group, |&(from, bytes)| {
+                ((1..=n).contains(&from) && new(from))
+                    .then(|| Prechecked::AdvertiseKeys(self.check_advertise_keys(from, bytes)))
+            }),
             State::ShareKeys { .. } => map_all(group, |&(from, bytes)| {
                 fresh(from, &self.u1)
                     .then(|| Prechecked::ShareKeys(Box::new(self.check_share_keys(from, bytes))))
+            }),
+            State::MaskedInput { .. } if malicious => map_all(group, |&(from, bytes)| {
+                fresh(from, &self.u2).then(|| {
+                    Prechecked::MaskedInput(
+                        self.check_masked_input(from, bytes).map(|(_, set)| set),
+                    )
+                })
+            }),
+            State::Consistency { digest, .. } => map_all(group, |&(from, bytes)| {
+                fresh(from, &self.u3)
+                    .then(|| Prechecked::Consistency(self.check_consistency(from, bytes, digest)))
             }),
             State::Unmask { asked, .. } => {
                 let askers = if self.params.is_malicious() {
@@ -592,6 +693,105 @@ impl Server {
             }
             _ => group.iter().map(|_| None).collect(),
         }
+    }
+
+    /// Decodes an AdvertiseKeys from `from` and checks what depends on its
+    /// bytes alone: the round, that neither key is weak and, in the
+    /// malicious model, its signature.
+    fn check_advertise_keys(
+        &self,
+        from: ClientIndex,
+        bytes: &[u8],
+    ) -> Result<AdvertiseKeys, ClientFault> {
+        let msg = AdvertiseKeys::decode(&self.params, bytes).map_err(ClientFault::Malformed)?;
+        if msg.round != self.round {
+            return Err(ClientFault::WrongSession);
+        }
+        if kx::is_weak_public_key(&msg.c_pk) || kx::is_weak_public_key(&msg.s_pk) {
+            return Err(ClientFault::WeakKey);
+        }
+        if let Some(roster) = &self.roster {
+            let parts = advertise_parts(&self.params, &self.round, from, &msg.c_pk, &msg.s_pk);
+            let ok = msg.signature.is_some_and(|sig| {
+                roster.verify(from, labels::SIG_ADVERTISE, &parts.parts(), &sig)
+            });
+            if !ok {
+                return Err(ClientFault::BadSignature);
+            }
+        }
+        Ok(msg)
+    }
+
+    /// Decodes a MaskedInput from `from` (in R2) and checks what depends on
+    /// its bytes alone: the session, that it complains only about
+    /// neighbours in U2 and, in the malicious model, its signature over the
+    /// masking set this server delivered (the client's neighbours in U2),
+    /// returned as the [`MaskingSet`] to keep.
+    fn check_masked_input<'b>(
+        &self,
+        from: ClientIndex,
+        bytes: &'b [u8],
+    ) -> Result<(MaskedInputView<'b>, Option<MaskingSet>), ClientFault> {
+        let msg = MaskedInputView::decode(&self.params, bytes).map_err(ClientFault::Malformed)?;
+        if msg.session != self.session {
+            return Err(ClientFault::WrongSession);
+        }
+        let (topo, u2) = (&self.topo, &self.u2);
+        if !msg
+            .complaints
+            .iter()
+            .all(|&v| topo.adjacent(from, v) && u2.binary_search(&v).is_ok())
+        {
+            return Err(ClientFault::WrongRecipients);
+        }
+        let Some(roster) = &self.roster else {
+            return Ok((msg, None));
+        };
+        let delivered: BTreeSet<ClientIndex> = topo.restrict(from, u2, false).into_iter().collect();
+        let bitmap = neighbour_bitmap(&topo.neighbours(from), &delivered);
+        let parts = masked_with_parts(&self.session, from, &bitmap);
+        let Some(signature) = msg
+            .signature
+            .filter(|sig| roster.verify(from, labels::SIG_MASKED_WITH, &parts.parts(), sig))
+        else {
+            return Err(ClientFault::BadSignature);
+        };
+        Ok((
+            msg,
+            Some(MaskingSet {
+                owner: from,
+                bitmap,
+                signature,
+            }),
+        ))
+    }
+
+    /// Decodes a ConsistencyResponse from `from` and checks its session and
+    /// its signature over the survivor set's `digest`.
+    fn check_consistency(
+        &self,
+        from: ClientIndex,
+        bytes: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<SignatureBytes, ClientFault> {
+        let msg =
+            ConsistencyResponse::decode(&self.params, bytes).map_err(ClientFault::Malformed)?;
+        if msg.session != self.session {
+            return Err(ClientFault::WrongSession);
+        }
+        let parts = consistency_parts(&self.session, from, digest);
+        let ok = self.roster.as_ref().is_some_and(|r| {
+            r.verify(
+                from,
+                labels::SIG_CONSISTENCY,
+                &parts.parts(),
+                &msg.signature,
+            )
+        });
+        if !ok {
+            return Err(ClientFault::BadSignature);
+        }
+        Ok(msg.signature)
     }
 
     /// Decodes a ShareKeys from `from` and checks what depends on its bytes
@@ -780,29 +980,21 @@ impl Server {
         }
         let params = &self.params;
         match &mut self.state {
-            State::AdvertiseKeys { keys, seen, burned } => {
+            State::AdvertiseKeys { keys, .. } => {
                 if keys.contains_key(&from) {
                     return Err(self.exclude(from, ClientFault::Duplicate));
                 }
-                let msg = match AdvertiseKeys::decode(params, bytes) {
-                    Ok(m) => m,
-                    Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
+                let checked = match pre {
+                    Some(Prechecked::AdvertiseKeys(checked)) => checked,
+                    _ => self.check_advertise_keys(from, bytes),
                 };
-                if msg.round != self.round {
-                    return Err(self.exclude(from, ClientFault::WrongSession));
-                }
-                if kx::is_weak_public_key(&msg.c_pk) || kx::is_weak_public_key(&msg.s_pk) {
-                    return Err(self.exclude(from, ClientFault::WeakKey));
-                }
-                if let Some(roster) = &self.roster {
-                    let parts = advertise_parts(params, &self.round, from, &msg.c_pk, &msg.s_pk);
-                    let ok = msg.signature.is_some_and(|sig| {
-                        roster.verify(from, labels::SIG_ADVERTISE, &parts.parts(), &sig)
-                    });
-                    if !ok {
-                        return Err(self.exclude(from, ClientFault::BadSignature));
-                    }
-                }
+                let msg = match checked {
+                    Ok(m) => m,
+                    Err(fault) => return Err(self.exclude(from, fault)),
+                };
+                let State::AdvertiseKeys { keys, seen, burned } = &mut self.state else {
+                    return Err(not_in_phase);
+                };
                 if msg.c_pk == msg.s_pk {
                     return Err(self.exclude(from, ClientFault::DuplicateKey));
                 }
@@ -864,50 +1056,32 @@ impl Server {
                 self.constant_terms.insert(from, constant_terms);
                 Ok(())
             }
-            State::MaskedInput { sum, received } => {
+            State::MaskedInput { received, .. } => {
                 if self.u2.binary_search(&from).is_err() {
                     return Err(not_in_phase);
                 }
                 if received.contains_key(&from) {
                     return Err(self.fault(from, ClientFault::Duplicate));
                 }
-                let msg = match MaskedInputView::decode(params, bytes) {
-                    Ok(m) => m,
-                    Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
+                let checked = match pre {
+                    // Checked whole already: only the view is taken again.
+                    Some(Prechecked::MaskedInput(checked)) => checked.and_then(|set| {
+                        let msg = MaskedInputView::decode(params, bytes)
+                            .map_err(ClientFault::Malformed)?;
+                        Ok((msg, set))
+                    }),
+                    _ => self.check_masked_input(from, bytes),
                 };
-                if msg.session != self.session {
-                    return Err(self.exclude(from, ClientFault::WrongSession));
+                let (msg, set) = match checked {
+                    Ok(m) => m,
+                    Err(fault) => return Err(self.exclude(from, fault)),
+                };
+                if let Some(set) = set {
+                    self.masking_sets.insert(from, set);
                 }
-                let topo = &self.topo;
-                let u2 = &self.u2;
-                if !msg
-                    .complaints
-                    .iter()
-                    .all(|&v| topo.adjacent(from, v) && u2.binary_search(&v).is_ok())
-                {
-                    return Err(self.exclude(from, ClientFault::WrongRecipients));
-                }
-                if let Some(roster) = &self.roster {
-                    // The masking set is what this server delivered: the
-                    // client's neighbours in U2.
-                    let delivered: BTreeSet<ClientIndex> =
-                        topo.restrict(from, u2, false).into_iter().collect();
-                    let bitmap = neighbour_bitmap(&topo.neighbours(from), &delivered);
-                    let parts = masked_with_parts(&self.session, from, &bitmap);
-                    let Some(signature) = msg.signature.filter(|sig| {
-                        roster.verify(from, labels::SIG_MASKED_WITH, &parts.parts(), sig)
-                    }) else {
-                        return Err(self.exclude(from, ClientFault::BadSignature));
-                    };
-                    self.masking_sets.insert(
-                        from,
-                        MaskingSet {
-                            owner: from,
-                            bitmap,
-                            signature,
-                        },
-                    );
-                }
+                let State::MaskedInput { sum, received } = &mut self.state else {
+                    return Err(not_in_phase);
+                };
                 vector::add_packed(sum, msg.packed, params.bits());
                 received.insert(from, msg.complaints);
                 Ok(())
@@ -921,26 +1095,18 @@ impl Server {
                 if signatures.contains_key(&from) {
                     return Err(self.fault(from, ClientFault::Duplicate));
                 }
-                let msg = match ConsistencyResponse::decode(params, bytes) {
-                    Ok(m) => m,
-                    Err(e) => return Err(self.exclude(from, ClientFault::Malformed(e))),
+                let digest = *digest;
+                let checked = match pre {
+                    Some(Prechecked::Consistency(checked)) => checked,
+                    _ => self.check_consistency(from, bytes, &digest),
                 };
-                if msg.session != self.session {
-                    return Err(self.exclude(from, ClientFault::WrongSession));
+                let signature = match checked {
+                    Ok(s) => s,
+                    Err(fault) => return Err(self.exclude(from, fault)),
+                };
+                if let State::Consistency { signatures, .. } = &mut self.state {
+                    signatures.insert(from, signature);
                 }
-                let parts = consistency_parts(&self.session, from, digest);
-                let ok = self.roster.as_ref().is_some_and(|r| {
-                    r.verify(
-                        from,
-                        labels::SIG_CONSISTENCY,
-                        &parts.parts(),
-                        &msg.signature,
-                    )
-                });
-                if !ok {
-                    return Err(self.exclude(from, ClientFault::BadSignature));
-                }
-                signatures.insert(from, msg.signature);
                 Ok(())
             }
             State::Unmask { answered, .. } => {
@@ -1277,55 +1443,73 @@ impl Server {
         } else {
             &self.u3
         };
-        askers
-            .iter()
-            .map(|&w| {
-                let survivors = self.topo.restrict(w, &self.u3, true);
-                let evidence = signatures.map(|sigs| self.evidence(&survivors, sigs));
-                let msg = UnmaskRequest {
-                    session: self.session,
-                    survivors,
-                    dropped: self.topo.restrict(w, dropped, false),
-                    evidence,
-                };
-                (w, msg.to_bytes())
-            })
-            .collect()
+        let n = self.params.clients_usize();
+        // Dense membership of U2 and of the signers, for the evidence.
+        let lookup = signatures.map(|sigs| {
+            let mut in_u2 = vec![false; n + 1];
+            let mut signed = vec![false; n + 1];
+            for &v in &self.u2 {
+                in_u2[v as usize] = true;
+            }
+            for &v in sigs.keys() {
+                signed[v as usize] = true;
+            }
+            (sigs, in_u2, signed)
+        });
+        // A few consecutive groups of askers in parallel, each with its own
+        // marks (n + 1 words), so the marks cost O(n) per group.
+        let groups: Vec<&[ClientIndex]> = askers
+            .chunks(askers.len().div_ceil(REQUEST_GROUPS).max(1))
+            .collect();
+        let built = map_all(&groups, |group| {
+            let mut marks = Marks::new(if lookup.is_some() { n } else { 0 });
+            group
+                .iter()
+                .map(|&w| {
+                    let survivors = self.topo.restrict(w, &self.u3, true);
+                    let evidence = lookup.as_ref().map(|(sigs, in_u2, signed)| {
+                        self.evidence(&survivors, sigs, in_u2, signed, &mut marks)
+                    });
+                    let msg = UnmaskRequest {
+                        session: self.session,
+                        survivors,
+                        dropped: self.topo.restrict(w, dropped, false),
+                        evidence,
+                    };
+                    (w, msg.to_bytes())
+                })
+                .collect::<Vec<_>>()
+        });
+        built.into_iter().flatten().collect()
     }
 
     /// The evidence for a client whose surviving neighbourhood (itself
     /// included) is `survivors`: their signed masking sets, and the
     /// consistency signatures of every neighbour of the clients whose
     /// certification it checks (itself, its U2 neighbours, and the U3
-    /// neighbours of each survivor named).
+    /// neighbours of each survivor named), ascending by signer.
+    /// `in_u2[v]` and `signed[v]` say whether client v is in U2 and signed;
+    /// `marks` is scratch of n + 1 entries.
+    ///
+    /// Cost for a Harary graph: O(k^2) (each of the k + 1 survivors' k
+    /// neighbours, then each of the at most 2k + 1 clients checked's k
+    /// neighbours), with no set built.
     fn evidence(
         &self,
         survivors: &[ClientIndex],
         signatures: &BTreeMap<ClientIndex, SignatureBytes>,
+        in_u2: &[bool],
+        signed: &[bool],
+        marks: &mut Marks,
     ) -> Evidence {
         let masking_sets = survivors
             .iter()
             .filter_map(|o| self.masking_sets.get(o).cloned())
             .collect();
-        let all = || signatures.iter().map(|(i, s)| (*i, *s)).collect();
         let signatures = match self.topo {
-            Topology::Complete { .. } => all(),
+            Topology::Complete { .. } => signatures.iter().map(|(i, s)| (*i, *s)).collect(),
             Topology::Harary { .. } => {
-                let mut checked: BTreeSet<ClientIndex> = BTreeSet::new();
-                for &o in survivors {
-                    checked.insert(o);
-                    checked.extend(self.topo.restrict(o, &self.u2, false));
-                }
-                let mut signers = BTreeSet::new();
-                for x in checked {
-                    signers.extend(
-                        self.topo
-                            .neighbours(x)
-                            .into_iter()
-                            .filter(|v| signatures.contains_key(v)),
-                    );
-                }
-                signers
+                evidence_signers(&self.topo, survivors, in_u2, signed, marks)
                     .into_iter()
                     .filter_map(|v| signatures.get(&v).map(|s| (v, *s)))
                     .collect()
@@ -1728,6 +1912,69 @@ mod tests {
 
     fn topology(n: u32, t: u32, graph: Graph) -> Topology {
         Topology::new(&Params::new(n, t, 8, 1, graph).unwrap(), &[7; 32])
+    }
+
+    #[test]
+    fn marks_start_empty_after_every_clear_and_across_the_wrap() {
+        let mut marks = Marks::new(5);
+        assert!(marks.insert(3) && !marks.insert(3) && marks.insert(5));
+        assert!(!marks.insert(6), "outside 1..=n");
+        marks.clear();
+        assert!(marks.insert(3) && marks.insert(5));
+        marks.now = u32::MAX;
+        assert!(marks.insert(2));
+        marks.clear();
+        assert_eq!(marks.now, 1);
+        assert!(marks.insert(2) && marks.insert(3) && marks.insert(5));
+        marks.clear();
+        assert!(marks.insert(2));
+    }
+
+    /// The evidence's signers are the signing neighbours of the survivors
+    /// and of their neighbours in U2, as sets would give them, whatever U2,
+    /// U3 and the signers are, on rings small enough to wrap onto
+    /// themselves and large enough not to.
+    #[test]
+    fn evidence_signers_are_the_signing_neighbours_of_those_checked() {
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(5);
+        for (n, k) in [(7, 4), (20, 6), (40, 8), (200, 16), (1000, 30)] {
+            let seed = [n as u8; 32];
+            let topo = topology(n, 3, Graph::Harary { degree: k, seed });
+            let mut marks = Marks::new(n as usize);
+            for _ in 0..20 {
+                let pick = |rng: &mut chacha20::ChaCha20Rng, of: &[u32], keep: u32| {
+                    of.iter()
+                        .copied()
+                        .filter(|_| rng.next_u32() % 100 < keep)
+                        .collect::<Vec<u32>>()
+                };
+                let all: Vec<u32> = (1..=n).collect();
+                let u2 = pick(&mut rng, &all, 90);
+                let u3 = pick(&mut rng, &u2, 90);
+                let sig = pick(&mut rng, &u3, 90);
+                let (mut in_u2, mut signed) =
+                    (vec![false; n as usize + 1], vec![false; n as usize + 1]);
+                u2.iter().for_each(|&v| in_u2[v as usize] = true);
+                sig.iter().for_each(|&v| signed[v as usize] = true);
+                for &w in &u3 {
+                    let survivors = topo.restrict(w, &u3, true);
+                    let mut checked = BTreeSet::new();
+                    for &o in &survivors {
+                        checked.insert(o);
+                        checked.extend(topo.restrict(o, &u2, false));
+                    }
+                    let expected: Vec<u32> = checked
+                        .iter()
+                        .flat_map(|&x| topo.restrict(x, &sig, false))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    let got = evidence_signers(&topo, &survivors, &in_u2, &signed, &mut marks);
+                    assert_eq!(got, expected, "n={n} k={k} w={w}");
+                }
+            }
+        }
     }
 
     /// The shares `holders` hold of one secret, ascending.

@@ -285,11 +285,17 @@ fn receive_all_matches_receive_in_turn() {
     };
     let shapes = [
         Params::new(12, 3, 32, 40, harary).unwrap(),
-        Params::new(12, 7, 17, 9, Graph::Complete)
+        Params::new(16, 9, 17, 9, Graph::Complete)
             .unwrap()
             .with_model(ServerModel::Malicious { corrupt: 1 })
             .unwrap(),
     ];
+    // In the malicious model, a signature broken in each phase whose
+    // signatures the batch checks ahead: (phase, client, byte of the
+    // signature flipped). Client 12's AdvertiseKeys, client 6's
+    // MaskedInput and client 7's ConsistencyResponse are refused with
+    // `BadSignature`, alone and in the batch.
+    let broken = [(0, 12, 100), (2, 6, 40), (3, 7, 36)];
     for (params, seed) in shapes.into_iter().zip(61..) {
         let n = params.clients();
         let top = top(&params);
@@ -328,6 +334,7 @@ fn receive_all_matches_receive_in_turn() {
         }
         let mut phase = 0;
         let mut malformed = 0;
+        let mut refused = 0;
         loop {
             // The batch: the real replies ascending, garbage from client 3
             // before its ShareKeys and from client 4 before its
@@ -352,8 +359,31 @@ fn receive_all_matches_receive_in_turn() {
             if phase >= 2 {
                 batch.push((2, garbage.clone()));
             }
+            let mut flipped = None;
+            for &(_, who, at) in broken.iter().filter(|b| b.0 == phase) {
+                if let Some(k) = batch.iter().position(|(i, _)| *i == who)
+                    && params.is_malicious()
+                {
+                    batch[k].1[at] ^= 1;
+                    flipped = Some(k);
+                }
+            }
             let in_turn: Vec<Result<(), Error>> =
                 batch.iter().map(|(i, m)| one.receive(*i, m)).collect();
+            if let Some(k) = flipped {
+                assert!(
+                    matches!(
+                        in_turn[k],
+                        Err(Error::Client {
+                            fault: ClientFault::BadSignature,
+                            ..
+                        })
+                    ),
+                    "phase {phase}: {:?}",
+                    in_turn[k]
+                );
+                refused += 1;
+            }
             let borrowed: Vec<(u32, &[u8])> =
                 batch.iter().map(|(i, m)| (*i, m.as_slice())).collect();
             let together = all.receive_all(&borrowed);
@@ -415,5 +445,11 @@ fn receive_all_matches_receive_in_turn() {
         // the clients excluded for it; the changed second messages are
         // duplicates, not garbage) was found malformed.
         assert!(malformed >= 2, "{params:?}");
+        let expected = if params.is_malicious() {
+            broken.len()
+        } else {
+            0
+        };
+        assert_eq!(refused, expected, "{params:?}");
     }
 }
