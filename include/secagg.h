@@ -485,7 +485,8 @@ enum SecaggStatus secagg_client_receive_keys(struct SecaggClient *client,
 // Handles the server's ShareDelivery with this client's `input` (`m`
 // elements below `2^b`) and prepares the MaskedInput message. A wrong
 // input (`SECAGG_STATUS_MISUSE_INPUT_LENGTH` / `_RANGE`) or a delivery
-// that does not decode leaves the client usable.
+// that does not decode leaves the client usable, and as it was: the input
+// is kept only with the answer.
 //
 // # Safety
 // `client` is NULL or a live handle; `bytes` is NULL or `len` readable

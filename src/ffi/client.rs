@@ -259,7 +259,8 @@ pub unsafe extern "C" fn secagg_client_receive_keys(
 /// Handles the server's ShareDelivery with this client's `input` (`m`
 /// elements below `2^b`) and prepares the MaskedInput message. A wrong
 /// input (`SECAGG_STATUS_MISUSE_INPUT_LENGTH` / `_RANGE`) or a delivery
-/// that does not decode leaves the client usable.
+/// that does not decode leaves the client usable, and as it was: the input
+/// is kept only with the answer.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `bytes` is NULL or `len` readable
@@ -284,10 +285,14 @@ pub unsafe extern "C" fn secagg_client_receive_shares(
             )
         };
         c.expect(&[ClientPhase::ShareDelivery])?;
-        if c.client.phase() == ClientPhase::ShareDelivery {
-            c.client.set_input(values)?;
+        if c.client.phase() != ClientPhase::ShareDelivery {
+            return c.answer(bytes, &mut NoDraw);
         }
-        c.answer(bytes, &mut NoDraw)
+        // The input is kept only with the answer: a refused delivery
+        // leaves the state as it was.
+        let msg = c.client.receive_with_input(bytes, values, &mut NoDraw)?;
+        c.outgoing = Zeroizing::new(msg);
+        Ok(())
     })
 }
 

@@ -213,6 +213,27 @@ impl Client {
         Ok(())
     }
 
+    /// [`Client::set_input`] then [`Client::receive`] of the ShareDelivery
+    /// as one step (the C ABI's `secagg_client_receive_shares`): when either
+    /// refuses, the client keeps the input it had before, so a refused call
+    /// leaves its state (and its export) as it was (spec/ffi.md section 8).
+    #[cfg(feature = "ffi")]
+    pub(crate) fn receive_with_input<R: CryptoRng + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        input: &[u64],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        let before = self.input.take();
+        let r = self
+            .set_input(input)
+            .and_then(|()| self.receive(bytes, rng));
+        if r.is_err() && self.phase() == ClientPhase::ShareDelivery {
+            self.input = before;
+        }
+        r
+    }
+
     /// Handles the server message the client awaits ([`Client::phase`]) and
     /// returns its answer: ShareKeys for the KeyBroadcast, MaskedInput for
     /// the ShareDelivery, ConsistencyResponse for the ConsistencyRequest

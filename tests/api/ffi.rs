@@ -791,6 +791,12 @@ fn refused_calls_change_nothing() {
                 secagg_client_receive_unmask(c, junk.as_ptr(), 5, &mut fault),
                 SecaggStatus::OutOfOrder,
             ),
+            // A valid input with a delivery that does not decode: the
+            // input is not kept either.
+            (
+                secagg_client_receive_shares(c, junk.as_ptr(), 5, input.as_ptr(), 2, &mut fault),
+                SecaggStatus::ServerMalformed,
+            ),
         ];
         for (k, (got, want)) in refused.iter().enumerate() {
             assert_eq!(got, want, "call {k}");
