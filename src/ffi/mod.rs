@@ -926,4 +926,70 @@ mod tests {
         let e = Error::Dp(DpError::ReleaseRefused);
         assert_eq!(map_error(&e), (SecaggStatus::DpReleaseRefused, 0));
     }
+
+    /// Every client fault has its own `CLIENT_*` code (20-39) and names the
+    /// client at fault; every server fault its own `SERVER_*` code (40-59),
+    /// naming the peer exactly when the fault has one (spec/ffi.md
+    /// sections 2 and 3).
+    #[test]
+    fn every_fault_has_its_own_code_and_index() {
+        use crate::error::DecodeError as D;
+        let clients = [
+            ClientFault::Malformed(D::Truncated),
+            ClientFault::WrongSession,
+            ClientFault::BadSignature,
+            ClientFault::Duplicate,
+            ClientFault::UnknownSender,
+            ClientFault::NotInPhase,
+            ClientFault::WeakKey,
+            ClientFault::DuplicateKey,
+            ClientFault::WrongRecipients,
+            ClientFault::Undecryptable { reported_by: 5 },
+            ClientFault::WrongAnswer,
+            ClientFault::BadShare { owner: 5 },
+            ClientFault::SecretMismatch,
+        ];
+        let mut seen = Vec::new();
+        for fault in clients {
+            let e = Error::Client {
+                index: 9,
+                fault,
+                outcome: crate::Outcome::Named,
+            };
+            let (status, index) = map_error(&e);
+            assert!((20..40).contains(&(status as i32)), "{fault:?}");
+            assert_eq!(index, 9, "{fault:?}");
+            assert!(!seen.contains(&status), "{fault:?} shares {status:?}");
+            seen.push(status);
+        }
+        let peer = 7;
+        let servers = [
+            (ServerFault::Malformed(D::Truncated), 0),
+            (ServerFault::WrongSession, 0),
+            (ServerFault::MissingOwnKeys, 0),
+            (ServerFault::DuplicateKeys, 0),
+            (ServerFault::WeakKey { peer }, peer),
+            (ServerFault::UnexpectedPeer { peer }, peer),
+            (
+                ServerFault::NotEnoughNeighbours {
+                    named: 1,
+                    threshold: 2,
+                },
+                0,
+            ),
+            (ServerFault::SurvivorAndDropped { peer }, peer),
+            (ServerFault::SelfNotSurvivor, 0),
+            (ServerFault::IncompleteRequest { peer }, peer),
+            (ServerFault::BadSignature { peer }, peer),
+            (ServerFault::NotCertified { peer }, peer),
+            (ServerFault::SurvivorSetChanged, 0),
+        ];
+        for (fault, want) in servers {
+            let (status, index) = map_error(&Error::Server(fault));
+            assert!((40..60).contains(&(status as i32)), "{fault:?}");
+            assert_eq!(index, want, "{fault:?}");
+            assert!(!seen.contains(&status), "{fault:?} shares {status:?}");
+            seen.push(status);
+        }
+    }
 }

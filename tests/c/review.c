@@ -282,14 +282,31 @@ static void round_start(Round *r, const SecaggParams *p, uint32_t n, uint8_t id,
     }
 }
 
+/* Every client sends its message, then the server closes the phase. */
+static void collect_and_close(Round *r) {
+    collect(r, 0);
+    OK(secagg_server_close_phase(r->server));
+}
+
 /* A whole round; `garbage` sends junk at R0 (CLIENT_MALFORMED, excluded). */
 static void round_run(Round *r, uint32_t garbage) {
     collect(r, garbage);
     OK(secagg_server_close_phase(r->server));
     for (int phase = 0; phase < 3; phase++) {
         deliver(r, phase);
-        collect(r, 0);
-        OK(secagg_server_close_phase(r->server));
+        collect_and_close(r);
+    }
+}
+
+/* The sum is that of the inputs deliver() gives (10 * i + j from client i):
+ * `ids` is the survivors' indices added up, `count` how many they are. */
+static void sum_is(const SecaggServer *s, uint64_t ids, uint64_t count) {
+    uint64_t sum[M];
+    size_t len = 0;
+    OK(secagg_server_sum(s, sum, M, &len));
+    ASSERT(len == M);
+    for (uint32_t j = 0; j < M; j++) {
+        ASSERT(sum[j] == 10 * ids + count * j);
     }
 }
 
@@ -514,6 +531,8 @@ static void outputs_only_on_success(void) {
     uint8_t zeros[64] = {0};
     EXPECT(secagg_roster_new(zeros, 2, &roster), SECAGG_STATUS_MISUSE_ROSTER);
     EXPECT(secagg_roster_new(zeros, SIZE_MAX / 32, &roster), SECAGG_STATUS_INVALID_ARGUMENT);
+    /* A count whose bytes wrap around to 64 is refused, not read as two keys. */
+    EXPECT(secagg_roster_new(zeros, SIZE_MAX / 32 + 3, &roster), SECAGG_STATUS_INVALID_ARGUMENT);
     ASSERT(roster == SENTINEL(SecaggRoster));
 
     SecaggServer *s = SENTINEL(SecaggServer);
@@ -524,6 +543,11 @@ static void outputs_only_on_success(void) {
     EXPECT(secagg_client_new(base, id, 0, NULL, NULL, NULL, &c), SECAGG_STATUS_MISUSE_CLIENT_INDEX);
     EXPECT(secagg_client_new(base, id, UINT32_MAX, NULL, NULL, NULL, &c),
            SECAGG_STATUS_MISUSE_CLIENT_INDEX);
+    /* Semi-honest parameters take neither identity nor roster. */
+    SecaggIdentity *lone = NULL;
+    OK(secagg_identity_generate(NULL, &lone));
+    EXPECT(secagg_client_new(base, id, 1, lone, NULL, NULL, &c), SECAGG_STATUS_MISUSE_IDENTITY);
+    secagg_identity_free(lone);
     ASSERT(c == SENTINEL(SecaggClient));
 
     /* Imports: unknown phase codes, empty and oversized inputs. */
@@ -978,13 +1002,7 @@ static void no_borrowing(void) {
     deliver(&r, 2);
     collect(&r, 0);
     OK(secagg_server_close_phase(r.server));
-    uint64_t sum[M];
-    size_t len = 0;
-    OK(secagg_server_sum(r.server, sum, M, &len));
-    ASSERT(len == M);
-    for (uint32_t j = 0; j < M; j++) {
-        ASSERT(sum[j] == 10 * (1 + 2 + 3 + 4) + 4 * j);
-    }
+    sum_is(r.server, 1 + 2 + 3 + 4, 4);
     round_free(&r);
     secagg_rng_free(rng);
     printf("no borrowing: ok (a malicious AES round after its params, roster, identities are "
@@ -1254,12 +1272,7 @@ static void undecodable_messages_leave_the_client_usable(void) {
         collect(&r, 0);
         OK(secagg_server_close_phase(r.server));
     }
-    uint64_t sum[M];
-    size_t len = 0;
-    OK(secagg_server_sum(r.server, sum, M, &len));
-    for (uint32_t j = 0; j < M; j++) {
-        ASSERT(sum[j] == 10 * (1 + 2) + 2 * j);
-    }
+    sum_is(r.server, 1 + 2, 2);
 
     /* Done: exported, imported as DONE, asked again. */
     size_t answer_len = 0;
@@ -1453,6 +1466,42 @@ static void reexport_is_identical(void) {
     printf("re-export: ok (export, import, export under equal nonces gives the same bytes)\n");
 }
 
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The server's message for a client is the one of the last phase close
+ * (spec/ffi.md section 1), even when that client's message of the phase
+ * before was the last one built: the KeyBroadcast read for client 3 just
+ * before the ShareKeys close is not what it gets after it. The round then
+ * completes with the sum of its inputs.
+ */
+static void message_of_the_last_close(void) {
+    SecaggParams *p = NULL;
+    OK(secagg_params_new(3, 2, 32, M, &p));
+    Round r;
+    round_start(&r, p, 3, 0x5A, NULL);
+    collect_and_close(&r);
+    size_t klen = 0;
+    uint8_t *keys = server_bytes(r.server, 3, &klen);
+    ASSERT(keys != NULL);
+    deliver(&r, 0);
+    collect_and_close(&r);
+    size_t slen = 0;
+    uint8_t *shares = server_bytes(r.server, 3, &slen);
+    ASSERT(shares != NULL);
+    ASSERT(slen != klen || memcmp(shares, keys, slen) != 0);
+    free(keys);
+    free(shares);
+    for (int phase = 1; phase < 3; phase++) {
+        deliver(&r, phase);
+        collect_and_close(&r);
+    }
+    sum_is(r.server, 1 + 2 + 3, 3);
+    round_free(&r);
+    secagg_params_free(p);
+    printf("message of the last close: ok\n");
+}
+
 int main(void) {
     two_call_protocol();
     dp_outputs();
@@ -1465,6 +1514,7 @@ int main(void) {
     seeded_source();
     null_in_every_position();
     reexport_is_identical();
+    message_of_the_last_close();
     printf("%d checks passed\n", checks);
     return 0;
 }
