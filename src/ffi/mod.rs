@@ -927,6 +927,21 @@ mod tests {
         assert_eq!(map_error(&e), (SecaggStatus::DpReleaseRefused, 0));
     }
 
+    /// A panic inside an exported function becomes `SECAGG_STATUS_PANIC`,
+    /// and the `fault_index` of an indexed call is still written (0)
+    /// (spec/ffi.md section 2).
+    #[test]
+    fn a_panic_is_caught_at_the_boundary() {
+        assert_eq!(boundary(|| panic!("a bug")), SecaggStatus::Panic);
+        let mut index = 77u32;
+        assert_eq!(
+            boundary_indexed(&mut index, || panic!("a bug")),
+            SecaggStatus::Panic
+        );
+        assert_eq!(index, 0);
+        assert_eq!(boundary(|| Ok(())), SecaggStatus::Ok);
+    }
+
     /// Every client fault has its own `CLIENT_*` code (20-39) and names the
     /// client at fault; every server fault its own `SERVER_*` code (40-59),
     /// naming the peer exactly when the fault has one (spec/ffi.md

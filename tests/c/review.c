@@ -925,7 +925,15 @@ static void no_borrowing(void) {
     SecaggPrg prg = SECAGG_PRG_AES128_CTR;
     OK(secagg_params_prg(mal, &prg));
     ASSERT(prg == SECAGG_PRG_CHACHA20);
+    /* A new handle even when nothing changes: it outlives its argument
+     * and each is freed once. */
+    SecaggParams *same = NULL;
+    OK(secagg_params_with_prg(base, SECAGG_PRG_CHACHA20, &same));
+    ASSERT(same != NULL && same != base);
     secagg_params_free(base);
+    OK(secagg_params_encode(same, enc_after, sizeof enc_after, &la));
+    ASSERT(la == lb && memcmp(enc_before, enc_after, la) == 0);
+    secagg_params_free(same);
     secagg_params_free(mal);
 
     SecaggIdentity *ids[N + 1] = {0};
