@@ -1303,6 +1303,72 @@ fn dp_argument_rules() {
     }
 }
 
+/// The report `secagg_dp_decode` writes is field for field the Rust
+/// `Calibration::report` for the survivors given, with corrupt clients
+/// (honest survivors fewer than survivors) and two rounds, so that each
+/// count lands in its own field (spec/ffi.md section 8, the DP rules).
+#[test]
+fn dp_report_is_the_rust_report() {
+    let mut config = secagg::dp::DpConfig::new(10.0, 1e-5, 1.0, 8, 24, 4).unwrap();
+    config.corrupt = 1;
+    config.min_honest = 3;
+    config.rounds = 2;
+    let want = config.calibrate().unwrap().report(3);
+    assert_eq!((want.survivors, want.honest), (3, 2));
+    let seed = [5u8; 32];
+    let x = [0.25f64; 8];
+    // SAFETY: valid out-pointers and inputs; the handle is freed once.
+    unsafe {
+        let mut opts = std::mem::zeroed::<SecaggDpOptions>();
+        ok(secagg_dp_options_default(
+            10.0, 1e-5, 1.0, 8, 24, 4, &mut opts,
+        ));
+        opts.corrupt = 1;
+        opts.min_honest = 3;
+        opts.rounds = 2;
+        let mut dp: *mut SecaggDpConfig = ptr::null_mut();
+        ok(secagg_dp_config_new(&opts, &mut dp));
+        let mut enc = [0u64; 8];
+        let mut len = 0usize;
+        ok(secagg_dp_encode(
+            dp,
+            x.as_ptr(),
+            8,
+            seed.as_ptr(),
+            enc.as_mut_ptr(),
+            8,
+            &mut len,
+        ));
+        let mut out = [0f64; 8];
+        let mut report = std::mem::zeroed::<SecaggPrivacyReport>();
+        ok(secagg_dp_decode(
+            dp,
+            enc.as_ptr(),
+            8,
+            3,
+            seed.as_ptr(),
+            false,
+            out.as_mut_ptr(),
+            8,
+            &mut len,
+            &mut report,
+        ));
+        secagg_dp_config_free(dp);
+        assert_eq!(
+            report,
+            SecaggPrivacyReport {
+                epsilon: want.epsilon,
+                delta: want.delta,
+                epsilon_reached: want.epsilon_reached,
+                survivors: 3,
+                honest: 2,
+                min_honest: 3,
+                rounds: 2,
+            }
+        );
+    }
+}
+
 /// `secagg_rng_fill` with a length whose bytes overflow is
 /// `INVALID_ARGUMENT` (the status of every other such length), not a
 /// caught panic, and draws nothing: the stream goes on as a twin's.
