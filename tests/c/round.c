@@ -997,8 +997,14 @@ static void error_paths(void) {
     ASSERT(p == NULL);
     OK(secagg_params_secagg_plus(100, 32, M, 0.05, 0.05, false, &p));
     uint32_t n = 0;
-    OK(secagg_params_info(p, &n, NULL, NULL, NULL, NULL, NULL));
-    ASSERT(n == 100);
+    bool mal = true;
+    OK(secagg_params_info(p, &n, NULL, NULL, NULL, NULL, &mal));
+    ASSERT(n == 100 && !mal);
+    secagg_params_free(p);
+    /* The model asked for: malicious SecAgg+ parameters. */
+    OK(secagg_params_secagg_plus(100, 32, M, 0.05, 0.05, true, &p));
+    OK(secagg_params_info(p, &n, NULL, NULL, NULL, NULL, &mal));
+    ASSERT(n == 100 && mal);
     secagg_params_free(p);
     OK(secagg_params_new(4, 3, 8, M, &p));
     EXPECT(secagg_params_info(NULL, &n, NULL, NULL, NULL, NULL, NULL), SECAGG_STATUS_NULL_POINTER);
