@@ -25,8 +25,9 @@
 //! - after a success the state is spent too (the next state holds the
 //!   round); calling it again is [`Misuse::RoundOver`].
 
+use core::cell::RefCell;
 use core::fmt;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use curve25519_dalek::Scalar;
 use rand_core::CryptoRng;
@@ -47,8 +48,8 @@ use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
     AdvertiseKeys, ConsistencyRequest, ConsistencyResponse, DeliveredShares, Evidence,
-    KeyBroadcast, SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind, UnmaskRequest,
-    UnmaskResponse, index_bitmap, masked_input_head,
+    KeyBroadcast, MaskingSet, SessionId, ShareDelivery, ShareEntry, ShareKeys, ShareKind,
+    UnmaskRequest, UnmaskResponse, index_bitmap, masked_input_head,
 };
 use crate::protocol::parallel::{failing_in_groups, join, map_all};
 use crate::protocol::signed::{
@@ -1006,95 +1007,127 @@ impl AwaitingUnmask {
         for &o in self.view.iter().chain([&index]) {
             certifier.certified(o)?;
         }
-        for &o in &msg.survivors {
-            certifier.survivor_consistent(o, s, evidence, self.t)?;
+        // Each survivor's signed masking set and whether its signature
+        // verifies, over the threads; they are then checked in order.
+        let session = &self.session;
+        let sets = map_all(&msg.survivors, |&o| {
+            masking_set(creds, session, o, evidence)
+        });
+        for (&o, set) in msg.survivors.iter().zip(sets) {
+            certifier.survivor_consistent(o, set, s, self.t)?;
         }
         Ok(())
     }
 }
 
+/// Survivor `o`'s signed masking set in the evidence, if there is one,
+/// and whether its signature verifies.
+fn masking_set<'e>(
+    creds: &Credentials,
+    session: &SessionId,
+    o: ClientIndex,
+    evidence: &'e Evidence,
+) -> Option<(&'e MaskingSet, bool)> {
+    let set = evidence
+        .masking_sets
+        .binary_search_by_key(&o, |m| m.owner)
+        .ok()
+        .and_then(|i| evidence.masking_sets.get(i))?;
+    let parts = masked_with_parts(session, o, &set.bitmap);
+    let ok = creds
+        .roster
+        .verify(o, labels::SIG_MASKED_WITH, &parts.parts(), &set.signature);
+    Some((set, ok))
+}
+
 /// Checks certification claims against the verified consistency signers.
-struct Certifier<'a> {
-    creds: &'a Credentials,
+struct Certifier {
     topo: Topology,
-    session: &'a SessionId,
     t: usize,
     /// Clients whose consistency signature on the signed set verified.
     signers: BTreeSet<ClientIndex>,
+    /// Whether the set is certified at each client asked about so far: the
+    /// same neighbourhoods come up for many survivors.
+    certified_at: RefCell<BTreeMap<ClientIndex, bool>>,
 }
 
-impl<'a> Certifier<'a> {
+impl Certifier {
     fn new(
-        creds: &'a Credentials,
+        creds: &Credentials,
         common: &Common,
-        session: &'a SessionId,
+        session: &SessionId,
         signed: &Signed,
         evidence: &Evidence,
     ) -> Result<Self, Error> {
-        let mut signers = BTreeSet::new();
-        for (signer, sig) in &evidence.signatures {
+        // Every signature is checked (over the threads with the `parallel`
+        // feature); the first that fails, in the evidence's order, is named.
+        let verified = map_all(&evidence.signatures, |(signer, sig)| {
             let parts = consistency_parts(session, *signer, &signed.digest);
-            if !creds
+            creds
                 .roster
                 .verify(*signer, labels::SIG_CONSISTENCY, &parts.parts(), sig)
-            {
+        });
+        let mut signers = BTreeSet::new();
+        for ((signer, _), ok) in evidence.signatures.iter().zip(verified) {
+            if !ok {
                 return Err(refuse(ServerFault::BadSignature { peer: *signer }));
             }
             signers.insert(*signer);
         }
         Ok(Self {
-            creds,
             topo: Topology::new(&common.params, &common.round),
-            session,
             t: common.params.threshold_usize(),
             signers,
+            certified_at: RefCell::new(BTreeMap::new()),
         })
     }
 
     /// The survivor set is certified at `x`: at least t of `x`'s neighbours
     /// signed it.
     fn certified(&self, x: ClientIndex) -> Result<(), Error> {
-        let count = match &self.topo {
-            Topology::Complete { .. } => {
-                self.signers.len() - usize::from(self.signers.contains(&x))
-            }
-            Topology::Harary { .. } => self
-                .topo
-                .neighbours(x)
-                .iter()
-                .filter(|v| self.signers.contains(v))
-                .count(),
-        };
-        if count >= self.t {
+        let known = self.certified_at.borrow().get(&x).copied();
+        let ok = known.unwrap_or_else(|| {
+            let ok = self.count_signing_neighbours(x) >= self.t;
+            self.certified_at.borrow_mut().insert(x, ok);
+            ok
+        });
+        if ok {
             Ok(())
         } else {
             Err(refuse(ServerFault::NotCertified { peer: x }))
         }
     }
 
-    /// Survivor `o`'s signed masking set contains every neighbour of `o` in
-    /// the survivor set `s`, `s` holds at least t of `o`'s neighbourhood, and
+    /// How many of `x`'s neighbours signed the set.
+    fn count_signing_neighbours(&self, x: ClientIndex) -> usize {
+        match &self.topo {
+            Topology::Complete { .. } => {
+                self.signers.len() - usize::from(self.signers.contains(&x))
+            }
+            Topology::Harary { .. } => {
+                let mut count = 0;
+                self.topo.for_each_neighbour(x, |v| {
+                    count += usize::from(self.signers.contains(&v));
+                });
+                count
+            }
+        }
+    }
+
+    /// Survivor `o`'s signed masking set (`set`, from [`masking_set`])
+    /// contains every neighbour of `o` in the
+    /// survivor set `s`, `s` holds at least t of `o`'s neighbourhood, and
     /// `s` is certified at each of those neighbours.
     fn survivor_consistent(
         &self,
         o: ClientIndex,
+        set: Option<(&MaskingSet, bool)>,
         s: &BTreeSet<ClientIndex>,
-        evidence: &Evidence,
         t: usize,
     ) -> Result<(), Error> {
         let not = refuse(ServerFault::NotCertified { peer: o });
-        let set = evidence
-            .masking_sets
-            .binary_search_by_key(&o, |m| m.owner)
-            .ok()
-            .and_then(|i| evidence.masking_sets.get(i))
-            .ok_or(not)?;
-        let parts = masked_with_parts(self.session, o, &set.bitmap);
-        if !self
-            .creds
-            .roster
-            .verify(o, labels::SIG_MASKED_WITH, &parts.parts(), &set.signature)
-        {
+        let (set, verified) = set.ok_or(not)?;
+        if !verified {
             return Err(refuse(ServerFault::BadSignature { peer: o }));
         }
         let neighbours = self.topo.neighbours(o);
