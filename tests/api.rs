@@ -46,6 +46,8 @@ mod round;
 mod spec;
 #[path = "api/state.rs"]
 mod state;
+#[path = "api/state_mutations.rs"]
+mod state_mutations;
 #[cfg(feature = "tracing")]
 #[path = "api/tracing.rs"]
 mod tracing_spans;
