@@ -307,8 +307,10 @@ pub fn wrap_bound(
         Mechanism::DiscreteGaussian => -b * b / (2.0 * (v + s2)),
         Mechanism::Skellam => {
             // min over l > 0 of l^2 v / 2 + s2 (cosh l - 1) - l b: convex,
-            // derivative l v + s2 sinh l - b, increasing.
-            let f = |l: f64| l * l * v / 2.0 + s2 * (l.cosh() - 1.0) - l * b;
+            // derivative l v + s2 sinh l - b, increasing. cosh l - 1 as
+            // 2 sinh^2(l / 2): the minimiser can be as small as 1e-9, where
+            // cosh l rounds to 1 and the noise term would vanish.
+            let f = |l: f64| l * l * v / 2.0 + s2 * 2.0 * (l / 2.0).sinh().powi(2) - l * b;
             let df = |l: f64| l * v + s2 * l.sinh() - b;
             let mut hi = 1e-9;
             while df(hi) < 0.0 && hi < 700.0 {
