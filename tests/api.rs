@@ -16,6 +16,8 @@ mod dp;
 mod dp_mutations;
 #[path = "api/dp_review.rs"]
 mod dp_review;
+#[path = "api/dp_spec.rs"]
+mod dp_spec;
 #[path = "api/ffi.rs"]
 mod ffi;
 #[path = "api/fuzz_corpus.rs"]
