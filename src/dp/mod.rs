@@ -46,6 +46,7 @@ pub mod rounding;
 mod simulate;
 
 use core::fmt;
+use std::sync::Mutex;
 
 use rand_core::CryptoRng;
 
@@ -413,10 +414,33 @@ impl DpConfig {
     /// `min_honest` honest clients; the largest `s` (bisection on `log s`)
     /// whose wrap bound stays within `wrap_probability`.
     ///
+    /// The calibration is deterministic, and a few tens of milliseconds of
+    /// bisection; the last one made in the process is kept and returned
+    /// again for a configuration with the same bytes ([`DpConfig::to_bytes`]),
+    /// so every party of a round in one process, and every import of
+    /// parameters that carry it ([`crate::Params::decode`]), pays for it
+    /// once.
+    ///
     /// # Errors
     /// As [`DpConfig::validate`], and [`DpError::ScaleDoesNotFit`] when no
     /// scale fits.
     pub fn calibrate(&self) -> Result<Calibration, DpError> {
+        let key = self.to_bytes();
+        if let Ok(last) = LAST_CALIBRATION.lock()
+            && let Some((k, calibration)) = last.as_ref()
+            && *k == key
+        {
+            return Ok(*calibration);
+        }
+        let calibration = self.calibrate_afresh()?;
+        if let Ok(mut last) = LAST_CALIBRATION.lock() {
+            *last = Some((key, calibration));
+        }
+        Ok(calibration)
+    }
+
+    /// [`DpConfig::calibrate`] without the kept calibration.
+    fn calibrate_afresh(&self) -> Result<Calibration, DpError> {
         self.validate()?;
         let padded = self.padded_dim()?;
         let at = |log_s: f64| -> Option<(f64, f64, Noise)> {
@@ -465,6 +489,11 @@ impl DpConfig {
         })
     }
 }
+
+/// The last calibration made in this process, with the bytes of its
+/// configuration: public values, so sharing them between the parties of a
+/// process reveals nothing. A poisoned lock only disables it.
+static LAST_CALIBRATION: Mutex<Option<(Vec<u8>, Calibration)>> = Mutex::new(None);
 
 fn read_f64(r: &mut crate::codec::Reader<'_>) -> Result<f64, DpError> {
     let v = f64::from_le_bytes(r.array()?);
@@ -809,6 +838,53 @@ mod tests {
         assert_eq!(centred(255, 8), -1.0);
         assert_eq!(centred(u64::MAX, 64), -1.0);
         assert_eq!(centred(1, 1), -1.0);
+    }
+
+    /// The kept calibration is returned only for the same configuration:
+    /// configurations that differ in one field each, taken in turn and
+    /// again, each get their own calibration.
+    #[test]
+    fn dp_kept_calibration_is_the_configurations_own() {
+        let base = DpConfig::new(1.0, 1e-5, 1.0, 100, 16, 20).unwrap();
+        let mut configs = vec![base];
+        let mut vary = |f: &dyn Fn(&mut DpConfig)| {
+            let mut c = base;
+            f(&mut c);
+            configs.push(c);
+        };
+        vary(&|c| c.epsilon = 2.0);
+        vary(&|c| c.delta = 1e-6);
+        vary(&|c| c.clip = 0.5);
+        vary(&|c| c.beta = 0.0);
+        vary(&|c| c.wrap_probability = 1e-4);
+        vary(&|c| c.mechanism = Mechanism::Skellam);
+        vary(&|c| c.min_honest = 10);
+        vary(&|c| {
+            c.corrupt = 5;
+            c.min_honest = 15;
+        });
+        vary(&|c| c.rounds = 3);
+        vary(&|c| c.bits = 20);
+        vary(&|c| c.clients = 400);
+        vary(&|c| c.dim = 50);
+        vary(&|c| c.epsilon_limit = Some(4.0));
+        let fresh: Vec<Calibration> = configs
+            .iter()
+            .map(|c| c.calibrate_afresh().unwrap())
+            .collect();
+        for (i, f) in fresh.iter().enumerate().skip(1) {
+            assert_ne!(*f, fresh[0], "config {i} calibrates like the base");
+        }
+        for _ in 0..2 {
+            for (c, f) in configs.iter().zip(&fresh) {
+                assert_eq!(c.calibrate().unwrap(), *f);
+                assert_eq!(c.calibrate().unwrap(), *f);
+            }
+        }
+        // A configuration that does not calibrate is refused every time.
+        let mut bad = base;
+        bad.bits = 2;
+        assert!(bad.calibrate().is_err() && bad.calibrate().is_err());
     }
 
     #[test]
