@@ -425,7 +425,8 @@ fn covers(a: &Revealed, b: &Revealed) -> bool {
 /// 3. Every plan is a cover of the honest clients by disjoint groups, each
 ///    with one of its options, the others revealing nothing; the search
 ///    goes through all of them, cutting a branch when the shares it has
-///    plus every option of every group still open unmask nobody.
+///    plus every option of every group still open unmask nobody it has
+///    not found unmasked already.
 fn exhaustive(round: &Round) -> Search {
     assert!(round.params.is_malicious());
     let honest = round.honest();
@@ -538,7 +539,8 @@ fn exhaustive(round: &Round) -> Search {
         for (_, r) in options.iter().filter(|(g, _)| g & !open == 0) {
             merge(&mut bound, r);
         }
-        if !honest.iter().any(|&u| round.unmasks(&bound, u)) {
+        let new = |u: &&ClientIndex| !search.exposed.contains(*u);
+        if !honest.iter().filter(new).any(|&u| round.unmasks(&bound, u)) {
             return;
         }
         if open == 0 {
