@@ -274,8 +274,13 @@ fn at_advertise(with_clash: bool) -> AtAdvertise {
 }
 
 fn import_server(pt: &[u8]) -> Result<Server, Error> {
-    let sealed = seal(&header(2, 0), [3; 12], pt);
-    Server::import(&sealed, &key(), &ROUND, Some(Phase::AdvertiseKeys))
+    import_server_in(pt, 0, Phase::AdvertiseKeys)
+}
+
+/// A server plaintext sealed with phase byte `byte` and imported in `phase`.
+fn import_server_in(pt: &[u8], byte: u8, phase: Phase) -> Result<Server, Error> {
+    let sealed = seal(&header(2, byte), [3; 12], pt);
+    Server::import(&sealed, &key(), &ROUND, Some(phase))
 }
 
 fn malformed(pt: &[u8]) -> Option<DecodeError> {
@@ -567,4 +572,125 @@ fn unmask_answers_survive_an_export() {
     assert_eq!(agg.misbehaved, vec![(1, ClientFault::Duplicate)]);
     assert_eq!(agg.survivors, vec![1, 2, 3, 4, 5]);
     assert_eq!(agg.sum, sum_of(&p, &[1, 2, 3, 4, 5]));
+}
+
+/// `pt` with the `len` bytes at `at` (after a u32 length) rewritten as
+/// `with`, the length with them.
+fn splice_len_prefixed(pt: &[u8], at: usize, len: usize, with: &[u8]) -> Vec<u8> {
+    [
+        &pt[..at],
+        &(with.len() as u32).to_le_bytes()[..],
+        with,
+        &pt[at + 4 + len..],
+    ]
+    .concat()
+}
+
+/// spec/state.md section 5: a masking set's bitmap is at most
+/// `ceil(n / 8)` bytes. A malicious server of n = 9 (complete graph, so
+/// each bitmap covers 8 neighbours in one byte) exported after client 1's
+/// MaskedInput: its masking set, rewritten with a bitmap of 2 bytes
+/// (`ceil(9 / 8)`), imports; one of 3 bytes does not decode.
+#[test]
+fn a_masking_set_bitmap_beyond_n_bits_is_refused() {
+    let p = Params::new(9, 5, 16, 4, Graph::Complete)
+        .unwrap()
+        .with_model(ServerModel::Malicious { corrupt: 0 })
+        .unwrap();
+    let mut r = rng(71);
+    let (mut server, mut clients) = start(&p, &mut r);
+    let mut masked = None;
+    while masked.is_none() {
+        let Step::Deliver(out) = server.close_phase().unwrap() else {
+            unreachable!()
+        };
+        for (u, bytes) in out {
+            let reply = clients[u as usize - 1].receive(&bytes, &mut r).unwrap();
+            if server.phase() == Some(Phase::MaskedInput) {
+                if u == 1 {
+                    server.receive(1, &reply).unwrap();
+                    masked = Some(reply);
+                }
+            } else {
+                server.receive(u, &reply).unwrap();
+            }
+        }
+    }
+    let msg = secagg::protocol::messages::MaskedInput::decode(&p, &masked.unwrap()).unwrap();
+    let signature = msg.signature.unwrap();
+    let pt = unseal(&server.export(&key(), &mut r), &header(2, 2));
+    let at = pt
+        .windows(64)
+        .position(|w| w == signature)
+        .expect("the masking set keeps client 1's signature");
+    // (owner 1, u32 len 1, one byte of 8 neighbour bits, signature)
+    assert_eq!(pt[at - 9..at - 5], 1u32.to_le_bytes());
+    assert_eq!(pt[at - 5..at - 1], 1u32.to_le_bytes());
+    let bits = pt[at - 1];
+    assert_eq!(bits, 0xff, "client 1 masked with its 8 neighbours");
+    let import = |pt: &[u8]| import_server_in(pt, 2, Phase::MaskedInput);
+    assert!(import(&pt).is_ok());
+    assert!(import(&splice_len_prefixed(&pt, at - 5, 1, &[bits, 0])).is_ok());
+    assert!(matches!(
+        import(&splice_len_prefixed(&pt, at - 5, 1, &[bits, 0, 0])),
+        Err(Error::State(StateError::Malformed(_)))
+    ));
+}
+
+/// spec/state.md section 5, state 4: an owner's share list holds at most
+/// `k + 1` shares. A semi-honest server of n = 5 (complete, k = 4) in
+/// Unmask after client 5 dropped and client 1 answered: its share lists,
+/// replaced by one list for client 5 of 5 shares, import; 6 shares do not
+/// decode.
+#[test]
+fn an_owner_with_more_than_k_plus_one_shares_is_refused() {
+    let p = Params::new(5, 3, 16, 4, Graph::Complete).unwrap();
+    let mut r = rng(73);
+    let (mut server, mut clients) = start(&p, &mut r);
+    while server.phase() != Some(Phase::Unmask) {
+        let Step::Deliver(out) = server.close_phase().unwrap() else {
+            unreachable!()
+        };
+        let phase = server.phase();
+        for (u, bytes) in out {
+            if phase == Some(Phase::MaskedInput) && u == 5 {
+                continue;
+            }
+            if phase == Some(Phase::Unmask) && u != 1 {
+                continue;
+            }
+            let reply = clients[u as usize - 1].receive(&bytes, &mut r).unwrap();
+            server.receive(u, &reply).unwrap();
+        }
+    }
+    let pt = unseal(&server.export(&key(), &mut r), &header(2, 4));
+    // dropped = [5], answered = [1], then the share lists to the end: five
+    // owners (client 1 holds a share of each client's seed or mask key).
+    let lists: Vec<u8> = [1u32, 5, 1, 1, 5]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let found: Vec<usize> = (0..pt.len() - lists.len())
+        .filter(|&i| pt[i..].starts_with(&lists))
+        .collect();
+    assert_eq!(found.len(), 1, "dropped, answered and the owner count");
+    let at = found[0] + 16;
+    let with = |shares: u32| {
+        let mut out = pt[..at].to_vec();
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&5u32.to_le_bytes());
+        out.extend_from_slice(&shares.to_le_bytes());
+        for _ in 0..shares {
+            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&[0; 32]);
+        }
+        out
+    };
+    let import = |pt: &[u8]| import_server_in(pt, 4, Phase::Unmask);
+    assert!(import(&pt).is_ok());
+    assert!(import(&with(5)).is_ok());
+    assert!(matches!(
+        import(&with(6)),
+        Err(Error::State(StateError::Malformed(_)))
+    ));
 }
