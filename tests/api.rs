@@ -8,6 +8,8 @@ mod audit;
 mod checks;
 #[path = "api/common.rs"]
 mod common;
+#[path = "api/crypto_mutations.rs"]
+mod crypto_mutations;
 #[path = "api/crypto_review.rs"]
 mod crypto_review;
 #[path = "api/dp.rs"]

@@ -1428,6 +1428,58 @@ mod tests {
         assert_eq!(format!("{c:?}"), format!("[{}]", "0".repeat(64)));
     }
 
+    /// The general order from exactly `LARGE_BATCH_POINTS` (1,000)
+    /// commitment points at a large index: 50 items of `t = 20` take it,
+    /// 49 do not, with the same verdict either way.
+    #[test]
+    fn the_large_batch_cut_is_at_one_thousand_points() {
+        let x = 65_536;
+        let (c, y) = dealt_at(x, 20, 52);
+        for (count, factored) in [(49, true), (50, false)] {
+            let mut items = vec![(&c, x, y); count];
+            assert_eq!(factored_is_cheaper(&items, x), factored, "{count}");
+            assert_eq!(both_orders(&items, 53).map(|(ok, _)| ok), [true; 2]);
+            items[0].2 += Scalar::ONE;
+            assert_eq!(both_orders(&items, 53).map(|(ok, _)| ok), [false; 2]);
+        }
+    }
+
+    /// Both batch checks draw exactly 16 bytes (one 128-bit weight) per
+    /// item, in order, whatever the verdict.
+    #[test]
+    fn batch_checks_draw_sixteen_bytes_per_item() {
+        let (secret, shares, c) = dealt(5, 3, 54);
+        let items: Vec<_> = shares.iter().map(|s| (&c, s.x, s.y)).collect();
+        let c0 = constant_term(&c);
+        let wrong = secret + Scalar::ONE;
+        for count in [1usize, 3, 5] {
+            let mut skip = rng(55);
+            let mut drawn = vec![0u8; 16 * count];
+            skip.fill_bytes(&mut drawn);
+            let next = skip.next_u64();
+            let mut r = rng(55);
+            assert!(verify_batch(&items[..count], &mut r));
+            assert_eq!(r.next_u64(), next, "shares {count}");
+            let secrets = vec![(&c0, &secret); count];
+            let mut r = rng(55);
+            assert!(verify_secrets_batch(&secrets, &mut r));
+            assert_eq!(r.next_u64(), next, "secrets {count}");
+            let mut bad = secrets.clone();
+            bad[count - 1] = (&c0, &wrong);
+            let mut r = rng(55);
+            assert!(!verify_secrets_batch(&bad, &mut r));
+            assert_eq!(r.next_u64(), next, "bad secrets {count}");
+        }
+    }
+
+    /// A threshold of 0 is refused even for an empty message (no lists of
+    /// no points), never divided by.
+    #[test]
+    fn check_lists_refuses_threshold_zero_on_empty_input() {
+        assert_eq!(check_lists(&[], 0), Err(DecodeError::Truncated));
+        assert_eq!(check_lists(&[0u8; 32], 0), Err(DecodeError::Truncated));
+    }
+
     /// An RNG that returns only zero bytes.
     struct ZeroRng;
 

@@ -313,4 +313,26 @@ mod tests {
             *pair_mask_key(&ab, &[4u8; 32], 1, 2)
         );
     }
+
+    /// Every point of order dividing 8 on the curve is weak (`[8]P` is
+    /// the identity for exactly those), the order-8 ones included, which
+    /// `[4]P` would miss; a point of order `8 l` (a full point with a
+    /// torsion component) is not, though its agreements depend on the
+    /// clamping clearing that component.
+    #[test]
+    fn every_eight_torsion_point_is_weak_and_full_points_are_not() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let secret = StaticSecret::from([0x42; 32]);
+        for (i, t) in EIGHT_TORSION.iter().enumerate() {
+            let pk = t.to_montgomery().to_bytes();
+            assert!(is_weak_public_key(&pk), "torsion point {i}");
+            assert!(agree(&secret, &pk).is_none(), "torsion point {i}");
+        }
+        let full = EdwardsPoint::mul_base_clamped([0x17; 32]);
+        for (i, t) in EIGHT_TORSION.iter().enumerate() {
+            let pk = (full + t).to_montgomery().to_bytes();
+            assert!(!is_weak_public_key(&pk), "full point plus torsion {i}");
+            assert!(agree(&secret, &pk).is_some(), "full point plus torsion {i}");
+        }
+    }
 }

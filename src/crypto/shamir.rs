@@ -1230,6 +1230,42 @@ mod tests {
         assert!(!text.contains("205") && !text.contains("171"));
     }
 
+    /// The shape path is taken when at least two sets share each shape on
+    /// average (shapes `2 s <= sets`), and not below: four sets of two
+    /// shapes take it, three sets of two shapes do not. Either way the
+    /// batch gives the coefficients of the definition.
+    #[test]
+    fn lagrange_by_shape_threshold_is_two_sets_per_shape() {
+        let four: [&[u32]; 4] = [&[1, 2], &[3, 4], &[1, 5], &[2, 6]];
+        let by_shape = lagrange_by_shape(&four).expect("two sets per shape");
+        assert_eq!(by_shape, lagrange_chunk(&four));
+        let three: [&[u32]; 3] = [&[1, 2], &[3, 4], &[1, 5]];
+        assert!(lagrange_by_shape(&three).is_none());
+        for sets in [&four[..], &three[..]] {
+            let batch = lagrange_at_zero_batch(sets).unwrap();
+            for (xs, cached) in sets.iter().zip(&batch) {
+                assert_eq!(cached.coefficients(), fresh_lagrange(xs));
+            }
+        }
+    }
+
+    /// More than 256 products of the largest values, `(l - 1)^2` each
+    /// (about `2^504`), overflow one 512-bit accumulator: the reduction
+    /// every `LAZY_TERMS` terms keeps the sum exact at 300 of them.
+    #[test]
+    fn combine_at_zero_reduces_before_the_accumulator_overflows() {
+        let top = -Scalar::ONE;
+        let len = 300usize;
+        let coeffs = vec![top; len];
+        let shares: Vec<Share> = (1..=u32::try_from(len).unwrap())
+            .map(|x| Share { x, y: top })
+            .collect();
+        // sum of 300 (l - 1)^2 = 300 (mod l).
+        assert_eq!(combine_at_zero(&coeffs, &shares), Scalar::from(300u32));
+        let expected: Scalar = coeffs.iter().zip(&shares).map(|(c, s)| c * s.y).sum();
+        assert_eq!(combine_at_zero(&coeffs, &shares), expected);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
