@@ -6,6 +6,8 @@
 mod audit;
 #[path = "api/checks.rs"]
 mod checks;
+#[path = "api/client_mutations.rs"]
+mod client_mutations;
 #[path = "api/common.rs"]
 mod common;
 #[path = "api/crypto_mutations.rs"]

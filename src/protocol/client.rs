@@ -797,7 +797,8 @@ impl AwaitingUnmask {
     /// Implements spec/protocol.md section 4.5 (consistency, client side).
     ///
     /// # Errors
-    /// [`Error::Misuse`] ([`Misuse::Identity`]) in the semi-honest model.
+    /// [`Error::Misuse`] ([`Misuse::Identity`]) in the semi-honest model,
+    /// [`Misuse::RoundOver`] once a refused unmask request spent the state.
     /// [`Error::Server`] (the state stays usable) when the request does not
     /// decode, names another session, does not list this client, lists a
     /// neighbour it did not mask with, names fewer than t of its
@@ -809,6 +810,11 @@ impl AwaitingUnmask {
         };
         let params = &self.common.params;
         let msg = ConsistencyRequest::decode(params, bytes).map_err(server_err)?;
+        if self.own_shares.is_none() && self.answered.is_none() {
+            // A refused unmask request spent the state: the client has left
+            // the round and signs nothing more.
+            return Err(Misuse::RoundOver.into());
+        }
         if msg.session != self.session {
             return Err(refuse(ServerFault::WrongSession));
         }
