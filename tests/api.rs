@@ -48,6 +48,8 @@ mod resources;
 mod review;
 #[path = "api/round.rs"]
 mod round;
+#[path = "api/server_mutations.rs"]
+mod server_mutations;
 #[path = "api/spec.rs"]
 mod spec;
 #[path = "api/state.rs"]
