@@ -451,3 +451,53 @@ fn an_answer_from_a_client_not_asked_is_ignored() {
         ran.finished(&survivors, &[]);
     }
 }
+
+/// In the malicious model's R3 the server waits for U4, the clients whose
+/// consistency signature verified, not for all of U3: `pending` lists the
+/// signers not yet heard from, and a survivor that did not sign is never
+/// waited for (spec/protocol.md section 5.1).
+#[test]
+fn the_last_phase_waits_for_the_signers_only() {
+    use secagg::{Client, Identity, Roster, Server, Step};
+    let params = malicious(Params::new(6, 4, 32, 4, Graph::Complete).unwrap(), 1);
+    let mut r = rng(71);
+    let ids: Vec<Identity> = (0..6).map(|_| Identity::generate(&mut r)).collect();
+    let keys: Vec<_> = ids.iter().map(Identity::public_key).collect();
+    let roster = Roster::new(&keys).unwrap();
+    let round = crate::common::ROUND;
+    let mut server = Server::with_roster(&params, round, &roster, &mut rng(72)).unwrap();
+    let mut clients = Vec::new();
+    let mut replies = Vec::new();
+    for i in 1..=6 {
+        let (mut c, advertise) =
+            Client::with_identity(&params, round, i, &ids[i as usize - 1], &roster, &mut r)
+                .unwrap();
+        c.set_input(&[u64::from(i); 4]).unwrap();
+        clients.push(c);
+        replies.push((i, advertise));
+    }
+    // AdvertiseKeys, ShareKeys, MaskedInput, then the consistency round,
+    // in which client 6 does not answer.
+    for phase in 0..4 {
+        for (i, msg) in &replies {
+            server.receive(*i, msg).unwrap();
+        }
+        let Step::Deliver(out) = server.close_phase().unwrap() else {
+            panic!("phase {phase}");
+        };
+        replies.clear();
+        for (i, bytes) in out.into_vec() {
+            if phase == 2 && i == 6 {
+                continue;
+            }
+            let reply = clients[i as usize - 1].receive(&bytes, &mut r).unwrap();
+            replies.push((i, reply));
+        }
+    }
+    assert_eq!(server.phase(), Some(Phase::Unmask));
+    assert_eq!(server.signers(), [1, 2, 3, 4, 5]);
+    assert_eq!(server.pending(), vec![1, 2, 3, 4, 5]);
+    let (first, answer) = &replies[0];
+    server.receive(*first, answer).unwrap();
+    assert_eq!(server.pending(), vec![2, 3, 4, 5]);
+}
