@@ -56,8 +56,5 @@ mod spec;
 mod state;
 #[path = "api/state_mutations.rs"]
 mod state_mutations;
-#[cfg(feature = "tracing")]
-#[path = "api/tracing.rs"]
-mod tracing_spans;
 #[path = "api/vectors.rs"]
 mod vectors;

@@ -1,5 +1,7 @@
 //! The `tracing` feature: one span per `Server::close_phase`, named for its
-//! phase, and one event saying how it ended, with counts only.
+//! phase, and one event saying how it ended, with counts only. A binary of
+//! its own (Cargo.toml says why), with one test.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
