@@ -37,9 +37,9 @@ CONFIGS = [
 ]
 
 
-def run(args):
+def run(args, binary=BINARY):
     out = subprocess.run(
-        [str(BINARY), "simulate", "--json", *args],
+        [str(binary), "simulate", "--json", *args],
         check=True,
         capture_output=True,
         text=True,
