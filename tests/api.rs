@@ -6,6 +6,8 @@
 mod audit;
 #[path = "api/checks.rs"]
 mod checks;
+#[path = "api/client_leftovers.rs"]
+mod client_leftovers;
 #[path = "api/client_mutations.rs"]
 mod client_mutations;
 #[path = "api/common.rs"]
