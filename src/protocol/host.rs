@@ -186,7 +186,8 @@ impl Client {
     /// Sets the input vector (m elements below `2^b`), which the
     /// ShareDelivery masks; it may be set, or replaced, any time before the
     /// ShareDelivery arrives. The client keeps it in a buffer zeroized on
-    /// drop and wipes it once the masked input is sent.
+    /// drop and wipes it once the masked input is sent or the round is
+    /// over for it ([`ClientPhase::Over`]).
     ///
     /// # Errors
     /// [`Misuse::InputLength`] or [`Misuse::InputRange`] for an input of
@@ -260,12 +261,25 @@ impl Client {
         bytes: &[u8],
         rng: &mut R,
     ) -> Result<Vec<u8>, Error> {
+        let out = self.step(bytes, rng);
+        // A client whose round is over keeps no secret: an input set for a
+        // ShareDelivery it refused, or never got to, goes too (spec/state.md
+        // section 4).
+        if self.phase() == ClientPhase::Over {
+            self.input = None;
+        }
+        out
+    }
+
+    /// [`Client::receive`] in the typed state of the phase.
+    fn step<R: CryptoRng + ?Sized>(&mut self, bytes: &[u8], rng: &mut R) -> Result<Vec<u8>, Error> {
         match &mut self.stage {
             Stage::Keys(s) => {
                 let (next, out) = s.receive(bytes, rng)?;
                 self.stage = Stage::Shares(next);
                 Ok(out)
             }
+            Stage::Shares(s) if s.inner.is_none() => Err(Misuse::RoundOver.into()),
             Stage::Shares(s) => {
                 let input = self.input.as_ref().ok_or(Misuse::InputMissing)?;
                 let (next, out) = s.receive(bytes, input)?;

@@ -2,7 +2,9 @@
 //! `Client::receive`'s dispatch on the type byte in every phase, the
 //! holder's Feldman check naming the dealer whose share is off its
 //! commitments (and nothing revealed for it), the input wiped from the
-//! state once the masked input is sent, and the checks of a client's
+//! state once the masked input is sent or the client refused a message (and
+//! an `Over` client, live or imported, takes nothing more), a `Done`
+//! client's repeat of its consistency signature, and the checks of a client's
 //! exported plaintext that `state_mutations.rs` does not make (an input
 //! above `2^b`, credentials that disagree with the model, an index outside
 //! `1..=n`, a plaintext of another phase or round than its header), each
@@ -10,11 +12,12 @@
 
 use chacha20::ChaCha20Rng;
 use secagg::protocol::messages::{
-    MaskedInput, ShareDelivery, ShareKind, UnmaskRequest, UnmaskResponse,
+    ConsistencyRequest, KeyBroadcast, MaskedInput, ShareDelivery, ShareKind, UnmaskRequest,
+    UnmaskResponse,
 };
 use secagg::{
-    Client, ClientIndex, ClientPhase, Decode, DecodeError, Encode, Error, Graph, Identity, Params,
-    Roster, Server, ServerFault, ServerModel, StateError, StateKey, Step,
+    Client, ClientIndex, ClientPhase, Decode, DecodeError, Encode, Error, Graph, Identity, Misuse,
+    Params, Roster, Server, ServerFault, ServerModel, StateError, StateKey, Step,
 };
 
 use crate::common::{ROUND, rng};
@@ -395,4 +398,98 @@ fn the_input_leaves_the_state_with_the_masked_input() {
             (3, [&[0, 2][..], &session].concat()),
         ]
     );
+}
+
+/// spec/state.md sections 1 and 4: a client that refused a decoded message
+/// is `Over` and keeps no secret, its input included. Client 1 (input set)
+/// refused a KeyBroadcast without its own keys, client 2 a ShareDelivery
+/// of another session: each export has the input flag 0 and the stage
+/// byte 3 (over) and nothing after it; live and imported, each takes
+/// neither the genuine message nor the refused one again
+/// (`Misuse::RoundOver`), nor an input.
+#[test]
+fn a_client_that_refused_a_message_keeps_no_input_and_stays_over() {
+    let p = Params::new(5, 3, 16, 2, Graph::Complete).unwrap();
+    let mut run = Run::new(&p);
+    let input_flag = 32 + 4 + p.to_bytes().len() + 4 + 1;
+    let mut over = Vec::new();
+    while let Some(out) = run.close() {
+        for (u, bytes) in out {
+            let bad = match (u, bytes[1]) {
+                (1, 0x81) => {
+                    let mut kb = KeyBroadcast::decode(&p, &bytes).unwrap();
+                    kb.keys.retain(|k| k.index != 1);
+                    kb.to_bytes()
+                }
+                (2, 0x82) => {
+                    let mut other = bytes.clone();
+                    other[2] ^= 1;
+                    other
+                }
+                _ => {
+                    if run.client(u).phase() != ClientPhase::Over {
+                        run.answer(u, &bytes);
+                    }
+                    continue;
+                }
+            };
+            let c = run.client(u);
+            assert!(matches!(
+                c.receive(&bad, &mut rng(0)),
+                Err(Error::Server(_))
+            ));
+            assert_eq!(c.phase(), ClientPhase::Over);
+            let pt = unseal(&c.export(&key(), &mut rng(1)), &header(5, &ROUND));
+            assert_eq!(pt[input_flag..], [0, 3], "client {u}");
+            let sealed = c.export(&key(), &mut rng(2));
+            let imported = Client::import(&sealed, &key(), &ROUND, ClientPhase::Over).unwrap();
+            over.push((u, bytes, bad, imported));
+        }
+    }
+    assert_eq!(over.len(), 2);
+    let round_over = Err(Error::Misuse(Misuse::RoundOver));
+    for (u, genuine, bad, mut imported) in over {
+        for c in [run.client(u), &mut imported] {
+            assert_eq!(c.receive(&genuine, &mut rng(0)), round_over, "client {u}");
+            assert_eq!(c.receive(&bad, &mut rng(0)), round_over, "client {u}");
+            assert_eq!(c.set_input(&[1, 1]), Err(Error::Misuse(Misuse::RoundOver)));
+            assert_eq!(c.phase(), ClientPhase::Over);
+        }
+    }
+}
+
+/// spec/protocol.md section 4: a client that answered the unmask request
+/// still answers a byte-identical repeat of the ConsistencyRequest it
+/// signed with the same bytes, live and imported in `Done`, and refuses
+/// another set (`SurvivorSetChanged`), staying `Done`. Malicious model,
+/// n = 3, client 2.
+#[test]
+fn a_done_client_repeats_its_consistency_signature() {
+    let p = params(true);
+    let mut run = Run::new(&p);
+    let mut signed = None;
+    while let Some(out) = run.close() {
+        for (u, bytes) in out {
+            let reply = run.answer(u, &bytes);
+            if u == 2 && bytes[1] == 0x84 {
+                signed = Some((bytes, reply));
+            }
+        }
+    }
+    let (request, response) = signed.unwrap();
+    let mut fewer = ConsistencyRequest::decode(&p, &request).unwrap();
+    fewer.survivors = vec![1, 2];
+    let fewer = fewer.to_bytes();
+    let sealed = run.client(2).export(&key(), &mut rng(3));
+    let mut imported = Client::import(&sealed, &key(), &ROUND, ClientPhase::Done).unwrap();
+    for c in [run.client(2), &mut imported] {
+        assert_eq!(c.phase(), ClientPhase::Done);
+        assert_eq!(c.receive(&request, &mut rng(0)), Ok(response.clone()));
+        assert_eq!(
+            c.receive(&fewer, &mut rng(0)),
+            Err(Error::Server(ServerFault::SurvivorSetChanged))
+        );
+        assert_eq!(c.receive(&request, &mut rng(0)), Ok(response.clone()));
+        assert_eq!(c.phase(), ClientPhase::Done);
+    }
 }
