@@ -12,6 +12,8 @@ mod client_leftovers;
 mod client_mutations;
 #[path = "api/common.rs"]
 mod common;
+#[path = "api/crypto_leftovers.rs"]
+mod crypto_leftovers;
 #[path = "api/crypto_mutations.rs"]
 mod crypto_mutations;
 #[path = "api/crypto_review.rs"]
