@@ -149,8 +149,7 @@ def test_a_client_answers_one_unmask_request() -> None:
     reopened from its export), and refuses another survivor set
     (SERVER_SURVIVOR_SET_CHANGED, nothing revealed, still done); a refused
     request before answering spends it (phase "over", then
-    MISUSE_ROUND_OVER, or SERVER_MALFORMED for bytes that do not
-    decode)."""
+    MISUSE_ROUND_OVER, also for bytes that do not decode)."""
     params = Params(clients=4, threshold=2, dim=4, bits=16)
     rid, key = os.urandom(32), os.urandom(32)
     # Twin servers from one seed: the same messages until the masked
@@ -199,9 +198,9 @@ def test_a_client_answers_one_unmask_request() -> None:
     with pytest.raises(MisuseError) as m:
         cs[2].receive_unmask(all_four[2])
     assert m.value.name == "MISUSE_ROUND_OVER"
-    with pytest.raises(ServerFault) as e:  # bytes that do not decode: still malformed first
+    with pytest.raises(MisuseError) as m:  # bytes that do not decode: the round is over all the same
         cs[2].receive_unmask(b"\x02")
-    assert e.value.name == "SERVER_MALFORMED" and cs[2].phase == "over"
+    assert m.value.name == "MISUSE_ROUND_OVER" and cs[2].phase == "over"
     # The others answer: the round completes with client 2 counted dropped
     # after its masked input (in the sum).
     for i in (1, 3, 4):

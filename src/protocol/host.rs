@@ -255,7 +255,9 @@ impl Client {
     /// [`AwaitingUnmask::consistency`] and [`AwaitingUnmask::receive`];
     /// [`Misuse::InputMissing`] for a ShareDelivery before the input was
     /// set, and [`Misuse::RoundOver`] once the round is over for this
-    /// client.
+    /// client ([`ClientPhase::Over`]), whatever the bytes: bytes that do
+    /// not decode are `RoundOver` too, where a spent typed state answers
+    /// them `Malformed`.
     pub fn receive<R: CryptoRng + ?Sized>(
         &mut self,
         bytes: &[u8],
@@ -273,13 +275,17 @@ impl Client {
 
     /// [`Client::receive`] in the typed state of the phase.
     fn step<R: CryptoRng + ?Sized>(&mut self, bytes: &[u8], rng: &mut R) -> Result<Vec<u8>, Error> {
+        // A client whose round is over answers nothing, whatever the bytes:
+        // live or imported, in every stage (spec/protocol.md section 4).
+        if self.phase() == ClientPhase::Over {
+            return Err(Misuse::RoundOver.into());
+        }
         match &mut self.stage {
             Stage::Keys(s) => {
                 let (next, out) = s.receive(bytes, rng)?;
                 self.stage = Stage::Shares(next);
                 Ok(out)
             }
-            Stage::Shares(s) if s.inner.is_none() => Err(Misuse::RoundOver.into()),
             Stage::Shares(s) => {
                 let input = self.input.as_ref().ok_or(Misuse::InputMissing)?;
                 let (next, out) = s.receive(bytes, input)?;

@@ -403,13 +403,14 @@ fn the_input_leaves_the_state_with_the_masked_input() {
 /// spec/state.md sections 1 and 4: a client that refused a decoded message
 /// is `Over` and keeps no secret, its input included. Client 1 (input set)
 /// refused a KeyBroadcast without its own keys, client 2 a ShareDelivery
-/// of another session: each export has the input flag 0 and the stage
-/// byte 3 (over) and nothing after it; live and imported, each takes
-/// neither the genuine message nor the refused one again
-/// (`Misuse::RoundOver`), nor an input.
+/// of another session, client 3 an UnmaskRequest of another session: each
+/// export has the input flag 0 and the stage byte 3 (over) and nothing
+/// after it; live and imported, each takes neither the genuine message nor
+/// the refused one again (`Misuse::RoundOver`), nor bytes that do not
+/// decode (`RoundOver` too, in every stage it was spent in), nor an input.
 #[test]
 fn a_client_that_refused_a_message_keeps_no_input_and_stays_over() {
-    let p = Params::new(5, 3, 16, 2, Graph::Complete).unwrap();
+    let p = Params::new(6, 3, 16, 2, Graph::Complete).unwrap();
     let mut run = Run::new(&p);
     let input_flag = 32 + 4 + p.to_bytes().len() + 4 + 1;
     let mut over = Vec::new();
@@ -421,7 +422,7 @@ fn a_client_that_refused_a_message_keeps_no_input_and_stays_over() {
                     kb.keys.retain(|k| k.index != 1);
                     kb.to_bytes()
                 }
-                (2, 0x82) => {
+                (2, 0x82) | (3, 0x83) => {
                     let mut other = bytes.clone();
                     other[2] ^= 1;
                     other
@@ -446,12 +447,18 @@ fn a_client_that_refused_a_message_keeps_no_input_and_stays_over() {
             over.push((u, bytes, bad, imported));
         }
     }
-    assert_eq!(over.len(), 2);
+    assert_eq!(over.len(), 3);
     let round_over = Err(Error::Misuse(Misuse::RoundOver));
     for (u, genuine, bad, mut imported) in over {
         for c in [run.client(u), &mut imported] {
             assert_eq!(c.receive(&genuine, &mut rng(0)), round_over, "client {u}");
             assert_eq!(c.receive(&bad, &mut rng(0)), round_over, "client {u}");
+            // Bytes that do not decode, or decode as another phase's
+            // message, are no different once the round is over.
+            let cut = &genuine[..genuine.len() - 1];
+            for junk in [&[][..], &[2][..], cut, &[2, 0x81][..]] {
+                assert_eq!(c.receive(junk, &mut rng(0)), round_over, "client {u}");
+            }
             assert_eq!(c.set_input(&[1, 1]), Err(Error::Misuse(Misuse::RoundOver)));
             assert_eq!(c.phase(), ClientPhase::Over);
         }

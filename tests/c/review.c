@@ -1133,6 +1133,19 @@ static void after_the_round(void) {
     EXPECT(secagg_client_receive_unmask(stranger, bcast, blen, &fault),
            SECAGG_STATUS_MISUSE_ROUND_OVER);
     ASSERT(fault == 0);
+    /* Bytes that do not decode are ROUND_OVER too, in every receive. */
+    const uint8_t garbage[1] = {0x02};
+    fault = 77;
+    EXPECT(secagg_client_receive_keys(stranger, garbage, 1, NULL, &fault),
+           SECAGG_STATUS_MISUSE_ROUND_OVER);
+    ASSERT(fault == 0);
+    EXPECT(secagg_client_receive_shares(stranger, garbage, 1, input, M, &fault),
+           SECAGG_STATUS_MISUSE_ROUND_OVER);
+    EXPECT(secagg_client_receive_consistency(stranger, garbage, 1, &fault),
+           SECAGG_STATUS_MISUSE_ROUND_OVER);
+    EXPECT(secagg_client_receive_unmask(stranger, garbage, 1, &fault),
+           SECAGG_STATUS_MISUSE_ROUND_OVER);
+    ASSERT(fault == 0);
     uint8_t *kept = client_bytes(stranger, &mlen);
     ASSERT(mlen == alen && memcmp(kept, advert, alen) == 0);
     /* Exported as OVER, it imports as OVER and stays spent. */
