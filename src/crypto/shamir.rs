@@ -349,15 +349,21 @@ impl Lagrange {
     }
 }
 
-/// Holder sets per batch inversion in [`lagrange_at_zero_batch`]: enough
-/// that the one field inversion of a batch (about as dear as 250
-/// multiplications) is spread thin, few enough that a thousand sets still
-/// make chunks for every thread.
+/// Most holder sets per batch inversion in [`lagrange_at_zero_batch`]:
+/// enough that the one field inversion of a batch (about as dear as 250
+/// multiplications) is spread thin.
 const LAGRANGE_CHUNK: usize = 64;
 
+/// Fewest holder sets per batch inversion when the sets are cut so that
+/// every thread gets chunks ([`lagrange_at_zero_batch`]).
+const LAGRANGE_CHUNK_MIN: usize = 16;
+
 /// [`lagrange_at_zero`] for several holder sets at once, in order, each
-/// factored as a [`Lagrange`]. The sets are cut into chunks of
-/// `LAGRANGE_CHUNK` (64), handled in parallel with the `parallel` feature;
+/// factored as a [`Lagrange`]. The sets are cut into chunks of at most
+/// `LAGRANGE_CHUNK` (64), handled in parallel with the `parallel` feature
+/// (then chunks of at least `LAGRANGE_CHUNK_MIN`, 16, and four per thread
+/// when the sets allow: the 70 or so sets of a round of 1,000 are five
+/// chunks, not one of 64 and one of 6);
 /// in each, every denominator `d_i` is formed from its small integer
 /// factors ([`product`]) and all of them go through one batch inversion
 /// (Montgomery's trick: one field inversion and three multiplications per
@@ -377,7 +383,8 @@ pub(crate) fn lagrange_at_zero_batch(sets: &[&[u32]]) -> Result<Vec<Lagrange>, S
     #[cfg(feature = "parallel")]
     let chunks: Vec<Vec<Lagrange>> = {
         use rayon::prelude::*;
-        sets.par_chunks(LAGRANGE_CHUNK)
+        let per_thread = sets.len().div_ceil(4 * rayon::current_num_threads().max(1));
+        sets.par_chunks(per_thread.clamp(LAGRANGE_CHUNK_MIN, LAGRANGE_CHUNK))
             .map(lagrange_chunk)
             .collect()
     };

@@ -2,7 +2,6 @@
 //! the host asks for it (spec/protocol.md section 5.2).
 
 use core::fmt;
-use std::sync::Arc;
 
 use crate::crypto::identity::SignatureBytes;
 use crate::error::ClientIndex;
@@ -60,9 +59,9 @@ enum Messages {
 /// What the server keeps of one ShareKeys for its deliveries: the parts
 /// every delivery from this sender forwards, and the ciphertexts.
 pub(super) struct Forward {
-    /// Key and seed commitments, shared with the server (which keeps them
-    /// for the Unmask phase), not copied.
-    pub(super) commitments: Arc<[Commitments; 2]>,
+    /// Key and seed commitments (the server keeps its own copy, in one
+    /// table, for the Unmask phase).
+    pub(super) commitments: [Commitments; 2],
     signature: Option<SignatureBytes>,
     /// `(receiver, ciphertext)`, ascending by receiver.
     ciphertexts: Vec<(ClientIndex, Ciphertext)>,
@@ -71,7 +70,7 @@ pub(super) struct Forward {
 impl From<ShareKeys> for Forward {
     fn from(msg: ShareKeys) -> Self {
         Self {
-            commitments: Arc::new([msg.key_commitments, msg.seed_commitments]),
+            commitments: [msg.key_commitments, msg.seed_commitments],
             signature: msg.signature,
             ciphertexts: msg.ciphertexts,
         }
@@ -110,7 +109,7 @@ impl Deliveries {
                 .ciphertexts
                 .binary_search_by_key(&receiver, |(v, _)| *v)
                 .unwrap_or_default();
-            let [kc, sc] = &*msg.commitments;
+            let [kc, sc] = &msg.commitments;
             (self.u2[s], [kc, sc], &msg.signature, &msg.ciphertexts[c].1)
         });
         ShareDelivery::encode_forwarded(&self.session, entries)

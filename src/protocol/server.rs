@@ -22,7 +22,6 @@
 use core::fmt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::ristretto::RistrettoPoint;
@@ -197,6 +196,59 @@ fn pick_holders(
     (sets, picks)
 }
 
+/// Each secret's shares, by reference (no share is copied), each list
+/// ascending by holder: a survivor's self-seed shares for each of `u3` in
+/// order, then a dropped client's mask-key shares for each of `dropped`.
+/// Shares of any other secret are left out.
+///
+/// Every share of an answer has its holder's x ([`UnmaskShares::decode`])
+/// and each holder answers once, so taking the answers by holder fills
+/// every list in ascending x, with no list to sort, whatever order the
+/// answers came in.
+fn share_lists<'a>(
+    n: u32,
+    degree: u32,
+    u3: &[ClientIndex],
+    dropped: &[ClientIndex],
+    shares: &'a [Answers],
+) -> Vec<Vec<&'a ShareBytes>> {
+    // Where each client's secret of each kind is in the lists: a
+    // survivor's seed at its place in U3, a dropped client's mask key
+    // after U3 (one lookup per share, no search).
+    let mut slot = vec![[usize::MAX; 2]; n as usize + 1];
+    for (i, &u) in u3.iter().enumerate() {
+        if let Some(entry) = slot.get_mut(u as usize) {
+            entry[0] = i;
+        }
+    }
+    for (i, &v) in dropped.iter().enumerate() {
+        if let Some(entry) = slot.get_mut(v as usize) {
+            entry[1] = u3.len() + i;
+        }
+    }
+    // No secret has more holders than a client has neighbours, plus
+    // itself, or than there are answers.
+    let holders = (degree as usize + 1).min(shares.len());
+    let mut lists: Vec<Vec<&ShareBytes>> = (0..u3.len() + dropped.len())
+        .map(|_| Vec::with_capacity(holders))
+        .collect();
+    let mut by_holder: Vec<&Answers> = shares.iter().collect();
+    by_holder.sort_unstable_by_key(|a| a.first().map_or(0, |(_, _, s)| s.x));
+    for answer in by_holder {
+        for (owner, kind, value) in answer {
+            let which = match kind {
+                ShareKind::SelfSeed => 0,
+                ShareKind::MaskKey => 1,
+            };
+            let at = slot.get(*owner as usize).map_or(usize::MAX, |e| e[which]);
+            if let Some(list) = lists.get_mut(at) {
+                list.push(value);
+            }
+        }
+    }
+    lists
+}
+
 /// The share the unmask requests ask for of each client index `0..=n` (0
 /// unused): a seed share of a member of `u3`, a key share of a member of
 /// `dropped`, none of anyone else; one lookup per share received instead of
@@ -318,6 +370,71 @@ fn evidence_signers(
     signers
 }
 
+/// One polynomial's Feldman commitments, compressed, as
+/// [`CommitmentTable`] hands them out.
+type Points = [[u8; 32]];
+
+/// The Feldman commitments the server keeps from R1 to R3, flat: every
+/// sender's points in one buffer (its mask-key polynomial's, then its
+/// self-seed polynomial's), ascending by sender, so that the table is two
+/// allocations whatever the number of senders and is freed at once.
+#[derive(Clone, Default)]
+pub(super) struct CommitmentTable {
+    /// `(sender, start in points, mask-key count, self-seed count)`,
+    /// ascending by sender.
+    entries: Vec<(ClientIndex, usize, usize, usize)>,
+    points: Vec<[u8; 32]>,
+}
+
+impl CommitmentTable {
+    /// An empty table with room for `senders` senders of `points` points
+    /// each.
+    pub(super) fn with_capacity(senders: usize, points: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(senders),
+            points: Vec::with_capacity(senders.saturating_mul(points)),
+        }
+    }
+
+    /// Adds `owner`'s commitments, `owner` above every sender already in
+    /// (a lower one is ignored: the table stays ascending).
+    pub(super) fn insert(&mut self, owner: ClientIndex, [key, seed]: &[Commitments; 2]) {
+        if self.entries.last().is_some_and(|&(last, ..)| last >= owner) {
+            return;
+        }
+        self.entries
+            .push((owner, self.points.len(), key.len(), seed.len()));
+        self.points.extend_from_slice(key);
+        self.points.extend_from_slice(seed);
+    }
+
+    /// `owner`'s mask-key and self-seed commitments.
+    pub(super) fn get(&self, owner: ClientIndex) -> Option<[&Points; 2]> {
+        let at = self
+            .entries
+            .binary_search_by_key(&owner, |&(o, ..)| o)
+            .ok()?;
+        let &(_, start, key, seed) = self.entries.get(at)?;
+        let mid = start.checked_add(key)?;
+        Some([
+            self.points.get(start..mid)?,
+            self.points.get(mid..mid.checked_add(seed)?)?,
+        ])
+    }
+
+    /// Every sender with its commitments, ascending.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ClientIndex, [&Points; 2])> {
+        self.entries
+            .iter()
+            .filter_map(|&(owner, ..)| Some((owner, self.get(owner)?)))
+    }
+
+    /// The number of senders.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 /// The checks of one message made ahead by [`Server::receive_all`].
 enum Prechecked {
     AdvertiseKeys(Result<AdvertiseKeys, ClientFault>),
@@ -405,8 +522,7 @@ pub struct Server {
     /// Public keys of U1.
     pub(super) keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
     /// Feldman commitments of U2: mask-key polynomial, self-seed polynomial.
-    /// Shared with the R1 close's [`Outbox`] while it lives.
-    pub(super) commitments: BTreeMap<ClientIndex, Arc<[Commitments; 2]>>,
+    pub(super) commitments: CommitmentTable,
     /// The constant-term commitments `C_0` of each ShareKeys accepted (mask
     /// key, self seed), decompressed when its points were checked, so R3
     /// checks the secrets without decompressing them again. Not part of
@@ -504,7 +620,7 @@ impl Server {
             },
             session: [0; 32],
             keys: BTreeMap::new(),
-            commitments: BTreeMap::new(),
+            commitments: CommitmentTable::default(),
             constant_terms: HashMap::new(),
             key_signatures: BTreeMap::new(),
             masking_sets: BTreeMap::new(),
@@ -648,9 +764,16 @@ impl Server {
 
     /// The checks of `group` that depend only on each message's bytes, for
     /// the messages that would reach them (a sender in the phase's set,
-    /// not excluded, not yet heard from); `None` for the others and in the
+    /// not excluded, not yet heard from), each with the message's
+    /// fingerprint (kept if it is taken); `None` for the others and in the
     /// phases without costly checks.
-    fn precheck(&self, group: &[(ClientIndex, &[u8])]) -> Vec<Option<Prechecked>> {
+    fn precheck(&self, group: &[(ClientIndex, &[u8])]) -> Vec<Option<(Prechecked, Fingerprint)>> {
+        // Each check with its message's fingerprint, over the threads.
+        let all = |check: &(dyn Fn(ClientIndex, &[u8]) -> Option<Prechecked> + Sync)| {
+            map_all(group, |&(from, bytes)| {
+                check(from, bytes).map(|p| (p, self.resend_key.hasher().fingerprint(bytes)))
+            })
+        };
         let new = |from: ClientIndex| {
             !self.excluded.contains(&from) && !self.accepted.contains_key(&from)
         };
@@ -661,22 +784,22 @@ impl Server {
         match &self.state {
             // Without signatures the checks of R0 and R2 cost less than
             // spreading them would.
-            State::AdvertiseKeys { .. } if malicious => map_all(group, |&(from, bytes)| {
+            State::AdvertiseKeys { .. } if malicious => all(&|from, bytes| {
                 ((1..=n).contains(&from) && new(from))
                     .then(|| Prechecked::AdvertiseKeys(self.check_advertise_keys(from, bytes)))
             }),
-            State::ShareKeys { .. } => map_all(group, |&(from, bytes)| {
+            State::ShareKeys { .. } => all(&|from, bytes| {
                 fresh(from, &self.u1)
                     .then(|| Prechecked::ShareKeys(Box::new(self.check_share_keys(from, bytes))))
             }),
-            State::MaskedInput { .. } if malicious => map_all(group, |&(from, bytes)| {
+            State::MaskedInput { .. } if malicious => all(&|from, bytes| {
                 fresh(from, &self.u2).then(|| {
                     Prechecked::MaskedInput(
                         self.check_masked_input(from, bytes).map(|(_, set)| set),
                     )
                 })
             }),
-            State::Consistency { digest, .. } => map_all(group, |&(from, bytes)| {
+            State::Consistency { digest, .. } => all(&|from, bytes| {
                 fresh(from, &self.u3)
                     .then(|| Prechecked::Consistency(self.check_consistency(from, bytes, digest)))
             }),
@@ -686,7 +809,7 @@ impl Server {
                 } else {
                     &self.u3
                 };
-                map_all(group, |&(from, bytes)| {
+                all(&|from, bytes| {
                     fresh(from, askers)
                         .then(|| Prechecked::Unmask(self.check_unmask(from, bytes, asked)))
                 })
@@ -858,18 +981,19 @@ impl Server {
         Ok(msg)
     }
 
-    /// [`Server::receive`], with the checks of [`Server::precheck`] when
-    /// they were made.
+    /// [`Server::receive`], with the checks of [`Server::precheck`] and the
+    /// message's fingerprint when they were made.
     fn receive_checked(
         &mut self,
         from: ClientIndex,
         bytes: &[u8],
-        pre: Option<Prechecked>,
+        pre: Option<(Prechecked, Fingerprint)>,
     ) -> Result<(), Error> {
         let hasher = self.resend_key.hasher();
+        let (pre, printed) = pre.map_or((None, None), |(p, f)| (Some(p), Some(f)));
         let (fingerprint, result) =
             if !self.excluded.contains(&from) && self.accepted.contains_key(&from) {
-                let fingerprint = hasher.fingerprint(bytes);
+                let fingerprint = printed.unwrap_or_else(|| hasher.fingerprint(bytes));
                 if self.accepted.get(&from) == Some(&fingerprint) {
                     // A byte-identical resend (an at-least-once transport
                     // retrying): the first copy already counted, this one
@@ -884,12 +1008,15 @@ impl Server {
             } else {
                 // A first message from `from` in this phase: its
                 // fingerprint is only kept, so it is taken beside the
-                // intake.
-                join_large(
-                    bytes.len(),
-                    || hasher.fingerprint(bytes),
-                    || self.intake(from, bytes, pre),
-                )
+                // intake (or was, beside the other messages' checks).
+                match printed {
+                    Some(fingerprint) => (fingerprint, self.intake(from, bytes, pre)),
+                    None => join_large(
+                        bytes.len(),
+                        || hasher.fingerprint(bytes),
+                        || self.intake(from, bytes, pre),
+                    ),
+                }
             };
         if result.is_ok() {
             self.accepted.insert(from, fingerprint);
@@ -1242,12 +1369,13 @@ impl Server {
                     .map(|(v, msg)| (v, Forward::from(msg)))
                     .unzip();
                 self.u2 = u2;
-                // The commitments are kept for R3, shared with the
-                // deliveries, not copied; the ciphertexts go with the
-                // deliveries.
+                // The commitments are kept for R3, copied into one table
+                // (the messages' own go with the deliveries, freed as they
+                // are built, not one by one when the round ends); the
+                // ciphertexts go with the deliveries.
+                self.commitments = CommitmentTable::with_capacity(self.u2.len(), 2 * t);
                 for (&sender, msg) in self.u2.iter().zip(&sent) {
-                    self.commitments
-                        .insert(sender, Arc::clone(&msg.commitments));
+                    self.commitments.insert(sender, &msg.commitments);
                 }
                 let out = Outbox::share_deliveries(self.session, self.u2.clone(), sent);
                 self.state = State::MaskedInput {
@@ -1567,41 +1695,14 @@ impl Server {
         let t = self.params.threshold_usize();
         let session = self.session;
         let round = self.round;
-        // Each secret's shares, by reference (no share is copied): U3 in
-        // order, then the dropped.
         let u3 = &self.u3;
-        // Where each client's secret of each kind is in `lists`: a
-        // survivor's seed at its place in U3, a dropped client's mask key
-        // after U3 (one lookup per share, no search).
-        let mut slot = vec![[usize::MAX; 2]; self.params.clients() as usize + 1];
-        for (i, &u) in u3.iter().enumerate() {
-            if let Some(entry) = slot.get_mut(u as usize) {
-                entry[0] = i;
-            }
-        }
-        for (i, &v) in dropped.iter().enumerate() {
-            if let Some(entry) = slot.get_mut(v as usize) {
-                entry[1] = u3.len() + i;
-            }
-        }
-        // No secret has more holders than a client has neighbours, plus
-        // itself, or than there are answers.
-        let holders = (self.params.degree() as usize + 1).min(shares.len());
-        let mut lists: Vec<Vec<&ShareBytes>> = (0..u3.len() + dropped.len())
-            .map(|_| Vec::with_capacity(holders))
-            .collect();
-        for answer in shares {
-            for (owner, kind, value) in answer {
-                let which = match kind {
-                    ShareKind::SelfSeed => 0,
-                    ShareKind::MaskKey => 1,
-                };
-                let at = slot.get(*owner as usize).map_or(usize::MAX, |e| e[which]);
-                if let Some(list) = lists.get_mut(at) {
-                    list.push(value);
-                }
-            }
-        }
+        let lists = share_lists(
+            self.params.clients(),
+            self.params.degree(),
+            u3,
+            dropped,
+            shares,
+        );
         // (owner, its shares, its mask public key if it dropped)
         let owners = u3
             .iter()
@@ -1610,24 +1711,21 @@ impl Server {
                 let s_pk = self.keys.get(&v).map(|k| k.1).unwrap_or_default();
                 (v, Some(s_pk))
             }));
-        let mut jobs: Vec<(ClientIndex, Vec<&ShareBytes>, Option<PublicKeyBytes>)> = owners
+        let jobs: Vec<(ClientIndex, Vec<&ShareBytes>, Option<PublicKeyBytes>)> = owners
             .zip(lists)
             .map(|((owner, s_pk), list)| (owner, list, s_pk))
             .collect();
-        for (_, list, _) in &mut jobs {
-            list.sort_unstable_by_key(|s| s.x);
-        }
         let commitments = core::mem::take(&mut self.commitments);
         let constant_terms = core::mem::take(&mut self.constant_terms);
         // The commitments each secret is checked against: the self-seed
         // polynomial of a survivor, the mask-key one of the dropped; and
         // their C_0 if it was kept decompressed at R1.
-        let committed: Vec<(Option<&Commitments>, Option<&RistrettoPoint>)> = jobs
+        let committed: Vec<(Option<&Points>, Option<&RistrettoPoint>)> = jobs
             .iter()
             .map(|(owner, _, s_pk)| {
                 let which = usize::from(s_pk.is_none());
                 (
-                    commitments.get(owner).and_then(|c| c.get(which)),
+                    commitments.get(*owner).map(|c| c[which]),
                     constant_terms.get(owner).and_then(|c| c.get(which)),
                 )
             })
@@ -1858,7 +1956,7 @@ impl Server {
         session: &SessionId,
         owner: ClientIndex,
         list: &[Share],
-        commitments: Option<&Commitments>,
+        commitments: Option<&Points>,
         t: usize,
     ) -> (Vec<ClientIndex>, Result<Option<SecretScalar>, usize>) {
         let decoded = commitments.and_then(|c| feldman::Commitments::decode(&c.concat(), t).ok());
@@ -2070,5 +2168,117 @@ mod tests {
         assert_eq!(picks[0], Some(0));
         assert_eq!(picks[2], Some(1));
         assert_eq!(picks[8], Some(0));
+    }
+
+    /// Holder `x`'s answer: for each `(owner, kind)`, a share whose value
+    /// names the owner, the kind and the holder.
+    fn answer(x: u32, asked: &[(ClientIndex, ShareKind)]) -> Answers {
+        asked
+            .iter()
+            .map(|&(owner, kind)| {
+                let mut y = [0u8; 32];
+                y[..4].copy_from_slice(&owner.to_le_bytes());
+                y[4] = u8::from(kind == ShareKind::MaskKey);
+                y[5..9].copy_from_slice(&x.to_le_bytes());
+                (owner, kind, ShareBytes::new(x, &y).unwrap())
+            })
+            .collect()
+    }
+
+    /// `share_lists`: whatever order the answers come in, each secret's
+    /// list holds exactly its shares (a survivor's seed, a dropped
+    /// client's mask key; another kind or owner left out), ascending by
+    /// holder, survivors first, then the dropped.
+    #[test]
+    fn share_lists_are_each_secrets_shares_ascending_by_holder() {
+        use ShareKind::{MaskKey, SelfSeed};
+        let (u3, dropped) = (vec![2, 3, 5, 7], vec![4, 6]);
+        // Holders 7, 2, 5, 3 answer in that order (not ascending), each
+        // with shares of some survivors' seeds and dropped clients' keys,
+        // and two that no list takes: a survivor's mask key, a dropped
+        // client's seed.
+        let answers = vec![
+            answer(
+                7,
+                &[(2, SelfSeed), (4, MaskKey), (5, SelfSeed), (7, SelfSeed)],
+            ),
+            answer(
+                2,
+                &[(2, SelfSeed), (3, MaskKey), (4, MaskKey), (6, MaskKey)],
+            ),
+            answer(
+                5,
+                &[(3, SelfSeed), (5, SelfSeed), (6, SelfSeed), (7, SelfSeed)],
+            ),
+            answer(
+                3,
+                &[(2, SelfSeed), (3, SelfSeed), (4, MaskKey), (6, MaskKey)],
+            ),
+        ];
+        let lists = share_lists(8, 4, &u3, &dropped, &answers);
+        let got: Vec<Vec<(u32, [u8; 9])>> = lists
+            .iter()
+            .map(|list| {
+                list.iter()
+                    .map(|s| {
+                        let share = s.to_share().unwrap();
+                        let mut head = [0u8; 9];
+                        head.copy_from_slice(&share.y.as_bytes()[..9]);
+                        (s.x, head)
+                    })
+                    .collect()
+            })
+            .collect();
+        let want = |owner: u32, kind: u8, xs: &[u32]| -> Vec<(u32, [u8; 9])> {
+            xs.iter()
+                .map(|&x| {
+                    let mut head = [0u8; 9];
+                    head[..4].copy_from_slice(&owner.to_le_bytes());
+                    head[4] = kind;
+                    head[5..9].copy_from_slice(&x.to_le_bytes());
+                    (x, head)
+                })
+                .collect()
+        };
+        assert_eq!(
+            got,
+            vec![
+                want(2, 0, &[2, 3, 7]),
+                want(3, 0, &[3, 5]),
+                want(5, 0, &[5, 7]),
+                want(7, 0, &[5, 7]),
+                want(4, 1, &[2, 3, 7]),
+                want(6, 1, &[2, 3]),
+            ]
+        );
+    }
+
+    /// `CommitmentTable`: each sender's two polynomials come back as
+    /// inserted, in ascending order of sender; a sender not above the last
+    /// is ignored, an absent one is `None`.
+    #[test]
+    fn commitment_table_gives_back_each_senders_polynomials() {
+        let points = |tag: u8, len: usize| -> Commitments {
+            (0..len)
+                .map(|j| {
+                    let mut p = [tag; 32];
+                    p[0] = u8::try_from(j).unwrap();
+                    p
+                })
+                .collect()
+        };
+        let mut table = CommitmentTable::with_capacity(2, 6);
+        table.insert(3, &[points(1, 3), points(2, 3)]);
+        table.insert(9, &[points(3, 2), points(4, 4)]);
+        table.insert(9, &[points(5, 3), points(6, 3)]);
+        table.insert(5, &[points(7, 3), points(8, 3)]);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.get(3), Some([&points(1, 3)[..], &points(2, 3)[..]]));
+        assert_eq!(table.get(9), Some([&points(3, 2)[..], &points(4, 4)[..]]));
+        for absent in [0, 4, 5, 10] {
+            assert_eq!(table.get(absent), None);
+        }
+        let owners: Vec<ClientIndex> = table.iter().map(|(o, _)| o).collect();
+        assert_eq!(owners, [3, 9]);
     }
 }

@@ -16,7 +16,6 @@
 
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -41,7 +40,7 @@ use crate::protocol::client::{
 };
 use crate::protocol::host::{Client, ClientPhase, Stage};
 use crate::protocol::messages::{MaskingSet, ShareKeys, index_bitmap};
-use crate::protocol::server::{Server, State};
+use crate::protocol::server::{CommitmentTable, Server, State};
 
 /// The first four bytes of every export.
 pub const MAGIC: [u8; 4] = *b"SAST";
@@ -813,9 +812,8 @@ pub(crate) fn encode_server(s: &Server) -> Zeroizing<Vec<u8>> {
     w.put(&s.session);
     put_keys(&mut w, &s.keys);
     w.len(s.commitments.len());
-    for (i, c) in &s.commitments {
-        let [kc, sc] = &**c;
-        w.u32(*i);
+    for (i, [kc, sc]) in s.commitments.iter() {
+        w.u32(i);
         kc.iter().chain(sc).for_each(|p| w.put(p));
     }
     put_sigs(&mut w, &s.key_signatures);
@@ -931,11 +929,14 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
     let nonce = Zeroizing::new(r.array()?);
     let session = r.array()?;
     let all_keys = keys(&mut r, n)?;
-    let commitments = map(&mut r, n, 64 * t, |r, _| {
+    let mut commitments = CommitmentTable::default();
+    for (owner, c) in map(&mut r, n, 64 * t, |r, _| {
         let mut read =
             || -> Result<Vec<[u8; 32]>, DecodeError> { (0..t).map(|_| r.array()).collect() };
-        Ok(Arc::new([read()?, read()?]))
-    })?;
+        Ok([read()?, read()?])
+    })? {
+        commitments.insert(owner, &c);
+    }
     let key_signatures = sigs(&mut r, n)?;
     let bitmap_max = (n as usize).div_ceil(8);
     let masking_sets = map(&mut r, n, 4 + 64, |r, owner| {
