@@ -48,7 +48,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--against", type=Path, help="another secagg binary, run in turn")
+    parser.add_argument("--point", action="append",
+                        help="run only this point (its name as printed, e.g. 'n=1000, m=10^4'); "
+                        "repeat for several")
     opts = parser.parse_args()
+    names = [name for name, _ in POINTS]
+    for wanted in opts.point or []:
+        if wanted not in names:
+            sys.exit(f"no point {wanted!r}; the points are: {', '.join(names)}")
     if not BINARY.exists():
         sys.exit(f"build first: {BINARY} is missing")
     builds = [("this", BINARY)]
@@ -65,6 +72,8 @@ def main():
           "| ---: | ---: | ---: | ---: |")
     for prg in ["chacha20", "aes"]:
         for name, args in POINTS:
+            if opts.point and name not in opts.point:
+                continue
             by_build = {label: [] for label, _ in builds}
             for seed in range(1, opts.runs + 1):
                 for label, binary in builds:
