@@ -306,7 +306,7 @@ fn split_points(bytes: &[u8]) -> Commitments {
         .collect()
 }
 
-fn put_commitments(out: &mut Vec<u8>, c: &Commitments) {
+fn put_commitments(out: &mut Vec<u8>, c: &[[u8; 32]]) {
     out.extend_from_slice(c.as_flattened());
 }
 
@@ -457,7 +457,7 @@ pub struct ShareDelivery {
 /// and the ciphertext it addressed to the receiver.
 pub(crate) type Forwarded<'a> = (
     ClientIndex,
-    [&'a Commitments; 2],
+    [&'a [[u8; 32]]; 2],
     &'a Option<SignatureBytes>,
     &'a Ciphertext,
 );
@@ -482,7 +482,7 @@ fn put_share_delivery_head(out: &mut Vec<u8>, session: &SessionId, count: usize)
 fn put_delivered(
     out: &mut Vec<u8>,
     sender: ClientIndex,
-    [key_commitments, seed_commitments]: [&Commitments; 2],
+    [key_commitments, seed_commitments]: [&[[u8; 32]]; 2],
     signature: &Option<SignatureBytes>,
     ciphertext: &Ciphertext,
 ) {

@@ -2,10 +2,11 @@
 //! the host asks for it (spec/protocol.md section 5.2).
 
 use core::fmt;
+use std::sync::Arc;
 
 use crate::crypto::identity::SignatureBytes;
 use crate::error::ClientIndex;
-use crate::protocol::messages::{Ciphertext, Commitments, SessionId, ShareDelivery, ShareKeys};
+use crate::protocol::messages::{Ciphertext, SessionId, ShareDelivery, ShareKeys};
 use crate::protocol::parallel::par_map;
 
 /// The messages of one phase close, for the host to deliver: one per
@@ -56,25 +57,98 @@ enum Messages {
     Shares(Box<Deliveries>),
 }
 
-/// What the server keeps of one ShareKeys for its deliveries: the parts
-/// every delivery from this sender forwards, and the ciphertexts.
-pub(super) struct Forward {
-    /// Key and seed commitments (the server keeps its own copy, in one
-    /// table, for the Unmask phase).
-    pub(super) commitments: [Commitments; 2],
+/// One polynomial's Feldman commitments, compressed, as
+/// [`CommitmentTable`] hands them out.
+pub(super) type Points = [[u8; 32]];
+
+/// Points per block of a [`CommitmentTable`] (64 KiB): few blocks to free,
+/// and filling one while the messages' own lists are freed costs at most
+/// one block more than the lists alone.
+const TABLE_BLOCK_POINTS: usize = 2048;
+
+/// The Feldman commitments the server keeps from R1 to R3, flat: every
+/// sender's points (its mask-key polynomial's, then its self-seed
+/// polynomial's) in blocks of [`TABLE_BLOCK_POINTS`], ascending by sender,
+/// so that the table is a few dozen allocations per thousand senders
+/// rather than three per sender, freed together.
+#[derive(Clone, Default)]
+pub(super) struct CommitmentTable {
+    /// `(sender, block, start in the block, mask-key count, self-seed
+    /// count)`, ascending by sender.
+    entries: Vec<(ClientIndex, usize, usize, usize, usize)>,
+    blocks: Vec<Vec<[u8; 32]>>,
+}
+
+impl CommitmentTable {
+    /// An empty table with room for `senders` entries (the points' blocks
+    /// are allocated as they fill).
+    pub(super) fn with_capacity(senders: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(senders),
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Adds `owner`'s commitments, `owner` above every sender already in
+    /// (a lower one is ignored: the table stays ascending).
+    pub(super) fn insert(&mut self, owner: ClientIndex, [key, seed]: [&Points; 2]) {
+        if self.entries.last().is_some_and(|&(last, ..)| last >= owner) {
+            return;
+        }
+        let need = key.len() + seed.len();
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= need);
+        if !fits {
+            self.blocks
+                .push(Vec::with_capacity(need.max(TABLE_BLOCK_POINTS)));
+        }
+        let at = self.blocks.len() - 1;
+        if let Some(block) = self.blocks.last_mut() {
+            self.entries
+                .push((owner, at, block.len(), key.len(), seed.len()));
+            block.extend_from_slice(key);
+            block.extend_from_slice(seed);
+        }
+    }
+
+    /// `owner`'s mask-key and self-seed commitments.
+    pub(super) fn get(&self, owner: ClientIndex) -> Option<[&Points; 2]> {
+        let at = self
+            .entries
+            .binary_search_by_key(&owner, |&(o, ..)| o)
+            .ok()?;
+        let &(_, block, start, key, seed) = self.entries.get(at)?;
+        let points = self.blocks.get(block)?;
+        let mid = start.checked_add(key)?;
+        Some([
+            points.get(start..mid)?,
+            points.get(mid..mid.checked_add(seed)?)?,
+        ])
+    }
+
+    /// Every sender with its commitments, ascending.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ClientIndex, [&Points; 2])> {
+        self.entries
+            .iter()
+            .filter_map(|&(owner, ..)| Some((owner, self.get(owner)?)))
+    }
+
+    /// The number of senders.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// What the server keeps of one ShareKeys for its deliveries besides its
+/// commitments (those go into the round's [`CommitmentTable`]): the
+/// signature every delivery from this sender forwards, and the
+/// ciphertexts.
+struct Forward {
     signature: Option<SignatureBytes>,
     /// `(receiver, ciphertext)`, ascending by receiver.
     ciphertexts: Vec<(ClientIndex, Ciphertext)>,
-}
-
-impl From<ShareKeys> for Forward {
-    fn from(msg: ShareKeys) -> Self {
-        Self {
-            commitments: [msg.key_commitments, msg.seed_commitments],
-            signature: msg.signature,
-            ciphertexts: msg.ciphertexts,
-        }
-    }
 }
 
 /// The R1 close's deliveries, unbuilt: per receiver in U2, the positions
@@ -84,6 +158,9 @@ struct Deliveries {
     /// U2, ascending: the receivers, and the senders of `sent` in order.
     u2: Vec<ClientIndex>,
     sent: Vec<Forward>,
+    /// The senders' commitments, shared with the server, which keeps them
+    /// for R3.
+    commitments: Arc<CommitmentTable>,
     /// Receiver `r`'s senders are `senders[starts[r]..starts[r + 1]]`.
     starts: Vec<usize>,
     /// Sender positions, ascending within each receiver's run.
@@ -109,7 +186,8 @@ impl Deliveries {
                 .ciphertexts
                 .binary_search_by_key(&receiver, |(v, _)| *v)
                 .unwrap_or_default();
-            let [kc, sc] = &msg.commitments;
+            // Present: the table was filled from the same senders.
+            let [kc, sc] = self.commitments.get(self.u2[s]).unwrap_or([&[], &[]]);
             (self.u2[s], [kc, sc], &msg.signature, &msg.ciphertexts[c].1)
         });
         ShareDelivery::encode_forwarded(&self.session, entries)
@@ -140,12 +218,27 @@ impl Outbox {
     /// an entry per sender in U2 that addressed it a ciphertext. Only the
     /// index of who sent what to whom is built here, `O(n k)` 4-byte
     /// positions; ciphertexts addressed to clients outside U2 are not
-    /// delivered.
+    /// delivered. Every sender's commitments move into one
+    /// [`CommitmentTable`], returned beside the outbox and shared with it
+    /// (held once, freed at once).
     pub(super) fn share_deliveries(
         session: SessionId,
         u2: Vec<ClientIndex>,
-        sent: Vec<Forward>,
-    ) -> Self {
+        sent: Vec<ShareKeys>,
+    ) -> (Self, Arc<CommitmentTable>) {
+        let mut table = CommitmentTable::with_capacity(u2.len());
+        let sent: Vec<Forward> = u2
+            .iter()
+            .zip(sent)
+            .map(|(&sender, msg)| {
+                table.insert(sender, [&msg.key_commitments, &msg.seed_commitments]);
+                Forward {
+                    signature: msg.signature,
+                    ciphertexts: msg.ciphertexts,
+                }
+            })
+            .collect();
+        let commitments = Arc::new(table);
         let receivers = |msg: &Forward| -> Vec<usize> {
             msg.ciphertexts
                 .iter()
@@ -171,15 +264,17 @@ impl Outbox {
                 next[r] += 1;
             }
         }
-        Self {
+        let outbox = Self {
             messages: Messages::Shares(Box::new(Deliveries {
                 session,
                 u2,
                 sent,
+                commitments: Arc::clone(&commitments),
                 starts,
                 senders,
             })),
-        }
+        };
+        (outbox, commitments)
     }
 
     /// The clients there is a message for, ascending.
@@ -310,8 +405,7 @@ mod share_delivery_tests {
     use std::collections::BTreeMap;
 
     fn outbox(session: &SessionId, u2: &[ClientIndex], sent: &[ShareKeys]) -> Outbox {
-        let sent = sent.iter().cloned().map(Forward::from).collect();
-        Outbox::share_deliveries(*session, u2.to_vec(), sent)
+        Outbox::share_deliveries(*session, u2.to_vec(), sent.to_vec()).0
     }
 
     /// All the deliveries, built at once.

@@ -22,6 +22,7 @@
 use core::fmt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use curve25519_dalek::Scalar;
 use curve25519_dalek::ristretto::RistrettoPoint;
@@ -41,9 +42,9 @@ use crate::error::{ClientFault, ClientIndex, Error, Misuse, Outcome, Phase};
 use crate::graph::Topology;
 use crate::params::{Params, RoundId};
 use crate::protocol::messages::{
-    AdvertiseKeys, ClientKeys, Commitments, ConsistencyRequest, ConsistencyResponse, Evidence,
-    KeyBroadcast, MaskedInputView, MaskingSet, SessionId, ShareKeys, ShareKind, UnmaskRequest,
-    UnmaskShares, index_bitmap,
+    AdvertiseKeys, ClientKeys, ConsistencyRequest, ConsistencyResponse, Evidence, KeyBroadcast,
+    MaskedInputView, MaskingSet, SessionId, ShareKeys, ShareKind, UnmaskRequest, UnmaskShares,
+    index_bitmap,
 };
 use crate::protocol::parallel::{failing_in_groups, map_all, par_map};
 use crate::protocol::signed::{
@@ -51,8 +52,8 @@ use crate::protocol::signed::{
 };
 use crate::vector;
 
-use super::outbox::Forward;
 pub use super::outbox::Outbox;
+use super::outbox::{CommitmentTable, Points};
 
 /// The most batches R3's secret check is split into (spec/crypto.md section
 /// 8.3), so that they run in parallel.
@@ -370,71 +371,6 @@ fn evidence_signers(
     signers
 }
 
-/// One polynomial's Feldman commitments, compressed, as
-/// [`CommitmentTable`] hands them out.
-type Points = [[u8; 32]];
-
-/// The Feldman commitments the server keeps from R1 to R3, flat: every
-/// sender's points in one buffer (its mask-key polynomial's, then its
-/// self-seed polynomial's), ascending by sender, so that the table is two
-/// allocations whatever the number of senders and is freed at once.
-#[derive(Clone, Default)]
-pub(super) struct CommitmentTable {
-    /// `(sender, start in points, mask-key count, self-seed count)`,
-    /// ascending by sender.
-    entries: Vec<(ClientIndex, usize, usize, usize)>,
-    points: Vec<[u8; 32]>,
-}
-
-impl CommitmentTable {
-    /// An empty table with room for `senders` senders of `points` points
-    /// each.
-    pub(super) fn with_capacity(senders: usize, points: usize) -> Self {
-        Self {
-            entries: Vec::with_capacity(senders),
-            points: Vec::with_capacity(senders.saturating_mul(points)),
-        }
-    }
-
-    /// Adds `owner`'s commitments, `owner` above every sender already in
-    /// (a lower one is ignored: the table stays ascending).
-    pub(super) fn insert(&mut self, owner: ClientIndex, [key, seed]: &[Commitments; 2]) {
-        if self.entries.last().is_some_and(|&(last, ..)| last >= owner) {
-            return;
-        }
-        self.entries
-            .push((owner, self.points.len(), key.len(), seed.len()));
-        self.points.extend_from_slice(key);
-        self.points.extend_from_slice(seed);
-    }
-
-    /// `owner`'s mask-key and self-seed commitments.
-    pub(super) fn get(&self, owner: ClientIndex) -> Option<[&Points; 2]> {
-        let at = self
-            .entries
-            .binary_search_by_key(&owner, |&(o, ..)| o)
-            .ok()?;
-        let &(_, start, key, seed) = self.entries.get(at)?;
-        let mid = start.checked_add(key)?;
-        Some([
-            self.points.get(start..mid)?,
-            self.points.get(mid..mid.checked_add(seed)?)?,
-        ])
-    }
-
-    /// Every sender with its commitments, ascending.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (ClientIndex, [&Points; 2])> {
-        self.entries
-            .iter()
-            .filter_map(|&(owner, ..)| Some((owner, self.get(owner)?)))
-    }
-
-    /// The number of senders.
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
 /// The checks of one message made ahead by [`Server::receive_all`].
 enum Prechecked {
     AdvertiseKeys(Result<AdvertiseKeys, ClientFault>),
@@ -522,7 +458,8 @@ pub struct Server {
     /// Public keys of U1.
     pub(super) keys: BTreeMap<ClientIndex, (PublicKeyBytes, PublicKeyBytes)>,
     /// Feldman commitments of U2: mask-key polynomial, self-seed polynomial.
-    pub(super) commitments: CommitmentTable,
+    /// Shared with the R1 close's [`Outbox`] while it lives.
+    pub(super) commitments: Arc<CommitmentTable>,
     /// The constant-term commitments `C_0` of each ShareKeys accepted (mask
     /// key, self seed), decompressed when its points were checked, so R3
     /// checks the secrets without decompressing them again. Not part of
@@ -620,7 +557,7 @@ impl Server {
             },
             session: [0; 32],
             keys: BTreeMap::new(),
-            commitments: CommitmentTable::default(),
+            commitments: Arc::default(),
             constant_terms: HashMap::new(),
             key_signatures: BTreeMap::new(),
             masking_sets: BTreeMap::new(),
@@ -1364,20 +1301,15 @@ impl Server {
                 if received.len() < t {
                     return Err(self.abort(Phase::ShareKeys, received.len()));
                 }
-                let (u2, sent): (Vec<ClientIndex>, Vec<Forward>) = received
-                    .into_iter()
-                    .map(|(v, msg)| (v, Forward::from(msg)))
-                    .unzip();
+                let (u2, sent): (Vec<ClientIndex>, Vec<ShareKeys>) = received.into_iter().unzip();
                 self.u2 = u2;
-                // The commitments are kept for R3, copied into one table
-                // (the messages' own go with the deliveries, freed as they
-                // are built, not one by one when the round ends); the
-                // ciphertexts go with the deliveries.
-                self.commitments = CommitmentTable::with_capacity(self.u2.len(), 2 * t);
-                for (&sender, msg) in self.u2.iter().zip(&sent) {
-                    self.commitments.insert(sender, &msg.commitments);
-                }
-                let out = Outbox::share_deliveries(self.session, self.u2.clone(), sent);
+                // The commitments move into one table, shared with the
+                // deliveries and kept for R3 (held once, freed at once, not
+                // sender by sender when the round ends); the ciphertexts go
+                // with the deliveries.
+                let (out, commitments) =
+                    Outbox::share_deliveries(self.session, self.u2.clone(), sent);
+                self.commitments = commitments;
                 self.state = State::MaskedInput {
                     sum: vec![0; self.params.dim_usize()],
                     received: BTreeMap::new(),
@@ -2258,6 +2190,7 @@ mod tests {
     /// is ignored, an absent one is `None`.
     #[test]
     fn commitment_table_gives_back_each_senders_polynomials() {
+        use crate::protocol::messages::Commitments;
         let points = |tag: u8, len: usize| -> Commitments {
             (0..len)
                 .map(|j| {
@@ -2267,11 +2200,11 @@ mod tests {
                 })
                 .collect()
         };
-        let mut table = CommitmentTable::with_capacity(2, 6);
-        table.insert(3, &[points(1, 3), points(2, 3)]);
-        table.insert(9, &[points(3, 2), points(4, 4)]);
-        table.insert(9, &[points(5, 3), points(6, 3)]);
-        table.insert(5, &[points(7, 3), points(8, 3)]);
+        let mut table = CommitmentTable::with_capacity(2);
+        table.insert(3, [&points(1, 3), &points(2, 3)]);
+        table.insert(9, [&points(3, 2), &points(4, 4)]);
+        table.insert(9, [&points(5, 3), &points(6, 3)]);
+        table.insert(5, [&points(7, 3), &points(8, 3)]);
         assert_eq!(table.len(), 2);
         assert_eq!(table.get(3), Some([&points(1, 3)[..], &points(2, 3)[..]]));
         assert_eq!(table.get(9), Some([&points(3, 2)[..], &points(4, 4)[..]]));
@@ -2280,5 +2213,17 @@ mod tests {
         }
         let owners: Vec<ClientIndex> = table.iter().map(|(o, _)| o).collect();
         assert_eq!(owners, [3, 9]);
+        // Past one block of points: senders of 2 x 150 points, 6 to a
+        // block, each given back whole, the last of a block and the first
+        // of the next included.
+        let mut big = CommitmentTable::with_capacity(0);
+        for owner in 1..=30u8 {
+            big.insert(owner.into(), [&points(owner, 150), &points(!owner, 150)]);
+        }
+        assert_eq!(big.len(), 30);
+        for owner in 1..=30u8 {
+            let want = [&points(owner, 150)[..], &points(!owner, 150)[..]];
+            assert_eq!(big.get(owner.into()), Some(want), "{owner}");
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -40,7 +41,8 @@ use crate::protocol::client::{
 };
 use crate::protocol::host::{Client, ClientPhase, Stage};
 use crate::protocol::messages::{MaskingSet, ShareKeys, index_bitmap};
-use crate::protocol::server::{CommitmentTable, Server, State};
+use crate::protocol::outbox::CommitmentTable;
+use crate::protocol::server::{Server, State};
 
 /// The first four bytes of every export.
 pub const MAGIC: [u8; 4] = *b"SAST";
@@ -935,7 +937,8 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
             || -> Result<Vec<[u8; 32]>, DecodeError> { (0..t).map(|_| r.array()).collect() };
         Ok([read()?, read()?])
     })? {
-        commitments.insert(owner, &c);
+        let [key, seed] = &c;
+        commitments.insert(owner, [key, seed]);
     }
     let key_signatures = sigs(&mut r, n)?;
     let bitmap_max = (n as usize).div_ceil(8);
@@ -1048,7 +1051,7 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server, DecodeError> {
         state,
         session,
         keys: all_keys,
-        commitments,
+        commitments: Arc::new(commitments),
         // Kept only in memory: R3 decodes the points it needs.
         constant_terms: HashMap::new(),
         key_signatures,
