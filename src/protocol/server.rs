@@ -926,11 +926,11 @@ impl Server {
         bytes: &[u8],
         pre: Option<(Prechecked, Fingerprint)>,
     ) -> Result<(), Error> {
-        let hasher = self.resend_key.hasher();
         let (pre, printed) = pre.map_or((None, None), |(p, f)| (Some(p), Some(f)));
         let (fingerprint, result) =
             if !self.excluded.contains(&from) && self.accepted.contains_key(&from) {
-                let fingerprint = printed.unwrap_or_else(|| hasher.fingerprint(bytes));
+                let fingerprint =
+                    printed.unwrap_or_else(|| self.resend_key.hasher().fingerprint(bytes));
                 if self.accepted.get(&from) == Some(&fingerprint) {
                     // A byte-identical resend (an at-least-once transport
                     // retrying): the first copy already counted, this one
@@ -948,11 +948,14 @@ impl Server {
                 // intake (or was, beside the other messages' checks).
                 match printed {
                     Some(fingerprint) => (fingerprint, self.intake(from, bytes, pre)),
-                    None => join_large(
-                        bytes.len(),
-                        || hasher.fingerprint(bytes),
-                        || self.intake(from, bytes, pre),
-                    ),
+                    None => {
+                        let hasher = self.resend_key.hasher();
+                        join_large(
+                            bytes.len(),
+                            || hasher.fingerprint(bytes),
+                            || self.intake(from, bytes, pre),
+                        )
+                    }
                 }
             };
         if result.is_ok() {
