@@ -41,7 +41,7 @@ pub(crate) fn agree(secret: &StaticSecret, peer: &PublicKeyBytes) -> Option<Zero
 
 /// `[8]P` for a point `P` of edwards25519 whose Montgomery u-coordinate is
 /// `peer` (either of the two: X25519 sees only u), ready for
-/// [`agree_rebuilt`]. `None` when `peer` is not a canonical encoding or not
+/// [`agree_rebuilt_all`]. `None` when `peer` is not a canonical encoding or not
 /// a point of the curve (a point of its twist, u = -1 among them): X25519
 /// still defines an agreement there, which [`agree`] computes.
 ///
@@ -55,22 +55,55 @@ pub(crate) fn edwards_peer(peer: &PublicKeyBytes) -> Option<EdwardsPoint> {
     Some(MontgomeryPoint(*peer).to_edwards(0)?.mul_by_cofactor())
 }
 
-/// [`agree`] in variable time, for a secret the caller has rebuilt from
-/// shares and so may compute on openly: the server's pairwise keys of a
-/// dropped client (spec/crypto.md section 3.1). `peer8` comes from
-/// [`edwards_peer`]; the result is the same 32 bytes as [`agree`] with the
-/// same public key, `None` when they are all zero.
+/// How many agreements the server passes to [`agree_rebuilt_all`] at once:
+/// enough that the one inversion a batch shares costs a few percent of one
+/// agreement, few enough that the batches spread over the threads.
+pub(crate) const REBUILT_BATCH: usize = 32;
+
+/// [`agree`] in variable time, for secrets the caller has rebuilt from
+/// shares and so may compute on openly: the server's pairwise keys of the
+/// dropped clients (spec/crypto.md section 3.1). Each pair is a secret and
+/// a peer prepared by [`edwards_peer`]; each result is the same 32 bytes as
+/// [`agree`] with that peer's public key, `None` when they are all zero.
 ///
 /// X25519 multiplies `P` by the clamped scalar `c` (`2^254 <= c < 2^255`,
 /// `c = 0 mod 8`) and keeps u. Since `8` divides `c`, `c P = (c / 8) [8]P`,
 /// and `[8]P` lies in the subgroup of prime order `l`, so `c / 8` may be
 /// reduced mod `l`: one variable-time Edwards multiplication (`wNAF`, the
 /// vector backend where the CPU has it) instead of the constant-time
-/// Montgomery ladder, then `u = (Z + Y) / (Z - Y)`.
-pub(crate) fn agree_rebuilt(
-    secret: &StaticSecret,
-    peer8: &EdwardsPoint,
-) -> Option<Zeroizing<[u8; 32]>> {
+/// Montgomery ladder. Then `u = (Z + Y) / (Z - Y)` for every product with
+/// one inversion between them (Montgomery's trick, which leaves a zero
+/// denominator, the identity's, zero: its u is 0, as X25519's is).
+///
+/// The products and their u-coordinates are wiped when dropped; the
+/// batched inversion's own scratch (the denominators, which without the
+/// numerators do not give u) is curve25519-dalek's.
+pub(crate) fn agree_rebuilt_all(
+    pairs: &[(&StaticSecret, &EdwardsPoint)],
+) -> Vec<Option<Zeroizing<[u8; 32]>>> {
+    let products: Zeroizing<Vec<EdwardsPoint>> = Zeroizing::new(
+        pairs
+            .iter()
+            .map(|(secret, peer8)| rebuilt_product(secret, peer8))
+            .collect(),
+    );
+    let us: Zeroizing<Vec<MontgomeryPoint>> =
+        Zeroizing::new(EdwardsPoint::to_montgomery_batch(&products));
+    us.iter()
+        .map(|u| {
+            let u = Zeroizing::new(u.to_bytes());
+            if bool::from(u.ct_eq(&[0u8; 32])) {
+                None
+            } else {
+                Some(u)
+            }
+        })
+        .collect()
+}
+
+/// `(c / 8 mod l) [8]P` for the clamped scalar `c` of `secret`, in
+/// variable time ([`agree_rebuilt_all`]).
+fn rebuilt_product(secret: &StaticSecret, peer8: &EdwardsPoint) -> EdwardsPoint {
     let mut c = Zeroizing::new(secret.to_bytes());
     c[0] &= 248;
     c[31] &= 127;
@@ -82,17 +115,7 @@ pub(crate) fn agree_rebuilt(
         eighth[i] = (c[i] >> 3) | (next << 5);
     }
     let scalar = Zeroizing::new(Scalar::from_bytes_mod_order(*eighth));
-    let product = Zeroizing::new(EdwardsPoint::vartime_double_scalar_mul_basepoint(
-        &scalar,
-        peer8,
-        &Scalar::ZERO,
-    ));
-    let u = Zeroizing::new(product.to_montgomery().to_bytes());
-    if bool::from(u.ct_eq(&[0u8; 32])) {
-        None
-    } else {
-        Some(u)
-    }
+    EdwardsPoint::vartime_double_scalar_mul_basepoint(&scalar, peer8, &Scalar::ZERO)
 }
 
 /// Whether `pk` is the canonical encoding of an X25519 u-coordinate: bit
@@ -235,7 +258,7 @@ mod tests {
         assert!(is_canonical_public_key(&p), "p - 1");
     }
 
-    /// `agree_rebuilt` gives `agree`'s bytes for every secret and every
+    /// `agree_rebuilt_all` gives `agree`'s bytes for every secret and every
     /// peer on the curve: random keys, peers with a torsion component
     /// (`P + T` for each point `T` of order dividing 8), and secrets at the
     /// clamping edges. Peers `edwards_peer` refuses are those `agree` must
@@ -266,21 +289,37 @@ mod tests {
             let p = EdwardsPoint::mul_base_clamped(b);
             peers.extend(EIGHT_TORSION.iter().map(|t| p + t));
         }
-        let mut compared = 0;
-        for (i, s) in secrets.iter().enumerate() {
-            let secret = StaticSecret::from(*s);
+        let secrets: Vec<StaticSecret> = secrets.into_iter().map(StaticSecret::from).collect();
+        let mut pairs = Vec::new();
+        let mut expected = Vec::new();
+        for (i, secret) in secrets.iter().enumerate() {
             // Every peer for a few secrets, a few peers for every secret.
             let step = if i < 3 { 1 } else { 7 };
             for p in peers.iter().skip(i % step).step_by(step) {
                 let pk = p.to_montgomery().to_bytes();
                 // Every point of the curve has an Edwards preimage.
                 let p8 = edwards_peer(&pk).expect("a point of the curve");
-                let expected = agree(&secret, &pk).map(|k| *k);
-                assert_eq!(agree_rebuilt(&secret, &p8).map(|k| *k), expected);
-                compared += 1;
+                expected.push(agree(secret, &pk).map(|k| *k));
+                pairs.push((secret, p8));
             }
         }
-        assert!(compared > 170, "{compared}");
+        assert_eq!(pairs.len(), 906);
+        // The all-zero agreements (small-order peers) are among the others,
+        // so a batch that let a zero denominator spoil the inversion of its
+        // neighbours would fail here; batches of one, of the server's size
+        // and of everything give the same bytes.
+        let zeros = expected.iter().filter(|e| e.is_none()).count();
+        assert_eq!(zeros, 70);
+        let refs: Vec<(&StaticSecret, &EdwardsPoint)> =
+            pairs.iter().map(|(s, p)| (*s, p)).collect();
+        for size in [1, REBUILT_BATCH, refs.len()] {
+            let got: Vec<Option<[u8; 32]>> = refs
+                .chunks(size)
+                .flat_map(agree_rebuilt_all)
+                .map(|k| k.map(|k| *k))
+                .collect();
+            assert_eq!(got, expected, "batches of {size}");
+        }
         // A twist point (u = 2 is not on the curve), u = -1, and
         // non-canonical encodings are refused, never mapped to another key.
         let mut two = [0u8; 32];

@@ -1796,19 +1796,45 @@ impl Server {
         peers.sort_unstable();
         peers.dedup();
         let prepared = par_map(peers.clone(), |u| kx::edwards_peer(&keys.get(&u)?.1));
-        let pair_keys = par_map(pairs, |(i, u)| {
-            let (v, s_sk) = dropped_sk.get(i)?;
-            let pk = &keys.get(&u)?.1;
-            let p8 = peers
-                .binary_search(&u)
-                .ok()
-                .and_then(|j| prepared.get(j)?.as_ref());
-            let shared = match p8 {
-                Some(p8) => kx::agree_rebuilt(s_sk, p8)?,
-                None => kx::agree(s_sk, pk)?,
-            };
-            let key = kx::pair_mask_key(&shared, &session, u, *v);
-            Some((key, if u < *v { Sign::Minus } else { Sign::Plus }))
+        // The pairs go in batches that share one inversion (kx::REBUILT_BATCH),
+        // the batches in parallel; a peer that could not be prepared (not
+        // a point of the curve) takes the X25519 ladder.
+        let batches: Vec<&[(usize, ClientIndex)]> = pairs.chunks(kx::REBUILT_BATCH).collect();
+        let pair_keys = map_all(&batches, |batch| {
+            let mut fast = Vec::with_capacity(batch.len());
+            let mut keyed = Vec::with_capacity(batch.len());
+            for &(i, u) in *batch {
+                let Some((v, s_sk)) = dropped_sk.get(i) else {
+                    continue;
+                };
+                let p8 = peers
+                    .binary_search(&u)
+                    .ok()
+                    .and_then(|j| prepared.get(j)?.as_ref());
+                match p8 {
+                    Some(p8) => fast.push(((s_sk, p8), (u, *v))),
+                    None => {
+                        if let Some(shared) = keys.get(&u).and_then(|k| kx::agree(s_sk, &k.1)) {
+                            keyed.push((kx::pair_mask_key(&shared, &session, u, *v), (u, *v)));
+                        }
+                    }
+                }
+            }
+            let (fast, owners): (Vec<_>, Vec<_>) = fast.into_iter().unzip();
+            let shared = kx::agree_rebuilt_all(&fast);
+            keyed.extend(
+                shared
+                    .into_iter()
+                    .zip(owners)
+                    .filter_map(|(shared, (u, v))| {
+                        let shared = shared?;
+                        Some((kx::pair_mask_key(&shared, &session, u, v), (u, v)))
+                    }),
+            );
+            keyed
+                .into_iter()
+                .map(|(key, (u, v))| (key, if u < v { Sign::Minus } else { Sign::Plus }))
+                .collect::<Vec<_>>()
         });
         tasks.extend(pair_keys.into_iter().flatten());
         let bits = self.params.bits();
