@@ -38,7 +38,7 @@
 //!
 //! # Complexity
 //!
-//! [`split_committed`]: [`shamir::split`]'s `O(N t)` plus `t` fixed-base
+//! [`split_committed`]: [`shamir::split_with`]'s `O(N t)` plus `t` fixed-base
 //! multiplications and compressions. [`verify_share`]: one multiscalar
 //! multiplication of size `t`. [`verify_batch`] over `M` items: one of size
 //! at most `M t` (fewer when consecutive items share their commitments);
@@ -191,7 +191,7 @@ impl Commitments {
     }
 }
 
-/// From this many points up, [`check_points`] shares them with another
+/// From this many points up, [`check_points_beside`] shares them with another
 /// thread (with the `parallel` feature); below it the hand-off costs more
 /// than it saves (one decompression is a field exponentiation, some
 /// microseconds).
@@ -233,9 +233,10 @@ pub(crate) fn check_points(bytes: &[u8]) -> Result<(), DecodeError> {
     check_points_beside(bytes, || ()).0
 }
 
-/// [`check_points`], running `first` on the calling thread once the points
-/// are offered to the pool, before it takes its own share of them: the
-/// pool's worker wakes up while `first` runs.
+/// The check `check_points` (its form for the tests) documents, running
+/// `first` on the calling thread once the points are offered to the pool,
+/// before it takes its own share of them: the pool's worker wakes up while
+/// `first` runs.
 fn check_points_beside<R>(bytes: &[u8], first: impl FnOnce() -> R) -> (Result<(), DecodeError>, R) {
     if !bytes.len().is_multiple_of(POINT_LEN) {
         return (Err(DecodeError::Truncated), first());
@@ -260,16 +261,16 @@ fn check_points_beside<R>(bytes: &[u8], first: impl FnOnce() -> R) -> (Result<()
     (checked, r)
 }
 
-/// [`check_points`] for `bytes` made of whole lists of `t` points each
+/// [`check_points_beside`] for `bytes` made of whole lists of `t` points each
 /// (the commitment lists of one message), keeping the first point of each
 /// list, its constant-term commitment `C_0`, decompressed: one per list, in
-/// order. The other points are checked by [`check_points`] (the constant
+/// order. The other points are checked by [`check_points_beside`] (the constant
 /// terms are decompressed while the pool takes its share of them), so the
 /// work is the same decompressions, none twice.
 ///
 /// # Errors
 ///
-/// As [`check_points`]; [`DecodeError::Truncated`] also when `t` is 0 or
+/// As [`check_points_beside`]; [`DecodeError::Truncated`] also when `t` is 0 or
 /// `bytes` is not a whole number of lists.
 pub(crate) fn check_lists(bytes: &[u8], t: usize) -> Result<Vec<RistrettoPoint>, DecodeError> {
     let list_len = t
@@ -368,7 +369,7 @@ fn all_points_shared<R>(bytes: &[u8], first: impl FnOnce() -> R) -> (bool, R) {
     }
 }
 
-/// [`shamir::split`] with Feldman commitments to the polynomial: the same
+/// [`shamir::split_with`] with Feldman commitments to the polynomial: the same
 /// shares from the same random bytes, drawn in the same order, and
 /// `C_j = a_j G` for `j` in `0..threshold` (`C_0 = secret G`).
 ///
@@ -376,7 +377,7 @@ fn all_points_shared<R>(bytes: &[u8], first: impl FnOnce() -> R) -> (bool, R) {
 ///
 /// # Errors
 ///
-/// As [`shamir::split`]: [`ShamirError::InvalidArguments`] unless `xs` is
+/// As [`shamir::split_with`]: [`ShamirError::InvalidArguments`] unless `xs` is
 /// non-empty, its entries are distinct and nonzero, and
 /// `1 <= threshold <= xs.len()`.
 pub(crate) fn split_committed<R: CryptoRng + ?Sized>(

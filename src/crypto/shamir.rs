@@ -19,14 +19,14 @@
 //!
 //! # Complexity
 //!
-//! [`split`]: `O(N t)`. [`interpolate_at_zero`]: `O(t^2)` and one batch
+//! [`split_with`]: `O(N t)`. [`interpolate_at_zero`]: `O(t^2)` and one batch
 //! inversion; with the coefficients of a holder set computed once
 //! ([`lagrange_at_zero_batch`]), each further secret from the same holders
 //! costs `t` multiplications ([`combine_at_zero`]).
 //!
 //! # Security
 //!
-//! Every branch in [`split`], [`interpolate_at_zero`] and the Lagrange
+//! Every branch in [`split_with`], [`interpolate_at_zero`] and the Lagrange
 //! coefficient functions depends only on the public x-coordinates and
 //! threshold, never on a share value or secret.
 
@@ -248,14 +248,16 @@ pub(crate) fn split<R: CryptoRng + ?Sized>(
     split_with(secret, threshold, xs, rng, |_| ()).map(|(shares, ())| shares)
 }
 
-/// [`split`], also handing the coefficients (of `X^0` first) to `inspect`
+/// `split` (its form for the tests), also handing the coefficients (of `X^0` first) to `inspect`
 /// before they are zeroized; returns the shares and what `inspect` returned.
-/// The one sampling routine behind [`split`] and
+/// The one sampling routine behind `split` and
 /// `feldman::split_committed`, so both draw the same bytes in the same order.
 ///
 /// # Errors
 ///
-/// As [`split`]; `inspect` is not called then.
+/// [`ShamirError::InvalidArguments`] unless `xs` is non-empty, its
+/// entries are distinct and nonzero, and `1 <= threshold <= xs.len()`;
+/// `inspect` is not called then.
 pub(super) fn split_with<R: CryptoRng + ?Sized, T>(
     secret: &Scalar,
     threshold: usize,
