@@ -66,6 +66,10 @@ pub(super) type Points = [[u8; 32]];
 /// one block more than the lists alone.
 const TABLE_BLOCK_POINTS: usize = 2048;
 
+/// One sender of a [`CommitmentTable`]: `(sender, block, start in the
+/// block, mask-key count, self-seed count)`.
+type TableEntry = (ClientIndex, usize, usize, usize, usize);
+
 /// The Feldman commitments the server keeps from R1 to R3, flat: every
 /// sender's points (its mask-key polynomial's, then its self-seed
 /// polynomial's) in blocks of [`TABLE_BLOCK_POINTS`], ascending by sender,
@@ -73,9 +77,8 @@ const TABLE_BLOCK_POINTS: usize = 2048;
 /// rather than three per sender, freed together.
 #[derive(Clone, Default)]
 pub(super) struct CommitmentTable {
-    /// `(sender, block, start in the block, mask-key count, self-seed
-    /// count)`, ascending by sender.
-    entries: Vec<(ClientIndex, usize, usize, usize, usize)>,
+    /// Ascending by sender.
+    entries: Vec<TableEntry>,
     blocks: Vec<Vec<[u8; 32]>>,
 }
 
@@ -119,7 +122,11 @@ impl CommitmentTable {
             .entries
             .binary_search_by_key(&owner, |&(o, ..)| o)
             .ok()?;
-        let &(_, block, start, key, seed) = self.entries.get(at)?;
+        self.points(self.entries.get(at)?)
+    }
+
+    /// The two lists of one entry.
+    fn points(&self, &(_, block, start, key, seed): &TableEntry) -> Option<[&Points; 2]> {
         let points = self.blocks.get(block)?;
         let mid = start.checked_add(key)?;
         Some([
@@ -128,11 +135,12 @@ impl CommitmentTable {
         ])
     }
 
-    /// Every sender with its commitments, ascending.
+    /// Every sender with its commitments, ascending: one pass over the
+    /// entries.
     pub(super) fn iter(&self) -> impl Iterator<Item = (ClientIndex, [&Points; 2])> {
         self.entries
             .iter()
-            .filter_map(|&(owner, ..)| Some((owner, self.get(owner)?)))
+            .filter_map(|entry| Some((entry.0, self.points(entry)?)))
     }
 
     /// The number of senders.
@@ -605,5 +613,59 @@ mod share_delivery_tests {
             format!("{:?}", make(0)),
             "Outbox { messages: 5, held: \"on demand\" }"
         );
+    }
+
+    /// The table hands back each sender's two lists exactly, by lookup and
+    /// in one ascending pass, across block boundaries (a list longer than
+    /// a block gets a block of its own), and ignores a sender that is not
+    /// above the last one.
+    #[test]
+    fn commitment_table_keeps_every_list_across_blocks() {
+        let lists = |owner: u32, len: usize, kind: u8| -> Vec<[u8; 32]> {
+            (0..len)
+                .map(|j| {
+                    let mut p = [kind; 32];
+                    p[..4].copy_from_slice(&owner.to_le_bytes());
+                    p[4..8].copy_from_slice(&(j as u32).to_le_bytes());
+                    p
+                })
+                .collect()
+        };
+        // Lengths that fill a block unevenly, one longer than a block, and
+        // an empty seed list.
+        let senders: Vec<(u32, usize, usize)> = vec![
+            (2, 700, 700),
+            (3, 300, 0),
+            (5, 1, 2),
+            (8, TABLE_BLOCK_POINTS + 5, 3),
+            (9, 1000, 1000),
+            (12, 40, 41),
+        ];
+        let mut table = CommitmentTable::with_capacity(senders.len());
+        for &(owner, k, s) in &senders {
+            table.insert(owner, [&lists(owner, k, 1), &lists(owner, s, 2)]);
+        }
+        // Not above the last sender: ignored, the table stays as it was.
+        table.insert(12, [&lists(12, 1, 7), &lists(12, 1, 7)]);
+        table.insert(4, [&lists(4, 1, 7), &lists(4, 1, 7)]);
+        assert_eq!(table.len(), senders.len());
+        assert!(table.blocks.len() >= 3, "{}", table.blocks.len());
+        type Lists = (u32, Vec<[u8; 32]>, Vec<[u8; 32]>);
+        let walked: Vec<Lists> = table
+            .iter()
+            .map(|(o, [k, s])| (o, k.to_vec(), s.to_vec()))
+            .collect();
+        let expected: Vec<Lists> = senders
+            .iter()
+            .map(|&(o, k, s)| (o, lists(o, k, 1), lists(o, s, 2)))
+            .collect();
+        assert_eq!(walked, expected);
+        for (o, k, s) in &expected {
+            let [gk, gs] = table.get(*o).expect("a sender");
+            assert_eq!((gk, gs), (&k[..], &s[..]), "sender {o}");
+        }
+        for absent in [0, 1, 4, 6, 13] {
+            assert!(table.get(absent).is_none(), "{absent}");
+        }
     }
 }
