@@ -1800,8 +1800,10 @@ impl Server {
         // the batches in parallel; a peer that could not be prepared (not
         // a point of the curve) takes the X25519 ladder.
         let batches: Vec<&[(usize, ClientIndex)]> = pairs.chunks(kx::REBUILT_BATCH).collect();
+        let sign = |u: ClientIndex, v: ClientIndex| if u < v { Sign::Minus } else { Sign::Plus };
         let pair_keys = map_all(&batches, |batch| {
             let mut fast = Vec::with_capacity(batch.len());
+            let mut owners = Vec::with_capacity(batch.len());
             let mut keyed = Vec::with_capacity(batch.len());
             for &(i, u) in *batch {
                 let Some((v, s_sk)) = dropped_sk.get(i) else {
@@ -1811,16 +1813,14 @@ impl Server {
                     .binary_search(&u)
                     .ok()
                     .and_then(|j| prepared.get(j)?.as_ref());
-                match p8 {
-                    Some(p8) => fast.push(((s_sk, p8), (u, *v))),
-                    None => {
-                        if let Some(shared) = keys.get(&u).and_then(|k| kx::agree(s_sk, &k.1)) {
-                            keyed.push((kx::pair_mask_key(&shared, &session, u, *v), (u, *v)));
-                        }
-                    }
+                if let Some(p8) = p8 {
+                    fast.push((s_sk, p8));
+                    owners.push((u, *v));
+                } else if let Some(shared) = keys.get(&u).and_then(|k| kx::agree(s_sk, &k.1)) {
+                    let key = kx::pair_mask_key(&shared, &session, u, *v);
+                    keyed.push((key, sign(u, *v)));
                 }
             }
-            let (fast, owners): (Vec<_>, Vec<_>) = fast.into_iter().unzip();
             let shared = kx::agree_rebuilt_all(&fast);
             keyed.extend(
                 shared
@@ -1828,13 +1828,10 @@ impl Server {
                     .zip(owners)
                     .filter_map(|(shared, (u, v))| {
                         let shared = shared?;
-                        Some((kx::pair_mask_key(&shared, &session, u, v), (u, v)))
+                        Some((kx::pair_mask_key(&shared, &session, u, v), sign(u, v)))
                     }),
             );
             keyed
-                .into_iter()
-                .map(|(key, (u, v))| (key, if u < v { Sign::Minus } else { Sign::Plus }))
-                .collect::<Vec<_>>()
         });
         tasks.extend(pair_keys.into_iter().flatten());
         let bits = self.params.bits();
