@@ -49,6 +49,7 @@ use core::fmt;
 use std::sync::Mutex;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 pub use self::accounting::Mechanism;
 pub use self::noise::Noise;
@@ -687,7 +688,9 @@ impl Calibration {
         if x.len() != usize::try_from(self.config.dim).unwrap_or(usize::MAX) {
             return Err(DpError::InputLength);
         }
-        let mut v = Vec::with_capacity(self.padded);
+        // The working copies of the input are wiped when dropped (allocated
+        // at their final size, so never moved to a new buffer).
+        let mut v = Zeroizing::new(Vec::with_capacity(self.padded));
         v.extend_from_slice(x);
         v.resize(self.padded, 0.0);
         // Clipping before the rotation is the same map (the rotation keeps
@@ -697,11 +700,11 @@ impl Calibration {
         rotate::rotate(&mut v, seed)?;
         clip::clip_l2(&mut v, self.config.clip)?;
         v.iter_mut().for_each(|e| *e *= self.scale);
-        let rounded = rounding::conditional_round(&v, self.delta2, rng)?;
+        let rounded = Zeroizing::new(rounding::conditional_round(&v, self.delta2, rng)?);
         let mask = crate::vector::mask(self.config.bits);
         Ok(rounded
-            .into_iter()
-            .map(|r| {
+            .iter()
+            .map(|&r| {
                 let z = r.wrapping_add(self.noise.sample(rng));
                 #[allow(clippy::cast_sign_loss, reason = "two's complement wrap mod 2^b")]
                 let u = z as u64;

@@ -2,6 +2,7 @@
 //! 2.4; Kairouz, Liu, Steinke ICML 2021, section 4.1 and Proposition 22).
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::DpError;
 
@@ -97,7 +98,8 @@ pub fn conditional_round<R: CryptoRng + ?Sized>(
     bound: f64,
     rng: &mut R,
 ) -> Result<Vec<i64>, DpError> {
-    let mut out = Vec::with_capacity(x.len());
+    // Each try overwrites the last in place; a refused one is wiped.
+    let mut out = Zeroizing::new(Vec::with_capacity(x.len()));
     for _ in 0..MAX_TRIES {
         randomized_round(x, &mut out, rng)?;
         #[allow(
@@ -106,7 +108,7 @@ pub fn conditional_round<R: CryptoRng + ?Sized>(
         )]
         let sq = squared_norm(&out) as f64;
         if sq.sqrt() <= bound {
-            return Ok(out);
+            return Ok(core::mem::take(&mut *out));
         }
     }
     Err(DpError::RoundingFailed)

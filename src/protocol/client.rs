@@ -128,7 +128,10 @@ fn take<T>(slot: &mut Option<T>) -> Result<T, Error> {
 /// [`KeyBroadcast`].
 pub struct AwaitingKeys {
     pub(super) common: Common,
-    pub(super) inner: Option<KeysInner>,
+    /// Boxed, as every secret a state holds: moving the state (by the
+    /// host too) moves a pointer, not the secrets, so no copy is left
+    /// behind where it was.
+    pub(super) inner: Option<Box<KeysInner>>,
 }
 
 pub(super) struct KeysInner {
@@ -249,7 +252,7 @@ impl AwaitingKeys {
                 index,
                 creds,
             },
-            inner: Some(inner),
+            inner: Some(Box::new(inner)),
         };
         Ok((state, msg.to_bytes()))
     }
@@ -385,11 +388,15 @@ impl AwaitingKeys {
         });
         let mut ciphertexts = Vec::with_capacity(sealed.len());
         let mut peers = Keyed::with_capacity(msg.keys.len());
-        for r in sealed {
-            let (peer, keys, ct) = r?;
-            peers.push(peer, keys);
-            ciphertexts.push((peer, ct));
+        // The keys are cloned, not moved out: each result is then dropped,
+        // and its keys wiped, where it lies (a move would leave their bytes
+        // in the list's buffer, freed unwiped).
+        for r in &sealed {
+            let (peer, keys, ct) = r.as_ref().map_err(|e| *e)?;
+            peers.push(*peer, keys.clone());
+            ciphertexts.push((*peer, *ct));
         }
+        drop(sealed);
         let own_shares = own_shares.ok_or(refuse(ServerFault::MissingOwnKeys))?;
         let key_commitments = points(&key_commitments);
         let seed_commitments = points(&seed_commitments);
@@ -409,12 +416,12 @@ impl AwaitingKeys {
         let next = AwaitingShares {
             common,
             neighbours: topo.neighbours(index),
-            inner: Some(SharesInner {
+            inner: Some(Box::new(SharesInner {
                 session,
                 seed,
-                own_shares,
+                own_shares: Box::new(own_shares),
                 peers,
-            }),
+            })),
         };
         Ok((next, out.to_bytes()))
     }
@@ -445,19 +452,21 @@ pub struct AwaitingShares {
     pub(super) common: Common,
     /// N(self), ascending.
     pub(super) neighbours: Vec<ClientIndex>,
-    pub(super) inner: Option<SharesInner>,
+    /// Boxed, as [`AwaitingKeys`]' secrets.
+    pub(super) inner: Option<Box<SharesInner>>,
 }
 
 pub(super) struct SharesInner {
     pub(super) session: SessionId,
     pub(super) seed: SecretScalar,
-    pub(super) own_shares: HeldShares,
+    pub(super) own_shares: Box<HeldShares>,
     /// Neighbours in U1 and the keys derived with each.
     pub(super) peers: Keyed<PeerKeys>,
 }
 
 /// What a client derives in R1 from one neighbour's advertised keys
 /// (spec/crypto.md sections 3 and 4).
+#[derive(Clone)]
 pub(super) struct PeerKeys {
     /// The share-encryption key from the neighbour to this client.
     pub(super) open: Zeroizing<[u8; 32]>,
@@ -757,12 +766,13 @@ pub struct AwaitingUnmask {
     pub(super) session: SessionId,
     /// N(self), ascending.
     pub(super) neighbours: Vec<ClientIndex>,
-    pub(super) own_shares: Option<HeldShares>,
+    /// Boxed, as [`AwaitingKeys`]' secrets.
+    pub(super) own_shares: Option<Box<HeldShares>>,
     /// U2 within the neighbourhood: the senders of the delivered ciphertexts.
     pub(super) view: BTreeSet<ClientIndex>,
     /// The shares that decrypted.
     pub(super) held: Keyed<HeldShares>,
-    pub(super) signed: Option<Signed>,
+    pub(super) signed: Option<Box<Signed>>,
     /// The request answered and the answer (a byte-identical request gets
     /// the same answer; any other is refused).
     pub(super) answered: Option<(Vec<u8>, Vec<u8>)>,
@@ -856,11 +866,11 @@ impl AwaitingUnmask {
             signature,
         }
         .to_bytes();
-        self.signed = Some(Signed {
+        self.signed = Some(Box::new(Signed {
             survivors,
             digest,
             response: response.clone(),
-        });
+        }));
         Ok(response)
     }
 

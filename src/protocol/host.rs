@@ -74,7 +74,7 @@ pub enum ClientPhase {
 pub(super) enum Stage {
     Keys(AwaitingKeys),
     Shares(AwaitingShares),
-    Unmask(AwaitingUnmask),
+    Unmask(Box<AwaitingUnmask>),
     Over,
 }
 
@@ -289,7 +289,7 @@ impl Client {
             Stage::Shares(s) => {
                 let input = self.input.as_ref().ok_or(Misuse::InputMissing)?;
                 let (next, out) = s.receive(bytes, input)?;
-                self.stage = Stage::Unmask(next);
+                self.stage = Stage::Unmask(Box::new(next));
                 self.input = None;
                 Ok(out)
             }

@@ -536,19 +536,19 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<Client, DecodeError> {
             let s_sk = kx::mask_secret(&mask_key.0, &round);
             Stage::Keys(AwaitingKeys {
                 common: common.clone(),
-                inner: Some(KeysInner {
+                inner: Some(Box::new(KeysInner {
                     c_pk: kx::public_key(&c_sk),
                     s_pk: kx::public_key(&s_sk),
                     c_sk,
                     mask_key,
                     s_sk,
-                }),
+                })),
             })
         }
         STAGE_SHARES => {
             let session = r.array()?;
             let seed = scalar(&mut r)?;
-            let own_shares = held(&mut r)?;
+            let own_shares = Box::new(held(&mut r)?);
             let c = count(&mut r, n as usize, 4 + 64)?;
             let mut peers = Keyed::with_capacity(c);
             let mut prev = 0;
@@ -571,12 +571,12 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<Client, DecodeError> {
             Stage::Shares(AwaitingShares {
                 neighbours: topo.neighbours(index),
                 common: common.clone(),
-                inner: Some(SharesInner {
+                inner: Some(Box::new(SharesInner {
                     session,
                     seed,
                     own_shares,
                     peers,
-                }),
+                })),
             })
         }
         STAGE_UNMASK => {
@@ -600,16 +600,16 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<Client, DecodeError> {
                 let list = indices(&mut r, n)?;
                 let response = blob(&mut r)?.to_vec();
                 let bitmap = index_bitmap(n, &list);
-                Some(Signed {
+                Some(Box::new(Signed {
                     digest: kx::survivor_set_digest(&session, n, &bitmap),
                     survivors: list.into_iter().collect(),
                     response,
-                })
+                }))
             } else {
                 None
             };
             let (own_shares, answered) = match r.u8()? {
-                0 => (Some(held(&mut r)?), None),
+                0 => (Some(Box::new(held(&mut r)?)), None),
                 1 => {
                     let req = blob(&mut r)?.to_vec();
                     let resp = blob(&mut r)?.to_vec();
@@ -617,7 +617,7 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<Client, DecodeError> {
                 }
                 _ => return Err(DecodeError::NonCanonical),
             };
-            Stage::Unmask(AwaitingUnmask {
+            Stage::Unmask(Box::new(AwaitingUnmask {
                 t: common.params.threshold_usize(),
                 common: common.clone(),
                 session,
@@ -627,7 +627,7 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<Client, DecodeError> {
                 held: held_shares,
                 signed,
                 answered,
-            })
+            }))
         }
         STAGE_OVER => Stage::Over,
         _ => return Err(DecodeError::NonCanonical),

@@ -26,7 +26,7 @@ use secagg::{
     StateError, StateKey, Step,
 };
 
-use crate::common::{ROUND, rng};
+use crate::common::{ROUND, hkdf, rng, x25519};
 use crate::vectors::unhex;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/v2");
@@ -43,21 +43,8 @@ fn read(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// `HKDF-SHA256(salt, ikm, info)` to 32 bytes (RFC 5869).
-fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand(info, &mut out)
-        .unwrap();
-    out
-}
-
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
-}
-
-fn x25519(k: &[u8; 32], u: &[u8; 32]) -> [u8; 32] {
-    x25519_dalek::x25519(*k, *u)
 }
 
 /// `PRG(K)`: `m` elements mod `2^b` (spec/crypto.md section 5), from the

@@ -1,0 +1,581 @@
+//! Freed memory holds no client secret (spec/security.md P6): every block
+//! the library frees while a check is armed is scanned for the secrets of
+//! the round, derived here from the clients' RNG streams and the key
+//! schedule of spec/crypto.md sections 3 to 5, and for the clients' inputs.
+//! A copy that is dropped without being wiped, or a wiped vector that
+//! grows and leaves its old block behind, is found.
+//!
+//! A binary of its own: the allocator is process-wide, so its one test runs
+//! the checks in sequence (several tests would run on parallel threads and
+//! be scanned in each other's checks). The scan looks at heap blocks when
+//! they are freed or moved; the stack, blocks still live and the operating
+//! system's pages are not seen.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unsafe_code,
+    reason = "a test binary; the allocator's interface is unsafe"
+)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+use chacha20::ChaCha20Rng;
+use curve25519_dalek::Scalar;
+use rand_core::Rng;
+use secagg::dp::DpConfig;
+use secagg::{Client, ClientPhase, Graph, Params, Prg, Server, StateKey, Step};
+use zeroize::Zeroizing;
+
+#[path = "api/common.rs"]
+mod common;
+
+use common::{ROUND, hkdf, rng, top, x25519};
+
+/// Scans every block freed while [`ARMED`], then frees it with [`System`].
+struct Scanner;
+
+#[global_allocator]
+static ALLOC: Scanner = Scanner;
+
+/// Whether freed blocks are scanned.
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// The secrets looked for: a leaked [`Table`], replaced only while
+/// disarmed (the old one is never freed, so a late scan still reads it).
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
+/// Matches found since the last [`take_hits`].
+static HITS: AtomicUsize = AtomicUsize::new(0);
+/// The secret of the first match (`usize::MAX`: none) and its block size.
+static FIRST: AtomicUsize = AtomicUsize::new(usize::MAX);
+static FIRST_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Scanner {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if ARMED.load(Ordering::Acquire) {
+            scan(unsafe { core::slice::from_raw_parts(ptr, layout.size()) });
+        }
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !ARMED.load(Ordering::Acquire) {
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        // Moved by hand, so that the old block is scanned as it is freed
+        // (the system's realloc would free it unseen).
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return core::ptr::null_mut();
+        };
+        let new = unsafe { System.alloc(new_layout) };
+        if !new.is_null() {
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}
+
+/// 16-byte pieces of the secrets, sorted by their first 8 bytes, and a
+/// filter of their first 2 bytes.
+struct Table {
+    pieces: Vec<(u64, [u8; 16], usize)>,
+    names: Vec<String>,
+    filter: Vec<u64>,
+}
+
+/// Counts every 16-byte window of `bytes` (at every offset) that is a
+/// piece of a secret. Allocates nothing.
+fn scan(bytes: &[u8]) {
+    let Some(table) = (unsafe { TABLE.load(Ordering::Acquire).as_ref() }) else {
+        return;
+    };
+    for w in bytes.windows(16) {
+        let k = usize::from(u16::from_le_bytes([w[0], w[1]]));
+        if (table.filter[k / 64] >> (k % 64)) & 1 == 0 {
+            continue;
+        }
+        let prefix = u64::from_le_bytes(w[..8].try_into().unwrap());
+        let start = table.pieces.partition_point(|p| p.0 < prefix);
+        for (p, piece, name) in &table.pieces[start..] {
+            if *p != prefix {
+                break;
+            }
+            if piece == w {
+                HITS.fetch_add(1, Ordering::AcqRel);
+                if FIRST
+                    .compare_exchange(usize::MAX, *name, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    FIRST_SIZE.store(bytes.len(), Ordering::Release);
+                    if std::env::var_os("FREED_DEBUG").is_some() {
+                        let was = ARMED.swap(false, Ordering::AcqRel);
+                        eprintln!(
+                            "HIT {} size {}\n{}",
+                            table.names[*name],
+                            bytes.len(),
+                            std::backtrace::Backtrace::force_capture()
+                        );
+                        ARMED.store(was, Ordering::Release);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The secrets of one check, by name.
+#[derive(Default)]
+struct Secrets {
+    names: Vec<String>,
+    pieces: Vec<[u8; 16]>,
+    owner: Vec<usize>,
+}
+
+impl Secrets {
+    /// A secret: every 16-byte piece of it that starts at a multiple of 8
+    /// (a copy of 24 bytes or more holds one whatever its alignment).
+    fn add(&mut self, name: impl Into<String>, bytes: &[u8]) {
+        assert!(bytes.len() >= 16, "a secret of at least 16 bytes");
+        let id = self.names.len();
+        self.names.push(name.into());
+        for start in (0..=bytes.len() - 16).step_by(8) {
+            self.pieces
+                .push(bytes[start..start + 16].try_into().unwrap());
+            self.owner.push(id);
+        }
+    }
+
+    /// An input vector, as the library may hold it: every run of two
+    /// elements as little-endian `u64` words and of four as `u32` lanes
+    /// (elements below `2^32`).
+    fn add_input(&mut self, name: &str, x: &[u64]) {
+        let words: Vec<[u8; 8]> = x.iter().map(|e| e.to_le_bytes()).collect();
+        self.add_runs(name, &words);
+        if x.iter().all(|&e| e >> 32 == 0) {
+            let lanes: Vec<[u8; 4]> = x.iter().map(|&e| (e as u32).to_le_bytes()).collect();
+            self.add_runs(&format!("{name} (lanes)"), &lanes);
+        }
+    }
+
+    /// A vector of floats: every run of two elements.
+    fn add_floats(&mut self, name: &str, x: &[f64]) {
+        let words: Vec<[u8; 8]> = x.iter().map(|e| e.to_le_bytes()).collect();
+        self.add_runs(name, &words);
+    }
+
+    /// Every run of `16 / N` consecutive `N`-byte elements.
+    fn add_runs<const N: usize>(&mut self, name: &str, elements: &[[u8; N]]) {
+        let id = self.names.len();
+        self.names.push(name.into());
+        for w in elements.windows(16 / N) {
+            self.pieces.push(w.concat().try_into().unwrap());
+            self.owner.push(id);
+        }
+    }
+
+    /// Makes these the secrets looked for (call while disarmed).
+    fn install(&self) {
+        assert!(!ARMED.load(Ordering::Acquire));
+        let mut pieces: Vec<(u64, [u8; 16], usize)> = self
+            .pieces
+            .iter()
+            .zip(&self.owner)
+            .map(|(p, &o)| (u64::from_le_bytes(p[..8].try_into().unwrap()), *p, o))
+            .collect();
+        pieces.sort_unstable();
+        let mut filter = vec![0u64; 1024];
+        for (_, p, _) in &pieces {
+            let k = usize::from(u16::from_le_bytes([p[0], p[1]]));
+            filter[k / 64] |= 1 << (k % 64);
+        }
+        let table = Box::new(Table {
+            pieces,
+            names: self.names.clone(),
+            filter,
+        });
+        TABLE.store(Box::into_raw(table), Ordering::Release);
+    }
+}
+
+/// Runs `f` with freed blocks scanned.
+fn armed<T>(f: impl FnOnce() -> T) -> T {
+    ARMED.store(true, Ordering::Release);
+    let out = f();
+    ARMED.store(false, Ordering::Release);
+    out
+}
+
+/// The matches since the last call: their count, the first secret found
+/// and the size of the block it was in.
+fn take_hits() -> (usize, Option<(String, usize)>) {
+    let hits = HITS.swap(0, Ordering::AcqRel);
+    let first = FIRST.swap(usize::MAX, Ordering::AcqRel);
+    let size = FIRST_SIZE.swap(0, Ordering::AcqRel);
+    let table = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
+    let name = table
+        .and_then(|t| t.names.get(first))
+        .map(|n| (n.clone(), size));
+    (hits, name)
+}
+
+fn assert_clean(what: &str) {
+    let (hits, first) = take_hits();
+    assert_eq!(
+        hits, 0,
+        "{what}: {hits} freed 16-byte windows held a secret; the first: {first:?} (name, block size)"
+    );
+}
+
+#[test]
+fn freed_memory_holds_no_client_secret() {
+    // Spawn rayon's pool first: its threads' own start-up is no round's.
+    #[cfg(feature = "parallel")]
+    rayon::broadcast(|_| ());
+    the_scan_finds_an_unwiped_copy_and_a_grown_wiped_vector();
+    for (prg, bits) in [(Prg::ChaCha20, 32), (Prg::Aes128Ctr, 48)] {
+        a_round_frees_no_client_secret(prg, bits);
+    }
+    dp_encoding_frees_no_copy_of_the_input();
+}
+
+/// The instrument itself: an unwiped copy at an odd offset is found, a
+/// wiped one is not, and a wiped vector that grows past its capacity
+/// leaves its old block unwiped (which is why secret lists are allocated
+/// at their final size).
+fn the_scan_finds_an_unwiped_copy_and_a_grown_wiped_vector() {
+    let mut secret = [0u8; 32];
+    rng(1).fill_bytes(&mut secret);
+    let mut s = Secrets::default();
+    s.add("probe", &secret);
+    s.install();
+    armed(|| {
+        let mut v = vec![0u8; 100];
+        v[7..39].copy_from_slice(&secret);
+        drop(std::hint::black_box(v));
+    });
+    let (hits, first) = take_hits();
+    assert!(hits >= 1, "an unwiped copy is found");
+    assert_eq!(first, Some(("probe".to_string(), 100)));
+    armed(|| {
+        let mut v = Zeroizing::new(vec![0u8; 100]);
+        v[7..39].copy_from_slice(&secret);
+        drop(std::hint::black_box(v));
+    });
+    assert_clean("a wiped copy");
+    armed(|| {
+        let mut v = Zeroizing::new(Vec::with_capacity(40));
+        v.extend_from_slice(&secret);
+        v.extend_from_slice(&[0u8; 64]);
+        drop(std::hint::black_box(v));
+    });
+    let (hits, _) = take_hits();
+    assert!(hits >= 1, "a wiped vector that grew left its old block");
+}
+
+/// One client's secrets of R0 and R1 (spec/crypto.md section 3 and 6):
+/// `c_sk`, `a_u`, `b_u` and the `2 (t - 1)` coefficients, from its RNG
+/// stream in the order drawn, and `s_sk`.
+struct Drawn {
+    c_sk: [u8; 32],
+    s_sk: [u8; 32],
+    b: Scalar,
+    /// Every raw draw of R0 and R1.
+    raw: Vec<Vec<u8>>,
+    /// Each 64-byte draw reduced mod l (a_u, b_u, the coefficients).
+    scalars: Vec<Scalar>,
+}
+
+fn drawn(seed: u64, t: usize) -> Drawn {
+    let mut stream = rng(seed);
+    let mut draw = |len: usize| {
+        let mut b = vec![0u8; len];
+        stream.fill_bytes(&mut b);
+        b
+    };
+    let c_sk: [u8; 32] = draw(32).try_into().unwrap();
+    let wides: Vec<Vec<u8>> = (0..2 + 2 * (t - 1)).map(|_| draw(64)).collect();
+    let scalars: Vec<Scalar> = wides
+        .iter()
+        .map(|w| Scalar::from_bytes_mod_order_wide(&w.as_slice().try_into().unwrap()))
+        .collect();
+    let s_sk = hkdf(&ROUND, scalars[0].as_bytes(), b"secagg/v1/mask-sk");
+    let mut raw = vec![c_sk.to_vec()];
+    raw.extend(wides);
+    Drawn {
+        c_sk,
+        s_sk,
+        b: scalars[1],
+        raw,
+        scalars,
+    }
+}
+
+fn u32le(x: u32) -> [u8; 4] {
+    x.to_le_bytes()
+}
+
+fn deliver(step: Step) -> Vec<(u32, Vec<u8>)> {
+    match step {
+        Step::Deliver(m) => m.into_vec(),
+        _ => panic!("the round goes on"),
+    }
+}
+
+fn message_to(msgs: &[(u32, Vec<u8>)], u: u32) -> Vec<u8> {
+    msgs.iter().find(|(v, _)| *v == u).unwrap().1.clone()
+}
+
+/// A semi-honest round of four clients on the complete graph, every client
+/// call armed (the server's disarmed: it learns the survivors' `b_u` and
+/// the dropped client's `a_u` by design), each client exported and
+/// imported after every message and moved as a host might (a growing
+/// vector, a rehashing map), client 4 dropped with its input set before
+/// it masks. No client call frees a block holding any client's
+/// `c_sk`, `a_u`, `b_u`, coefficient, `s_sk`, X25519 agreement, share key,
+/// pairwise or self-mask key, or its input; and no message carries one.
+fn a_round_frees_no_client_secret(prg: Prg, bits: u8) {
+    let (n, t, m) = (4u32, 3usize, 40usize);
+    let p = Params::new(n, t as u32, bits, m as u32, Graph::Complete)
+        .unwrap()
+        .with_prg(prg);
+    let key = StateKey::new([0x6b; 32]);
+    let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| 900 + u).collect();
+    let clients_drawn: Vec<Drawn> = seeds.iter().map(|&s| drawn(s, t)).collect();
+    let basepoint = x25519_dalek::X25519_BASEPOINT_BYTES;
+    let public: Vec<([u8; 32], [u8; 32])> = clients_drawn
+        .iter()
+        .map(|d| (x25519(&d.c_sk, &basepoint), x25519(&d.s_sk, &basepoint)))
+        .collect();
+    let top = top(&p);
+    let mut input_rng = rng(77);
+    let inputs: Vec<Vec<u64>> = (0..n)
+        .map(|_| (0..m).map(|_| input_rng.next_u64() & top).collect())
+        .collect();
+
+    let mut s = Secrets::default();
+    for (i, d) in clients_drawn.iter().enumerate() {
+        let u = i + 1;
+        for (j, r) in d.raw.iter().enumerate() {
+            s.add(format!("client {u}: draw {j}"), r);
+        }
+        for (j, sc) in d.scalars.iter().enumerate() {
+            s.add(
+                format!("client {u}: scalar {j} (a_u, b_u, coefficients)"),
+                sc.as_bytes(),
+            );
+        }
+        s.add(format!("client {u}: s_sk"), &d.s_sk);
+        for (j, (c_pk, s_pk)) in public.iter().enumerate() {
+            if j != i {
+                s.add(
+                    format!("client {u}: c agreement with {}", j + 1),
+                    &x25519(&d.c_sk, c_pk),
+                );
+                s.add(
+                    format!("client {u}: s agreement with {}", j + 1),
+                    &x25519(&d.s_sk, s_pk),
+                );
+            }
+        }
+        s.add_input(&format!("client {u}: input"), &inputs[i]);
+    }
+    s.install();
+
+    let mut server = Server::new(&p, ROUND, &mut rng(1)).unwrap();
+    let mut rngs: Vec<ChaCha20Rng> = seeds.iter().map(|&s| rng(s)).collect();
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut export_rng = rng(3);
+    // Export then import, armed: the plaintext buffers are the check.
+    let mut cycle = |c: Client, phase: ClientPhase| -> Client {
+        let sealed = c.export(&key, &mut export_rng);
+        drop(c);
+        Client::import(&sealed, &key, &ROUND, phase).unwrap()
+    };
+
+    // R0.
+    let (clients, adv): (Vec<Option<Client>>, Vec<Vec<u8>>) = armed(|| {
+        (1..=n)
+            .zip(&mut rngs)
+            .map(|(u, r)| {
+                let (c, a) = Client::new(&p, ROUND, u, r).unwrap();
+                (Some(c), a)
+            })
+            .unzip()
+    });
+    let mut clients = armed(|| moved_around(clients));
+    for (u, a) in (1..=n).zip(&adv) {
+        server.receive(u, a).unwrap();
+    }
+    sent.extend(adv);
+    let kb = deliver(server.close_phase().unwrap());
+    assert_clean("R0");
+
+    // The session is known: the keys of spec/crypto.md sections 4 and 5.
+    let session: [u8; 32] = kb[0].1[2..34].try_into().unwrap();
+    for (i, d) in clients_drawn.iter().enumerate() {
+        let u = u32::try_from(i + 1).unwrap();
+        let self_info = [b"secagg/v1/self-mask".as_slice(), &u32le(u)].concat();
+        s.add(
+            format!("client {u}: self-mask key"),
+            &hkdf(&session, d.b.as_bytes(), &self_info),
+        );
+        for (j, (c_pk, s_pk)) in public.iter().enumerate() {
+            let v = u32::try_from(j + 1).unwrap();
+            if v == u {
+                continue;
+            }
+            let dh = x25519(&d.c_sk, c_pk);
+            for (from, to) in [(u, v), (v, u)] {
+                let info = [b"secagg/v1/share-key".as_slice(), &u32le(from), &u32le(to)].concat();
+                s.add(
+                    format!("share key {from} -> {to}"),
+                    &hkdf(&session, &dh, &info),
+                );
+            }
+            let info = [
+                b"secagg/v1/pair-mask".as_slice(),
+                &u32le(u.min(v)),
+                &u32le(u.max(v)),
+            ]
+            .concat();
+            s.add(
+                format!("pair key {u}, {v}"),
+                &hkdf(&session, &x25519(&d.s_sk, s_pk), &info),
+            );
+        }
+    }
+    s.install();
+
+    // R1: every client shares its keys and sets its input.
+    let shared: Vec<Vec<u8>> = armed(|| {
+        let mut out = Vec::new();
+        for (i, r) in rngs.iter_mut().enumerate() {
+            let u = u32::try_from(i + 1).unwrap();
+            let mut c = clients[i].take().unwrap();
+            let msg = c.receive(&message_to(&kb, u), r).unwrap();
+            let mut c = cycle(c, ClientPhase::ShareDelivery);
+            c.set_input(&inputs[i]).unwrap();
+            clients[i] = Some(cycle(c, ClientPhase::ShareDelivery));
+            out.push(msg);
+        }
+        out
+    });
+    let mut clients = armed(|| moved_around(clients));
+    for (u, msg) in (1..=n).zip(&shared) {
+        server.receive(u, msg).unwrap();
+    }
+    sent.extend(shared);
+    sent.extend(kb.iter().map(|(_, m)| m.clone()));
+    let sd = deliver(server.close_phase().unwrap());
+    assert_clean("R1");
+
+    // R2: client 4 drops with its input set; the others mask.
+    let masked: Vec<Vec<u8>> = armed(|| {
+        clients[3] = None;
+        let mut out = Vec::new();
+        for (i, r) in rngs.iter_mut().take(3).enumerate() {
+            let u = u32::try_from(i + 1).unwrap();
+            let mut c = clients[i].take().unwrap();
+            let msg = c.receive(&message_to(&sd, u), r).unwrap();
+            clients[i] = Some(cycle(c, ClientPhase::UnmaskRequest));
+            out.push(msg);
+        }
+        out
+    });
+    let mut clients = armed(|| moved_around(clients));
+    for (u, msg) in (1..=3).zip(&masked) {
+        server.receive(u, msg).unwrap();
+    }
+    sent.extend(masked);
+    sent.extend(sd.iter().map(|(_, m)| m.clone()));
+    let ur = deliver(server.close_phase().unwrap());
+    assert_clean("R2");
+
+    // R3: the survivors answer, then every client is dropped.
+    let answers: Vec<Vec<u8>> = armed(|| {
+        let mut out = Vec::new();
+        for (i, r) in rngs.iter_mut().take(3).enumerate() {
+            let u = u32::try_from(i + 1).unwrap();
+            let mut c = clients[i].take().unwrap();
+            let msg = c.receive(&message_to(&ur, u), r).unwrap();
+            clients[i] = Some(cycle(c, ClientPhase::Done));
+            out.push(msg);
+        }
+        drop(core::mem::take(&mut clients));
+        out
+    });
+    assert_clean("R3 and the clients' drop");
+    for (u, msg) in (1..=3).zip(&answers) {
+        server.receive(u, msg).unwrap();
+    }
+    sent.extend(answers);
+    sent.extend(ur.iter().map(|(_, m)| m.clone()));
+    let Step::Done(agg) = server.close_phase().unwrap() else {
+        panic!("R3 closes the round")
+    };
+    let want: Vec<u64> = (0..m)
+        .map(|j| inputs[..3].iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
+        .collect();
+    assert_eq!(agg.sum, want, "the round is exact");
+
+    // No message carries a secret.
+    for msg in &sent {
+        scan(msg);
+    }
+    assert_clean("the messages");
+}
+
+/// Moves the clients as a host might: into a vector that reallocates as it
+/// grows, through a hash map that rehashes as it fills, and back in order.
+fn moved_around(clients: Vec<Option<Client>>) -> Vec<Option<Client>> {
+    let mut grown = Vec::with_capacity(1);
+    for c in clients {
+        grown.push(c);
+    }
+    let mut map = HashMap::with_capacity(1);
+    for (i, c) in grown.into_iter().enumerate() {
+        map.insert(i, c);
+    }
+    let mut back: Vec<(usize, Option<Client>)> = map.into_iter().collect();
+    back.sort_by_key(|(i, _)| *i);
+    back.into_iter().map(|(_, c)| c).collect()
+}
+
+/// `Calibration::encode` (spec/dp.md section 2) works on a copy of the
+/// input that it pads, clips, rotates and scales in place, then rounds:
+/// neither the input nor the scaled copy is left in a freed block.
+fn dp_encoding_frees_no_copy_of_the_input() {
+    let m = 100usize;
+    let config = DpConfig::new(1.0, 1e-5, 1.0, m as u32, 20, 10).unwrap();
+    let cal = config.calibrate().unwrap();
+    let seed = [0x33; 32];
+    let mut r = rng(5);
+    let x: Vec<f64> = (0..m)
+        .map(|_| (r.next_u32() as f64 / f64::from(u32::MAX)) - 0.5)
+        .collect();
+    // What encode computes before it rounds, from the public steps.
+    let mut v = x.clone();
+    v.resize(cal.padded_dim(), 0.0);
+    secagg::dp::clip::clip_l2(&mut v, config.clip).unwrap();
+    secagg::dp::rotate::rotate(&mut v, &seed).unwrap();
+    secagg::dp::clip::clip_l2(&mut v, config.clip).unwrap();
+    v.iter_mut().for_each(|e| *e *= cal.scale());
+    let mut s = Secrets::default();
+    s.add_floats("the input", &x);
+    s.add_floats("the scaled, rotated input", &v);
+    s.install();
+    let encoded = armed(|| cal.encode(&x, &seed, &mut rng(6)).unwrap());
+    assert_clean("DP encode");
+    assert_eq!(encoded.len(), cal.padded_dim());
+}
