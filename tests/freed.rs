@@ -1,7 +1,7 @@
-//! Freed memory holds no client secret (spec/security.md P6): every block
-//! the library frees while a check is armed is scanned for the secrets of
-//! the round, derived here from the clients' RNG streams and the key
-//! schedule of spec/crypto.md sections 3 to 5, and for the clients' inputs.
+//! Freed memory holds no secret (spec/security.md P6): every block the
+//! library frees while a check is armed is scanned for the secrets of the
+//! round, derived here from the parties' RNG streams and the key schedule
+//! of spec/crypto.md sections 3 to 5 and 10, and for the clients' inputs.
 //! A copy that is dropped without being wiped, or a wiped vector that
 //! grows and leaves its old block behind, is found.
 //!
@@ -25,8 +25,11 @@ use chacha20::ChaCha20Rng;
 use curve25519_dalek::Scalar;
 use rand_core::Rng;
 use secagg::dp::DpConfig;
-use secagg::{Client, ClientPhase, Graph, Params, Prg, Server, StateKey, Step};
-use zeroize::Zeroizing;
+use secagg::{
+    Client, ClientPhase, Graph, Identity, Params, Prg, Roster, Server, ServerModel, StateKey, Step,
+};
+use sha2::{Digest, Sha512};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 #[path = "api/common.rs"]
 mod common;
@@ -134,19 +137,29 @@ fn scan(bytes: &[u8]) {
     }
 }
 
-/// The secrets of one check, by name.
-#[derive(Default)]
+/// The secrets of one check, by name. The test's own copies of secrets are
+/// wiped too (and not reallocated), so that a block the library takes
+/// from the allocator uninitialised holds none of them.
 struct Secrets {
     names: Vec<String>,
-    pieces: Vec<[u8; 16]>,
+    pieces: Zeroizing<Vec<[u8; 16]>>,
     owner: Vec<usize>,
 }
 
 impl Secrets {
+    fn new() -> Self {
+        Self {
+            names: Vec::new(),
+            pieces: Zeroizing::new(Vec::with_capacity(1 << 14)),
+            owner: Vec::with_capacity(1 << 14),
+        }
+    }
+
     /// A secret: every 16-byte piece of it that starts at a multiple of 8
     /// (a copy of 24 bytes or more holds one whatever its alignment).
     fn add(&mut self, name: impl Into<String>, bytes: &[u8]) {
         assert!(bytes.len() >= 16, "a secret of at least 16 bytes");
+        assert!(self.pieces.len() + bytes.len() / 8 <= self.pieces.capacity());
         let id = self.names.len();
         self.names.push(name.into());
         for start in (0..=bytes.len() - 16).step_by(8) {
@@ -238,14 +251,14 @@ fn assert_clean(what: &str) {
 }
 
 #[test]
-fn freed_memory_holds_no_client_secret() {
+fn freed_memory_holds_no_secret() {
     // Spawn rayon's pool first: its threads' own start-up is no round's.
     #[cfg(feature = "parallel")]
     rayon::broadcast(|_| ());
     the_scan_finds_an_unwiped_copy_and_a_grown_wiped_vector();
-    for (prg, bits) in [(Prg::ChaCha20, 32), (Prg::Aes128Ctr, 48)] {
-        a_round_frees_no_client_secret(prg, bits);
-    }
+    a_round_frees_no_secret(Prg::ChaCha20, 32, false, 1000);
+    a_round_frees_no_secret(Prg::Aes128Ctr, 48, false, 2000);
+    a_round_frees_no_secret(Prg::ChaCha20, 32, true, 3000);
     dp_encoding_frees_no_copy_of_the_input();
 }
 
@@ -255,8 +268,8 @@ fn freed_memory_holds_no_client_secret() {
 /// at their final size).
 fn the_scan_finds_an_unwiped_copy_and_a_grown_wiped_vector() {
     let mut secret = [0u8; 32];
-    rng(1).fill_bytes(&mut secret);
-    let mut s = Secrets::default();
+    rng(0xbad).fill_bytes(&mut secret);
+    let mut s = Secrets::new();
     s.add("probe", &secret);
     s.install();
     armed(|| {
@@ -286,6 +299,7 @@ fn the_scan_finds_an_unwiped_copy_and_a_grown_wiped_vector() {
 /// One client's secrets of R0 and R1 (spec/crypto.md section 3 and 6):
 /// `c_sk`, `a_u`, `b_u` and the `2 (t - 1)` coefficients, from its RNG
 /// stream in the order drawn, and `s_sk`.
+#[derive(Zeroize, ZeroizeOnDrop)]
 struct Drawn {
     c_sk: [u8; 32],
     s_sk: [u8; 32],
@@ -303,15 +317,15 @@ fn drawn(seed: u64, t: usize) -> Drawn {
         stream.fill_bytes(&mut b);
         b
     };
-    let c_sk: [u8; 32] = draw(32).try_into().unwrap();
-    let wides: Vec<Vec<u8>> = (0..2 + 2 * (t - 1)).map(|_| draw(64)).collect();
-    let scalars: Vec<Scalar> = wides
+    let mut raw: Vec<Vec<u8>> = Vec::with_capacity(3 + 2 * (t - 1));
+    raw.push(draw(32));
+    raw.extend((0..2 + 2 * (t - 1)).map(|_| draw(64)));
+    let c_sk: [u8; 32] = raw[0].as_slice().try_into().unwrap();
+    let scalars: Vec<Scalar> = raw[1..]
         .iter()
         .map(|w| Scalar::from_bytes_mod_order_wide(&w.as_slice().try_into().unwrap()))
         .collect();
     let s_sk = hkdf(&ROUND, scalars[0].as_bytes(), b"secagg/v1/mask-sk");
-    let mut raw = vec![c_sk.to_vec()];
-    raw.extend(wides);
     Drawn {
         c_sk,
         s_sk,
@@ -336,21 +350,29 @@ fn message_to(msgs: &[(u32, Vec<u8>)], u: u32) -> Vec<u8> {
     msgs.iter().find(|(v, _)| *v == u).unwrap().1.clone()
 }
 
-/// A semi-honest round of four clients on the complete graph, every client
-/// call armed (the server's disarmed: it learns the survivors' `b_u` and
-/// the dropped client's `a_u` by design), each client exported and
-/// imported after every message and moved as a host might (a growing
-/// vector, a rehashing map), client 4 dropped with its input set before
-/// it masks. No client call frees a block holding any client's
-/// `c_sk`, `a_u`, `b_u`, coefficient, `s_sk`, X25519 agreement, share key,
-/// pairwise or self-mask key, or its input; and no message carries one.
-fn a_round_frees_no_client_secret(prg: Prg, bits: u8) {
-    let (n, t, m) = (4u32, 3usize, 40usize);
-    let p = Params::new(n, t as u32, bits, m as u32, Graph::Complete)
+/// A round of five clients on the complete graph, semi-honest or
+/// malicious (signed messages and the consistency round), every client
+/// and server call armed, each client exported and imported after every
+/// message and moved as a host might (a growing vector, a rehashing map),
+/// client 5 dropped with its input set before it masks. No call frees a
+/// block holding any client's RNG draws, `a_u`, `b_u`, coefficients,
+/// `s_sk`, X25519 agreements, share keys, pairwise or self-mask keys,
+/// Ed25519 secret key, or input, nor the server's nonce or
+/// resend-fingerprint key; no message carries one; the sum is exact. (The
+/// server rebuilds the survivors' `b_u` and the dropped client's `a_u`,
+/// `s_sk` and pairwise keys by design; it must wipe them too.)
+fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
+    let (n, t, m) = (5u32, 3usize, 40usize);
+    let mut p = Params::new(n, t as u32, bits, m as u32, Graph::Complete)
         .unwrap()
         .with_prg(prg);
+    if malicious {
+        p = p.with_model(ServerModel::Malicious { corrupt: 0 }).unwrap();
+    }
     let key = StateKey::new([0x6b; 32]);
-    let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| 900 + u).collect();
+    // Seeds of their own for each round: no stale block of an earlier one
+    // holds this round's secrets.
+    let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| base + u).collect();
     let clients_drawn: Vec<Drawn> = seeds.iter().map(|&s| drawn(s, t)).collect();
     let basepoint = x25519_dalek::X25519_BASEPOINT_BYTES;
     let public: Vec<([u8; 32], [u8; 32])> = clients_drawn
@@ -358,12 +380,17 @@ fn a_round_frees_no_client_secret(prg: Prg, bits: u8) {
         .map(|d| (x25519(&d.c_sk, &basepoint), x25519(&d.s_sk, &basepoint)))
         .collect();
     let top = top(&p);
-    let mut input_rng = rng(77);
-    let inputs: Vec<Vec<u64>> = (0..n)
-        .map(|_| (0..m).map(|_| input_rng.next_u64() & top).collect())
+    let mut input_rng = rng(base + 77);
+    let inputs: Vec<Zeroizing<Vec<u64>>> = (0..n)
+        .map(|_| Zeroizing::new((0..m).map(|_| input_rng.next_u64() & top).collect()))
         .collect();
+    let ids: Vec<Identity> = seeds
+        .iter()
+        .map(|&s| Identity::generate(&mut rng(s + 500)))
+        .collect();
+    let roster = Roster::new(&ids.iter().map(Identity::public_key).collect::<Vec<_>>()).unwrap();
 
-    let mut s = Secrets::default();
+    let mut s = Secrets::new();
     for (i, d) in clients_drawn.iter().enumerate() {
         let u = i + 1;
         for (j, r) in d.raw.iter().enumerate() {
@@ -389,40 +416,67 @@ fn a_round_frees_no_client_secret(prg: Prg, bits: u8) {
             }
         }
         s.add_input(&format!("client {u}: input"), &inputs[i]);
+        if malicious {
+            // RFC 8032 section 5.1.5: the secret key, and its SHA-512
+            // (scalar half, clamped or not, and the nonce prefix).
+            let secret = ids[i].secret_bytes();
+            s.add(format!("client {u}: Ed25519 secret key"), secret.as_ref());
+            let mut h: [u8; 64] = Sha512::digest(secret.as_ref()).into();
+            s.add(format!("client {u}: Ed25519 expanded key"), &h);
+            h[0] &= 248;
+            h[31] &= 127;
+            h[31] |= 64;
+            s.add(format!("client {u}: Ed25519 clamped scalar"), &h[..32]);
+            h.zeroize();
+        }
     }
+    // The server's only draw, its nonce, and the resend-fingerprint key
+    // derived from it (spec/crypto.md section 10).
+    let mut nonce = [0u8; 32];
+    rng(base + 1).fill_bytes(&mut nonce);
+    s.add("server: nonce", &nonce);
+    let fk = hkdf(&[0u8; 32], &nonce, b"secagg/v2/resend-key");
+    s.add("server: resend-fingerprint key", &fk[..16]);
     s.install();
 
-    let mut server = Server::new(&p, ROUND, &mut rng(1)).unwrap();
+    let mut server = armed(|| {
+        if malicious {
+            Server::with_roster(&p, ROUND, &roster, &mut rng(base + 1)).unwrap()
+        } else {
+            Server::new(&p, ROUND, &mut rng(base + 1)).unwrap()
+        }
+    });
     let mut rngs: Vec<ChaCha20Rng> = seeds.iter().map(|&s| rng(s)).collect();
     let mut sent: Vec<Vec<u8>> = Vec::new();
-    let mut export_rng = rng(3);
-    // Export then import, armed: the plaintext buffers are the check.
-    let mut cycle = |c: Client, phase: ClientPhase| -> Client {
-        let sealed = c.export(&key, &mut export_rng);
-        drop(c);
-        Client::import(&sealed, &key, &ROUND, phase).unwrap()
-    };
+    let mut export_rng = rng(base + 3);
 
     // R0.
     let (clients, adv): (Vec<Option<Client>>, Vec<Vec<u8>>) = armed(|| {
         (1..=n)
             .zip(&mut rngs)
-            .map(|(u, r)| {
-                let (c, a) = Client::new(&p, ROUND, u, r).unwrap();
+            .zip(&ids)
+            .map(|((u, r), id)| {
+                let (c, a) = if malicious {
+                    Client::with_identity(&p, ROUND, u, id, &roster, r).unwrap()
+                } else {
+                    Client::new(&p, ROUND, u, r).unwrap()
+                };
                 (Some(c), a)
             })
             .unzip()
     });
     let mut clients = armed(|| moved_around(clients));
-    for (u, a) in (1..=n).zip(&adv) {
-        server.receive(u, a).unwrap();
-    }
+    let mut from_server = armed(|| {
+        for (u, a) in (1..=n).zip(&adv) {
+            server.receive(u, a).unwrap();
+        }
+        deliver(server.close_phase().unwrap())
+    });
     sent.extend(adv);
-    let kb = deliver(server.close_phase().unwrap());
     assert_clean("R0");
 
     // The session is known: the keys of spec/crypto.md sections 4 and 5.
-    let session: [u8; 32] = kb[0].1[2..34].try_into().unwrap();
+    let session: [u8; 32] = from_server[0].1[2..34].try_into().unwrap();
     for (i, d) in clients_drawn.iter().enumerate() {
         let u = u32::try_from(i + 1).unwrap();
         let self_info = [b"secagg/v1/self-mask".as_slice(), &u32le(u)].concat();
@@ -457,83 +511,95 @@ fn a_round_frees_no_client_secret(prg: Prg, bits: u8) {
     }
     s.install();
 
-    // R1: every client shares its keys and sets its input.
-    let shared: Vec<Vec<u8>> = armed(|| {
-        let mut out = Vec::new();
-        for (i, r) in rngs.iter_mut().enumerate() {
-            let u = u32::try_from(i + 1).unwrap();
-            let mut c = clients[i].take().unwrap();
-            let msg = c.receive(&message_to(&kb, u), r).unwrap();
-            let mut c = cycle(c, ClientPhase::ShareDelivery);
-            c.set_input(&inputs[i]).unwrap();
-            clients[i] = Some(cycle(c, ClientPhase::ShareDelivery));
-            out.push(msg);
-        }
-        out
-    });
-    let mut clients = armed(|| moved_around(clients));
-    for (u, msg) in (1..=n).zip(&shared) {
-        server.receive(u, msg).unwrap();
+    // Each later phase: every live client answers the server's message,
+    // is exported and imported (the plaintext buffers are the check), the
+    // clients are moved, and the server takes the answers and closes.
+    let mut phases = vec![
+        ("R1", ClientPhase::ShareDelivery),
+        (
+            "R2",
+            if malicious {
+                ClientPhase::ConsistencyRequest
+            } else {
+                ClientPhase::UnmaskRequest
+            },
+        ),
+    ];
+    if malicious {
+        phases.push(("consistency", ClientPhase::UnmaskRequest));
     }
-    sent.extend(shared);
-    sent.extend(kb.iter().map(|(_, m)| m.clone()));
-    let sd = deliver(server.close_phase().unwrap());
-    assert_clean("R1");
-
-    // R2: client 4 drops with its input set; the others mask.
-    let masked: Vec<Vec<u8>> = armed(|| {
-        clients[3] = None;
-        let mut out = Vec::new();
-        for (i, r) in rngs.iter_mut().take(3).enumerate() {
-            let u = u32::try_from(i + 1).unwrap();
-            let mut c = clients[i].take().unwrap();
-            let msg = c.receive(&message_to(&sd, u), r).unwrap();
-            clients[i] = Some(cycle(c, ClientPhase::UnmaskRequest));
-            out.push(msg);
+    phases.push(("R3", ClientPhase::Done));
+    let mut last = None;
+    for (name, next) in phases {
+        let live = if name == "R1" { 5 } else { 4 };
+        let answers: Vec<Vec<u8>> = armed(|| {
+            let mut out = Vec::new();
+            for (i, r) in rngs.iter_mut().take(live).enumerate() {
+                let u = u32::try_from(i + 1).unwrap();
+                let c = clients[i].take().unwrap();
+                let sealed = c.export(&key, &mut export_rng);
+                drop(c);
+                let mut c = Client::import(&sealed, &key, &ROUND, awaiting(name)).unwrap();
+                out.push(c.receive(&message_to(&from_server, u), r).unwrap());
+                if name == "R1" {
+                    c.set_input(&inputs[i]).unwrap();
+                }
+                let sealed = c.export(&key, &mut export_rng);
+                drop(c);
+                clients[i] = Some(Client::import(&sealed, &key, &ROUND, next).unwrap());
+            }
+            if name == "R1" {
+                // Client 5 drops with its input set.
+                clients[4] = None;
+            }
+            out
+        });
+        clients = armed(|| moved_around(core::mem::take(&mut clients)));
+        let step = armed(|| {
+            for (u, msg) in (1..).zip(&answers) {
+                server.receive(u, msg).unwrap();
+            }
+            server.close_phase().unwrap()
+        });
+        sent.extend(answers);
+        sent.extend(from_server.iter().map(|(_, m)| m.clone()));
+        match step {
+            Step::Deliver(m) => from_server = armed(|| m.into_vec()),
+            Step::Done(agg) => last = Some(agg),
+            _ => panic!("a step"),
         }
-        out
-    });
-    let mut clients = armed(|| moved_around(clients));
-    for (u, msg) in (1..=3).zip(&masked) {
-        server.receive(u, msg).unwrap();
+        assert_clean(name);
     }
-    sent.extend(masked);
-    sent.extend(sd.iter().map(|(_, m)| m.clone()));
-    let ur = deliver(server.close_phase().unwrap());
-    assert_clean("R2");
-
-    // R3: the survivors answer, then every client is dropped.
-    let answers: Vec<Vec<u8>> = armed(|| {
-        let mut out = Vec::new();
-        for (i, r) in rngs.iter_mut().take(3).enumerate() {
-            let u = u32::try_from(i + 1).unwrap();
-            let mut c = clients[i].take().unwrap();
-            let msg = c.receive(&message_to(&ur, u), r).unwrap();
-            clients[i] = Some(cycle(c, ClientPhase::Done));
-            out.push(msg);
-        }
+    armed(|| {
         drop(core::mem::take(&mut clients));
-        out
+        drop(server);
     });
-    assert_clean("R3 and the clients' drop");
-    for (u, msg) in (1..=3).zip(&answers) {
-        server.receive(u, msg).unwrap();
-    }
-    sent.extend(answers);
-    sent.extend(ur.iter().map(|(_, m)| m.clone()));
-    let Step::Done(agg) = server.close_phase().unwrap() else {
-        panic!("R3 closes the round")
-    };
+    assert_clean("the clients' and the server's drop");
     let want: Vec<u64> = (0..m)
-        .map(|j| inputs[..3].iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
+        .map(|j| inputs[..4].iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
         .collect();
-    assert_eq!(agg.sum, want, "the round is exact");
+    assert_eq!(
+        last.expect("R3 closes the round").sum,
+        want,
+        "the round is exact"
+    );
 
     // No message carries a secret.
     for msg in &sent {
         scan(msg);
     }
     assert_clean("the messages");
+}
+
+/// The phase a client is in when the server's message of phase `name`
+/// reaches it.
+fn awaiting(name: &str) -> ClientPhase {
+    match name {
+        "R1" => ClientPhase::KeyBroadcast,
+        "R2" => ClientPhase::ShareDelivery,
+        "consistency" => ClientPhase::ConsistencyRequest,
+        _ => ClientPhase::UnmaskRequest,
+    }
 }
 
 /// Moves the clients as a host might: into a vector that reallocates as it
@@ -561,17 +627,20 @@ fn dp_encoding_frees_no_copy_of_the_input() {
     let cal = config.calibrate().unwrap();
     let seed = [0x33; 32];
     let mut r = rng(5);
-    let x: Vec<f64> = (0..m)
-        .map(|_| (r.next_u32() as f64 / f64::from(u32::MAX)) - 0.5)
-        .collect();
+    let x: Zeroizing<Vec<f64>> = Zeroizing::new(
+        (0..m)
+            .map(|_| (f64::from(r.next_u32()) / f64::from(u32::MAX)) - 0.5)
+            .collect(),
+    );
     // What encode computes before it rounds, from the public steps.
-    let mut v = x.clone();
+    let mut v = Zeroizing::new(Vec::with_capacity(cal.padded_dim()));
+    v.extend_from_slice(&x);
     v.resize(cal.padded_dim(), 0.0);
     secagg::dp::clip::clip_l2(&mut v, config.clip).unwrap();
     secagg::dp::rotate::rotate(&mut v, &seed).unwrap();
     secagg::dp::clip::clip_l2(&mut v, config.clip).unwrap();
     v.iter_mut().for_each(|e| *e *= cal.scale());
-    let mut s = Secrets::default();
+    let mut s = Secrets::new();
     s.add_floats("the input", &x);
     s.add_floats("the scaled, rotated input", &v);
     s.install();

@@ -1727,53 +1727,69 @@ impl Server {
         for (owner, x) in faults {
             self.fault(x, ClientFault::BadShare { owner });
         }
-        let mut outcomes: Vec<Result<Option<SecretScalar>, usize>> = candidates
-            .into_iter()
-            .map(|c| Ok(c.map(|(secret, _)| secret)))
+        // The rebuilt secrets are read in place and cloned where they go
+        // next, never moved out of a list: each list is then dropped, and
+        // its secrets wiped, where they lie (spec/crypto.md section 7).
+        let mut outcomes: Vec<Result<Option<&SecretScalar>, usize>> = candidates
+            .iter()
+            .map(|c| Ok(c.as_ref().map(|(secret, _)| secret)))
             .collect();
-        for (i, (_, outcome)) in rechecked {
-            if let Some(slot) = outcomes.get_mut(i) {
-                *slot = outcome;
+        for (i, (_, outcome)) in &rechecked {
+            if let Some(slot) = outcomes.get_mut(*i) {
+                *slot = outcome.as_ref().map(Option::as_ref).map_err(|&have| have);
             }
         }
         // Survivors' self-mask keys; each dropped client's X25519 mask
         // secret and whether it gives the advertised public key. Derived in
         // parallel, then taken in order, so the first failure is the one
         // reported whatever the scheduling.
-        let derived = par_map(
-            jobs.into_iter()
-                .zip(outcomes)
-                .map(|((owner, _, s_pk), outcome)| (owner, s_pk, outcome))
-                .collect(),
-            |(owner, s_pk, outcome)| {
-                let secret = outcome?;
-                Ok(secret.map(|secret| match s_pk {
-                    None => Derived::SelfMask(kx::self_mask_key(&secret.0, &session, owner)),
-                    Some(pk) => {
-                        let s_sk = kx::mask_secret(&secret.0, &round);
-                        let advertised = kx::public_key(&s_sk) == pk;
-                        Derived::MaskSecret(owner, s_sk, advertised)
-                    }
-                }))
-            },
-        );
-        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(derived.len());
+        let inputs: Vec<_> = jobs
+            .iter()
+            .zip(&outcomes)
+            .map(|((owner, _, s_pk), outcome)| (*owner, *s_pk, *outcome))
+            .collect();
+        let derived = map_all(&inputs, |&(owner, s_pk, outcome)| {
+            let secret = outcome?;
+            Ok(secret.map(|secret| match s_pk {
+                None => Derived::SelfMask(kx::self_mask_key(&secret.0, &session, owner)),
+                Some(pk) => {
+                    let s_sk = kx::mask_secret(&secret.0, &round);
+                    let advertised = kx::public_key(&s_sk) == pk;
+                    Derived::MaskSecret(owner, s_sk, advertised)
+                }
+            }))
+        });
+        drop(inputs);
+        drop(outcomes);
+        drop(rechecked);
+        drop(candidates);
+        // At its final size: the self masks, then every pair of a dropped
+        // client and a neighbour in U3 (at most one key each).
+        let pair_count: usize = dropped
+            .iter()
+            .map(|&v| self.topo.restrict(v, &self.u3, false).len())
+            .sum();
+        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(derived.len() + pair_count);
         let mut dropped_sk = Vec::with_capacity(dropped.len());
-        for outcome in derived {
+        for outcome in &derived {
             match outcome {
                 // A survivor's self mask is taken away.
-                Ok(Some(Derived::SelfMask(key))) => tasks.push((key, Sign::Minus)),
-                Ok(Some(Derived::MaskSecret(owner, s_sk, true))) => dropped_sk.push((owner, s_sk)),
+                Ok(Some(Derived::SelfMask(key))) => tasks.push((key.clone(), Sign::Minus)),
+                Ok(Some(Derived::MaskSecret(owner, s_sk, true))) => {
+                    dropped_sk.push((*owner, s_sk.clone()));
+                }
                 Ok(Some(Derived::MaskSecret(owner, _, false))) => {
+                    let owner = *owner;
                     // Its mask key matched its own C_0: it dealt a key other
                     // than the one it advertised.
                     self.state = State::Over;
                     return Err(self.record(owner, ClientFault::SecretMismatch, Outcome::Aborted));
                 }
                 Ok(None) => return Err(self.abort(Phase::Unmask, 0)),
-                Err(have) => return Err(self.abort(Phase::Unmask, have)),
+                Err(have) => return Err(self.abort(Phase::Unmask, *have)),
             }
         }
+        drop(derived);
         // A dropped client's pairwise masks with U3 are taken away: u added
         // +PRG when u < v, and vice versa. One key agreement per pair, every
         // pair of every dropped client in parallel.
@@ -1822,18 +1838,14 @@ impl Server {
                 }
             }
             let shared = kx::agree_rebuilt_all(&fast);
-            keyed.extend(
-                shared
-                    .into_iter()
-                    .zip(owners)
-                    .filter_map(|(shared, (u, v))| {
-                        let shared = shared?;
-                        Some((kx::pair_mask_key(&shared, &session, u, v), sign(u, v)))
-                    }),
-            );
+            keyed.extend(shared.iter().zip(&owners).filter_map(|(shared, &(u, v))| {
+                let shared = shared.as_ref()?;
+                Some((kx::pair_mask_key(shared, &session, u, v), sign(u, v)))
+            }));
             keyed
         });
-        tasks.extend(pair_keys.into_iter().flatten());
+        tasks.extend(pair_keys.iter().flatten().cloned());
+        drop(pair_keys);
         let bits = self.params.bits();
         prg::apply_many(self.params.prg(), &tasks, bits, &mut sum);
         vector::reduce(&mut sum, bits);
