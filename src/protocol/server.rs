@@ -1763,18 +1763,10 @@ impl Server {
         drop(outcomes);
         drop(rechecked);
         drop(candidates);
-        // At its final size: the self masks, then every pair of a dropped
-        // client and a neighbour in U3 (at most one key each).
-        let pair_count: usize = dropped
-            .iter()
-            .map(|&v| self.topo.restrict(v, &self.u3, false).len())
-            .sum();
-        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(derived.len() + pair_count);
         let mut dropped_sk = Vec::with_capacity(dropped.len());
         for outcome in &derived {
             match outcome {
-                // A survivor's self mask is taken away.
-                Ok(Some(Derived::SelfMask(key))) => tasks.push((key.clone(), Sign::Minus)),
+                Ok(Some(Derived::SelfMask(_))) => {}
                 Ok(Some(Derived::MaskSecret(owner, s_sk, true))) => {
                     dropped_sk.push((*owner, s_sk.clone()));
                 }
@@ -1789,7 +1781,6 @@ impl Server {
                 Err(have) => return Err(self.abort(Phase::Unmask, *have)),
             }
         }
-        drop(derived);
         // A dropped client's pairwise masks with U3 are taken away: u added
         // +PRG when u < v, and vice versa. One key agreement per pair, every
         // pair of every dropped client in parallel.
@@ -1805,6 +1796,14 @@ impl Server {
                     .map(move |u| (i, u))
             })
             .collect();
+        // The masks taken away, at their final size: each survivor's self
+        // mask, then one pairwise mask per pair.
+        let mut tasks: Vec<(PrgKey, Sign)> = Vec::with_capacity(derived.len() + pairs.len());
+        tasks.extend(derived.iter().filter_map(|outcome| match outcome {
+            Ok(Some(Derived::SelfMask(key))) => Some((key.clone(), Sign::Minus)),
+            _ => None,
+        }));
+        drop(derived);
         // Each neighbour's key is prepared once ([8]P on edwards25519) for
         // the variable-time agreement: the server rebuilt these secrets, so
         // their use leaks nothing it may not know (spec/crypto.md 3.1).
