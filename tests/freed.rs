@@ -223,10 +223,29 @@ impl Secrets {
 
 /// Runs `f` with freed blocks scanned.
 fn armed<T>(f: impl FnOnce() -> T) -> T {
+    clear_stacks();
     ARMED.store(true, Ordering::Release);
     let out = f();
     ARMED.store(false, Ordering::Release);
     out
+}
+
+/// Overwrites the deepest 256 KiB of this thread's stack, and of every
+/// rayon worker's, with zeros. The stack is not checked (a secret built on
+/// it and moved to the heap leaves its copy there), and its leftovers can
+/// reach the heap later through the uninitialised bytes of an unrelated
+/// value (padding, the payload of a `None`) that a later call moves into a
+/// block; cleared between calls, what a call frees is what that call put
+/// there.
+fn clear_stacks() {
+    #[inline(never)]
+    fn clear() {
+        let zeros = [0u8; 256 << 10];
+        std::hint::black_box(&zeros);
+    }
+    clear();
+    #[cfg(feature = "parallel")]
+    rayon::broadcast(|_| clear());
 }
 
 /// The matches since the last call: their count, the first secret found
@@ -259,6 +278,8 @@ fn freed_memory_holds_no_secret() {
     a_round_frees_no_secret(Prg::ChaCha20, 32, false, 1000);
     a_round_frees_no_secret(Prg::Aes128Ctr, 48, false, 2000);
     a_round_frees_no_secret(Prg::ChaCha20, 32, true, 3000);
+    #[cfg(feature = "ffi")]
+    a_c_abi_round_frees_no_secret(4000);
     dp_encoding_frees_no_copy_of_the_input();
 }
 
@@ -350,48 +371,17 @@ fn message_to(msgs: &[(u32, Vec<u8>)], u: u32) -> Vec<u8> {
     msgs.iter().find(|(v, _)| *v == u).unwrap().1.clone()
 }
 
-/// A round of five clients on the complete graph, semi-honest or
-/// malicious (signed messages and the consistency round), every client
-/// and server call armed, each client exported and imported after every
-/// message and moved as a host might (a growing vector, a rehashing map),
-/// client 5 dropped with its input set before it masks. No call frees a
-/// block holding any client's RNG draws, `a_u`, `b_u`, coefficients,
-/// `s_sk`, X25519 agreements, share keys, pairwise or self-mask keys,
-/// Ed25519 secret key, or input, nor the server's nonce or
-/// resend-fingerprint key; no message carries one; the sum is exact. (The
-/// server rebuilds the survivors' `b_u` and the dropped client's `a_u`,
-/// `s_sk` and pairwise keys by design; it must wipe them too.)
-fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
-    let (n, t, m) = (5u32, 3usize, 40usize);
-    let mut p = Params::new(n, t as u32, bits, m as u32, Graph::Complete)
-        .unwrap()
-        .with_prg(prg);
-    if malicious {
-        p = p.with_model(ServerModel::Malicious { corrupt: 0 }).unwrap();
-    }
-    let key = StateKey::new([0x6b; 32]);
-    // Seeds of their own for each round: no stale block of an earlier one
-    // holds this round's secrets.
-    let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| base + u).collect();
-    let clients_drawn: Vec<Drawn> = seeds.iter().map(|&s| drawn(s, t)).collect();
-    let basepoint = x25519_dalek::X25519_BASEPOINT_BYTES;
-    let public: Vec<([u8; 32], [u8; 32])> = clients_drawn
-        .iter()
-        .map(|d| (x25519(&d.c_sk, &basepoint), x25519(&d.s_sk, &basepoint)))
-        .collect();
-    let top = top(&p);
-    let mut input_rng = rng(base + 77);
-    let inputs: Vec<Zeroizing<Vec<u64>>> = (0..n)
-        .map(|_| Zeroizing::new((0..m).map(|_| input_rng.next_u64() & top).collect()))
-        .collect();
-    let ids: Vec<Identity> = seeds
-        .iter()
-        .map(|&s| Identity::generate(&mut rng(s + 500)))
-        .collect();
-    let roster = Roster::new(&ids.iter().map(Identity::public_key).collect::<Vec<_>>()).unwrap();
-
-    let mut s = Secrets::new();
-    for (i, d) in clients_drawn.iter().enumerate() {
+/// Each client's draws, scalars, `s_sk`, X25519 agreements and input, and
+/// its Ed25519 secret key (RFC 8032 section 5.1.5: the key, its SHA-512,
+/// the clamped scalar half) when it has an identity.
+fn client_secrets(
+    s: &mut Secrets,
+    drawn: &[Drawn],
+    public: &[([u8; 32], [u8; 32])],
+    inputs: &[Zeroizing<Vec<u64>>],
+    ids: Option<&[Identity]>,
+) {
+    for (i, d) in drawn.iter().enumerate() {
         let u = i + 1;
         for (j, r) in d.raw.iter().enumerate() {
             s.add(format!("client {u}: draw {j}"), r);
@@ -416,9 +406,7 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
             }
         }
         s.add_input(&format!("client {u}: input"), &inputs[i]);
-        if malicious {
-            // RFC 8032 section 5.1.5: the secret key, and its SHA-512
-            // (scalar half, clamped or not, and the nonce prefix).
+        if let Some(ids) = ids {
             let secret = ids[i].secret_bytes();
             s.add(format!("client {u}: Ed25519 secret key"), secret.as_ref());
             let mut h: [u8; 64] = Sha512::digest(secret.as_ref()).into();
@@ -430,13 +418,120 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
             h.zeroize();
         }
     }
-    // The server's only draw, its nonce, and the resend-fingerprint key
-    // derived from it (spec/crypto.md section 10).
-    let mut nonce = [0u8; 32];
-    rng(base + 1).fill_bytes(&mut nonce);
-    s.add("server: nonce", &nonce);
-    let fk = hkdf(&[0u8; 32], &nonce, b"secagg/v2/resend-key");
+}
+
+/// The server's only draw (from `rng(seed)`), its nonce, and the
+/// resend-fingerprint key derived from it (spec/crypto.md section 10).
+fn server_secrets(s: &mut Secrets, seed: u64) {
+    let mut nonce = Zeroizing::new([0u8; 32]);
+    rng(seed).fill_bytes(nonce.as_mut());
+    s.add("server: nonce", nonce.as_ref());
+    let fk = Zeroizing::new(hkdf(&[0u8; 32], nonce.as_ref(), b"secagg/v2/resend-key"));
     s.add("server: resend-fingerprint key", &fk[..16]);
+}
+
+/// The keys of spec/crypto.md sections 4 and 5, known once the session is:
+/// self-mask keys, share keys (both directions) and pairwise mask keys.
+fn session_secrets(
+    s: &mut Secrets,
+    session: &[u8; 32],
+    drawn: &[Drawn],
+    public: &[([u8; 32], [u8; 32])],
+) {
+    for (i, d) in drawn.iter().enumerate() {
+        let u = u32::try_from(i + 1).unwrap();
+        let self_info = [b"secagg/v1/self-mask".as_slice(), &u32le(u)].concat();
+        s.add(
+            format!("client {u}: self-mask key"),
+            &hkdf(session, d.b.as_bytes(), &self_info),
+        );
+        for (j, (c_pk, s_pk)) in public.iter().enumerate() {
+            let v = u32::try_from(j + 1).unwrap();
+            if v == u {
+                continue;
+            }
+            let dh = x25519(&d.c_sk, c_pk);
+            for (from, to) in [(u, v), (v, u)] {
+                let info = [b"secagg/v1/share-key".as_slice(), &u32le(from), &u32le(to)].concat();
+                s.add(
+                    format!("share key {from} -> {to}"),
+                    &hkdf(session, &dh, &info),
+                );
+            }
+            let info = [
+                b"secagg/v1/pair-mask".as_slice(),
+                &u32le(u.min(v)),
+                &u32le(u.max(v)),
+            ]
+            .concat();
+            s.add(
+                format!("pair key {u}, {v}"),
+                &hkdf(session, &x25519(&d.s_sk, s_pk), &info),
+            );
+        }
+    }
+}
+
+/// The public halves of the clients' key pairs, `(c_pk, s_pk)`.
+fn public_keys(drawn: &[Drawn]) -> Vec<([u8; 32], [u8; 32])> {
+    let basepoint = x25519_dalek::X25519_BASEPOINT_BYTES;
+    drawn
+        .iter()
+        .map(|d| (x25519(&d.c_sk, &basepoint), x25519(&d.s_sk, &basepoint)))
+        .collect()
+}
+
+/// `n` inputs of `m` elements below `2^b`, from `rng(seed)`.
+fn inputs_for(p: &Params, seed: u64) -> Vec<Zeroizing<Vec<u64>>> {
+    let top = top(p);
+    let mut r = rng(seed);
+    (0..p.clients())
+        .map(|_| Zeroizing::new((0..p.dim()).map(|_| r.next_u64() & top).collect()))
+        .collect()
+}
+
+/// A round of five clients on the complete graph, semi-honest or
+/// malicious (signed messages and the consistency round), every client
+/// and server call armed, each client exported and imported after every
+/// message and moved as a host might (a growing vector, a rehashing map),
+/// client 5 dropped with its input set before it masks. No call frees a
+/// block holding any client's RNG draws, `a_u`, `b_u`, coefficients,
+/// `s_sk`, X25519 agreements, share keys, pairwise or self-mask keys,
+/// Ed25519 secret key, or input, nor the server's nonce or
+/// resend-fingerprint key; no message carries one; the sum is exact. (The
+/// server rebuilds the survivors' `b_u` and the dropped client's `a_u`,
+/// `s_sk` and pairwise keys by design; it must wipe them too.)
+fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
+    let (n, t, m) = (5u32, 3usize, 40usize);
+    let mut p = Params::new(n, t as u32, bits, m as u32, Graph::Complete)
+        .unwrap()
+        .with_prg(prg);
+    if malicious {
+        p = p.with_model(ServerModel::Malicious { corrupt: 0 }).unwrap();
+    }
+    let key = StateKey::new([0x6b; 32]);
+    // Seeds of their own for each round: no stale block of an earlier one
+    // holds this round's secrets.
+    let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| base + u).collect();
+    let clients_drawn: Vec<Drawn> = seeds.iter().map(|&s| drawn(s, t)).collect();
+    let public = public_keys(&clients_drawn);
+    let top = top(&p);
+    let inputs = inputs_for(&p, base + 77);
+    let ids: Vec<Identity> = seeds
+        .iter()
+        .map(|&s| Identity::generate(&mut rng(s + 500)))
+        .collect();
+    let roster = Roster::new(&ids.iter().map(Identity::public_key).collect::<Vec<_>>()).unwrap();
+
+    let mut s = Secrets::new();
+    client_secrets(
+        &mut s,
+        &clients_drawn,
+        &public,
+        &inputs,
+        malicious.then_some(&ids[..]),
+    );
+    server_secrets(&mut s, base + 1);
     s.install();
 
     let mut server = armed(|| {
@@ -456,6 +551,7 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
             .zip(&mut rngs)
             .zip(&ids)
             .map(|((u, r), id)| {
+                clear_stacks();
                 let (c, a) = if malicious {
                     Client::with_identity(&p, ROUND, u, id, &roster, r).unwrap()
                 } else {
@@ -477,38 +573,7 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
 
     // The session is known: the keys of spec/crypto.md sections 4 and 5.
     let session: [u8; 32] = from_server[0].1[2..34].try_into().unwrap();
-    for (i, d) in clients_drawn.iter().enumerate() {
-        let u = u32::try_from(i + 1).unwrap();
-        let self_info = [b"secagg/v1/self-mask".as_slice(), &u32le(u)].concat();
-        s.add(
-            format!("client {u}: self-mask key"),
-            &hkdf(&session, d.b.as_bytes(), &self_info),
-        );
-        for (j, (c_pk, s_pk)) in public.iter().enumerate() {
-            let v = u32::try_from(j + 1).unwrap();
-            if v == u {
-                continue;
-            }
-            let dh = x25519(&d.c_sk, c_pk);
-            for (from, to) in [(u, v), (v, u)] {
-                let info = [b"secagg/v1/share-key".as_slice(), &u32le(from), &u32le(to)].concat();
-                s.add(
-                    format!("share key {from} -> {to}"),
-                    &hkdf(&session, &dh, &info),
-                );
-            }
-            let info = [
-                b"secagg/v1/pair-mask".as_slice(),
-                &u32le(u.min(v)),
-                &u32le(u.max(v)),
-            ]
-            .concat();
-            s.add(
-                format!("pair key {u}, {v}"),
-                &hkdf(&session, &x25519(&d.s_sk, s_pk), &info),
-            );
-        }
-    }
+    session_secrets(&mut s, &session, &clients_drawn, &public);
     s.install();
 
     // Each later phase: every live client answers the server's message,
@@ -535,6 +600,7 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
         let answers: Vec<Vec<u8>> = armed(|| {
             let mut out = Vec::new();
             for (i, r) in rngs.iter_mut().take(live).enumerate() {
+                clear_stacks();
                 let u = u32::try_from(i + 1).unwrap();
                 let c = clients[i].take().unwrap();
                 let sealed = c.export(&key, &mut export_rng);
@@ -600,6 +666,168 @@ fn awaiting(name: &str) -> ClientPhase {
         "consistency" => ClientPhase::ConsistencyRequest,
         _ => ClientPhase::UnmaskRequest,
     }
+}
+
+/// The clients of a semi-honest round through the C ABI (`secagg::ffi`,
+/// include/secagg.h), the server through the Rust API, every call armed:
+/// creation from a seeded `SecaggRng` (the same stream as the Rust
+/// clients' RNG), each message copied out with `secagg_client_message`,
+/// the input passed with the share delivery, each client exported and
+/// imported (into a new handle) after every message, client 5 freed after
+/// R1. No call frees a block holding a secret of `a_round_frees_no_secret`
+/// (the identities aside); the sum is exact.
+#[cfg(feature = "ffi")]
+fn a_c_abi_round_frees_no_secret(base: u64) {
+    use secagg::ffi::*;
+    use std::ptr;
+
+    fn ok(status: SecaggStatus) {
+        assert_eq!(status, SecaggStatus::Ok);
+    }
+    /// The bytes of `(buf, cap, len)` output `f` (at most 1 MiB).
+    fn out(f: impl FnOnce(*mut u8, usize, *mut usize) -> SecaggStatus) -> Vec<u8> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut len = 0usize;
+        ok(f(buf.as_mut_ptr(), buf.len(), &mut len));
+        buf.truncate(len);
+        buf
+    }
+
+    let (n, t, bits, m) = (5u32, 3usize, 32u8, 40u32);
+    let p = Params::new(n, t as u32, bits, m, Graph::Complete).unwrap();
+    let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| base + u).collect();
+    let clients_drawn: Vec<Drawn> = seeds.iter().map(|&s| drawn(s, t)).collect();
+    let public = public_keys(&clients_drawn);
+    let inputs = inputs_for(&p, base + 77);
+    let mut s = Secrets::new();
+    client_secrets(&mut s, &clients_drawn, &public, &inputs, None);
+    s.install();
+    let state_key = [0x6b; 32];
+    let mut server = armed(|| Server::new(&p, ROUND, &mut rng(base + 1)).unwrap());
+
+    // Every handle: parameters, seeded sources, clients.
+    let mut params = ptr::null_mut();
+    let mut rngs: Vec<*mut SecaggRng> = Vec::new();
+    let mut clients: Vec<*mut SecaggClient> = Vec::new();
+    let mut export_rng = ptr::null_mut();
+    let adv: Vec<Vec<u8>> = armed(|| unsafe {
+        ok(secagg_params_new(n, t as u32, bits, m, &mut params));
+        ok(secagg_rng_new_seeded(base + 3, &mut export_rng));
+        seeds
+            .iter()
+            .zip(1..)
+            .map(|(&seed, u)| {
+                clear_stacks();
+                let mut r = ptr::null_mut();
+                ok(secagg_rng_new_seeded(seed, &mut r));
+                let mut c = ptr::null_mut();
+                ok(secagg_client_new(
+                    params,
+                    ROUND.as_ptr(),
+                    u,
+                    ptr::null(),
+                    ptr::null(),
+                    r,
+                    &mut c,
+                ));
+                rngs.push(r);
+                clients.push(c);
+                out(|b, cap, len| secagg_client_message(c, b, cap, len))
+            })
+            .collect()
+    });
+    let mut from_server = armed(|| {
+        for (u, a) in (1..).zip(&adv) {
+            server.receive(u, a).unwrap();
+        }
+        deliver(server.close_phase().unwrap())
+    });
+    assert_clean("C ABI: R0");
+    let session: [u8; 32] = from_server[0].1[2..34].try_into().unwrap();
+    session_secrets(&mut s, &session, &clients_drawn, &public);
+    s.install();
+
+    let phases = [
+        (SecaggClientPhase::AwaitingShares, 5usize),
+        (SecaggClientPhase::AwaitingUnmask, 4),
+        (SecaggClientPhase::Done, 4),
+    ];
+    let mut last = None;
+    for (round, (next, live)) in phases.into_iter().enumerate() {
+        let answers: Vec<Vec<u8>> = armed(|| unsafe {
+            let mut answers = Vec::new();
+            for (i, c) in clients.iter_mut().take(live).enumerate() {
+                clear_stacks();
+                let u = u32::try_from(i + 1).unwrap();
+                let msg = message_to(&from_server, u);
+                let mut fault = 0u32;
+                ok(match round {
+                    0 => {
+                        secagg_client_receive_keys(*c, msg.as_ptr(), msg.len(), rngs[i], &mut fault)
+                    }
+                    1 => secagg_client_receive_shares(
+                        *c,
+                        msg.as_ptr(),
+                        msg.len(),
+                        inputs[i].as_ptr(),
+                        inputs[i].len(),
+                        &mut fault,
+                    ),
+                    _ => secagg_client_receive_unmask(*c, msg.as_ptr(), msg.len(), &mut fault),
+                });
+                answers.push(out(|b, cap, len| secagg_client_message(*c, b, cap, len)));
+                let sealed = out(|b, cap, len| {
+                    secagg_client_export(*c, state_key.as_ptr(), export_rng, b, cap, len)
+                });
+                secagg_client_free(*c);
+                ok(secagg_client_import(
+                    sealed.as_ptr(),
+                    sealed.len(),
+                    state_key.as_ptr(),
+                    ROUND.as_ptr(),
+                    next as i32,
+                    c,
+                ));
+            }
+            if round == 0 {
+                secagg_client_free(clients.pop().unwrap());
+            }
+            answers
+        });
+        let step = armed(|| {
+            for (u, msg) in (1..).zip(&answers) {
+                server.receive(u, msg).unwrap();
+            }
+            server.close_phase().unwrap()
+        });
+        match step {
+            Step::Deliver(msgs) => from_server = armed(|| msgs.into_vec()),
+            Step::Done(agg) => last = Some(agg),
+            _ => panic!("a step"),
+        }
+        assert_clean(&format!("C ABI: R{}", round + 1));
+    }
+    armed(|| unsafe {
+        for c in clients.drain(..) {
+            secagg_client_free(c);
+        }
+        for r in rngs.drain(..) {
+            secagg_rng_free(r);
+        }
+        secagg_rng_free(export_rng);
+        secagg_params_free(params);
+        drop(server);
+    });
+    assert_clean("C ABI: the handles' free");
+    let top = top(&p);
+    let want: Vec<u64> = (0..m as usize)
+        .map(|j| inputs[..4].iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
+        .collect();
+    assert_eq!(
+        last.expect("R3 closes the round").sum,
+        want,
+        "the round is exact"
+    );
 }
 
 /// Moves the clients as a host might: into a vector that reallocates as it
