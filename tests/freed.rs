@@ -492,8 +492,9 @@ fn inputs_for(p: &Params, seed: u64) -> Vec<Zeroizing<Vec<u64>>> {
 
 /// A round of five clients on the complete graph, semi-honest or
 /// malicious (signed messages and the consistency round), every client
-/// and server call armed, each client exported and imported after every
-/// message and moved as a host might (a growing vector, a rehashing map),
+/// and server call armed, the server exported and imported before it
+/// takes each phase's answers, each client exported and imported before
+/// and after every message and moved as a host might (a growing vector, a rehashing map),
 /// client 5 dropped with its input set before it masks. No call frees a
 /// block holding any client's RNG draws, `a_u`, `b_u`, coefficients,
 /// `s_sk`, X25519 agreements, share keys, pairwise or self-mask keys,
@@ -621,6 +622,14 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
             out
         });
         clients = armed(|| moved_around(core::mem::take(&mut clients)));
+        // The server too is exported and imported before it takes them.
+        let before = server;
+        server = armed(|| {
+            let phase = before.phase();
+            let sealed = before.export(&key, &mut export_rng);
+            drop(before);
+            Server::import(&sealed, &key, &ROUND, phase).unwrap()
+        });
         let step = armed(|| {
             for (u, msg) in (1..).zip(&answers) {
                 server.receive(u, msg).unwrap();
