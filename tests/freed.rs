@@ -275,9 +275,14 @@ fn freed_memory_holds_no_secret() {
     #[cfg(feature = "parallel")]
     rayon::broadcast(|_| ());
     the_scan_finds_an_unwiped_copy_and_a_grown_wiped_vector();
-    a_round_frees_no_secret(Prg::ChaCha20, 32, false, 1000);
-    a_round_frees_no_secret(Prg::Aes128Ctr, 48, false, 2000);
-    a_round_frees_no_secret(Prg::ChaCha20, 32, true, 3000);
+    a_round_frees_no_secret(Prg::ChaCha20, 32, false, Graph::Complete, 3, 1000);
+    a_round_frees_no_secret(Prg::Aes128Ctr, 48, false, Graph::Complete, 3, 2000);
+    a_round_frees_no_secret(Prg::ChaCha20, 32, true, Graph::Complete, 3, 3000);
+    let harary = Graph::Harary {
+        degree: 2,
+        seed: [7; 32],
+    };
+    a_round_frees_no_secret(Prg::ChaCha20, 32, false, harary, 2, 5000);
     #[cfg(feature = "ffi")]
     a_c_abi_round_frees_no_secret(4000);
     dp_encoding_frees_no_copy_of_the_input();
@@ -490,8 +495,8 @@ fn inputs_for(p: &Params, seed: u64) -> Vec<Zeroizing<Vec<u64>>> {
         .collect()
 }
 
-/// A round of five clients on the complete graph, semi-honest or
-/// malicious (signed messages and the consistency round), every client
+/// A round of five clients on `graph` (complete, or a Harary graph of
+/// degree 2), semi-honest or malicious (signed messages and the consistency round), every client
 /// and server call armed, the server exported and imported before it
 /// takes each phase's answers, each client exported and imported before
 /// and after every message and moved as a host might (a growing vector, a rehashing map),
@@ -502,9 +507,9 @@ fn inputs_for(p: &Params, seed: u64) -> Vec<Zeroizing<Vec<u64>>> {
 /// resend-fingerprint key; no message carries one; the sum is exact. (The
 /// server rebuilds the survivors' `b_u` and the dropped client's `a_u`,
 /// `s_sk` and pairwise keys by design; it must wipe them too.)
-fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, base: u64) {
-    let (n, t, m) = (5u32, 3usize, 40usize);
-    let mut p = Params::new(n, t as u32, bits, m as u32, Graph::Complete)
+fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, graph: Graph, t: usize, base: u64) {
+    let (n, m) = (5u32, 40usize);
+    let mut p = Params::new(n, t as u32, bits, m as u32, graph)
         .unwrap()
         .with_prg(prg);
     if malicious {
