@@ -9,7 +9,13 @@
 //! the checks in sequence (several tests would run on parallel threads and
 //! be scanned in each other's checks). The scan looks at heap blocks when
 //! they are freed or moved; the stack, blocks still live and the operating
-//! system's pages are not seen.
+//! system's pages are not seen. It runs optimised (`cargo test --release
+//! --test freed`, as scripts/test does): an unoptimised build gives every
+//! temporary a stack slot of its own, and a secret left in one reaches
+//! the heap inside the uninitialised padding or `None` payload of a value
+//! built there later (a `Client` moved into a growing vector, in the
+//! check's first run in such a build), which is the stack's limit rather
+//! than a copy the library makes.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -270,6 +276,13 @@ fn assert_clean(what: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "unoptimised code keeps every temporary in its own stack slot, and \
+              secrets left there reach the heap in the padding of unrelated \
+              values (the stack's limit, not a copy the library makes); \
+              scripts/test runs this binary with --release"
+)]
 fn freed_memory_holds_no_secret() {
     // Spawn rayon's pool first: its threads' own start-up is no round's.
     #[cfg(feature = "parallel")]
