@@ -508,6 +508,14 @@ fn inputs_for(p: &Params, seed: u64) -> Vec<Zeroizing<Vec<u64>>> {
         .collect()
 }
 
+/// The sum mod `2^b` of the survivors' inputs.
+fn survivors_sum(p: &Params, inputs: &[Zeroizing<Vec<u64>>]) -> Vec<u64> {
+    let top = top(p);
+    (0..p.dim() as usize)
+        .map(|j| inputs.iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
+        .collect()
+}
+
 /// A round of five clients on `graph` (complete, or a Harary graph of
 /// degree 2), semi-honest or malicious (signed messages and the consistency round), every client
 /// and server call armed, the server exported and imported before it
@@ -534,7 +542,6 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, graph: Graph, t:
     let seeds: Vec<u64> = (1..=u64::from(n)).map(|u| base + u).collect();
     let clients_drawn: Vec<Drawn> = seeds.iter().map(|&s| drawn(s, t)).collect();
     let public = public_keys(&clients_drawn);
-    let top = top(&p);
     let inputs = inputs_for(&p, base + 77);
     let ids: Vec<Identity> = seeds
         .iter()
@@ -668,12 +675,9 @@ fn a_round_frees_no_secret(prg: Prg, bits: u8, malicious: bool, graph: Graph, t:
         drop(server);
     });
     assert_clean("the clients' and the server's drop");
-    let want: Vec<u64> = (0..m)
-        .map(|j| inputs[..4].iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
-        .collect();
     assert_eq!(
         last.expect("R3 closes the round").sum,
-        want,
+        survivors_sum(&p, &inputs[..4]),
         "the round is exact"
     );
 
@@ -846,13 +850,9 @@ fn a_c_abi_round_frees_no_secret(base: u64) {
         drop(server);
     });
     assert_clean("C ABI: the handles' free");
-    let top = top(&p);
-    let want: Vec<u64> = (0..m as usize)
-        .map(|j| inputs[..4].iter().fold(0u64, |a, x| a.wrapping_add(x[j])) & top)
-        .collect();
     assert_eq!(
         last.expect("R3 closes the round").sum,
-        want,
+        survivors_sum(&p, &inputs[..4]),
         "the round is exact"
     );
 }
