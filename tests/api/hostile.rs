@@ -819,3 +819,175 @@ fn pending_and_excluded_follow_the_round() {
     server.receive(*i, &out).unwrap();
     assert_eq!(server.pending(), vec![3, 4]);
 }
+
+// ----- Which shares the server interpolates on a Harary graph. -----
+
+/// The ring of spec/params.md section 3, computed from the spec alone:
+/// `ring[p]` is the client in slot `p`.
+fn spec_ring(seed: &[u8; 32], n: u32) -> Vec<ClientIndex> {
+    use chacha20::cipher::{KeyIvInit, StreamCipher};
+    let mut info = b"secagg/v1/graph".to_vec();
+    info.extend_from_slice(&n.to_le_bytes());
+    let key = crate::common::hkdf(&ROUND, seed, &info);
+    let mut stream = chacha20::ChaCha20::new(&key.into(), &[0u8; 12].into());
+    let mut word = || {
+        let mut w = [0u8; 8];
+        stream.apply_keystream(&mut w);
+        u64::from_le_bytes(w)
+    };
+    let mut at: Vec<ClientIndex> = (1..=n).collect();
+    for i in (1..n as usize).rev() {
+        let bound = i as u64 + 1;
+        let limit = u64::MAX - (u64::MAX % bound + 1) % bound;
+        let r = loop {
+            let r = word();
+            if r <= limit {
+                break r;
+            }
+        };
+        at.swap(i, (r % bound) as usize);
+    }
+    at
+}
+
+/// The interpolation set of every secret, by the rule of spec/crypto.md
+/// section 6 restated: owners in ring order; a secret keeps the set of the
+/// one before it when its shares come from each holder of that set, and
+/// otherwise takes the `t` holders of its shares furthest ahead on the ring
+/// from its owner, ascending by index. `holders[o]` are the holders of the
+/// shares the server got of owner `o`'s secret.
+fn spec_sets(
+    ring: &[ClientIndex],
+    half: usize,
+    t: usize,
+    holders: &BTreeMap<ClientIndex, Vec<ClientIndex>>,
+) -> BTreeMap<ClientIndex, Vec<ClientIndex>> {
+    let n = ring.len();
+    let slot = |x: ClientIndex| ring.iter().position(|&y| y == x).unwrap();
+    let mut sets = BTreeMap::new();
+    let mut current: Option<Vec<ClientIndex>> = None;
+    for &owner in ring {
+        let Some(list) = holders.get(&owner) else {
+            continue;
+        };
+        if list.len() < t {
+            continue;
+        }
+        let kept = current
+            .as_ref()
+            .filter(|set| set.iter().all(|x| list.contains(x)))
+            .cloned();
+        let set = kept.unwrap_or_else(|| {
+            // Steps ahead of the owner, from -half (0 here) to +half (2 half).
+            let ahead = |x: ClientIndex| (slot(x) + n + half - slot(owner)) % n;
+            let mut by_ahead = list.clone();
+            by_ahead.sort_by_key(|&x| std::cmp::Reverse(ahead(x)));
+            by_ahead.truncate(t);
+            by_ahead.sort_unstable();
+            by_ahead
+        });
+        sets.insert(owner, set.clone());
+        current = Some(set);
+    }
+    sets
+}
+
+/// On a Harary graph the server interpolates each secret from the set
+/// spec/crypto.md section 6 fixes, seen from the public API alone: in each
+/// of `k + 1` rounds every holder lies about the share of the owner at a
+/// fixed ring offset from it (so each holder lies once and every (owner,
+/// holder) pair is tried once), and exactly the liars inside their owner's
+/// interpolation set are named `BadShare`; a liar outside it is neither
+/// used nor named. The sum is exact every time. One client drops after its
+/// shares, so the secrets of its neighbours miss its share and change sets,
+/// and its own mask key is rebuilt from the others'.
+#[test]
+fn harary_interpolation_sets_are_the_specs_and_only_their_liars_are_named() {
+    let seed = [0x3c; 32];
+    let (n, k, t) = (13u32, 6u32, 4u32);
+    let half = (k / 2) as usize;
+    let params = Params::new(n, t, 32, 8, Graph::Harary { degree: k, seed }).unwrap();
+    let ring = spec_ring(&seed, n);
+    let slot = |x: ClientIndex| ring.iter().position(|&y| y == x).unwrap();
+    // The spec's ring is the graph the crate builds.
+    for &u in &ring {
+        let p = slot(u);
+        let mut around: Vec<ClientIndex> = (1..=half)
+            .flat_map(|d| {
+                [
+                    ring[(p + d) % ring.len()],
+                    ring[(p + ring.len() - d) % ring.len()],
+                ]
+            })
+            .collect();
+        around.sort_unstable();
+        let mut nb = params.neighbours(&ROUND, u);
+        nb.sort_unstable();
+        assert_eq!(nb, around, "neighbours of {u}");
+    }
+    let dropped = ring[5];
+    // Every secret's holders that answer: the owner and its neighbours, the
+    // dropped client excepted.
+    let holders: BTreeMap<ClientIndex, Vec<ClientIndex>> = ring
+        .iter()
+        .map(|&o| {
+            let mut h: Vec<ClientIndex> = params.neighbours(&ROUND, o);
+            h.push(o);
+            h.retain(|&x| x != dropped);
+            h.sort_unstable();
+            (o, h)
+        })
+        .collect();
+    let sets = spec_sets(&ring, half, t as usize, &holders);
+    assert_eq!(sets.len(), n as usize);
+    // The rule shares sets along the ring and the dropout changes some: a
+    // test of it, not of one set per secret.
+    let distinct: std::collections::BTreeSet<&Vec<ClientIndex>> = sets.values().collect();
+    assert!(
+        distinct.len() < sets.len() && distinct.len() > 1,
+        "{sets:?}"
+    );
+    let (mut named, mut unnamed) = (0, 0);
+    for offset in 0..=2 * half {
+        // The holder at `offset - half` ring steps from each owner lies
+        // about that owner's share.
+        let liar_of =
+            |owner: ClientIndex| ring[(slot(owner) + ring.len() + offset - half) % ring.len()];
+        let lies: BTreeMap<ClientIndex, ClientIndex> = ring
+            .iter()
+            .map(|&o| (liar_of(o), o))
+            .filter(|&(liar, _)| liar != dropped)
+            .collect();
+        let p2 = params.clone();
+        let lies2 = lies.clone();
+        let run = round(&params, 90 + offset as u64, move |phase, from, b| {
+            if phase == 2 && from == dropped {
+                return Act::Drop;
+            }
+            if phase == 3
+                && let Some(&owner) = lies2.get(&from)
+            {
+                let by = curve25519_dalek::Scalar::from(3u64);
+                return Act::Send(shift_share_of(&p2, &b, owner, by));
+            }
+            Act::Send(b)
+        });
+        let agg = run.result.as_ref().unwrap();
+        let survivors: Vec<ClientIndex> = (1..=n).filter(|&x| x != dropped).collect();
+        assert_eq!(agg.survivors, survivors, "offset {offset}");
+        assert_eq!(agg.sum, run.expected_sum(&survivors), "offset {offset}");
+        let mut expected: Vec<(ClientIndex, ClientFault)> = lies
+            .iter()
+            .filter(|(liar, owner)| sets[owner].contains(liar))
+            .map(|(&liar, &owner)| (liar, ClientFault::BadShare { owner }))
+            .collect();
+        expected.sort_unstable_by_key(|&(liar, _)| liar);
+        let mut got = agg.misbehaved.clone();
+        got.sort_unstable_by_key(|&(liar, _)| liar);
+        assert_eq!(got, expected, "offset {offset}: sets {sets:?}");
+        named += expected.len();
+        unnamed += lies.len() - expected.len();
+    }
+    // Both kinds of liar were met, many times each.
+    assert!(named >= 20 && unnamed >= 20, "{named} named, {unnamed} not");
+}
