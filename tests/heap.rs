@@ -11,7 +11,7 @@ use std::hint::black_box;
 use rand_core::SeedableRng as _;
 use secagg::bench::{ServerHeap, ServerHeapUsage, ServerScope, server_heap};
 use secagg::simulation::{Dropouts, run};
-use secagg::{Graph, Params};
+use secagg::{AwaitingKeys, Graph, Params, Server, Step};
 
 #[global_allocator]
 static HEAP: ServerHeap = ServerHeap::new();
@@ -48,6 +48,7 @@ fn the_server_heap_counts_what_the_server_allocates() {
     a_rayon_worker_counts_inside_a_scope();
     alignment_and_zeroing_are_kept();
     a_simulated_round_counts_the_server_alone();
+    the_largest_roster_costs_the_ring_and_no_more();
 }
 
 fn outside_a_scope_nothing_is_counted() {
@@ -216,4 +217,71 @@ fn a_simulated_round_counts_the_server_alone() {
     assert!(live() >= base + sum as usize);
     drop(report);
     assert_eq!(live(), base);
+}
+
+/// The largest roster parameters allow (n = 2^24, spec/params.md section 2)
+/// costs what spec/security.md says (P4, parameters from an untrusted
+/// source), counted with this allocator (a scope counts every allocation,
+/// whoever makes it). On a Harary graph `Server::new` and a client's R1
+/// each build the ring of spec/params.md section 3 and its inverse, 4 bytes
+/// per client each (128 MiB), and little else; the R0 close builds nothing
+/// of size n. On the complete graph only a client's R1 is of size n: its
+/// list of the n - 1 clients it neighbours (64 MiB).
+fn the_largest_roster_costs_the_ring_and_no_more() {
+    const SMALL: usize = 64 << 10;
+    let n = secagg::params::MAX_CLIENTS;
+    let ring = 2 * 4 * (n as usize + 1);
+    let list = 4 * (n as usize - 1);
+    let round = [0x52; 32];
+    let harary = |seed| Graph::Harary { degree: 4, seed };
+    // (graph, Server::new, the R0 close, client 1's R1), each as the range
+    // its peak allocation must fall in.
+    let cases = [
+        (
+            harary([1; 32]),
+            ring..ring + SMALL,
+            0..SMALL,
+            ring..ring + SMALL,
+        ),
+        (Graph::Complete, 0..SMALL, 0..SMALL, list..list + SMALL),
+    ];
+    for (graph, new_range, close_range, r1_range) in cases {
+        let params = Params::new(n, 3, 32, 1, graph.clone()).unwrap();
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(2);
+        // The peak bytes `f` allocates, and what it returns.
+        let cost = |f: &mut dyn FnMut() -> Box<dyn std::any::Any>| {
+            let base = ServerHeapUsage::reset_peak();
+            let _scope = ServerScope::open();
+            let kept = f();
+            (peak() - usize::try_from(base.live).unwrap(), kept)
+        };
+        let (new, server) = cost(&mut || Box::new(Server::new(&params, round, &mut rng).unwrap()));
+        assert!(
+            new_range.contains(&new),
+            "{graph:?}: Server::new {new} bytes"
+        );
+        let mut server = *server.downcast::<Server>().unwrap();
+        let mut clients = Vec::new();
+        for i in 1..=3 {
+            let (c, msg) = AwaitingKeys::new(&params, round, i, &mut rng).unwrap();
+            server.receive(i, &msg).unwrap();
+            clients.push(c);
+        }
+        let (close, step) = cost(&mut || Box::new(server.close_phase().unwrap()));
+        assert!(
+            close_range.contains(&close),
+            "{graph:?}: R0 close {close} bytes"
+        );
+        let Step::Deliver(broadcasts) = *step.downcast::<Step>().unwrap() else {
+            panic!("{graph:?}: no broadcasts");
+        };
+        let to_1 = broadcasts.into_iter().find(|(i, _)| *i == 1).unwrap().1;
+        // Another ring in the process's one-ring cache, so that client 1
+        // builds its own.
+        Params::new(n, 3, 32, 1, harary([9; 32]))
+            .unwrap()
+            .neighbours(&round, 1);
+        let (r1, _) = cost(&mut || Box::new(clients[0].receive(&to_1, &mut rng)));
+        assert!(r1_range.contains(&r1), "{graph:?}: client R1 {r1} bytes");
+    }
 }
