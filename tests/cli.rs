@@ -924,7 +924,8 @@ fn malicious_download_overhead() {
     );
 }
 
-/// The command lines in README.md, benches/README.md and spec/ that run
+/// The command lines in README.md, benches/README.md, benches/HISTORY.md
+/// and spec/ that run
 /// the binary (code blocks and inline code), and the argument lists of benches/readme_table.py and
 /// benches/targets.py, parse with the current CLI and give an exact round
 /// (run with n and m shrunk to at most 30 and 64).
@@ -932,7 +933,11 @@ fn malicious_download_overhead() {
 fn documented_command_lines_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut lines: Vec<Vec<String>> = Vec::new();
-    let mut docs = vec![root.join("README.md"), root.join("benches/README.md")];
+    let mut docs = vec![
+        root.join("README.md"),
+        root.join("benches/README.md"),
+        root.join("benches/HISTORY.md"),
+    ];
     for spec in std::fs::read_dir(root.join("spec")).expect("spec/") {
         docs.push(spec.expect("spec/").path());
     }

@@ -79,6 +79,10 @@ pub fn squared_norm(x: &[i64]) -> u128 {
 /// [`super::accounting::rounded_l2_bound`] each try succeeds with
 /// probability at least `1 - beta`).
 ///
+/// The tries it refuses are wiped here; the vector it returns, a rounding
+/// of the caller's input, is the caller's to wipe (wrap it in
+/// [`zeroize::Zeroizing`], as [`crate::dp::Calibration::encode`] does).
+///
 /// ```
 /// use rand_core::SeedableRng;
 /// use secagg::dp::{accounting::rounded_l2_bound, rounding::{conditional_round, squared_norm}};
